@@ -1,0 +1,20 @@
+//! Host-independent logic of proxy-audit.
+//!
+//! Everything here is pure Rust over bytes and structs: it compiles natively
+//! (unit tests, the `proxy-audit` CLI, benchmarks, fuzzers) and to
+//! `wasm32-wasip1` (the filter). Host calls live in the `plugin` crate only.
+
+pub mod ai;
+pub mod chain;
+pub mod classify;
+pub mod config;
+pub mod event;
+pub mod export;
+pub mod identity;
+pub mod ids;
+pub mod jcs;
+pub mod jwt;
+pub mod resources;
+pub mod sse;
+pub mod timefmt;
+pub mod verify;

@@ -1,0 +1,220 @@
+//! Incremental `text/event-stream` framing (WHATWG HTML, "server-sent events").
+//!
+//! Bytes arrive in arbitrary network chunks; [`SseParser::push`] returns each
+//! complete event (frame) as soon as its terminating blank line has arrived,
+//! keeping only the unfinished tail. Every frame carries its exact raw bytes so
+//! a caller that changes nothing can forward the stream byte for byte.
+//!
+//! Memory is bounded: a frame longer than `max_frame_bytes` is released raw,
+//! marked `oversize`, without its fields being parsed.
+
+/// One server-sent event as it appeared on the wire.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SseFrame {
+    /// The frame's bytes, terminator included.
+    pub raw: Vec<u8>,
+    /// The `event:` field, if any.
+    pub event: Option<String>,
+    /// The `data:` lines joined with `\n` (lossy UTF-8).
+    pub data: String,
+    /// True when `data` had at least one `data:` line.
+    pub has_data: bool,
+    /// True when the frame exceeded the size bound and was not parsed.
+    pub oversize: bool,
+}
+
+/// Incremental SSE framer.
+#[derive(Debug)]
+pub struct SseParser {
+    buf: Vec<u8>,
+    /// Where the scan for the next line end resumes inside `buf`.
+    scan: usize,
+    /// Start of the current line inside `buf`.
+    line_start: usize,
+    max_frame_bytes: usize,
+}
+
+impl SseParser {
+    pub fn new(max_frame_bytes: usize) -> Self {
+        SseParser {
+            buf: Vec::new(),
+            scan: 0,
+            line_start: 0,
+            max_frame_bytes: max_frame_bytes.max(64),
+        }
+    }
+
+    /// Bytes held back waiting for the end of the current frame.
+    pub fn pending(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Feeds one chunk; appends every frame it completes to `out`.
+    pub fn push(&mut self, chunk: &[u8], out: &mut Vec<SseFrame>) {
+        self.buf.extend_from_slice(chunk);
+        loop {
+            let Some(rel) = self
+                .buf
+                .get(self.scan..)
+                .and_then(|rest| rest.iter().position(|&b| b == b'\n' || b == b'\r'))
+            else {
+                self.scan = self.buf.len();
+                break;
+            };
+            let at = self.scan + rel;
+            let byte = self.buf.get(at).copied().unwrap_or(b'\n');
+            // A lone '\r' at the end of the buffer may be the first half of "\r\n".
+            let end = if byte == b'\r' {
+                match self.buf.get(at + 1) {
+                    Some(b'\n') => at + 2,
+                    Some(_) => at + 1,
+                    None => {
+                        self.scan = at;
+                        break;
+                    }
+                }
+            } else {
+                at + 1
+            };
+            let blank = at == self.line_start;
+            self.scan = end;
+            self.line_start = end;
+            if blank {
+                let raw: Vec<u8> = self.buf.drain(..end).collect();
+                self.scan = 0;
+                self.line_start = 0;
+                out.push(parse_frame(raw));
+            }
+        }
+        if self.buf.len() > self.max_frame_bytes {
+            let raw = std::mem::take(&mut self.buf);
+            self.scan = 0;
+            self.line_start = 0;
+            out.push(SseFrame {
+                raw,
+                oversize: true,
+                ..SseFrame::default()
+            });
+        }
+    }
+
+    /// End of stream: releases an unterminated last frame, if any.
+    pub fn finish(&mut self, out: &mut Vec<SseFrame>) {
+        if !self.buf.is_empty() {
+            let raw = std::mem::take(&mut self.buf);
+            self.scan = 0;
+            self.line_start = 0;
+            out.push(parse_frame(raw));
+        }
+    }
+}
+
+fn parse_frame(raw: Vec<u8>) -> SseFrame {
+    let mut frame = SseFrame::default();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    for line in text.split(['\n', '\r']) {
+        if line.is_empty() || line.starts_with(':') {
+            continue;
+        }
+        let (field, value) = match line.split_once(':') {
+            Some((f, v)) => (f, v.strip_prefix(' ').unwrap_or(v)),
+            None => (line, ""),
+        };
+        match field {
+            "event" => frame.event = Some(value.to_string()),
+            "data" => {
+                if frame.has_data {
+                    frame.data.push('\n');
+                }
+                frame.data.push_str(value);
+                frame.has_data = true;
+            }
+            _ => {}
+        }
+    }
+    frame.raw = raw;
+    frame
+}
+
+/// Serializes a frame with new data, keeping its event name.
+pub fn encode_frame(event: Option<&str>, data: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len() + 32);
+    if let Some(name) = event {
+        out.extend_from_slice(b"event: ");
+        out.extend_from_slice(name.as_bytes());
+        out.push(b'\n');
+    }
+    for line in data.split('\n') {
+        out.extend_from_slice(b"data: ");
+        out.extend_from_slice(line.as_bytes());
+        out.push(b'\n');
+    }
+    out.push(b'\n');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STREAM: &[u8] = b"event: message_start\ndata: {\"a\":1}\n\n: keepalive\n\ndata: x\ndata: y\r\n\r\ndata: [DONE]\r\r";
+
+    fn frames_with_split(stream: &[u8], split: usize) -> Vec<SseFrame> {
+        let mut p = SseParser::new(1 << 20);
+        let mut out = Vec::new();
+        p.push(&stream[..split], &mut out);
+        p.push(&stream[split..], &mut out);
+        p.finish(&mut out);
+        out
+    }
+
+    #[test]
+    fn every_split_point_gives_the_same_frames() {
+        let whole = frames_with_split(STREAM, 0);
+        assert_eq!(whole.len(), 4);
+        assert_eq!(whole[0].event.as_deref(), Some("message_start"));
+        assert_eq!(whole[0].data, "{\"a\":1}");
+        assert!(!whole[1].has_data);
+        assert_eq!(whole[2].data, "x\ny");
+        assert_eq!(whole[3].data, "[DONE]");
+        for split in 0..=STREAM.len() {
+            assert_eq!(frames_with_split(STREAM, split), whole, "split at {split}");
+        }
+    }
+
+    #[test]
+    fn raw_bytes_round_trip() {
+        let frames = frames_with_split(STREAM, 7);
+        let joined: Vec<u8> = frames.iter().flat_map(|f| f.raw.clone()).collect();
+        assert_eq!(joined, STREAM);
+    }
+
+    #[test]
+    fn byte_by_byte_feed() {
+        let mut p = SseParser::new(1 << 20);
+        let mut out = Vec::new();
+        for b in STREAM {
+            p.push(std::slice::from_ref(b), &mut out);
+        }
+        p.finish(&mut out);
+        assert_eq!(out, frames_with_split(STREAM, 0));
+    }
+
+    #[test]
+    fn oversize_frame_is_released_raw() {
+        let mut p = SseParser::new(64);
+        let mut out = Vec::new();
+        p.push(&[b'a'; 100], &mut out);
+        assert_eq!(out.len(), 1);
+        assert!(out[0].oversize);
+        assert_eq!(p.pending(), 0);
+    }
+
+    #[test]
+    fn encode_round_trips_through_parser() {
+        let bytes = encode_frame(Some("delta"), "l1\nl2");
+        let frames = frames_with_split(&bytes, 3);
+        assert_eq!(frames[0].event.as_deref(), Some("delta"));
+        assert_eq!(frames[0].data, "l1\nl2");
+    }
+}
