@@ -1,1 +1,1044 @@
-//! (work in progress)
+//! The plugin configuration (`configuration` in Envoy, `pluginConfig` in Istio).
+//!
+//! Parsed by hand over `serde_json::Value` so that *every* problem is reported
+//! at once, each named by its key path (`$.audit.exporter.timeout_ms: ...`):
+//! unknown keys, wrong types, out-of-range values and bad regexes. The filter
+//! and `proxy-audit check-config` use this same parser.
+
+use serde_json::{Map, Value};
+
+/// Identity requirement of a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Require {
+    None,
+    Authenticated,
+    Individual,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JwtConfig {
+    pub header: String,
+    pub jwt_authn_payload_key: String,
+    pub hs256_secret_env: Option<String>,
+    pub allow_unverified: bool,
+    pub clock_skew_seconds: u64,
+}
+
+/// Claim paths (dotted, e.g. `act.sub`); each is a list, first present wins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimsConfig {
+    pub id: Vec<String>,
+    pub roles: Vec<String>,
+    pub tenant: Vec<String>,
+    pub client_id: Vec<String>,
+    pub on_behalf_of: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct IdentityConfig {
+    pub jwt: JwtConfig,
+    pub claims: ClaimsConfig,
+    pub service_subjects: Vec<regex_lite::Regex>,
+    /// Header naming the user a service acts for; trusted only when the
+    /// caller's identity itself is verified.
+    pub on_behalf_of_header: Option<String>,
+    pub require: Require,
+}
+
+/// Per-category actions, as configured (`redact`, `mask`, ...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActionsConfig {
+    pub pii: String,
+    pub phi: String,
+    pub pci: String,
+    pub secret: String,
+    pub custom: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomRuleConfig {
+    pub name: String,
+    pub pattern: String,
+    pub category: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldRuleConfig {
+    pub path: String,
+    pub entity: String,
+    pub category: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Oversize {
+    Pass,
+    Reject,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClassificationConfig {
+    /// `None` = all built-in entities.
+    pub entities: Option<Vec<String>>,
+    pub custom: Vec<CustomRuleConfig>,
+    pub fields: Vec<FieldRuleConfig>,
+    pub actions: ActionsConfig,
+    pub request: bool,
+    pub response: bool,
+    pub max_body_bytes: u64,
+    pub on_oversize: Oversize,
+    pub restore: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamUsage {
+    Inject,
+    Observe,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AiConfig {
+    pub enabled: bool,
+    pub stream_usage: StreamUsage,
+    /// Block (403 `prompt_injection`) at or above this score; `None` = never.
+    pub block_injection_score: Option<u8>,
+    /// Force a provider (custom gateways); `None` = detect.
+    pub provider: Option<String>,
+    pub operation: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Ndjson,
+    Otlp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExporterConfig {
+    pub cluster: String,
+    pub authority: String,
+    pub path: String,
+    pub format: Format,
+    pub timeout_ms: u64,
+    pub flush_interval_ms: u64,
+    pub max_batch_events: usize,
+    pub max_buffered_events: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    Async,
+    WriteAhead,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnFailure {
+    Open,
+    Closed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceConfig {
+    pub path: String,
+    pub kind: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditConfig {
+    pub exporter: ExporterConfig,
+    pub delivery: Delivery,
+    pub on_failure: OnFailure,
+    pub purpose_header: String,
+    pub resources: Vec<ResourceConfig>,
+    pub pseudonym_key_env: Option<String>,
+    pub checkpoint_interval_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RouteMatch {
+    pub path_prefix: Option<String>,
+    pub host: Option<String>,
+    pub methods: Option<Vec<String>>,
+}
+
+impl RouteMatch {
+    pub fn matches(&self, method: &str, path: &str, host: &str) -> bool {
+        self.path_prefix
+            .as_deref()
+            .is_none_or(|p| path.starts_with(p))
+            && self.host.as_deref().is_none_or(|h| {
+                let host = host.rsplit_once(':').map_or(host, |(h, port)| {
+                    if port.bytes().all(|b| b.is_ascii_digit()) {
+                        h
+                    } else {
+                        host
+                    }
+                });
+                h.eq_ignore_ascii_case(host)
+            })
+            && self
+                .methods
+                .as_ref()
+                .is_none_or(|ms| ms.iter().any(|m| m.eq_ignore_ascii_case(method)))
+    }
+}
+
+/// One `routes[]` entry: overrides applied on top of the defaults.
+#[derive(Debug, Clone)]
+pub struct RouteConfig {
+    pub matcher: RouteMatch,
+    pub require: Option<Require>,
+    pub actions: Option<ActionsConfig>,
+    pub request: Option<bool>,
+    pub response: Option<bool>,
+    pub ai_enabled: Option<bool>,
+    pub ai_provider: Option<String>,
+    pub ai_operation: Option<String>,
+    pub block_injection_score: Option<Option<u8>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub identity: IdentityConfig,
+    pub classification: ClassificationConfig,
+    pub ai: AiConfig,
+    pub audit: AuditConfig,
+    pub routes: Vec<RouteConfig>,
+}
+
+/// Effective settings for one request after route overrides.
+#[derive(Debug, Clone)]
+pub struct Effective<'a> {
+    pub require: Require,
+    pub actions: &'a ActionsConfig,
+    pub request: bool,
+    pub response: bool,
+    pub ai_enabled: bool,
+    pub ai_provider: Option<&'a str>,
+    pub ai_operation: Option<&'a str>,
+    pub block_injection_score: Option<u8>,
+}
+
+impl Config {
+    /// Parses and validates; on failure returns every problem, one per line.
+    pub fn parse(bytes: &[u8]) -> Result<Config, Vec<String>> {
+        let root: Value = if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+            Value::Object(Map::new())
+        } else {
+            serde_json::from_slice(bytes).map_err(|e| vec![format!("$: not valid JSON: {e}")])?
+        };
+        let mut c = Checker::default();
+        let cfg = c.config(&root);
+        if c.errors.is_empty() {
+            Ok(cfg)
+        } else {
+            Err(c.errors)
+        }
+    }
+
+    /// The settings for a request, first matching route applied.
+    pub fn effective(&self, method: &str, path: &str, host: &str) -> Effective<'_> {
+        let mut e = Effective {
+            require: self.identity.require,
+            actions: &self.classification.actions,
+            request: self.classification.request,
+            response: self.classification.response,
+            ai_enabled: self.ai.enabled,
+            ai_provider: self.ai.provider.as_deref(),
+            ai_operation: self.ai.operation.as_deref(),
+            block_injection_score: self.ai.block_injection_score,
+        };
+        if let Some(r) = self
+            .routes
+            .iter()
+            .find(|r| r.matcher.matches(method, path, host))
+        {
+            e.require = r.require.unwrap_or(e.require);
+            if let Some(a) = &r.actions {
+                e.actions = a;
+            }
+            e.request = r.request.unwrap_or(e.request);
+            e.response = r.response.unwrap_or(e.response);
+            e.ai_enabled = r.ai_enabled.unwrap_or(e.ai_enabled);
+            e.ai_provider = r.ai_provider.as_deref().or(e.ai_provider);
+            e.ai_operation = r.ai_operation.as_deref().or(e.ai_operation);
+            if let Some(b) = r.block_injection_score {
+                e.block_injection_score = b;
+            }
+        }
+        e
+    }
+}
+
+pub const ACTIONS: &[&str] = &["redact", "mask", "pseudonymize", "remove", "block", "tag"];
+pub const CATEGORIES: &[&str] = &["pii", "phi", "pci", "secret", "custom"];
+
+/// Collects problems while reading the tree.
+#[derive(Default)]
+struct Checker {
+    errors: Vec<String>,
+}
+
+type Obj<'a> = Option<&'a Map<String, Value>>;
+
+impl Checker {
+    fn err(&mut self, path: &str, msg: impl AsRef<str>) {
+        self.errors.push(format!("{path}: {}", msg.as_ref()));
+    }
+
+    /// Reads an object, reporting unknown keys. `None` when absent or wrong.
+    fn object<'a>(&mut self, v: Option<&'a Value>, path: &str, keys: &[&str]) -> Obj<'a> {
+        match v {
+            None | Some(Value::Null) => None,
+            Some(Value::Object(m)) => {
+                for k in m.keys() {
+                    if !keys.contains(&k.as_str()) {
+                        self.err(
+                            &format!("{path}.{k}"),
+                            format!("unknown key (expected one of: {})", keys.join(", ")),
+                        );
+                    }
+                }
+                Some(m)
+            }
+            Some(other) => {
+                self.err(
+                    path,
+                    format!("expected an object, got {}", type_name(other)),
+                );
+                None
+            }
+        }
+    }
+
+    fn string(&mut self, o: Obj, key: &str, path: &str, default: &str) -> String {
+        self.opt_string(o, key, path)
+            .unwrap_or_else(|| default.to_string())
+    }
+
+    fn opt_string(&mut self, o: Obj, key: &str, path: &str) -> Option<String> {
+        match o.and_then(|m| m.get(key)) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(other) => {
+                self.err(
+                    &format!("{path}.{key}"),
+                    format!("expected a string, got {}", type_name(other)),
+                );
+                None
+            }
+        }
+    }
+
+    fn nonempty(&mut self, o: Obj, key: &str, path: &str, default: &str) -> String {
+        let s = self.string(o, key, path, default);
+        if s.is_empty() {
+            self.err(&format!("{path}.{key}"), "must not be empty");
+        }
+        s
+    }
+
+    fn boolean(&mut self, o: Obj, key: &str, path: &str, default: bool) -> bool {
+        self.opt_bool(o, key, path).unwrap_or(default)
+    }
+
+    fn opt_bool(&mut self, o: Obj, key: &str, path: &str) -> Option<bool> {
+        match o.and_then(|m| m.get(key)) {
+            None | Some(Value::Null) => None,
+            Some(Value::Bool(b)) => Some(*b),
+            Some(other) => {
+                self.err(
+                    &format!("{path}.{key}"),
+                    format!("expected a boolean, got {}", type_name(other)),
+                );
+                None
+            }
+        }
+    }
+
+    fn integer(&mut self, o: Obj, key: &str, path: &str, default: u64, min: u64, max: u64) -> u64 {
+        match o.and_then(|m| m.get(key)) {
+            None | Some(Value::Null) => default,
+            Some(Value::Number(n)) => match n.as_u64() {
+                Some(v) if (min..=max).contains(&v) => v,
+                _ => {
+                    self.err(
+                        &format!("{path}.{key}"),
+                        format!("expected an integer from {min} to {max}, got {n}"),
+                    );
+                    default
+                }
+            },
+            Some(other) => {
+                self.err(
+                    &format!("{path}.{key}"),
+                    format!("expected an integer, got {}", type_name(other)),
+                );
+                default
+            }
+        }
+    }
+
+    fn one_of(&mut self, o: Obj, key: &str, path: &str, allowed: &[&str]) -> Option<String> {
+        let s = self.opt_string(o, key, path)?;
+        if allowed.contains(&s.as_str()) {
+            Some(s)
+        } else {
+            self.err(
+                &format!("{path}.{key}"),
+                format!("\"{s}\" is not one of: {}", allowed.join(", ")),
+            );
+            None
+        }
+    }
+
+    /// A string or a list of strings.
+    fn string_list(&mut self, o: Obj, key: &str, path: &str, default: &[&str]) -> Vec<String> {
+        match o.and_then(|m| m.get(key)) {
+            None | Some(Value::Null) => default.iter().map(|s| s.to_string()).collect(),
+            Some(Value::String(s)) => vec![s.clone()],
+            Some(Value::Array(items)) => {
+                let mut out = Vec::new();
+                for (i, item) in items.iter().enumerate() {
+                    match item {
+                        Value::String(s) => out.push(s.clone()),
+                        other => self.err(
+                            &format!("{path}.{key}[{i}]"),
+                            format!("expected a string, got {}", type_name(other)),
+                        ),
+                    }
+                }
+                out
+            }
+            Some(other) => {
+                self.err(
+                    &format!("{path}.{key}"),
+                    format!(
+                        "expected a string or a list of strings, got {}",
+                        type_name(other)
+                    ),
+                );
+                Vec::new()
+            }
+        }
+    }
+
+    fn array<'a>(&mut self, o: Obj<'a>, key: &str, path: &str) -> &'a [Value] {
+        match o.and_then(|m| m.get(key)) {
+            None | Some(Value::Null) => &[],
+            Some(Value::Array(items)) => items,
+            Some(other) => {
+                self.err(
+                    &format!("{path}.{key}"),
+                    format!("expected a list, got {}", type_name(other)),
+                );
+                &[]
+            }
+        }
+    }
+
+    fn regex(&mut self, pattern: &str, path: &str) -> Option<regex_lite::Regex> {
+        match regex_lite::RegexBuilder::new(pattern)
+            .size_limit(1 << 20)
+            .build()
+        {
+            Ok(r) => Some(r),
+            Err(e) => {
+                self.err(
+                    path,
+                    format!("invalid regular expression: {}", first_line(&e.to_string())),
+                );
+                None
+            }
+        }
+    }
+
+    fn config(&mut self, root: &Value) -> Config {
+        let top = self.object(
+            Some(root),
+            "$",
+            &["identity", "classification", "ai", "audit", "routes"],
+        );
+        if !matches!(root, Value::Object(_)) {
+            // object() already reported it.
+        }
+        let identity = self.identity(top.and_then(|m| m.get("identity")));
+        let classification = self.classification(top.and_then(|m| m.get("classification")));
+        let ai = self.ai(top.and_then(|m| m.get("ai")), "$.ai");
+        let audit = self.audit(top.and_then(|m| m.get("audit")));
+        let mut routes = Vec::new();
+        for (i, r) in self.array(top, "routes", "$").iter().enumerate() {
+            if let Some(route) = self.route(r, &format!("$.routes[{i}]")) {
+                routes.push(route);
+            }
+        }
+        Config {
+            identity,
+            classification,
+            ai,
+            audit,
+            routes,
+        }
+    }
+
+    fn identity(&mut self, v: Option<&Value>) -> IdentityConfig {
+        let p = "$.identity";
+        let o = self.object(
+            v,
+            p,
+            &[
+                "jwt",
+                "claims",
+                "service_subjects",
+                "on_behalf_of_header",
+                "require",
+            ],
+        );
+        let jp = "$.identity.jwt";
+        let j = self.object(
+            o.and_then(|m| m.get("jwt")),
+            jp,
+            &[
+                "header",
+                "jwt_authn_payload_key",
+                "hs256_secret_env",
+                "allow_unverified",
+                "clock_skew_seconds",
+            ],
+        );
+        let jwt = JwtConfig {
+            header: self
+                .nonempty(j, "header", jp, "authorization")
+                .to_ascii_lowercase(),
+            jwt_authn_payload_key: self.nonempty(j, "jwt_authn_payload_key", jp, "payload"),
+            hs256_secret_env: self.opt_string(j, "hs256_secret_env", jp),
+            allow_unverified: self.boolean(j, "allow_unverified", jp, false),
+            clock_skew_seconds: self.integer(j, "clock_skew_seconds", jp, 60, 0, 3600),
+        };
+        let cp = "$.identity.claims";
+        let c = self.object(
+            o.and_then(|m| m.get("claims")),
+            cp,
+            &["id", "roles", "tenant", "client_id", "on_behalf_of"],
+        );
+        let claims = ClaimsConfig {
+            id: self.string_list(c, "id", cp, &["sub"]),
+            roles: self.string_list(c, "roles", cp, &["roles", "groups", "scope", "scp"]),
+            tenant: self.string_list(c, "tenant", cp, &["tenant", "tid"]),
+            client_id: self.string_list(c, "client_id", cp, &["azp", "client_id"]),
+            on_behalf_of: self.string_list(c, "on_behalf_of", cp, &["act.sub"]),
+        };
+        let mut service_subjects = Vec::new();
+        for (i, s) in self
+            .string_list(
+                o,
+                "service_subjects",
+                p,
+                &["^system:serviceaccount:", "^spiffe://", "^svc-"],
+            )
+            .iter()
+            .enumerate()
+        {
+            if let Some(r) = self.regex(s, &format!("{p}.service_subjects[{i}]")) {
+                service_subjects.push(r);
+            }
+        }
+        let on_behalf_of_header = self
+            .opt_string(o, "on_behalf_of_header", p)
+            .map(|h| h.to_ascii_lowercase());
+        let require = self.require(o, p).unwrap_or(Require::None);
+        IdentityConfig {
+            jwt,
+            claims,
+            service_subjects,
+            on_behalf_of_header,
+            require,
+        }
+    }
+
+    fn require(&mut self, o: Obj, p: &str) -> Option<Require> {
+        Some(
+            match self
+                .one_of(o, "require", p, &["none", "authenticated", "individual"])?
+                .as_str()
+            {
+                "authenticated" => Require::Authenticated,
+                "individual" => Require::Individual,
+                _ => Require::None,
+            },
+        )
+    }
+
+    fn actions(&mut self, v: Option<&Value>, p: &str, base: &ActionsConfig) -> ActionsConfig {
+        let o = self.object(v, p, CATEGORIES);
+        let mut pick = |k: &str, d: &str| {
+            self.one_of(o, k, p, ACTIONS)
+                .unwrap_or_else(|| d.to_string())
+        };
+        ActionsConfig {
+            pii: pick("pii", &base.pii),
+            phi: pick("phi", &base.phi),
+            pci: pick("pci", &base.pci),
+            secret: pick("secret", &base.secret),
+            custom: pick("custom", &base.custom),
+        }
+    }
+
+    fn classification(&mut self, v: Option<&Value>) -> ClassificationConfig {
+        let p = "$.classification";
+        let o = self.object(
+            v,
+            p,
+            &[
+                "entities",
+                "custom",
+                "fields",
+                "actions",
+                "request",
+                "response",
+                "max_body_bytes",
+                "on_oversize",
+                "restore",
+            ],
+        );
+        let entities = match o.and_then(|m| m.get("entities")) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if s == "all" => None,
+            Some(Value::String(s)) => {
+                self.err(
+                    &format!("{p}.entities"),
+                    format!("expected \"all\" or a list of entity names, got \"{s}\""),
+                );
+                None
+            }
+            Some(_) => Some(self.string_list(o, "entities", p, &[])),
+        };
+        let mut custom = Vec::new();
+        for (i, r) in self.array(o, "custom", p).iter().enumerate() {
+            let rp = format!("{p}.custom[{i}]");
+            let ro = self.object(Some(r), &rp, &["name", "pattern", "category"]);
+            if ro.is_none() {
+                continue;
+            }
+            let name = self.nonempty(ro, "name", &rp, "");
+            let pattern = self.nonempty(ro, "pattern", &rp, "");
+            if !pattern.is_empty() {
+                self.regex(&pattern, &format!("{rp}.pattern"));
+            }
+            let category = self
+                .one_of(ro, "category", &rp, CATEGORIES)
+                .unwrap_or_else(|| "custom".into());
+            custom.push(CustomRuleConfig {
+                name,
+                pattern,
+                category,
+            });
+        }
+        let mut fields = Vec::new();
+        for (i, r) in self.array(o, "fields", p).iter().enumerate() {
+            let rp = format!("{p}.fields[{i}]");
+            let ro = self.object(Some(r), &rp, &["path", "entity", "category"]);
+            if ro.is_none() {
+                continue;
+            }
+            let path = self.nonempty(ro, "path", &rp, "");
+            if !path.is_empty() && !path.starts_with('$') {
+                self.err(&format!("{rp}.path"), "a JSON path must start with `$`");
+            }
+            let entity = self.nonempty(ro, "entity", &rp, "");
+            let category = self
+                .one_of(ro, "category", &rp, CATEGORIES)
+                .unwrap_or_else(|| "pii".into());
+            fields.push(FieldRuleConfig {
+                path,
+                entity,
+                category,
+            });
+        }
+        let defaults = ActionsConfig {
+            pii: "redact".into(),
+            phi: "redact".into(),
+            pci: "mask".into(),
+            secret: "block".into(),
+            custom: "redact".into(),
+        };
+        let actions = self.actions(
+            o.and_then(|m| m.get("actions")),
+            &format!("{p}.actions"),
+            &defaults,
+        );
+        ClassificationConfig {
+            entities,
+            custom,
+            fields,
+            actions,
+            request: self.boolean(o, "request", p, true),
+            response: self.boolean(o, "response", p, true),
+            max_body_bytes: self.integer(o, "max_body_bytes", p, 1 << 20, 0, 64 << 20),
+            on_oversize: match self
+                .one_of(o, "on_oversize", p, &["pass", "reject"])
+                .as_deref()
+            {
+                Some("reject") => Oversize::Reject,
+                _ => Oversize::Pass,
+            },
+            restore: self.boolean(o, "restore", p, false),
+        }
+    }
+
+    fn ai(&mut self, v: Option<&Value>, p: &str) -> AiConfig {
+        let o = self.object(
+            v,
+            p,
+            &[
+                "enabled",
+                "stream_usage",
+                "block_injection_score",
+                "provider",
+                "operation",
+            ],
+        );
+        AiConfig {
+            enabled: self.boolean(o, "enabled", p, true),
+            stream_usage: match self
+                .one_of(o, "stream_usage", p, &["inject", "observe"])
+                .as_deref()
+            {
+                Some("observe") => StreamUsage::Observe,
+                _ => StreamUsage::Inject,
+            },
+            block_injection_score: self.opt_score(o, p),
+            provider: self.opt_string(o, "provider", p),
+            operation: self.opt_string(o, "operation", p),
+        }
+    }
+
+    fn opt_score(&mut self, o: Obj, p: &str) -> Option<u8> {
+        o.and_then(|m| m.get("block_injection_score"))
+            .filter(|v| !v.is_null())?;
+        Some(self.integer(o, "block_injection_score", p, 100, 1, 100) as u8)
+    }
+
+    fn audit(&mut self, v: Option<&Value>) -> AuditConfig {
+        let p = "$.audit";
+        let o = self.object(
+            v,
+            p,
+            &[
+                "exporter",
+                "delivery",
+                "on_failure",
+                "purpose_header",
+                "resources",
+                "pseudonym_key_env",
+                "checkpoint_interval_ms",
+            ],
+        );
+        let ep = "$.audit.exporter";
+        let e = self.object(
+            o.and_then(|m| m.get("exporter")),
+            ep,
+            &[
+                "type",
+                "cluster",
+                "authority",
+                "path",
+                "format",
+                "timeout_ms",
+                "flush_interval_ms",
+                "max_batch_events",
+                "max_buffered_events",
+            ],
+        );
+        self.one_of(e, "type", ep, &["http"]);
+        let format = match self.one_of(e, "format", ep, &["ndjson", "otlp"]).as_deref() {
+            Some("otlp") => Format::Otlp,
+            _ => Format::Ndjson,
+        };
+        let default_path = if format == Format::Otlp {
+            "/v1/logs"
+        } else {
+            "/v1/events"
+        };
+        let path = self.nonempty(e, "path", ep, default_path);
+        if !path.starts_with('/') {
+            self.err(&format!("{ep}.path"), "must start with `/`");
+        }
+        let max_batch_events = self.integer(e, "max_batch_events", ep, 200, 1, 10_000) as usize;
+        let max_buffered_events =
+            self.integer(e, "max_buffered_events", ep, 10_000, 1, 1_000_000) as usize;
+        if max_buffered_events < max_batch_events {
+            self.err(
+                &format!("{ep}.max_buffered_events"),
+                "must be at least max_batch_events",
+            );
+        }
+        let exporter = ExporterConfig {
+            cluster: self.nonempty(e, "cluster", ep, "audit_sink"),
+            authority: self.nonempty(e, "authority", ep, "audit-sink"),
+            path,
+            format,
+            timeout_ms: self.integer(e, "timeout_ms", ep, 1000, 1, 60_000),
+            flush_interval_ms: self.integer(e, "flush_interval_ms", ep, 200, 10, 60_000),
+            max_batch_events,
+            max_buffered_events,
+        };
+        let delivery = match self
+            .one_of(o, "delivery", p, &["async", "write_ahead"])
+            .as_deref()
+        {
+            Some("write_ahead") => Delivery::WriteAhead,
+            _ => Delivery::Async,
+        };
+        let on_failure = match self
+            .one_of(o, "on_failure", p, &["open", "closed"])
+            .as_deref()
+        {
+            Some("closed") => OnFailure::Closed,
+            _ => OnFailure::Open,
+        };
+        let mut resources = Vec::new();
+        for (i, r) in self.array(o, "resources", p).iter().enumerate() {
+            let rp = format!("{p}.resources[{i}]");
+            let ro = self.object(Some(r), &rp, &["path", "type"]);
+            if ro.is_none() {
+                continue;
+            }
+            let path = self.nonempty(ro, "path", &rp, "");
+            if let Err(msg) = crate::resources::Template::parse(&path, "") {
+                self.err(&format!("{rp}.path"), msg);
+            }
+            let kind = self.nonempty(ro, "type", &rp, "");
+            resources.push(ResourceConfig { path, kind });
+        }
+        AuditConfig {
+            exporter,
+            delivery,
+            on_failure,
+            purpose_header: self
+                .nonempty(o, "purpose_header", p, "x-purpose-of-use")
+                .to_ascii_lowercase(),
+            resources,
+            pseudonym_key_env: self.opt_string(o, "pseudonym_key_env", p),
+            checkpoint_interval_ms: self.integer(
+                o,
+                "checkpoint_interval_ms",
+                p,
+                60_000,
+                1000,
+                60_000,
+            ),
+        }
+    }
+
+    fn route(&mut self, v: &Value, p: &str) -> Option<RouteConfig> {
+        let o = self.object(Some(v), p, &["match", "identity", "classification", "ai"]);
+        o?;
+        let mp = format!("{p}.match");
+        let m = self.object(
+            o.and_then(|m| m.get("match")),
+            &mp,
+            &["path_prefix", "host", "methods"],
+        );
+        if m.is_none() {
+            self.err(
+                &mp,
+                "required: an object with path_prefix, host and/or methods",
+            );
+        }
+        let methods = m
+            .and_then(|mm| mm.get("methods"))
+            .map(|_| self.string_list(m, "methods", &mp, &[]));
+        let matcher = RouteMatch {
+            path_prefix: self.opt_string(m, "path_prefix", &mp),
+            host: self.opt_string(m, "host", &mp),
+            methods,
+        };
+        let ip = format!("{p}.identity");
+        let i = self.object(o.and_then(|m| m.get("identity")), &ip, &["require"]);
+        let require = self.require(i, &ip);
+        let cp = format!("{p}.classification");
+        let c = self.object(
+            o.and_then(|m| m.get("classification")),
+            &cp,
+            &["actions", "request", "response"],
+        );
+        let actions = c.and_then(|m| m.get("actions")).map(|a| {
+            // Route actions override per category on top of the defaults.
+            let base = ActionsConfig {
+                pii: String::new(),
+                phi: String::new(),
+                pci: String::new(),
+                secret: String::new(),
+                custom: String::new(),
+            };
+            self.actions(Some(a), &format!("{cp}.actions"), &base)
+        });
+        let ap = format!("{p}.ai");
+        let a = self.object(
+            o.and_then(|m| m.get("ai")),
+            &ap,
+            &["enabled", "provider", "operation", "block_injection_score"],
+        );
+        let block = a.and_then(|m| m.get("block_injection_score")).map(|v| {
+            if v.is_null() {
+                None
+            } else {
+                self.opt_score(a, &ap)
+            }
+        });
+        Some(RouteConfig {
+            matcher,
+            require,
+            actions,
+            request: self.opt_bool(c, "request", &cp),
+            response: self.opt_bool(c, "response", &cp),
+            ai_enabled: self.opt_bool(a, "enabled", &ap),
+            ai_provider: self.opt_string(a, "provider", &ap),
+            ai_operation: self.opt_string(a, "operation", &ap),
+            block_injection_score: block,
+        })
+    }
+}
+
+/// Fills route action overrides left empty with the defaults.
+pub fn resolve_route_actions(cfg: &mut Config) {
+    let d = cfg.classification.actions.clone();
+    for r in &mut cfg.routes {
+        if let Some(a) = &mut r.actions {
+            for (slot, def) in [
+                (&mut a.pii, &d.pii),
+                (&mut a.phi, &d.phi),
+                (&mut a.pci, &d.pci),
+                (&mut a.secret, &d.secret),
+                (&mut a.custom, &d.custom),
+            ] {
+                if slot.is_empty() {
+                    slot.clone_from(def);
+                }
+            }
+        }
+    }
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().find(|l| !l.trim().is_empty()).unwrap_or(s).trim()
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONTRACT_EXAMPLE: &str = r#"{
+      "identity": {
+        "jwt": {"header": "authorization", "jwt_authn_payload_key": "payload", "hs256_secret_env": "PROXY_AUDIT_JWT_SECRET", "allow_unverified": false, "clock_skew_seconds": 60},
+        "claims": {"id": "sub", "roles": ["roles", "groups"], "tenant": "tenant", "client_id": "azp", "on_behalf_of": "act.sub"},
+        "service_subjects": ["^svc-", "^system:serviceaccount:"],
+        "require": "none"
+      },
+      "classification": {
+        "entities": "all",
+        "custom": [{"name": "mrn", "pattern": "\\bMRN-[0-9]{8}\\b", "category": "phi"}],
+        "fields": [{"path": "$.patient.name", "entity": "person_name", "category": "phi"}],
+        "actions": {"pii": "redact", "phi": "redact", "pci": "mask", "secret": "block", "custom": "redact"},
+        "request": true, "response": true, "max_body_bytes": 1048576, "on_oversize": "pass", "restore": false
+      },
+      "ai": {"enabled": true, "stream_usage": "inject"},
+      "audit": {
+        "exporter": {"type": "http", "cluster": "audit_sink", "authority": "audit-sink", "path": "/v1/events",
+                     "format": "ndjson", "timeout_ms": 1000, "flush_interval_ms": 200,
+                     "max_batch_events": 200, "max_buffered_events": 10000},
+        "delivery": "async", "on_failure": "open", "purpose_header": "x-purpose-of-use",
+        "resources": [{"path": "/patients/{id}", "type": "patient"}],
+        "pseudonym_key_env": "PROXY_AUDIT_PSEUDONYM_KEY"
+      },
+      "routes": [{"match": {"path_prefix": "/v1/"}, "classification": {"actions": {"pii": "pseudonymize"}}}]
+    }"#;
+
+    #[test]
+    fn contract_example_parses() {
+        let mut cfg =
+            Config::parse(CONTRACT_EXAMPLE.as_bytes()).unwrap_or_else(|e| panic!("{e:#?}"));
+        resolve_route_actions(&mut cfg);
+        assert_eq!(cfg.identity.claims.roles, vec!["roles", "groups"]);
+        assert_eq!(cfg.audit.exporter.max_batch_events, 200);
+        let e = cfg.effective("POST", "/v1/chat/completions", "api");
+        assert_eq!(e.actions.pii, "pseudonymize");
+        assert_eq!(e.actions.pci, "mask");
+        assert_eq!(
+            cfg.effective("GET", "/patients/1", "api").actions.pii,
+            "redact"
+        );
+    }
+
+    #[test]
+    fn empty_config_gives_defaults() {
+        let cfg = Config::parse(b"").unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(cfg.identity.jwt.header, "authorization");
+        assert_eq!(cfg.audit.exporter.cluster, "audit_sink");
+        assert_eq!(cfg.identity.require, Require::None);
+    }
+
+    #[test]
+    fn every_problem_is_named_by_key_path() {
+        let bad = r#"{
+          "identity": {"jwt": {"header": 7, "colour": "red"}, "require": "always", "service_subjects": ["(unclosed"]},
+          "classification": {"custom": [{"name": "x", "pattern": "[z-a]"}], "actions": {"pii": "shred"}, "max_body_bytes": -1},
+          "audit": {"exporter": {"timeout_ms": 0, "format": "xml"}, "resources": [{"path": "patients/{id}", "type": "p"}]},
+          "routes": [{"classification": {"request": "yes"}}],
+          "extra": 1
+        }"#;
+        let errs = Config::parse(bad.as_bytes()).err().unwrap_or_default();
+        let joined = errs.join("\n");
+        for needle in [
+            "$.identity.jwt.header: expected a string",
+            "$.identity.jwt.colour: unknown key",
+            "$.identity.require: \"always\" is not one of",
+            "$.identity.service_subjects[0]: invalid regular expression",
+            "$.classification.custom[0].pattern: invalid regular expression",
+            "$.classification.actions.pii: \"shred\"",
+            "$.classification.max_body_bytes: expected an integer",
+            "$.audit.exporter.timeout_ms: expected an integer from 1",
+            "$.audit.exporter.format: \"xml\"",
+            "$.audit.resources[0].path:",
+            "$.routes[0].match: required",
+            "$.routes[0].classification.request: expected a boolean",
+            "$.extra: unknown key",
+        ] {
+            assert!(joined.contains(needle), "missing {needle:?} in:\n{joined}");
+        }
+        assert_eq!(errs.len(), 13, "{joined}");
+    }
+
+    #[test]
+    fn not_json_and_not_object() {
+        assert!(Config::parse(b"{").err().unwrap_or_default()[0].starts_with("$: not valid JSON"));
+        assert_eq!(
+            Config::parse(b"[]").err().unwrap_or_default(),
+            vec!["$: expected an object, got a list"]
+        );
+    }
+
+    #[test]
+    fn route_matching() {
+        let m = RouteMatch {
+            path_prefix: Some("/v1/".into()),
+            host: Some("api.example.com".into()),
+            methods: Some(vec!["POST".into()]),
+        };
+        assert!(m.matches("post", "/v1/x", "api.example.com:8443"));
+        assert!(!m.matches("GET", "/v1/x", "api.example.com"));
+        assert!(!m.matches("POST", "/v2/x", "api.example.com"));
+        assert!(!m.matches("POST", "/v1/x", "other"));
+    }
+}

@@ -1,1 +1,410 @@
-//! (work in progress)
+//! Shipping events to the log service: a bounded buffer, batches by size and
+//! interval, retries with exponential backoff and jitter, and loss accounting.
+//!
+//! Pure state machine: the host glue asks for a batch when its timer fires,
+//! POSTs it, and reports the outcome. At-least-once: a failed batch is retried
+//! whole (the event `id` is the log service's dedup key). When the buffer is
+//! full the oldest queued events are dropped and the dropped seq ranges are
+//! handed back through [`Exporter::take_losses`] so a `loss` event declares
+//! the gap.
+
+use crate::config::{ExporterConfig, Format};
+use crate::timefmt::parse_rfc3339_millis;
+use serde_json::{json, Value};
+use std::collections::VecDeque;
+
+/// Counters exposed as Envoy stats.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub emitted: u64,
+    pub delivered: u64,
+    pub retried: u64,
+    pub dropped: u64,
+    pub batches_failed: u64,
+}
+
+/// A contiguous run of dropped events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Loss {
+    pub first_seq: u64,
+    pub last_seq: u64,
+    pub count: u64,
+}
+
+#[derive(Debug, Clone)]
+struct Item {
+    seq: u64,
+    /// The event rendered for the wire format (NDJSON line or OTLP LogRecord).
+    rendered: String,
+}
+
+/// One POST body ready to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Batch {
+    pub body: Vec<u8>,
+    pub content_type: &'static str,
+    pub events: usize,
+}
+
+#[derive(Debug)]
+pub struct Exporter {
+    format: Format,
+    max_batch: usize,
+    max_buffered: usize,
+    queue: VecDeque<Item>,
+    inflight: Vec<Item>,
+    attempt: u32,
+    retry_at_ms: u64,
+    losses: Vec<Loss>,
+    pub stats: Stats,
+}
+
+/// First retry after this, doubling per attempt up to [`MAX_BACKOFF_MS`].
+pub const BASE_BACKOFF_MS: u64 = 100;
+pub const MAX_BACKOFF_MS: u64 = 10_000;
+
+impl Exporter {
+    pub fn new(cfg: &ExporterConfig) -> Self {
+        Exporter {
+            format: cfg.format,
+            max_batch: cfg.max_batch_events.max(1),
+            max_buffered: cfg.max_buffered_events.max(1),
+            queue: VecDeque::new(),
+            inflight: Vec::new(),
+            attempt: 0,
+            retry_at_ms: 0,
+            losses: Vec::new(),
+            stats: Stats::default(),
+        }
+    }
+
+    /// Events waiting or in flight.
+    pub fn depth(&self) -> usize {
+        self.queue.len() + self.inflight.len()
+    }
+
+    pub fn in_flight(&self) -> bool {
+        !self.inflight.is_empty()
+    }
+
+    /// Queues one sealed event (its canonical JSON line).
+    pub fn push(&mut self, seq: u64, line: &str) {
+        self.stats.emitted += 1;
+        let rendered = match self.format {
+            Format::Ndjson => line.to_string(),
+            Format::Otlp => otlp_record(line),
+        };
+        while self.depth() >= self.max_buffered {
+            let Some(old) = self.queue.pop_front() else {
+                break;
+            };
+            self.record_loss(old.seq);
+        }
+        if self.depth() >= self.max_buffered {
+            // Everything buffered is in flight: drop the newcomer instead.
+            self.record_loss(seq);
+            return;
+        }
+        self.queue.push_back(Item { seq, rendered });
+    }
+
+    fn record_loss(&mut self, seq: u64) {
+        self.stats.dropped += 1;
+        match self.losses.last_mut() {
+            Some(l) if l.last_seq + 1 == seq => {
+                l.last_seq = seq;
+                l.count += 1;
+            }
+            _ => self.losses.push(Loss {
+                first_seq: seq,
+                last_seq: seq,
+                count: 1,
+            }),
+        }
+    }
+
+    /// Dropped ranges not yet declared; the caller emits a `loss` event each.
+    pub fn take_losses(&mut self) -> Vec<Loss> {
+        std::mem::take(&mut self.losses)
+    }
+
+    /// The next batch to POST, when nothing is in flight, something is
+    /// queued and any backoff has elapsed.
+    pub fn next_batch(&mut self, now_ms: u64) -> Option<Batch> {
+        if self.in_flight() || self.queue.is_empty() || now_ms < self.retry_at_ms {
+            return None;
+        }
+        let n = self.queue.len().min(self.max_batch);
+        self.inflight = self.queue.drain(..n).collect();
+        Some(self.render())
+    }
+
+    /// The in-flight batch again (for a retry scheduled by [`Self::failed`]).
+    fn render(&self) -> Batch {
+        let parts: Vec<&str> = self.inflight.iter().map(|i| i.rendered.as_str()).collect();
+        match self.format {
+            Format::Ndjson => {
+                let mut body = parts.join("\n").into_bytes();
+                body.push(b'\n');
+                Batch {
+                    body,
+                    content_type: "application/x-ndjson",
+                    events: parts.len(),
+                }
+            }
+            Format::Otlp => {
+                let body = format!(
+                    concat!(
+                        r#"{{"resourceLogs":[{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"proxy-audit"}}}}]}},"#,
+                        r#""scopeLogs":[{{"scope":{{"name":"proxy-audit","version":"{}"}},"logRecords":[{}]}}]}}]}}"#
+                    ),
+                    env!("CARGO_PKG_VERSION"),
+                    parts.join(",")
+                );
+                Batch {
+                    body: body.into_bytes(),
+                    content_type: "application/json",
+                    events: parts.len(),
+                }
+            }
+        }
+    }
+
+    /// The log service acknowledged the in-flight batch.
+    pub fn delivered(&mut self) {
+        self.stats.delivered += self.inflight.len() as u64;
+        self.inflight.clear();
+        self.attempt = 0;
+        self.retry_at_ms = 0;
+    }
+
+    /// The in-flight batch failed (non-2xx, reset, timeout): it goes back to
+    /// the head of the queue and is retried after an exponential backoff
+    /// plus `jitter_ms` (drawn by the caller, up to the backoff itself).
+    pub fn failed(&mut self, now_ms: u64, jitter_ms: u64) {
+        self.stats.batches_failed += 1;
+        self.stats.retried += self.inflight.len() as u64;
+        for item in self.inflight.drain(..).rev() {
+            self.queue.push_front(item);
+        }
+        self.attempt = self.attempt.saturating_add(1);
+        let backoff = self.backoff_ms();
+        self.retry_at_ms = now_ms + backoff + jitter_ms.min(backoff);
+        // The buffer bound holds across retries too.
+        while self.queue.len() > self.max_buffered {
+            if let Some(old) = self.queue.pop_front() {
+                self.record_loss(old.seq);
+            }
+        }
+    }
+
+    /// The current backoff (before jitter).
+    pub fn backoff_ms(&self) -> u64 {
+        if self.attempt == 0 {
+            return 0;
+        }
+        BASE_BACKOFF_MS
+            .saturating_mul(1u64 << self.attempt.saturating_sub(1).min(16))
+            .min(MAX_BACKOFF_MS)
+    }
+}
+
+/// One OTLP/HTTP JSON `LogRecord` for an event line: body the event JSON,
+/// attributes under OpenTelemetry names.
+pub fn otlp_record(line: &str) -> String {
+    let ev: Value = serde_json::from_str(line).unwrap_or(Value::Null);
+    let nanos = ev
+        .get("time")
+        .and_then(Value::as_str)
+        .and_then(parse_rfc3339_millis)
+        .unwrap_or(0) as u128
+        * 1_000_000;
+    let kind = ev.get("kind").and_then(Value::as_str).unwrap_or("unknown");
+    let mut attrs: Vec<Value> = Vec::new();
+    let mut attr = |key: &str, v: Option<&Value>| match v {
+        Some(Value::String(s)) => attrs.push(json!({"key": key, "value": {"stringValue": s}})),
+        Some(Value::Number(n)) => {
+            attrs.push(json!({"key": key, "value": {"intValue": n.to_string()}}))
+        }
+        Some(Value::Bool(b)) => attrs.push(json!({"key": key, "value": {"boolValue": b}})),
+        _ => {}
+    };
+    let at = |path: &[&str]| -> Option<&Value> { path.iter().try_fold(&ev, |v, k| v.get(k)) };
+    attr(
+        "event.name",
+        Some(&Value::String(format!("proxy_audit.{kind}"))),
+    );
+    attr("proxy_audit.event.id", at(&["id"]));
+    attr("proxy_audit.chain.emitter", at(&["chain", "emitter"]));
+    attr("proxy_audit.chain.seq", at(&["chain", "seq"]));
+    attr("user.id", at(&["actor", "id"]));
+    attr("enduser.id", at(&["actor", "id"]));
+    attr("proxy_audit.actor.type", at(&["actor", "type"]));
+    attr("http.request.method", at(&["action", "method"]));
+    attr("http.route", at(&["action", "path"]));
+    attr("http.response.status_code", at(&["outcome", "status_code"]));
+    attr("server.address", at(&["target", "authority"]));
+    attr("client.address", at(&["source", "address"]));
+    attr("user_agent.original", at(&["source", "user_agent"]));
+    attr("proxy_audit.outcome.reason", at(&["outcome", "reason"]));
+    attr("gen_ai.provider.name", at(&["ai", "provider"]));
+    attr("gen_ai.operation.name", at(&["ai", "operation"]));
+    attr("gen_ai.request.model", at(&["ai", "request_model"]));
+    attr("gen_ai.response.model", at(&["ai", "response_model"]));
+    attr("gen_ai.response.id", at(&["ai", "response_id"]));
+    attr(
+        "gen_ai.usage.input_tokens",
+        at(&["ai", "usage", "input_tokens"]),
+    );
+    attr(
+        "gen_ai.usage.output_tokens",
+        at(&["ai", "usage", "output_tokens"]),
+    );
+    if let Some(Value::Array(reasons)) = at(&["ai", "finish_reasons"]) {
+        let values: Vec<Value> = reasons
+            .iter()
+            .filter_map(Value::as_str)
+            .map(|r| json!({"stringValue": r}))
+            .collect();
+        attrs.push(json!({"key": "gen_ai.response.finish_reasons", "value": {"arrayValue": {"values": values}}}));
+    }
+    let severity = if matches!(kind, "denied" | "blocked" | "loss") {
+        (13, "WARN")
+    } else {
+        (9, "INFO")
+    };
+    json!({
+        "timeUnixNano": nanos.to_string(),
+        "observedTimeUnixNano": nanos.to_string(),
+        "severityNumber": severity.0,
+        "severityText": severity.1,
+        "eventName": format!("proxy_audit.{kind}"),
+        "body": {"stringValue": line},
+        "attributes": attrs,
+    })
+    .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn exporter(batch: u64, buffered: u64, format: &str) -> Exporter {
+        let text = format!(
+            r#"{{"audit": {{"exporter": {{"max_batch_events": {batch}, "max_buffered_events": {buffered}, "format": "{format}"}}}}}}"#
+        );
+        Exporter::new(
+            &Config::parse(text.as_bytes())
+                .unwrap_or_else(|e| panic!("{e:?}"))
+                .audit
+                .exporter,
+        )
+    }
+
+    #[test]
+    fn batches_by_size_and_acknowledges() {
+        let mut e = exporter(2, 10, "ndjson");
+        for seq in 0..5 {
+            e.push(seq, &format!("{{\"n\":{seq}}}"));
+        }
+        let b = e.next_batch(0).unwrap_or_else(|| panic!("batch"));
+        assert_eq!(b.body, b"{\"n\":0}\n{\"n\":1}\n");
+        assert_eq!(b.content_type, "application/x-ndjson");
+        assert!(e.next_batch(0).is_none(), "one batch in flight at a time");
+        e.delivered();
+        assert_eq!(e.next_batch(0).map(|b| b.events), Some(2));
+        e.delivered();
+        assert_eq!(e.next_batch(0).map(|b| b.events), Some(1));
+        e.delivered();
+        assert_eq!(
+            e.stats,
+            Stats {
+                emitted: 5,
+                delivered: 5,
+                ..Stats::default()
+            }
+        );
+        assert_eq!(e.depth(), 0);
+    }
+
+    #[test]
+    fn failures_retry_the_same_batch_with_backoff() {
+        let mut e = exporter(3, 10, "ndjson");
+        for seq in 0..3 {
+            e.push(seq, "{}");
+        }
+        let first = e.next_batch(1000).unwrap_or_else(|| panic!("batch"));
+        e.failed(1000, 0);
+        assert_eq!(e.backoff_ms(), 100);
+        assert!(e.next_batch(1099).is_none());
+        let again = e.next_batch(1100).unwrap_or_else(|| panic!("retry"));
+        assert_eq!(again, first);
+        e.failed(1100, 50);
+        assert_eq!(e.backoff_ms(), 200);
+        assert!(e.next_batch(1349).is_none());
+        assert!(e.next_batch(1350).is_some());
+        for _ in 0..20 {
+            e.failed(0, 0);
+        }
+        assert_eq!(e.backoff_ms(), MAX_BACKOFF_MS);
+        assert_eq!(e.stats.retried, 9, "only in-flight events count as retried");
+    }
+
+    #[test]
+    fn overflow_drops_oldest_and_declares_ranges() {
+        let mut e = exporter(2, 4, "ndjson");
+        for seq in 0..4 {
+            e.push(seq, "{}");
+        }
+        let _ = e.next_batch(0); // seq 0,1 in flight
+        for seq in 4..8 {
+            e.push(seq, "{}");
+        }
+        // Buffer holds 4: in flight 0,1 and the newest 6,7; 2..5 dropped.
+        assert_eq!(
+            e.take_losses(),
+            vec![Loss {
+                first_seq: 2,
+                last_seq: 5,
+                count: 4
+            }]
+        );
+        assert_eq!(e.depth(), 4);
+        assert_eq!(e.stats.dropped, 4);
+        assert!(e.take_losses().is_empty());
+    }
+
+    #[test]
+    fn otlp_batches_are_export_logs_requests() {
+        let mut e = exporter(10, 10, "otlp");
+        let line = r#"{"action":{"method":"GET","path":"/p/{id}"},"actor":{"id":"alice"},"ai":{"provider":"openai","usage":{"input_tokens":7,"output_tokens":3}},"chain":{"emitter":"e","seq":1},"id":"ab","kind":"access","outcome":{"status_code":200},"time":"2026-01-01T00:00:00.001Z"}"#;
+        e.push(1, line);
+        let b = e.next_batch(0).unwrap_or_else(|| panic!("batch"));
+        let v: Value = serde_json::from_slice(&b.body).unwrap_or_default();
+        let rec = &v["resourceLogs"][0]["scopeLogs"][0]["logRecords"][0];
+        assert_eq!(rec["body"]["stringValue"], line);
+        assert_eq!(rec["eventName"], "proxy_audit.access");
+        assert_eq!(rec["timeUnixNano"], "1767225600001000000");
+        let attrs = rec["attributes"].as_array().cloned().unwrap_or_default();
+        let get = |k: &str| {
+            attrs
+                .iter()
+                .find(|a| a["key"] == k)
+                .map(|a| a["value"].clone())
+        };
+        assert_eq!(get("user.id"), Some(json!({"stringValue": "alice"})));
+        assert_eq!(
+            get("http.response.status_code"),
+            Some(json!({"intValue": "200"}))
+        );
+        assert_eq!(
+            get("gen_ai.usage.input_tokens"),
+            Some(json!({"intValue": "7"}))
+        );
+        assert_eq!(
+            get("gen_ai.provider.name"),
+            Some(json!({"stringValue": "openai"}))
+        );
+    }
+}

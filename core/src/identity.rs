@@ -1,1 +1,550 @@
-//! (work in progress)
+//! Who is calling: the event's `actor`, and whether the route lets them in.
+//!
+//! Sources, in order: the payload Envoy's `jwt_authn` verified; a bearer token
+//! the filter verifies itself (HS256); an unverified token only when
+//! `allow_unverified`; the mTLS peer's SPIFFE URI SAN. A token that fails
+//! yields no identity and a machine-readable reason. Tokens are never kept:
+//! `token_id` is the `jti` claim or a 16-hex SHA-256 fingerprint.
+
+use crate::config::{ClaimsConfig, IdentityConfig, Require};
+use crate::jwt;
+use serde_json::{json, Map, Value};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActorType {
+    User,
+    Service,
+    Anonymous,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    JwtAuthn,
+    JwtHs256,
+    JwtUnverified,
+    Mtls,
+    None,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub id: Option<String>,
+    pub kind: ActorType,
+    pub roles: Vec<String>,
+    pub tenant: Option<String>,
+    pub issuer: Option<String>,
+    pub client_id: Option<String>,
+    pub on_behalf_of: Option<String>,
+    pub verified: bool,
+    pub source: Source,
+    pub token_id: Option<String>,
+}
+
+impl Actor {
+    pub fn anonymous() -> Actor {
+        Actor {
+            id: None,
+            kind: ActorType::Anonymous,
+            roles: Vec::new(),
+            tenant: None,
+            issuer: None,
+            client_id: None,
+            on_behalf_of: None,
+            verified: false,
+            source: Source::None,
+            token_id: None,
+        }
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "type": match self.kind { ActorType::User => "user", ActorType::Service => "service", ActorType::Anonymous => "anonymous" },
+            "roles": self.roles,
+            "tenant": self.tenant,
+            "issuer": self.issuer,
+            "client_id": self.client_id,
+            "on_behalf_of": self.on_behalf_of,
+            "verified": self.verified,
+            "source": match self.source {
+                Source::JwtAuthn => "jwt_authn",
+                Source::JwtHs256 => "jwt_hs256",
+                Source::JwtUnverified => "jwt_unverified",
+                Source::Mtls => "mtls",
+                Source::None => "none",
+            },
+            "token_id": self.token_id,
+        })
+    }
+}
+
+/// What the proxy knows about the caller, gathered by the host glue.
+#[derive(Debug, Default, Clone)]
+pub struct Evidence<'a> {
+    /// Claims `jwt_authn` verified (its dynamic metadata), if any.
+    pub jwt_authn_claims: Option<Map<String, Value>>,
+    /// The raw value of `identity.jwt.header`.
+    pub token_header: Option<&'a str>,
+    /// The HS256 key read from `hs256_secret_env`.
+    pub hs256_key: Option<&'a [u8]>,
+    /// The mTLS peer certificate's URI SAN.
+    pub peer_uri_san: Option<&'a str>,
+    /// The value of `identity.on_behalf_of_header`.
+    pub on_behalf_of_header: Option<&'a str>,
+    /// Now, seconds since the epoch.
+    pub now_s: u64,
+}
+
+/// The actor, and why there is none when identity failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolution {
+    pub actor: Actor,
+    /// `missing_token`, `malformed_token`, `bad_signature`, `expired_token`...
+    pub reason: Option<&'static str>,
+}
+
+pub fn resolve(cfg: &IdentityConfig, ev: &Evidence) -> Resolution {
+    let token = ev.token_header.and_then(jwt::bearer);
+    if let Some(claims) = &ev.jwt_authn_claims {
+        let token_id = claims_token_id(claims, token);
+        return attributed(cfg, ev, claims, Source::JwtAuthn, true, token_id);
+    }
+    if let Some(token) = token {
+        return from_token(cfg, ev, token);
+    }
+    if let Some(san) = ev.peer_uri_san.filter(|s| !s.is_empty()) {
+        let mut actor = Actor::anonymous();
+        actor.id = Some(san.to_string());
+        actor.kind = ActorType::Service;
+        actor.verified = true;
+        actor.source = Source::Mtls;
+        actor.on_behalf_of = ev
+            .on_behalf_of_header
+            .filter(|v| !v.is_empty())
+            .map(str::to_string);
+        return Resolution {
+            actor,
+            reason: None,
+        };
+    }
+    Resolution {
+        actor: Actor::anonymous(),
+        reason: Some("missing_token"),
+    }
+}
+
+fn from_token(cfg: &IdentityConfig, ev: &Evidence, token: &str) -> Resolution {
+    let fail = |e: jwt::JwtError| Resolution {
+        actor: Actor::anonymous(),
+        reason: Some(e.reason()),
+    };
+    let decoded = match jwt::decode(token) {
+        Ok(d) => d,
+        Err(e) => return fail(e),
+    };
+    let skew = cfg.jwt.clock_skew_seconds;
+    let token_id = claims_token_id(&decoded.claims, Some(token));
+    if let (Some(key), "HS256") = (ev.hs256_key, decoded.alg.as_str()) {
+        if let Err(e) = decoded
+            .verify_hs256(key)
+            .and_then(|_| jwt::check_time(&decoded.claims, ev.now_s, skew))
+        {
+            return fail(e);
+        }
+        return attributed(cfg, ev, &decoded.claims, Source::JwtHs256, true, token_id);
+    }
+    if !cfg.jwt.allow_unverified {
+        return Resolution {
+            actor: Actor::anonymous(),
+            reason: Some("unverified_token"),
+        };
+    }
+    if let Err(e) = jwt::check_time(&decoded.claims, ev.now_s, skew) {
+        return fail(e);
+    }
+    attributed(
+        cfg,
+        ev,
+        &decoded.claims,
+        Source::JwtUnverified,
+        false,
+        token_id,
+    )
+}
+
+fn claims_token_id(claims: &Map<String, Value>, token: Option<&str>) -> Option<String> {
+    match claims.get("jti") {
+        Some(Value::String(j)) if !j.is_empty() => Some(j.clone()),
+        _ => token.map(jwt::fingerprint),
+    }
+}
+
+fn attributed(
+    cfg: &IdentityConfig,
+    ev: &Evidence,
+    claims: &Map<String, Value>,
+    source: Source,
+    verified: bool,
+    token_id: Option<String>,
+) -> Resolution {
+    let c: &ClaimsConfig = &cfg.claims;
+    let id = first_string(claims, &c.id);
+    let client_id = first_string(claims, &c.client_id);
+    let is_service = id
+        .as_deref()
+        .is_some_and(|s| cfg.service_subjects.iter().any(|r| r.is_match(s)))
+        || (id.is_some() && id == client_id)
+        || id.as_deref().is_some_and(|s| s.starts_with("spiffe://"));
+    // on_behalf_of only from a verified source: a forged claim or header on an
+    // unverified token must not turn a service call into a person's.
+    let on_behalf_of = if verified {
+        first_string(claims, &c.on_behalf_of).or_else(|| {
+            ev.on_behalf_of_header
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+        })
+    } else {
+        None
+    };
+    let kind = match (&id, is_service) {
+        (None, _) => ActorType::Anonymous,
+        (Some(_), true) => ActorType::Service,
+        (Some(_), false) => ActorType::User,
+    };
+    let actor = Actor {
+        id,
+        kind,
+        roles: roles(claims, &c.roles),
+        tenant: first_string(claims, &c.tenant),
+        issuer: first_string(claims, &["iss".to_string()]),
+        client_id,
+        on_behalf_of,
+        verified,
+        source,
+        token_id,
+    };
+    let reason = (actor.kind == ActorType::Anonymous).then_some("missing_subject");
+    Resolution { actor, reason }
+}
+
+/// Looks a dotted path up (`act.sub`); a literal key containing dots wins.
+pub fn claim<'a>(claims: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
+    if let Some(v) = claims.get(path) {
+        return Some(v);
+    }
+    let mut parts = path.split('.');
+    let mut cur = claims.get(parts.next()?)?;
+    for p in parts {
+        cur = cur.as_object()?.get(p)?;
+    }
+    Some(cur)
+}
+
+fn first_string(claims: &Map<String, Value>, paths: &[String]) -> Option<String> {
+    paths.iter().find_map(|p| match claim(claims, p)? {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    })
+}
+
+/// Roles from the first present claim: an array of strings, a string, or a
+/// space-separated `scope`/`scp` string.
+fn roles(claims: &Map<String, Value>, paths: &[String]) -> Vec<String> {
+    for p in paths {
+        match claim(claims, p) {
+            Some(Value::Array(items)) => {
+                return items
+                    .iter()
+                    .filter_map(|v| v.as_str())
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .take(64)
+                    .collect();
+            }
+            Some(Value::String(s)) if !s.is_empty() => {
+                let leaf = p.rsplit('.').next().unwrap_or(p);
+                return if leaf == "scope" || leaf == "scp" {
+                    s.split_whitespace().map(str::to_string).take(64).collect()
+                } else {
+                    vec![s.clone()]
+                };
+            }
+            _ => {}
+        }
+    }
+    Vec::new()
+}
+
+/// A denial the filter answers itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denial {
+    pub status: u16,
+    pub reason: &'static str,
+    pub message: &'static str,
+}
+
+/// Applies `identity.require` to a resolution.
+pub fn check(require: Require, r: &Resolution) -> Option<Denial> {
+    if require == Require::None {
+        return None;
+    }
+    let a = &r.actor;
+    if !a.verified || a.kind == ActorType::Anonymous {
+        let reason = if a.kind != ActorType::Anonymous && !a.verified {
+            "unverified_token"
+        } else {
+            r.reason.unwrap_or("missing_token")
+        };
+        return Some(Denial {
+            status: 401,
+            reason,
+            message: "This route requires an authenticated caller.",
+        });
+    }
+    if require == Require::Individual && a.kind == ActorType::Service && a.on_behalf_of.is_none() {
+        return Some(Denial {
+            status: 403,
+            reason: "service_account_not_allowed",
+            message: "This route requires an individual: a service must act on behalf of a verified user.",
+        });
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    use hmac::{Hmac, Mac};
+    use sha2::Sha256;
+
+    const KEY: &[u8] = b"test-secret-of-32-bytes-or-more!";
+    const NOW: u64 = 1_800_000_000;
+
+    fn cfg(extra: &str) -> IdentityConfig {
+        let text = format!(r#"{{"identity": {{"service_subjects": ["^svc-"]{extra}}}}}"#);
+        Config::parse(text.as_bytes())
+            .unwrap_or_else(|e| panic!("{e:?}"))
+            .identity
+    }
+
+    fn hs256(claims: Value) -> String {
+        let enc = |v: &Value| URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).unwrap_or_default());
+        let input = format!(
+            "{}.{}",
+            enc(&json!({"alg": "HS256", "typ": "JWT"})),
+            enc(&claims)
+        );
+        let mut mac = Hmac::<Sha256>::new_from_slice(KEY).unwrap_or_else(|_| unreachable!());
+        mac.update(input.as_bytes());
+        format!(
+            "Bearer {input}.{}",
+            URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+        )
+    }
+
+    fn resolve_header(cfg: &IdentityConfig, header: &str) -> Resolution {
+        resolve(
+            cfg,
+            &Evidence {
+                token_header: Some(header),
+                hs256_key: Some(KEY),
+                now_s: NOW,
+                ..Default::default()
+            },
+        )
+    }
+
+    #[test]
+    fn verified_user_with_claims() {
+        let h = hs256(
+            json!({"sub": "alice", "roles": ["doctor", "admin"], "tenant": "t1", "iss": "idp", "azp": "web", "exp": NOW + 60, "jti": "j-1"}),
+        );
+        let r = resolve_header(&cfg(""), &h);
+        assert_eq!(r.reason, None);
+        let a = r.actor;
+        assert_eq!(
+            (a.id.as_deref(), a.kind, a.verified, a.source),
+            (Some("alice"), ActorType::User, true, Source::JwtHs256)
+        );
+        assert_eq!(a.roles, vec!["doctor", "admin"]);
+        assert_eq!(
+            (
+                a.tenant.as_deref(),
+                a.issuer.as_deref(),
+                a.client_id.as_deref()
+            ),
+            (Some("t1"), Some("idp"), Some("web"))
+        );
+        assert_eq!(a.token_id.as_deref(), Some("j-1"));
+    }
+
+    #[test]
+    fn claim_shapes() {
+        let c = cfg(
+            r#", "claims": {"id": ["email", "sub"], "roles": ["realm.roles", "scope"], "on_behalf_of": "act.sub"}"#,
+        );
+        let cases = [
+            (
+                json!({"sub": "u1", "scope": "read write"}),
+                Some("u1"),
+                vec!["read", "write"],
+            ),
+            (
+                json!({"email": "e1", "sub": "u1", "realm": {"roles": ["r1"]}}),
+                Some("e1"),
+                vec!["r1"],
+            ),
+            (json!({"sub": 42, "scope": "one"}), Some("42"), vec!["one"]),
+            (json!({"scope": ""}), None, vec![]),
+        ];
+        for (claims, id, roles) in cases {
+            let r = resolve_header(&c, &hs256(claims.clone()));
+            assert_eq!(r.actor.id.as_deref(), id, "{claims}");
+            assert_eq!(r.actor.roles, roles, "{claims}");
+        }
+    }
+
+    #[test]
+    fn services_and_on_behalf_of() {
+        let c = cfg(r#", "on_behalf_of_header": "x-on-behalf-of""#);
+        let svc = resolve_header(&c, &hs256(json!({"sub": "svc-billing"})));
+        assert_eq!(svc.actor.kind, ActorType::Service);
+        let cc = resolve_header(&c, &hs256(json!({"sub": "app-7", "azp": "app-7"})));
+        assert_eq!(
+            cc.actor.kind,
+            ActorType::Service,
+            "client credentials: sub == client id"
+        );
+        let act = resolve_header(&c, &hs256(json!({"sub": "svc-a", "act": {"sub": "bob"}})));
+        assert_eq!(act.actor.on_behalf_of.as_deref(), Some("bob"));
+        assert_eq!(check(Require::Individual, &act), None);
+        assert_eq!(
+            check(Require::Individual, &svc).map(|d| (d.status, d.reason)),
+            Some((403, "service_account_not_allowed"))
+        );
+        let mtls = resolve(
+            &c,
+            &Evidence {
+                peer_uri_san: Some("spiffe://cluster.local/ns/a/sa/b"),
+                on_behalf_of_header: Some("carol"),
+                ..Default::default()
+            },
+        );
+        assert_eq!(
+            (
+                mtls.actor.kind,
+                mtls.actor.source,
+                mtls.actor.on_behalf_of.as_deref()
+            ),
+            (ActorType::Service, Source::Mtls, Some("carol"))
+        );
+    }
+
+    #[test]
+    fn rejections_are_not_attributed() {
+        let c = cfg("");
+        let expired = hs256(json!({"sub": "a", "exp": NOW - 61}));
+        let future = hs256(json!({"sub": "a", "nbf": NOW + 61}));
+        let mut forged = hs256(json!({"sub": "a"}));
+        forged.push('x');
+        let cases = [
+            (expired.as_str(), "expired_token"),
+            (future.as_str(), "token_not_yet_valid"),
+            (forged.as_str(), "bad_signature"),
+            ("Bearer a.b.c", "malformed_token"),
+            (
+                "Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJhIn0.",
+                "unsupported_alg",
+            ),
+        ];
+        for (h, reason) in cases {
+            let r = resolve_header(&c, h);
+            assert_eq!(
+                (r.actor.id.as_deref(), r.reason),
+                (None, Some(reason)),
+                "{reason}"
+            );
+            assert_eq!(
+                check(Require::Authenticated, &r).map(|d| d.status),
+                Some(401)
+            );
+        }
+        let wrong_key = resolve(
+            &c,
+            &Evidence {
+                token_header: Some(&hs256(json!({"sub": "a"}))),
+                hs256_key: Some(b"other"),
+                now_s: NOW,
+                ..Default::default()
+            },
+        );
+        assert_eq!(wrong_key.reason, Some("bad_signature"));
+        let missing = resolve(&c, &Evidence::default());
+        assert_eq!(missing.reason, Some("missing_token"));
+        assert_eq!(check(Require::None, &missing), None);
+    }
+
+    #[test]
+    fn unverified_only_when_allowed() {
+        let h = hs256(json!({"sub": "alice", "act": {"sub": "forged"}}));
+        let strict = resolve(
+            &cfg(""),
+            &Evidence {
+                token_header: Some(&h),
+                now_s: NOW,
+                ..Default::default()
+            },
+        );
+        assert_eq!(strict.reason, Some("unverified_token"));
+        let lax = resolve(
+            &cfg(r#", "jwt": {"allow_unverified": true}"#),
+            &Evidence {
+                token_header: Some(&h),
+                now_s: NOW,
+                ..Default::default()
+            },
+        );
+        assert_eq!(
+            (
+                lax.actor.id.as_deref(),
+                lax.actor.verified,
+                lax.actor.source
+            ),
+            (Some("alice"), false, Source::JwtUnverified)
+        );
+        assert_eq!(
+            lax.actor.on_behalf_of, None,
+            "act from an unverified token is ignored"
+        );
+        assert_eq!(
+            check(Require::Authenticated, &lax).map(|d| d.reason),
+            Some("unverified_token")
+        );
+    }
+
+    #[test]
+    fn jwt_authn_payload_wins() {
+        let claims = json!({"sub": "dana", "groups": ["g"]})
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        let r = resolve(
+            &cfg(""),
+            &Evidence {
+                jwt_authn_claims: Some(claims),
+                token_header: Some("Bearer x.y.z"),
+                ..Default::default()
+            },
+        );
+        assert_eq!(
+            (r.actor.id.as_deref(), r.actor.source, r.actor.verified),
+            (Some("dana"), Source::JwtAuthn, true)
+        );
+        assert_eq!(r.actor.token_id, Some(jwt::fingerprint("x.y.z")));
+        assert_eq!(r.actor.roles, vec!["g"]);
+    }
+}

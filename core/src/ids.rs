@@ -18,7 +18,8 @@ impl IdGen {
 
     /// The next 32-hex-digit id.
     pub fn next_id(&mut self) -> String {
-        hex(&self.next_bytes()[..16])
+        let b = self.next_bytes();
+        hex(b.get(..16).unwrap_or(&b))
     }
 
     /// 32 fresh pseudo-random bytes (ids, jitter, emitter epochs).
@@ -44,8 +45,11 @@ pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {
-        s.push(DIGITS[(b >> 4) as usize] as char);
-        s.push(DIGITS[(b & 15) as usize] as char);
+        for nibble in [b >> 4, b & 15] {
+            s.push(char::from(
+                DIGITS.get(usize::from(nibble)).copied().unwrap_or(b'0'),
+            ));
+        }
     }
     s
 }

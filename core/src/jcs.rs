@@ -87,7 +87,7 @@ fn es_number(f: f64) -> String {
     }
     if k <= n && n <= 21 {
         s.push_str(&digits);
-        s.extend(std::iter::repeat('0').take((n - k) as usize));
+        s.extend(std::iter::repeat_n('0', (n - k) as usize));
     } else if 0 < n && n <= 21 {
         let (int, frac) = digits.split_at(n as usize);
         s.push_str(int);
@@ -95,7 +95,7 @@ fn es_number(f: f64) -> String {
         s.push_str(frac);
     } else if -6 < n && n <= 0 {
         s.push_str("0.");
-        s.extend(std::iter::repeat('0').take((-n) as usize));
+        s.extend(std::iter::repeat_n('0', (-n) as usize));
         s.push_str(&digits);
     } else {
         let (first, rest) = digits.split_at(1);
@@ -105,10 +105,32 @@ fn es_number(f: f64) -> String {
             s.push_str(rest);
         }
         s.push('e');
-        s.push(if n - 1 >= 0 { '+' } else { '-' });
+        s.push(if n > 0 { '+' } else { '-' });
         s.push_str(&(n - 1).abs().to_string());
     }
     s
+}
+
+/// The canonical form of a JSON object given as a map.
+pub fn canonicalize_map(map: &serde_json::Map<String, Value>) -> String {
+    let mut out = String::with_capacity(1024);
+    write_object(map, &mut out);
+    out
+}
+
+fn write_object(map: &serde_json::Map<String, Value>, out: &mut String) {
+    let mut members: Vec<(&String, &Value)> = map.iter().collect();
+    members.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
+    out.push('{');
+    for (i, (k, v)) in members.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_string(k, out);
+        out.push(':');
+        write_value(v, out);
+    }
+    out.push('}');
 }
 
 #[cfg(test)]
@@ -157,26 +179,4 @@ mod tests {
             "{\"a\":[1,-7,true,null],\"b\":2}"
         );
     }
-}
-
-/// The canonical form of a JSON object given as a map.
-pub fn canonicalize_map(map: &serde_json::Map<String, Value>) -> String {
-    let mut out = String::with_capacity(1024);
-    write_object(map, &mut out);
-    out
-}
-
-fn write_object(map: &serde_json::Map<String, Value>, out: &mut String) {
-    let mut members: Vec<(&String, &Value)> = map.iter().collect();
-    members.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
-    out.push('{');
-    for (i, (k, v)) in members.into_iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        write_string(k, out);
-        out.push(':');
-        write_value(v, out);
-    }
-    out.push('}');
 }

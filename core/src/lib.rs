@@ -4,6 +4,11 @@
 //! (unit tests, the `proxy-audit` CLI, benchmarks, fuzzers) and to
 //! `wasm32-wasip1` (the filter). Host calls live in the `plugin` crate only.
 
+#![cfg_attr(
+    test,
+    allow(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used)
+)]
+
 pub mod ai;
 pub mod chain;
 pub mod classify;
