@@ -29,11 +29,7 @@ pub struct Chain {
 
 impl Chain {
     pub fn new(emitter: impl Into<String>) -> Self {
-        Chain {
-            emitter: emitter.into(),
-            next_seq: 0,
-            prev: ZERO_HASH.to_string(),
-        }
+        Chain { emitter: emitter.into(), next_seq: 0, prev: ZERO_HASH.to_string() }
     }
 
     pub fn emitter(&self) -> &str {
@@ -47,18 +43,13 @@ impl Chain {
 
     /// (seq, hash) of the last sealed event, if any.
     pub fn head(&self) -> Option<(u64, &str)> {
-        self.next_seq
-            .checked_sub(1)
-            .map(|s| (s, self.prev.as_str()))
+        self.next_seq.checked_sub(1).map(|s| (s, self.prev.as_str()))
     }
 
     /// Sets `event.chain`, computes the hash and advances the head.
     pub fn seal(&mut self, event: &mut Map<String, Value>) -> Sealed {
         let seq = self.next_seq;
-        event.insert(
-            "chain".into(),
-            json!({"emitter": self.emitter, "seq": seq, "prev": self.prev}),
-        );
+        event.insert("chain".into(), json!({"emitter": self.emitter, "seq": seq, "prev": self.prev}));
         let hash = sha256_hex(jcs::canonicalize_map(event).as_bytes());
         if let Some(Value::Object(chain)) = event.get_mut("chain") {
             chain.insert("hash".into(), Value::String(hash.clone()));

@@ -162,23 +162,22 @@ pub struct RouteMatch {
 
 impl RouteMatch {
     pub fn matches(&self, method: &str, path: &str, host: &str) -> bool {
-        self.path_prefix
-            .as_deref()
-            .is_none_or(|p| path.starts_with(p))
+        self.path_prefix.as_deref().is_none_or(|p| path.starts_with(p))
             && self.host.as_deref().is_none_or(|h| {
-                let host = host.rsplit_once(':').map_or(host, |(h, port)| {
-                    if port.bytes().all(|b| b.is_ascii_digit()) {
-                        h
-                    } else {
-                        host
-                    }
-                });
+                let host =
+                    host.rsplit_once(':').map_or(
+                        host,
+                        |(h, port)| {
+                            if port.bytes().all(|b| b.is_ascii_digit()) {
+                                h
+                            } else {
+                                host
+                            }
+                        },
+                    );
                 h.eq_ignore_ascii_case(host)
             })
-            && self
-                .methods
-                .as_ref()
-                .is_none_or(|ms| ms.iter().any(|m| m.eq_ignore_ascii_case(method)))
+            && self.methods.as_ref().is_none_or(|ms| ms.iter().any(|m| m.eq_ignore_ascii_case(method)))
     }
 }
 
@@ -247,11 +246,7 @@ impl Config {
             ai_operation: self.ai.operation.as_deref(),
             block_injection_score: self.ai.block_injection_score,
         };
-        if let Some(r) = self
-            .routes
-            .iter()
-            .find(|r| r.matcher.matches(method, path, host))
-        {
+        if let Some(r) = self.routes.iter().find(|r| r.matcher.matches(method, path, host)) {
             e.require = r.require.unwrap_or(e.require);
             if let Some(a) = &r.actions {
                 e.actions = a;
@@ -292,27 +287,20 @@ impl Checker {
             Some(Value::Object(m)) => {
                 for k in m.keys() {
                     if !keys.contains(&k.as_str()) {
-                        self.err(
-                            &format!("{path}.{k}"),
-                            format!("unknown key (expected one of: {})", keys.join(", ")),
-                        );
+                        self.err(&format!("{path}.{k}"), format!("unknown key (expected one of: {})", keys.join(", ")));
                     }
                 }
                 Some(m)
             }
             Some(other) => {
-                self.err(
-                    path,
-                    format!("expected an object, got {}", type_name(other)),
-                );
+                self.err(path, format!("expected an object, got {}", type_name(other)));
                 None
             }
         }
     }
 
     fn string(&mut self, o: Obj, key: &str, path: &str, default: &str) -> String {
-        self.opt_string(o, key, path)
-            .unwrap_or_else(|| default.to_string())
+        self.opt_string(o, key, path).unwrap_or_else(|| default.to_string())
     }
 
     fn opt_string(&mut self, o: Obj, key: &str, path: &str) -> Option<String> {
@@ -320,10 +308,7 @@ impl Checker {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) => Some(s.clone()),
             Some(other) => {
-                self.err(
-                    &format!("{path}.{key}"),
-                    format!("expected a string, got {}", type_name(other)),
-                );
+                self.err(&format!("{path}.{key}"), format!("expected a string, got {}", type_name(other)));
                 None
             }
         }
@@ -346,10 +331,7 @@ impl Checker {
             None | Some(Value::Null) => None,
             Some(Value::Bool(b)) => Some(*b),
             Some(other) => {
-                self.err(
-                    &format!("{path}.{key}"),
-                    format!("expected a boolean, got {}", type_name(other)),
-                );
+                self.err(&format!("{path}.{key}"), format!("expected a boolean, got {}", type_name(other)));
                 None
             }
         }
@@ -361,18 +343,12 @@ impl Checker {
             Some(Value::Number(n)) => match n.as_u64() {
                 Some(v) if (min..=max).contains(&v) => v,
                 _ => {
-                    self.err(
-                        &format!("{path}.{key}"),
-                        format!("expected an integer from {min} to {max}, got {n}"),
-                    );
+                    self.err(&format!("{path}.{key}"), format!("expected an integer from {min} to {max}, got {n}"));
                     default
                 }
             },
             Some(other) => {
-                self.err(
-                    &format!("{path}.{key}"),
-                    format!("expected an integer, got {}", type_name(other)),
-                );
+                self.err(&format!("{path}.{key}"), format!("expected an integer, got {}", type_name(other)));
                 default
             }
         }
@@ -383,10 +359,7 @@ impl Checker {
         if allowed.contains(&s.as_str()) {
             Some(s)
         } else {
-            self.err(
-                &format!("{path}.{key}"),
-                format!("\"{s}\" is not one of: {}", allowed.join(", ")),
-            );
+            self.err(&format!("{path}.{key}"), format!("\"{s}\" is not one of: {}", allowed.join(", ")));
             None
         }
     }
@@ -401,10 +374,8 @@ impl Checker {
                 for (i, item) in items.iter().enumerate() {
                     match item {
                         Value::String(s) => out.push(s.clone()),
-                        other => self.err(
-                            &format!("{path}.{key}[{i}]"),
-                            format!("expected a string, got {}", type_name(other)),
-                        ),
+                        other => self
+                            .err(&format!("{path}.{key}[{i}]"), format!("expected a string, got {}", type_name(other))),
                     }
                 }
                 out
@@ -412,10 +383,7 @@ impl Checker {
             Some(other) => {
                 self.err(
                     &format!("{path}.{key}"),
-                    format!(
-                        "expected a string or a list of strings, got {}",
-                        type_name(other)
-                    ),
+                    format!("expected a string or a list of strings, got {}", type_name(other)),
                 );
                 Vec::new()
             }
@@ -427,37 +395,24 @@ impl Checker {
             None | Some(Value::Null) => &[],
             Some(Value::Array(items)) => items,
             Some(other) => {
-                self.err(
-                    &format!("{path}.{key}"),
-                    format!("expected a list, got {}", type_name(other)),
-                );
+                self.err(&format!("{path}.{key}"), format!("expected a list, got {}", type_name(other)));
                 &[]
             }
         }
     }
 
     fn regex(&mut self, pattern: &str, path: &str) -> Option<regex_lite::Regex> {
-        match regex_lite::RegexBuilder::new(pattern)
-            .size_limit(1 << 20)
-            .build()
-        {
+        match regex_lite::RegexBuilder::new(pattern).size_limit(1 << 20).build() {
             Ok(r) => Some(r),
             Err(e) => {
-                self.err(
-                    path,
-                    format!("invalid regular expression: {}", first_line(&e.to_string())),
-                );
+                self.err(path, format!("invalid regular expression: {}", first_line(&e.to_string())));
                 None
             }
         }
     }
 
     fn config(&mut self, root: &Value) -> Config {
-        let top = self.object(
-            Some(root),
-            "$",
-            &["identity", "classification", "ai", "audit", "routes"],
-        );
+        let top = self.object(Some(root), "$", &["identity", "classification", "ai", "audit", "routes"]);
         if !matches!(root, Value::Object(_)) {
             // object() already reported it.
         }
@@ -471,55 +426,28 @@ impl Checker {
                 routes.push(route);
             }
         }
-        Config {
-            identity,
-            classification,
-            ai,
-            audit,
-            routes,
-        }
+        Config { identity, classification, ai, audit, routes }
     }
 
     fn identity(&mut self, v: Option<&Value>) -> IdentityConfig {
         let p = "$.identity";
-        let o = self.object(
-            v,
-            p,
-            &[
-                "jwt",
-                "claims",
-                "service_subjects",
-                "on_behalf_of_header",
-                "require",
-            ],
-        );
+        let o = self.object(v, p, &["jwt", "claims", "service_subjects", "on_behalf_of_header", "require"]);
         let jp = "$.identity.jwt";
         let j = self.object(
             o.and_then(|m| m.get("jwt")),
             jp,
-            &[
-                "header",
-                "jwt_authn_payload_key",
-                "hs256_secret_env",
-                "allow_unverified",
-                "clock_skew_seconds",
-            ],
+            &["header", "jwt_authn_payload_key", "hs256_secret_env", "allow_unverified", "clock_skew_seconds"],
         );
         let jwt = JwtConfig {
-            header: self
-                .nonempty(j, "header", jp, "authorization")
-                .to_ascii_lowercase(),
+            header: self.nonempty(j, "header", jp, "authorization").to_ascii_lowercase(),
             jwt_authn_payload_key: self.nonempty(j, "jwt_authn_payload_key", jp, "payload"),
             hs256_secret_env: self.opt_string(j, "hs256_secret_env", jp),
             allow_unverified: self.boolean(j, "allow_unverified", jp, false),
             clock_skew_seconds: self.integer(j, "clock_skew_seconds", jp, 60, 0, 3600),
         };
         let cp = "$.identity.claims";
-        let c = self.object(
-            o.and_then(|m| m.get("claims")),
-            cp,
-            &["id", "roles", "tenant", "client_id", "on_behalf_of"],
-        );
+        let c =
+            self.object(o.and_then(|m| m.get("claims")), cp, &["id", "roles", "tenant", "client_id", "on_behalf_of"]);
         let claims = ClaimsConfig {
             id: self.string_list(c, "id", cp, &["sub"]),
             roles: self.string_list(c, "roles", cp, &["roles", "groups", "scope", "scp"]),
@@ -529,12 +457,7 @@ impl Checker {
         };
         let mut service_subjects = Vec::new();
         for (i, s) in self
-            .string_list(
-                o,
-                "service_subjects",
-                p,
-                &["^system:serviceaccount:", "^spiffe://", "^svc-"],
-            )
+            .string_list(o, "service_subjects", p, &["^system:serviceaccount:", "^spiffe://", "^svc-"])
             .iter()
             .enumerate()
         {
@@ -542,38 +465,22 @@ impl Checker {
                 service_subjects.push(r);
             }
         }
-        let on_behalf_of_header = self
-            .opt_string(o, "on_behalf_of_header", p)
-            .map(|h| h.to_ascii_lowercase());
+        let on_behalf_of_header = self.opt_string(o, "on_behalf_of_header", p).map(|h| h.to_ascii_lowercase());
         let require = self.require(o, p).unwrap_or(Require::None);
-        IdentityConfig {
-            jwt,
-            claims,
-            service_subjects,
-            on_behalf_of_header,
-            require,
-        }
+        IdentityConfig { jwt, claims, service_subjects, on_behalf_of_header, require }
     }
 
     fn require(&mut self, o: Obj, p: &str) -> Option<Require> {
-        Some(
-            match self
-                .one_of(o, "require", p, &["none", "authenticated", "individual"])?
-                .as_str()
-            {
-                "authenticated" => Require::Authenticated,
-                "individual" => Require::Individual,
-                _ => Require::None,
-            },
-        )
+        Some(match self.one_of(o, "require", p, &["none", "authenticated", "individual"])?.as_str() {
+            "authenticated" => Require::Authenticated,
+            "individual" => Require::Individual,
+            _ => Require::None,
+        })
     }
 
     fn actions(&mut self, v: Option<&Value>, p: &str, base: &ActionsConfig) -> ActionsConfig {
         let o = self.object(v, p, CATEGORIES);
-        let mut pick = |k: &str, d: &str| {
-            self.one_of(o, k, p, ACTIONS)
-                .unwrap_or_else(|| d.to_string())
-        };
+        let mut pick = |k: &str, d: &str| self.one_of(o, k, p, ACTIONS).unwrap_or_else(|| d.to_string());
         ActionsConfig {
             pii: pick("pii", &base.pii),
             phi: pick("phi", &base.phi),
@@ -604,10 +511,7 @@ impl Checker {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) if s == "all" => None,
             Some(Value::String(s)) => {
-                self.err(
-                    &format!("{p}.entities"),
-                    format!("expected \"all\" or a list of entity names, got \"{s}\""),
-                );
+                self.err(&format!("{p}.entities"), format!("expected \"all\" or a list of entity names, got \"{s}\""));
                 None
             }
             Some(_) => Some(self.string_list(o, "entities", p, &[])),
@@ -624,14 +528,8 @@ impl Checker {
             if !pattern.is_empty() {
                 self.regex(&pattern, &format!("{rp}.pattern"));
             }
-            let category = self
-                .one_of(ro, "category", &rp, CATEGORIES)
-                .unwrap_or_else(|| "custom".into());
-            custom.push(CustomRuleConfig {
-                name,
-                pattern,
-                category,
-            });
+            let category = self.one_of(ro, "category", &rp, CATEGORIES).unwrap_or_else(|| "custom".into());
+            custom.push(CustomRuleConfig { name, pattern, category });
         }
         let mut fields = Vec::new();
         for (i, r) in self.array(o, "fields", p).iter().enumerate() {
@@ -645,14 +543,8 @@ impl Checker {
                 self.err(&format!("{rp}.path"), "a JSON path must start with `$`");
             }
             let entity = self.nonempty(ro, "entity", &rp, "");
-            let category = self
-                .one_of(ro, "category", &rp, CATEGORIES)
-                .unwrap_or_else(|| "pii".into());
-            fields.push(FieldRuleConfig {
-                path,
-                entity,
-                category,
-            });
+            let category = self.one_of(ro, "category", &rp, CATEGORIES).unwrap_or_else(|| "pii".into());
+            fields.push(FieldRuleConfig { path, entity, category });
         }
         let defaults = ActionsConfig {
             pii: "redact".into(),
@@ -661,11 +553,7 @@ impl Checker {
             secret: "block".into(),
             custom: "redact".into(),
         };
-        let actions = self.actions(
-            o.and_then(|m| m.get("actions")),
-            &format!("{p}.actions"),
-            &defaults,
-        );
+        let actions = self.actions(o.and_then(|m| m.get("actions")), &format!("{p}.actions"), &defaults);
         ClassificationConfig {
             entities,
             custom,
@@ -674,10 +562,7 @@ impl Checker {
             request: self.boolean(o, "request", p, true),
             response: self.boolean(o, "response", p, true),
             max_body_bytes: self.integer(o, "max_body_bytes", p, 1 << 20, 0, 64 << 20),
-            on_oversize: match self
-                .one_of(o, "on_oversize", p, &["pass", "reject"])
-                .as_deref()
-            {
+            on_oversize: match self.one_of(o, "on_oversize", p, &["pass", "reject"]).as_deref() {
                 Some("reject") => Oversize::Reject,
                 _ => Oversize::Pass,
             },
@@ -686,23 +571,10 @@ impl Checker {
     }
 
     fn ai(&mut self, v: Option<&Value>, p: &str) -> AiConfig {
-        let o = self.object(
-            v,
-            p,
-            &[
-                "enabled",
-                "stream_usage",
-                "block_injection_score",
-                "provider",
-                "operation",
-            ],
-        );
+        let o = self.object(v, p, &["enabled", "stream_usage", "block_injection_score", "provider", "operation"]);
         AiConfig {
             enabled: self.boolean(o, "enabled", p, true),
-            stream_usage: match self
-                .one_of(o, "stream_usage", p, &["inject", "observe"])
-                .as_deref()
-            {
+            stream_usage: match self.one_of(o, "stream_usage", p, &["inject", "observe"]).as_deref() {
                 Some("observe") => StreamUsage::Observe,
                 _ => StreamUsage::Inject,
             },
@@ -713,8 +585,7 @@ impl Checker {
     }
 
     fn opt_score(&mut self, o: Obj, p: &str) -> Option<u8> {
-        o.and_then(|m| m.get("block_injection_score"))
-            .filter(|v| !v.is_null())?;
+        o.and_then(|m| m.get("block_injection_score")).filter(|v| !v.is_null())?;
         Some(self.integer(o, "block_injection_score", p, 100, 1, 100) as u8)
     }
 
@@ -754,23 +625,15 @@ impl Checker {
             Some("otlp") => Format::Otlp,
             _ => Format::Ndjson,
         };
-        let default_path = if format == Format::Otlp {
-            "/v1/logs"
-        } else {
-            "/v1/events"
-        };
+        let default_path = if format == Format::Otlp { "/v1/logs" } else { "/v1/events" };
         let path = self.nonempty(e, "path", ep, default_path);
         if !path.starts_with('/') {
             self.err(&format!("{ep}.path"), "must start with `/`");
         }
         let max_batch_events = self.integer(e, "max_batch_events", ep, 200, 1, 10_000) as usize;
-        let max_buffered_events =
-            self.integer(e, "max_buffered_events", ep, 10_000, 1, 1_000_000) as usize;
+        let max_buffered_events = self.integer(e, "max_buffered_events", ep, 10_000, 1, 1_000_000) as usize;
         if max_buffered_events < max_batch_events {
-            self.err(
-                &format!("{ep}.max_buffered_events"),
-                "must be at least max_batch_events",
-            );
+            self.err(&format!("{ep}.max_buffered_events"), "must be at least max_batch_events");
         }
         let exporter = ExporterConfig {
             cluster: self.nonempty(e, "cluster", ep, "audit_sink"),
@@ -782,17 +645,11 @@ impl Checker {
             max_batch_events,
             max_buffered_events,
         };
-        let delivery = match self
-            .one_of(o, "delivery", p, &["async", "write_ahead"])
-            .as_deref()
-        {
+        let delivery = match self.one_of(o, "delivery", p, &["async", "write_ahead"]).as_deref() {
             Some("write_ahead") => Delivery::WriteAhead,
             _ => Delivery::Async,
         };
-        let on_failure = match self
-            .one_of(o, "on_failure", p, &["open", "closed"])
-            .as_deref()
-        {
+        let on_failure = match self.one_of(o, "on_failure", p, &["open", "closed"]).as_deref() {
             Some("closed") => OnFailure::Closed,
             _ => OnFailure::Open,
         };
@@ -814,19 +671,10 @@ impl Checker {
             exporter,
             delivery,
             on_failure,
-            purpose_header: self
-                .nonempty(o, "purpose_header", p, "x-purpose-of-use")
-                .to_ascii_lowercase(),
+            purpose_header: self.nonempty(o, "purpose_header", p, "x-purpose-of-use").to_ascii_lowercase(),
             resources,
             pseudonym_key_env: self.opt_string(o, "pseudonym_key_env", p),
-            checkpoint_interval_ms: self.integer(
-                o,
-                "checkpoint_interval_ms",
-                p,
-                60_000,
-                1000,
-                60_000,
-            ),
+            checkpoint_interval_ms: self.integer(o, "checkpoint_interval_ms", p, 60_000, 1000, 60_000),
         }
     }
 
@@ -834,20 +682,11 @@ impl Checker {
         let o = self.object(Some(v), p, &["match", "identity", "classification", "ai"]);
         o?;
         let mp = format!("{p}.match");
-        let m = self.object(
-            o.and_then(|m| m.get("match")),
-            &mp,
-            &["path_prefix", "host", "methods"],
-        );
+        let m = self.object(o.and_then(|m| m.get("match")), &mp, &["path_prefix", "host", "methods"]);
         if m.is_none() {
-            self.err(
-                &mp,
-                "required: an object with path_prefix, host and/or methods",
-            );
+            self.err(&mp, "required: an object with path_prefix, host and/or methods");
         }
-        let methods = m
-            .and_then(|mm| mm.get("methods"))
-            .map(|_| self.string_list(m, "methods", &mp, &[]));
+        let methods = m.and_then(|mm| mm.get("methods")).map(|_| self.string_list(m, "methods", &mp, &[]));
         let matcher = RouteMatch {
             path_prefix: self.opt_string(m, "path_prefix", &mp),
             host: self.opt_string(m, "host", &mp),
@@ -857,11 +696,7 @@ impl Checker {
         let i = self.object(o.and_then(|m| m.get("identity")), &ip, &["require"]);
         let require = self.require(i, &ip);
         let cp = format!("{p}.classification");
-        let c = self.object(
-            o.and_then(|m| m.get("classification")),
-            &cp,
-            &["actions", "request", "response"],
-        );
+        let c = self.object(o.and_then(|m| m.get("classification")), &cp, &["actions", "request", "response"]);
         let actions = c.and_then(|m| m.get("actions")).map(|a| {
             // Route actions override per category on top of the defaults.
             let base = ActionsConfig {
@@ -879,13 +714,16 @@ impl Checker {
             &ap,
             &["enabled", "provider", "operation", "block_injection_score"],
         );
-        let block = a.and_then(|m| m.get("block_injection_score")).map(|v| {
-            if v.is_null() {
-                None
-            } else {
-                self.opt_score(a, &ap)
-            }
-        });
+        let block =
+            a.and_then(|m| m.get("block_injection_score")).map(
+                |v| {
+                    if v.is_null() {
+                        None
+                    } else {
+                        self.opt_score(a, &ap)
+                    }
+                },
+            );
         Some(RouteConfig {
             matcher,
             require,
@@ -967,18 +805,14 @@ mod tests {
 
     #[test]
     fn contract_example_parses() {
-        let mut cfg =
-            Config::parse(CONTRACT_EXAMPLE.as_bytes()).unwrap_or_else(|e| panic!("{e:#?}"));
+        let mut cfg = Config::parse(CONTRACT_EXAMPLE.as_bytes()).unwrap_or_else(|e| panic!("{e:#?}"));
         resolve_route_actions(&mut cfg);
         assert_eq!(cfg.identity.claims.roles, vec!["roles", "groups"]);
         assert_eq!(cfg.audit.exporter.max_batch_events, 200);
         let e = cfg.effective("POST", "/v1/chat/completions", "api");
         assert_eq!(e.actions.pii, "pseudonymize");
         assert_eq!(e.actions.pci, "mask");
-        assert_eq!(
-            cfg.effective("GET", "/patients/1", "api").actions.pii,
-            "redact"
-        );
+        assert_eq!(cfg.effective("GET", "/patients/1", "api").actions.pii, "redact");
     }
 
     #[test]
@@ -1023,10 +857,7 @@ mod tests {
     #[test]
     fn not_json_and_not_object() {
         assert!(Config::parse(b"{").err().unwrap_or_default()[0].starts_with("$: not valid JSON"));
-        assert_eq!(
-            Config::parse(b"[]").err().unwrap_or_default(),
-            vec!["$: expected an object, got a list"]
-        );
+        assert_eq!(Config::parse(b"[]").err().unwrap_or_default(), vec!["$: expected an object, got a list"]);
     }
 
     #[test]

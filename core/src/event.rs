@@ -132,9 +132,7 @@ pub fn verb(method: &str, path: &str, accept: Option<&str>, is_ai: bool) -> &'st
     match m.as_str() {
         "GET" | "HEAD" | "OPTIONS" => {
             let p = path.split('?').next().unwrap_or(path).to_ascii_lowercase();
-            let bulk = p
-                .split('/')
-                .any(|s| s == "export" || s.ends_with(".csv") || s == "$export")
+            let bulk = p.split('/').any(|s| s == "export" || s.ends_with(".csv") || s == "$export")
                 || accept.is_some_and(|a| a.contains("text/csv") || a.contains("ndjson"));
             if bulk {
                 "EXPORT"

@@ -5,7 +5,7 @@
 //! POSTs it, and reports the outcome. At-least-once: a failed batch is retried
 //! whole (the event `id` is the log service's dedup key). When the buffer is
 //! full the oldest queued events are dropped and the dropped seq ranges are
-//! handed back through [`Exporter::take_losses`] so a `loss` event declares
+//! handed back through [`Exporter::take_loss`] so a `loss` event declares
 //! the gap.
 
 use crate::config::{ExporterConfig, Format};
@@ -23,7 +23,8 @@ pub struct Stats {
     pub batches_failed: u64,
 }
 
-/// A contiguous run of dropped events.
+/// Dropped events not yet declared: how many, and the seq span they lie in
+/// (the span may include seqs that were delivered, e.g. earlier `loss` events).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Loss {
     pub first_seq: u64,
@@ -55,7 +56,7 @@ pub struct Exporter {
     inflight: Vec<Item>,
     attempt: u32,
     retry_at_ms: u64,
-    losses: Vec<Loss>,
+    loss: Option<Loss>,
     pub stats: Stats,
 }
 
@@ -73,7 +74,7 @@ impl Exporter {
             inflight: Vec::new(),
             attempt: 0,
             retry_at_ms: 0,
-            losses: Vec::new(),
+            loss: None,
             stats: Stats::default(),
         }
     }
@@ -110,22 +111,19 @@ impl Exporter {
 
     fn record_loss(&mut self, seq: u64) {
         self.stats.dropped += 1;
-        match self.losses.last_mut() {
-            Some(l) if l.last_seq + 1 == seq => {
-                l.last_seq = seq;
-                l.count += 1;
-            }
-            _ => self.losses.push(Loss {
-                first_seq: seq,
-                last_seq: seq,
-                count: 1,
-            }),
-        }
+        let l = self.loss.get_or_insert(Loss { first_seq: seq, last_seq: seq, count: 0 });
+        l.first_seq = l.first_seq.min(seq);
+        l.last_seq = l.last_seq.max(seq);
+        l.count += 1;
     }
 
-    /// Dropped ranges not yet declared; the caller emits a `loss` event each.
-    pub fn take_losses(&mut self) -> Vec<Loss> {
-        std::mem::take(&mut self.losses)
+    /// Dropped events not yet declared, once the buffer has room for the
+    /// `loss` event that declares them (so declaring never drops more).
+    pub fn take_loss(&mut self) -> Option<Loss> {
+        if self.depth() >= self.max_buffered {
+            return None;
+        }
+        self.loss.take()
     }
 
     /// The next batch to POST, when nothing is in flight, something is
@@ -146,11 +144,7 @@ impl Exporter {
             Format::Ndjson => {
                 let mut body = parts.join("\n").into_bytes();
                 body.push(b'\n');
-                Batch {
-                    body,
-                    content_type: "application/x-ndjson",
-                    events: parts.len(),
-                }
+                Batch { body, content_type: "application/x-ndjson", events: parts.len() }
             }
             Format::Otlp => {
                 let body = format!(
@@ -161,11 +155,7 @@ impl Exporter {
                     env!("CARGO_PKG_VERSION"),
                     parts.join(",")
                 );
-                Batch {
-                    body: body.into_bytes(),
-                    content_type: "application/json",
-                    events: parts.len(),
-                }
+                Batch { body: body.into_bytes(), content_type: "application/json", events: parts.len() }
             }
         }
     }
@@ -203,9 +193,7 @@ impl Exporter {
         if self.attempt == 0 {
             return 0;
         }
-        BASE_BACKOFF_MS
-            .saturating_mul(1u64 << self.attempt.saturating_sub(1).min(16))
-            .min(MAX_BACKOFF_MS)
+        BASE_BACKOFF_MS.saturating_mul(1u64 << self.attempt.saturating_sub(1).min(16)).min(MAX_BACKOFF_MS)
     }
 }
 
@@ -213,27 +201,17 @@ impl Exporter {
 /// attributes under OpenTelemetry names.
 pub fn otlp_record(line: &str) -> String {
     let ev: Value = serde_json::from_str(line).unwrap_or(Value::Null);
-    let nanos = ev
-        .get("time")
-        .and_then(Value::as_str)
-        .and_then(parse_rfc3339_millis)
-        .unwrap_or(0) as u128
-        * 1_000_000;
+    let nanos = ev.get("time").and_then(Value::as_str).and_then(parse_rfc3339_millis).unwrap_or(0) as u128 * 1_000_000;
     let kind = ev.get("kind").and_then(Value::as_str).unwrap_or("unknown");
     let mut attrs: Vec<Value> = Vec::new();
     let mut attr = |key: &str, v: Option<&Value>| match v {
         Some(Value::String(s)) => attrs.push(json!({"key": key, "value": {"stringValue": s}})),
-        Some(Value::Number(n)) => {
-            attrs.push(json!({"key": key, "value": {"intValue": n.to_string()}}))
-        }
+        Some(Value::Number(n)) => attrs.push(json!({"key": key, "value": {"intValue": n.to_string()}})),
         Some(Value::Bool(b)) => attrs.push(json!({"key": key, "value": {"boolValue": b}})),
         _ => {}
     };
     let at = |path: &[&str]| -> Option<&Value> { path.iter().try_fold(&ev, |v, k| v.get(k)) };
-    attr(
-        "event.name",
-        Some(&Value::String(format!("proxy_audit.{kind}"))),
-    );
+    attr("event.name", Some(&Value::String(format!("proxy_audit.{kind}"))));
     attr("proxy_audit.event.id", at(&["id"]));
     attr("proxy_audit.chain.emitter", at(&["chain", "emitter"]));
     attr("proxy_audit.chain.seq", at(&["chain", "seq"]));
@@ -252,27 +230,13 @@ pub fn otlp_record(line: &str) -> String {
     attr("gen_ai.request.model", at(&["ai", "request_model"]));
     attr("gen_ai.response.model", at(&["ai", "response_model"]));
     attr("gen_ai.response.id", at(&["ai", "response_id"]));
-    attr(
-        "gen_ai.usage.input_tokens",
-        at(&["ai", "usage", "input_tokens"]),
-    );
-    attr(
-        "gen_ai.usage.output_tokens",
-        at(&["ai", "usage", "output_tokens"]),
-    );
+    attr("gen_ai.usage.input_tokens", at(&["ai", "usage", "input_tokens"]));
+    attr("gen_ai.usage.output_tokens", at(&["ai", "usage", "output_tokens"]));
     if let Some(Value::Array(reasons)) = at(&["ai", "finish_reasons"]) {
-        let values: Vec<Value> = reasons
-            .iter()
-            .filter_map(Value::as_str)
-            .map(|r| json!({"stringValue": r}))
-            .collect();
+        let values: Vec<Value> = reasons.iter().filter_map(Value::as_str).map(|r| json!({"stringValue": r})).collect();
         attrs.push(json!({"key": "gen_ai.response.finish_reasons", "value": {"arrayValue": {"values": values}}}));
     }
-    let severity = if matches!(kind, "denied" | "blocked" | "loss") {
-        (13, "WARN")
-    } else {
-        (9, "INFO")
-    };
+    let severity = if matches!(kind, "denied" | "blocked" | "loss") { (13, "WARN") } else { (9, "INFO") };
     json!({
         "timeUnixNano": nanos.to_string(),
         "observedTimeUnixNano": nanos.to_string(),
@@ -294,12 +258,7 @@ mod tests {
         let text = format!(
             r#"{{"audit": {{"exporter": {{"max_batch_events": {batch}, "max_buffered_events": {buffered}, "format": "{format}"}}}}}}"#
         );
-        Exporter::new(
-            &Config::parse(text.as_bytes())
-                .unwrap_or_else(|e| panic!("{e:?}"))
-                .audit
-                .exporter,
-        )
+        Exporter::new(&Config::parse(text.as_bytes()).unwrap_or_else(|e| panic!("{e:?}")).audit.exporter)
     }
 
     #[test]
@@ -317,14 +276,7 @@ mod tests {
         e.delivered();
         assert_eq!(e.next_batch(0).map(|b| b.events), Some(1));
         e.delivered();
-        assert_eq!(
-            e.stats,
-            Stats {
-                emitted: 5,
-                delivered: 5,
-                ..Stats::default()
-            }
-        );
+        assert_eq!(e.stats, Stats { emitted: 5, delivered: 5, ..Stats::default() });
         assert_eq!(e.depth(), 0);
     }
 
@@ -362,17 +314,12 @@ mod tests {
             e.push(seq, "{}");
         }
         // Buffer holds 4: in flight 0,1 and the newest 6,7; 2..5 dropped.
-        assert_eq!(
-            e.take_losses(),
-            vec![Loss {
-                first_seq: 2,
-                last_seq: 5,
-                count: 4
-            }]
-        );
         assert_eq!(e.depth(), 4);
+        assert_eq!(e.take_loss(), None, "no room to declare yet");
+        e.delivered();
+        assert_eq!(e.take_loss(), Some(Loss { first_seq: 2, last_seq: 5, count: 4 }));
         assert_eq!(e.stats.dropped, 4);
-        assert!(e.take_losses().is_empty());
+        assert_eq!(e.take_loss(), None);
     }
 
     #[test]
@@ -387,24 +334,10 @@ mod tests {
         assert_eq!(rec["eventName"], "proxy_audit.access");
         assert_eq!(rec["timeUnixNano"], "1767225600001000000");
         let attrs = rec["attributes"].as_array().cloned().unwrap_or_default();
-        let get = |k: &str| {
-            attrs
-                .iter()
-                .find(|a| a["key"] == k)
-                .map(|a| a["value"].clone())
-        };
+        let get = |k: &str| attrs.iter().find(|a| a["key"] == k).map(|a| a["value"].clone());
         assert_eq!(get("user.id"), Some(json!({"stringValue": "alice"})));
-        assert_eq!(
-            get("http.response.status_code"),
-            Some(json!({"intValue": "200"}))
-        );
-        assert_eq!(
-            get("gen_ai.usage.input_tokens"),
-            Some(json!({"intValue": "7"}))
-        );
-        assert_eq!(
-            get("gen_ai.provider.name"),
-            Some(json!({"stringValue": "openai"}))
-        );
+        assert_eq!(get("http.response.status_code"), Some(json!({"intValue": "200"})));
+        assert_eq!(get("gen_ai.usage.input_tokens"), Some(json!({"intValue": "7"})));
+        assert_eq!(get("gen_ai.provider.name"), Some(json!({"stringValue": "openai"})));
     }
 }

@@ -118,26 +118,14 @@ pub fn resolve(cfg: &IdentityConfig, ev: &Evidence) -> Resolution {
         actor.kind = ActorType::Service;
         actor.verified = true;
         actor.source = Source::Mtls;
-        actor.on_behalf_of = ev
-            .on_behalf_of_header
-            .filter(|v| !v.is_empty())
-            .map(str::to_string);
-        return Resolution {
-            actor,
-            reason: None,
-        };
+        actor.on_behalf_of = ev.on_behalf_of_header.filter(|v| !v.is_empty()).map(str::to_string);
+        return Resolution { actor, reason: None };
     }
-    Resolution {
-        actor: Actor::anonymous(),
-        reason: Some("missing_token"),
-    }
+    Resolution { actor: Actor::anonymous(), reason: Some("missing_token") }
 }
 
 fn from_token(cfg: &IdentityConfig, ev: &Evidence, token: &str) -> Resolution {
-    let fail = |e: jwt::JwtError| Resolution {
-        actor: Actor::anonymous(),
-        reason: Some(e.reason()),
-    };
+    let fail = |e: jwt::JwtError| Resolution { actor: Actor::anonymous(), reason: Some(e.reason()) };
     let decoded = match jwt::decode(token) {
         Ok(d) => d,
         Err(e) => return fail(e),
@@ -145,31 +133,18 @@ fn from_token(cfg: &IdentityConfig, ev: &Evidence, token: &str) -> Resolution {
     let skew = cfg.jwt.clock_skew_seconds;
     let token_id = claims_token_id(&decoded.claims, Some(token));
     if let (Some(key), "HS256") = (ev.hs256_key, decoded.alg.as_str()) {
-        if let Err(e) = decoded
-            .verify_hs256(key)
-            .and_then(|_| jwt::check_time(&decoded.claims, ev.now_s, skew))
-        {
+        if let Err(e) = decoded.verify_hs256(key).and_then(|_| jwt::check_time(&decoded.claims, ev.now_s, skew)) {
             return fail(e);
         }
         return attributed(cfg, ev, &decoded.claims, Source::JwtHs256, true, token_id);
     }
     if !cfg.jwt.allow_unverified {
-        return Resolution {
-            actor: Actor::anonymous(),
-            reason: Some("unverified_token"),
-        };
+        return Resolution { actor: Actor::anonymous(), reason: Some("unverified_token") };
     }
     if let Err(e) = jwt::check_time(&decoded.claims, ev.now_s, skew) {
         return fail(e);
     }
-    attributed(
-        cfg,
-        ev,
-        &decoded.claims,
-        Source::JwtUnverified,
-        false,
-        token_id,
-    )
+    attributed(cfg, ev, &decoded.claims, Source::JwtUnverified, false, token_id)
 }
 
 fn claims_token_id(claims: &Map<String, Value>, token: Option<&str>) -> Option<String> {
@@ -190,19 +165,14 @@ fn attributed(
     let c: &ClaimsConfig = &cfg.claims;
     let id = first_string(claims, &c.id);
     let client_id = first_string(claims, &c.client_id);
-    let is_service = id
-        .as_deref()
-        .is_some_and(|s| cfg.service_subjects.iter().any(|r| r.is_match(s)))
+    let is_service = id.as_deref().is_some_and(|s| cfg.service_subjects.iter().any(|r| r.is_match(s)))
         || (id.is_some() && id == client_id)
         || id.as_deref().is_some_and(|s| s.starts_with("spiffe://"));
     // on_behalf_of only from a verified source: a forged claim or header on an
     // unverified token must not turn a service call into a person's.
     let on_behalf_of = if verified {
-        first_string(claims, &c.on_behalf_of).or_else(|| {
-            ev.on_behalf_of_header
-                .filter(|v| !v.is_empty())
-                .map(str::to_string)
-        })
+        first_string(claims, &c.on_behalf_of)
+            .or_else(|| ev.on_behalf_of_header.filter(|v| !v.is_empty()).map(str::to_string))
     } else {
         None
     };
@@ -296,11 +266,7 @@ pub fn check(require: Require, r: &Resolution) -> Option<Denial> {
         } else {
             r.reason.unwrap_or("missing_token")
         };
-        return Some(Denial {
-            status: 401,
-            reason,
-            message: "This route requires an authenticated caller.",
-        });
+        return Some(Denial { status: 401, reason, message: "This route requires an authenticated caller." });
     }
     if require == Require::Individual && a.kind == ActorType::Service && a.on_behalf_of.is_none() {
         return Some(Denial {
@@ -326,36 +292,19 @@ mod tests {
 
     fn cfg(extra: &str) -> IdentityConfig {
         let text = format!(r#"{{"identity": {{"service_subjects": ["^svc-"]{extra}}}}}"#);
-        Config::parse(text.as_bytes())
-            .unwrap_or_else(|e| panic!("{e:?}"))
-            .identity
+        Config::parse(text.as_bytes()).unwrap_or_else(|e| panic!("{e:?}")).identity
     }
 
     fn hs256(claims: Value) -> String {
         let enc = |v: &Value| URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).unwrap_or_default());
-        let input = format!(
-            "{}.{}",
-            enc(&json!({"alg": "HS256", "typ": "JWT"})),
-            enc(&claims)
-        );
+        let input = format!("{}.{}", enc(&json!({"alg": "HS256", "typ": "JWT"})), enc(&claims));
         let mut mac = Hmac::<Sha256>::new_from_slice(KEY).unwrap_or_else(|_| unreachable!());
         mac.update(input.as_bytes());
-        format!(
-            "Bearer {input}.{}",
-            URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
-        )
+        format!("Bearer {input}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
     }
 
     fn resolve_header(cfg: &IdentityConfig, header: &str) -> Resolution {
-        resolve(
-            cfg,
-            &Evidence {
-                token_header: Some(header),
-                hs256_key: Some(KEY),
-                now_s: NOW,
-                ..Default::default()
-            },
-        )
+        resolve(cfg, &Evidence { token_header: Some(header), hs256_key: Some(KEY), now_s: NOW, ..Default::default() })
     }
 
     #[test]
@@ -372,11 +321,7 @@ mod tests {
         );
         assert_eq!(a.roles, vec!["doctor", "admin"]);
         assert_eq!(
-            (
-                a.tenant.as_deref(),
-                a.issuer.as_deref(),
-                a.client_id.as_deref()
-            ),
+            (a.tenant.as_deref(), a.issuer.as_deref(), a.client_id.as_deref()),
             (Some("t1"), Some("idp"), Some("web"))
         );
         assert_eq!(a.token_id.as_deref(), Some("j-1"));
@@ -388,16 +333,8 @@ mod tests {
             r#", "claims": {"id": ["email", "sub"], "roles": ["realm.roles", "scope"], "on_behalf_of": "act.sub"}"#,
         );
         let cases = [
-            (
-                json!({"sub": "u1", "scope": "read write"}),
-                Some("u1"),
-                vec!["read", "write"],
-            ),
-            (
-                json!({"email": "e1", "sub": "u1", "realm": {"roles": ["r1"]}}),
-                Some("e1"),
-                vec!["r1"],
-            ),
+            (json!({"sub": "u1", "scope": "read write"}), Some("u1"), vec!["read", "write"]),
+            (json!({"email": "e1", "sub": "u1", "realm": {"roles": ["r1"]}}), Some("e1"), vec!["r1"]),
             (json!({"sub": 42, "scope": "one"}), Some("42"), vec!["one"]),
             (json!({"scope": ""}), None, vec![]),
         ];
@@ -414,11 +351,7 @@ mod tests {
         let svc = resolve_header(&c, &hs256(json!({"sub": "svc-billing"})));
         assert_eq!(svc.actor.kind, ActorType::Service);
         let cc = resolve_header(&c, &hs256(json!({"sub": "app-7", "azp": "app-7"})));
-        assert_eq!(
-            cc.actor.kind,
-            ActorType::Service,
-            "client credentials: sub == client id"
-        );
+        assert_eq!(cc.actor.kind, ActorType::Service, "client credentials: sub == client id");
         let act = resolve_header(&c, &hs256(json!({"sub": "svc-a", "act": {"sub": "bob"}})));
         assert_eq!(act.actor.on_behalf_of.as_deref(), Some("bob"));
         assert_eq!(check(Require::Individual, &act), None);
@@ -435,11 +368,7 @@ mod tests {
             },
         );
         assert_eq!(
-            (
-                mtls.actor.kind,
-                mtls.actor.source,
-                mtls.actor.on_behalf_of.as_deref()
-            ),
+            (mtls.actor.kind, mtls.actor.source, mtls.actor.on_behalf_of.as_deref()),
             (ActorType::Service, Source::Mtls, Some("carol"))
         );
     }
@@ -456,22 +385,12 @@ mod tests {
             (future.as_str(), "token_not_yet_valid"),
             (forged.as_str(), "bad_signature"),
             ("Bearer a.b.c", "malformed_token"),
-            (
-                "Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJhIn0.",
-                "unsupported_alg",
-            ),
+            ("Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJhIn0.", "unsupported_alg"),
         ];
         for (h, reason) in cases {
             let r = resolve_header(&c, h);
-            assert_eq!(
-                (r.actor.id.as_deref(), r.reason),
-                (None, Some(reason)),
-                "{reason}"
-            );
-            assert_eq!(
-                check(Require::Authenticated, &r).map(|d| d.status),
-                Some(401)
-            );
+            assert_eq!((r.actor.id.as_deref(), r.reason), (None, Some(reason)), "{reason}");
+            assert_eq!(check(Require::Authenticated, &r).map(|d| d.status), Some(401));
         }
         let wrong_key = resolve(
             &c,
@@ -491,59 +410,28 @@ mod tests {
     #[test]
     fn unverified_only_when_allowed() {
         let h = hs256(json!({"sub": "alice", "act": {"sub": "forged"}}));
-        let strict = resolve(
-            &cfg(""),
-            &Evidence {
-                token_header: Some(&h),
-                now_s: NOW,
-                ..Default::default()
-            },
-        );
+        let strict = resolve(&cfg(""), &Evidence { token_header: Some(&h), now_s: NOW, ..Default::default() });
         assert_eq!(strict.reason, Some("unverified_token"));
         let lax = resolve(
             &cfg(r#", "jwt": {"allow_unverified": true}"#),
-            &Evidence {
-                token_header: Some(&h),
-                now_s: NOW,
-                ..Default::default()
-            },
+            &Evidence { token_header: Some(&h), now_s: NOW, ..Default::default() },
         );
         assert_eq!(
-            (
-                lax.actor.id.as_deref(),
-                lax.actor.verified,
-                lax.actor.source
-            ),
+            (lax.actor.id.as_deref(), lax.actor.verified, lax.actor.source),
             (Some("alice"), false, Source::JwtUnverified)
         );
-        assert_eq!(
-            lax.actor.on_behalf_of, None,
-            "act from an unverified token is ignored"
-        );
-        assert_eq!(
-            check(Require::Authenticated, &lax).map(|d| d.reason),
-            Some("unverified_token")
-        );
+        assert_eq!(lax.actor.on_behalf_of, None, "act from an unverified token is ignored");
+        assert_eq!(check(Require::Authenticated, &lax).map(|d| d.reason), Some("unverified_token"));
     }
 
     #[test]
     fn jwt_authn_payload_wins() {
-        let claims = json!({"sub": "dana", "groups": ["g"]})
-            .as_object()
-            .cloned()
-            .unwrap_or_default();
+        let claims = json!({"sub": "dana", "groups": ["g"]}).as_object().cloned().unwrap_or_default();
         let r = resolve(
             &cfg(""),
-            &Evidence {
-                jwt_authn_claims: Some(claims),
-                token_header: Some("Bearer x.y.z"),
-                ..Default::default()
-            },
+            &Evidence { jwt_authn_claims: Some(claims), token_header: Some("Bearer x.y.z"), ..Default::default() },
         );
-        assert_eq!(
-            (r.actor.id.as_deref(), r.actor.source, r.actor.verified),
-            (Some("dana"), Source::JwtAuthn, true)
-        );
+        assert_eq!((r.actor.id.as_deref(), r.actor.source, r.actor.verified), (Some("dana"), Source::JwtAuthn, true));
         assert_eq!(r.actor.token_id, Some(jwt::fingerprint("x.y.z")));
         assert_eq!(r.actor.roles, vec!["g"]);
     }

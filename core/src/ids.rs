@@ -46,9 +46,7 @@ pub fn hex(bytes: &[u8]) -> String {
     let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {
         for nibble in [b >> 4, b & 15] {
-            s.push(char::from(
-                DIGITS.get(usize::from(nibble)).copied().unwrap_or(b'0'),
-            ));
+            s.push(char::from(DIGITS.get(usize::from(nibble)).copied().unwrap_or(b'0')));
         }
     }
     s
@@ -57,6 +55,29 @@ pub fn hex(bytes: &[u8]) -> String {
 /// SHA-256 of bytes, lowercase hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
+}
+
+/// SHA-256 over a body that arrives in chunks.
+#[derive(Clone, Default)]
+pub struct StreamDigest {
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl StreamDigest {
+    pub fn update(&mut self, chunk: &[u8]) {
+        self.hasher.update(chunk);
+        self.bytes += chunk.len() as u64;
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Lowercase hex digest of everything seen so far.
+    pub fn hex(&self) -> String {
+        hex(&self.hasher.clone().finalize())
+    }
 }
 
 #[cfg(test)]
@@ -69,18 +90,13 @@ mod tests {
         let mut b = IdGen::new([2; 32]);
         let (x, y) = (a.next_id(), a.next_id());
         assert_eq!(x.len(), 32);
-        assert!(x
-            .bytes()
-            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert!(x.bytes().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
         assert_ne!(x, y);
         assert_ne!(x, b.next_id());
     }
 
     #[test]
     fn sha256_of_empty() {
-        assert_eq!(
-            sha256_hex(b""),
-            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-        );
+        assert_eq!(sha256_hex(b""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
     }
 }

@@ -151,10 +151,7 @@ mod tests {
     #[test]
     fn escapes_like_json_stringify() {
         let v = json!(["\u{1}\u{1f}\"\\/\u{7f}\u{2028}", "\u{8}\u{c}\n\r\t"]);
-        assert_eq!(
-            canonicalize(&v),
-            "[\"\\u0001\\u001f\\\"\\\\/\u{7f}\u{2028}\",\"\\b\\f\\n\\r\\t\"]"
-        );
+        assert_eq!(canonicalize(&v), "[\"\\u0001\\u001f\\\"\\\\/\u{7f}\u{2028}\",\"\\b\\f\\n\\r\\t\"]");
     }
 
     #[test]
@@ -174,9 +171,6 @@ mod tests {
         for (f, want) in cases {
             assert_eq!(es_number(f), want, "{f}");
         }
-        assert_eq!(
-            canonicalize(&json!({"b": 2, "a": [1, -7, true, null]})),
-            "{\"a\":[1,-7,true,null],\"b\":2}"
-        );
+        assert_eq!(canonicalize(&json!({"b": 2, "a": [1, -7, true, null]})), "{\"a\":[1,-7,true,null],\"b\":2}");
     }
 }

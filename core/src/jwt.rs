@@ -52,9 +52,7 @@ pub fn decode(token: &str) -> Result<Decoded<'_>, JwtError> {
         return Err(JwtError::Oversize);
     }
     let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return Err(JwtError::Malformed);
     };
     let header = decode_object(h)?;
@@ -67,21 +65,12 @@ pub fn decode(token: &str) -> Result<Decoded<'_>, JwtError> {
         return Err(JwtError::UnsupportedAlg);
     }
     let signature = URL_SAFE_NO_PAD.decode(s).map_err(|_| JwtError::Malformed)?;
-    let signing_input = token
-        .get(..h.len() + 1 + p.len())
-        .ok_or(JwtError::Malformed)?;
-    Ok(Decoded {
-        alg,
-        claims,
-        signing_input,
-        signature,
-    })
+    let signing_input = token.get(..h.len() + 1 + p.len()).ok_or(JwtError::Malformed)?;
+    Ok(Decoded { alg, claims, signing_input, signature })
 }
 
 fn decode_object(segment: &str) -> Result<Map<String, Value>, JwtError> {
-    let bytes = URL_SAFE_NO_PAD
-        .decode(segment)
-        .map_err(|_| JwtError::Malformed)?;
+    let bytes = URL_SAFE_NO_PAD.decode(segment).map_err(|_| JwtError::Malformed)?;
     match serde_json::from_slice::<Value>(&bytes) {
         Ok(Value::Object(m)) => Ok(m),
         _ => Err(JwtError::Malformed),
@@ -96,8 +85,7 @@ impl Decoded<'_> {
         }
         let mut mac = Hmac::<Sha256>::new_from_slice(key).map_err(|_| JwtError::BadSignature)?;
         mac.update(self.signing_input.as_bytes());
-        mac.verify_slice(&self.signature)
-            .map_err(|_| JwtError::BadSignature)
+        mac.verify_slice(&self.signature).map_err(|_| JwtError::BadSignature)
     }
 }
 
@@ -157,10 +145,7 @@ mod tests {
         let input = format!("{}.{}", b64(&header), b64(&claims));
         let mut mac = Hmac::<Sha256>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
         mac.update(input.as_bytes());
-        format!(
-            "{input}.{}",
-            URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
-        )
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
     }
 
     // Test vector from RFC 7515 appendix A.1 (HS256).
@@ -179,10 +164,7 @@ mod tests {
         assert_eq!(d.claims["iss"], "joe");
         assert_eq!(d.verify_hs256(&rfc7515_key()), Ok(()));
         assert_eq!(d.verify_hs256(b"other key"), Err(JwtError::BadSignature));
-        assert_eq!(
-            check_time(&d.claims, 1_300_819_380 + 61, 60),
-            Err(JwtError::Expired)
-        );
+        assert_eq!(check_time(&d.claims, 1_300_819_380 + 61, 60), Err(JwtError::Expired));
         assert_eq!(check_time(&d.claims, 1_300_819_380 + 59, 60), Ok(()));
     }
 
@@ -190,16 +172,8 @@ mod tests {
     fn rejections_table() {
         let key = b"secret";
         let good = sign(json!({"alg": "HS256"}), json!({"sub": "alice"}), key);
-        let none = format!(
-            "{}.{}.",
-            b64(&json!({"alg": "none"})),
-            b64(&json!({"sub": "x"}))
-        );
-        let none_sig = format!(
-            "{}.{}.c2ln",
-            b64(&json!({"alg": "None"})),
-            b64(&json!({"sub": "x"}))
-        );
+        let none = format!("{}.{}.", b64(&json!({"alg": "none"})), b64(&json!({"sub": "x"})));
+        let none_sig = format!("{}.{}.c2ln", b64(&json!({"alg": "None"})), b64(&json!({"sub": "x"})));
         let tampered = {
             let mut parts: Vec<&str> = good.split('.').collect();
             let evil = b64(&json!({"sub": "mallory"}));
@@ -213,20 +187,11 @@ mod tests {
             ("a.b".into(), Err(JwtError::Malformed)),
             ("a.b.c.d".into(), Err(JwtError::Malformed)),
             ("!!!.e30.c2ln".into(), Err(JwtError::Malformed)),
-            (
-                format!("{}.bm90IGpzb24.c2ln", b64(&json!({"alg": "HS256"}))),
-                Err(JwtError::Malformed),
-            ),
-            (
-                format!("{}.{}.c2ln", b64(&json!(["alg"])), b64(&json!({}))),
-                Err(JwtError::Malformed),
-            ),
+            (format!("{}.bm90IGpzb24.c2ln", b64(&json!({"alg": "HS256"}))), Err(JwtError::Malformed)),
+            (format!("{}.{}.c2ln", b64(&json!(["alg"])), b64(&json!({}))), Err(JwtError::Malformed)),
             ("x".repeat(MAX_TOKEN_BYTES + 1), Err(JwtError::Oversize)),
             (tampered, Err(JwtError::BadSignature)),
-            (
-                sign(json!({"alg": "HS512"}), json!({}), key),
-                Err(JwtError::UnsupportedAlg),
-            ),
+            (sign(json!({"alg": "HS512"}), json!({}), key), Err(JwtError::UnsupportedAlg)),
         ];
         for (token, want) in cases {
             let got = decode(&token).and_then(|d| d.verify_hs256(key));
@@ -237,15 +202,9 @@ mod tests {
     #[test]
     fn time_checks() {
         let m = |v: Value| v.as_object().cloned().unwrap_or_default();
-        assert_eq!(
-            check_time(&m(json!({"nbf": 1000})), 900, 60),
-            Err(JwtError::NotYetValid)
-        );
+        assert_eq!(check_time(&m(json!({"nbf": 1000})), 900, 60), Err(JwtError::NotYetValid));
         assert_eq!(check_time(&m(json!({"nbf": 1000})), 950, 60), Ok(()));
-        assert_eq!(
-            check_time(&m(json!({"exp": "soon"})), 0, 0),
-            Err(JwtError::Malformed)
-        );
+        assert_eq!(check_time(&m(json!({"exp": "soon"})), 0, 0), Err(JwtError::Malformed));
         assert_eq!(check_time(&m(json!({})), 0, 0), Ok(()));
     }
 

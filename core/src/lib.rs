@@ -4,15 +4,13 @@
 //! (unit tests, the `proxy-audit` CLI, benchmarks, fuzzers) and to
 //! `wasm32-wasip1` (the filter). Host calls live in the `plugin` crate only.
 
-#![cfg_attr(
-    test,
-    allow(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used)
-)]
+#![cfg_attr(test, allow(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used))]
 
 pub mod ai;
 pub mod chain;
 pub mod classify;
 pub mod config;
+pub mod emitter;
 pub mod event;
 pub mod export;
 pub mod identity;
@@ -20,6 +18,7 @@ pub mod ids;
 pub mod jcs;
 pub mod jwt;
 pub mod resources;
+pub mod runtime;
 pub mod sse;
 pub mod timefmt;
 pub mod verify;

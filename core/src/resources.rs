@@ -36,10 +36,7 @@ impl Template {
                 segs.push(Seg::Lit(s.to_string()));
             }
         }
-        Ok(Template {
-            segs,
-            kind: kind.to_string(),
-        })
+        Ok(Template { segs, kind: kind.to_string() })
     }
 }
 
@@ -57,11 +54,7 @@ pub struct PathFacts {
 /// Applies the first matching template. `flag(segment)` names the entity of a
 /// segment the classifier recognizes (an email, an SSN...) so that unmatched
 /// paths never carry personal data: such segments become `{entity}`.
-pub fn apply(
-    templates: &[Template],
-    raw_path: &str,
-    flag: &dyn Fn(&str) -> Option<String>,
-) -> PathFacts {
+pub fn apply(templates: &[Template], raw_path: &str, flag: &dyn Fn(&str) -> Option<String>) -> PathFacts {
     let (path, query) = raw_path.split_once('?').unwrap_or((raw_path, ""));
     let path = path.split_once('#').map_or(path, |(p, _)| p);
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
@@ -98,11 +91,8 @@ pub fn apply(
         }
     }
     facts.path = format!("/{}", out.join("/"));
-    let keys: Vec<&str> = query
-        .split('&')
-        .filter(|kv| !kv.is_empty())
-        .map(|kv| kv.split_once('=').map_or(kv, |(k, _)| k))
-        .collect();
+    let keys: Vec<&str> =
+        query.split('&').filter(|kv| !kv.is_empty()).map(|kv| kv.split_once('=').map_or(kv, |(k, _)| k)).collect();
     if !keys.is_empty() {
         facts.path.push('?');
         facts.path.push_str(&keys.join("&"));
@@ -120,10 +110,7 @@ pub fn percent_decode(s: &str) -> String {
     let mut i = 0;
     while let Some(&c) = b.get(i) {
         if c == b'%' {
-            if let (Some(h), Some(l)) = (
-                b.get(i + 1).and_then(|x| hexval(*x)),
-                b.get(i + 2).and_then(|x| hexval(*x)),
-            ) {
+            if let (Some(h), Some(l)) = (b.get(i + 1).and_then(|x| hexval(*x)), b.get(i + 2).and_then(|x| hexval(*x))) {
                 out.push(h * 16 + l);
                 i += 3;
                 continue;
@@ -164,16 +151,8 @@ mod tests {
         let t = templates();
         let cases = [
             ("/patients/1274", "/patients/{id}", Some("patient:1274")),
-            (
-                "/patients/1274/records?from=2020&to=2021",
-                "/patients/{id}/records?from&to",
-                Some("patient:1274"),
-            ),
-            (
-                "/orgs/acme/users/42",
-                "/orgs/{org}/users/{user}",
-                Some("user:42"),
-            ),
+            ("/patients/1274/records?from=2020&to=2021", "/patients/{id}/records?from&to", Some("patient:1274")),
+            ("/orgs/acme/users/42", "/orgs/{org}/users/{user}", Some("user:42")),
             ("/patientsX/1", "/patientsX/1", None),
             ("/patients", "/patients", None),
             ("/health?verbose", "/health?verbose", None),

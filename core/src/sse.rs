@@ -36,12 +36,7 @@ pub struct SseParser {
 
 impl SseParser {
     pub fn new(max_frame_bytes: usize) -> Self {
-        SseParser {
-            buf: Vec::new(),
-            scan: 0,
-            line_start: 0,
-            max_frame_bytes: max_frame_bytes.max(64),
-        }
+        SseParser { buf: Vec::new(), scan: 0, line_start: 0, max_frame_bytes: max_frame_bytes.max(64) }
     }
 
     /// Bytes held back waiting for the end of the current frame.
@@ -53,10 +48,8 @@ impl SseParser {
     pub fn push(&mut self, chunk: &[u8], out: &mut Vec<SseFrame>) {
         self.buf.extend_from_slice(chunk);
         loop {
-            let Some(rel) = self
-                .buf
-                .get(self.scan..)
-                .and_then(|rest| rest.iter().position(|&b| b == b'\n' || b == b'\r'))
+            let Some(rel) =
+                self.buf.get(self.scan..).and_then(|rest| rest.iter().position(|&b| b == b'\n' || b == b'\r'))
             else {
                 self.scan = self.buf.len();
                 break;
@@ -90,11 +83,7 @@ impl SseParser {
             let raw = std::mem::take(&mut self.buf);
             self.scan = 0;
             self.line_start = 0;
-            out.push(SseFrame {
-                raw,
-                oversize: true,
-                ..SseFrame::default()
-            });
+            out.push(SseFrame { raw, oversize: true, ..SseFrame::default() });
         }
     }
 
@@ -157,7 +146,8 @@ pub fn encode_frame(event: Option<&str>, data: &str) -> Vec<u8> {
 mod tests {
     use super::*;
 
-    const STREAM: &[u8] = b"event: message_start\ndata: {\"a\":1}\n\n: keepalive\n\ndata: x\ndata: y\r\n\r\ndata: [DONE]\r\r";
+    const STREAM: &[u8] =
+        b"event: message_start\ndata: {\"a\":1}\n\n: keepalive\n\ndata: x\ndata: y\r\n\r\ndata: [DONE]\r\r";
 
     fn frames_with_split(stream: &[u8], split: usize) -> Vec<SseFrame> {
         let mut p = SseParser::new(1 << 20);

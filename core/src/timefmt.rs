@@ -7,12 +7,7 @@ pub fn rfc3339_millis(unix_ms: u64) -> String {
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
     let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z", rem / 3600, (rem % 3600) / 60, rem % 60)
 }
 
 /// Parses the event format back to milliseconds (used by OTLP export and verify).
@@ -61,10 +56,7 @@ mod tests {
     fn known_instants() {
         assert_eq!(rfc3339_millis(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(rfc3339_millis(951_782_400_123), "2000-02-29T00:00:00.123Z");
-        assert_eq!(
-            rfc3339_millis(1_795_000_000_999),
-            "2026-11-18T11:06:40.999Z"
-        );
+        assert_eq!(rfc3339_millis(1_795_000_000_999), "2026-11-18T11:06:40.999Z");
     }
 
     #[test]

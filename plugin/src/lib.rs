@@ -1,1 +1,16 @@
-//! proxy-wasm glue (work in progress)
+//! proxy-audit: the proxy-wasm HTTP filter.
+//!
+//! A thin layer over `proxy-audit-core`: it reads headers, properties and
+//! bodies from the host, hands them to the core, and writes back what the
+//! core decided. Every host call goes through [`host`], which never panics.
+
+mod host;
+mod http;
+mod metrics;
+mod root;
+mod shared;
+
+proxy_wasm::main! {{
+    proxy_wasm::set_log_level(proxy_wasm::types::LogLevel::Info);
+    proxy_wasm::set_root_context(|_| -> Box<dyn proxy_wasm::traits::RootContext> { Box::new(root::Root::new()) });
+}}

@@ -1,0 +1,79 @@
+//! Everything built once per configuration: the parsed config, compiled
+//! templates, keys read from the environment, and the emitter. The filter
+//! builds it in `on_configure`; nothing here is rebuilt per request.
+
+use crate::config::Config;
+use crate::emitter::Emitter;
+use crate::resources::Template;
+
+pub struct Runtime {
+    pub cfg: Config,
+    pub templates: Vec<Template>,
+    pub hs256_key: Option<Vec<u8>>,
+    pub pseudonym_key: Option<Vec<u8>>,
+    pub emitter: Emitter,
+}
+
+/// Problems that stop the filter from starting (config errors are separate).
+pub type StartError = Vec<String>;
+
+impl Runtime {
+    /// `env` reads the VM's environment (Envoy `vm_config.environment_variables`,
+    /// Istio `vmConfig.env`). Missing secrets are errors: a filter that cannot
+    /// verify tokens must not silently attribute nobody.
+    pub fn new(
+        mut cfg: Config,
+        env: &dyn Fn(&str) -> Option<String>,
+        seed: [u8; 32],
+        emitter_name: String,
+        now_ms: u64,
+        start_reason: &str,
+    ) -> Result<Runtime, StartError> {
+        crate::config::resolve_route_actions(&mut cfg);
+        let mut errors = Vec::new();
+        let mut secret = |key: &str, name: &Option<String>| -> Option<Vec<u8>> {
+            let var = name.as_ref()?;
+            match env(var) {
+                Some(v) if !v.is_empty() => Some(v.into_bytes()),
+                _ => {
+                    errors.push(format!("{key}: environment variable {var} is not set in the VM (vm_config.environment_variables)"));
+                    None
+                }
+            }
+        };
+        let hs256_key = secret("$.identity.jwt.hs256_secret_env", &cfg.identity.jwt.hs256_secret_env);
+        let pseudonym_key = secret("$.audit.pseudonym_key_env", &cfg.audit.pseudonym_key_env);
+        let templates = cfg
+            .audit
+            .resources
+            .iter()
+            .filter_map(|r| Template::parse(&r.path, &r.kind).map_err(|e| errors.push(format!("{}: {e}", r.path))).ok())
+            .collect();
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let emitter =
+            Emitter::start(emitter_name, seed, &cfg.audit.exporter, cfg.audit.checkpoint_interval_ms, now_ms, start_reason);
+        Ok(Runtime { cfg, templates, hs256_key, pseudonym_key, emitter })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_secret_is_an_error_naming_the_variable() {
+        let cfg = Config::parse(br#"{"identity": {"jwt": {"hs256_secret_env": "NOPE"}}}"#).unwrap_or_else(|e| panic!("{e:?}"));
+        let err = Runtime::new(cfg, &|_| None, [0; 32], "e".into(), 0, "start").err().unwrap_or_default();
+        assert_eq!(err.len(), 1);
+        assert!(err[0].contains("NOPE"), "{err:?}");
+    }
+
+    #[test]
+    fn secret_read_from_env() {
+        let cfg = Config::parse(br#"{"identity": {"jwt": {"hs256_secret_env": "K"}}}"#).unwrap_or_else(|e| panic!("{e:?}"));
+        let rt = Runtime::new(cfg, &|k| (k == "K").then(|| "s3cret".to_string()), [0; 32], "e".into(), 0, "start");
+        assert_eq!(rt.ok().and_then(|r| r.hs256_key), Some(b"s3cret".to_vec()));
+    }
+}

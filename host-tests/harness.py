@@ -1,0 +1,231 @@
+"""Starting a real Envoy with the built filter, for the host tests, the demo and the benchmark.
+
+The config is built as a dict (the same shape as `envoy/envoy.yaml`) and written as JSON,
+which Envoy reads like YAML. Ports are free loopback ports picked at start.
+"""
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+WASM = ROOT / "target" / "wasm32-wasip1" / "release" / "proxy_audit.wasm"
+VENV_BIN = Path(sys.executable).parent
+ENVOY = str(VENV_BIN / "envoy") if (VENV_BIN / "envoy").exists() else "envoy"
+JWT_SECRET = "proxy-audit-demo-secret-change-me-0123456789"
+PSEUDONYM_KEY = "proxy-audit-demo-pseudonym-key-0123456789"
+
+RUNTIMES = {"v8": "envoy.wasm.runtime.v8", "wasmtime": "envoy.wasm.runtime.wasmtime", "wamr": "envoy.wasm.runtime.wamr"}
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cluster(name, port, host="127.0.0.1"):
+    return {
+        "name": name,
+        "type": "STATIC",
+        "connect_timeout": "1s",
+        "load_assignment": {
+            "cluster_name": name,
+            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {"socket_address": {"address": host, "port_value": port}}}}]}],
+        },
+    }
+
+
+def wasm_filter(plugin_config, runtime="v8", env=None, wasm=WASM):
+    env = {"PROXY_AUDIT_JWT_SECRET": JWT_SECRET, "PROXY_AUDIT_PSEUDONYM_KEY": PSEUDONYM_KEY, **(env or {})}
+    return {
+        "name": "proxy_audit",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+            "config": {
+                "name": "proxy_audit",
+                "root_id": "proxy_audit",
+                "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue", "value": json.dumps(plugin_config)},
+                "vm_config": {
+                    "vm_id": "proxy_audit",
+                    "runtime": RUNTIMES[runtime],
+                    "code": {"local": {"filename": str(wasm)}},
+                    "environment_variables": {"key_values": env},
+                },
+                "failure_policy": "FAIL_CLOSED",
+            },
+        },
+    }
+
+
+def jwt_authn_filter(jwks_json, issuer="https://idp.example.com", audiences=("proxy-audit",)):
+    return {
+        "name": "envoy.filters.http.jwt_authn",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication",
+            "providers": {
+                "idp": {
+                    "issuer": issuer,
+                    "audiences": list(audiences),
+                    "local_jwks": {"inline_string": jwks_json},
+                    "forward": True,
+                    "payload_in_metadata": "payload",
+                }
+            },
+            # Requests without a token pass (the filter records them as anonymous);
+            # a present but invalid token is rejected by jwt_authn itself.
+            "rules": [{"match": {"prefix": "/"}, "requires": {"requires_any": {"requirements": [{"provider_name": "idp"}, {"allow_missing": {}}]}}}],
+        },
+    }
+
+
+def bootstrap(listen_port, admin_port, upstream_port, sink_port, http_filters, access_log_path=None):
+    hcm = {
+        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        "stat_prefix": "ingress",
+        "route_config": {
+            "virtual_hosts": [
+                {"name": "all", "domains": ["*"], "routes": [{"match": {"prefix": "/"}, "route": {"cluster": "upstream", "timeout": "30s"}}]}
+            ]
+        },
+        "http_filters": http_filters + [{"name": "envoy.filters.http.router", "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}],
+    }
+    if access_log_path:
+        hcm["access_log"] = [
+            {
+                "name": "envoy.access_loggers.file",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+                    "path": str(access_log_path),
+                    "log_format": {
+                        "json_format": {
+                            "status": "%RESPONSE_CODE%",
+                            "audit_id": "%FILTER_STATE(wasm.proxy_audit.audit_id:PLAIN)%",
+                            "actor": "%FILTER_STATE(wasm.proxy_audit.actor_id:PLAIN)%",
+                            "provider": "%FILTER_STATE(wasm.proxy_audit.ai_provider:PLAIN)%",
+                            "model": "%FILTER_STATE(wasm.proxy_audit.ai_response_model:PLAIN)%",
+                            "input_tokens": "%FILTER_STATE(wasm.proxy_audit.ai_input_tokens:PLAIN)%",
+                            "output_tokens": "%FILTER_STATE(wasm.proxy_audit.ai_output_tokens:PLAIN)%",
+                        }
+                    },
+                },
+            }
+        ]
+    return {
+        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
+        "static_resources": {
+            "listeners": [
+                {
+                    "name": "main",
+                    "address": {"socket_address": {"address": "127.0.0.1", "port_value": listen_port}},
+                    "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}]}],
+                }
+            ],
+            "clusters": [cluster("upstream", upstream_port), cluster("audit_sink", sink_port)],
+        },
+    }
+
+
+class Envoy:
+    """One Envoy process on free ports. Use as a context manager."""
+
+    def __init__(self, plugin_config, upstream_port, sink_port, runtime="v8", extra_filters_before=(), env=None,
+                 concurrency=2, access_log=False, with_filter=True):
+        self.port = free_port()
+        self.admin_port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="proxy-audit-envoy-"))
+        self.access_log_path = self.dir / "access.log" if access_log else None
+        filters = list(extra_filters_before) + ([wasm_filter(plugin_config, runtime, env)] if with_filter else [])
+        self.config = bootstrap(self.port, self.admin_port, upstream_port, sink_port, filters, self.access_log_path)
+        self.config_path = self.dir / "envoy.json"
+        self.config_path.write_text(json.dumps(self.config, indent=1))
+        self.log_path = self.dir / "envoy.log"
+        self.concurrency = concurrency
+        self.proc = None
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout=30):
+        self.log_file = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(
+            [ENVOY, "-c", str(self.config_path), "--concurrency", str(self.concurrency), "--log-level", "info",
+             "--base-id", str(self.admin_port)],
+            stdout=self.log_file, stderr=subprocess.STDOUT,
+        )
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"envoy exited with {self.proc.returncode}:\n{self.log()[-4000:]}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}/ready", timeout=1) as r:
+                    if r.status == 200:
+                        return self
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"envoy not ready in {timeout}s:\n{self.log()[-4000:]}")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        if getattr(self, "log_file", None):
+            self.log_file.close()
+
+    def log(self):
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stats(self, prefix=""):
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}/stats?filter={prefix}", timeout=5) as r:
+            out = {}
+            for line in r.read().decode().splitlines():
+                k, _, v = line.partition(": ")
+                out[k] = v
+            return out
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def validate(config_path, cwd=ROOT):
+    """`envoy --mode validate`: returns (ok, output)."""
+    env = {**os.environ, "PROXY_AUDIT_JWT_SECRET": JWT_SECRET, "PROXY_AUDIT_PSEUDONYM_KEY": PSEUDONYM_KEY}
+    p = subprocess.run([ENVOY, "--mode", "validate", "-c", str(config_path)], cwd=cwd, env=env, capture_output=True,
+                       text=True, timeout=120)
+    return p.returncode == 0, p.stdout + p.stderr
+
+
+def wait_for(predicate, timeout=10, interval=0.05):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    return predicate()
+
+
+def default_plugin_config(**overrides):
+    cfg = {
+        "identity": {"jwt": {"hs256_secret_env": "PROXY_AUDIT_JWT_SECRET"}, "service_subjects": ["^svc-", "^system:serviceaccount:"]},
+        "audit": {
+            "exporter": {"cluster": "audit_sink", "flush_interval_ms": 100, "max_batch_events": 50},
+            "resources": [{"path": "/patients/{id}", "type": "patient"}],
+        },
+    }
+    for k, v in overrides.items():
+        cfg[k] = {**cfg.get(k, {}), **v} if isinstance(v, dict) else v
+    return cfg

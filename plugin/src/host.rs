@@ -1,0 +1,99 @@
+//! The only place that talks to the host: small wrappers over
+//! `proxy_wasm::hostcalls` that turn every host failure into `None`/`false`
+//! instead of a panic (the SDK's trait helpers unwrap host errors).
+
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::{BufferType, LogLevel, MapType};
+use std::time::UNIX_EPOCH;
+
+pub fn log(level: LogLevel, msg: &str) {
+    let _ = hostcalls::log(level, msg);
+}
+
+pub fn now_ms() -> u64 {
+    hostcalls::get_current_time()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+pub fn headers(map: MapType) -> Vec<(String, String)> {
+    hostcalls::get_map(map).unwrap_or_default()
+}
+
+pub fn header(map: MapType, name: &str) -> Option<String> {
+    hostcalls::get_map_value(map, name).ok().flatten()
+}
+
+pub fn set_header(map: MapType, name: &str, value: &str) {
+    let _ = hostcalls::set_map_value(map, name, Some(value));
+}
+
+pub fn remove_header(map: MapType, name: &str) {
+    let _ = hostcalls::remove_map_value(map, name);
+}
+
+pub fn property(path: &[&str]) -> Option<Vec<u8>> {
+    hostcalls::get_property(path.to_vec()).ok().flatten()
+}
+
+pub fn property_string(path: &[&str]) -> Option<String> {
+    property(path).and_then(|b| String::from_utf8(b).ok()).filter(|s| !s.is_empty())
+}
+
+/// Integer properties (e.g. `response.code`) are 8 bytes, little endian.
+pub fn property_u64(path: &[&str]) -> Option<u64> {
+    let b = property(path)?;
+    let arr: [u8; 8] = b.get(..8)?.try_into().ok()?;
+    Some(u64::from_le_bytes(arr))
+}
+
+pub fn set_property(path: &[&str], value: &[u8]) {
+    let _ = hostcalls::set_property(path.to_vec(), Some(value));
+}
+
+pub fn buffer(kind: BufferType, start: usize, len: usize) -> Vec<u8> {
+    hostcalls::get_buffer(kind, start, len).ok().flatten().unwrap_or_default()
+}
+
+pub fn set_buffer(kind: BufferType, start: usize, len: usize, value: &[u8]) -> bool {
+    hostcalls::set_buffer(kind, start, len, value).is_ok()
+}
+
+/// Answers the request locally with the contract's JSON error body.
+pub fn send_json(status: u32, body: &str, audit_id: &str) -> bool {
+    hostcalls::send_http_response(
+        status,
+        vec![("content-type", "application/json"), ("x-proxy-audit-id", audit_id)],
+        Some(body.as_bytes()),
+    )
+    .is_ok()
+}
+
+/// 32 random bytes from WASI `random_get`, which every proxy-wasm host that
+/// runs wasip1 modules provides; falls back to time-derived bytes.
+pub fn random_seed() -> [u8; 32] {
+    let mut seed = [0u8; 32];
+    if !wasi_random(&mut seed) {
+        let t = now_ms().to_le_bytes();
+        for (i, b) in seed.iter_mut().enumerate() {
+            *b = t.get(i % 8).copied().unwrap_or(0) ^ (i as u8);
+        }
+    }
+    seed
+}
+
+#[cfg(target_arch = "wasm32")]
+fn wasi_random(buf: &mut [u8]) -> bool {
+    #[link(wasm_import_module = "wasi_snapshot_preview1")]
+    extern "C" {
+        fn random_get(buf: *mut u8, len: usize) -> u16;
+    }
+    // SAFETY: the host writes exactly `len` bytes into our buffer.
+    unsafe { random_get(buf.as_mut_ptr(), buf.len()) == 0 }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn wasi_random(_buf: &mut [u8]) -> bool {
+    false
+}

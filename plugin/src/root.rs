@@ -1,0 +1,132 @@
+//! The root context of one VM (one per worker): configuration, and shipping
+//! events to the log service from the timer. Calls made from a request
+//! context die with the request, so every batch leaves from here.
+
+use crate::host;
+use crate::http::Request;
+use crate::shared::Shared;
+use proxy_audit_core::config::Config;
+use proxy_audit_core::runtime::Runtime;
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{BufferType, ContextType, LogLevel, MapType};
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+pub struct Root {
+    shared: Option<Shared>,
+    configured: u32,
+    /// Token of the batch in flight, if any.
+    inflight: Option<u32>,
+}
+
+impl Root {
+    pub fn new() -> Self {
+        Root { shared: None, configured: 0, inflight: None }
+    }
+
+    fn flush(&mut self) {
+        let Some(shared) = &self.shared else { return };
+        if self.inflight.is_some() {
+            return;
+        }
+        let now = host::now_ms();
+        let mut rt = shared.borrow_mut();
+        let Some(batch) = rt.emitter.tick(now) else { return };
+        let ex = &rt.cfg.audit.exporter;
+        let len = batch.body.len().to_string();
+        let headers = vec![
+            (":method", "POST"),
+            (":path", ex.path.as_str()),
+            (":authority", ex.authority.as_str()),
+            ("content-type", batch.content_type),
+            ("content-length", len.as_str()),
+            ("user-agent", "proxy-audit"),
+        ];
+        let timeout = Duration::from_millis(ex.timeout_ms);
+        match hostcalls::dispatch_http_call(&ex.cluster, headers, Some(&batch.body), vec![], timeout) {
+            Ok(token) => self.inflight = Some(token),
+            Err(status) => {
+                host::log(LogLevel::Warn, &format!("proxy-audit: cannot reach cluster {}: {status:?}", ex.cluster));
+                rt.emitter.batch_done(false, now);
+            }
+        }
+        drop(rt);
+        crate::metrics::publish(shared);
+    }
+}
+
+impl Context for Root {
+    fn on_http_call_response(&mut self, token_id: u32, _num_headers: usize, _body_size: usize, _num_trailers: usize) {
+        if self.inflight != Some(token_id) {
+            return;
+        }
+        self.inflight = None;
+        // No :status means reset or timeout.
+        let status = host::header(MapType::HttpCallResponseHeaders, ":status").and_then(|s| s.parse::<u16>().ok());
+        let ok = status.is_some_and(|s| (200..300).contains(&s));
+        if let Some(shared) = &self.shared {
+            let now = host::now_ms();
+            shared.borrow_mut().emitter.batch_done(ok, now);
+            if !ok {
+                host::log(LogLevel::Warn, &format!("proxy-audit: log service answered {status:?}; batch will be retried"));
+            }
+        }
+        // Keep draining while the service keeps up.
+        if ok {
+            self.flush();
+        }
+    }
+}
+
+impl RootContext for Root {
+    fn on_configure(&mut self, plugin_configuration_size: usize) -> bool {
+        let bytes = host::buffer(BufferType::PluginConfiguration, 0, plugin_configuration_size);
+        let cfg = match Config::parse(&bytes) {
+            Ok(c) => c,
+            Err(errors) => {
+                for e in &errors {
+                    host::log(LogLevel::Error, &format!("proxy-audit: configuration: {e}"));
+                }
+                host::log(LogLevel::Error, &format!("proxy-audit: configuration refused ({} problems)", errors.len()));
+                return false;
+            }
+        };
+        let seed = host::random_seed();
+        let node = host::property_string(&["node", "id"]).unwrap_or_else(|| "envoy".into());
+        let plugin = host::property_string(&["plugin_name"]).unwrap_or_else(|| "proxy-audit".into());
+        let epoch = proxy_audit_core::ids::hex(seed.get(..8).unwrap_or_default());
+        let emitter_name = format!("{node}/{plugin}/{epoch}");
+        let reason = if self.configured == 0 { "start" } else { "reload" };
+        let env = |k: &str| std::env::var(k).ok();
+        match Runtime::new(cfg, &env, seed, emitter_name, host::now_ms(), reason) {
+            Ok(rt) => {
+                let period = Duration::from_millis(rt.cfg.audit.exporter.flush_interval_ms);
+                self.shared = Some(Rc::new(RefCell::new(rt)));
+                crate::metrics::define(self.shared.as_ref());
+                self.configured += 1;
+                let _ = hostcalls::set_tick_period(period);
+                true
+            }
+            Err(errors) => {
+                for e in &errors {
+                    host::log(LogLevel::Error, &format!("proxy-audit: configuration: {e}"));
+                }
+                false
+            }
+        }
+    }
+
+    fn on_tick(&mut self) {
+        self.flush();
+    }
+
+    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+        Some(Box::new(Request::new(self.shared.clone())))
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+}
