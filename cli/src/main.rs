@@ -1,1 +1,51 @@
-fn main() {}
+//! `proxy-audit`: verify audit chains, preview redaction, check configs.
+//! Built from the same core as the filter, so what it says is what the
+//! filter does.
+
+mod check_config;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+proxy-audit — the proxy-audit command-line tool
+
+USAGE:
+  proxy-audit check-config FILE           validate a plugin config (JSON); every problem with its key path
+  proxy-audit verify [--checkpoint SEQ:HASH]... FILE...|-
+                                          verify hash chains in NDJSON or OTLP-JSON files
+  proxy-audit scan [--config FILE] [--direction request|response] [--content-type TYPE] [FILE|-]
+                                          run the classifier over a body; print the redacted body and findings
+
+Exit codes: 0 ok, 1 invalid config / broken chain / blocked body, 2 usage or unreadable input.";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let code = match args.first().map(String::as_str) {
+        Some("check-config") => check_config::run(args.get(1..).unwrap_or_default()),
+        Some("-h" | "--help" | "help") => {
+            println!("{USAGE}");
+            0
+        }
+        Some("--version" | "-V") => {
+            println!("proxy-audit {}", env!("CARGO_PKG_VERSION"));
+            0
+        }
+        _ => {
+            eprintln!("{USAGE}");
+            2
+        }
+    };
+    ExitCode::from(code)
+}
+
+/// Reads a file, or standard input for `-`.
+pub fn read_input(path: &str) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    if path == "-" {
+        let mut buf = Vec::new();
+        std::io::stdin().read_to_end(&mut buf).map_err(|e| format!("stdin: {e}"))?;
+        Ok(buf)
+    } else {
+        std::fs::read(path).map_err(|e| format!("{path}: {e}"))
+    }
+}

@@ -1,0 +1,93 @@
+"""The local demo: Envoy + proxy-audit + a log service + an upstream, no Docker.
+
+Runs `envoy/envoy.yaml` as a user would, sends sample requests with real JWTs
+(PyJWT), prints the audit events the log service received, and verifies their
+hash chains with `proxy-audit verify`. Started by `scripts/demo`.
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "host-tests"))
+
+import jwt  # noqa: E402
+
+import harness  # noqa: E402
+from fixtures import echo_upstream, log_service  # noqa: E402
+
+LISTEN, ADMIN, UPSTREAM, SINK = 10000, 9901, 9080, 9411
+
+
+def token(sub, **claims):
+    now = int(time.time())
+    return jwt.encode({"sub": sub, "iss": "demo-idp", "iat": now, "exp": now + 600, **claims}, harness.JWT_SECRET, algorithm="HS256")
+
+
+def send(method, path, headers=None, body=None):
+    req = urllib.request.Request(f"http://127.0.0.1:{LISTEN}{path}", data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, r.headers.get("x-proxy-audit-id"), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers.get("x-proxy-audit-id"), e.read()
+
+
+def main():
+    sink = log_service.serve_in_thread(SINK)
+    upstream = echo_upstream.serve_in_thread(UPSTREAM)
+    env = {**os.environ, "PROXY_AUDIT_JWT_SECRET": harness.JWT_SECRET, "PROXY_AUDIT_PSEUDONYM_KEY": harness.PSEUDONYM_KEY}
+    log = open(Path(tempfile.gettempdir()) / "proxy-audit-demo-envoy.log", "wb")
+    envoy = subprocess.Popen([harness.ENVOY, "-c", "envoy/envoy.yaml", "--concurrency", "1", "--log-level", "warn"],
+                             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        if not harness.wait_for(lambda: _ready(), timeout=30):
+            sys.exit(f"Envoy did not start; see {log.name}")
+        print(f"Envoy with proxy-audit on :{LISTEN} → upstream :{UPSTREAM}; events → log service :{SINK}\n")
+        alice = token("alice", roles=["physician"], tenant="clinic-7", jti="demo-1")
+        samples = [
+            ("GET", "/patients/1274/records?from=2024-01-01", {"authorization": f"Bearer {alice}", "x-purpose-of-use": "treatment"}, None),
+            ("POST", "/patients/1274/notes", {"authorization": f"Bearer {alice}", "content-type": "application/json"},
+             json.dumps({"note": "BP 120/80"}).encode()),
+            ("GET", "/billing/invoices", {"authorization": f"Bearer {token('svc-billing')}"}, None),
+            ("GET", "/status/403", {"authorization": "Bearer forged.token.value"}, None),
+            ("DELETE", "/patients/99", {}, None),
+        ]
+        for method, path, headers, body in samples:
+            status, audit_id, _ = send(method, path, headers, body)
+            print(f"  {method:6} {path:42} → {status}  x-proxy-audit-id: {audit_id}")
+        harness.wait_for(lambda: len([e for e in sink.store.events if e["kind"] != "chain_start"]) >= len(samples), 10)
+        events = list(sink.store.events)
+        print(f"\nThe log service received {len(events)} events:\n")
+        for e in events:
+            print(json.dumps(e, indent=2, sort_keys=True))
+        trail = Path(tempfile.gettempdir()) / "proxy-audit-demo-trail.ndjson"
+        trail.write_text("".join(json.dumps(e) + "\n" for e in events))
+        cli = ROOT / "target" / "release" / "proxy-audit"
+        print(f"\n$ proxy-audit verify {trail}")
+        rc = subprocess.run([str(cli), "verify", str(trail)]).returncode
+        print(f"(exit {rc})")
+        return rc
+    finally:
+        envoy.terminate()
+        envoy.wait(10)
+        sink.shutdown()
+        upstream.shutdown()
+
+
+def _ready():
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{ADMIN}/ready", timeout=1) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
+if __name__ == "__main__":
+    sys.exit(main())
