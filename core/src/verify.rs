@@ -1,1 +1,927 @@
-//! (work in progress)
+//! `proxy-audit verify`: checks the per-emitter hash chains of audit events.
+//!
+//! Input is NDJSON (one event per line) or OTLP-JSON (`ExportLogsServiceRequest`
+//! objects, one per line as the OpenTelemetry Collector `file` exporter writes
+//! them, or one whole pretty-printed file), detected per line. Events may come
+//! in any order and more than once (at-least-once delivery): identical copies
+//! are counted and ignored, then events are grouped by `chain.emitter` and
+//! sorted by `chain.seq`.
+//!
+//! Every break names the emitter and the seq it concerns:
+//! - `modified`: the content no longer hashes to `chain.hash`, or a checkpoint
+//!   (external `SEQ:HASH`, or a `checkpoint` event's `trail.head_*`) attests a
+//!   different hash for that seq;
+//! - `missing`: a seq gap that no `loss` event declares (declared losses are
+//!   reported as `LOSS` lines, not breaks);
+//! - `reordered`: `chain.prev` is the hash of another seq of the same emitter
+//!   than N-1 (events moved around and renumbered);
+//! - `bad prev`: `chain.prev` is not the hash of seq N-1, or seq 0 does not
+//!   start with 64 zeros, or seq 0 is not a `chain_start` event;
+//! - `duplicate`: the same `id` with different content, or two different
+//!   events that both hash correctly at the same seq (a fork);
+//! - `truncated`: a checkpoint names a seq beyond the emitter's last event;
+//! - `malformed`: an event whose `chain` fields are missing or of the wrong
+//!   type (seq rendered as `?` when it cannot be read).
+//!
+//! Nothing here panics on input.
+
+use crate::chain::{compute_hash, ZERO_HASH};
+use crate::ids::sha256_hex;
+use crate::jcs;
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+
+/// `Break::seq` of a malformed event whose seq cannot be read (rendered `?`).
+pub const UNKNOWN_SEQ: u64 = u64::MAX;
+
+/// What is wrong at a seq.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Problem {
+    Modified,
+    Missing,
+    Reordered,
+    BadPrev,
+    /// Same id with different content, or a fork (two valid events, one seq).
+    /// Identical copies of one event are not a problem (counted as dedup).
+    Duplicate,
+    /// A checkpoint names a seq past the end of the chain.
+    Truncated,
+    /// `chain` fields missing or of the wrong type.
+    Malformed,
+}
+
+impl Problem {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Problem::Modified => "modified",
+            Problem::Missing => "missing",
+            Problem::Reordered => "reordered",
+            Problem::BadPrev => "bad prev",
+            Problem::Duplicate => "duplicate",
+            Problem::Truncated => "truncated",
+            Problem::Malformed => "malformed",
+        }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Break {
+    /// `?` when the event names no readable emitter.
+    pub emitter: String,
+    /// [`UNKNOWN_SEQ`] when the event names no readable seq.
+    pub seq: u64,
+    pub problem: Problem,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmitterReport {
+    pub emitter: String,
+    /// Distinct events (duplicates deliveries not counted).
+    pub events: u64,
+    pub first_seq: u64,
+    pub last_seq: u64,
+    /// `chain.hash` of the event at `last_seq`.
+    pub head: String,
+    /// `trail.first_seq..=trail.last_seq` of the emitter's (valid) `loss` events.
+    pub declared_lost: Vec<(u64, u64)>,
+    /// Identical extra copies ignored (at-least-once delivery).
+    pub duplicates: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    pub emitters: Vec<EmitterReport>,
+    pub breaks: Vec<Break>,
+    /// `name:line N: why` for input that could not be read.
+    pub unreadable: Vec<String>,
+}
+
+/// An expected head: `[EMITTER@]SEQ:HASH`. Without an emitter, the emitter is
+/// the one whose chain holds that hash at SEQ (or the only one in the input).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub emitter: Option<String>,
+    pub seq: u64,
+    pub hash: String,
+}
+
+impl Checkpoint {
+    /// Parses `SEQ:HASH` or `EMITTER@SEQ:HASH` (the `--checkpoint` value).
+    pub fn parse(s: &str) -> Result<Checkpoint, String> {
+        let s = s.trim();
+        let (emitter, rest) = match s.rsplit_once('@') {
+            Some((e, r)) if !e.is_empty() => (Some(e.to_string()), r),
+            Some(_) => return Err(format!("checkpoint {s:?}: empty emitter before '@'")),
+            None => (None, s),
+        };
+        let (seq, hash) = rest
+            .split_once(':')
+            .ok_or_else(|| format!("checkpoint {s:?}: expected [EMITTER@]SEQ:HASH"))?;
+        let seq: u64 = seq
+            .trim()
+            .parse()
+            .map_err(|_| format!("checkpoint {s:?}: seq {seq:?} is not a non-negative integer"))?;
+        let hash = hash.trim().to_ascii_lowercase();
+        if !is_hash(&hash) {
+            return Err(format!(
+                "checkpoint {s:?}: hash must be 64 hex digits (SHA-256)"
+            ));
+        }
+        Ok(Checkpoint { emitter, seq, hash })
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Input
+
+/// Parses one input file. Any unreadable line makes the whole file an error
+/// (see [`parse_events_lossy`] to keep the readable part).
+pub fn parse_events(name: &str, bytes: &[u8]) -> Result<Vec<Value>, String> {
+    let (events, errors) = parse_events_lossy(name, bytes);
+    if errors.is_empty() {
+        return Ok(events);
+    }
+    const SHOWN: usize = 5;
+    let mut msg = errors
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("; ");
+    if errors.len() > SHOWN {
+        msg.push_str(&format!("; and {} more", errors.len() - SHOWN));
+    }
+    Err(msg)
+}
+
+/// Parses one input file, returning the events it could read and one message
+/// (`name:line N: why`) per part it could not.
+pub fn parse_events_lossy(name: &str, bytes: &[u8]) -> (Vec<Value>, Vec<String>) {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let mut values: Vec<(String, Value)> = Vec::new();
+    let mut errors = Vec::new();
+    for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
+        let line = line.trim_ascii();
+        if line.is_empty() {
+            continue;
+        }
+        let at = format!("{name}:line {}", i + 1);
+        match serde_json::from_slice::<Value>(line) {
+            Ok(v) => values.push((at, v)),
+            Err(e) => errors.push(format!("{at}: not JSON ({e})")),
+        }
+    }
+    if !errors.is_empty() {
+        // Perhaps one pretty-printed document (or several, concatenated).
+        let whole: Result<Vec<Value>, _> = serde_json::Deserializer::from_slice(bytes)
+            .into_iter::<Value>()
+            .collect();
+        if let Ok(docs) = whole {
+            if !docs.is_empty() {
+                values = docs.into_iter().map(|v| (name.to_string(), v)).collect();
+                errors.clear();
+            }
+        }
+    }
+    let mut events = Vec::new();
+    for (at, v) in values {
+        extract(&at, v, true, &mut events, &mut errors);
+    }
+    (events, errors)
+}
+
+/// One top-level JSON value: an event, an OTLP request, or an array of those.
+fn extract(at: &str, v: Value, top: bool, events: &mut Vec<Value>, errors: &mut Vec<String>) {
+    match v {
+        Value::Object(ref map) if map.contains_key("resourceLogs") => {
+            extract_otlp(at, map, events, errors)
+        }
+        Value::Object(ref map)
+            if ["chain", "kind", "id", "schema"]
+                .iter()
+                .any(|k| map.contains_key(*k)) =>
+        {
+            events.push(v)
+        }
+        Value::Array(items) if top => {
+            for (i, item) in items.into_iter().enumerate() {
+                extract(&format!("{at}[{i}]"), item, false, events, errors);
+            }
+        }
+        _ => errors.push(format!(
+            "{at}: neither an audit event nor an OTLP ExportLogsServiceRequest"
+        )),
+    }
+}
+
+fn extract_otlp(
+    at: &str,
+    req: &serde_json::Map<String, Value>,
+    events: &mut Vec<Value>,
+    errors: &mut Vec<String>,
+) {
+    let Some(resource_logs) = req.get("resourceLogs").and_then(Value::as_array) else {
+        errors.push(format!("{at}: resourceLogs is not an array"));
+        return;
+    };
+    for (r, rl) in resource_logs.iter().enumerate() {
+        let scopes = rl
+            .get("scopeLogs")
+            .or_else(|| rl.get("instrumentationLibraryLogs"))
+            .and_then(Value::as_array);
+        for (s, sl) in scopes.into_iter().flatten().enumerate() {
+            let records = sl.get("logRecords").and_then(Value::as_array);
+            for (k, rec) in records.into_iter().flatten().enumerate() {
+                let here = format!("{at}: resourceLogs[{r}].scopeLogs[{s}].logRecords[{k}]");
+                let ours = rec
+                    .get("eventName")
+                    .and_then(Value::as_str)
+                    .is_some_and(|n| n.starts_with("proxy_audit."));
+                let body = rec
+                    .get("body")
+                    .and_then(|b| b.get("stringValue"))
+                    .and_then(Value::as_str);
+                let parsed = body.map(serde_json::from_str::<Value>);
+                match parsed {
+                    Some(Ok(ev @ Value::Object(_))) if ours || ev.get("chain").is_some() => {
+                        events.push(ev)
+                    }
+                    // Someone else's log record in a shared collector file.
+                    _ if !ours => {}
+                    Some(Ok(_)) => errors.push(format!("{here}: body is not a JSON object")),
+                    Some(Err(e)) => {
+                        errors.push(format!("{here}: body.stringValue is not JSON ({e})"))
+                    }
+                    None => errors.push(format!("{here}: no body.stringValue")),
+                }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Verification
+
+/// One distinct event, as far as the chain is concerned.
+#[derive(Debug, Clone)]
+struct Entry {
+    seq: u64,
+    id: Option<String>,
+    kind: Option<String>,
+    prev: Option<String>,
+    hash: Option<String>,
+    computed: String,
+    hash_ok: bool,
+    /// `loss`: trail.first_seq..=trail.last_seq.
+    loss: Option<(u64, u64)>,
+    /// `checkpoint`: trail.head_seq, trail.head_hash.
+    attests: Option<(u64, String)>,
+}
+
+impl Entry {
+    /// The hash the next event links to.
+    fn link_hash(&self) -> &str {
+        self.hash.as_deref().unwrap_or(&self.computed)
+    }
+}
+
+/// One emitter after the chain checks, kept for the checkpoint checks.
+struct Checked {
+    /// The event standing for each seq.
+    by_seq: BTreeMap<u64, Entry>,
+    last_seq: u64,
+}
+
+/// Verifies with `SEQ:HASH` checkpoints (see [`verify_with`]).
+pub fn verify(events: Vec<Value>, checkpoints: &[(u64, String)]) -> Report {
+    let cps: Vec<Checkpoint> = checkpoints
+        .iter()
+        .map(|(seq, hash)| Checkpoint {
+            emitter: None,
+            seq: *seq,
+            hash: hash.trim().to_ascii_lowercase(),
+        })
+        .collect();
+    verify_with(events, &cps)
+}
+
+/// Parses every input and verifies the whole set (events of one emitter may be
+/// spread over several files). Unreadable parts land in `Report::unreadable`.
+pub fn verify_inputs(inputs: &[(&str, &[u8])], checkpoints: &[Checkpoint]) -> Report {
+    let mut events = Vec::new();
+    let mut unreadable = Vec::new();
+    for (name, bytes) in inputs {
+        let (evs, errs) = parse_events_lossy(name, bytes);
+        events.extend(evs);
+        unreadable.extend(errs);
+    }
+    let mut report = verify_with(events, checkpoints);
+    report.unreadable.extend(unreadable);
+    report
+}
+
+pub fn verify_with(events: Vec<Value>, checkpoints: &[Checkpoint]) -> Report {
+    let mut breaks = Vec::new();
+    let mut seen: HashSet<(String, String)> = HashSet::new();
+    let mut dups: HashMap<String, u64> = HashMap::new();
+    let mut ids: HashMap<String, (String, u64, String)> = HashMap::new();
+    let mut groups: BTreeMap<String, Vec<Entry>> = BTreeMap::new();
+
+    for ev in events {
+        let computed = compute_hash(&ev);
+        let declared = ev.get("chain").and_then(|c| c.get("hash"));
+        let key = (
+            computed.clone(),
+            declared.map(jcs::canonicalize).unwrap_or_default(),
+        );
+        let emitter_field = ev
+            .get("chain")
+            .and_then(|c| c.get("emitter"))
+            .and_then(Value::as_str)
+            .filter(|e| !e.is_empty())
+            .map(str::to_string);
+        if !seen.insert(key) {
+            *dups
+                .entry(emitter_field.unwrap_or_else(|| "?".into()))
+                .or_default() += 1;
+            continue;
+        }
+        let Some(entry) = read_entry(&ev, computed, emitter_field.as_deref(), &mut breaks) else {
+            continue;
+        };
+        let Some(emitter) = emitter_field else {
+            continue;
+        };
+        // Same id, different content.
+        if let Some(id) = &entry.id {
+            let whole = sha256_hex(jcs::canonicalize(&ev).as_bytes());
+            match ids.get(id) {
+                Some((e, s, w)) if *w != whole => breaks.push(Break {
+                    emitter: emitter.clone(),
+                    seq: entry.seq,
+                    problem: Problem::Duplicate,
+                    detail: format!(
+                        "id {id} also appears as emitter {e} seq {s} with different content"
+                    ),
+                }),
+                Some(_) => {}
+                None => {
+                    ids.insert(id.clone(), (emitter.clone(), entry.seq, whole));
+                }
+            }
+        }
+        groups.entry(emitter).or_default().push(entry);
+    }
+
+    let mut emitters = Vec::new();
+    let mut checked: BTreeMap<String, Checked> = BTreeMap::new();
+    for (emitter, entries) in groups {
+        let duplicates = dups.remove(&emitter).unwrap_or(0);
+        let (rep, state) = check_emitter(&emitter, entries, duplicates, &mut breaks);
+        emitters.push(rep);
+        checked.insert(emitter, state);
+    }
+
+    for cp in checkpoints {
+        check_checkpoint(cp, &checked, &mut breaks);
+    }
+
+    breaks.sort_by(|a, b| (&a.emitter, a.seq).cmp(&(&b.emitter, b.seq)));
+    Report {
+        emitters,
+        breaks,
+        unreadable: Vec::new(),
+    }
+}
+
+fn is_hash(s: &str) -> bool {
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+fn short(h: &str) -> &str {
+    h.get(..16).unwrap_or(h)
+}
+
+/// Reads the chain fields; reports a `malformed` break and returns None when
+/// the event cannot be placed in a chain (no emitter or seq).
+fn read_entry(
+    ev: &Value,
+    computed: String,
+    emitter: Option<&str>,
+    breaks: &mut Vec<Break>,
+) -> Option<Entry> {
+    let id = ev.get("id").and_then(Value::as_str).map(str::to_string);
+    let who = || match &id {
+        Some(id) => format!("event {id}"),
+        None => "event without id".to_string(),
+    };
+    let chain = ev.get("chain");
+    let seq = chain.and_then(|c| c.get("seq")).and_then(Value::as_u64);
+    let mut malformed = |seq: Option<u64>, detail: String| {
+        breaks.push(Break {
+            emitter: emitter.unwrap_or("?").to_string(),
+            seq: seq.unwrap_or(UNKNOWN_SEQ),
+            problem: Problem::Malformed,
+            detail,
+        })
+    };
+    let Some(chain) = chain.filter(|c| c.is_object()) else {
+        malformed(None, format!("{} has no chain object", who()));
+        return None;
+    };
+    if emitter.is_none() {
+        malformed(seq, format!("{} has no chain.emitter string", who()));
+        return None;
+    }
+    let Some(seq) = seq else {
+        malformed(
+            None,
+            format!("{} has no chain.seq (non-negative integer)", who()),
+        );
+        return None;
+    };
+    let field = |k: &str| chain.get(k).and_then(Value::as_str).map(str::to_string);
+    let (prev, hash) = (field("prev"), field("hash"));
+    for (k, v) in [("prev", &prev), ("hash", &hash)] {
+        if !v.as_deref().is_some_and(is_hash) {
+            malformed(
+                Some(seq),
+                format!("{} has no chain.{k} of 64 lowercase hex digits", who()),
+            );
+        }
+    }
+    let prev = prev.filter(|p| is_hash(p));
+    let hash = hash.filter(|h| is_hash(h));
+    let hash_ok = hash.as_deref() == Some(computed.as_str());
+    let kind = ev.get("kind").and_then(Value::as_str).map(str::to_string);
+    let trail = ev.get("trail");
+    let trail_u64 = |k: &str| trail.and_then(|t| t.get(k)).and_then(Value::as_u64);
+    let loss = match (
+        kind.as_deref(),
+        trail_u64("first_seq"),
+        trail_u64("last_seq"),
+    ) {
+        (Some("loss"), Some(a), Some(b)) if a <= b => Some((a, b)),
+        _ => None,
+    };
+    let attests = match (kind.as_deref(), trail_u64("head_seq")) {
+        (Some("checkpoint"), Some(s)) => trail
+            .and_then(|t| t.get("head_hash"))
+            .and_then(Value::as_str)
+            .filter(|h| is_hash(h))
+            .map(|h| (s, h.to_string())),
+        _ => None,
+    };
+    Some(Entry {
+        seq,
+        id,
+        kind,
+        prev,
+        hash,
+        computed,
+        hash_ok,
+        loss,
+        attests,
+    })
+}
+
+fn check_emitter(
+    emitter: &str,
+    entries: Vec<Entry>,
+    duplicates: u64,
+    breaks: &mut Vec<Break>,
+) -> (EmitterReport, Checked) {
+    let mut brk = |seq: u64, problem: Problem, detail: String| {
+        breaks.push(Break {
+            emitter: emitter.to_string(),
+            seq,
+            problem,
+            detail,
+        })
+    };
+    let events = entries.len() as u64;
+
+    // Hash of each entry (declared and recomputed) -> seq, to name where a
+    // misplaced prev points.
+    let mut hash_seq: HashMap<&str, u64> = HashMap::new();
+    for e in &entries {
+        hash_seq.entry(e.computed.as_str()).or_insert(e.seq);
+        if let Some(h) = &e.hash {
+            hash_seq.insert(h.as_str(), e.seq);
+        }
+    }
+
+    let mut by_seq: BTreeMap<u64, Vec<&Entry>> = BTreeMap::new();
+    for e in &entries {
+        by_seq.entry(e.seq).or_default().push(e);
+    }
+
+    let mut declared: Vec<(u64, u64)> = entries
+        .iter()
+        .filter(|e| e.hash_ok)
+        .filter_map(|e| e.loss)
+        .collect();
+    declared.sort_unstable();
+    declared.dedup();
+
+    let mut chosen: BTreeMap<u64, Entry> = BTreeMap::new();
+    let mut prev_rep: Option<(u64, String)> = None; // (seq, link hash)
+    let mut expected: u64 = 0; // next seq without a gap
+    for (&seq, cands) in &by_seq {
+        for e in cands {
+            if let (Some(h), false) = (&e.hash, e.hash_ok) {
+                brk(
+                    seq,
+                    Problem::Modified,
+                    format!(
+                        "{}: chain.hash {}… but the content hashes to {}…",
+                        describe(e),
+                        short(h),
+                        short(&e.computed)
+                    ),
+                );
+            }
+        }
+        let valid: Vec<&&Entry> = cands.iter().filter(|e| e.hash_ok).collect();
+        if valid.len() > 1 {
+            let ids: Vec<String> = valid.iter().map(|e| describe(e)).collect();
+            brk(
+                seq,
+                Problem::Duplicate,
+                format!(
+                    "{} different events with valid hashes claim this seq (fork): {}",
+                    valid.len(),
+                    ids.join(", ")
+                ),
+            );
+        }
+        // The event that stands for this seq: valid hash first, then the one
+        // linking to the previous seq.
+        let links = |e: &Entry| match &prev_rep {
+            Some((s, h)) if s.checked_add(1) == Some(seq) => e.prev.as_deref() == Some(h),
+            _ => false,
+        };
+        let Some(rep) = cands
+            .iter()
+            .max_by_key(|e| (e.hash_ok, links(e), std::cmp::Reverse(e.hash.is_none())))
+            .map(|e| (*e).clone())
+        else {
+            continue;
+        };
+
+        // Gap before this seq.
+        if seq > expected {
+            report_gap(expected, seq - 1, &declared, &mut brk);
+        }
+        expected = seq.saturating_add(1);
+
+        // Links.
+        if seq == 0 {
+            if rep.kind.as_deref() != Some("chain_start") {
+                brk(
+                    0,
+                    Problem::BadPrev,
+                    format!(
+                        "{} is {}, but a chain starts with a chain_start event",
+                        describe(&rep),
+                        rep.kind.as_deref().unwrap_or("of no kind")
+                    ),
+                );
+            }
+            if let Some(p) = rep.prev.as_deref().filter(|p| *p != ZERO_HASH) {
+                let at = hash_seq
+                    .get(p)
+                    .map(|s| format!(" (the hash of seq {s})"))
+                    .unwrap_or_default();
+                brk(
+                    0,
+                    Problem::BadPrev,
+                    format!("seq 0 has prev {}…{at}, not 64 zeros", short(p)),
+                );
+            }
+        } else if let Some(p) = rep.prev.as_deref() {
+            let before = prev_rep
+                .as_ref()
+                .filter(|(s, _)| s.checked_add(1) == Some(seq));
+            let elsewhere = hash_seq
+                .get(p)
+                .copied()
+                .filter(|s| s.checked_add(1) != Some(seq));
+            match (before, elsewhere) {
+                (Some((_, h)), _) if h == p => {}
+                // Links to seq N-1's content, whose chain.hash was altered
+                // (already reported as modified there).
+                (Some(_), None) if hash_seq.contains_key(p) => {}
+                (_, Some(m)) => brk(
+                    seq,
+                    Problem::Reordered,
+                    format!(
+                        "prev {}… is the hash of seq {m}, not of seq {}",
+                        short(p),
+                        seq - 1
+                    ),
+                ),
+                (Some((_, h)), None) => brk(
+                    seq,
+                    Problem::BadPrev,
+                    format!(
+                        "prev {}… is not the hash of seq {} ({}…)",
+                        short(p),
+                        seq - 1,
+                        short(h)
+                    ),
+                ),
+                // Seq N-1 absent: the gap is reported; nothing to link to.
+                (None, None) => {}
+            }
+        }
+        prev_rep = Some((seq, rep.link_hash().to_string()));
+        chosen.insert(seq, rep);
+    }
+
+    // Heads attested by the emitter's own checkpoint events.
+    for cp in chosen.values().filter(|e| e.hash_ok) {
+        if let Some((s, h)) = &cp.attests {
+            if let Some(target) = chosen.get(s) {
+                if target.link_hash() != h {
+                    brk(
+                        *s,
+                        Problem::Modified,
+                        format!(
+                            "checkpoint event at seq {} attests hash {}…, the event has {}…",
+                            cp.seq,
+                            short(h),
+                            short(target.link_hash())
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
+    let first_seq = chosen.keys().next().copied().unwrap_or(0);
+    let (last_seq, head) = chosen
+        .iter()
+        .next_back()
+        .map(|(s, e)| (*s, e.link_hash().to_string()))
+        .unwrap_or((0, String::new()));
+    let report = EmitterReport {
+        emitter: emitter.to_string(),
+        events,
+        first_seq,
+        last_seq,
+        head,
+        declared_lost: declared,
+        duplicates,
+    };
+    (
+        report,
+        Checked {
+            by_seq: chosen,
+            last_seq,
+        },
+    )
+}
+
+fn describe(e: &Entry) -> String {
+    match (&e.id, &e.kind) {
+        (Some(id), Some(k)) => format!("{k} event {id}"),
+        (Some(id), None) => format!("event {id}"),
+        (None, Some(k)) => format!("{k} event"),
+        (None, None) => "event".to_string(),
+    }
+}
+
+/// Reports the parts of `a..=b` that no declared loss covers, one `missing`
+/// break per contiguous range, at its first seq.
+fn report_gap(a: u64, b: u64, declared: &[(u64, u64)], brk: &mut impl FnMut(u64, Problem, String)) {
+    let mut from = a; // first seq not yet accounted for
+    let mut done = false;
+    for &(da, db) in declared {
+        if done || da > b {
+            break;
+        }
+        if db < from {
+            continue;
+        }
+        if da > from {
+            missing_range(from, da - 1, brk);
+        }
+        match db.checked_add(1) {
+            Some(next) if db < b => from = next,
+            _ => done = true,
+        }
+    }
+    if !done && from <= b {
+        missing_range(from, b, brk);
+    }
+}
+
+fn missing_range(x: u64, y: u64, brk: &mut impl FnMut(u64, Problem, String)) {
+    let detail = if x == y {
+        format!("seq {x} absent, no loss event declares it")
+    } else {
+        let n = (y - x).saturating_add(1);
+        format!("seq {x}..{y} absent ({n} events), no loss event declares them")
+    };
+    brk(x, Problem::Missing, detail);
+}
+
+fn check_checkpoint(cp: &Checkpoint, checked: &BTreeMap<String, Checked>, breaks: &mut Vec<Break>) {
+    let label = match &cp.emitter {
+        Some(e) => format!("checkpoint {e}@{}:{}…", cp.seq, short(&cp.hash)),
+        None => format!("checkpoint {}:{}…", cp.seq, short(&cp.hash)),
+    };
+    let next = cp.seq.checked_add(1);
+    let holds = |c: &Checked| {
+        c.by_seq
+            .get(&cp.seq)
+            .is_some_and(|e| e.link_hash() == cp.hash)
+            || next
+                .and_then(|n| c.by_seq.get(&n))
+                .is_some_and(|e| e.prev.as_deref() == Some(cp.hash.as_str()))
+    };
+    let emitter: Option<(&String, &Checked)> = match &cp.emitter {
+        Some(e) => match checked.get_key_value(e) {
+            Some(found) => Some(found),
+            None => {
+                breaks.push(Break {
+                    emitter: e.clone(),
+                    seq: 0,
+                    problem: Problem::Truncated,
+                    detail: format!("{label}: no events of this emitter in the input"),
+                });
+                return;
+            }
+        },
+        None => {
+            let at_seq = || {
+                checked
+                    .iter()
+                    .filter(|(_, c)| c.by_seq.contains_key(&cp.seq))
+            };
+            checked
+                .iter()
+                .find(|(_, c)| holds(c))
+                .or_else(|| {
+                    (checked.len() == 1)
+                        .then(|| checked.iter().next())
+                        .flatten()
+                })
+                .or_else(|| (at_seq().count() == 1).then(|| at_seq().next()).flatten())
+                .or_else(|| {
+                    let mut short_ones = checked.iter().filter(|(_, c)| c.last_seq < cp.seq);
+                    match (short_ones.next(), short_ones.next(), at_seq().next()) {
+                        (Some(one), None, None) => Some(one),
+                        _ => None,
+                    }
+                })
+        }
+    };
+    let Some((name, c)) = emitter else {
+        let problem = if checked.values().all(|c| c.last_seq < cp.seq) {
+            Problem::Truncated
+        } else {
+            Problem::Modified
+        };
+        breaks.push(Break {
+            emitter: "?".into(),
+            seq: cp.seq,
+            problem,
+            detail: format!(
+                "{label}: no emitter among {} holds this hash at this seq (give EMITTER@SEQ:HASH to name one)",
+                checked.len()
+            ),
+        });
+        return;
+    };
+    let mut brk = |seq: u64, problem: Problem, detail: String| {
+        breaks.push(Break {
+            emitter: name.clone(),
+            seq,
+            problem,
+            detail,
+        })
+    };
+    if holds(c) {
+        return;
+    }
+    if let Some(e) = c.by_seq.get(&cp.seq) {
+        brk(
+            cp.seq,
+            Problem::Modified,
+            format!(
+                "{label}, but the event there has hash {}…",
+                short(e.link_hash())
+            ),
+        );
+    } else if cp.seq > c.last_seq || c.by_seq.is_empty() {
+        let first = if c.by_seq.is_empty() {
+            0
+        } else {
+            c.last_seq.saturating_add(1)
+        };
+        brk(
+            first,
+            Problem::Truncated,
+            format!(
+                "{label}, but the chain ends at seq {}: seq {first}..{} absent (tail truncated)",
+                c.last_seq, cp.seq
+            ),
+        );
+    } else if let Some(e) = next.and_then(|n| c.by_seq.get(&n)) {
+        // The checkpointed event itself is absent (reported as a gap or a
+        // declared loss), but its successor links elsewhere.
+        brk(
+            cp.seq,
+            Problem::Modified,
+            format!(
+                "{label}, but seq {} links to {}…",
+                cp.seq.saturating_add(1),
+                short(e.prev.as_deref().unwrap_or("?"))
+            ),
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Output
+
+impl Report {
+    /// Emitter lines, then breaks, declared losses, unreadable input and a
+    /// summary line.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for e in &self.emitters {
+            out.push_str(&format!(
+                "emitter {}: {} events, seq {}..{}, head {}\n",
+                e.emitter, e.events, e.first_seq, e.last_seq, e.head
+            ));
+        }
+        for b in &self.breaks {
+            let seq = if b.seq == UNKNOWN_SEQ {
+                "?".to_string()
+            } else {
+                b.seq.to_string()
+            };
+            out.push_str(&format!(
+                "BREAK emitter {} seq {seq}: {}: {}\n",
+                b.emitter, b.problem, b.detail
+            ));
+        }
+        for e in &self.emitters {
+            for (a, b) in &e.declared_lost {
+                out.push_str(&format!(
+                    "LOSS emitter {} seq {a}..{b} declared ({} events)\n",
+                    e.emitter,
+                    (b - a).saturating_add(1)
+                ));
+            }
+        }
+        for u in &self.unreadable {
+            out.push_str(&format!("UNREADABLE {u}\n"));
+        }
+        let events: u64 = self.emitters.iter().map(|e| e.events).sum();
+        let dups: u64 = self.emitters.iter().map(|e| e.duplicates).sum();
+        let dup_note = if dups > 0 {
+            format!(", {dups} duplicate deliveries ignored")
+        } else {
+            String::new()
+        };
+        let verdict = match self.exit_code() {
+            0 => "OK: every chain holds".to_string(),
+            1 => format!("FAILED: {} break(s)", self.breaks.len()),
+            _ => format!(
+                "UNREADABLE: {} part(s) of the input could not be read, {} break(s)",
+                self.unreadable.len(),
+                self.breaks.len()
+            ),
+        };
+        out.push_str(&format!(
+            "{verdict} ({} emitters, {events} events{dup_note})\n",
+            self.emitters.len()
+        ));
+        out
+    }
+
+    /// 0 when every chain holds, 1 when one breaks, 2 when input was unreadable.
+    pub fn exit_code(&self) -> i32 {
+        if !self.unreadable.is_empty() {
+            2
+        } else if !self.breaks.is_empty() {
+            1
+        } else {
+            0
+        }
+    }
+}
