@@ -32,7 +32,8 @@ use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 
-/// `Break::seq` of a malformed event whose seq cannot be read (rendered `?`).
+/// `Break::seq` of a malformed event whose seq cannot be read (rendered `?`
+/// in `malformed` breaks).
 pub const UNKNOWN_SEQ: u64 = u64::MAX;
 
 /// What is wrong at a seq.
@@ -592,9 +593,13 @@ fn check_emitter(
                     0,
                     Problem::BadPrev,
                     format!(
-                        "{} is {}, but a chain starts with a chain_start event",
-                        describe(&rep),
-                        rep.kind.as_deref().unwrap_or("of no kind")
+                        "seq 0 is {} ({}), but a chain starts with a chain_start event",
+                        rep.kind
+                            .as_deref()
+                            .map_or("an event without kind".to_string(), |k| format!(
+                                "a {k} event"
+                            )),
+                        rep.id.as_deref().unwrap_or("no id")
                     ),
                 );
             }
@@ -869,7 +874,7 @@ impl Report {
             ));
         }
         for b in &self.breaks {
-            let seq = if b.seq == UNKNOWN_SEQ {
+            let seq = if b.seq == UNKNOWN_SEQ && b.problem == Problem::Malformed {
                 "?".to_string()
             } else {
                 b.seq.to_string()
@@ -923,5 +928,496 @@ impl Report {
         } else {
             0
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::indexing_slicing)] // fixtures; a wrong index is a test bug
+mod tests {
+    use super::*;
+    use crate::chain::Chain;
+    use serde_json::{json, Map};
+
+    /// Builds chains with `Chain::seal`, keeping the shipped NDJSON lines.
+    struct Emitter {
+        chain: Chain,
+        no: u64,
+        lines: Vec<String>,
+        hashes: Vec<String>,
+    }
+
+    impl Emitter {
+        fn new(name: &str, no: u64) -> Self {
+            let mut e = Emitter {
+                chain: Chain::new(name),
+                no,
+                lines: Vec::new(),
+                hashes: Vec::new(),
+            };
+            e.push("chain_start", json!({"reason": "start"}));
+            e
+        }
+
+        fn event(&self, kind: &str) -> Map<String, Value> {
+            let seq = self.chain.next_seq();
+            let mut m = Map::new();
+            m.insert("schema".into(), json!("proxy-audit/1"));
+            m.insert("id".into(), json!(format!("{:016x}{:016x}", self.no, seq)));
+            m.insert(
+                "time".into(),
+                json!(crate::timefmt::rfc3339_millis(1_795_000_000_000 + seq * 10)),
+            );
+            m.insert("kind".into(), json!(kind));
+            m
+        }
+
+        /// Seals one event; returns its line (also kept unless `drop`).
+        fn seal(&mut self, mut m: Map<String, Value>, keep: bool) -> String {
+            let sealed = self.chain.seal(&mut m);
+            self.hashes.push(sealed.hash.clone());
+            if keep {
+                self.lines.push(sealed.line.clone());
+            }
+            sealed.line
+        }
+
+        fn push(&mut self, kind: &str, trail: Value) {
+            let mut m = self.event(kind);
+            if kind == "access" {
+                m.insert("outcome".into(), json!({"status_code": 200}));
+                m.insert(
+                    "action".into(),
+                    json!({"method": "GET", "path": "/patients/{id}"}),
+                );
+            } else {
+                m.insert("trail".into(), trail);
+            }
+            self.seal(m, true);
+        }
+
+        fn access(&mut self, n: usize) {
+            for _ in 0..n {
+                self.push("access", Value::Null);
+            }
+        }
+    }
+
+    fn chain(n: usize) -> Emitter {
+        let mut e = Emitter::new("node-1/abcd/0", 1);
+        e.access(n.saturating_sub(1));
+        e
+    }
+
+    fn values(lines: &[String]) -> Vec<Value> {
+        lines
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap_or(Value::Null))
+            .collect()
+    }
+
+    fn run(lines: &[String]) -> Report {
+        let text = lines.join("\n");
+        let events = parse_events("t.ndjson", text.as_bytes());
+        assert!(events.is_ok(), "{events:?}");
+        verify(events.unwrap_or_default(), &[])
+    }
+
+    fn problems(r: &Report) -> Vec<(u64, Problem)> {
+        r.breaks.iter().map(|b| (b.seq, b.problem)).collect()
+    }
+
+    /// Re-serializes an edited event, optionally resealing its hash.
+    fn edit(line: &str, reseal: bool, f: impl FnOnce(&mut Value)) -> String {
+        let mut v: Value = serde_json::from_str(line).unwrap_or(Value::Null);
+        f(&mut v);
+        if reseal {
+            let h = compute_hash(&v);
+            v["chain"]["hash"] = json!(h);
+        }
+        v.to_string()
+    }
+
+    #[test]
+    fn intact_chain_holds() {
+        let e = chain(5);
+        let r = run(&e.lines);
+        assert_eq!(r.exit_code(), 0, "{}", r.render());
+        assert_eq!(r.emitters.len(), 1);
+        let em = &r.emitters[0];
+        assert_eq!((em.events, em.first_seq, em.last_seq), (5, 0, 4));
+        assert_eq!(em.head, e.hashes[4]);
+        let out = r.render();
+        assert!(out.starts_with(&format!(
+            "emitter node-1/abcd/0: 5 events, seq 0..4, head {}\n",
+            e.hashes[4]
+        )));
+        assert!(!out.contains("BREAK"));
+    }
+
+    #[test]
+    fn modified_field_is_reported_at_its_seq() {
+        let mut e = chain(5);
+        e.lines[2] = edit(&e.lines[2], false, |v| {
+            v["outcome"]["status_code"] = json!(500)
+        });
+        let r = run(&e.lines);
+        assert_eq!(problems(&r), vec![(2, Problem::Modified)], "{}", r.render());
+        assert_eq!(r.exit_code(), 1);
+        assert!(r
+            .render()
+            .contains("BREAK emitter node-1/abcd/0 seq 2: modified: "));
+    }
+
+    #[test]
+    fn modified_and_rehashed_breaks_the_next_link() {
+        let mut e = chain(5);
+        e.lines[2] = edit(&e.lines[2], true, |v| {
+            v["outcome"]["status_code"] = json!(500)
+        });
+        let r = run(&e.lines);
+        assert_eq!(problems(&r), vec![(3, Problem::BadPrev)], "{}", r.render());
+    }
+
+    #[test]
+    fn deleted_event_is_missing() {
+        let mut e = chain(6);
+        e.lines.remove(3);
+        let r = run(&e.lines);
+        assert_eq!(problems(&r), vec![(3, Problem::Missing)], "{}", r.render());
+        assert!(r
+            .render()
+            .contains("BREAK emitter node-1/abcd/0 seq 3: missing: seq 3 absent"));
+        // Several in a row: one break naming the range.
+        let mut e = chain(8);
+        e.lines.drain(2..5);
+        let r = run(&e.lines);
+        assert_eq!(problems(&r), vec![(2, Problem::Missing)]);
+        assert!(r.breaks[0].detail.contains("seq 2..4 absent (3 events)"));
+        // The chain_start itself.
+        let mut e = chain(3);
+        e.lines.remove(0);
+        assert_eq!(problems(&run(&e.lines)), vec![(0, Problem::Missing)]);
+    }
+
+    #[test]
+    fn any_order_is_fine() {
+        let mut e = chain(6);
+        e.lines.swap(1, 4);
+        assert_eq!(run(&e.lines).exit_code(), 0);
+        e.lines.reverse();
+        assert_eq!(run(&e.lines).exit_code(), 0);
+        // Two emitters interleaved.
+        let mut a = chain(4);
+        let mut b = Emitter::new("node-2/ef01/1", 2);
+        b.access(3);
+        let mut lines = Vec::new();
+        while !a.lines.is_empty() || !b.lines.is_empty() {
+            lines.extend(a.lines.pop());
+            lines.extend(b.lines.pop());
+        }
+        let r = run(&lines);
+        assert_eq!(r.exit_code(), 0, "{}", r.render());
+        assert_eq!(r.emitters.len(), 2);
+        assert_eq!(r.emitters[1].events, 4);
+    }
+
+    #[test]
+    fn swapped_seq_numbers_are_detected() {
+        let mut e = chain(6);
+        let (two, three) = (e.lines[2].clone(), e.lines[3].clone());
+        e.lines[2] = edit(&three, false, |v| v["chain"]["seq"] = json!(2));
+        e.lines[3] = edit(&two, false, |v| v["chain"]["seq"] = json!(3));
+        let r = run(&e.lines);
+        let p = problems(&r);
+        assert!(p.contains(&(2, Problem::Modified)), "{}", r.render());
+        assert!(p.contains(&(3, Problem::Modified)));
+        assert!(p.contains(&(2, Problem::Reordered)));
+        assert!(p.contains(&(4, Problem::Reordered)));
+        assert_eq!(r.exit_code(), 1);
+        assert!(r.render().contains("reordered: prev "));
+
+        // Swapped and resealed: the links give it away.
+        let mut e = chain(6);
+        let (two, three) = (e.lines[2].clone(), e.lines[3].clone());
+        e.lines[2] = edit(&three, true, |v| v["chain"]["seq"] = json!(2));
+        e.lines[3] = edit(&two, true, |v| v["chain"]["seq"] = json!(3));
+        let r = run(&e.lines);
+        assert!(
+            r.exit_code() == 1 && !problems(&r).is_empty(),
+            "{}",
+            r.render()
+        );
+        assert!(problems(&r).iter().all(|(s, _)| (2..=4).contains(s)));
+    }
+
+    #[test]
+    fn bad_prev_links() {
+        let mut e = chain(5);
+        e.lines[3] = edit(&e.lines[3], true, |v| {
+            v["chain"]["prev"] = json!("ab".repeat(32))
+        });
+        let r = run(&e.lines);
+        assert!(
+            problems(&r).contains(&(3, Problem::BadPrev)),
+            "{}",
+            r.render()
+        );
+        assert!(r.render().contains("seq 3: bad prev: prev abababab"));
+
+        // seq 0 must link to 64 zeros…
+        let mut e = chain(3);
+        e.lines[0] = edit(&e.lines[0], true, |v| {
+            v["chain"]["prev"] = json!("1".repeat(64))
+        });
+        e.lines[1] = edit(&e.lines[1], true, |v| {
+            v["chain"]["prev"] = v["chain"]["hash"].clone()
+        });
+        let p = problems(&run(&e.lines));
+        assert!(p.contains(&(0, Problem::BadPrev)), "{p:?}");
+
+        // …and be a chain_start.
+        let mut c = Chain::new("e");
+        let mut lines = Vec::new();
+        for kind in ["access", "access"] {
+            let mut m = Map::new();
+            m.insert("kind".into(), json!(kind));
+            lines.push(c.seal(&mut m).line);
+        }
+        let r = run(&lines);
+        assert_eq!(problems(&r), vec![(0, Problem::BadPrev)]);
+        assert!(r.breaks[0].detail.contains("chain_start"));
+    }
+
+    #[test]
+    fn declared_loss_is_not_a_break() {
+        let mut e = chain(5);
+        for _ in 0..2 {
+            let m = e.event("access");
+            e.seal(m, false); // sealed, then lost
+        }
+        e.push(
+            "loss",
+            json!({"lost_events": 2, "first_seq": 5, "last_seq": 6}),
+        );
+        e.access(2);
+        let r = run(&e.lines);
+        assert_eq!(r.exit_code(), 0, "{}", r.render());
+        assert_eq!(r.emitters[0].declared_lost, vec![(5, 6)]);
+        assert_eq!(r.emitters[0].events, 8);
+        assert!(r
+            .render()
+            .contains("LOSS emitter node-1/abcd/0 seq 5..6 declared (2 events)\n"));
+
+        // A gap wider than declared: only the undeclared part is missing.
+        let mut lines = e.lines.clone();
+        lines.remove(4);
+        let r = run(&lines);
+        assert_eq!(problems(&r), vec![(4, Problem::Missing)], "{}", r.render());
+        // A tampered loss event declares nothing.
+        let mut lines = e.lines.clone();
+        lines[5] = edit(&lines[5], false, |v| v["trail"]["last_seq"] = json!(7));
+        let p = problems(&run(&lines));
+        assert!(p.contains(&(5, Problem::Missing)) && p.contains(&(7, Problem::Modified)));
+    }
+
+    #[test]
+    fn checkpoints() {
+        let mut e = chain(10);
+        let h = e.hashes.clone();
+        e.lines.truncate(7); // tail 7..9 cut
+        let events = values(&e.lines);
+        let r = verify(events.clone(), &[(9, h[9].clone())]);
+        assert_eq!(
+            problems(&r),
+            vec![(7, Problem::Truncated)],
+            "{}",
+            r.render()
+        );
+        assert!(r
+            .render()
+            .contains("BREAK emitter node-1/abcd/0 seq 7: truncated: "));
+        assert!(r.breaks[0].detail.contains("chain ends at seq 6"));
+        // A checkpoint the chain holds.
+        assert_eq!(verify(events.clone(), &[(6, h[6].clone())]).exit_code(), 0);
+        assert_eq!(
+            verify(events.clone(), &[(2, h[2].to_uppercase())]).exit_code(),
+            0
+        );
+        // A checkpoint the chain contradicts.
+        let r = verify(events.clone(), &[(4, h[5].clone())]);
+        assert_eq!(problems(&r), vec![(4, Problem::Modified)]);
+
+        // Several emitters: found by hash, or named.
+        let mut b = Emitter::new("node-2/ef01/1", 2);
+        b.access(2);
+        let mut all = events.clone();
+        all.extend(values(&b.lines));
+        assert_eq!(
+            verify(all.clone(), &[(2, b.hashes[2].clone())]).exit_code(),
+            0
+        );
+        let named = Checkpoint::parse(&format!("node-1/abcd/0@9:{}", h[9]));
+        assert!(named.is_ok());
+        let r = verify_with(all.clone(), &[named.unwrap_or_else(|_| unreachable!())]);
+        assert_eq!(problems(&r), vec![(7, Problem::Truncated)]);
+        assert_eq!(r.breaks[0].emitter, "node-1/abcd/0");
+        // Unnamed and matching nothing: still a break.
+        let r = verify(all, &[(1, "0".repeat(64))]);
+        assert_eq!(r.exit_code(), 1);
+
+        assert!(Checkpoint::parse("12:zz").is_err());
+        assert!(Checkpoint::parse("x:00").is_err());
+        assert_eq!(
+            Checkpoint::parse(&format!("7:{}", h[7])).map(|c| (c.emitter, c.seq)),
+            Ok((None, 7))
+        );
+
+        // The emitter's own checkpoint events attest earlier heads.
+        let mut e = chain(3);
+        let head = json!({"head_seq": 2, "head_hash": e.hashes[2]});
+        e.push("checkpoint", head);
+        assert_eq!(run(&e.lines).exit_code(), 0);
+        e.lines[2] = edit(&e.lines[2], true, |v| {
+            v["outcome"]["status_code"] = json!(1)
+        });
+        let p = problems(&run(&e.lines));
+        assert!(p.contains(&(2, Problem::Modified)), "{p:?}");
+    }
+
+    fn otlp(lines: &[String]) -> Value {
+        let records: Vec<Value> = lines
+            .iter()
+            .map(|l| {
+                let v: Value = serde_json::from_str(l).unwrap_or(Value::Null);
+                json!({
+                    "timeUnixNano": "1795000000000000000",
+                    "eventName": format!("proxy_audit.{}", v["kind"].as_str().unwrap_or("")),
+                    "body": {"stringValue": l},
+                    "attributes": [{"key": "user.id", "value": {"stringValue": "u1"}}]
+                })
+            })
+            .collect();
+        json!({"resourceLogs": [{
+            "resource": {"attributes": []},
+            "scopeLogs": [{"scope": {"name": "proxy-audit"}, "logRecords": records}]
+        }]})
+    }
+
+    #[test]
+    fn otlp_json_input() {
+        let e = chain(6);
+        // Collector file exporter: one request per line, mixed with NDJSON.
+        let text = format!(
+            "{}\n{}\n{}\n",
+            otlp(&e.lines[..3]),
+            otlp(&e.lines[3..5]),
+            e.lines[5]
+        );
+        let events = parse_events("otel.json", text.as_bytes());
+        assert_eq!(events.as_ref().map(Vec::len), Ok(6));
+        assert_eq!(verify(events.unwrap_or_default(), &[]).exit_code(), 0);
+        // One pretty-printed request.
+        let pretty = serde_json::to_string_pretty(&otlp(&e.lines)).unwrap_or_default();
+        let events = parse_events("otel.json", pretty.as_bytes());
+        assert_eq!(events.as_ref().map(Vec::len), Ok(6));
+        // Tampering inside a body is found.
+        let mut lines = e.lines.clone();
+        lines[4] = edit(&lines[4], false, |v| {
+            v["action"]["method"] = json!("DELETE")
+        });
+        let events = parse_events("otel.json", otlp(&lines).to_string().as_bytes());
+        let r = verify(events.unwrap_or_default(), &[]);
+        assert_eq!(problems(&r), vec![(4, Problem::Modified)]);
+        // Foreign log records are skipped; ours with a broken body are not.
+        let foreign = json!({"resourceLogs": [{"scopeLogs": [{"logRecords": [
+            {"body": {"stringValue": "GET /healthz 200"}}]}]}]});
+        assert_eq!(
+            parse_events("x", foreign.to_string().as_bytes()),
+            Ok(vec![])
+        );
+        let broken = json!({"resourceLogs": [{"scopeLogs": [{"logRecords": [
+            {"eventName": "proxy_audit.access", "body": {"stringValue": "{nope"}}]}]}]});
+        let err = parse_events("x", broken.to_string().as_bytes());
+        assert!(err.is_err_and(|m| m.contains("logRecords[0]")));
+    }
+
+    #[test]
+    fn duplicates() {
+        let mut e = chain(4);
+        let again = e.lines[1].clone();
+        e.lines.push(again);
+        let again = e.lines[3].clone();
+        e.lines.insert(0, again);
+        let r = run(&e.lines);
+        assert_eq!(r.exit_code(), 0, "{}", r.render());
+        assert_eq!((r.emitters[0].events, r.emitters[0].duplicates), (4, 2));
+        assert!(r.render().contains("2 duplicate deliveries ignored"));
+        // Same id, different content: not a harmless redelivery.
+        let forged = edit(&e.lines[2], false, |v| {
+            v["outcome"]["status_code"] = json!(403)
+        });
+        e.lines.push(forged);
+        let p = problems(&run(&e.lines));
+        assert!(p.contains(&(1, Problem::Duplicate)), "{p:?}");
+        assert!(p.contains(&(1, Problem::Modified)));
+    }
+
+    #[test]
+    fn unreadable_input() {
+        let e = chain(3);
+        let text = format!("{}\nthis is not json\n{}\n", e.lines[0], e.lines[1]);
+        let parsed = parse_events("bad.ndjson", text.as_bytes());
+        assert!(parsed.is_err_and(|m| m.contains("bad.ndjson:line 2")));
+        let r = verify_inputs(&[("bad.ndjson", text.as_bytes())], &[]);
+        assert_eq!(r.exit_code(), 2);
+        assert_eq!(r.emitters[0].events, 2); // the readable part is still checked
+        assert!(r
+            .render()
+            .contains("UNREADABLE bad.ndjson:line 2: not JSON"));
+        // JSON that is neither an event nor an OTLP request.
+        let r = verify_inputs(&[("n", b"42\n{\"a\":1}\n".as_slice())], &[]);
+        assert_eq!((r.exit_code(), r.unreadable.len()), (2, 2));
+        // Invalid UTF-8, empty input.
+        let r = verify_inputs(&[("u", b"\xff\xfe{\n".as_slice()), ("empty", b"")], &[]);
+        assert_eq!(r.exit_code(), 2);
+        assert_eq!(verify_inputs(&[("empty", b"\n\n")], &[]).exit_code(), 0);
+    }
+
+    #[test]
+    fn malformed_chain_fields_never_panic() {
+        let e = chain(3);
+        let mut lines = e.lines.clone();
+        lines.push(json!({"id": "x", "kind": "access"}).to_string());
+        lines.push(json!({"id": "y", "chain": "nope"}).to_string());
+        lines
+            .push(json!({"id": "z", "chain": {"emitter": "node-1/abcd/0", "seq": -1}}).to_string());
+        lines.push(json!({"chain": {"emitter": 5, "seq": 1}}).to_string());
+        lines.push(
+            json!({"kind": "access", "chain": {"emitter": "q", "seq": u64::MAX,
+            "prev": "0".repeat(64), "hash": "0".repeat(64)}})
+            .to_string(),
+        );
+        lines.push(
+            json!({"kind": "loss", "trail": {"first_seq": 0, "last_seq": u64::MAX},
+            "chain": {"emitter": "q", "seq": 0, "prev": "A", "hash": 3}})
+            .to_string(),
+        );
+        lines.push(
+            json!({"kind": "checkpoint", "trail": {"head_seq": u64::MAX, "head_hash": 1},
+            "chain": {"emitter": "q", "seq": 1}})
+            .to_string(),
+        );
+        let r = run(&lines);
+        assert_eq!(r.exit_code(), 1);
+        let out = r.render();
+        assert!(out.contains("BREAK emitter ? seq ?: malformed: event x has no chain object"));
+        assert!(out.contains("malformed: event z has no chain.seq"));
+        assert!(out.contains("BREAK emitter q seq 0: malformed"));
+        assert!(out.contains("emitter node-1/abcd/0: 3 events"));
+        // Checkpoints against nothing at all.
+        let r = verify(vec![], &[(u64::MAX, "0".repeat(64))]);
+        assert_eq!(problems(&r), vec![(u64::MAX, Problem::Truncated)]);
+        let r = verify(values(&e.lines), &[(u64::MAX, "0".repeat(64))]);
+        assert_eq!(problems(&r), vec![(3, Problem::Truncated)]);
     }
 }
