@@ -1420,4 +1420,48 @@ mod tests {
         let r = verify(values(&e.lines), &[(u64::MAX, "0".repeat(64))]);
         assert_eq!(problems(&r), vec![(3, Problem::Truncated)]);
     }
+    #[test]
+    fn fixture_files() {
+        macro_rules! fixture {
+            ($name:literal) => {
+                (
+                    $name,
+                    include_bytes!(concat!("../tests/data/verify/", $name)).as_slice(),
+                )
+            };
+        }
+        let check = |input: (&str, &[u8]), cps: &[Checkpoint]| verify_inputs(&[input], cps);
+        let r = check(fixture!("intact.ndjson"), &[]);
+        assert_eq!(r.exit_code(), 0, "{}", r.render());
+        assert_eq!(r.emitters.len(), 2);
+        assert_eq!(r.emitters[0].declared_lost, vec![(5, 6)]);
+        assert_eq!(r.emitters[0].duplicates, 1);
+        let r = check(fixture!("otlp.jsonl"), &[]);
+        assert_eq!(r.exit_code(), 0, "{}", r.render());
+        assert_eq!((r.emitters[0].events, r.emitters[1].events), (11, 5));
+        let r = check(fixture!("modified.ndjson"), &[]);
+        assert_eq!(problems(&r), vec![(3, Problem::Modified)]);
+        let r = check(fixture!("missing.ndjson"), &[]);
+        assert_eq!(problems(&r), vec![(4, Problem::Missing)]);
+        let cp = Checkpoint::parse(TRUNCATED_CHECKPOINT);
+        let r = check(
+            fixture!("truncated.ndjson"),
+            &[cp.unwrap_or_else(|e| panic!("{e}"))],
+        );
+        assert_eq!(problems(&r), vec![(11, Problem::Truncated)]);
+        assert_eq!(r.breaks[0].emitter, "node-1/abcd/0");
+        assert_eq!(check(fixture!("truncated.ndjson"), &[]).exit_code(), 0);
+        // Unnamed, and both emitters end before seq 12: which one is unknown.
+        let hash = TRUNCATED_CHECKPOINT.rsplit(':').next().unwrap_or_default();
+        let events = parse_events("t", fixture!("truncated.ndjson").1).unwrap_or_default();
+        let r = verify(events, &[(12, hash.to_string())]);
+        assert_eq!(problems(&r), vec![(12, Problem::Truncated)]);
+        assert_eq!(r.breaks[0].emitter, "?");
+        let r = check(fixture!("garbage.ndjson"), &[]);
+        assert_eq!(r.exit_code(), 2);
+    }
+
+    /// The head of node-1/abcd/0 before truncated.ndjson lost its tail.
+    const TRUNCATED_CHECKPOINT: &str =
+        "node-1/abcd/0@12:a32eb5da8b3e8c030945da5f7ae4b5e399ed94aba6a7e542dfa102539ddbc8c5";
 }
