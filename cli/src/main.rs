@@ -3,6 +3,7 @@
 //! filter does.
 
 mod check_config;
+mod verify_cmd;
 
 use std::process::ExitCode;
 
@@ -11,7 +12,7 @@ proxy-audit — the proxy-audit command-line tool
 
 USAGE:
   proxy-audit check-config FILE           validate a plugin config (JSON); every problem with its key path
-  proxy-audit verify [--checkpoint SEQ:HASH]... FILE...|-
+  proxy-audit verify [--checkpoint [EMITTER@]SEQ:HASH]... FILE...|-
                                           verify hash chains in NDJSON or OTLP-JSON files
   proxy-audit scan [--config FILE] [--direction request|response] [--content-type TYPE] [FILE|-]
                                           run the classifier over a body; print the redacted body and findings
@@ -21,6 +22,7 @@ Exit codes: 0 ok, 1 invalid config / broken chain / blocked body, 2 usage or unr
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let code = match args.first().map(String::as_str) {
+        Some("verify") => verify_cmd::run(args.get(1..).unwrap_or_default()),
         Some("check-config") => check_config::run(args.get(1..).unwrap_or_default()),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");

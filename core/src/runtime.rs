@@ -36,7 +36,9 @@ impl Runtime {
             match env(var) {
                 Some(v) if !v.is_empty() => Some(v.into_bytes()),
                 _ => {
-                    errors.push(format!("{key}: environment variable {var} is not set in the VM (vm_config.environment_variables)"));
+                    errors.push(format!(
+                        "{key}: environment variable {var} is not set in the VM (vm_config.environment_variables)"
+                    ));
                     None
                 }
             }
@@ -52,8 +54,14 @@ impl Runtime {
         if !errors.is_empty() {
             return Err(errors);
         }
-        let emitter =
-            Emitter::start(emitter_name, seed, &cfg.audit.exporter, cfg.audit.checkpoint_interval_ms, now_ms, start_reason);
+        let emitter = Emitter::start(
+            emitter_name,
+            seed,
+            &cfg.audit.exporter,
+            cfg.audit.checkpoint_interval_ms,
+            now_ms,
+            start_reason,
+        );
         Ok(Runtime { cfg, templates, hs256_key, pseudonym_key, emitter })
     }
 }
@@ -64,7 +72,8 @@ mod tests {
 
     #[test]
     fn missing_secret_is_an_error_naming_the_variable() {
-        let cfg = Config::parse(br#"{"identity": {"jwt": {"hs256_secret_env": "NOPE"}}}"#).unwrap_or_else(|e| panic!("{e:?}"));
+        let cfg = Config::parse(br#"{"identity": {"jwt": {"hs256_secret_env": "NOPE"}}}"#)
+            .unwrap_or_else(|e| panic!("{e:?}"));
         let err = Runtime::new(cfg, &|_| None, [0; 32], "e".into(), 0, "start").err().unwrap_or_default();
         assert_eq!(err.len(), 1);
         assert!(err[0].contains("NOPE"), "{err:?}");
@@ -72,7 +81,8 @@ mod tests {
 
     #[test]
     fn secret_read_from_env() {
-        let cfg = Config::parse(br#"{"identity": {"jwt": {"hs256_secret_env": "K"}}}"#).unwrap_or_else(|e| panic!("{e:?}"));
+        let cfg =
+            Config::parse(br#"{"identity": {"jwt": {"hs256_secret_env": "K"}}}"#).unwrap_or_else(|e| panic!("{e:?}"));
         let rt = Runtime::new(cfg, &|k| (k == "K").then(|| "s3cret".to_string()), [0; 32], "e".into(), 0, "start");
         assert_eq!(rt.ok().and_then(|r| r.hs256_key), Some(b"s3cret".to_vec()));
     }

@@ -123,18 +123,13 @@ impl Checkpoint {
             Some(_) => return Err(format!("checkpoint {s:?}: empty emitter before '@'")),
             None => (None, s),
         };
-        let (seq, hash) = rest
-            .split_once(':')
-            .ok_or_else(|| format!("checkpoint {s:?}: expected [EMITTER@]SEQ:HASH"))?;
-        let seq: u64 = seq
-            .trim()
-            .parse()
-            .map_err(|_| format!("checkpoint {s:?}: seq {seq:?} is not a non-negative integer"))?;
+        let (seq, hash) =
+            rest.split_once(':').ok_or_else(|| format!("checkpoint {s:?}: expected [EMITTER@]SEQ:HASH"))?;
+        let seq: u64 =
+            seq.trim().parse().map_err(|_| format!("checkpoint {s:?}: seq {seq:?} is not a non-negative integer"))?;
         let hash = hash.trim().to_ascii_lowercase();
         if !is_hash(&hash) {
-            return Err(format!(
-                "checkpoint {s:?}: hash must be 64 hex digits (SHA-256)"
-            ));
+            return Err(format!("checkpoint {s:?}: hash must be 64 hex digits (SHA-256)"));
         }
         Ok(Checkpoint { emitter, seq, hash })
     }
@@ -151,12 +146,7 @@ pub fn parse_events(name: &str, bytes: &[u8]) -> Result<Vec<Value>, String> {
         return Ok(events);
     }
     const SHOWN: usize = 5;
-    let mut msg = errors
-        .iter()
-        .take(SHOWN)
-        .cloned()
-        .collect::<Vec<_>>()
-        .join("; ");
+    let mut msg = errors.iter().take(SHOWN).cloned().collect::<Vec<_>>().join("; ");
     if errors.len() > SHOWN {
         msg.push_str(&format!("; and {} more", errors.len() - SHOWN));
     }
@@ -182,9 +172,7 @@ pub fn parse_events_lossy(name: &str, bytes: &[u8]) -> (Vec<Value>, Vec<String>)
     }
     if !errors.is_empty() {
         // Perhaps one pretty-printed document (or several, concatenated).
-        let whole: Result<Vec<Value>, _> = serde_json::Deserializer::from_slice(bytes)
-            .into_iter::<Value>()
-            .collect();
+        let whole: Result<Vec<Value>, _> = serde_json::Deserializer::from_slice(bytes).into_iter::<Value>().collect();
         if let Ok(docs) = whole {
             if !docs.is_empty() {
                 values = docs.into_iter().map(|v| (name.to_string(), v)).collect();
@@ -202,14 +190,8 @@ pub fn parse_events_lossy(name: &str, bytes: &[u8]) -> (Vec<Value>, Vec<String>)
 /// One top-level JSON value: an event, an OTLP request, or an array of those.
 fn extract(at: &str, v: Value, top: bool, events: &mut Vec<Value>, errors: &mut Vec<String>) {
     match v {
-        Value::Object(ref map) if map.contains_key("resourceLogs") => {
-            extract_otlp(at, map, events, errors)
-        }
-        Value::Object(ref map)
-            if ["chain", "kind", "id", "schema"]
-                .iter()
-                .any(|k| map.contains_key(*k)) =>
-        {
+        Value::Object(ref map) if map.contains_key("resourceLogs") => extract_otlp(at, map, events, errors),
+        Value::Object(ref map) if ["chain", "kind", "id", "schema"].iter().any(|k| map.contains_key(*k)) => {
             events.push(v)
         }
         Value::Array(items) if top => {
@@ -217,50 +199,30 @@ fn extract(at: &str, v: Value, top: bool, events: &mut Vec<Value>, errors: &mut 
                 extract(&format!("{at}[{i}]"), item, false, events, errors);
             }
         }
-        _ => errors.push(format!(
-            "{at}: neither an audit event nor an OTLP ExportLogsServiceRequest"
-        )),
+        _ => errors.push(format!("{at}: neither an audit event nor an OTLP ExportLogsServiceRequest")),
     }
 }
 
-fn extract_otlp(
-    at: &str,
-    req: &serde_json::Map<String, Value>,
-    events: &mut Vec<Value>,
-    errors: &mut Vec<String>,
-) {
+fn extract_otlp(at: &str, req: &serde_json::Map<String, Value>, events: &mut Vec<Value>, errors: &mut Vec<String>) {
     let Some(resource_logs) = req.get("resourceLogs").and_then(Value::as_array) else {
         errors.push(format!("{at}: resourceLogs is not an array"));
         return;
     };
     for (r, rl) in resource_logs.iter().enumerate() {
-        let scopes = rl
-            .get("scopeLogs")
-            .or_else(|| rl.get("instrumentationLibraryLogs"))
-            .and_then(Value::as_array);
+        let scopes = rl.get("scopeLogs").or_else(|| rl.get("instrumentationLibraryLogs")).and_then(Value::as_array);
         for (s, sl) in scopes.into_iter().flatten().enumerate() {
             let records = sl.get("logRecords").and_then(Value::as_array);
             for (k, rec) in records.into_iter().flatten().enumerate() {
                 let here = format!("{at}: resourceLogs[{r}].scopeLogs[{s}].logRecords[{k}]");
-                let ours = rec
-                    .get("eventName")
-                    .and_then(Value::as_str)
-                    .is_some_and(|n| n.starts_with("proxy_audit."));
-                let body = rec
-                    .get("body")
-                    .and_then(|b| b.get("stringValue"))
-                    .and_then(Value::as_str);
+                let ours = rec.get("eventName").and_then(Value::as_str).is_some_and(|n| n.starts_with("proxy_audit."));
+                let body = rec.get("body").and_then(|b| b.get("stringValue")).and_then(Value::as_str);
                 let parsed = body.map(serde_json::from_str::<Value>);
                 match parsed {
-                    Some(Ok(ev @ Value::Object(_))) if ours || ev.get("chain").is_some() => {
-                        events.push(ev)
-                    }
+                    Some(Ok(ev @ Value::Object(_))) if ours || ev.get("chain").is_some() => events.push(ev),
                     // Someone else's log record in a shared collector file.
                     _ if !ours => {}
                     Some(Ok(_)) => errors.push(format!("{here}: body is not a JSON object")),
-                    Some(Err(e)) => {
-                        errors.push(format!("{here}: body.stringValue is not JSON ({e})"))
-                    }
+                    Some(Err(e)) => errors.push(format!("{here}: body.stringValue is not JSON ({e})")),
                     None => errors.push(format!("{here}: no body.stringValue")),
                 }
             }
@@ -305,11 +267,7 @@ struct Checked {
 pub fn verify(events: Vec<Value>, checkpoints: &[(u64, String)]) -> Report {
     let cps: Vec<Checkpoint> = checkpoints
         .iter()
-        .map(|(seq, hash)| Checkpoint {
-            emitter: None,
-            seq: *seq,
-            hash: hash.trim().to_ascii_lowercase(),
-        })
+        .map(|(seq, hash)| Checkpoint { emitter: None, seq: *seq, hash: hash.trim().to_ascii_lowercase() })
         .collect();
     verify_with(events, &cps)
 }
@@ -339,10 +297,7 @@ pub fn verify_with(events: Vec<Value>, checkpoints: &[Checkpoint]) -> Report {
     for ev in events {
         let computed = compute_hash(&ev);
         let declared = ev.get("chain").and_then(|c| c.get("hash"));
-        let key = (
-            computed.clone(),
-            declared.map(jcs::canonicalize).unwrap_or_default(),
-        );
+        let key = (computed.clone(), declared.map(jcs::canonicalize).unwrap_or_default());
         let emitter_field = ev
             .get("chain")
             .and_then(|c| c.get("emitter"))
@@ -350,9 +305,7 @@ pub fn verify_with(events: Vec<Value>, checkpoints: &[Checkpoint]) -> Report {
             .filter(|e| !e.is_empty())
             .map(str::to_string);
         if !seen.insert(key) {
-            *dups
-                .entry(emitter_field.unwrap_or_else(|| "?".into()))
-                .or_default() += 1;
+            *dups.entry(emitter_field.unwrap_or_else(|| "?".into())).or_default() += 1;
             continue;
         }
         let Some(entry) = read_entry(&ev, computed, emitter_field.as_deref(), &mut breaks) else {
@@ -369,9 +322,7 @@ pub fn verify_with(events: Vec<Value>, checkpoints: &[Checkpoint]) -> Report {
                     emitter: emitter.clone(),
                     seq: entry.seq,
                     problem: Problem::Duplicate,
-                    detail: format!(
-                        "id {id} also appears as emitter {e} seq {s} with different content"
-                    ),
+                    detail: format!("id {id} also appears as emitter {e} seq {s} with different content"),
                 }),
                 Some(_) => {}
                 None => {
@@ -396,17 +347,11 @@ pub fn verify_with(events: Vec<Value>, checkpoints: &[Checkpoint]) -> Report {
     }
 
     breaks.sort_by(|a, b| (&a.emitter, a.seq).cmp(&(&b.emitter, b.seq)));
-    Report {
-        emitters,
-        breaks,
-        unreadable: Vec::new(),
-    }
+    Report { emitters, breaks, unreadable: Vec::new() }
 }
 
 fn is_hash(s: &str) -> bool {
-    s.len() == 64
-        && s.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 fn short(h: &str) -> &str {
@@ -415,12 +360,7 @@ fn short(h: &str) -> &str {
 
 /// Reads the chain fields; reports a `malformed` break and returns None when
 /// the event cannot be placed in a chain (no emitter or seq).
-fn read_entry(
-    ev: &Value,
-    computed: String,
-    emitter: Option<&str>,
-    breaks: &mut Vec<Break>,
-) -> Option<Entry> {
+fn read_entry(ev: &Value, computed: String, emitter: Option<&str>, breaks: &mut Vec<Break>) -> Option<Entry> {
     let id = ev.get("id").and_then(Value::as_str).map(str::to_string);
     let who = || match &id {
         Some(id) => format!("event {id}"),
@@ -445,20 +385,14 @@ fn read_entry(
         return None;
     }
     let Some(seq) = seq else {
-        malformed(
-            None,
-            format!("{} has no chain.seq (non-negative integer)", who()),
-        );
+        malformed(None, format!("{} has no chain.seq (non-negative integer)", who()));
         return None;
     };
     let field = |k: &str| chain.get(k).and_then(Value::as_str).map(str::to_string);
     let (prev, hash) = (field("prev"), field("hash"));
     for (k, v) in [("prev", &prev), ("hash", &hash)] {
         if !v.as_deref().is_some_and(is_hash) {
-            malformed(
-                Some(seq),
-                format!("{} has no chain.{k} of 64 lowercase hex digits", who()),
-            );
+            malformed(Some(seq), format!("{} has no chain.{k} of 64 lowercase hex digits", who()));
         }
     }
     let prev = prev.filter(|p| is_hash(p));
@@ -467,11 +401,7 @@ fn read_entry(
     let kind = ev.get("kind").and_then(Value::as_str).map(str::to_string);
     let trail = ev.get("trail");
     let trail_u64 = |k: &str| trail.and_then(|t| t.get(k)).and_then(Value::as_u64);
-    let loss = match (
-        kind.as_deref(),
-        trail_u64("first_seq"),
-        trail_u64("last_seq"),
-    ) {
+    let loss = match (kind.as_deref(), trail_u64("first_seq"), trail_u64("last_seq")) {
         (Some("loss"), Some(a), Some(b)) if a <= b => Some((a, b)),
         _ => None,
     };
@@ -483,17 +413,7 @@ fn read_entry(
             .map(|h| (s, h.to_string())),
         _ => None,
     };
-    Some(Entry {
-        seq,
-        id,
-        kind,
-        prev,
-        hash,
-        computed,
-        hash_ok,
-        loss,
-        attests,
-    })
+    Some(Entry { seq, id, kind, prev, hash, computed, hash_ok, loss, attests })
 }
 
 fn check_emitter(
@@ -503,12 +423,7 @@ fn check_emitter(
     breaks: &mut Vec<Break>,
 ) -> (EmitterReport, Checked) {
     let mut brk = |seq: u64, problem: Problem, detail: String| {
-        breaks.push(Break {
-            emitter: emitter.to_string(),
-            seq,
-            problem,
-            detail,
-        })
+        breaks.push(Break { emitter: emitter.to_string(), seq, problem, detail })
     };
     let events = entries.len() as u64;
 
@@ -527,11 +442,7 @@ fn check_emitter(
         by_seq.entry(e.seq).or_default().push(e);
     }
 
-    let mut declared: Vec<(u64, u64)> = entries
-        .iter()
-        .filter(|e| e.hash_ok)
-        .filter_map(|e| e.loss)
-        .collect();
+    let mut declared: Vec<(u64, u64)> = entries.iter().filter(|e| e.hash_ok).filter_map(|e| e.loss).collect();
     declared.sort_unstable();
     declared.dedup();
 
@@ -559,11 +470,7 @@ fn check_emitter(
             brk(
                 seq,
                 Problem::Duplicate,
-                format!(
-                    "{} different events with valid hashes claim this seq (fork): {}",
-                    valid.len(),
-                    ids.join(", ")
-                ),
+                format!("{} different events with valid hashes claim this seq (fork): {}", valid.len(), ids.join(", ")),
             );
         }
         // The event that stands for this seq: valid hash first, then the one
@@ -594,34 +501,18 @@ fn check_emitter(
                     Problem::BadPrev,
                     format!(
                         "seq 0 is {} ({}), but a chain starts with a chain_start event",
-                        rep.kind
-                            .as_deref()
-                            .map_or("an event without kind".to_string(), |k| format!(
-                                "a {k} event"
-                            )),
+                        rep.kind.as_deref().map_or("an event without kind".to_string(), |k| format!("a {k} event")),
                         rep.id.as_deref().unwrap_or("no id")
                     ),
                 );
             }
             if let Some(p) = rep.prev.as_deref().filter(|p| *p != ZERO_HASH) {
-                let at = hash_seq
-                    .get(p)
-                    .map(|s| format!(" (the hash of seq {s})"))
-                    .unwrap_or_default();
-                brk(
-                    0,
-                    Problem::BadPrev,
-                    format!("seq 0 has prev {}…{at}, not 64 zeros", short(p)),
-                );
+                let at = hash_seq.get(p).map(|s| format!(" (the hash of seq {s})")).unwrap_or_default();
+                brk(0, Problem::BadPrev, format!("seq 0 has prev {}…{at}, not 64 zeros", short(p)));
             }
         } else if let Some(p) = rep.prev.as_deref() {
-            let before = prev_rep
-                .as_ref()
-                .filter(|(s, _)| s.checked_add(1) == Some(seq));
-            let elsewhere = hash_seq
-                .get(p)
-                .copied()
-                .filter(|s| s.checked_add(1) != Some(seq));
+            let before = prev_rep.as_ref().filter(|(s, _)| s.checked_add(1) == Some(seq));
+            let elsewhere = hash_seq.get(p).copied().filter(|s| s.checked_add(1) != Some(seq));
             match (before, elsewhere) {
                 (Some((_, h)), _) if h == p => {}
                 // Links to seq N-1's content, whose chain.hash was altered
@@ -630,21 +521,12 @@ fn check_emitter(
                 (_, Some(m)) => brk(
                     seq,
                     Problem::Reordered,
-                    format!(
-                        "prev {}… is the hash of seq {m}, not of seq {}",
-                        short(p),
-                        seq - 1
-                    ),
+                    format!("prev {}… is the hash of seq {m}, not of seq {}", short(p), seq - 1),
                 ),
                 (Some((_, h)), None) => brk(
                     seq,
                     Problem::BadPrev,
-                    format!(
-                        "prev {}… is not the hash of seq {} ({}…)",
-                        short(p),
-                        seq - 1,
-                        short(h)
-                    ),
+                    format!("prev {}… is not the hash of seq {} ({}…)", short(p), seq - 1, short(h)),
                 ),
                 // Seq N-1 absent: the gap is reported; nothing to link to.
                 (None, None) => {}
@@ -675,11 +557,8 @@ fn check_emitter(
     }
 
     let first_seq = chosen.keys().next().copied().unwrap_or(0);
-    let (last_seq, head) = chosen
-        .iter()
-        .next_back()
-        .map(|(s, e)| (*s, e.link_hash().to_string()))
-        .unwrap_or((0, String::new()));
+    let (last_seq, head) =
+        chosen.iter().next_back().map(|(s, e)| (*s, e.link_hash().to_string())).unwrap_or((0, String::new()));
     let report = EmitterReport {
         emitter: emitter.to_string(),
         events,
@@ -689,13 +568,7 @@ fn check_emitter(
         declared_lost: declared,
         duplicates,
     };
-    (
-        report,
-        Checked {
-            by_seq: chosen,
-            last_seq,
-        },
-    )
+    (report, Checked { by_seq: chosen, last_seq })
 }
 
 fn describe(e: &Entry) -> String {
@@ -749,12 +622,8 @@ fn check_checkpoint(cp: &Checkpoint, checked: &BTreeMap<String, Checked>, breaks
     };
     let next = cp.seq.checked_add(1);
     let holds = |c: &Checked| {
-        c.by_seq
-            .get(&cp.seq)
-            .is_some_and(|e| e.link_hash() == cp.hash)
-            || next
-                .and_then(|n| c.by_seq.get(&n))
-                .is_some_and(|e| e.prev.as_deref() == Some(cp.hash.as_str()))
+        c.by_seq.get(&cp.seq).is_some_and(|e| e.link_hash() == cp.hash)
+            || next.and_then(|n| c.by_seq.get(&n)).is_some_and(|e| e.prev.as_deref() == Some(cp.hash.as_str()))
     };
     let emitter: Option<(&String, &Checked)> = match &cp.emitter {
         Some(e) => match checked.get_key_value(e) {
@@ -770,19 +639,11 @@ fn check_checkpoint(cp: &Checkpoint, checked: &BTreeMap<String, Checked>, breaks
             }
         },
         None => {
-            let at_seq = || {
-                checked
-                    .iter()
-                    .filter(|(_, c)| c.by_seq.contains_key(&cp.seq))
-            };
+            let at_seq = || checked.iter().filter(|(_, c)| c.by_seq.contains_key(&cp.seq));
             checked
                 .iter()
                 .find(|(_, c)| holds(c))
-                .or_else(|| {
-                    (checked.len() == 1)
-                        .then(|| checked.iter().next())
-                        .flatten()
-                })
+                .or_else(|| (checked.len() == 1).then(|| checked.iter().next()).flatten())
                 .or_else(|| (at_seq().count() == 1).then(|| at_seq().next()).flatten())
                 .or_else(|| {
                     let mut short_ones = checked.iter().filter(|(_, c)| c.last_seq < cp.seq);
@@ -794,11 +655,8 @@ fn check_checkpoint(cp: &Checkpoint, checked: &BTreeMap<String, Checked>, breaks
         }
     };
     let Some((name, c)) = emitter else {
-        let problem = if checked.values().all(|c| c.last_seq < cp.seq) {
-            Problem::Truncated
-        } else {
-            Problem::Modified
-        };
+        let problem =
+            if checked.values().all(|c| c.last_seq < cp.seq) { Problem::Truncated } else { Problem::Modified };
         breaks.push(Break {
             emitter: "?".into(),
             seq: cp.seq,
@@ -810,32 +668,15 @@ fn check_checkpoint(cp: &Checkpoint, checked: &BTreeMap<String, Checked>, breaks
         });
         return;
     };
-    let mut brk = |seq: u64, problem: Problem, detail: String| {
-        breaks.push(Break {
-            emitter: name.clone(),
-            seq,
-            problem,
-            detail,
-        })
-    };
+    let mut brk =
+        |seq: u64, problem: Problem, detail: String| breaks.push(Break { emitter: name.clone(), seq, problem, detail });
     if holds(c) {
         return;
     }
     if let Some(e) = c.by_seq.get(&cp.seq) {
-        brk(
-            cp.seq,
-            Problem::Modified,
-            format!(
-                "{label}, but the event there has hash {}…",
-                short(e.link_hash())
-            ),
-        );
+        brk(cp.seq, Problem::Modified, format!("{label}, but the event there has hash {}…", short(e.link_hash())));
     } else if cp.seq > c.last_seq || c.by_seq.is_empty() {
-        let first = if c.by_seq.is_empty() {
-            0
-        } else {
-            c.last_seq.saturating_add(1)
-        };
+        let first = if c.by_seq.is_empty() { 0 } else { c.last_seq.saturating_add(1) };
         brk(
             first,
             Problem::Truncated,
@@ -879,10 +720,7 @@ impl Report {
             } else {
                 b.seq.to_string()
             };
-            out.push_str(&format!(
-                "BREAK emitter {} seq {seq}: {}: {}\n",
-                b.emitter, b.problem, b.detail
-            ));
+            out.push_str(&format!("BREAK emitter {} seq {seq}: {}: {}\n", b.emitter, b.problem, b.detail));
         }
         for e in &self.emitters {
             for (a, b) in &e.declared_lost {
@@ -898,11 +736,7 @@ impl Report {
         }
         let events: u64 = self.emitters.iter().map(|e| e.events).sum();
         let dups: u64 = self.emitters.iter().map(|e| e.duplicates).sum();
-        let dup_note = if dups > 0 {
-            format!(", {dups} duplicate deliveries ignored")
-        } else {
-            String::new()
-        };
+        let dup_note = if dups > 0 { format!(", {dups} duplicate deliveries ignored") } else { String::new() };
         let verdict = match self.exit_code() {
             0 => "OK: every chain holds".to_string(),
             1 => format!("FAILED: {} break(s)", self.breaks.len()),
@@ -912,10 +746,7 @@ impl Report {
                 self.breaks.len()
             ),
         };
-        out.push_str(&format!(
-            "{verdict} ({} emitters, {events} events{dup_note})\n",
-            self.emitters.len()
-        ));
+        out.push_str(&format!("{verdict} ({} emitters, {events} events{dup_note})\n", self.emitters.len()));
         out
     }
 
@@ -948,12 +779,7 @@ mod tests {
 
     impl Emitter {
         fn new(name: &str, no: u64) -> Self {
-            let mut e = Emitter {
-                chain: Chain::new(name),
-                no,
-                lines: Vec::new(),
-                hashes: Vec::new(),
-            };
+            let mut e = Emitter { chain: Chain::new(name), no, lines: Vec::new(), hashes: Vec::new() };
             e.push("chain_start", json!({"reason": "start"}));
             e
         }
@@ -963,10 +789,7 @@ mod tests {
             let mut m = Map::new();
             m.insert("schema".into(), json!("proxy-audit/1"));
             m.insert("id".into(), json!(format!("{:016x}{:016x}", self.no, seq)));
-            m.insert(
-                "time".into(),
-                json!(crate::timefmt::rfc3339_millis(1_795_000_000_000 + seq * 10)),
-            );
+            m.insert("time".into(), json!(crate::timefmt::rfc3339_millis(1_795_000_000_000 + seq * 10)));
             m.insert("kind".into(), json!(kind));
             m
         }
@@ -985,10 +808,7 @@ mod tests {
             let mut m = self.event(kind);
             if kind == "access" {
                 m.insert("outcome".into(), json!({"status_code": 200}));
-                m.insert(
-                    "action".into(),
-                    json!({"method": "GET", "path": "/patients/{id}"}),
-                );
+                m.insert("action".into(), json!({"method": "GET", "path": "/patients/{id}"}));
             } else {
                 m.insert("trail".into(), trail);
             }
@@ -1009,10 +829,7 @@ mod tests {
     }
 
     fn values(lines: &[String]) -> Vec<Value> {
-        lines
-            .iter()
-            .map(|l| serde_json::from_str(l).unwrap_or(Value::Null))
-            .collect()
+        lines.iter().map(|l| serde_json::from_str(l).unwrap_or(Value::Null)).collect()
     }
 
     fn run(lines: &[String]) -> Report {
@@ -1047,33 +864,24 @@ mod tests {
         assert_eq!((em.events, em.first_seq, em.last_seq), (5, 0, 4));
         assert_eq!(em.head, e.hashes[4]);
         let out = r.render();
-        assert!(out.starts_with(&format!(
-            "emitter node-1/abcd/0: 5 events, seq 0..4, head {}\n",
-            e.hashes[4]
-        )));
+        assert!(out.starts_with(&format!("emitter node-1/abcd/0: 5 events, seq 0..4, head {}\n", e.hashes[4])));
         assert!(!out.contains("BREAK"));
     }
 
     #[test]
     fn modified_field_is_reported_at_its_seq() {
         let mut e = chain(5);
-        e.lines[2] = edit(&e.lines[2], false, |v| {
-            v["outcome"]["status_code"] = json!(500)
-        });
+        e.lines[2] = edit(&e.lines[2], false, |v| v["outcome"]["status_code"] = json!(500));
         let r = run(&e.lines);
         assert_eq!(problems(&r), vec![(2, Problem::Modified)], "{}", r.render());
         assert_eq!(r.exit_code(), 1);
-        assert!(r
-            .render()
-            .contains("BREAK emitter node-1/abcd/0 seq 2: modified: "));
+        assert!(r.render().contains("BREAK emitter node-1/abcd/0 seq 2: modified: "));
     }
 
     #[test]
     fn modified_and_rehashed_breaks_the_next_link() {
         let mut e = chain(5);
-        e.lines[2] = edit(&e.lines[2], true, |v| {
-            v["outcome"]["status_code"] = json!(500)
-        });
+        e.lines[2] = edit(&e.lines[2], true, |v| v["outcome"]["status_code"] = json!(500));
         let r = run(&e.lines);
         assert_eq!(problems(&r), vec![(3, Problem::BadPrev)], "{}", r.render());
     }
@@ -1084,9 +892,7 @@ mod tests {
         e.lines.remove(3);
         let r = run(&e.lines);
         assert_eq!(problems(&r), vec![(3, Problem::Missing)], "{}", r.render());
-        assert!(r
-            .render()
-            .contains("BREAK emitter node-1/abcd/0 seq 3: missing: seq 3 absent"));
+        assert!(r.render().contains("BREAK emitter node-1/abcd/0 seq 3: missing: seq 3 absent"));
         // Several in a row: one break naming the range.
         let mut e = chain(8);
         e.lines.drain(2..5);
@@ -1142,36 +948,22 @@ mod tests {
         e.lines[2] = edit(&three, true, |v| v["chain"]["seq"] = json!(2));
         e.lines[3] = edit(&two, true, |v| v["chain"]["seq"] = json!(3));
         let r = run(&e.lines);
-        assert!(
-            r.exit_code() == 1 && !problems(&r).is_empty(),
-            "{}",
-            r.render()
-        );
+        assert!(r.exit_code() == 1 && !problems(&r).is_empty(), "{}", r.render());
         assert!(problems(&r).iter().all(|(s, _)| (2..=4).contains(s)));
     }
 
     #[test]
     fn bad_prev_links() {
         let mut e = chain(5);
-        e.lines[3] = edit(&e.lines[3], true, |v| {
-            v["chain"]["prev"] = json!("ab".repeat(32))
-        });
+        e.lines[3] = edit(&e.lines[3], true, |v| v["chain"]["prev"] = json!("ab".repeat(32)));
         let r = run(&e.lines);
-        assert!(
-            problems(&r).contains(&(3, Problem::BadPrev)),
-            "{}",
-            r.render()
-        );
+        assert!(problems(&r).contains(&(3, Problem::BadPrev)), "{}", r.render());
         assert!(r.render().contains("seq 3: bad prev: prev abababab"));
 
         // seq 0 must link to 64 zeros…
         let mut e = chain(3);
-        e.lines[0] = edit(&e.lines[0], true, |v| {
-            v["chain"]["prev"] = json!("1".repeat(64))
-        });
-        e.lines[1] = edit(&e.lines[1], true, |v| {
-            v["chain"]["prev"] = v["chain"]["hash"].clone()
-        });
+        e.lines[0] = edit(&e.lines[0], true, |v| v["chain"]["prev"] = json!("1".repeat(64)));
+        e.lines[1] = edit(&e.lines[1], true, |v| v["chain"]["prev"] = v["chain"]["hash"].clone());
         let p = problems(&run(&e.lines));
         assert!(p.contains(&(0, Problem::BadPrev)), "{p:?}");
 
@@ -1195,18 +987,13 @@ mod tests {
             let m = e.event("access");
             e.seal(m, false); // sealed, then lost
         }
-        e.push(
-            "loss",
-            json!({"lost_events": 2, "first_seq": 5, "last_seq": 6}),
-        );
+        e.push("loss", json!({"lost_events": 2, "first_seq": 5, "last_seq": 6}));
         e.access(2);
         let r = run(&e.lines);
         assert_eq!(r.exit_code(), 0, "{}", r.render());
         assert_eq!(r.emitters[0].declared_lost, vec![(5, 6)]);
         assert_eq!(r.emitters[0].events, 8);
-        assert!(r
-            .render()
-            .contains("LOSS emitter node-1/abcd/0 seq 5..6 declared (2 events)\n"));
+        assert!(r.render().contains("LOSS emitter node-1/abcd/0 seq 5..6 declared (2 events)\n"));
 
         // A gap wider than declared: only the undeclared part is missing.
         let mut lines = e.lines.clone();
@@ -1227,22 +1014,12 @@ mod tests {
         e.lines.truncate(7); // tail 7..9 cut
         let events = values(&e.lines);
         let r = verify(events.clone(), &[(9, h[9].clone())]);
-        assert_eq!(
-            problems(&r),
-            vec![(7, Problem::Truncated)],
-            "{}",
-            r.render()
-        );
-        assert!(r
-            .render()
-            .contains("BREAK emitter node-1/abcd/0 seq 7: truncated: "));
+        assert_eq!(problems(&r), vec![(7, Problem::Truncated)], "{}", r.render());
+        assert!(r.render().contains("BREAK emitter node-1/abcd/0 seq 7: truncated: "));
         assert!(r.breaks[0].detail.contains("chain ends at seq 6"));
         // A checkpoint the chain holds.
         assert_eq!(verify(events.clone(), &[(6, h[6].clone())]).exit_code(), 0);
-        assert_eq!(
-            verify(events.clone(), &[(2, h[2].to_uppercase())]).exit_code(),
-            0
-        );
+        assert_eq!(verify(events.clone(), &[(2, h[2].to_uppercase())]).exit_code(), 0);
         // A checkpoint the chain contradicts.
         let r = verify(events.clone(), &[(4, h[5].clone())]);
         assert_eq!(problems(&r), vec![(4, Problem::Modified)]);
@@ -1252,10 +1029,7 @@ mod tests {
         b.access(2);
         let mut all = events.clone();
         all.extend(values(&b.lines));
-        assert_eq!(
-            verify(all.clone(), &[(2, b.hashes[2].clone())]).exit_code(),
-            0
-        );
+        assert_eq!(verify(all.clone(), &[(2, b.hashes[2].clone())]).exit_code(), 0);
         let named = Checkpoint::parse(&format!("node-1/abcd/0@9:{}", h[9]));
         assert!(named.is_ok());
         let r = verify_with(all.clone(), &[named.unwrap_or_else(|_| unreachable!())]);
@@ -1267,19 +1041,14 @@ mod tests {
 
         assert!(Checkpoint::parse("12:zz").is_err());
         assert!(Checkpoint::parse("x:00").is_err());
-        assert_eq!(
-            Checkpoint::parse(&format!("7:{}", h[7])).map(|c| (c.emitter, c.seq)),
-            Ok((None, 7))
-        );
+        assert_eq!(Checkpoint::parse(&format!("7:{}", h[7])).map(|c| (c.emitter, c.seq)), Ok((None, 7)));
 
         // The emitter's own checkpoint events attest earlier heads.
         let mut e = chain(3);
         let head = json!({"head_seq": 2, "head_hash": e.hashes[2]});
         e.push("checkpoint", head);
         assert_eq!(run(&e.lines).exit_code(), 0);
-        e.lines[2] = edit(&e.lines[2], true, |v| {
-            v["outcome"]["status_code"] = json!(1)
-        });
+        e.lines[2] = edit(&e.lines[2], true, |v| v["outcome"]["status_code"] = json!(1));
         let p = problems(&run(&e.lines));
         assert!(p.contains(&(2, Problem::Modified)), "{p:?}");
     }
@@ -1307,12 +1076,7 @@ mod tests {
     fn otlp_json_input() {
         let e = chain(6);
         // Collector file exporter: one request per line, mixed with NDJSON.
-        let text = format!(
-            "{}\n{}\n{}\n",
-            otlp(&e.lines[..3]),
-            otlp(&e.lines[3..5]),
-            e.lines[5]
-        );
+        let text = format!("{}\n{}\n{}\n", otlp(&e.lines[..3]), otlp(&e.lines[3..5]), e.lines[5]);
         let events = parse_events("otel.json", text.as_bytes());
         assert_eq!(events.as_ref().map(Vec::len), Ok(6));
         assert_eq!(verify(events.unwrap_or_default(), &[]).exit_code(), 0);
@@ -1322,19 +1086,14 @@ mod tests {
         assert_eq!(events.as_ref().map(Vec::len), Ok(6));
         // Tampering inside a body is found.
         let mut lines = e.lines.clone();
-        lines[4] = edit(&lines[4], false, |v| {
-            v["action"]["method"] = json!("DELETE")
-        });
+        lines[4] = edit(&lines[4], false, |v| v["action"]["method"] = json!("DELETE"));
         let events = parse_events("otel.json", otlp(&lines).to_string().as_bytes());
         let r = verify(events.unwrap_or_default(), &[]);
         assert_eq!(problems(&r), vec![(4, Problem::Modified)]);
         // Foreign log records are skipped; ours with a broken body are not.
         let foreign = json!({"resourceLogs": [{"scopeLogs": [{"logRecords": [
             {"body": {"stringValue": "GET /healthz 200"}}]}]}]});
-        assert_eq!(
-            parse_events("x", foreign.to_string().as_bytes()),
-            Ok(vec![])
-        );
+        assert_eq!(parse_events("x", foreign.to_string().as_bytes()), Ok(vec![]));
         let broken = json!({"resourceLogs": [{"scopeLogs": [{"logRecords": [
             {"eventName": "proxy_audit.access", "body": {"stringValue": "{nope"}}]}]}]});
         let err = parse_events("x", broken.to_string().as_bytes());
@@ -1353,9 +1112,7 @@ mod tests {
         assert_eq!((r.emitters[0].events, r.emitters[0].duplicates), (4, 2));
         assert!(r.render().contains("2 duplicate deliveries ignored"));
         // Same id, different content: not a harmless redelivery.
-        let forged = edit(&e.lines[2], false, |v| {
-            v["outcome"]["status_code"] = json!(403)
-        });
+        let forged = edit(&e.lines[2], false, |v| v["outcome"]["status_code"] = json!(403));
         e.lines.push(forged);
         let p = problems(&run(&e.lines));
         assert!(p.contains(&(1, Problem::Duplicate)), "{p:?}");
@@ -1371,9 +1128,7 @@ mod tests {
         let r = verify_inputs(&[("bad.ndjson", text.as_bytes())], &[]);
         assert_eq!(r.exit_code(), 2);
         assert_eq!(r.emitters[0].events, 2); // the readable part is still checked
-        assert!(r
-            .render()
-            .contains("UNREADABLE bad.ndjson:line 2: not JSON"));
+        assert!(r.render().contains("UNREADABLE bad.ndjson:line 2: not JSON"));
         // JSON that is neither an event nor an OTLP request.
         let r = verify_inputs(&[("n", b"42\n{\"a\":1}\n".as_slice())], &[]);
         assert_eq!((r.exit_code(), r.unreadable.len()), (2, 2));
@@ -1389,8 +1144,7 @@ mod tests {
         let mut lines = e.lines.clone();
         lines.push(json!({"id": "x", "kind": "access"}).to_string());
         lines.push(json!({"id": "y", "chain": "nope"}).to_string());
-        lines
-            .push(json!({"id": "z", "chain": {"emitter": "node-1/abcd/0", "seq": -1}}).to_string());
+        lines.push(json!({"id": "z", "chain": {"emitter": "node-1/abcd/0", "seq": -1}}).to_string());
         lines.push(json!({"chain": {"emitter": 5, "seq": 1}}).to_string());
         lines.push(
             json!({"kind": "access", "chain": {"emitter": "q", "seq": u64::MAX,
@@ -1424,10 +1178,7 @@ mod tests {
     fn fixture_files() {
         macro_rules! fixture {
             ($name:literal) => {
-                (
-                    $name,
-                    include_bytes!(concat!("../tests/data/verify/", $name)).as_slice(),
-                )
+                ($name, include_bytes!(concat!("../tests/data/verify/", $name)).as_slice())
             };
         }
         let check = |input: (&str, &[u8]), cps: &[Checkpoint]| verify_inputs(&[input], cps);
@@ -1444,10 +1195,7 @@ mod tests {
         let r = check(fixture!("missing.ndjson"), &[]);
         assert_eq!(problems(&r), vec![(4, Problem::Missing)]);
         let cp = Checkpoint::parse(TRUNCATED_CHECKPOINT);
-        let r = check(
-            fixture!("truncated.ndjson"),
-            &[cp.unwrap_or_else(|e| panic!("{e}"))],
-        );
+        let r = check(fixture!("truncated.ndjson"), &[cp.unwrap_or_else(|e| panic!("{e}"))]);
         assert_eq!(problems(&r), vec![(11, Problem::Truncated)]);
         assert_eq!(r.breaks[0].emitter, "node-1/abcd/0");
         assert_eq!(check(fixture!("truncated.ndjson"), &[]).exit_code(), 0);

@@ -63,7 +63,8 @@ impl Request {
     fn refuse(&mut self, shared: &Shared, status: u16, kind: Kind, reason: &'static str, message: &str) {
         let audit_id = self.audit_id(shared);
         let request_id = self.facts.as_ref().and_then(|f| f.request_id.clone());
-        let body = json!({"error": {"code": reason, "message": message, "request_id": request_id, "audit_id": audit_id}});
+        let body =
+            json!({"error": {"code": reason, "message": message, "request_id": request_id, "audit_id": audit_id}});
         self.verdict = Some((kind, reason));
         self.status = Some(status);
         host::send_json(u32::from(status), &body.to_string(), &audit_id);
@@ -153,7 +154,8 @@ impl HttpContext for Request {
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        self.status = host::header(MapType::HttpResponseHeaders, ":status").and_then(|s| s.parse().ok()).or(self.status);
+        self.status =
+            host::header(MapType::HttpResponseHeaders, ":status").and_then(|s| s.parse().ok()).or(self.status);
         if let Some(id) = &self.id {
             host::set_header(MapType::HttpResponseHeaders, "x-proxy-audit-id", id);
         }

@@ -70,7 +70,10 @@ impl Context for Root {
             let now = host::now_ms();
             shared.borrow_mut().emitter.batch_done(ok, now);
             if !ok {
-                host::log(LogLevel::Warn, &format!("proxy-audit: log service answered {status:?}; batch will be retried"));
+                host::log(
+                    LogLevel::Warn,
+                    &format!("proxy-audit: log service answered {status:?}; batch will be retried"),
+                );
             }
         }
         // Keep draining while the service keeps up.
