@@ -136,3 +136,16 @@ def test_bad_config_is_refused_with_every_problem_named(sink, upstream):
 def test_standalone_envoy_yaml_validates():
     ok, out = harness.validate(harness.ROOT / "envoy" / "envoy.yaml")
     assert ok, out[-3000:]
+
+
+def test_failed_batches_are_retried_and_counted(envoy_factory, events, sink):
+    envoy = envoy_factory()
+    sink.store.fail_status, sink.store.fail_until = 503, time.time() + 1.5
+    ids = [call(envoy.url, f"/retry/{i}")[1]["x-proxy-audit-id"] for i in range(5)]
+    evs = events.wait_requests(5, timeout=20)
+    assert set(ids) <= {e["id"] for e in evs}
+    assert sink.store.refused >= 1
+    stats = envoy.stats("proxy_audit")
+    assert int(stats["wasmcustom.proxy_audit.batches_failed"]) >= 1, stats
+    assert int(stats["wasmcustom.proxy_audit.events_retried"]) >= 1, stats
+    assert int(stats["wasmcustom.proxy_audit.requests"]) == 5, stats

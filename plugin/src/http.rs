@@ -222,6 +222,12 @@ impl HttpContext for Request {
             response: body(&self.response_body),
             ai: None,
         };
+        crate::metrics::count("proxy_audit.requests", 1);
+        match kind {
+            Kind::Denied => crate::metrics::count("proxy_audit.denied", 1),
+            Kind::Blocked => crate::metrics::count("proxy_audit.blocked", 1),
+            Kind::Access => {}
+        }
         shared.borrow_mut().emitter.emit(ev.to_map(), now);
     }
 }

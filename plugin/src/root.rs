@@ -69,6 +69,7 @@ impl Context for Root {
         if let Some(shared) = &self.shared {
             let now = host::now_ms();
             shared.borrow_mut().emitter.batch_done(ok, now);
+            crate::metrics::publish(shared);
             if !ok {
                 host::log(
                     LogLevel::Warn,
