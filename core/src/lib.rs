@@ -17,6 +17,7 @@ pub mod identity;
 pub mod ids;
 pub mod jcs;
 pub mod jwt;
+pub mod pbstruct;
 pub mod resources;
 pub mod runtime;
 pub mod sse;

@@ -8,7 +8,7 @@ use proxy_audit_core::config::Require;
 use proxy_audit_core::event::{self, BodyRecord, Kind, Phase, RequestEvent};
 use proxy_audit_core::identity::{self, Actor, Evidence, Resolution};
 use proxy_audit_core::ids::StreamDigest;
-use proxy_audit_core::resources;
+use proxy_audit_core::{pbstruct, resources};
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, BufferType, MapType};
 use serde_json::json;
@@ -85,7 +85,13 @@ fn gather(shared: &Shared, now_ms: u64) -> Facts {
     let eff = cfg.effective(&method, route_path, &authority);
     let no_flag = |_: &str| None;
     let pf = resources::apply(&rt.templates, raw_path, &no_flag);
-    let jwt_authn_claims = None;
+    // Envoy returns the `metadata` property as protobuf `Metadata` bytes.
+    let jwt_authn_claims = host::property(&["metadata"])
+        .and_then(|b| pbstruct::filter_metadata(&b, "envoy.filters.http.jwt_authn"))
+        .and_then(|ns| match ns.get(&cfg.identity.jwt.jwt_authn_payload_key) {
+            Some(serde_json::Value::Object(claims)) if !claims.is_empty() => Some(claims.clone()),
+            _ => None,
+        });
     let peer_san = host::property_string(&["connection", "uri_san_peer_certificate"]);
     let evidence = Evidence {
         jwt_authn_claims,
