@@ -56,6 +56,18 @@ impl Emitter {
         sealed
     }
 
+    /// Seals an event without queuing it (write-ahead: the caller delivers it
+    /// itself and hands it to [`Self::enqueue`] if that fails).
+    pub fn seal(&mut self, mut event: Map<String, Value>, now_ms: u64) -> Sealed {
+        self.last_event_ms = now_ms;
+        self.chain.seal(&mut event)
+    }
+
+    /// Queues an already sealed event for the batch exporter.
+    pub fn enqueue(&mut self, sealed: &Sealed) {
+        self.exporter.push(sealed.seq, &sealed.line);
+    }
+
     /// Declares dropped events with one `loss` event, when there is room.
     fn declare_loss(&mut self, now_ms: u64) {
         if let Some(l) = self.exporter.take_loss() {

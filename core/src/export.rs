@@ -137,26 +137,16 @@ impl Exporter {
         Some(self.render())
     }
 
-    /// The in-flight batch again (for a retry scheduled by [`Self::failed`]).
     fn render(&self) -> Batch {
         let parts: Vec<&str> = self.inflight.iter().map(|i| i.rendered.as_str()).collect();
+        render(self.format, &parts)
+    }
+
+    /// A batch of one event, for write-ahead delivery outside the queue.
+    pub fn single(&self, line: &str) -> Batch {
         match self.format {
-            Format::Ndjson => {
-                let mut body = parts.join("\n").into_bytes();
-                body.push(b'\n');
-                Batch { body, content_type: "application/x-ndjson", events: parts.len() }
-            }
-            Format::Otlp => {
-                let body = format!(
-                    concat!(
-                        r#"{{"resourceLogs":[{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"proxy-audit"}}}}]}},"#,
-                        r#""scopeLogs":[{{"scope":{{"name":"proxy-audit","version":"{}"}},"logRecords":[{}]}}]}}]}}"#
-                    ),
-                    env!("CARGO_PKG_VERSION"),
-                    parts.join(",")
-                );
-                Batch { body: body.into_bytes(), content_type: "application/json", events: parts.len() }
-            }
+            Format::Ndjson => render(self.format, &[line]),
+            Format::Otlp => render(self.format, &[otlp_record(line).as_str()]),
         }
     }
 
@@ -194,6 +184,27 @@ impl Exporter {
             return 0;
         }
         BASE_BACKOFF_MS.saturating_mul(1u64 << self.attempt.saturating_sub(1).min(16)).min(MAX_BACKOFF_MS)
+    }
+}
+
+fn render(format: Format, parts: &[&str]) -> Batch {
+    match format {
+        Format::Ndjson => {
+            let mut body = parts.join("\n").into_bytes();
+            body.push(b'\n');
+            Batch { body, content_type: "application/x-ndjson", events: parts.len() }
+        }
+        Format::Otlp => {
+            let body = format!(
+                concat!(
+                    r#"{{"resourceLogs":[{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"proxy-audit"}}}}]}},"#,
+                    r#""scopeLogs":[{{"scope":{{"name":"proxy-audit","version":"{}"}},"logRecords":[{}]}}]}}]}}"#
+                ),
+                env!("CARGO_PKG_VERSION"),
+                parts.join(",")
+            );
+            Batch { body: body.into_bytes(), content_type: "application/json", events: parts.len() }
+        }
     }
 }
 

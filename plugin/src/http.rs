@@ -4,9 +4,10 @@
 
 use crate::host;
 use crate::shared::Shared;
-use proxy_audit_core::config::Require;
+use proxy_audit_core::chain::Sealed;
+use proxy_audit_core::config::{Delivery, OnFailure, Require};
 use proxy_audit_core::event::{self, BodyRecord, Kind, Phase, RequestEvent};
-use proxy_audit_core::identity::{self, Actor, Evidence, Resolution};
+use proxy_audit_core::identity::{self, Evidence, Resolution};
 use proxy_audit_core::ids::StreamDigest;
 use proxy_audit_core::{pbstruct, resources};
 use proxy_wasm::traits::{Context, HttpContext};
@@ -39,6 +40,9 @@ pub struct Request {
     status: Option<u16>,
     request_body: StreamDigest,
     response_body: StreamDigest,
+    /// Write-ahead: token of the `begin` delivery we are waiting for.
+    begin_token: Option<u32>,
+    begin: Option<Sealed>,
 }
 
 impl Request {
@@ -52,11 +56,107 @@ impl Request {
             status: None,
             request_body: StreamDigest::default(),
             response_body: StreamDigest::default(),
+            begin_token: None,
+            begin: None,
         }
     }
 
     fn audit_id(&mut self, shared: &Shared) -> String {
         self.id.get_or_insert_with(|| shared.borrow_mut().emitter.next_id()).clone()
+    }
+
+    /// The event for this request, from the facts gathered so far.
+    fn build_event(
+        &mut self,
+        shared: &Shared,
+        facts: &Facts,
+        phase: Phase,
+        kind: Kind,
+        status: Option<u16>,
+        reason: Option<String>,
+        now: u64,
+    ) -> RequestEvent {
+        let body = |d: &StreamDigest| BodyRecord {
+            scanned: false,
+            skipped: Some("not_inspected".into()),
+            bytes: Some(d.bytes()),
+            sha256: (d.bytes() > 0).then(|| d.hex()),
+            findings: Vec::new(),
+        };
+        let complete = phase == Phase::Complete;
+        RequestEvent {
+            id: if complete { self.audit_id(shared) } else { shared.borrow_mut().emitter.next_id() },
+            time_ms: self.start_ms,
+            kind,
+            phase,
+            actor: facts.identity.actor.clone(),
+            method: facts.method.clone(),
+            path: facts.path.clone(),
+            verb: facts.verb,
+            authority: facts.authority.clone(),
+            resource_type: facts.resource_type.clone(),
+            resource_id: facts.resource_id.clone(),
+            address: facts.address.clone(),
+            user_agent: facts.user_agent.clone(),
+            request_id: facts.request_id.clone(),
+            status,
+            duration_ms: complete.then(|| now.saturating_sub(self.start_ms)),
+            reason,
+            purpose: facts.purpose.clone(),
+            request: if complete { body(&self.request_body) } else { BodyRecord::default() },
+            response: if complete { body(&self.response_body) } else { BodyRecord::default() },
+            ai: None,
+        }
+    }
+
+    /// Write-ahead: seals a `begin` record and sends it from this context;
+    /// the request waits (paused) for the log service's acknowledgement.
+    fn write_ahead(&mut self, shared: &Shared, facts: &Facts) -> bool {
+        let now = host::now_ms();
+        let ev = self.build_event(shared, facts, Phase::Begin, Kind::Access, None, None, now);
+        let mut rt = shared.borrow_mut();
+        let sealed = rt.emitter.seal(ev.to_map(), now);
+        let batch = rt.emitter.exporter.single(&sealed.line);
+        let ex = &rt.cfg.audit.exporter;
+        let len = batch.body.len().to_string();
+        let headers = vec![
+            (":method", "POST"),
+            (":path", ex.path.as_str()),
+            (":authority", ex.authority.as_str()),
+            ("content-type", batch.content_type),
+            ("content-length", len.as_str()),
+        ];
+        let timeout = std::time::Duration::from_millis(ex.timeout_ms);
+        let sent = proxy_wasm::hostcalls::dispatch_http_call(&ex.cluster, headers, Some(&batch.body), vec![], timeout);
+        match sent {
+            Ok(token) => {
+                self.begin_token = Some(token);
+                self.begin = Some(sealed);
+                true
+            }
+            Err(_) => {
+                rt.emitter.enqueue(&sealed);
+                false
+            }
+        }
+    }
+
+    /// The `begin` record could not be delivered: fail closed or open.
+    fn begin_failed(&mut self, shared: &Shared) -> Action {
+        crate::metrics::count("proxy_audit.write_ahead_failed", 1);
+        let closed = shared.borrow().cfg.audit.on_failure == OnFailure::Closed;
+        if closed {
+            self.refuse(
+                shared,
+                503,
+                Kind::Blocked,
+                "audit_unavailable",
+                "The audit trail is unavailable; the request was not forwarded.",
+            );
+            Action::Pause
+        } else {
+            Action::Continue
+        }
     }
 
     /// Answers with the contract's JSON error and records the verdict.
@@ -135,7 +235,29 @@ fn details_reason(details: &str) -> String {
     details.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '{' | '}' | '.')).take(80).collect()
 }
 
-impl Context for Request {}
+impl Context for Request {
+    fn on_http_call_response(&mut self, token_id: u32, _num_headers: usize, _body_size: usize, _num_trailers: usize) {
+        if self.begin_token != Some(token_id) {
+            return;
+        }
+        self.begin_token = None;
+        let Some(shared) = self.shared.clone() else { return };
+        let status = host::header(MapType::HttpCallResponseHeaders, ":status").and_then(|s| s.parse::<u16>().ok());
+        let begin = self.begin.take();
+        if status.is_some_and(|s| (200..300).contains(&s)) {
+            let _ = proxy_wasm::hostcalls::resume_http_request();
+            return;
+        }
+        // Not acknowledged: the record goes to the batch queue (retried, or
+        // declared lost), and the request fails closed or proceeds.
+        if let Some(sealed) = &begin {
+            shared.borrow_mut().emitter.enqueue(sealed);
+        }
+        if self.begin_failed(&shared) == Action::Continue {
+            let _ = proxy_wasm::hostcalls::resume_http_request();
+        }
+    }
+}
 
 impl HttpContext for Request {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
@@ -150,10 +272,21 @@ impl HttpContext for Request {
             self.refuse(&shared, d.status, Kind::Denied, d.reason, d.message);
             return Action::Pause;
         }
+        if shared.borrow().cfg.audit.delivery == Delivery::WriteAhead {
+            let facts = self.facts.take();
+            let sent = facts.as_ref().is_some_and(|f| self.write_ahead(&shared, f));
+            self.facts = facts;
+            return if sent { Action::Pause } else { self.begin_failed(&shared) };
+        }
         Action::Continue
     }
 
     fn on_http_request_body(&mut self, body_size: usize, _end_of_stream: bool) -> Action {
+        if self.begin_token.is_some() || self.verdict.is_some() {
+            // Hold the body while the begin record is in flight (or refused):
+            // continuing here would release the paused headers too.
+            return Action::Pause;
+        }
         let chunk = host::buffer(BufferType::HttpRequestBody, 0, body_size);
         self.request_body.update(&chunk);
         Action::Continue
@@ -176,6 +309,11 @@ impl HttpContext for Request {
 
     fn on_log(&mut self) {
         let Some(shared) = self.shared.clone() else { return };
+        if let Some(begin) = self.begin.take() {
+            // The stream ended while its begin record was in flight (the call
+            // dies with the stream): queue it so it is retried, never lost.
+            shared.borrow_mut().emitter.enqueue(&begin);
+        }
         let now = host::now_ms();
         let saw_headers = self.facts.is_some();
         if self.start_ms == 0 {
@@ -196,38 +334,7 @@ impl HttpContext for Request {
             }
             None => (Kind::Access, None),
         };
-        let id = self.audit_id(&shared);
-        let body = |d: &StreamDigest| BodyRecord {
-            scanned: false,
-            skipped: Some("not_inspected".into()),
-            bytes: Some(d.bytes()),
-            sha256: (d.bytes() > 0).then(|| d.hex()),
-            findings: Vec::new(),
-        };
-        let actor: Actor = facts.identity.actor;
-        let ev = RequestEvent {
-            id,
-            time_ms: self.start_ms,
-            kind,
-            phase: Phase::Complete,
-            actor,
-            method: facts.method,
-            path: facts.path,
-            verb: facts.verb,
-            authority: facts.authority,
-            resource_type: facts.resource_type,
-            resource_id: facts.resource_id,
-            address: facts.address,
-            user_agent: facts.user_agent,
-            request_id: facts.request_id,
-            status,
-            duration_ms: Some(now.saturating_sub(self.start_ms)),
-            reason,
-            purpose: facts.purpose,
-            request: body(&self.request_body),
-            response: body(&self.response_body),
-            ai: None,
-        };
+        let ev = self.build_event(&shared, &facts, Phase::Complete, kind, status, reason, now);
         crate::metrics::count("proxy_audit.requests", 1);
         match kind {
             Kind::Denied => crate::metrics::count("proxy_audit.denied", 1),

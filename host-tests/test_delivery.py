@@ -1,0 +1,171 @@
+"""Audit delivery and integrity through a real Envoy (concurrency 2): batching under load,
+a failing log service, write-ahead delivery, OTLP, and `proxy-audit verify` on the trail."""
+import json
+import subprocess
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from google.protobuf import json_format
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+
+import harness
+from chaincheck import check_chains
+from conftest import assert_schema_valid
+from test_skeleton import call
+
+CLI = harness.ROOT / "target" / "release" / "proxy-audit"
+
+
+def verify_cli(events, tmp_path, *extra):
+    trail = tmp_path / "trail.ndjson"
+    trail.write_text("".join(json.dumps(e) + "\n" for e in events))
+    p = subprocess.run([str(CLI), "verify", *extra, str(trail)], capture_output=True, text=True)
+    return p.returncode, p.stdout + p.stderr
+
+
+def covered_by_losses(events):
+    """Seqs per emitter: delivered, or declared lost by a loss event."""
+    out = {}
+    for e in events:
+        em = e["chain"]["emitter"]
+        out.setdefault(em, set()).add(e["chain"]["seq"])
+        if e["kind"] == "loss":
+            out[em].update(range(e["trail"]["first_seq"], e["trail"]["last_seq"] + 1))
+    return out
+
+
+def test_600_concurrent_requests_give_600_events_and_valid_chains(envoy_factory, events, tmp_path):
+    envoy = envoy_factory(concurrency=2)
+    with ThreadPoolExecutor(16) as pool:
+        ids = list(pool.map(lambda i: call(envoy.url, f"/load/{i}")[1]["x-proxy-audit-id"], range(600)))
+    evs = events.wait_requests(600, timeout=60)
+    assert len({e["id"] for e in evs}) == 600
+    assert {e["id"] for e in evs} == set(ids)
+    for e in evs[:20]:
+        assert_schema_valid(e)
+    check_chains(events.all())
+    rc, out = verify_cli(events.all(), tmp_path)
+    assert rc == 0, out
+
+
+def test_log_service_down_3s_then_recovering(envoy_factory, events, sink, tmp_path):
+    cfg = harness.default_plugin_config()
+    cfg["audit"]["exporter"].update({"max_buffered_events": 40, "max_batch_events": 10, "timeout_ms": 500})
+    envoy = envoy_factory(cfg)
+    sink.store.fail_status, sink.store.fail_until = 503, time.time() + 3
+    sent = 0
+    deadline = time.time() + 3
+    while time.time() < deadline:
+        call(envoy.url, f"/during/{sent}")
+        sent += 1
+        time.sleep(0.01)
+    harness.wait_for(lambda: time.time() > sink.store.fail_until + 0.5, 10)
+    for i in range(5):
+        call(envoy.url, f"/after/{i}")
+    sent += 5
+    # Everything arrives or is declared lost: no silent gap.
+    def settled():
+        evs = events.all()
+        got = {e["id"] for e in evs if e["kind"] == "access"}
+        lost = sum(e["trail"]["lost_events"] for e in evs if e["kind"] == "loss")
+        return len(got) + lost >= sent and evs
+    assert harness.wait_for(settled, 30)
+    evs = events.all()
+    assert any(e["kind"] == "loss" for e in evs), "the overflow of 40 buffered events must be declared"
+    for em, seqs in covered_by_losses(evs).items():
+        assert seqs == set(range(max(seqs) + 1)), f"{em}: undeclared gap"
+    rc, out = verify_cli(evs, tmp_path)
+    assert rc == 0 and "LOSS" in out, out
+    stats = envoy.stats("proxy_audit")
+    assert int(stats["wasmcustom.proxy_audit.events_dropped"]) >= 1
+
+
+def test_write_ahead_fail_closed_refuses_then_recovers(envoy_factory, events, sink, upstream):
+    cfg = harness.default_plugin_config(audit={"delivery": "write_ahead", "on_failure": "closed"})
+    envoy = envoy_factory(cfg)
+    status, _, _ = call(envoy.url, "/ledger/1", "POST", {"content-type": "application/json", "x-request-id": "wa-1"}, b'{"amount": 5}')
+    assert status == 200
+    begin = [e for e in events.all() if e.get("phase") == "begin"]
+    assert len(begin) == 1 and begin[0]["source"]["request_id"] == "wa-1", "begin acknowledged before forwarding"
+    assert_schema_valid(begin[0])
+    sink.store.fail_status, sink.store.fail_until = 503, time.time() + 2
+    status, h, body = call(envoy.url, "/ledger/2", "POST", {"content-type": "application/json", "x-request-id": "wa-2"}, b'{"amount": 6}')
+    assert status == 503 and json.loads(body)["error"]["code"] == "audit_unavailable"
+    seen = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{upstream.server_address[1]}/__requests").read())
+    assert [r["path"] for r in seen] == ["/ledger/1"], "nothing forwarded while the trail is down"
+    harness.wait_for(lambda: time.time() > sink.store.fail_until + 0.3, 5)
+    status, _, _ = call(envoy.url, "/ledger/3", "POST", {"content-type": "application/json"}, b'{"amount": 7}')
+    assert status == 200
+    evs = events.wait_requests(5, timeout=20)
+    refused = [e for e in evs if e["source"]["request_id"] == "wa-2" and e["phase"] == "complete"]
+    assert refused and refused[0]["outcome"]["reason"] == "audit_unavailable" and refused[0]["outcome"]["status_code"] == 503
+    check_chains(events.all())
+
+
+def test_write_ahead_fail_open_proceeds(envoy_factory, events, sink):
+    cfg = harness.default_plugin_config(audit={"delivery": "write_ahead", "on_failure": "open"})
+    envoy = envoy_factory(cfg)
+    sink.store.fail_status, sink.store.fail_until = 503, time.time() + 1
+    status, _, _ = call(envoy.url, "/open/1")
+    assert status == 200
+    evs = events.wait_requests(2, timeout=20)
+    assert sorted(e["phase"] for e in evs) == ["begin", "complete"]
+
+
+def test_otlp_batches_parse_with_the_official_protobuf_definitions(envoy_factory, events, sink, tmp_path):
+    cfg = harness.default_plugin_config()
+    cfg["audit"]["exporter"].update({"format": "otlp", "path": "/v1/logs"})
+    envoy = envoy_factory(cfg)
+    tok = __import__("test_skeleton").token("alice")
+    call(envoy.url, "/otlp/1", headers={"authorization": f"Bearer {tok}"})
+    events.wait_requests(1)
+    raw = [b for b in sink.store.raw_batches if b["path"] == "/v1/logs"]
+    assert raw and all(b["content_type"] == "application/json" for b in raw)
+    records = []
+    for b in raw:
+        req = json_format.Parse(b["body"], ExportLogsServiceRequest())
+        for rl in req.resource_logs:
+            for sl in rl.scope_logs:
+                records.extend(sl.log_records)
+    access = [r for r in records if r.event_name == "proxy_audit.access"]
+    assert len(access) == 1
+    rec = access[0]
+    ev = json.loads(rec.body.string_value)
+    attrs = {a.key: a.value for a in rec.attributes}
+    assert attrs["user.id"].string_value == "alice"
+    assert attrs["http.request.method"].string_value == "GET"
+    assert attrs["http.response.status_code"].int_value == 200
+    assert rec.time_unix_nano // 1_000_000 > 0 and ev["id"] == attrs["proxy_audit.event.id"].string_value
+    # verify reads OTLP-JSON as the Collector's file exporter writes it (one request per line).
+    otlp_file = tmp_path / "otlp.jsonl"
+    otlp_file.write_text("".join(b["body"].strip() + "\n" for b in raw))
+    p = subprocess.run([str(CLI), "verify", str(otlp_file)], capture_output=True, text=True)
+    assert p.returncode == 0, p.stdout + p.stderr
+
+
+@pytest.mark.parametrize("tamper, problem", [("modify", "modified"), ("delete", "missing"), ("relink", "bad prev")])
+def test_tampered_trails_fail_verify_at_the_right_seq(envoy_factory, events, tmp_path, tamper, problem):
+    envoy = envoy_factory(concurrency=1)
+    for i in range(6):
+        call(envoy.url, f"/t/{i}")
+    events.wait_requests(6)
+    evs = [e for e in events.all()]
+    worker = max({e["chain"]["emitter"] for e in evs}, key=lambda em: sum(1 for e in evs if e["chain"]["emitter"] == em))
+    chain = sorted([e for e in evs if e["chain"]["emitter"] == worker], key=lambda e: e["chain"]["seq"])
+    target = chain[3]
+    if tamper == "modify":
+        target["outcome"]["status_code"] = 500
+    elif tamper == "delete":
+        evs.remove(target)
+    else:
+        target["chain"]["prev"] = "f" * 64
+    rc, out = verify_cli(evs, tmp_path)
+    assert rc == 1, out
+    assert f"seq 3: {problem}" in out, out
+    # Tail truncation is caught against a checkpoint.
+    head = chain[-1]
+    rest = [e for e in events.all() if e is not head and e["id"] != head["id"]]
+    rc, out = verify_cli(rest, tmp_path, "--checkpoint", f"{worker}@{head['chain']['seq']}:{head['chain']['hash']}")
+    assert rc == 1 and "truncated" in out, out
