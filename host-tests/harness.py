@@ -111,6 +111,7 @@ def bootstrap(listen_port, admin_port, upstream_port, sink_port, http_filters, a
                             "model": "%FILTER_STATE(wasm.proxy_audit.ai_response_model:PLAIN)%",
                             "input_tokens": "%FILTER_STATE(wasm.proxy_audit.ai_input_tokens:PLAIN)%",
                             "output_tokens": "%FILTER_STATE(wasm.proxy_audit.ai_output_tokens:PLAIN)%",
+                            "event": "%FILTER_STATE(wasm.proxy_audit.event:PLAIN)%",
                         }
                     },
                 },

@@ -169,3 +169,15 @@ def test_tampered_trails_fail_verify_at_the_right_seq(envoy_factory, events, tmp
     rest = [e for e in events.all() if e is not head and e["id"] != head["id"]]
     rc, out = verify_cli(rest, tmp_path, "--checkpoint", f"{worker}@{head['chain']['seq']}:{head['chain']['hash']}")
     assert rc == 1 and "truncated" in out, out
+
+
+def test_filter_state_copy_for_access_logs(envoy_factory, events):
+    envoy = envoy_factory(access_log=True)
+    tok = __import__("test_skeleton").token("alice")
+    _, h, _ = call(envoy.url, "/fs", headers={"authorization": f"Bearer {tok}"})
+    (ev,) = events.wait_requests(1)
+    harness.wait_for(lambda: envoy.access_log_path.exists() and envoy.access_log_path.read_text().strip(), 5)
+    line = json.loads(envoy.access_log_path.read_text().strip().splitlines()[-1])
+    assert line["audit_id"] == h["x-proxy-audit-id"] == ev["id"]
+    assert line["actor"] == "alice"
+    assert json.loads(line["event"]) == ev, "the access-log copy is the shipped event, hash included"

@@ -268,6 +268,7 @@ impl HttpContext for Request {
         self.facts = Some(facts);
         let id = self.audit_id(&shared);
         host::set_header(MapType::HttpRequestHeaders, "x-proxy-audit-id", &id);
+        host::set_property(&["proxy_audit.audit_id"], id.as_bytes());
         if let Some(d) = denial {
             self.refuse(&shared, d.status, Kind::Denied, d.reason, d.message);
             return Action::Pause;
@@ -335,13 +336,18 @@ impl HttpContext for Request {
             None => (Kind::Access, None),
         };
         let ev = self.build_event(&shared, &facts, Phase::Complete, kind, status, reason, now);
+        if let Some(actor) = &ev.actor.id {
+            host::set_property(&["proxy_audit.actor_id"], actor.as_bytes());
+        }
         crate::metrics::count("proxy_audit.requests", 1);
         match kind {
             Kind::Denied => crate::metrics::count("proxy_audit.denied", 1),
             Kind::Blocked => crate::metrics::count("proxy_audit.blocked", 1),
             Kind::Access => {}
         }
-        shared.borrow_mut().emitter.emit(ev.to_map(), now);
+        let sealed = shared.borrow_mut().emitter.emit(ev.to_map(), now);
+        // Secondary channel: the sealed event for Envoy access loggers.
+        host::set_property(&["proxy_audit.event"], sealed.line.as_bytes());
     }
 }
 
