@@ -34,6 +34,7 @@ def cluster(name, port, host="127.0.0.1"):
         "name": name,
         "type": "STATIC",
         "connect_timeout": "1s",
+        "per_connection_buffer_limit_bytes": 16 << 20,
         "load_assignment": {
             "cluster_name": name,
             "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {"socket_address": {"address": host, "port_value": port}}}}]}],
@@ -84,7 +85,22 @@ def jwt_authn_filter(jwks_json, issuer="https://idp.example.com", audiences=("pr
     }
 
 
-def bootstrap(listen_port, admin_port, upstream_port, sink_port, http_filters, access_log_path=None):
+def downstream_tls(pki):
+    """A TLS transport socket that requires a client certificate signed by the test CA."""
+    return {
+        "name": "envoy.transport_sockets.tls",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
+            "require_client_certificate": True,
+            "common_tls_context": {
+                "tls_certificates": [{"certificate_chain": {"filename": pki["server.pem"]}, "private_key": {"filename": pki["server.key"]}}],
+                "validation_context": {"trusted_ca": {"filename": pki["ca.pem"]}},
+            },
+        },
+    }
+
+
+def bootstrap(listen_port, admin_port, upstream_port, sink_port, http_filters, access_log_path=None, tls=None):
     hcm = {
         "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
         "stat_prefix": "ingress",
@@ -124,7 +140,9 @@ def bootstrap(listen_port, admin_port, upstream_port, sink_port, http_filters, a
                 {
                     "name": "main",
                     "address": {"socket_address": {"address": "127.0.0.1", "port_value": listen_port}},
-                    "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}]}],
+                    "per_connection_buffer_limit_bytes": 16 << 20,
+                    "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}],
+                                       **({"transport_socket": downstream_tls(tls)} if tls else {})}],
                 }
             ],
             "clusters": [cluster("upstream", upstream_port), cluster("audit_sink", sink_port)],
@@ -136,13 +154,13 @@ class Envoy:
     """One Envoy process on free ports. Use as a context manager."""
 
     def __init__(self, plugin_config, upstream_port, sink_port, runtime="v8", extra_filters_before=(), env=None,
-                 concurrency=2, access_log=False, with_filter=True):
+                 concurrency=2, access_log=False, with_filter=True, tls=None):
         self.port = free_port()
         self.admin_port = free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="proxy-audit-envoy-"))
         self.access_log_path = self.dir / "access.log" if access_log else None
         filters = list(extra_filters_before) + ([wasm_filter(plugin_config, runtime, env)] if with_filter else [])
-        self.config = bootstrap(self.port, self.admin_port, upstream_port, sink_port, filters, self.access_log_path)
+        self.config = bootstrap(self.port, self.admin_port, upstream_port, sink_port, filters, self.access_log_path, tls)
         self.config_path = self.dir / "envoy.json"
         self.config_path.write_text(json.dumps(self.config, indent=1))
         self.log_path = self.dir / "envoy.log"

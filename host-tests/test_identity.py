@@ -2,6 +2,7 @@
 the filter, HS256 verified by the filter, require modes per route, upstream 401/403."""
 import json
 import time
+import urllib.error
 
 import jwt
 import pytest
@@ -105,3 +106,31 @@ def test_unverified_only_when_allowed(envoy_factory, events, rsa_key):
     assert_schema_valid(e)
     a = e["actor"]
     assert (a["id"], a["verified"], a["source"], a["on_behalf_of"]) == ("carol", False, "jwt_unverified", None)
+
+
+def test_mtls_spiffe_peer_is_a_service(envoy_factory, events, tmp_path):
+    import ssl
+    import urllib.request
+    from pki import make_pki
+    spiffe = "spiffe://cluster.local/ns/billing/sa/batch"
+    pki = make_pki(tmp_path, spiffe)
+    cfg = harness.default_plugin_config(identity={"jwt": {"hs256_secret_env": "PROXY_AUDIT_JWT_SECRET"},
+                                                  "on_behalf_of_header": "x-on-behalf-of",
+                                                  "require": "individual"})
+    envoy = envoy_factory(cfg, tls=pki)
+    ctx = ssl.create_default_context(cafile=pki["ca.pem"])
+    ctx.load_cert_chain(pki["client.pem"], pki["client.key"])
+    url = f"https://127.0.0.1:{envoy.port}"
+    try:
+        urllib.request.urlopen(urllib.request.Request(url + "/m/1"), context=ctx, timeout=10)
+        raise AssertionError("a service without on-behalf-of must be refused")
+    except urllib.error.HTTPError as e:
+        assert e.code == 403
+    r = urllib.request.urlopen(urllib.request.Request(url + "/m/2", headers={"x-on-behalf-of": "erin"}), context=ctx, timeout=10)
+    assert r.status == 200
+    evs = sorted(events.wait_requests(2), key=lambda e: e["action"]["path"])
+    for e in evs:
+        assert_schema_valid(e)
+        assert (e["actor"]["id"], e["actor"]["type"], e["actor"]["source"], e["actor"]["verified"]) == (spiffe, "service", "mtls", True)
+    assert (evs[0]["kind"], evs[0]["outcome"]["reason"]) == ("denied", "service_account_not_allowed")
+    assert evs[1]["actor"]["on_behalf_of"] == "erin"
