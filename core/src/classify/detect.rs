@@ -1,0 +1,1345 @@
+//! Built-in detectors: one hand-written pass over the bytes with a byte-class
+//! dispatch. Only three kinds of byte start work: a digit at a word start
+//! (numeric detectors), a letter at a word start (secrets by literal prefix,
+//! IBAN, NINO, DEA, context words for AWS secret keys), and the rare
+//! punctuation `@`, `+`, `(`, `:` and `-` (email, E.164 phones, `(555)` phones,
+//! IPv6, PEM blocks). Everything else is skipped a word at a time.
+//!
+//! Every candidate is validated (checksums, ranges, lengths, boundaries) before
+//! it becomes a [`Hit`]. Hits may overlap; the caller resolves overlaps.
+
+use super::entity as e;
+
+/// A match: byte range in the scanned text and the entity id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Hit {
+    pub start: usize,
+    pub end: usize,
+    pub entity: u16,
+}
+
+const C_DIGIT: u8 = 1;
+const C_ALPHA: u8 = 2;
+const C_AT: u8 = 3;
+const C_PLUS: u8 = 4;
+const C_LPAREN: u8 = 5;
+const C_COLON: u8 = 6;
+const C_DASH: u8 = 7;
+
+#[allow(clippy::indexing_slicing)] // const-evaluated, i < 256
+const CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let c = i as u8;
+        t[i] = if c.is_ascii_digit() {
+            C_DIGIT
+        } else if c.is_ascii_alphabetic() {
+            C_ALPHA
+        } else if c == b'@' {
+            C_AT
+        } else if c == b'+' {
+            C_PLUS
+        } else if c == b'(' {
+            C_LPAREN
+        } else if c == b':' {
+            C_COLON
+        } else if c == b'-' {
+            C_DASH
+        } else {
+            0
+        };
+        i += 1;
+    }
+    t
+};
+
+#[inline]
+fn at(b: &[u8], i: usize) -> u8 {
+    b.get(i).copied().unwrap_or(0)
+}
+
+#[inline]
+fn is_word(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_'
+}
+
+#[inline]
+fn prev(b: &[u8], i: usize) -> u8 {
+    if i == 0 {
+        0
+    } else {
+        at(b, i - 1)
+    }
+}
+
+fn run_end(b: &[u8], mut i: usize, f: impl Fn(u8) -> bool) -> usize {
+    while let Some(&c) = b.get(i) {
+        if !f(c) {
+            break;
+        }
+        i += 1;
+    }
+    i
+}
+
+fn starts_with_at(b: &[u8], i: usize, lit: &[u8]) -> bool {
+    b.get(i..i + lit.len()) == Some(lit)
+}
+
+fn starts_with_ci(b: &[u8], i: usize, lit: &[u8]) -> bool {
+    match b.get(i..i + lit.len()) {
+        Some(s) => s.eq_ignore_ascii_case(lit),
+        None => false,
+    }
+}
+
+/// Which built-ins to run (indexed by entity id) and the context of the text.
+pub(crate) struct ScanCtx<'a> {
+    pub enabled: &'a [bool],
+    /// The JSON key (or form field name) holding the text, as extra context.
+    pub key: &'a [u8],
+    /// ICD-10 codes are only looked for in clinical fields.
+    pub icd: bool,
+}
+
+impl ScanCtx<'_> {
+    #[inline]
+    fn on(&self, ent: u16) -> bool {
+        self.enabled.get(ent as usize).copied().unwrap_or(false)
+    }
+}
+
+/// Scans `b` with every enabled built-in, appending hits to `out`.
+pub(crate) fn scan(b: &[u8], cx: &ScanCtx<'_>, out: &mut Vec<Hit>) {
+    let n = b.len();
+    let mut i = 0;
+    // A key like "aws_secret_access_key" puts the whole value in context.
+    if cx.on(e::AWS_SECRET_KEY) && has_word(cx.key, &[b"aws", b"secret"]) {
+        aws_secret_scan(b, 0, n, out);
+    }
+    if cx.icd && cx.on(e::ICD10) {
+        icd_scan(b, out);
+    }
+    while i < n {
+        let c = at(b, i);
+        match CLASS.get(c as usize).copied().unwrap_or(0) {
+            0 => i += 1,
+            C_ALPHA => {
+                if !is_word(prev(b, i)) {
+                    if let Some(end) = word_start(b, i, cx, out) {
+                        i = end.max(i + 1);
+                        continue;
+                    }
+                }
+                i = run_end(b, i, is_word);
+            }
+            C_DIGIT => {
+                let p = prev(b, i);
+                let after_decimal = matches!(p, b'.' | b',') && prev(b, i - 1).is_ascii_digit();
+                if !is_word(p) && !after_decimal {
+                    let end = numeric(b, i, cx, out);
+                    i = end.max(i + 1);
+                } else {
+                    i = run_end(b, i, |c| c.is_ascii_digit());
+                }
+            }
+            C_AT => {
+                if cx.on(e::EMAIL) {
+                    if let Some((s, end)) = email(b, i) {
+                        out.push(Hit {
+                            start: s,
+                            end,
+                            entity: e::EMAIL,
+                        });
+                        i = end;
+                        continue;
+                    }
+                }
+                i += 1;
+            }
+            C_PLUS => {
+                if cx.on(e::PHONE) && !is_word(prev(b, i)) {
+                    if let Some(end) = phone_plus(b, i) {
+                        out.push(Hit {
+                            start: i,
+                            end,
+                            entity: e::PHONE,
+                        });
+                        i = end;
+                        continue;
+                    }
+                }
+                i += 1;
+            }
+            C_LPAREN => {
+                if cx.on(e::PHONE) {
+                    if let Some(end) = phone_paren(b, i) {
+                        out.push(Hit {
+                            start: i,
+                            end,
+                            entity: e::PHONE,
+                        });
+                        i = end;
+                        continue;
+                    }
+                }
+                i += 1;
+            }
+            C_COLON => {
+                let end = ipv6(b, i, cx, out);
+                i = end.max(i + 1);
+            }
+            C_DASH => {
+                if cx.on(e::PRIVATE_KEY) && starts_with_at(b, i, b"-----BEGIN ") {
+                    if let Some(end) = private_key(b, i) {
+                        out.push(Hit {
+                            start: i,
+                            end,
+                            entity: e::PRIVATE_KEY,
+                        });
+                        i = end;
+                        continue;
+                    }
+                }
+                i += 1;
+            }
+            _ => i += 1,
+        }
+    }
+}
+
+// ---------------------------------------------------------------- context words
+
+fn is_lower(c: u8) -> bool {
+    c.is_ascii_lowercase()
+}
+
+/// Case-insensitive search for any of `words` in `hay`, at a word start
+/// (previous byte not a letter, or a camelCase hump). Words of up to four
+/// letters must also end at a word end; longer ones may be prefixes
+/// ("birth" matches "birthday").
+fn has_word(hay: &[u8], words: &[&[u8]]) -> bool {
+    for w in words {
+        let (Some(&first), l) = (w.first(), w.len()) else {
+            continue;
+        };
+        if hay.len() < l {
+            continue;
+        }
+        let mut p = 0;
+        while p + l <= hay.len() {
+            if hay.get(p).map(|c| c.to_ascii_lowercase()) == Some(first)
+                && starts_with_ci(hay, p, w)
+            {
+                let pc = prev(hay, p);
+                let cur = at(hay, p);
+                let start_ok =
+                    !pc.is_ascii_alphabetic() || (is_lower(pc) && cur.is_ascii_uppercase());
+                let nc = at(hay, p + l);
+                let last = at(hay, p + l - 1);
+                let end_ok = l > 4
+                    || !nc.is_ascii_alphabetic()
+                    || (is_lower(last) && nc.is_ascii_uppercase());
+                if start_ok && end_ok {
+                    return true;
+                }
+            }
+            p += 1;
+        }
+    }
+    false
+}
+
+const CTX_WINDOW: usize = 48;
+
+/// Context words in the key or in the `CTX_WINDOW` bytes before `start`.
+fn ctx(b: &[u8], start: usize, cx: &ScanCtx<'_>, words: &[&[u8]]) -> bool {
+    let from = start.saturating_sub(CTX_WINDOW);
+    has_word(cx.key, words) || b.get(from..start).is_some_and(|w| has_word(w, words))
+}
+
+const SSN_WORDS: &[&[u8]] = &[b"ssn", b"social security", b"social sec", b"ss#", b"ss no"];
+const ITIN_WORDS: &[&[u8]] = &[b"itin", b"taxpayer", b"tin"];
+const SIN_WORDS: &[&[u8]] = &[b"sin", b"social insurance", b"nas"];
+const NHS_WORDS: &[&[u8]] = &[b"nhs", b"health service", b"nhsno"];
+const NPI_WORDS: &[&[u8]] = &[
+    b"npi",
+    b"national provider",
+    b"prescriber",
+    b"provider id",
+    b"provider number",
+];
+const PHONE_WORDS: &[&[u8]] = &[
+    b"phone",
+    b"tel",
+    b"telephone",
+    b"mobile",
+    b"cell",
+    b"cellphone",
+    b"call",
+    b"fax",
+    b"sms",
+    b"whatsapp",
+    b"contact",
+    b"dial",
+    b"text me",
+    b"ring",
+    b"mob",
+    b"tlf",
+];
+const DOB_WORDS: &[&[u8]] = &[
+    b"dob",
+    b"d.o.b",
+    b"birth",
+    b"born",
+    b"bday",
+    b"date_of_birth",
+    b"geburtsdatum",
+    b"nacimiento",
+];
+
+// ---------------------------------------------------------------- checksums
+
+pub(crate) fn luhn(digits: &[u8]) -> bool {
+    let mut sum = 0u32;
+    let mut dbl = false;
+    for &d in digits.iter().rev() {
+        let mut v = u32::from(d.wrapping_sub(b'0'));
+        if v > 9 {
+            return false;
+        }
+        if dbl {
+            v *= 2;
+            if v > 9 {
+                v -= 9;
+            }
+        }
+        sum += v;
+        dbl = !dbl;
+    }
+    sum.is_multiple_of(10)
+}
+
+fn npi_valid(d: &[u8]) -> bool {
+    if d.len() != 10 || !matches!(d.first(), Some(b'1' | b'2')) {
+        return false;
+    }
+    let mut full = Vec::with_capacity(15);
+    full.extend_from_slice(b"80840");
+    full.extend_from_slice(d);
+    luhn(&full)
+}
+
+fn nhs_valid(d: &[u8]) -> bool {
+    if d.len() != 10 {
+        return false;
+    }
+    let mut sum = 0u32;
+    for (k, &c) in d.iter().take(9).enumerate() {
+        sum += u32::from(c - b'0') * (10 - k as u32);
+    }
+    let check = 11 - (sum % 11);
+    let check = if check == 11 { 0 } else { check };
+    check != 10 && Some(check) == d.get(9).map(|c| u32::from(c - b'0'))
+}
+
+fn dea_valid(b: &[u8]) -> bool {
+    // b = 2 letters + 7 digits
+    let (Some(&l1), Some(&l2)) = (b.first(), b.get(1)) else {
+        return false;
+    };
+    if !b"ABCDEFGHJKLMPRSTUX".contains(&l1) || !(l2.is_ascii_uppercase() || l2 == b'9') {
+        return false;
+    }
+    let d: Vec<u32> = b
+        .iter()
+        .skip(2)
+        .map(|&c| u32::from(c.wrapping_sub(b'0')))
+        .collect();
+    if d.len() != 7 || d.iter().any(|&v| v > 9) {
+        return false;
+    }
+    let g = |k: usize| d.get(k).copied().unwrap_or(0);
+    let s = g(0) + g(2) + g(4) + 2 * (g(1) + g(3) + g(5));
+    s % 10 == g(6)
+}
+
+fn digits_of(b: &[u8], s: usize, e: usize) -> Vec<u8> {
+    b.get(s..e)
+        .unwrap_or(&[])
+        .iter()
+        .copied()
+        .filter(u8::is_ascii_digit)
+        .collect()
+}
+
+fn num(d: &[u8]) -> u32 {
+    d.iter().fold(0u32, |a, &c| {
+        a.saturating_mul(10)
+            .saturating_add(u32::from(c.wrapping_sub(b'0')))
+    })
+}
+
+fn ssn_valid(d: &[u8]) -> bool {
+    let (Some(a), Some(g), Some(s)) = (d.get(0..3), d.get(3..5), d.get(5..9)) else {
+        return false;
+    };
+    let (a, g, s) = (num(a), num(g), num(s));
+    a != 0 && a != 666 && a < 900 && g != 0 && s != 0
+}
+
+fn itin_valid(d: &[u8]) -> bool {
+    let (Some(a), Some(g)) = (d.get(0..3), d.get(3..5)) else {
+        return false;
+    };
+    let (a, g) = (num(a), num(g));
+    (900..=999).contains(&a) && matches!(g, 50..=65 | 70..=88 | 90..=92 | 94..=99) && d.len() == 9
+}
+
+fn sin_valid(d: &[u8]) -> bool {
+    d.len() == 9 && !matches!(d.first(), Some(b'0' | b'8')) && luhn(d)
+}
+
+/// Card brand + length rules.
+pub(crate) fn card_brand_ok(d: &[u8]) -> bool {
+    let len = d.len();
+    let p = |k: usize| d.get(..k).map(num).unwrap_or(0);
+    let visa = p(1) == 4 && matches!(len, 13 | 16 | 19);
+    let mc = ((51..=55).contains(&p(2)) || (2221..=2720).contains(&p(4))) && len == 16;
+    let amex = matches!(p(2), 34 | 37) && len == 15;
+    let discover = (p(4) == 6011
+        || p(2) == 65
+        || (644..=649).contains(&p(3))
+        || (622126..=622925).contains(&p(6)))
+        && (16..=19).contains(&len);
+    let jcb = (3528..=3589).contains(&p(4)) && (16..=19).contains(&len);
+    let diners = ((300..=305).contains(&p(3)) || matches!(p(2), 36 | 38 | 39) || p(3) == 309)
+        && (14..=19).contains(&len);
+    let unionpay = p(2) == 62 && (16..=19).contains(&len);
+    let maestro = matches!(
+        p(4),
+        5018 | 5020 | 5038 | 5893 | 6304 | 6759 | 6761 | 6762 | 6763
+    ) && (12..=19).contains(&len);
+    visa || mc || amex || discover || jcb || diners || unionpay || maestro
+}
+
+fn card_valid(d: &[u8]) -> bool {
+    (13..=19).contains(&d.len()) && card_brand_ok(d) && luhn(d)
+}
+
+/// IBAN lengths per country (SWIFT registry).
+fn iban_len(cc: &[u8]) -> Option<usize> {
+    Some(match cc {
+        b"AD" => 24,
+        b"AE" => 23,
+        b"AL" => 28,
+        b"AT" => 20,
+        b"AZ" => 28,
+        b"BA" => 20,
+        b"BE" => 16,
+        b"BG" => 22,
+        b"BH" => 22,
+        b"BR" => 29,
+        b"BY" => 28,
+        b"CH" => 21,
+        b"CR" => 22,
+        b"CY" => 28,
+        b"CZ" => 24,
+        b"DE" => 22,
+        b"DK" => 18,
+        b"DO" => 28,
+        b"EE" => 20,
+        b"EG" => 29,
+        b"ES" => 24,
+        b"FI" => 18,
+        b"FO" => 18,
+        b"FR" => 27,
+        b"GB" => 22,
+        b"GE" => 22,
+        b"GI" => 23,
+        b"GL" => 18,
+        b"GR" => 27,
+        b"GT" => 28,
+        b"HR" => 21,
+        b"HU" => 28,
+        b"IE" => 22,
+        b"IL" => 23,
+        b"IQ" => 23,
+        b"IS" => 26,
+        b"IT" => 27,
+        b"JO" => 30,
+        b"KW" => 30,
+        b"KZ" => 20,
+        b"LB" => 28,
+        b"LC" => 32,
+        b"LI" => 21,
+        b"LT" => 20,
+        b"LU" => 20,
+        b"LV" => 21,
+        b"LY" => 25,
+        b"MC" => 27,
+        b"MD" => 24,
+        b"ME" => 22,
+        b"MK" => 19,
+        b"MR" => 27,
+        b"MT" => 31,
+        b"MU" => 30,
+        b"NL" => 18,
+        b"NO" => 15,
+        b"PK" => 24,
+        b"PL" => 28,
+        b"PS" => 29,
+        b"PT" => 25,
+        b"QA" => 29,
+        b"RO" => 24,
+        b"RS" => 22,
+        b"SA" => 24,
+        b"SC" => 31,
+        b"SE" => 24,
+        b"SI" => 19,
+        b"SK" => 24,
+        b"SM" => 27,
+        b"ST" => 25,
+        b"SV" => 28,
+        b"TL" => 23,
+        b"TN" => 24,
+        b"TR" => 26,
+        b"UA" => 29,
+        b"VA" => 22,
+        b"VG" => 24,
+        b"XK" => 20,
+        _ => return None,
+    })
+}
+
+fn iban_mod97(compact: &[u8]) -> bool {
+    let (Some(head), Some(tail)) = (compact.get(..4), compact.get(4..)) else {
+        return false;
+    };
+    let mut r: u32 = 0;
+    for &c in tail.iter().chain(head.iter()) {
+        if c.is_ascii_digit() {
+            r = (r * 10 + u32::from(c - b'0')) % 97;
+        } else if c.is_ascii_uppercase() {
+            let v = u32::from(c - b'A') + 10;
+            r = (r * 100 + v) % 97;
+        } else {
+            return false;
+        }
+    }
+    r == 1
+}
+
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for &byte in data {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            let mask = (crc & 1).wrapping_neg();
+            crc = (crc >> 1) ^ (0xEDB8_8320 & mask);
+        }
+    }
+    !crc
+}
+
+fn base62_val(c: u8) -> Option<u64> {
+    match c {
+        b'0'..=b'9' => Some(u64::from(c - b'0')),
+        b'A'..=b'Z' => Some(u64::from(c - b'A') + 10),
+        b'a'..=b'z' => Some(u64::from(c - b'a') + 36),
+        _ => None,
+    }
+}
+
+/// GitHub classic tokens: 30 random base62 chars + base62(CRC32(random)), 6 chars.
+pub(crate) fn github_crc_ok(body: &[u8]) -> bool {
+    let (Some(rand), Some(check)) = (body.get(..30), body.get(30..36)) else {
+        return false;
+    };
+    let mut v: u64 = 0;
+    for &c in check {
+        let Some(d) = base62_val(c) else { return false };
+        v = v * 62 + d;
+    }
+    v == u64::from(crc32(rand))
+}
+
+// ---------------------------------------------------------------- numeric
+
+#[derive(Clone, Copy, Default)]
+struct Groups {
+    g: [(usize, usize); 8],
+    n: usize,
+    sep: u8,
+}
+
+impl Groups {
+    fn len(&self, k: usize) -> usize {
+        self.g.get(k).map(|(s, e)| e - s).unwrap_or(0)
+    }
+    fn lens_are(&self, want: &[usize]) -> bool {
+        self.n == want.len() && want.iter().enumerate().all(|(k, &l)| self.len(k) == l)
+    }
+    fn start(&self) -> usize {
+        self.g.first().map(|g| g.0).unwrap_or(0)
+    }
+    fn end_of(&self, k: usize) -> usize {
+        self.g.get(k).map(|g| g.1).unwrap_or(0)
+    }
+    fn end(&self) -> usize {
+        self.end_of(self.n.saturating_sub(1))
+    }
+}
+
+fn groups(b: &[u8], i: usize) -> Groups {
+    let mut gr = Groups::default();
+    let e1 = run_end(b, i, |c| c.is_ascii_digit());
+    gr.g[0] = (i, e1);
+    gr.n = 1;
+    let sep = at(b, e1);
+    if matches!(sep, b' ' | b'-' | b'.' | b'/') && at(b, e1 + 1).is_ascii_digit() {
+        gr.sep = sep;
+        let mut pos = e1;
+        while gr.n < 8 && at(b, pos) == sep && at(b, pos + 1).is_ascii_digit() {
+            let e = run_end(b, pos + 1, |c| c.is_ascii_digit());
+            if let Some(slot) = gr.g.get_mut(gr.n) {
+                *slot = (pos + 1, e);
+            }
+            gr.n += 1;
+            pos = e;
+        }
+    }
+    gr
+}
+
+/// The token does not continue past `e` (no letter/digit, no `.5`-like tail).
+fn clean_end(b: &[u8], e: usize) -> bool {
+    let a = at(b, e);
+    !(is_word(a) || matches!(a, b'.' | b'-' | b'/' | b',' | b':') && at(b, e + 1).is_ascii_digit())
+}
+
+fn push(out: &mut Vec<Hit>, start: usize, end: usize, entity: u16) {
+    out.push(Hit { start, end, entity });
+}
+
+fn date_ok(y: u32, m: u32, d: u32) -> bool {
+    (1900..=2100).contains(&y) && (1..=12).contains(&m) && (1..=31).contains(&d)
+}
+
+/// Numeric detectors at a digit that starts a word. Returns where to resume.
+fn numeric(b: &[u8], i: usize, cx: &ScanCtx<'_>, out: &mut Vec<Hit>) -> usize {
+    let gr = groups(b, i);
+    let s = gr.start();
+    let end = gr.end();
+    let clean = clean_end(b, end);
+    let d = || digits_of(b, s, end);
+    let sep = gr.sep;
+    let gdig = |k: usize| digits_of(b, gr.g.get(k).map(|g| g.0).unwrap_or(0), gr.end_of(k));
+
+    // IPv4
+    if gr.n == 4 && sep == b'.' && clean && prev(b, s) != b'.' {
+        let ok = (0..4).all(|k| gr.len(k) <= 3 && num(&gdig(k)) <= 255);
+        if ok {
+            if cx.on(e::IP_ADDRESS) {
+                push(out, s, end, e::IP_ADDRESS);
+            }
+            return end;
+        }
+    }
+    // Dates (date of birth only in context)
+    if gr.n == 3 && matches!(sep, b'-' | b'/' | b'.') && clean {
+        let (a, m, c) = (num(&gdig(0)), num(&gdig(1)), num(&gdig(2)));
+        let ymd = gr.len(0) == 4
+            && (1..=2).contains(&gr.len(1))
+            && (1..=2).contains(&gr.len(2))
+            && date_ok(a, m, c);
+        let dmy = (1..=2).contains(&gr.len(0))
+            && (1..=2).contains(&gr.len(1))
+            && gr.len(2) == 4
+            && (date_ok(c, m, a) || date_ok(c, a, m));
+        if ymd || dmy {
+            if cx.on(e::DATE_OF_BIRTH) && ctx(b, s, cx, DOB_WORDS) {
+                push(out, s, end, e::DATE_OF_BIRTH);
+            }
+            return end;
+        }
+    }
+    // SSN / ITIN: ddd-dd-dddd (space-separated only in context)
+    if gr.lens_are(&[3, 2, 4])
+        && clean
+        && (sep == b'-' || (sep == b' ' && (ctx(b, s, cx, SSN_WORDS) || ctx(b, s, cx, ITIN_WORDS))))
+    {
+        let dd = d();
+        if itin_valid(&dd) {
+            if cx.on(e::US_ITIN) {
+                push(out, s, end, e::US_ITIN);
+            }
+        } else if ssn_valid(&dd) && cx.on(e::US_SSN) {
+            push(out, s, end, e::US_SSN);
+        }
+        return end;
+    }
+    // Canadian SIN: ddd-ddd-ddd / ddd ddd ddd
+    if gr.lens_are(&[3, 3, 3])
+        && clean
+        && matches!(sep, b'-' | b' ')
+        && sin_valid(&d())
+        && cx.on(e::CA_SIN)
+    {
+        push(out, s, end, e::CA_SIN);
+        return end;
+    }
+    // NHS: 3-3-4 with spaces (dashes only in context)
+    if gr.lens_are(&[3, 3, 4])
+        && clean
+        && (sep == b' ' || (sep == b'-' && ctx(b, s, cx, NHS_WORDS)))
+        && nhs_valid(&d())
+        && cx.on(e::UK_NHS)
+        && !ctx(b, s, cx, PHONE_WORDS)
+    {
+        push(out, s, end, e::UK_NHS);
+        return end;
+    }
+    // Credit cards: one run of 13-19 digits, or groups (first of 4) joined by
+    // one consistent separator (space or dash).
+    if cx.on(e::CREDIT_CARD) {
+        if gr.n == 1 {
+            let l = gr.len(0);
+            if (13..=19).contains(&l) && clean && card_valid(&d()) {
+                push(out, s, end, e::CREDIT_CARD);
+                return end;
+            }
+        } else if matches!(sep, b' ' | b'-') && gr.len(0) == 4 {
+            let mut total = 0;
+            let mut best = None;
+            for k in 0..gr.n {
+                let l = gr.len(k);
+                if !(3..=6).contains(&l) {
+                    break;
+                }
+                total += l;
+                if total > 19 {
+                    break;
+                }
+                if total >= 13 && !is_word(at(b, gr.end_of(k))) {
+                    best = Some(k);
+                }
+            }
+            // longest valid prefix of groups
+            if let Some(kmax) = best {
+                for k in (1..=kmax).rev() {
+                    let dd = digits_of(b, s, gr.end_of(k));
+                    if (13..=19).contains(&dd.len()) && card_valid(&dd) {
+                        push(out, s, gr.end_of(k), e::CREDIT_CARD);
+                        return gr.end_of(k);
+                    }
+                }
+            }
+        }
+    }
+    if gr.n == 1 && clean {
+        let l = gr.len(0);
+        if l == 10 && cx.on(e::US_NPI) && ctx(b, s, cx, NPI_WORDS) && npi_valid(&d()) {
+            push(out, s, end, e::US_NPI);
+            return end;
+        }
+        if l == 10 && cx.on(e::UK_NHS) && ctx(b, s, cx, NHS_WORDS) && nhs_valid(&d()) {
+            push(out, s, end, e::UK_NHS);
+            return end;
+        }
+        if l == 9 {
+            let dd = d();
+            if ctx(b, s, cx, ITIN_WORDS) && itin_valid(&dd) {
+                if cx.on(e::US_ITIN) {
+                    push(out, s, end, e::US_ITIN);
+                }
+                return end;
+            }
+            if ctx(b, s, cx, SSN_WORDS) {
+                if itin_valid(&dd) {
+                    if cx.on(e::US_ITIN) {
+                        push(out, s, end, e::US_ITIN);
+                    }
+                } else if ssn_valid(&dd) && cx.on(e::US_SSN) {
+                    push(out, s, end, e::US_SSN);
+                }
+                return end;
+            }
+            if ctx(b, s, cx, SIN_WORDS) && sin_valid(&dd) {
+                if cx.on(e::CA_SIN) {
+                    push(out, s, end, e::CA_SIN);
+                }
+                return end;
+            }
+        }
+        if (10..=11).contains(&l) && cx.on(e::PHONE) && ctx(b, s, cx, PHONE_WORDS) {
+            push(out, s, end, e::PHONE);
+            return end;
+        }
+    }
+    // Phones: NANP 3-3-4 / 1-3-3-4 with a consistent separator.
+    if cx.on(e::PHONE) && clean && matches!(sep, b'-' | b'.' | b' ') {
+        let nanp = |k: usize| {
+            let a = gdig(k);
+            let x = gdig(k + 1);
+            matches!(a.first(), Some(b'2'..=b'9')) && matches!(x.first(), Some(b'2'..=b'9'))
+        };
+        if gr.lens_are(&[3, 3, 4]) && nanp(0) {
+            push(out, s, end, e::PHONE);
+            return end;
+        }
+        if gr.lens_are(&[1, 3, 3, 4]) && at(b, s) == b'1' && nanp(1) {
+            push(out, s, end, e::PHONE);
+            return end;
+        }
+        // European national formats: trunk prefix 0, 2-4 groups, 10-11 digits.
+        if at(b, s) == b'0' && (2..=4).contains(&gr.n) && sep != b'.' && gr.len(0) >= 2 {
+            let total = d().len();
+            if (10..=11).contains(&total) && (0..gr.n).all(|k| gr.len(k) >= 2) {
+                push(out, s, end, e::PHONE);
+                return end;
+            }
+        }
+    }
+    run_end(b, i, |c| c.is_ascii_digit())
+}
+
+/// `+` country code and 7-14 more digits with optional single separators.
+fn phone_plus(b: &[u8], i: usize) -> Option<usize> {
+    let mut j = i + 1;
+    if !matches!(at(b, j), b'1'..=b'9') {
+        return None;
+    }
+    let mut digits = 0;
+    let mut last_digit_end = j;
+    let mut groups = 0;
+    while j < b.len() && j - i < 24 {
+        let c = at(b, j);
+        if c.is_ascii_digit() {
+            let e = run_end(b, j, |c| c.is_ascii_digit());
+            digits += e - j;
+            groups += 1;
+            j = e;
+            last_digit_end = e;
+        } else if matches!(c, b' ' | b'-' | b'.') && at(b, j + 1).is_ascii_digit() {
+            j += 1;
+        } else if c == b'(' || c == b')' {
+            j += 1;
+            if at(b, j) == b' ' {
+                j += 1;
+            }
+        } else {
+            break;
+        }
+    }
+    let _ = groups;
+    if (8..=15).contains(&digits)
+        && !is_word(at(b, last_digit_end))
+        && !(at(b, last_digit_end) == b'.' && at(b, last_digit_end + 1).is_ascii_digit())
+    {
+        Some(last_digit_end)
+    } else {
+        None
+    }
+}
+
+/// `(555) 123-4567`, `(555)123-4567`, `(555) 123 4567`.
+fn phone_paren(b: &[u8], i: usize) -> Option<usize> {
+    let area = b.get(i + 1..i + 4)?;
+    if !area.iter().all(u8::is_ascii_digit)
+        || at(b, i + 4) != b')'
+        || !matches!(area.first(), Some(b'2'..=b'9'))
+    {
+        return None;
+    }
+    let mut j = i + 5;
+    if at(b, j) == b' ' {
+        j += 1;
+    }
+    let ex = b.get(j..j + 3)?;
+    if !ex.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    j += 3;
+    if matches!(at(b, j), b'-' | b' ' | b'.') {
+        j += 1;
+    }
+    let line = b.get(j..j + 4)?;
+    if !line.iter().all(u8::is_ascii_digit) || !clean_end(b, j + 4) {
+        return None;
+    }
+    Some(j + 4)
+}
+
+// ---------------------------------------------------------------- email
+
+fn is_local(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'%' | b'+' | b'-')
+}
+
+fn email(b: &[u8], at_i: usize) -> Option<(usize, usize)> {
+    let mut s = at_i;
+    while s > 0 && at_i - s < 64 && is_local(at(b, s - 1)) {
+        s -= 1;
+    }
+    if s > 0 && is_local(at(b, s - 1)) {
+        return None; // local part too long
+    }
+    while s < at_i && matches!(at(b, s), b'.' | b'-' | b'+') {
+        s += 1;
+    }
+    if s == at_i || at(b, at_i - 1) == b'.' {
+        return None;
+    }
+    let mut j = at_i + 1;
+    let mut labels = 0;
+    let mut last_start;
+    loop {
+        last_start = j;
+        let e = run_end(b, j, |c| c.is_ascii_alphanumeric() || c == b'-');
+        let l = e - j;
+        if l == 0 || l > 63 || at(b, j) == b'-' || at(b, e - 1) == b'-' {
+            return None;
+        }
+        labels += 1;
+        j = e;
+        if at(b, j) == b'.' && at(b, j + 1).is_ascii_alphanumeric() {
+            j += 1;
+            continue;
+        }
+        break;
+    }
+    let tld = b.get(last_start..j)?;
+    let tld_ok =
+        (tld.len() >= 2 && tld.iter().all(u8::is_ascii_alphabetic)) || tld.starts_with(b"xn--");
+    if labels < 2 || !tld_ok || at(b, j) == b'@' {
+        return None;
+    }
+    Some((s, j))
+}
+
+// ---------------------------------------------------------------- IPv6
+
+fn ipv6(b: &[u8], i: usize, cx: &ScanCtx<'_>, out: &mut Vec<Hit>) -> usize {
+    let is_tok = |c: u8| c.is_ascii_hexdigit() || c == b':';
+    let mut s = i;
+    while s > 0 && i - s < 40 && is_tok(at(b, s - 1)) {
+        s -= 1;
+    }
+    let mut e = run_end(b, i, |c| is_tok(c) || c == b'.');
+    while e > i && matches!(at(b, e - 1), b'.') {
+        e -= 1;
+    }
+    if e - s > 45 || is_word(prev(b, s)) || is_word(at(b, e)) || prev(b, s) == b'.' {
+        return e;
+    }
+    if let Some(tok) = b.get(s..e) {
+        if cx.on(e::IP_ADDRESS) && ipv6_valid(tok) {
+            out.push(Hit {
+                start: s,
+                end: e,
+                entity: e::IP_ADDRESS,
+            });
+        }
+    }
+    e
+}
+
+fn ipv4_valid(t: &[u8]) -> bool {
+    let parts: Vec<&[u8]> = t.split(|&c| c == b'.').collect();
+    parts.len() == 4
+        && parts.iter().all(|p| {
+            (1..=3).contains(&p.len()) && p.iter().all(u8::is_ascii_digit) && num(p) <= 255
+        })
+}
+
+pub(crate) fn ipv6_valid(t: &[u8]) -> bool {
+    let halves: Vec<&[u8]> = split_seq(t, b"::");
+    if halves.len() > 2 {
+        return false;
+    }
+    let compressed = halves.len() == 2;
+    let mut count = 0usize;
+    let mut explicit = 0usize;
+    let nh = halves.len();
+    for (hi, h) in halves.iter().enumerate() {
+        if h.is_empty() {
+            continue;
+        }
+        let groups: Vec<&[u8]> = h.split(|&c| c == b':').collect();
+        let ng = groups.len();
+        for (k, g) in groups.iter().enumerate() {
+            let last = hi + 1 == nh && k + 1 == ng;
+            if last && g.contains(&b'.') {
+                if !ipv4_valid(g) {
+                    return false;
+                }
+                count += 2;
+                explicit += 2;
+                continue;
+            }
+            if g.is_empty() || g.len() > 4 || !g.iter().all(u8::is_ascii_hexdigit) {
+                return false;
+            }
+            count += 1;
+            explicit += 1;
+        }
+    }
+    if compressed {
+        count < 8 && explicit >= 2
+    } else {
+        count == 8
+    }
+}
+
+fn split_seq<'a>(t: &'a [u8], sep: &[u8]) -> Vec<&'a [u8]> {
+    let mut out = Vec::new();
+    let mut last = 0;
+    let mut k = 0;
+    while k + sep.len() <= t.len() {
+        if t.get(k..k + sep.len()) == Some(sep) {
+            out.push(t.get(last..k).unwrap_or(&[]));
+            k += sep.len();
+            last = k;
+        } else {
+            k += 1;
+        }
+    }
+    out.push(t.get(last..).unwrap_or(&[]));
+    out
+}
+
+// ---------------------------------------------------------------- words
+
+fn tok_end(b: &[u8], i: usize, f: impl Fn(u8) -> bool, max: usize) -> usize {
+    let mut j = i;
+    while j < b.len() && j - i < max && f(at(b, j)) {
+        j += 1;
+    }
+    j
+}
+
+fn b62(c: u8) -> bool {
+    c.is_ascii_alphanumeric()
+}
+
+fn b64url(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_' || c == b'-'
+}
+
+/// Letter at a word start. Returns `Some(resume)` when it consumed a match.
+fn word_start(b: &[u8], i: usize, cx: &ScanCtx<'_>, out: &mut Vec<Hit>) -> Option<usize> {
+    let c = at(b, i);
+    match c {
+        b'A' => {
+            if (starts_with_at(b, i, b"AKIA") || starts_with_at(b, i, b"ASIA"))
+                && cx.on(e::AWS_ACCESS_KEY)
+            {
+                let e = tok_end(
+                    b,
+                    i + 4,
+                    |c| c.is_ascii_uppercase() || (b'2'..=b'7').contains(&c),
+                    17,
+                );
+                if e - (i + 4) == 16 && !is_word(at(b, e)) {
+                    push(out, i, e, e::AWS_ACCESS_KEY);
+                    return Some(e);
+                }
+            }
+            if starts_with_at(b, i, b"AIza") && cx.on(e::GOOGLE_API_KEY) {
+                let e = tok_end(b, i + 4, b64url, 36);
+                if e - (i + 4) == 35 && !b64url(at(b, e)) {
+                    push(out, i, e, e::GOOGLE_API_KEY);
+                    return Some(e);
+                }
+            }
+        }
+        b'g' if cx.on(e::GITHUB_TOKEN) => {
+            if let Some(e) = github(b, i) {
+                push(out, i, e, e::GITHUB_TOKEN);
+                return Some(e);
+            }
+        }
+        b's' | b'r' => {
+            if starts_with_at(b, i + 1, b"k_live_") || starts_with_at(b, i + 1, b"k_test_") {
+                let body = i + 8;
+                let e = tok_end(b, body, b62, 256);
+                if e - body >= 16 && !b64url(at(b, e)) && cx.on(e::STRIPE_KEY) {
+                    push(out, i, e, e::STRIPE_KEY);
+                    return Some(e);
+                }
+            }
+            if c == b's' && starts_with_at(b, i, b"sk-") {
+                if starts_with_at(b, i, b"sk-ant-") {
+                    let e = tok_end(b, i + 7, b64url, 300);
+                    if e - (i + 7) >= 32 && !b64url(at(b, e)) && cx.on(e::ANTHROPIC_KEY) {
+                        push(out, i, e, e::ANTHROPIC_KEY);
+                        return Some(e);
+                    }
+                } else {
+                    let e = tok_end(b, i + 3, b64url, 300);
+                    let body = b.get(i + 3..e).unwrap_or(&[]);
+                    let has_digit = body.iter().any(u8::is_ascii_digit);
+                    let has_alpha = body.iter().any(u8::is_ascii_alphabetic);
+                    if body.len() >= 20
+                        && has_digit
+                        && has_alpha
+                        && !b64url(at(b, e))
+                        && cx.on(e::OPENAI_KEY)
+                    {
+                        push(out, i, e, e::OPENAI_KEY);
+                        return Some(e);
+                    }
+                }
+            }
+        }
+        b'x' if starts_with_at(b, i, b"xox")
+            && matches!(at(b, i + 3), b'b' | b'a' | b'p' | b'r' | b's')
+            && at(b, i + 4) == b'-' =>
+        {
+            let e = tok_end(b, i + 5, |c| c.is_ascii_alphanumeric() || c == b'-', 300);
+            if e - (i + 5) >= 10 && !b64url(at(b, e)) && cx.on(e::SLACK_TOKEN) {
+                push(out, i, e, e::SLACK_TOKEN);
+                return Some(e);
+            }
+        }
+        b'e' if starts_with_at(b, i, b"eyJ") && cx.on(e::JWT) => {
+            if let Some(e) = jwt(b, i) {
+                push(out, i, e, e::JWT);
+                return Some(e);
+            }
+        }
+        _ => {}
+    }
+    if c.is_ascii_uppercase() {
+        if let Some(r) = upper_ids(b, i, cx, out) {
+            return Some(r);
+        }
+    }
+    if matches!(c, b'a' | b'A' | b's' | b'S')
+        && cx.on(e::AWS_SECRET_KEY)
+        && (starts_with_ci(b, i, b"aws") || starts_with_ci(b, i, b"secret"))
+    {
+        aws_secret_scan(b, i, (i + 120).min(b.len()), out);
+    }
+    None
+}
+
+fn github(b: &[u8], i: usize) -> Option<usize> {
+    if starts_with_at(b, i, b"github_pat_") {
+        let p = i + 11;
+        let e1 = tok_end(b, p, b62, 23);
+        if e1 - p == 22 && at(b, e1) == b'_' {
+            let e2 = tok_end(b, e1 + 1, b62, 60);
+            if e2 - (e1 + 1) == 59 && !b64url(at(b, e2)) {
+                return Some(e2);
+            }
+        }
+        return None;
+    }
+    if at(b, i + 1) == b'h'
+        && matches!(at(b, i + 2), b'p' | b'o' | b'u' | b's' | b'r')
+        && at(b, i + 3) == b'_'
+    {
+        let p = i + 4;
+        let e = tok_end(b, p, b62, 37);
+        if e - p == 36 && !b64url(at(b, e)) && github_crc_ok(b.get(p..e)?) {
+            return Some(e);
+        }
+    }
+    None
+}
+
+fn jwt(b: &[u8], i: usize) -> Option<usize> {
+    use base64::Engine as _;
+    let e1 = tok_end(b, i, b64url, 4096);
+    if at(b, e1) != b'.' || e1 - i < 10 {
+        return None;
+    }
+    let e2 = tok_end(b, e1 + 1, b64url, 16384);
+    if at(b, e2) != b'.' || e2 - (e1 + 1) < 2 {
+        return None;
+    }
+    let e3 = tok_end(b, e2 + 1, b64url, 4096);
+    if b64url(at(b, e3)) || at(b, e3) == b'.' && b64url(at(b, e3 + 1)) {
+        return None;
+    }
+    let header = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(b.get(i..e1)?)
+        .ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&header).ok()?;
+    v.as_object()?.get("alg")?;
+    Some(e3)
+}
+
+fn private_key(b: &[u8], i: usize) -> Option<usize> {
+    // -----BEGIN [A-Z0-9 ]*PRIVATE KEY-----
+    let hdr_end = tok_end(
+        b,
+        i + 11,
+        |c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == b' ',
+        40,
+    );
+    let label = b.get(i + 11..hdr_end)?;
+    if !label.ends_with(b"PRIVATE KEY") || !starts_with_at(b, hdr_end, b"-----") {
+        return None;
+    }
+    // Up to the END marker, or to the end of the text when it is missing.
+    let from = hdr_end + 5;
+    let mut k = from;
+    while k < b.len() {
+        if at(b, k) == b'-' && starts_with_at(b, k, b"-----END ") {
+            let e = tok_end(
+                b,
+                k + 9,
+                |c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == b' ',
+                40,
+            );
+            if starts_with_at(b, e, b"-----") {
+                return Some(e + 5);
+            }
+        }
+        k += 1;
+    }
+    Some(b.len())
+}
+
+fn aws_secret_scan(b: &[u8], from: usize, to: usize, out: &mut Vec<Hit>) {
+    let tokc = |c: u8| c.is_ascii_alphanumeric() || c == b'/' || c == b'+';
+    let mut k = from;
+    while k < to {
+        if tokc(at(b, k)) && !tokc(prev(b, k)) {
+            let e = tok_end(b, k, tokc, 41);
+            if e - k == 40 && !tokc(at(b, e)) && at(b, e) != b'=' {
+                let t = b.get(k..e).unwrap_or(&[]);
+                let up = t.iter().any(u8::is_ascii_uppercase);
+                let lo = t.iter().any(u8::is_ascii_lowercase);
+                let dg = t.iter().any(u8::is_ascii_digit);
+                if up && lo && dg {
+                    push(out, k, e, e::AWS_SECRET_KEY);
+                }
+            }
+            k = e.max(k + 1);
+        } else {
+            k += 1;
+        }
+    }
+}
+
+/// IBAN, UK NINO and DEA at an upper-case word start.
+fn upper_ids(b: &[u8], i: usize, cx: &ScanCtx<'_>, out: &mut Vec<Hit>) -> Option<usize> {
+    let c1 = at(b, i);
+    let c2 = at(b, i + 1);
+    // IBAN: CC + 2 check digits + BBAN, compact or in groups of four.
+    if c2.is_ascii_uppercase()
+        && at(b, i + 2).is_ascii_digit()
+        && at(b, i + 3).is_ascii_digit()
+        && cx.on(e::IBAN)
+    {
+        if let Some(len) = iban_len(&[c1, c2]) {
+            let mut compact = Vec::with_capacity(34);
+            let mut j = i;
+            let mut spaced = false;
+            while compact.len() < len {
+                let c = at(b, j);
+                if c.is_ascii_uppercase() || c.is_ascii_digit() {
+                    compact.push(c);
+                    j += 1;
+                } else if c == b' '
+                    && compact.len() % 4 == 0
+                    && !compact.is_empty()
+                    && (spaced || compact.len() == 4)
+                    && is_word(at(b, j + 1))
+                {
+                    spaced = true;
+                    j += 1;
+                } else {
+                    break;
+                }
+            }
+            if compact.len() == len && !is_word(at(b, j)) && iban_mod97(&compact) {
+                push(out, i, j, e::IBAN);
+                return Some(j);
+            }
+        }
+    }
+    // UK NINO: two prefix letters, six digits (optionally in pairs), suffix A-D.
+    if c2.is_ascii_uppercase() && cx.on(e::UK_NINO) {
+        let bad_first = b"DFIQUV";
+        let bad_second = b"DFIQUVO";
+        let bad_pair: [&[u8; 2]; 7] = [b"BG", b"GB", b"NK", b"KN", b"TN", b"NT", b"ZZ"];
+        if !bad_first.contains(&c1)
+            && !bad_second.contains(&c2)
+            && !bad_pair.iter().any(|p| p == &&[c1, c2])
+        {
+            let mut j = i + 2;
+            let mut nd = 0;
+            let spaced = at(b, j) == b' ';
+            while nd < 6 {
+                if spaced && nd % 2 == 0 && at(b, j) == b' ' {
+                    j += 1;
+                }
+                if !at(b, j).is_ascii_digit() {
+                    break;
+                }
+                nd += 1;
+                j += 1;
+            }
+            if nd == 6 {
+                if spaced && at(b, j) == b' ' {
+                    j += 1;
+                }
+                if matches!(at(b, j), b'A'..=b'D') && !is_word(at(b, j + 1)) {
+                    push(out, i, j + 1, e::UK_NINO);
+                    return Some(j + 1);
+                }
+            }
+        }
+    }
+    // DEA registration number: 2 letters + 7 digits with checksum.
+    if (c2.is_ascii_uppercase() || c2 == b'9') && cx.on(e::US_DEA) {
+        let e = run_end(b, i + 2, |c| c.is_ascii_digit());
+        if e - (i + 2) == 7 && !is_word(at(b, e)) && dea_valid(b.get(i..e)?) {
+            push(out, i, e, e::US_DEA);
+            return Some(e);
+        }
+    }
+    None
+}
+
+// ---------------------------------------------------------------- ICD-10
+
+/// ICD-10(-CM) codes: letter (not U), two digits (the second may be A/B),
+/// optional `.` and 1-4 more characters. Only called for clinical fields.
+fn icd_scan(b: &[u8], out: &mut Vec<Hit>) {
+    let mut i = 0;
+    while i < b.len() {
+        let c = at(b, i);
+        if c.is_ascii_uppercase()
+            && c != b'U'
+            && !is_word(prev(b, i))
+            && at(b, i + 1).is_ascii_digit()
+            && (at(b, i + 2).is_ascii_digit() || matches!(at(b, i + 2), b'A' | b'B'))
+        {
+            let mut e = i + 3;
+            if at(b, e) == b'.' && at(b, e + 1).is_ascii_alphanumeric() {
+                e = tok_end(
+                    b,
+                    e + 1,
+                    |c| c.is_ascii_digit() || c.is_ascii_uppercase(),
+                    4,
+                );
+            } else {
+                let t = tok_end(b, e, |c| c.is_ascii_digit() || c.is_ascii_uppercase(), 4);
+                e = t;
+            }
+            if !is_word(at(b, e)) {
+                push(out, i, e, e::ICD10);
+                i = e;
+                continue;
+            }
+        }
+        i += 1;
+    }
+}

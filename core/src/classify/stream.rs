@@ -1,0 +1,551 @@
+//! Streaming (SSE) redaction without buffering the whole stream.
+//!
+//! Frames come from [`crate::sse::SseParser`]. For each `data:` JSON frame the
+//! redactor looks for the streamed text piece of known shapes:
+//!
+//! - OpenAI Chat Completions: `choices[i].delta.content`, `choices[i].text`,
+//!   `choices[i].delta.tool_calls[j].function.arguments`;
+//! - OpenAI Responses: `{"type": "response.*.delta", "delta": "..."}`;
+//! - Anthropic Messages: `content_block_delta` with `delta.text`
+//!   (`text_delta`), `delta.partial_json` or `delta.thinking`;
+//! - Gemini: `candidates[i].content.parts[j].text`.
+//!
+//! Pieces of one logical text (a *channel*: per choice / content block /
+//! candidate) are concatenated; the redactor holds back only the frames whose
+//! text may still be part of a match: the last [`HOLD_BYTES`] bytes, the
+//! trailing run of non-space characters (long tokens such as JWTs), and any
+//! match that might still grow (an unterminated PEM block). A match spread
+//! over several frames is rewritten in the frame where it starts and removed
+//! from the others. Every other string of a JSON frame, and non-JSON `data:`,
+//! is scanned within its own event. Unchanged frames are released byte for
+//! byte; changed ones are re-encoded with [`crate::sse::encode_frame`] (the
+//! `event:` name is kept; `id:`/`retry:` lines and comments of a rewritten
+//! frame are dropped). Pending bytes are bounded by `MAX_PENDING`: past it
+//! the window is flushed with what is known.
+//!
+//! When a `block` action fires, nothing more is released (not even held
+//! frames): [`StreamRedactor::blocked`] tells the caller to end the stream.
+
+use super::detect::Hit;
+use super::{json, Actions, Category, Classifier, Finding, Sink, Tally, HOLD_BYTES};
+use crate::sse::{encode_frame, SseFrame, SseParser};
+use serde_json::Value;
+use std::collections::VecDeque;
+
+const MAX_FRAME: usize = 1 << 20;
+const MAX_PENDING: usize = 256 * 1024;
+const MAX_TOKEN_HOLD: usize = 16 * 1024;
+const CTX_KEEP: usize = 64;
+
+#[derive(Debug, Clone)]
+enum Seg {
+    Key(&'static str),
+    Idx(usize),
+}
+
+struct Piece {
+    chan: usize,
+    ptr: Vec<Seg>,
+    start: usize,
+    end: usize,
+    /// Final text once decided.
+    done: Option<Option<String>>,
+}
+
+struct Pending {
+    frame: SseFrame,
+    json: Option<Value>,
+    /// New `data` for a non-JSON frame (or new raw bytes for an oversize one).
+    replaced: Option<Vec<u8>>,
+    changed: bool,
+    piece: Option<Piece>,
+}
+
+struct Chan {
+    key: String,
+    loc: String,
+    /// Original text of the undecided pieces.
+    buf: String,
+    /// Tail of the decided text, for word boundaries and context words.
+    ctx: String,
+}
+
+/// Incremental SSE redactor. Owns no classifier: pass the same one to every call.
+pub struct StreamRedactor {
+    actions: Actions,
+    parser: SseParser,
+    pending: VecDeque<Pending>,
+    pending_bytes: usize,
+    chans: Vec<Chan>,
+    tally: Tally,
+}
+
+impl std::fmt::Debug for StreamRedactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamRedactor")
+            .field("pending_frames", &self.pending.len())
+            .field("pending_bytes", &self.pending_bytes)
+            .field("blocked", &self.tally.blocked)
+            .finish()
+    }
+}
+
+impl StreamRedactor {
+    pub fn new(actions: Actions) -> Self {
+        StreamRedactor {
+            actions,
+            parser: SseParser::new(MAX_FRAME),
+            pending: VecDeque::new(),
+            pending_bytes: 0,
+            chans: Vec::new(),
+            tally: Tally::default(),
+        }
+    }
+
+    /// Feeds one network chunk; returns the bytes that are safe to release now.
+    pub fn push(&mut self, cl: &Classifier, chunk: &[u8]) -> Vec<u8> {
+        if self.tally.blocked.is_some() {
+            return Vec::new();
+        }
+        let mut frames = Vec::new();
+        self.parser.push(chunk, &mut frames);
+        for f in frames {
+            self.ingest(cl, f);
+        }
+        let force = self.pending_bytes > MAX_PENDING;
+        self.release(cl, force)
+    }
+
+    /// End of stream: releases everything still held.
+    pub fn finish(&mut self, cl: &Classifier) -> Vec<u8> {
+        if self.tally.blocked.is_some() {
+            return Vec::new();
+        }
+        let mut frames = Vec::new();
+        self.parser.finish(&mut frames);
+        for f in frames {
+            self.ingest(cl, f);
+        }
+        self.release(cl, true)
+    }
+
+    pub fn findings(&self) -> Vec<Finding> {
+        self.tally.findings.clone()
+    }
+
+    pub fn blocked(&self) -> Option<Category> {
+        self.tally.blocked
+    }
+
+    /// `(token, original)` pairs of pseudonymized values (never log these).
+    pub fn pseudonyms(&self) -> &[(String, String)] {
+        &self.tally.pseudonyms
+    }
+
+    /// Bytes currently held back (parser tail + undecided frames).
+    pub fn held_bytes(&self) -> usize {
+        self.pending_bytes + self.parser.pending()
+    }
+
+    fn sink<'c>(&mut self, cl: &'c Classifier) -> Sink<'c> {
+        Sink::with_tally(cl, &self.actions, std::mem::take(&mut self.tally))
+    }
+
+    fn ingest(&mut self, cl: &Classifier, frame: SseFrame) {
+        self.pending_bytes += frame.raw.len();
+        let mut p = Pending {
+            frame,
+            json: None,
+            replaced: None,
+            changed: false,
+            piece: None,
+        };
+        if p.frame.oversize {
+            // Too large to parse: scan the raw bytes as text.
+            let mut sink = self.sink(cl);
+            let out = cl.text_into(&mut sink, &p.frame.raw, "$");
+            self.tally = sink.t;
+            if let Some(b) = out {
+                p.replaced = Some(b);
+                p.changed = true;
+            }
+            self.pending.push_back(p);
+            return;
+        }
+        let data = p.frame.data.trim();
+        if !p.frame.has_data || data.is_empty() || data == "[DONE]" {
+            self.pending.push_back(p);
+            return;
+        }
+        match serde_json::from_str::<Value>(&p.frame.data) {
+            Ok(mut v) => {
+                let found = locate(&v);
+                let text = found
+                    .as_ref()
+                    .and_then(|(ptr, _, _)| get_str(&mut v, ptr))
+                    .map(std::mem::take);
+                let mut sink = self.sink(cl);
+                let mut path = String::from("$");
+                let w = json::walk(cl, &mut sink, &mut v, &mut path, "", None, false);
+                self.tally = sink.t;
+                p.changed = w.changed;
+                if let (Some((ptr, key, loc)), Some(text)) = (found, text) {
+                    if let Some(s) = get_str(&mut v, &ptr) {
+                        *s = text.clone();
+                    }
+                    let chan = self.chan(&key, &loc);
+                    if let Some(c) = self.chans.get_mut(chan) {
+                        let start = c.buf.len();
+                        c.buf.push_str(&text);
+                        p.piece = Some(Piece {
+                            chan,
+                            ptr,
+                            start,
+                            end: c.buf.len(),
+                            done: None,
+                        });
+                    }
+                }
+                p.json = Some(v);
+            }
+            Err(_) => {
+                let hits = cl.find(&p.frame.data, "", false);
+                if !hits.is_empty() {
+                    let mut sink = self.sink(cl);
+                    let (new, _) = sink.apply(&p.frame.data, &hits, "$", false);
+                    self.tally = sink.t;
+                    if let Some(n) = new {
+                        p.replaced = Some(n.into_bytes());
+                        p.changed = true;
+                    }
+                }
+            }
+        }
+        self.pending.push_back(p);
+    }
+
+    fn chan(&mut self, key: &str, loc: &str) -> usize {
+        if let Some(ix) = self.chans.iter().position(|c| c.key == key) {
+            return ix;
+        }
+        self.chans.push(Chan {
+            key: key.to_string(),
+            loc: loc.to_string(),
+            buf: String::new(),
+            ctx: String::new(),
+        });
+        self.chans.len() - 1
+    }
+
+    /// Decides what can be decided, then releases frames from the front.
+    fn release(&mut self, cl: &Classifier, final_: bool) -> Vec<u8> {
+        for ci in 0..self.chans.len() {
+            self.decide(cl, ci, final_);
+        }
+        let mut out = Vec::new();
+        if self.tally.blocked.is_some() {
+            self.pending.clear();
+            self.pending_bytes = 0;
+            return out;
+        }
+        while let Some(front) = self.pending.front() {
+            if front.piece.as_ref().is_some_and(|p| p.done.is_none()) {
+                break;
+            }
+            let Some(p) = self.pending.pop_front() else {
+                break;
+            };
+            self.pending_bytes = self.pending_bytes.saturating_sub(p.frame.raw.len());
+            emit(p, &mut out);
+        }
+        out
+    }
+
+    fn decide(&mut self, cl: &Classifier, ci: usize, final_: bool) {
+        let Some(chan) = self.chans.get(ci) else {
+            return;
+        };
+        if chan.buf.is_empty()
+            && !self.pending.iter().any(|p| {
+                p.piece
+                    .as_ref()
+                    .is_some_and(|x| x.chan == ci && x.done.is_none())
+            })
+        {
+            return;
+        }
+        let mut scan = String::with_capacity(chan.ctx.len() + chan.buf.len());
+        scan.push_str(&chan.ctx);
+        scan.push_str(&chan.buf);
+        let off = chan.ctx.len();
+        let hits: Vec<Hit> = cl
+            .find(&scan, "", false)
+            .into_iter()
+            .filter(|h| h.start >= off)
+            .map(|h| Hit {
+                start: h.start - off,
+                end: h.end - off,
+                entity: h.entity,
+            })
+            .collect();
+        let buf = chan.buf.as_bytes();
+        let len = buf.len();
+        let mut limit = if final_ {
+            len
+        } else {
+            let cut = len.saturating_sub(HOLD_BYTES);
+            let mut t = len;
+            while t > 0
+                && len - t < MAX_TOKEN_HOLD
+                && !buf.get(t - 1).is_some_and(u8::is_ascii_whitespace)
+            {
+                t -= 1;
+            }
+            cut.min(t)
+        };
+        // Piece ends of this channel's undecided frames, in order.
+        let ends: Vec<usize> = self
+            .pending
+            .iter()
+            .filter_map(|p| p.piece.as_ref())
+            .filter(|x| x.chan == ci && x.done.is_none())
+            .map(|x| x.end)
+            .collect();
+        let r = loop {
+            let r = ends
+                .iter()
+                .copied()
+                .filter(|&e| e <= limit)
+                .max()
+                .unwrap_or(0);
+            match hits.iter().find(|h| h.start < r && h.end > r) {
+                Some(h) => limit = h.start,
+                None => break r,
+            }
+        };
+        if r == 0 {
+            return;
+        }
+        let loc = chan.loc.clone();
+        let text = chan.buf.clone();
+        // Rewrite every undecided piece that ends at or before r.
+        let mut sink = Sink::with_tally(cl, &self.actions, std::mem::take(&mut self.tally));
+        let mut reps: Vec<Option<String>> = Vec::with_capacity(hits.len());
+        let applicable: Vec<Hit> = hits.into_iter().filter(|h| h.end <= r).collect();
+        for h in &applicable {
+            let action = sink.record(h.entity, &loc);
+            let value = text.get(h.start..h.end).unwrap_or("");
+            reps.push(sink.replacement(h.entity, value, action));
+        }
+        self.tally = sink.t;
+        for p in self.pending.iter_mut() {
+            let Some(pc) = p.piece.as_mut() else { continue };
+            if pc.chan != ci || pc.done.is_some() || pc.end > r {
+                continue;
+            }
+            let (ps, pe) = (pc.start, pc.end);
+            let mut new = String::new();
+            let mut cur = ps;
+            let mut changed = false;
+            for (h, rep) in applicable.iter().zip(reps.iter()) {
+                if h.end <= ps || h.start >= pe {
+                    continue;
+                }
+                let Some(rep) = rep else { continue };
+                let s = h.start.max(ps);
+                new.push_str(text.get(cur..s).unwrap_or(""));
+                if h.start >= ps {
+                    new.push_str(rep);
+                }
+                cur = h.end.min(pe);
+                changed = true;
+            }
+            if changed {
+                new.push_str(text.get(cur..pe).unwrap_or(""));
+                pc.done = Some(Some(new));
+            } else {
+                pc.done = Some(None);
+            }
+        }
+        // Shift the undecided rest; keep a little decided text as context.
+        if let Some(chan) = self.chans.get_mut(ci) {
+            let mut joined = std::mem::take(&mut chan.ctx);
+            joined.push_str(text.get(..r).unwrap_or(""));
+            let mut from = joined.len().saturating_sub(CTX_KEEP);
+            while from < joined.len() && !joined.is_char_boundary(from) {
+                from += 1;
+            }
+            chan.ctx = joined.get(from..).unwrap_or("").to_string();
+            chan.buf = text.get(r..).unwrap_or("").to_string();
+        }
+        for p in self.pending.iter_mut() {
+            if let Some(pc) = p.piece.as_mut() {
+                if pc.chan == ci && pc.done.is_none() {
+                    pc.start -= r;
+                    pc.end -= r;
+                }
+            }
+        }
+    }
+}
+
+fn emit(mut p: Pending, out: &mut Vec<u8>) {
+    let mut changed = p.changed;
+    if let (Some(pc), Some(v)) = (p.piece.take(), p.json.as_mut()) {
+        if let Some(Some(new)) = pc.done {
+            if let Some(s) = get_str(v, &pc.ptr) {
+                *s = new;
+                changed = true;
+            }
+        }
+    }
+    if !changed {
+        out.extend_from_slice(&p.frame.raw);
+        return;
+    }
+    if p.frame.oversize {
+        match p.replaced {
+            Some(b) => out.extend_from_slice(&b),
+            None => out.extend_from_slice(&p.frame.raw),
+        }
+        return;
+    }
+    let data = match (&p.json, p.replaced) {
+        (Some(v), _) => serde_json::to_string(v).unwrap_or_default(),
+        (None, Some(b)) => String::from_utf8(b).unwrap_or_default(),
+        (None, None) => p.frame.data.clone(),
+    };
+    out.extend_from_slice(&encode_frame(p.frame.event.as_deref(), &data));
+}
+
+fn get_str<'v>(v: &'v mut Value, ptr: &[Seg]) -> Option<&'v mut String> {
+    let mut cur = v;
+    for s in ptr {
+        cur = match s {
+            Seg::Key(k) => cur.get_mut(*k)?,
+            Seg::Idx(i) => cur.get_mut(*i)?,
+        };
+    }
+    match cur {
+        Value::String(s) => Some(s),
+        _ => None,
+    }
+}
+
+fn is_str(v: &Value, ptr: &[Seg]) -> bool {
+    let mut cur = v;
+    for s in ptr {
+        let next = match s {
+            Seg::Key(k) => cur.get(*k),
+            Seg::Idx(i) => cur.get(*i),
+        };
+        match next {
+            Some(n) => cur = n,
+            None => return false,
+        }
+    }
+    cur.is_string()
+}
+
+/// The streamed text piece of a frame: (pointer, channel key, location).
+fn locate(v: &Value) -> Option<(Vec<Seg>, String, String)> {
+    use Seg::{Idx, Key};
+    if let Some(choices) = v.get("choices").and_then(Value::as_array) {
+        for (k, ch) in choices.iter().enumerate() {
+            let idx = ch.get("index").and_then(Value::as_u64).unwrap_or(k as u64);
+            let p = vec![Key("choices"), Idx(k), Key("delta"), Key("content")];
+            if is_str(v, &p) {
+                return Some((
+                    p,
+                    format!("oai:{idx}:content"),
+                    format!("$.choices[{idx}].delta.content"),
+                ));
+            }
+            let p = vec![Key("choices"), Idx(k), Key("text")];
+            if is_str(v, &p) {
+                return Some((
+                    p,
+                    format!("oai:{idx}:text"),
+                    format!("$.choices[{idx}].text"),
+                ));
+            }
+            if let Some(tcs) = ch
+                .get("delta")
+                .and_then(|d| d.get("tool_calls"))
+                .and_then(Value::as_array)
+            {
+                for (j, tc) in tcs.iter().enumerate() {
+                    let tci = tc.get("index").and_then(Value::as_u64).unwrap_or(j as u64);
+                    let p = vec![
+                        Key("choices"),
+                        Idx(k),
+                        Key("delta"),
+                        Key("tool_calls"),
+                        Idx(j),
+                        Key("function"),
+                        Key("arguments"),
+                    ];
+                    if is_str(v, &p) {
+                        return Some((
+                            p,
+                            format!("oai:{idx}:tool:{tci}"),
+                            format!("$.choices[{idx}].delta.tool_calls[{tci}].function.arguments"),
+                        ));
+                    }
+                }
+            }
+        }
+        return None;
+    }
+    let ty = v.get("type").and_then(Value::as_str).unwrap_or("");
+    if ty == "content_block_delta" {
+        let idx = v.get("index").and_then(Value::as_u64).unwrap_or(0);
+        for field in ["text", "partial_json", "thinking"] {
+            let p = vec![Key("delta"), Key(field)];
+            if is_str(v, &p) {
+                return Some((p, format!("ant:{idx}:{field}"), format!("$.delta.{field}")));
+            }
+        }
+        return None;
+    }
+    if ty.starts_with("response.")
+        && ty.ends_with(".delta")
+        && v.get("delta").is_some_and(Value::is_string)
+    {
+        let item = v.get("item_id").and_then(Value::as_str).unwrap_or("");
+        let ci = v.get("content_index").and_then(Value::as_u64).unwrap_or(0);
+        return Some((
+            vec![Key("delta")],
+            format!("resp:{item}:{ci}:{ty}"),
+            "$.delta".to_string(),
+        ));
+    }
+    if let Some(cands) = v.get("candidates").and_then(Value::as_array) {
+        for (k, c) in cands.iter().enumerate() {
+            if let Some(parts) = c
+                .get("content")
+                .and_then(|c| c.get("parts"))
+                .and_then(Value::as_array)
+            {
+                for (j, _) in parts.iter().enumerate() {
+                    let p = vec![
+                        Key("candidates"),
+                        Idx(k),
+                        Key("content"),
+                        Key("parts"),
+                        Idx(j),
+                        Key("text"),
+                    ];
+                    if is_str(v, &p) {
+                        return Some((
+                            p,
+                            format!("gem:{k}"),
+                            format!("$.candidates[{k}].content.parts[{j}].text"),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    None
+}

@@ -1,0 +1,714 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use super::*;
+use serde_json::{json, Value};
+
+fn cl() -> Classifier {
+    Classifier::new(&Policy {
+        pseudonym_key: b"k".to_vec(),
+        ..Policy::default()
+    })
+    .unwrap()
+}
+
+fn entities(c: &Classifier, text: &str) -> Vec<String> {
+    c.text_findings(text)
+        .into_iter()
+        .map(|(e, _)| e.to_string())
+        .collect()
+}
+
+fn found_in_key(c: &Classifier, key: &str, value: &str) -> Vec<String> {
+    c.find(value, key, false)
+        .iter()
+        .map(|h| c.entity(h.entity).unwrap().name.clone())
+        .collect()
+}
+
+/// (entity, text containing exactly one instance)
+const POSITIVES: &[(&str, &str)] = &[
+    ("email", "write to john.doe+x@example.co.uk today"),
+    ("email", "a_b@sub.mail-host.org"),
+    ("phone", "call +1 415 555 2671 now"),
+    ("phone", "+44 20 7946 0958"),
+    ("phone", "+4915112345678"),
+    ("phone", "office (415) 555-2671"),
+    ("phone", "office 415-555-2671."),
+    ("phone", "office 415.555.2671"),
+    ("phone", "1-800-555-0199"),
+    ("phone", "my phone: 4155552671"),
+    ("phone", "ring 020 7946 0958"),
+    ("ip_address", "from 192.168.1.10 today"),
+    ("ip_address", "host 2001:db8::8a2e:370:7334"),
+    ("ip_address", "host fe80::1ff:fe23:4567:890a"),
+    ("ip_address", "2001:0db8:85a3:0000:0000:8a2e:0370:7334"),
+    ("ip_address", "::ffff:192.0.2.128 mapped"),
+    ("date_of_birth", "DOB: 1980-05-17"),
+    ("date_of_birth", "she was born on 05/17/1980"),
+    ("date_of_birth", "Date of birth 17.05.1980"),
+    ("us_npi", "NPI 1234567893"),
+    ("us_dea", "DEA AB1234563"),
+    ("uk_nhs", "943 476 5919"),
+    ("uk_nhs", "NHS number 9434765919"),
+    ("credit_card", "4111111111111111"),
+    ("credit_card", "card 4111 1111 1111 1111 exp"),
+    ("credit_card", "4111-1111-1111-1111"),
+    ("credit_card", "5555555555554444"),
+    ("credit_card", "2223003122003222"),
+    ("credit_card", "amex 3782 822463 10005"),
+    ("credit_card", "6011111111111117"),
+    ("credit_card", "3530111333300000"),
+    ("credit_card", "30569309025904"),
+    ("credit_card", "6212345678901208"),
+    ("credit_card", "6212345678901234007"),
+    ("credit_card", "4111111111111111003"),
+    ("us_ssn", "ssn 123-45-6789"),
+    ("us_ssn", "123-45-6789"),
+    ("us_ssn", "SSN: 123456789"),
+    ("us_itin", "912-70-1234"),
+    ("us_itin", "ITIN 912941234"),
+    ("uk_nino", "AB123456C"),
+    ("uk_nino", "ni AB 12 34 56 C."),
+    ("ca_sin", "130 692 544"),
+    ("ca_sin", "130-692-544"),
+    ("ca_sin", "SIN: 130692544"),
+    ("iban", "DE89370400440532013000"),
+    ("iban", "iban DE89 3704 0044 0532 0130 00 ok"),
+    ("iban", "GB82WEST12345698765432"),
+    ("iban", "FR1420041010050500013M02606"),
+    ("secret.aws_access_key", "AKIAIOSFODNN7EXAMPLE"),
+    ("secret.aws_access_key", "key=ASIAIOSFODNN7EXAMPLE;"),
+    ("secret.aws_secret_key", "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
+    ("secret.github_token", "token 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"),
+    ("secret.github_token", "github_pat_11ABCDEFG0abcdefghijkl_abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456"),
+    ("secret.openai_key", "sk-proj-Ab3dEfGhIjKlMnOpQrStUvWxYz0123456789_-abcdEFGH"),
+    ("secret.openai_key", "OPENAI_API_KEY=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"),
+    ("secret.anthropic_key", "sk-ant-api03-Ab3dEfGhIjKlMnOpQrStUvWxYz0123456789-abcdEFGHijkl_mnopAA"),
+    ("secret.slack_token", "xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx"),
+    ("secret.stripe_key", "sk_live_4eC39HqLyjWDarjtT1zdp7dc"),
+    ("secret.stripe_key", "rk_test_4eC39HqLyjWDarjtT1zdp7dc"),
+    ("secret.google_api_key", "AIzaSyDaGmWKa4JsXZ-HjGw7ISLn_3namBGewQe"),
+    ("secret.private_key", "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA\n-----END RSA PRIVATE KEY-----"),
+    ("secret.private_key", "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBg (truncated"),
+    ("secret.jwt", "Bearer eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"),
+];
+
+/// Look-alikes that must produce nothing.
+const NEGATIVES: &[&str] = &[
+    "order 4155552671 shipped",
+    "ticket 1234567890",
+    "id 550e8400-e29b-41d4-a716-446655440000",
+    "uuid 12345678-1234-1234-1234-123456789012",
+    "at 2024-05-17T10:30:00Z",
+    "meeting on 2024-05-17",
+    "time 10:30:00",
+    "version 1.2.3",
+    "256.1.1.1",
+    "4111111111111112",
+    "4111 1111 1111 1112",
+    "1234 5678 9012 3456",
+    "pi 3.14159265358979",
+    "000-12-3456",
+    "666-12-3456",
+    "123-00-4567",
+    "123-45-0000",
+    "912-34-5678",
+    "npi-like 1234567890",
+    "NPI 1234567890",
+    "AB1234567",
+    "DE89370400440532013000X",
+    "DE89370400440532013001",
+    "ghp_8aspm4G7VmSUfOoD6V1vrORcmn0iSH2JWh3e",
+    "ghp_abc",
+    "sk-learn is a library",
+    "eyJub3QiOiJqc29uIn0.eyJzdWIiOiIxIn0.sig",
+    "foo@bar",
+    "@handle",
+    "a@b.c",
+    "std::vec::Vec",
+    "130 692 545",
+    "NHS 9434765918",
+    "QQ123456C",
+    "AKIAIOSFODNN7EXAMPL",
+    "my bank is DEUTDEFF",
+    "+05:00",
+    "1,234,567,890",
+    "$ 12,345.67",
+];
+
+#[test]
+fn every_builtin_positive_is_found() {
+    let c = cl();
+    for (ent, text) in POSITIVES {
+        let got = entities(&c, text);
+        assert_eq!(got, vec![ent.to_string()], "entity {ent} in {text:?}");
+    }
+}
+
+#[test]
+fn look_alike_negatives_are_not_found() {
+    let c = cl();
+    for text in NEGATIVES {
+        let got = entities(&c, text);
+        assert!(got.is_empty(), "{text:?} gave {got:?}");
+    }
+}
+
+#[test]
+fn ssn_area_9xx_is_itin_not_ssn() {
+    let c = cl();
+    assert_eq!(entities(&c, "912-70-1234"), vec!["us_itin"]);
+    assert_eq!(entities(&c, "ssn 912-70-1234"), vec!["us_itin"]);
+    assert!(entities(&c, "ssn 900-12-3456").is_empty());
+}
+
+#[test]
+fn json_key_gives_context() {
+    let c = cl();
+    assert_eq!(found_in_key(&c, "ssn", "123456789"), vec!["us_ssn"]);
+    assert_eq!(found_in_key(&c, "patientSsn", "123456789"), vec!["us_ssn"]);
+    assert_eq!(
+        found_in_key(&c, "phone_number", "4155552671"),
+        vec!["phone"]
+    );
+    assert_eq!(
+        found_in_key(&c, "dateOfBirth", "1980-05-17"),
+        vec!["date_of_birth"]
+    );
+    assert!(found_in_key(&c, "order_id", "123456789").is_empty());
+    assert!(found_in_key(&c, "using", "123456789").is_empty());
+}
+
+#[test]
+fn icd10_only_in_clinical_fields() {
+    let c = cl();
+    let body = br#"{"diagnosis":"E11.9","diagnoses":["I10","J45.909"],"note":"E11.9","problem":{"icd_code":"Z99.89"}}"#;
+    let out = c.scan(BodyKind::Json, body, &Actions::default());
+    let f = out.findings.iter().find(|f| f.entity == "icd10").unwrap();
+    assert_eq!(f.count, 4);
+    assert!(!f.locations.contains(&"$.note".to_string()));
+    let v: Value = serde_json::from_slice(&out.body.unwrap()).unwrap();
+    assert_eq!(v["note"], "E11.9");
+    assert_eq!(v["diagnosis"], "[REDACTED:ICD10]");
+}
+
+#[test]
+fn entities_filter_and_errors() {
+    let c = Classifier::new(&Policy {
+        entities: Some(vec!["email".into()]),
+        ..Policy::default()
+    })
+    .unwrap();
+    assert_eq!(entities(&c, "a@example.com 123-45-6789"), vec!["email"]);
+    let err = Classifier::new(&Policy {
+        entities: Some(vec!["emial".into()]),
+        custom: vec![CustomRule {
+            name: "x".into(),
+            pattern: "(".into(),
+            category: Category::Custom,
+        }],
+        fields: vec![FieldRule {
+            path: "patient.name".into(),
+            entity: "person_name".into(),
+            category: Category::Phi,
+        }],
+        ..Policy::default()
+    })
+    .unwrap_err();
+    assert_eq!(err.len(), 3, "{err:?}");
+    assert!(err[0].contains("classification.entities[0]"));
+    assert!(err[1].contains("classification.custom[0].pattern"));
+    assert!(err[2].contains("classification.fields[0].path"));
+    assert!(builtin_entity_names().contains(&"secret.aws_access_key"));
+    assert_eq!(builtin_entity_names().len(), 25);
+    for (k, (n, _)) in BUILTINS.iter().enumerate() {
+        assert_eq!(builtin_entity_names()[k], *n);
+    }
+}
+
+#[test]
+fn custom_rules_with_and_without_prefix() {
+    assert_eq!(
+        custom::required_prefix(r"\bMRN-[0-9]{8}\b").as_deref(),
+        Some("MRN-")
+    );
+    assert_eq!(custom::required_prefix(r"ab?c"), None);
+    assert_eq!(custom::required_prefix(r"abc?d").as_deref(), Some("ab"));
+    assert_eq!(custom::required_prefix(r"(?i)mrn"), None);
+    assert_eq!(custom::required_prefix(r"a|b"), None);
+    let c = Classifier::new(&Policy {
+        custom: vec![
+            CustomRule {
+                name: "mrn".into(),
+                pattern: r"\bMRN-[0-9]{8}\b".into(),
+                category: Category::Phi,
+            },
+            CustomRule {
+                name: "emp".into(),
+                pattern: r"[A-Z]{3}[0-9]{5}".into(),
+                category: Category::Custom,
+            },
+        ],
+        ..Policy::default()
+    })
+    .unwrap();
+    let out = c.scan(
+        BodyKind::Text,
+        b"xMRN-12345678 MRN-12345678 and MRN-1234 emp ABC12345.",
+        &Actions::default(),
+    );
+    let body = String::from_utf8(out.body.unwrap()).unwrap();
+    assert_eq!(
+        body,
+        "xMRN-12345678 [REDACTED:MRN] and MRN-1234 emp [REDACTED:EMP]."
+    );
+    let mrn = out.findings.iter().find(|f| f.entity == "mrn").unwrap();
+    assert_eq!(
+        (mrn.category, mrn.count, mrn.action),
+        (Category::Phi, 1, Action::Redact)
+    );
+}
+
+fn all(action: Action) -> Actions {
+    Actions {
+        pii: action,
+        phi: action,
+        pci: action,
+        secret: action,
+        custom: action,
+    }
+}
+
+#[test]
+fn json_rewrite_each_action() {
+    let c = cl();
+    let body = br#"{"model":"m","messages":[{"role":"user","content":"mail john@example.com, card 4111 1111 1111 1111"}],"user":{"email":"john@example.com","n":4111111111111111}}"#;
+    // redact
+    let out = c.scan(BodyKind::Json, body, &all(Action::Redact));
+    let v: Value = serde_json::from_slice(out.body.as_ref().unwrap()).unwrap();
+    assert_eq!(
+        v["messages"][0]["content"],
+        "mail [REDACTED:EMAIL], card [REDACTED:CREDIT_CARD]"
+    );
+    assert_eq!(v["user"]["n"], "[REDACTED:CREDIT_CARD]");
+    let email = out.findings.iter().find(|f| f.entity == "email").unwrap();
+    assert_eq!(email.count, 2);
+    assert_eq!(
+        email.locations,
+        vec!["$.messages[0].content", "$.user.email"]
+    );
+    assert_eq!(
+        email.to_json(),
+        json!({"entity":"email","category":"pii","count":2,"action":"redacted","locations":["$.messages[0].content","$.user.email"]})
+    );
+    // mask
+    let out = c.scan(BodyKind::Json, body, &all(Action::Mask));
+    let v: Value = serde_json::from_slice(out.body.as_ref().unwrap()).unwrap();
+    assert_eq!(v["user"]["email"], "************.com");
+    assert_eq!(v["user"]["n"], "************1111");
+    assert_eq!(
+        v["messages"][0]["content"],
+        "mail ************.com, card ***************1111"
+    );
+    // pseudonymize: deterministic, restorable
+    let out = c.scan(BodyKind::Json, body, &all(Action::Pseudonymize));
+    let v: Value = serde_json::from_slice(out.body.as_ref().unwrap()).unwrap();
+    let tok = v["user"]["email"].as_str().unwrap().to_string();
+    assert!(tok.starts_with("pseu_") && tok.len() == 21);
+    assert_eq!(tok, c.pseudonym("john@example.com"));
+    assert!(v["messages"][0]["content"].as_str().unwrap().contains(&tok));
+    assert_eq!(out.pseudonyms.len(), 3);
+    let response = format!(r#"{{"reply":"hello {tok}"}}"#);
+    let restored = restore(response.as_bytes(), &out.pseudonyms).unwrap();
+    assert_eq!(restored, br#"{"reply":"hello john@example.com"}"#);
+    assert!(restore(b"nothing here", &out.pseudonyms).is_none());
+    // remove: members dropped, array elements nulled
+    let arr = br#"{"a":["x@example.com","ok"],"b":{"email":"x@example.com","keep":1}}"#;
+    let out = c.scan(BodyKind::Json, arr, &all(Action::Remove));
+    assert_eq!(out.body.unwrap(), br#"{"a":[null,"ok"],"b":{"keep":1}}"#);
+    assert_eq!(out.findings[0].action.past_tense(), "removed");
+    // block
+    let out = c.scan(
+        BodyKind::Json,
+        body,
+        &Actions::default().with(Category::Pci, Action::Block),
+    );
+    assert_eq!(out.blocked, Some(Category::Pci));
+    assert!(out.body.is_none());
+    // tag
+    let out = c.scan(BodyKind::Json, body, &all(Action::Tag));
+    assert!(out.body.is_none() && out.blocked.is_none());
+    assert_eq!(out.findings.len(), 2, "{:?}", out.findings);
+    assert!(out.findings.iter().all(|f| f.action == Action::Tag));
+}
+
+#[test]
+fn default_actions_block_secrets() {
+    let c = cl();
+    let out = c.scan(
+        BodyKind::Json,
+        br#"{"k":"AKIAIOSFODNN7EXAMPLE","e":"a@example.com"}"#,
+        &Actions::default(),
+    );
+    assert_eq!(out.blocked, Some(Category::Secret));
+    assert!(out.body.is_none());
+    assert_eq!(out.findings.len(), 2);
+}
+
+#[test]
+fn json_output_stays_valid_and_compact() {
+    let c = cl();
+    let body = "{ \"weird key\" : [1, 2.5, true, null, {\"x\": \"é a@example.com \\\"q\\\"\"}], \"n\": -3e5 }";
+    let out = c.scan(BodyKind::Json, body.as_bytes(), &Actions::default());
+    let b = out.body.unwrap();
+    let v: Value = serde_json::from_slice(&b).unwrap();
+    assert_eq!(v["weird key"][4]["x"], "é [REDACTED:EMAIL] \"q\"");
+    assert_eq!(out.findings[0].locations, vec!["$['weird key'][4].x"]);
+    // unchanged JSON is not re-serialized
+    assert!(c
+        .scan(BodyKind::Json, b"{ \"a\" : 1 }", &Actions::default())
+        .body
+        .is_none());
+}
+
+#[test]
+fn deep_or_invalid_json_is_scanned_as_text() {
+    let c = cl();
+    let mut deep = "[".repeat(100_000);
+    deep.push_str("\"a@example.com\"");
+    deep.push_str(&"]".repeat(100_000));
+    let out = c.scan(BodyKind::Json, deep.as_bytes(), &Actions::default());
+    let b = String::from_utf8(out.body.unwrap()).unwrap();
+    assert!(b.contains("[REDACTED:EMAIL]") && !b.contains("a@example.com"));
+    let out = c.scan(
+        BodyKind::Json,
+        b"{\"a\": \"x@example.com\"",
+        &Actions::default(),
+    );
+    assert_eq!(out.body.unwrap(), b"{\"a\": \"[REDACTED:EMAIL]\"");
+    assert_eq!(out.findings[0].locations, vec!["$"]);
+}
+
+#[test]
+fn field_rules() {
+    let c = Classifier::new(&Policy {
+        fields: vec![
+            FieldRule {
+                path: "$.patient.name".into(),
+                entity: "person_name".into(),
+                category: Category::Phi,
+            },
+            FieldRule {
+                path: "$.notes[*].author".into(),
+                entity: "person_name".into(),
+                category: Category::Pii,
+            },
+            FieldRule {
+                path: "$.meta.*".into(),
+                entity: "mrn".into(),
+                category: Category::Phi,
+            },
+        ],
+        ..Policy::default()
+    })
+    .unwrap();
+    let body = br#"{"patient":{"name":"Jane Roe","age":40},"notes":[{"author":"Dr Who"},{"author":"X"}],"meta":{"a":"1","b":2}}"#;
+    let out = c.scan(BodyKind::Json, body, &Actions::default());
+    let v: Value = serde_json::from_slice(&out.body.unwrap()).unwrap();
+    assert_eq!(v["patient"]["name"], "[REDACTED:PERSON_NAME]");
+    assert_eq!(v["patient"]["age"], 40);
+    assert_eq!(v["notes"][1]["author"], "[REDACTED:PERSON_NAME]");
+    assert_eq!(v["meta"]["b"], "[REDACTED:MRN]");
+    let pn: Vec<_> = out
+        .findings
+        .iter()
+        .filter(|f| f.entity == "person_name")
+        .collect();
+    assert_eq!(pn.len(), 2);
+    assert_eq!(
+        pn[1].locations,
+        vec!["$.notes[0].author", "$.notes[1].author"]
+    );
+}
+
+#[test]
+fn text_and_form_bodies() {
+    let c = cl();
+    let out = c.scan(
+        BodyKind::Text,
+        "hi a@example.com \u{fffd} é".as_bytes(),
+        &Actions::default(),
+    );
+    assert_eq!(
+        out.body.unwrap(),
+        "hi [REDACTED:EMAIL] \u{fffd} é".as_bytes()
+    );
+    let mut raw = b"x a@example.com ".to_vec();
+    raw.push(0xff);
+    let out = c.scan(BodyKind::Text, &raw, &Actions::default());
+    let mut want = b"x [REDACTED:EMAIL] ".to_vec();
+    want.push(0xff);
+    assert_eq!(out.body.unwrap(), want);
+    let out = c.scan(
+        BodyKind::Form,
+        b"name=Jo&email=jo%40example.com&ssn=123456789&x",
+        &Actions::default(),
+    );
+    assert_eq!(
+        out.body.unwrap(),
+        b"name=Jo&email=%5BREDACTED%3AEMAIL%5D&ssn=%5BREDACTED%3AUS_SSN%5D&x"
+    );
+    assert_eq!(out.findings[0].locations, vec!["$.form.email"]);
+    let out = c.scan(
+        BodyKind::Form,
+        b"a=1&email=jo%40example.com&b=2",
+        &all(Action::Remove),
+    );
+    assert_eq!(out.body.unwrap(), b"a=1&b=2");
+    assert_eq!(
+        c.scan(BodyKind::Other, b"a@example.com", &Actions::default()),
+        ScanOutcome::default()
+    );
+}
+
+#[test]
+fn body_kinds() {
+    assert_eq!(body_kind("application/json; charset=utf-8"), BodyKind::Json);
+    assert_eq!(body_kind("application/vnd.api+json"), BodyKind::Json);
+    assert_eq!(body_kind("text/plain"), BodyKind::Text);
+    assert_eq!(body_kind("TEXT/EVENT-STREAM"), BodyKind::EventStream);
+    assert_eq!(
+        body_kind("application/x-www-form-urlencoded"),
+        BodyKind::Form
+    );
+    assert_eq!(body_kind("image/png"), BodyKind::Other);
+    assert_eq!(Category::parse("phi"), Some(Category::Phi));
+    assert_eq!(
+        Action::parse("pseudonymize").map(Action::past_tense),
+        Some("pseudonymized")
+    );
+}
+
+#[test]
+fn segment_entity_for_paths() {
+    let c = cl();
+    assert_eq!(c.segment_entity("jane@example.com"), Some("email"));
+    assert_eq!(c.segment_entity("123-45-6789"), Some("us_ssn"));
+    assert_eq!(c.segment_entity("1274"), None);
+}
+
+#[test]
+fn debug_output_holds_no_values() {
+    let c = cl();
+    let out = c.scan(
+        BodyKind::Json,
+        br#"{"e":"secret.person@example.com"}"#,
+        &all(Action::Pseudonymize),
+    );
+    let dbg = format!(
+        "{out:?} {c:?} {:?}",
+        Policy {
+            pseudonym_key: b"topsecretkey".to_vec(),
+            ..Policy::default()
+        }
+    );
+    assert!(
+        !dbg.contains("secret.person") && !dbg.contains("topsecretkey"),
+        "{dbg}"
+    );
+}
+
+// ------------------------------------------------------------------ streams
+
+fn openai_stream() -> Vec<u8> {
+    let mut s = Vec::new();
+    s.extend_from_slice(b"data: {\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n");
+    for piece in [
+        "Sure, write to jo",
+        "hn.doe@exam",
+        "ple.com and ",
+        "I will answer. ",
+        "Bye",
+    ] {
+        let d = json!({"id":"c1","choices":[{"index":0,"delta":{"content":piece}}]});
+        s.extend_from_slice(format!("data: {d}\n\n").as_bytes());
+    }
+    s.extend_from_slice(b": keep-alive\n\ndata: {\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":5}}\n\ndata: [DONE]\n\n");
+    s
+}
+
+fn anthropic_stream() -> Vec<u8> {
+    let mut s = Vec::new();
+    s.extend_from_slice(b"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"usage\":{\"input_tokens\":3}}}\n\n");
+    s.extend_from_slice(b"event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n");
+    for piece in ["Contact: jo", "hn.doe@exam", "ple.com", " thanks"] {
+        let d = json!({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":piece}});
+        s.extend_from_slice(format!("event: content_block_delta\ndata: {d}\n\n").as_bytes());
+    }
+    s.extend_from_slice(
+        b"event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n",
+    );
+    s.extend_from_slice(b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
+    s
+}
+
+fn run_stream(
+    c: &Classifier,
+    stream: &[u8],
+    splits: &[usize],
+    actions: Actions,
+) -> (Vec<u8>, StreamRedactor) {
+    let mut r = StreamRedactor::new(actions);
+    let mut out = Vec::new();
+    let mut last = 0;
+    for &s in splits {
+        out.extend(r.push(c, &stream[last..s]));
+        last = s;
+    }
+    out.extend(r.push(c, &stream[last..]));
+    out.extend(r.finish(c));
+    (out, r)
+}
+
+/// Text of the delta pieces, in order.
+fn stream_text(out: &[u8]) -> String {
+    let mut p = crate::sse::SseParser::new(1 << 20);
+    let mut frames = Vec::new();
+    p.push(out, &mut frames);
+    p.finish(&mut frames);
+    let mut text = String::new();
+    for f in frames {
+        if let Ok(v) = serde_json::from_str::<Value>(&f.data) {
+            if let Some(t) = v["choices"][0]["delta"]["content"].as_str() {
+                text.push_str(t);
+            }
+            if let Some(t) = v["delta"]["text"].as_str() {
+                text.push_str(t);
+            }
+        }
+    }
+    text
+}
+
+#[test]
+fn streams_split_at_every_byte_never_leak_the_email() {
+    let c = cl();
+    for (name, stream, loc) in [
+        ("openai", openai_stream(), "$.choices[0].delta.content"),
+        ("anthropic", anthropic_stream(), "$.delta.text"),
+    ] {
+        let (whole, r) = run_stream(&c, &stream, &[], Actions::default());
+        let text = stream_text(&whole);
+        assert!(text.contains("[REDACTED:EMAIL]"), "{name}: {text}");
+        assert_eq!(r.findings().len(), 1);
+        assert_eq!(r.findings()[0].count, 1);
+        assert_eq!(r.findings()[0].locations, vec![loc]);
+        for split in 0..=stream.len() {
+            let (out, _) = run_stream(&c, &stream, &[split], Actions::default());
+            let s = String::from_utf8_lossy(&out);
+            assert!(
+                !s.contains("john.doe") && !s.contains("@exam") && !s.contains("ple.com"),
+                "{name} split {split}: {s}"
+            );
+            assert_eq!(stream_text(&out), text, "{name} split {split}");
+        }
+        // byte by byte
+        let all_splits: Vec<usize> = (1..stream.len()).collect();
+        let (out, _) = run_stream(&c, &stream, &all_splits, Actions::default());
+        assert_eq!(stream_text(&out), text);
+    }
+}
+
+#[test]
+fn clean_streams_pass_through_byte_for_byte() {
+    let c = cl();
+    for stream in [openai_stream(), anthropic_stream()] {
+        let clean = String::from_utf8(stream)
+            .unwrap()
+            .replace("john.doe@exam", "john doe at exam");
+        let clean = clean.replace("hn.doe@exam", "hn doe at exam").into_bytes();
+        for split in 0..=clean.len() {
+            let (out, r) = run_stream(&c, &clean, &[split], Actions::default());
+            assert_eq!(out, clean, "split {split}");
+            assert!(r.findings().is_empty());
+        }
+    }
+}
+
+#[test]
+fn stream_releases_early_and_holds_little() {
+    let c = cl();
+    let mut r = StreamRedactor::new(Actions::default());
+    let mut released = 0;
+    for k in 0..200 {
+        let d = json!({"choices":[{"index":0,"delta":{"content":format!("word{k} and some more text ")}}]});
+        released += r.push(&c, format!("data: {d}\n\n").as_bytes()).len();
+        assert!(r.held_bytes() < 4096, "held {}", r.held_bytes());
+    }
+    assert!(released > 0);
+}
+
+#[test]
+fn gemini_and_generic_and_blocking_streams() {
+    let c = cl();
+    let mut s = Vec::new();
+    for piece in ["Mail jo", "e@example", ".org ok"] {
+        let d = json!({"candidates":[{"content":{"parts":[{"text":piece}],"role":"model"}}]});
+        s.extend_from_slice(format!("data: {d}\r\n\r\n").as_bytes());
+    }
+    s.extend_from_slice(b"data: {\"other\":\"x@example.com\"}\n\ndata: plain y@example.com\n\n");
+    let (out, r) = run_stream(&c, &s, &[7], Actions::default());
+    let out = String::from_utf8(out).unwrap();
+    assert!(!out.contains("example"), "{out}");
+    assert_eq!(r.findings()[0].count, 3);
+    // secret → block: nothing after the decision is released
+    let d = json!({"choices":[{"index":0,"delta":{"content":"key AKIAIOSFODNN7EXAMPLE"}}]});
+    let s = format!("data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"hello\"}}}}]}}\n\ndata: {d}\n\ndata: [DONE]\n\n");
+    let (out, r) = run_stream(&c, s.as_bytes(), &[], Actions::default());
+    assert_eq!(r.blocked(), Some(Category::Secret));
+    assert!(!String::from_utf8_lossy(&out).contains("AKIA"));
+    // whole-body API for event streams
+    let out = c.scan(BodyKind::EventStream, &openai_stream(), &Actions::default());
+    assert!(!String::from_utf8(out.body.unwrap())
+        .unwrap()
+        .contains("john"));
+}
+
+#[test]
+fn stream_pseudonymize_and_mask_across_frames() {
+    let c = cl();
+    let (out, r) = run_stream(&c, &openai_stream(), &[], all(Action::Pseudonymize));
+    let text = stream_text(&out);
+    assert!(
+        text.contains(&c.pseudonym("john.doe@example.com")),
+        "{text}"
+    );
+    assert_eq!(r.pseudonyms().len(), 1);
+    let (out, _) = run_stream(&c, &anthropic_stream(), &[], all(Action::Mask));
+    assert_eq!(stream_text(&out), "Contact: ****************.com thanks");
+}
+
+#[test]
+fn fuzzish_inputs_never_panic() {
+    let c = cl();
+    let mut seed: u64 = 42;
+    let alphabet = b"0123456789 -.@+():/_abcdefxyzAKIAghp_sk-eyJ{}[]\",\\\n\xc3\xa9";
+    for _ in 0..300 {
+        let len = (seed % 200) as usize;
+        let mut v = Vec::with_capacity(len);
+        for _ in 0..len {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            v.push(alphabet[(seed >> 33) as usize % alphabet.len()]);
+        }
+        for kind in [
+            BodyKind::Json,
+            BodyKind::Text,
+            BodyKind::Form,
+            BodyKind::EventStream,
+        ] {
+            let _ = c.scan(kind, &v, &all(Action::Mask));
+        }
+    }
+}
