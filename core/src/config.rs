@@ -45,15 +45,8 @@ pub struct IdentityConfig {
     pub require: Require,
 }
 
-/// Per-category actions, as configured (`redact`, `mask`, ...).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ActionsConfig {
-    pub pii: String,
-    pub phi: String,
-    pub pci: String,
-    pub secret: String,
-    pub custom: String,
-}
+/// Per-category actions (`redact`, `mask`, ...), resolved at configure time.
+pub type ActionsConfig = crate::classify::Actions;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CustomRuleConfig {
@@ -422,7 +415,7 @@ impl Checker {
         let audit = self.audit(top.and_then(|m| m.get("audit")));
         let mut routes = Vec::new();
         for (i, r) in self.array(top, "routes", "$").iter().enumerate() {
-            if let Some(route) = self.route(r, &format!("$.routes[{i}]")) {
+            if let Some(route) = self.route(r, &format!("$.routes[{i}]"), &classification.actions) {
                 routes.push(route);
             }
         }
@@ -478,16 +471,23 @@ impl Checker {
         })
     }
 
+    /// Per-category actions on top of `base` (the defaults, for routes).
     fn actions(&mut self, v: Option<&Value>, p: &str, base: &ActionsConfig) -> ActionsConfig {
+        use crate::classify::{Action, Category};
         let o = self.object(v, p, CATEGORIES);
-        let mut pick = |k: &str, d: &str| self.one_of(o, k, p, ACTIONS).unwrap_or_else(|| d.to_string());
-        ActionsConfig {
-            pii: pick("pii", &base.pii),
-            phi: pick("phi", &base.phi),
-            pci: pick("pci", &base.pci),
-            secret: pick("secret", &base.secret),
-            custom: pick("custom", &base.custom),
+        let mut out = *base;
+        for (key, cat) in [
+            ("pii", Category::Pii),
+            ("phi", Category::Phi),
+            ("pci", Category::Pci),
+            ("secret", Category::Secret),
+            ("custom", Category::Custom),
+        ] {
+            if let Some(a) = self.one_of(o, key, p, ACTIONS).as_deref().and_then(Action::parse) {
+                out = out.with(cat, a);
+            }
         }
+        out
     }
 
     fn classification(&mut self, v: Option<&Value>) -> ClassificationConfig {
@@ -514,7 +514,15 @@ impl Checker {
                 self.err(&format!("{p}.entities"), format!("expected \"all\" or a list of entity names, got \"{s}\""));
                 None
             }
-            Some(_) => Some(self.string_list(o, "entities", p, &[])),
+            Some(_) => {
+                let names = self.string_list(o, "entities", p, &[]);
+                for (i, n) in names.iter().enumerate() {
+                    if !crate::classify::builtin_entity_names().contains(&n.as_str()) {
+                        self.err(&format!("{p}.entities[{i}]"), format!("unknown entity \"{n}\""));
+                    }
+                }
+                Some(names)
+            }
         };
         let mut custom = Vec::new();
         for (i, r) in self.array(o, "custom", p).iter().enumerate() {
@@ -546,13 +554,7 @@ impl Checker {
             let category = self.one_of(ro, "category", &rp, CATEGORIES).unwrap_or_else(|| "pii".into());
             fields.push(FieldRuleConfig { path, entity, category });
         }
-        let defaults = ActionsConfig {
-            pii: "redact".into(),
-            phi: "redact".into(),
-            pci: "mask".into(),
-            secret: "block".into(),
-            custom: "redact".into(),
-        };
+        let defaults = ActionsConfig::default();
         let actions = self.actions(o.and_then(|m| m.get("actions")), &format!("{p}.actions"), &defaults);
         ClassificationConfig {
             entities,
@@ -678,7 +680,7 @@ impl Checker {
         }
     }
 
-    fn route(&mut self, v: &Value, p: &str) -> Option<RouteConfig> {
+    fn route(&mut self, v: &Value, p: &str, defaults: &ActionsConfig) -> Option<RouteConfig> {
         let o = self.object(Some(v), p, &["match", "identity", "classification", "ai"]);
         o?;
         let mp = format!("{p}.match");
@@ -697,17 +699,8 @@ impl Checker {
         let require = self.require(i, &ip);
         let cp = format!("{p}.classification");
         let c = self.object(o.and_then(|m| m.get("classification")), &cp, &["actions", "request", "response"]);
-        let actions = c.and_then(|m| m.get("actions")).map(|a| {
-            // Route actions override per category on top of the defaults.
-            let base = ActionsConfig {
-                pii: String::new(),
-                phi: String::new(),
-                pci: String::new(),
-                secret: String::new(),
-                custom: String::new(),
-            };
-            self.actions(Some(a), &format!("{cp}.actions"), &base)
-        });
+        let actions =
+            c.and_then(|m| m.get("actions")).map(|a| self.actions(Some(a), &format!("{cp}.actions"), defaults));
         let ap = format!("{p}.ai");
         let a = self.object(
             o.and_then(|m| m.get("ai")),
@@ -735,26 +728,6 @@ impl Checker {
             ai_operation: self.opt_string(a, "operation", &ap),
             block_injection_score: block,
         })
-    }
-}
-
-/// Fills route action overrides left empty with the defaults.
-pub fn resolve_route_actions(cfg: &mut Config) {
-    let d = cfg.classification.actions.clone();
-    for r in &mut cfg.routes {
-        if let Some(a) = &mut r.actions {
-            for (slot, def) in [
-                (&mut a.pii, &d.pii),
-                (&mut a.phi, &d.phi),
-                (&mut a.pci, &d.pci),
-                (&mut a.secret, &d.secret),
-                (&mut a.custom, &d.custom),
-            ] {
-                if slot.is_empty() {
-                    slot.clone_from(def);
-                }
-            }
-        }
     }
 }
 
@@ -805,14 +778,14 @@ mod tests {
 
     #[test]
     fn contract_example_parses() {
-        let mut cfg = Config::parse(CONTRACT_EXAMPLE.as_bytes()).unwrap_or_else(|e| panic!("{e:#?}"));
-        resolve_route_actions(&mut cfg);
+        let cfg = Config::parse(CONTRACT_EXAMPLE.as_bytes()).unwrap_or_else(|e| panic!("{e:#?}"));
+        use crate::classify::Action;
         assert_eq!(cfg.identity.claims.roles, vec!["roles", "groups"]);
         assert_eq!(cfg.audit.exporter.max_batch_events, 200);
         let e = cfg.effective("POST", "/v1/chat/completions", "api");
-        assert_eq!(e.actions.pii, "pseudonymize");
-        assert_eq!(e.actions.pci, "mask");
-        assert_eq!(cfg.effective("GET", "/patients/1", "api").actions.pii, "redact");
+        assert_eq!(e.actions.pii, Action::Pseudonymize);
+        assert_eq!(e.actions.pci, Action::Mask);
+        assert_eq!(cfg.effective("GET", "/patients/1", "api").actions.pii, Action::Redact);
     }
 
     #[test]

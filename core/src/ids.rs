@@ -58,7 +58,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// SHA-256 over a body that arrives in chunks.
-#[derive(Clone, Default)]
+#[derive(Clone, Default, Debug)]
 pub struct StreamDigest {
     hasher: Sha256,
     bytes: u64,

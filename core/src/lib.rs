@@ -15,6 +15,7 @@ pub mod event;
 pub mod export;
 pub mod identity;
 pub mod ids;
+pub mod inspect;
 pub mod jcs;
 pub mod jwt;
 pub mod pbstruct;

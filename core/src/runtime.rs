@@ -2,6 +2,7 @@
 //! templates, keys read from the environment, and the emitter. The filter
 //! builds it in `on_configure`; nothing here is rebuilt per request.
 
+use crate::classify::{Action, Category, Classifier, CustomRule, FieldRule, Policy};
 use crate::config::Config;
 use crate::emitter::Emitter;
 use crate::resources::Template;
@@ -12,6 +13,7 @@ pub struct Runtime {
     pub hs256_key: Option<Vec<u8>>,
     pub pseudonym_key: Option<Vec<u8>>,
     pub emitter: Emitter,
+    pub classifier: Classifier,
 }
 
 /// Problems that stop the filter from starting (config errors are separate).
@@ -22,14 +24,13 @@ impl Runtime {
     /// Istio `vmConfig.env`). Missing secrets are errors: a filter that cannot
     /// verify tokens must not silently attribute nobody.
     pub fn new(
-        mut cfg: Config,
+        cfg: Config,
         env: &dyn Fn(&str) -> Option<String>,
         seed: [u8; 32],
         emitter_name: String,
         now_ms: u64,
         start_reason: &str,
     ) -> Result<Runtime, StartError> {
-        crate::config::resolve_route_actions(&mut cfg);
         let mut errors = Vec::new();
         let mut secret = |key: &str, name: &Option<String>| -> Option<Vec<u8>> {
             let var = name.as_ref()?;
@@ -51,9 +52,47 @@ impl Runtime {
             .iter()
             .filter_map(|r| Template::parse(&r.path, &r.kind).map_err(|e| errors.push(format!("{}: {e}", r.path))).ok())
             .collect();
-        if !errors.is_empty() {
-            return Err(errors);
+        let uses_pseudonyms = std::iter::once(&cfg.classification.actions)
+            .chain(cfg.routes.iter().filter_map(|r| r.actions.as_ref()))
+            .any(|a| [a.pii, a.phi, a.pci, a.secret, a.custom].contains(&Action::Pseudonymize));
+        if uses_pseudonyms && pseudonym_key.is_none() && cfg.audit.pseudonym_key_env.is_none() {
+            errors.push("$.audit.pseudonym_key_env: required when an action is `pseudonymize` (keyed HMAC, never an unkeyed hash)".into());
         }
+        let c = &cfg.classification;
+        let policy = Policy {
+            entities: c.entities.clone(),
+            custom: c
+                .custom
+                .iter()
+                .map(|r| CustomRule {
+                    name: r.name.clone(),
+                    pattern: r.pattern.clone(),
+                    category: Category::parse(&r.category).unwrap_or(Category::Custom),
+                })
+                .collect(),
+            fields: c
+                .fields
+                .iter()
+                .map(|f| FieldRule {
+                    path: f.path.clone(),
+                    entity: f.entity.clone(),
+                    category: Category::parse(&f.category).unwrap_or(Category::Pii),
+                })
+                .collect(),
+            pseudonym_key: pseudonym_key.clone().unwrap_or_default(),
+        };
+        let classifier = Classifier::new(&policy)
+            .map_err(|e| e.into_iter().map(|m| format!("$.classification: {m}")).collect::<Vec<_>>());
+        let classifier = match classifier {
+            Ok(c) => Some(c),
+            Err(mut e) => {
+                errors.append(&mut e);
+                None
+            }
+        };
+        let (true, Some(classifier)) = (errors.is_empty(), classifier) else {
+            return Err(errors);
+        };
         let emitter = Emitter::start(
             emitter_name,
             seed,
@@ -62,7 +101,7 @@ impl Runtime {
             now_ms,
             start_reason,
         );
-        Ok(Runtime { cfg, templates, hs256_key, pseudonym_key, emitter })
+        Ok(Runtime { cfg, templates, hs256_key, pseudonym_key, emitter, classifier })
     }
 }
 

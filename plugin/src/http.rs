@@ -5,10 +5,12 @@
 use crate::host;
 use crate::shared::Shared;
 use proxy_audit_core::chain::Sealed;
+use proxy_audit_core::classify::{restore, Actions};
+use proxy_audit_core::config::Oversize;
 use proxy_audit_core::config::{Delivery, OnFailure, Require};
 use proxy_audit_core::event::{self, BodyRecord, Kind, Phase, RequestEvent};
 use proxy_audit_core::identity::{self, Evidence, Resolution};
-use proxy_audit_core::ids::StreamDigest;
+use proxy_audit_core::inspect::{plan, Inspection, Plan};
 use proxy_audit_core::{pbstruct, resources};
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, BufferType, MapType};
@@ -28,6 +30,9 @@ struct Facts {
     purpose: Option<String>,
     identity: Resolution,
     require: Require,
+    actions: Actions,
+    scan_request: bool,
+    scan_response: bool,
 }
 
 pub struct Request {
@@ -38,8 +43,10 @@ pub struct Request {
     /// Set when the filter itself answered (denied/blocked) and why.
     verdict: Option<(Kind, &'static str)>,
     status: Option<u16>,
-    request_body: StreamDigest,
-    response_body: StreamDigest,
+    request: Inspection,
+    response: Inspection,
+    /// The request headers wait for the begin record.
+    wait_begin: bool,
     /// Write-ahead: token of the `begin` delivery we are waiting for.
     begin_token: Option<u32>,
     begin: Option<Sealed>,
@@ -54,8 +61,9 @@ impl Request {
             facts: None,
             verdict: None,
             status: None,
-            request_body: StreamDigest::default(),
-            response_body: StreamDigest::default(),
+            request: Inspection::new(Plan::Skip("no_body"), Actions::default()),
+            response: Inspection::new(Plan::Skip("no_body"), Actions::default()),
+            wait_begin: false,
             begin_token: None,
             begin: None,
         }
@@ -76,13 +84,6 @@ impl Request {
         reason: Option<String>,
         now: u64,
     ) -> RequestEvent {
-        let body = |d: &StreamDigest| BodyRecord {
-            scanned: false,
-            skipped: Some("not_inspected".into()),
-            bytes: Some(d.bytes()),
-            sha256: (d.bytes() > 0).then(|| d.hex()),
-            findings: Vec::new(),
-        };
         let complete = phase == Phase::Complete;
         RequestEvent {
             id: if complete { self.audit_id(shared) } else { shared.borrow_mut().emitter.next_id() },
@@ -103,8 +104,8 @@ impl Request {
             duration_ms: complete.then(|| now.saturating_sub(self.start_ms)),
             reason,
             purpose: facts.purpose.clone(),
-            request: if complete { body(&self.request_body) } else { BodyRecord::default() },
-            response: if complete { body(&self.response_body) } else { BodyRecord::default() },
+            request: if complete { self.request.record() } else { BodyRecord::default() },
+            response: if complete { self.response.record() } else { BodyRecord::default() },
             ai: None,
         }
     }
@@ -159,15 +160,35 @@ impl Request {
         }
     }
 
+    /// Pseudonyms of the request, when `classification.restore` is on.
+    fn restore_map(&self, shared: &Shared) -> Option<Vec<(String, String)>> {
+        let on = shared.borrow().cfg.classification.restore;
+        (on && !self.request.pseudonyms.is_empty()).then(|| self.request.pseudonyms.clone())
+    }
+
+    /// The SSE event that ends a stream the filter blocked mid-way.
+    fn stream_block_frame(&self, category: &str) -> Vec<u8> {
+        let body = self.error_body(
+            block_reason(category, "response"),
+            "The response carried data that policy does not allow to be returned; the stream was ended.",
+        );
+        proxy_audit_core::sse::encode_frame(Some("error"), &body)
+    }
+
+    /// The contract's JSON error body.
+    fn error_body(&self, reason: &str, message: &str) -> String {
+        let request_id = self.facts.as_ref().and_then(|f| f.request_id.clone());
+        json!({"error": {"code": reason, "message": message, "request_id": request_id, "audit_id": self.id}})
+            .to_string()
+    }
+
     /// Answers with the contract's JSON error and records the verdict.
     fn refuse(&mut self, shared: &Shared, status: u16, kind: Kind, reason: &'static str, message: &str) {
         let audit_id = self.audit_id(shared);
-        let request_id = self.facts.as_ref().and_then(|f| f.request_id.clone());
-        let body =
-            json!({"error": {"code": reason, "message": message, "request_id": request_id, "audit_id": audit_id}});
+        let body = self.error_body(reason, message);
         self.verdict = Some((kind, reason));
         self.status = Some(status);
-        host::send_json(u32::from(status), &body.to_string(), &audit_id);
+        host::send_json(u32::from(status), &body, &audit_id);
     }
 }
 
@@ -216,6 +237,25 @@ fn gather(shared: &Shared, now_ms: u64) -> Facts {
         purpose: get(&cfg.audit.purpose_header).map(str::to_string),
         identity,
         require: eff.require,
+        actions: *eff.actions,
+        scan_request: eff.request,
+        scan_response: eff.response,
+    }
+}
+
+/// `secret_in_request`, `pci_in_response`, ...
+fn block_reason(category: &str, direction: &str) -> &'static str {
+    match (category, direction) {
+        ("pii", "request") => "pii_in_request",
+        ("phi", "request") => "phi_in_request",
+        ("pci", "request") => "pci_in_request",
+        ("secret", "request") => "secret_in_request",
+        ("custom", "request") => "custom_in_request",
+        ("pii", _) => "pii_in_response",
+        ("phi", _) => "phi_in_response",
+        ("pci", _) => "pci_in_response",
+        ("secret", _) => "secret_in_response",
+        _ => "custom_in_response",
     }
 }
 
@@ -244,6 +284,7 @@ impl Context for Request {
         let Some(shared) = self.shared.clone() else { return };
         let status = host::header(MapType::HttpCallResponseHeaders, ":status").and_then(|s| s.parse::<u16>().ok());
         let begin = self.begin.take();
+        self.wait_begin = false;
         if status.is_some_and(|s| (200..300).contains(&s)) {
             let _ = proxy_wasm::hostcalls::resume_http_request();
             return;
@@ -260,52 +301,220 @@ impl Context for Request {
 }
 
 impl HttpContext for Request {
-    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+    fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         let Some(shared) = self.shared.clone() else { return Action::Continue };
         self.start_ms = host::now_ms();
         let facts = gather(&shared, self.start_ms);
         let denial = identity::check(facts.require, &facts.identity);
-        self.facts = Some(facts);
         let id = self.audit_id(&shared);
         host::set_header(MapType::HttpRequestHeaders, "x-proxy-audit-id", &id);
         host::set_property(&["proxy_audit.audit_id"], id.as_bytes());
+        let (actions, scan_request) = (facts.actions, facts.scan_request);
+        self.facts = Some(facts);
         if let Some(d) = denial {
             self.refuse(&shared, d.status, Kind::Denied, d.reason, d.message);
             return Action::Pause;
+        }
+        if !end_of_stream {
+            let (max, oversize) = {
+                let c = &shared.borrow().cfg.classification;
+                (c.max_body_bytes, c.on_oversize)
+            };
+            let p = plan(
+                scan_request,
+                host::header(MapType::HttpRequestHeaders, "content-type").as_deref(),
+                host::header(MapType::HttpRequestHeaders, "content-encoding").as_deref(),
+                host::header(MapType::HttpRequestHeaders, "content-length").and_then(|l| l.parse().ok()),
+                max,
+            );
+            if p == Plan::Skip("too_large") && oversize == Oversize::Reject {
+                self.refuse(
+                    &shared,
+                    413,
+                    Kind::Blocked,
+                    "body_too_large",
+                    "The request body exceeds the inspection limit.",
+                );
+                return Action::Pause;
+            }
+            if let Plan::Buffer(_) = p {
+                // Envoy cannot hold headers while a filter reads the body (a
+                // paused header phase pauses the body too), so a body that may
+                // be rewritten travels without content-length (chunked on
+                // HTTP/1.1): its length is never wrong.
+                host::remove_header(MapType::HttpRequestHeaders, "content-length");
+            }
+            self.request = Inspection::new(p, actions);
         }
         if shared.borrow().cfg.audit.delivery == Delivery::WriteAhead {
             let facts = self.facts.take();
             let sent = facts.as_ref().is_some_and(|f| self.write_ahead(&shared, f));
             self.facts = facts;
-            return if sent { Action::Pause } else { self.begin_failed(&shared) };
+            if !sent && self.begin_failed(&shared) == Action::Pause {
+                return Action::Pause;
+            }
+            self.wait_begin = sent;
         }
-        Action::Continue
+        if self.wait_begin {
+            Action::Pause
+        } else {
+            Action::Continue
+        }
     }
 
-    fn on_http_request_body(&mut self, body_size: usize, _end_of_stream: bool) -> Action {
-        if self.begin_token.is_some() || self.verdict.is_some() {
-            // Hold the body while the begin record is in flight (or refused):
-            // continuing here would release the paused headers too.
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        let Some(shared) = self.shared.clone() else { return Action::Continue };
+        if self.verdict.is_some() {
             return Action::Pause;
         }
+        if let Plan::Buffer(_) = self.request.plan {
+            let (max, oversize) = {
+                let c = &shared.borrow().cfg.classification;
+                (c.max_body_bytes, c.on_oversize)
+            };
+            if body_size as u64 > max {
+                if oversize == Oversize::Reject {
+                    self.refuse(
+                        &shared,
+                        413,
+                        Kind::Blocked,
+                        "body_too_large",
+                        "The request body exceeds the inspection limit.",
+                    );
+                    return Action::Pause;
+                }
+                let so_far = host::buffer(BufferType::HttpRequestBody, 0, body_size);
+                self.request.give_up("too_large", &so_far);
+                return Action::Continue;
+            }
+            if !end_of_stream {
+                return Action::Pause;
+            }
+            let body = host::buffer(BufferType::HttpRequestBody, 0, body_size);
+            let actions = self.facts.as_ref().map(|f| f.actions).unwrap_or_default();
+            let rewritten = self.request.scan_buffered(&shared.borrow().classifier, &body, &actions);
+            if let Some(cat) = self.request.blocked {
+                let reason = block_reason(cat.as_str(), "request");
+                self.refuse(
+                    &shared,
+                    403,
+                    Kind::Blocked,
+                    reason,
+                    "The request carries data that policy does not allow to be forwarded.",
+                );
+                return Action::Pause;
+            }
+            if let Some(new) = rewritten {
+                host::set_buffer(BufferType::HttpRequestBody, 0, body_size, &new);
+            }
+            return Action::Continue;
+        }
+        // Not inspected: digest what passes.
         let chunk = host::buffer(BufferType::HttpRequestBody, 0, body_size);
-        self.request_body.update(&chunk);
+        self.request.observe(&chunk);
         Action::Continue
     }
 
-    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+    fn on_http_response_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         self.status =
             host::header(MapType::HttpResponseHeaders, ":status").and_then(|s| s.parse().ok()).or(self.status);
         if let Some(id) = &self.id {
             host::set_header(MapType::HttpResponseHeaders, "x-proxy-audit-id", id);
         }
+        let Some(shared) = self.shared.clone() else { return Action::Continue };
+        if self.verdict.is_some() || end_of_stream {
+            return Action::Continue;
+        }
+        let (scan, actions) = self.facts.as_ref().map_or((false, Actions::default()), |f| (f.scan_response, f.actions));
+        let (max, oversize) = {
+            let c = &shared.borrow().cfg.classification;
+            (c.max_body_bytes, c.on_oversize)
+        };
+        let p = plan(
+            scan,
+            host::header(MapType::HttpResponseHeaders, "content-type").as_deref(),
+            host::header(MapType::HttpResponseHeaders, "content-encoding").as_deref(),
+            host::header(MapType::HttpResponseHeaders, "content-length").and_then(|l| l.parse().ok()),
+            max,
+        );
+        if p == Plan::Skip("too_large") && oversize == Oversize::Reject {
+            self.refuse(
+                &shared,
+                413,
+                Kind::Blocked,
+                "body_too_large",
+                "The response body exceeds the inspection limit.",
+            );
+            return Action::Pause;
+        }
+        self.response = Inspection::new(p, actions);
+        if matches!(p, Plan::Buffer(_) | Plan::Stream) {
+            // The body may change length; see on_http_request_headers.
+            host::remove_header(MapType::HttpResponseHeaders, "content-length");
+        }
         Action::Continue
     }
 
-    fn on_http_response_body(&mut self, body_size: usize, _end_of_stream: bool) -> Action {
-        let chunk = host::buffer(BufferType::HttpResponseBody, 0, body_size);
-        self.response_body.update(&chunk);
-        Action::Continue
+    fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        let Some(shared) = self.shared.clone() else { return Action::Continue };
+        if self.verdict.is_some() {
+            return Action::Continue;
+        }
+        let restore_map = self.restore_map(&shared);
+        match self.response.plan {
+            Plan::Buffer(_) => {
+                let max = shared.borrow().cfg.classification.max_body_bytes;
+                if body_size as u64 > max {
+                    let so_far = host::buffer(BufferType::HttpResponseBody, 0, body_size);
+                    self.response.give_up("too_large", &so_far);
+                    return Action::Continue;
+                }
+                if !end_of_stream {
+                    return Action::Pause;
+                }
+                let body = host::buffer(BufferType::HttpResponseBody, 0, body_size);
+                let actions = self.facts.as_ref().map(|f| f.actions).unwrap_or_default();
+                let rewritten = self.response.scan_buffered(&shared.borrow().classifier, &body, &actions);
+                if let Some(cat) = self.response.blocked {
+                    // Envoy has sent the status line already (a filter cannot hold
+                    // response headers while reading the body): the body becomes
+                    // the JSON error, nothing of the original is released.
+                    let reason = block_reason(cat.as_str(), "response");
+                    let error =
+                        self.error_body(reason, "The response carried data that policy does not allow to be returned.");
+                    host::set_buffer(BufferType::HttpResponseBody, 0, body_size, error.as_bytes());
+                    self.verdict = Some((Kind::Blocked, reason));
+                    return Action::Continue;
+                }
+                let mut out = rewritten;
+                if let Some(map) = &restore_map {
+                    out = restore(out.as_deref().unwrap_or(&body), map).or(out);
+                }
+                if let Some(new) = out {
+                    host::set_buffer(BufferType::HttpResponseBody, 0, body_size, &new);
+                }
+                Action::Continue
+            }
+            Plan::Stream => {
+                let chunk = host::buffer(BufferType::HttpResponseBody, 0, body_size);
+                let was_blocked = self.response.blocked.is_some();
+                let mut out = self.response.stream_chunk(&shared.borrow().classifier, &chunk, end_of_stream);
+                if let Some(cat) = self.response.blocked {
+                    // Headers are gone: end the stream with an error event instead.
+                    out = if was_blocked { Vec::new() } else { self.stream_block_frame(cat.as_str()) };
+                    self.verdict = Some((Kind::Blocked, block_reason(cat.as_str(), "response")));
+                } else if let Some(map) = &restore_map {
+                    out = restore(&out, map).unwrap_or(out);
+                }
+                host::set_buffer(BufferType::HttpResponseBody, 0, body_size, &out);
+                Action::Continue
+            }
+            Plan::Skip(_) => {
+                let chunk = host::buffer(BufferType::HttpResponseBody, 0, body_size);
+                self.response.observe(&chunk);
+                Action::Continue
+            }
+        }
     }
 
     fn on_log(&mut self) {

@@ -20,11 +20,7 @@ impl CustomMatcher {
         if re.is_match("") {
             return Err("pattern matches the empty string".to_string());
         }
-        Ok(CustomMatcher {
-            re,
-            literal: required_prefix(pattern),
-            entity,
-        })
+        Ok(CustomMatcher { re, literal: required_prefix(pattern), entity })
     }
 
     pub(crate) fn find(&self, text: &str, out: &mut Vec<Hit>) {
@@ -32,11 +28,7 @@ impl CustomMatcher {
             None => {
                 for m in self.re.find_iter(text) {
                     if m.end() > m.start() {
-                        out.push(Hit {
-                            start: m.start(),
-                            end: m.end(),
-                            entity: self.entity,
-                        });
+                        out.push(Hit { start: m.start(), end: m.end(), entity: self.entity });
                     }
                 }
             }
@@ -46,11 +38,7 @@ impl CustomMatcher {
                     let p = pos + rel;
                     match self.re.find_at(text, p) {
                         Some(m) if m.end() > m.start() => {
-                            out.push(Hit {
-                                start: m.start(),
-                                end: m.end(),
-                                entity: self.entity,
-                            });
+                            out.push(Hit { start: m.start(), end: m.end(), entity: self.entity });
                             pos = m.end();
                         }
                         Some(m) => pos = m.end().max(p + 1),
@@ -197,18 +185,13 @@ fn match_toks(toks: &[PTok], s: &str) -> bool {
         return s.is_empty();
     };
     match first {
-        PTok::Lit(l) => s
-            .strip_prefix(l.as_str())
-            .is_some_and(|r| match_toks(rest, r)),
+        PTok::Lit(l) => s.strip_prefix(l.as_str()).is_some_and(|r| match_toks(rest, r)),
         PTok::AnyIndex => {
             let Some(r) = s.strip_prefix('[') else {
                 return false;
             };
             let n = r.bytes().take_while(u8::is_ascii_digit).count();
-            n > 0
-                && r.get(n..)
-                    .and_then(|r| r.strip_prefix(']'))
-                    .is_some_and(|r| match_toks(rest, r))
+            n > 0 && r.get(n..).and_then(|r| r.strip_prefix(']')).is_some_and(|r| match_toks(rest, r))
         }
         PTok::AnyKey => {
             if let Some(r) = s.strip_prefix('.') {

@@ -13,11 +13,7 @@ pub(crate) fn scan_json(cl: &Classifier, body: &[u8], actions: &Actions) -> Scan
     let mut sink = Sink::new(cl, actions);
     let mut path = String::from("$");
     let changed = walk(cl, &mut sink, &mut v, &mut path, "", None, false);
-    let out = if changed.changed {
-        serde_json::to_vec(&v).ok()
-    } else {
-        None
-    };
+    let out = if changed.changed { serde_json::to_vec(&v).ok() } else { None };
     sink.finish(out)
 }
 
@@ -29,20 +25,14 @@ pub(crate) struct Walked {
 
 fn is_clinical(key: &str) -> bool {
     let k = key.to_ascii_lowercase();
-    k.contains("diagnos")
-        || k.contains("icd")
-        || k.contains("condition")
-        || k == "dx"
-        || k.ends_with("_dx")
+    k.contains("diagnos") || k.contains("icd") || k.contains("condition") || k == "dx" || k.ends_with("_dx")
 }
 
 /// Appends `.key` or `['key']` to a rendered JSON path.
 pub(crate) fn push_key(path: &mut String, key: &str) {
-    let ident = key
-        .bytes()
-        .enumerate()
-        .all(|(i, c)| c == b'_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit()))
-        && !key.is_empty();
+    let ident =
+        key.bytes().enumerate().all(|(i, c)| c == b'_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit()))
+            && !key.is_empty();
     if ident {
         path.push('.');
         path.push_str(key);
@@ -76,11 +66,7 @@ pub(crate) fn walk(
     match v {
         Value::String(s) => {
             let hits = match forced {
-                Some(ent) if !s.is_empty() => vec![Hit {
-                    start: 0,
-                    end: s.len(),
-                    entity: ent,
-                }],
+                Some(ent) if !s.is_empty() => vec![Hit { start: 0, end: s.len(), entity: ent }],
                 Some(_) => Vec::new(),
                 None => cl.find(s, key, icd),
             };
@@ -92,19 +78,12 @@ pub(crate) fn walk(
             if let Some(n) = new {
                 *s = n;
             }
-            Walked {
-                changed: changed || remove,
-                remove,
-            }
+            Walked { changed: changed || remove, remove }
         }
         Value::Number(n) => {
             let t = n.to_string();
             let hits = match forced {
-                Some(ent) => vec![Hit {
-                    start: 0,
-                    end: t.len(),
-                    entity: ent,
-                }],
+                Some(ent) => vec![Hit { start: 0, end: t.len(), entity: ent }],
                 None => cl.find(&t, key, false),
             };
             if hits.is_empty() {
@@ -115,10 +94,7 @@ pub(crate) fn walk(
             if let Some(n) = new {
                 *v = Value::String(n);
             }
-            Walked {
-                changed: changed || remove,
-                remove,
-            }
+            Walked { changed: changed || remove, remove }
         }
         Value::Bool(_) | Value::Null => Walked::default(),
         Value::Array(items) => {
@@ -128,11 +104,7 @@ pub(crate) fn walk(
                 path.push('[');
                 path.push_str(&k.to_string());
                 path.push(']');
-                let f = if cl.fields.is_empty() {
-                    forced
-                } else {
-                    forced.or_else(|| field_rule(cl, path))
-                };
+                let f = if cl.fields.is_empty() { forced } else { forced.or_else(|| field_rule(cl, path)) };
                 let r = walk(cl, sink, item, path, key, f, icd);
                 if r.remove {
                     *item = Value::Null;
@@ -148,11 +120,7 @@ pub(crate) fn walk(
             let mut removed: Vec<String> = Vec::new();
             for (k, item) in map.iter_mut() {
                 push_key(path, k);
-                let f = if cl.fields.is_empty() {
-                    forced
-                } else {
-                    forced.or_else(|| field_rule(cl, path))
-                };
+                let f = if cl.fields.is_empty() { forced } else { forced.or_else(|| field_rule(cl, path)) };
                 let r = walk(cl, sink, item, path, k, f, icd || is_clinical(k));
                 if r.remove {
                     removed.push(k.clone());

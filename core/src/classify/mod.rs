@@ -328,12 +328,7 @@ pub enum BodyKind {
 /// `application/x-www-form-urlencoded` → Form; `text/*`, NDJSON, XML,
 /// GraphQL, JavaScript → Text; anything else → Other (not scanned).
 pub fn body_kind(content_type: &str) -> BodyKind {
-    let mime = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let mime = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     if mime == "text/event-stream" {
         BodyKind::EventStream
     } else if mime == "application/json" || mime.ends_with("+json") || mime == "text/json" {
@@ -434,11 +429,7 @@ impl Classifier {
         let mut errors = Vec::new();
         let mut entities: Vec<EntityInfo> = BUILTINS
             .iter()
-            .map(|(n, c)| EntityInfo {
-                name: (*n).to_string(),
-                category: *c,
-                label: n.to_ascii_uppercase(),
-            })
+            .map(|(n, c)| EntityInfo { name: (*n).to_string(), category: *c, label: n.to_ascii_uppercase() })
             .collect();
         let mut enabled = vec![p.entities.is_none(); BUILTINS.len()];
         if let Some(list) = &p.entities {
@@ -449,9 +440,7 @@ impl Classifier {
                             *slot = true;
                         }
                     }
-                    None => errors.push(format!(
-                        "classification.entities[{k}]: unknown entity {name:?}"
-                    )),
+                    None => errors.push(format!("classification.entities[{k}]: unknown entity {name:?}")),
                 }
             }
         }
@@ -462,9 +451,7 @@ impl Classifier {
         let mut customs = Vec::new();
         for (k, rule) in p.custom.iter().enumerate() {
             if rule.name.trim().is_empty() {
-                errors.push(format!(
-                    "classification.custom[{k}].name: must not be empty"
-                ));
+                errors.push(format!("classification.custom[{k}].name: must not be empty"));
                 continue;
             }
             let id = intern(&mut entities, &rule.name, rule.category);
@@ -476,9 +463,7 @@ impl Classifier {
         let mut fields = Vec::new();
         for (k, rule) in p.fields.iter().enumerate() {
             if rule.entity.trim().is_empty() {
-                errors.push(format!(
-                    "classification.fields[{k}].entity: must not be empty"
-                ));
+                errors.push(format!("classification.fields[{k}].entity: must not be empty"));
                 continue;
             }
             let id = intern(&mut entities, &rule.entity, rule.category);
@@ -490,13 +475,7 @@ impl Classifier {
         if !errors.is_empty() {
             return Err(errors);
         }
-        Ok(Classifier {
-            entities,
-            enabled,
-            customs,
-            fields,
-            key: p.pseudonym_key.clone(),
-        })
+        Ok(Classifier { entities, enabled, customs, fields, key: p.pseudonym_key.clone() })
     }
 
     pub(crate) fn entity(&self, id: u16) -> Option<&EntityInfo> {
@@ -507,11 +486,7 @@ impl Classifier {
     /// `key` is the member/field name holding the text (context words).
     pub(crate) fn find(&self, text: &str, key: &str, icd: bool) -> Vec<Hit> {
         let mut hits = Vec::new();
-        let cx = detect::ScanCtx {
-            enabled: &self.enabled,
-            key: key.as_bytes(),
-            icd,
-        };
+        let cx = detect::ScanCtx { enabled: &self.enabled, key: key.as_bytes(), icd };
         detect::scan(text.as_bytes(), &cx, &mut hits);
         for c in &self.customs {
             c.find(text, &mut hits);
@@ -533,9 +508,7 @@ impl Classifier {
     /// segment, if any (`/users/jane@example.com` → `email`).
     pub fn segment_entity(&self, segment: &str) -> Option<&str> {
         let h = self.find(segment, "", false);
-        h.first()
-            .and_then(|h| self.entity(h.entity))
-            .map(|e| e.name.as_str())
+        h.first().and_then(|h| self.entity(h.entity)).map(|e| e.name.as_str())
     }
 
     /// Keyed pseudonym of a value: `pseu_` + 16 hex digits.
@@ -559,11 +532,7 @@ impl Classifier {
                 ScanOutcome {
                     findings: s.findings(),
                     blocked,
-                    body: if changed && blocked.is_none() {
-                        Some(out)
-                    } else {
-                        None
-                    },
+                    body: if changed && blocked.is_none() { Some(out) } else { None },
                     pseudonyms: s.pseudonyms().to_vec(),
                 }
             }
@@ -609,10 +578,7 @@ impl Classifier {
         let mut first = true;
         for pair in body.split(|&c| c == b'&') {
             let (k, v) = match pair.iter().position(|&c| c == b'=') {
-                Some(p) => (
-                    pair.get(..p).unwrap_or(&[]),
-                    Some(pair.get(p + 1..).unwrap_or(&[])),
-                ),
+                Some(p) => (pair.get(..p).unwrap_or(&[]), Some(pair.get(p + 1..).unwrap_or(&[]))),
                 None => (pair, None),
             };
             let mut keep: Vec<u8> = pair.to_vec();
@@ -648,17 +614,10 @@ impl Classifier {
 }
 
 fn intern(entities: &mut Vec<EntityInfo>, name: &str, category: Category) -> u16 {
-    if let Some(ix) = entities
-        .iter()
-        .position(|e| e.name == name && e.category == category)
-    {
+    if let Some(ix) = entities.iter().position(|e| e.name == name && e.category == category) {
         return ix as u16;
     }
-    entities.push(EntityInfo {
-        name: name.to_string(),
-        category,
-        label: name.to_ascii_uppercase(),
-    });
+    entities.push(EntityInfo { name: name.to_string(), category, label: name.to_ascii_uppercase() });
     (entities.len() - 1) as u16
 }
 
@@ -712,10 +671,7 @@ fn url_decode(s: &[u8]) -> Vec<u8> {
             i += 1;
         } else if c == b'%' {
             let hex = |x: u8| (x as char).to_digit(16);
-            match (
-                s.get(i + 1).and_then(|&x| hex(x)),
-                s.get(i + 2).and_then(|&x| hex(x)),
-            ) {
+            match (s.get(i + 1).and_then(|&x| hex(x)), s.get(i + 2).and_then(|&x| hex(x))) {
                 (Some(h), Some(l)) => {
                     out.push((h * 16 + l) as u8);
                     i += 3;
@@ -780,19 +736,11 @@ const MAX_LOCATIONS: usize = 64;
 
 impl<'c> Sink<'c> {
     pub(crate) fn new(cl: &'c Classifier, actions: &Actions) -> Self {
-        Sink {
-            cl,
-            actions: *actions,
-            t: Tally::default(),
-        }
+        Sink { cl, actions: *actions, t: Tally::default() }
     }
 
     pub(crate) fn with_tally(cl: &'c Classifier, actions: &Actions, t: Tally) -> Self {
-        Sink {
-            cl,
-            actions: *actions,
-            t,
-        }
+        Sink { cl, actions: *actions, t }
     }
 
     /// Records one match; returns the action that applies.
@@ -804,12 +752,7 @@ impl<'c> Sink<'c> {
         if action == Action::Block && self.t.blocked.is_none() {
             self.t.blocked = Some(info.category);
         }
-        match self
-            .t
-            .ids
-            .iter()
-            .position(|&(e, a)| e == ent && a == action)
-        {
+        match self.t.ids.iter().position(|&(e, a)| e == ent && a == action) {
             Some(ix) => {
                 if let Some(f) = self.t.findings.get_mut(ix) {
                     f.count = f.count.saturating_add(1);
@@ -840,13 +783,7 @@ impl<'c> Sink<'c> {
             Action::Mask => {
                 let n = value.chars().count();
                 let keep = n.saturating_sub(4);
-                Some(
-                    value
-                        .chars()
-                        .enumerate()
-                        .map(|(k, c)| if k < keep { '*' } else { c })
-                        .collect(),
-                )
+                Some(value.chars().enumerate().map(|(k, c)| if k < keep { '*' } else { c }).collect())
             }
             Action::Pseudonymize => {
                 let tok = pseudonym(&self.cl.key, value);
@@ -862,13 +799,7 @@ impl<'c> Sink<'c> {
     /// Records and rewrites `text` for resolved `hits`. Returns the new text
     /// (if changed) and whether a `remove` action asks to drop the field
     /// (only when `can_remove`; otherwise remove acts as redact).
-    pub(crate) fn apply(
-        &mut self,
-        text: &str,
-        hits: &[Hit],
-        loc: &str,
-        can_remove: bool,
-    ) -> (Option<String>, bool) {
+    pub(crate) fn apply(&mut self, text: &str, hits: &[Hit], loc: &str, can_remove: bool) -> (Option<String>, bool) {
         if hits.is_empty() {
             return (None, false);
         }
@@ -916,10 +847,7 @@ pub fn restore(body: &[u8], pseudonyms: &[(String, String)]) -> Option<Vec<u8>> 
     if pseudonyms.is_empty() {
         return None;
     }
-    let json_like = matches!(
-        body.iter().find(|c| !c.is_ascii_whitespace()),
-        Some(b'{' | b'[')
-    );
+    let json_like = matches!(body.iter().find(|c| !c.is_ascii_whitespace()), Some(b'{' | b'['));
     let mut out = Vec::with_capacity(body.len());
     let mut i = 0;
     let mut changed = false;

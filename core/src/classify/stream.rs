@@ -153,13 +153,7 @@ impl StreamRedactor {
 
     fn ingest(&mut self, cl: &Classifier, frame: SseFrame) {
         self.pending_bytes += frame.raw.len();
-        let mut p = Pending {
-            frame,
-            json: None,
-            replaced: None,
-            changed: false,
-            piece: None,
-        };
+        let mut p = Pending { frame, json: None, replaced: None, changed: false, piece: None };
         if p.frame.oversize {
             // Too large to parse: scan the raw bytes as text.
             let mut sink = self.sink(cl);
@@ -180,10 +174,7 @@ impl StreamRedactor {
         match serde_json::from_str::<Value>(&p.frame.data) {
             Ok(mut v) => {
                 let found = locate(&v);
-                let text = found
-                    .as_ref()
-                    .and_then(|(ptr, _, _)| get_str(&mut v, ptr))
-                    .map(std::mem::take);
+                let text = found.as_ref().and_then(|(ptr, _, _)| get_str(&mut v, ptr)).map(std::mem::take);
                 let mut sink = self.sink(cl);
                 let mut path = String::from("$");
                 let w = json::walk(cl, &mut sink, &mut v, &mut path, "", None, false);
@@ -197,13 +188,7 @@ impl StreamRedactor {
                     if let Some(c) = self.chans.get_mut(chan) {
                         let start = c.buf.len();
                         c.buf.push_str(&text);
-                        p.piece = Some(Piece {
-                            chan,
-                            ptr,
-                            start,
-                            end: c.buf.len(),
-                            done: None,
-                        });
+                        p.piece = Some(Piece { chan, ptr, start, end: c.buf.len(), done: None });
                     }
                 }
                 p.json = Some(v);
@@ -228,12 +213,7 @@ impl StreamRedactor {
         if let Some(ix) = self.chans.iter().position(|c| c.key == key) {
             return ix;
         }
-        self.chans.push(Chan {
-            key: key.to_string(),
-            loc: loc.to_string(),
-            buf: String::new(),
-            ctx: String::new(),
-        });
+        self.chans.push(Chan { key: key.to_string(), loc: loc.to_string(), buf: String::new(), ctx: String::new() });
         self.chans.len() - 1
     }
 
@@ -266,11 +246,7 @@ impl StreamRedactor {
             return;
         };
         if chan.buf.is_empty()
-            && !self.pending.iter().any(|p| {
-                p.piece
-                    .as_ref()
-                    .is_some_and(|x| x.chan == ci && x.done.is_none())
-            })
+            && !self.pending.iter().any(|p| p.piece.as_ref().is_some_and(|x| x.chan == ci && x.done.is_none()))
         {
             return;
         }
@@ -282,11 +258,7 @@ impl StreamRedactor {
             .find(&scan, "", false)
             .into_iter()
             .filter(|h| h.start >= off)
-            .map(|h| Hit {
-                start: h.start - off,
-                end: h.end - off,
-                entity: h.entity,
-            })
+            .map(|h| Hit { start: h.start - off, end: h.end - off, entity: h.entity })
             .collect();
         let buf = chan.buf.as_bytes();
         let len = buf.len();
@@ -295,10 +267,7 @@ impl StreamRedactor {
         } else {
             let cut = len.saturating_sub(HOLD_BYTES);
             let mut t = len;
-            while t > 0
-                && len - t < MAX_TOKEN_HOLD
-                && !buf.get(t - 1).is_some_and(u8::is_ascii_whitespace)
-            {
+            while t > 0 && len - t < MAX_TOKEN_HOLD && !buf.get(t - 1).is_some_and(u8::is_ascii_whitespace) {
                 t -= 1;
             }
             cut.min(t)
@@ -312,12 +281,7 @@ impl StreamRedactor {
             .map(|x| x.end)
             .collect();
         let r = loop {
-            let r = ends
-                .iter()
-                .copied()
-                .filter(|&e| e <= limit)
-                .max()
-                .unwrap_or(0);
+            let r = ends.iter().copied().filter(|&e| e <= limit).max().unwrap_or(0);
             match hits.iter().find(|h| h.start < r && h.end > r) {
                 Some(h) => limit = h.start,
                 None => break r,
@@ -455,25 +419,13 @@ fn locate(v: &Value) -> Option<(Vec<Seg>, String, String)> {
             let idx = ch.get("index").and_then(Value::as_u64).unwrap_or(k as u64);
             let p = vec![Key("choices"), Idx(k), Key("delta"), Key("content")];
             if is_str(v, &p) {
-                return Some((
-                    p,
-                    format!("oai:{idx}:content"),
-                    format!("$.choices[{idx}].delta.content"),
-                ));
+                return Some((p, format!("oai:{idx}:content"), format!("$.choices[{idx}].delta.content")));
             }
             let p = vec![Key("choices"), Idx(k), Key("text")];
             if is_str(v, &p) {
-                return Some((
-                    p,
-                    format!("oai:{idx}:text"),
-                    format!("$.choices[{idx}].text"),
-                ));
+                return Some((p, format!("oai:{idx}:text"), format!("$.choices[{idx}].text")));
             }
-            if let Some(tcs) = ch
-                .get("delta")
-                .and_then(|d| d.get("tool_calls"))
-                .and_then(Value::as_array)
-            {
+            if let Some(tcs) = ch.get("delta").and_then(|d| d.get("tool_calls")).and_then(Value::as_array) {
                 for (j, tc) in tcs.iter().enumerate() {
                     let tci = tc.get("index").and_then(Value::as_u64).unwrap_or(j as u64);
                     let p = vec![
@@ -508,40 +460,18 @@ fn locate(v: &Value) -> Option<(Vec<Seg>, String, String)> {
         }
         return None;
     }
-    if ty.starts_with("response.")
-        && ty.ends_with(".delta")
-        && v.get("delta").is_some_and(Value::is_string)
-    {
+    if ty.starts_with("response.") && ty.ends_with(".delta") && v.get("delta").is_some_and(Value::is_string) {
         let item = v.get("item_id").and_then(Value::as_str).unwrap_or("");
         let ci = v.get("content_index").and_then(Value::as_u64).unwrap_or(0);
-        return Some((
-            vec![Key("delta")],
-            format!("resp:{item}:{ci}:{ty}"),
-            "$.delta".to_string(),
-        ));
+        return Some((vec![Key("delta")], format!("resp:{item}:{ci}:{ty}"), "$.delta".to_string()));
     }
     if let Some(cands) = v.get("candidates").and_then(Value::as_array) {
         for (k, c) in cands.iter().enumerate() {
-            if let Some(parts) = c
-                .get("content")
-                .and_then(|c| c.get("parts"))
-                .and_then(Value::as_array)
-            {
+            if let Some(parts) = c.get("content").and_then(|c| c.get("parts")).and_then(Value::as_array) {
                 for (j, _) in parts.iter().enumerate() {
-                    let p = vec![
-                        Key("candidates"),
-                        Idx(k),
-                        Key("content"),
-                        Key("parts"),
-                        Idx(j),
-                        Key("text"),
-                    ];
+                    let p = vec![Key("candidates"), Idx(k), Key("content"), Key("parts"), Idx(j), Key("text")];
                     if is_str(v, &p) {
-                        return Some((
-                            p,
-                            format!("gem:{k}"),
-                            format!("$.candidates[{k}].content.parts[{j}].text"),
-                        ));
+                        return Some((p, format!("gem:{k}"), format!("$.candidates[{k}].content.parts[{j}].text")));
                     }
                 }
             }

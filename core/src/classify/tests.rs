@@ -4,25 +4,15 @@ use super::*;
 use serde_json::{json, Value};
 
 fn cl() -> Classifier {
-    Classifier::new(&Policy {
-        pseudonym_key: b"k".to_vec(),
-        ..Policy::default()
-    })
-    .unwrap()
+    Classifier::new(&Policy { pseudonym_key: b"k".to_vec(), ..Policy::default() }).unwrap()
 }
 
 fn entities(c: &Classifier, text: &str) -> Vec<String> {
-    c.text_findings(text)
-        .into_iter()
-        .map(|(e, _)| e.to_string())
-        .collect()
+    c.text_findings(text).into_iter().map(|(e, _)| e.to_string()).collect()
 }
 
 fn found_in_key(c: &Classifier, key: &str, value: &str) -> Vec<String> {
-    c.find(value, key, false)
-        .iter()
-        .map(|h| c.entity(h.entity).unwrap().name.clone())
-        .collect()
+    c.find(value, key, false).iter().map(|h| c.entity(h.entity).unwrap().name.clone()).collect()
 }
 
 /// (entity, text containing exactly one instance)
@@ -167,14 +157,8 @@ fn json_key_gives_context() {
     let c = cl();
     assert_eq!(found_in_key(&c, "ssn", "123456789"), vec!["us_ssn"]);
     assert_eq!(found_in_key(&c, "patientSsn", "123456789"), vec!["us_ssn"]);
-    assert_eq!(
-        found_in_key(&c, "phone_number", "4155552671"),
-        vec!["phone"]
-    );
-    assert_eq!(
-        found_in_key(&c, "dateOfBirth", "1980-05-17"),
-        vec!["date_of_birth"]
-    );
+    assert_eq!(found_in_key(&c, "phone_number", "4155552671"), vec!["phone"]);
+    assert_eq!(found_in_key(&c, "dateOfBirth", "1980-05-17"), vec!["date_of_birth"]);
     assert!(found_in_key(&c, "order_id", "123456789").is_empty());
     assert!(found_in_key(&c, "using", "123456789").is_empty());
 }
@@ -194,24 +178,12 @@ fn icd10_only_in_clinical_fields() {
 
 #[test]
 fn entities_filter_and_errors() {
-    let c = Classifier::new(&Policy {
-        entities: Some(vec!["email".into()]),
-        ..Policy::default()
-    })
-    .unwrap();
+    let c = Classifier::new(&Policy { entities: Some(vec!["email".into()]), ..Policy::default() }).unwrap();
     assert_eq!(entities(&c, "a@example.com 123-45-6789"), vec!["email"]);
     let err = Classifier::new(&Policy {
         entities: Some(vec!["emial".into()]),
-        custom: vec![CustomRule {
-            name: "x".into(),
-            pattern: "(".into(),
-            category: Category::Custom,
-        }],
-        fields: vec![FieldRule {
-            path: "patient.name".into(),
-            entity: "person_name".into(),
-            category: Category::Phi,
-        }],
+        custom: vec![CustomRule { name: "x".into(), pattern: "(".into(), category: Category::Custom }],
+        fields: vec![FieldRule { path: "patient.name".into(), entity: "person_name".into(), category: Category::Phi }],
         ..Policy::default()
     })
     .unwrap_err();
@@ -228,55 +200,28 @@ fn entities_filter_and_errors() {
 
 #[test]
 fn custom_rules_with_and_without_prefix() {
-    assert_eq!(
-        custom::required_prefix(r"\bMRN-[0-9]{8}\b").as_deref(),
-        Some("MRN-")
-    );
+    assert_eq!(custom::required_prefix(r"\bMRN-[0-9]{8}\b").as_deref(), Some("MRN-"));
     assert_eq!(custom::required_prefix(r"ab?c"), None);
     assert_eq!(custom::required_prefix(r"abc?d").as_deref(), Some("ab"));
     assert_eq!(custom::required_prefix(r"(?i)mrn"), None);
     assert_eq!(custom::required_prefix(r"a|b"), None);
     let c = Classifier::new(&Policy {
         custom: vec![
-            CustomRule {
-                name: "mrn".into(),
-                pattern: r"\bMRN-[0-9]{8}\b".into(),
-                category: Category::Phi,
-            },
-            CustomRule {
-                name: "emp".into(),
-                pattern: r"[A-Z]{3}[0-9]{5}".into(),
-                category: Category::Custom,
-            },
+            CustomRule { name: "mrn".into(), pattern: r"\bMRN-[0-9]{8}\b".into(), category: Category::Phi },
+            CustomRule { name: "emp".into(), pattern: r"[A-Z]{3}[0-9]{5}".into(), category: Category::Custom },
         ],
         ..Policy::default()
     })
     .unwrap();
-    let out = c.scan(
-        BodyKind::Text,
-        b"xMRN-12345678 MRN-12345678 and MRN-1234 emp ABC12345.",
-        &Actions::default(),
-    );
+    let out = c.scan(BodyKind::Text, b"xMRN-12345678 MRN-12345678 and MRN-1234 emp ABC12345.", &Actions::default());
     let body = String::from_utf8(out.body.unwrap()).unwrap();
-    assert_eq!(
-        body,
-        "xMRN-12345678 [REDACTED:MRN] and MRN-1234 emp [REDACTED:EMP]."
-    );
+    assert_eq!(body, "xMRN-12345678 [REDACTED:MRN] and MRN-1234 emp [REDACTED:EMP].");
     let mrn = out.findings.iter().find(|f| f.entity == "mrn").unwrap();
-    assert_eq!(
-        (mrn.category, mrn.count, mrn.action),
-        (Category::Phi, 1, Action::Redact)
-    );
+    assert_eq!((mrn.category, mrn.count, mrn.action), (Category::Phi, 1, Action::Redact));
 }
 
 fn all(action: Action) -> Actions {
-    Actions {
-        pii: action,
-        phi: action,
-        pci: action,
-        secret: action,
-        custom: action,
-    }
+    Actions { pii: action, phi: action, pci: action, secret: action, custom: action }
 }
 
 #[test]
@@ -286,17 +231,11 @@ fn json_rewrite_each_action() {
     // redact
     let out = c.scan(BodyKind::Json, body, &all(Action::Redact));
     let v: Value = serde_json::from_slice(out.body.as_ref().unwrap()).unwrap();
-    assert_eq!(
-        v["messages"][0]["content"],
-        "mail [REDACTED:EMAIL], card [REDACTED:CREDIT_CARD]"
-    );
+    assert_eq!(v["messages"][0]["content"], "mail [REDACTED:EMAIL], card [REDACTED:CREDIT_CARD]");
     assert_eq!(v["user"]["n"], "[REDACTED:CREDIT_CARD]");
     let email = out.findings.iter().find(|f| f.entity == "email").unwrap();
     assert_eq!(email.count, 2);
-    assert_eq!(
-        email.locations,
-        vec!["$.messages[0].content", "$.user.email"]
-    );
+    assert_eq!(email.locations, vec!["$.messages[0].content", "$.user.email"]);
     assert_eq!(
         email.to_json(),
         json!({"entity":"email","category":"pii","count":2,"action":"redacted","locations":["$.messages[0].content","$.user.email"]})
@@ -306,10 +245,7 @@ fn json_rewrite_each_action() {
     let v: Value = serde_json::from_slice(out.body.as_ref().unwrap()).unwrap();
     assert_eq!(v["user"]["email"], "************.com");
     assert_eq!(v["user"]["n"], "************1111");
-    assert_eq!(
-        v["messages"][0]["content"],
-        "mail ************.com, card ***************1111"
-    );
+    assert_eq!(v["messages"][0]["content"], "mail ************.com, card ***************1111");
     // pseudonymize: deterministic, restorable
     let out = c.scan(BodyKind::Json, body, &all(Action::Pseudonymize));
     let v: Value = serde_json::from_slice(out.body.as_ref().unwrap()).unwrap();
@@ -328,11 +264,7 @@ fn json_rewrite_each_action() {
     assert_eq!(out.body.unwrap(), br#"{"a":[null,"ok"],"b":{"keep":1}}"#);
     assert_eq!(out.findings[0].action.past_tense(), "removed");
     // block
-    let out = c.scan(
-        BodyKind::Json,
-        body,
-        &Actions::default().with(Category::Pci, Action::Block),
-    );
+    let out = c.scan(BodyKind::Json, body, &Actions::default().with(Category::Pci, Action::Block));
     assert_eq!(out.blocked, Some(Category::Pci));
     assert!(out.body.is_none());
     // tag
@@ -345,11 +277,7 @@ fn json_rewrite_each_action() {
 #[test]
 fn default_actions_block_secrets() {
     let c = cl();
-    let out = c.scan(
-        BodyKind::Json,
-        br#"{"k":"AKIAIOSFODNN7EXAMPLE","e":"a@example.com"}"#,
-        &Actions::default(),
-    );
+    let out = c.scan(BodyKind::Json, br#"{"k":"AKIAIOSFODNN7EXAMPLE","e":"a@example.com"}"#, &Actions::default());
     assert_eq!(out.blocked, Some(Category::Secret));
     assert!(out.body.is_none());
     assert_eq!(out.findings.len(), 2);
@@ -365,10 +293,7 @@ fn json_output_stays_valid_and_compact() {
     assert_eq!(v["weird key"][4]["x"], "é [REDACTED:EMAIL] \"q\"");
     assert_eq!(out.findings[0].locations, vec!["$['weird key'][4].x"]);
     // unchanged JSON is not re-serialized
-    assert!(c
-        .scan(BodyKind::Json, b"{ \"a\" : 1 }", &Actions::default())
-        .body
-        .is_none());
+    assert!(c.scan(BodyKind::Json, b"{ \"a\" : 1 }", &Actions::default()).body.is_none());
 }
 
 #[test]
@@ -380,11 +305,7 @@ fn deep_or_invalid_json_is_scanned_as_text() {
     let out = c.scan(BodyKind::Json, deep.as_bytes(), &Actions::default());
     let b = String::from_utf8(out.body.unwrap()).unwrap();
     assert!(b.contains("[REDACTED:EMAIL]") && !b.contains("a@example.com"));
-    let out = c.scan(
-        BodyKind::Json,
-        b"{\"a\": \"x@example.com\"",
-        &Actions::default(),
-    );
+    let out = c.scan(BodyKind::Json, b"{\"a\": \"x@example.com\"", &Actions::default());
     assert_eq!(out.body.unwrap(), b"{\"a\": \"[REDACTED:EMAIL]\"");
     assert_eq!(out.findings[0].locations, vec!["$"]);
 }
@@ -393,21 +314,9 @@ fn deep_or_invalid_json_is_scanned_as_text() {
 fn field_rules() {
     let c = Classifier::new(&Policy {
         fields: vec![
-            FieldRule {
-                path: "$.patient.name".into(),
-                entity: "person_name".into(),
-                category: Category::Phi,
-            },
-            FieldRule {
-                path: "$.notes[*].author".into(),
-                entity: "person_name".into(),
-                category: Category::Pii,
-            },
-            FieldRule {
-                path: "$.meta.*".into(),
-                entity: "mrn".into(),
-                category: Category::Phi,
-            },
+            FieldRule { path: "$.patient.name".into(), entity: "person_name".into(), category: Category::Phi },
+            FieldRule { path: "$.notes[*].author".into(), entity: "person_name".into(), category: Category::Pii },
+            FieldRule { path: "$.meta.*".into(), entity: "mrn".into(), category: Category::Phi },
         ],
         ..Policy::default()
     })
@@ -419,56 +328,28 @@ fn field_rules() {
     assert_eq!(v["patient"]["age"], 40);
     assert_eq!(v["notes"][1]["author"], "[REDACTED:PERSON_NAME]");
     assert_eq!(v["meta"]["b"], "[REDACTED:MRN]");
-    let pn: Vec<_> = out
-        .findings
-        .iter()
-        .filter(|f| f.entity == "person_name")
-        .collect();
+    let pn: Vec<_> = out.findings.iter().filter(|f| f.entity == "person_name").collect();
     assert_eq!(pn.len(), 2);
-    assert_eq!(
-        pn[1].locations,
-        vec!["$.notes[0].author", "$.notes[1].author"]
-    );
+    assert_eq!(pn[1].locations, vec!["$.notes[0].author", "$.notes[1].author"]);
 }
 
 #[test]
 fn text_and_form_bodies() {
     let c = cl();
-    let out = c.scan(
-        BodyKind::Text,
-        "hi a@example.com \u{fffd} é".as_bytes(),
-        &Actions::default(),
-    );
-    assert_eq!(
-        out.body.unwrap(),
-        "hi [REDACTED:EMAIL] \u{fffd} é".as_bytes()
-    );
+    let out = c.scan(BodyKind::Text, "hi a@example.com \u{fffd} é".as_bytes(), &Actions::default());
+    assert_eq!(out.body.unwrap(), "hi [REDACTED:EMAIL] \u{fffd} é".as_bytes());
     let mut raw = b"x a@example.com ".to_vec();
     raw.push(0xff);
     let out = c.scan(BodyKind::Text, &raw, &Actions::default());
     let mut want = b"x [REDACTED:EMAIL] ".to_vec();
     want.push(0xff);
     assert_eq!(out.body.unwrap(), want);
-    let out = c.scan(
-        BodyKind::Form,
-        b"name=Jo&email=jo%40example.com&ssn=123456789&x",
-        &Actions::default(),
-    );
-    assert_eq!(
-        out.body.unwrap(),
-        b"name=Jo&email=%5BREDACTED%3AEMAIL%5D&ssn=%5BREDACTED%3AUS_SSN%5D&x"
-    );
+    let out = c.scan(BodyKind::Form, b"name=Jo&email=jo%40example.com&ssn=123456789&x", &Actions::default());
+    assert_eq!(out.body.unwrap(), b"name=Jo&email=%5BREDACTED%3AEMAIL%5D&ssn=%5BREDACTED%3AUS_SSN%5D&x");
     assert_eq!(out.findings[0].locations, vec!["$.form.email"]);
-    let out = c.scan(
-        BodyKind::Form,
-        b"a=1&email=jo%40example.com&b=2",
-        &all(Action::Remove),
-    );
+    let out = c.scan(BodyKind::Form, b"a=1&email=jo%40example.com&b=2", &all(Action::Remove));
     assert_eq!(out.body.unwrap(), b"a=1&b=2");
-    assert_eq!(
-        c.scan(BodyKind::Other, b"a@example.com", &Actions::default()),
-        ScanOutcome::default()
-    );
+    assert_eq!(c.scan(BodyKind::Other, b"a@example.com", &Actions::default()), ScanOutcome::default());
 }
 
 #[test]
@@ -477,16 +358,10 @@ fn body_kinds() {
     assert_eq!(body_kind("application/vnd.api+json"), BodyKind::Json);
     assert_eq!(body_kind("text/plain"), BodyKind::Text);
     assert_eq!(body_kind("TEXT/EVENT-STREAM"), BodyKind::EventStream);
-    assert_eq!(
-        body_kind("application/x-www-form-urlencoded"),
-        BodyKind::Form
-    );
+    assert_eq!(body_kind("application/x-www-form-urlencoded"), BodyKind::Form);
     assert_eq!(body_kind("image/png"), BodyKind::Other);
     assert_eq!(Category::parse("phi"), Some(Category::Phi));
-    assert_eq!(
-        Action::parse("pseudonymize").map(Action::past_tense),
-        Some("pseudonymized")
-    );
+    assert_eq!(Action::parse("pseudonymize").map(Action::past_tense), Some("pseudonymized"));
 }
 
 #[test]
@@ -500,36 +375,19 @@ fn segment_entity_for_paths() {
 #[test]
 fn debug_output_holds_no_values() {
     let c = cl();
-    let out = c.scan(
-        BodyKind::Json,
-        br#"{"e":"secret.person@example.com"}"#,
-        &all(Action::Pseudonymize),
-    );
-    let dbg = format!(
-        "{out:?} {c:?} {:?}",
-        Policy {
-            pseudonym_key: b"topsecretkey".to_vec(),
-            ..Policy::default()
-        }
-    );
-    assert!(
-        !dbg.contains("secret.person") && !dbg.contains("topsecretkey"),
-        "{dbg}"
-    );
+    let out = c.scan(BodyKind::Json, br#"{"e":"secret.person@example.com"}"#, &all(Action::Pseudonymize));
+    let dbg = format!("{out:?} {c:?} {:?}", Policy { pseudonym_key: b"topsecretkey".to_vec(), ..Policy::default() });
+    assert!(!dbg.contains("secret.person") && !dbg.contains("topsecretkey"), "{dbg}");
 }
 
 // ------------------------------------------------------------------ streams
 
 fn openai_stream() -> Vec<u8> {
     let mut s = Vec::new();
-    s.extend_from_slice(b"data: {\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n");
-    for piece in [
-        "Sure, write to jo",
-        "hn.doe@exam",
-        "ple.com and ",
-        "I will answer. ",
-        "Bye",
-    ] {
+    s.extend_from_slice(
+        b"data: {\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n",
+    );
+    for piece in ["Sure, write to jo", "hn.doe@exam", "ple.com and ", "I will answer. ", "Bye"] {
         let d = json!({"id":"c1","choices":[{"index":0,"delta":{"content":piece}}]});
         s.extend_from_slice(format!("data: {d}\n\n").as_bytes());
     }
@@ -545,19 +403,12 @@ fn anthropic_stream() -> Vec<u8> {
         let d = json!({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":piece}});
         s.extend_from_slice(format!("event: content_block_delta\ndata: {d}\n\n").as_bytes());
     }
-    s.extend_from_slice(
-        b"event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n",
-    );
+    s.extend_from_slice(b"event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n");
     s.extend_from_slice(b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
     s
 }
 
-fn run_stream(
-    c: &Classifier,
-    stream: &[u8],
-    splits: &[usize],
-    actions: Actions,
-) -> (Vec<u8>, StreamRedactor) {
+fn run_stream(c: &Classifier, stream: &[u8], splits: &[usize], actions: Actions) -> (Vec<u8>, StreamRedactor) {
     let mut r = StreamRedactor::new(actions);
     let mut out = Vec::new();
     let mut last = 0;
@@ -593,10 +444,9 @@ fn stream_text(out: &[u8]) -> String {
 #[test]
 fn streams_split_at_every_byte_never_leak_the_email() {
     let c = cl();
-    for (name, stream, loc) in [
-        ("openai", openai_stream(), "$.choices[0].delta.content"),
-        ("anthropic", anthropic_stream(), "$.delta.text"),
-    ] {
+    for (name, stream, loc) in
+        [("openai", openai_stream(), "$.choices[0].delta.content"), ("anthropic", anthropic_stream(), "$.delta.text")]
+    {
         let (whole, r) = run_stream(&c, &stream, &[], Actions::default());
         let text = stream_text(&whole);
         assert!(text.contains("[REDACTED:EMAIL]"), "{name}: {text}");
@@ -623,9 +473,7 @@ fn streams_split_at_every_byte_never_leak_the_email() {
 fn clean_streams_pass_through_byte_for_byte() {
     let c = cl();
     for stream in [openai_stream(), anthropic_stream()] {
-        let clean = String::from_utf8(stream)
-            .unwrap()
-            .replace("john.doe@exam", "john doe at exam");
+        let clean = String::from_utf8(stream).unwrap().replace("john.doe@exam", "john doe at exam");
         let clean = clean.replace("hn.doe@exam", "hn doe at exam").into_bytes();
         for split in 0..=clean.len() {
             let (out, r) = run_stream(&c, &clean, &[split], Actions::default());
@@ -663,15 +511,15 @@ fn gemini_and_generic_and_blocking_streams() {
     assert_eq!(r.findings()[0].count, 3);
     // secret → block: nothing after the decision is released
     let d = json!({"choices":[{"index":0,"delta":{"content":"key AKIAIOSFODNN7EXAMPLE"}}]});
-    let s = format!("data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"hello\"}}}}]}}\n\ndata: {d}\n\ndata: [DONE]\n\n");
+    let s = format!(
+        "data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"hello\"}}}}]}}\n\ndata: {d}\n\ndata: [DONE]\n\n"
+    );
     let (out, r) = run_stream(&c, s.as_bytes(), &[], Actions::default());
     assert_eq!(r.blocked(), Some(Category::Secret));
     assert!(!String::from_utf8_lossy(&out).contains("AKIA"));
     // whole-body API for event streams
     let out = c.scan(BodyKind::EventStream, &openai_stream(), &Actions::default());
-    assert!(!String::from_utf8(out.body.unwrap())
-        .unwrap()
-        .contains("john"));
+    assert!(!String::from_utf8(out.body.unwrap()).unwrap().contains("john"));
 }
 
 #[test]
@@ -679,10 +527,7 @@ fn stream_pseudonymize_and_mask_across_frames() {
     let c = cl();
     let (out, r) = run_stream(&c, &openai_stream(), &[], all(Action::Pseudonymize));
     let text = stream_text(&out);
-    assert!(
-        text.contains(&c.pseudonym("john.doe@example.com")),
-        "{text}"
-    );
+    assert!(text.contains(&c.pseudonym("john.doe@example.com")), "{text}");
     assert_eq!(r.pseudonyms().len(), 1);
     let (out, _) = run_stream(&c, &anthropic_stream(), &[], all(Action::Mask));
     assert_eq!(stream_text(&out), "Contact: ****************.com thanks");
@@ -697,17 +542,10 @@ fn fuzzish_inputs_never_panic() {
         let len = (seed % 200) as usize;
         let mut v = Vec::with_capacity(len);
         for _ in 0..len {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             v.push(alphabet[(seed >> 33) as usize % alphabet.len()]);
         }
-        for kind in [
-            BodyKind::Json,
-            BodyKind::Text,
-            BodyKind::Form,
-            BodyKind::EventStream,
-        ] {
+        for kind in [BodyKind::Json, BodyKind::Text, BodyKind::Form, BodyKind::EventStream] {
             let _ = c.scan(kind, &v, &all(Action::Mask));
         }
     }

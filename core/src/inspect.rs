@@ -1,0 +1,170 @@
+//! One body's inspection, host-independent: what to do with it (buffer,
+//! stream, skip), its digest as it arrived, and what the event says of it.
+//!
+//! The host glue feeds bytes in and writes back what comes out; every
+//! decision (and every byte of rewritten output) is made here.
+
+use crate::classify::{body_kind, Actions, BodyKind, Category, Classifier, Finding, ScanOutcome, StreamRedactor};
+use crate::event::BodyRecord;
+use crate::ids::StreamDigest;
+
+/// How a body is handled, decided from its headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Plan {
+    /// Not inspected; the reason goes to `skipped` (`disabled`, `compressed`,
+    /// `not_scanned_type`, `too_large`).
+    Skip(&'static str),
+    /// Held until complete (at most `max_body_bytes`), scanned, rewritten.
+    Buffer(BodyKind),
+    /// `text/event-stream`: inspected event by event, never held whole.
+    Stream,
+}
+
+/// Decides from the headers. `content_length` over `max_bytes` is
+/// `Skip("too_large")`: the caller passes it or answers 413 (`on_oversize`).
+pub fn plan(
+    enabled: bool,
+    content_type: Option<&str>,
+    content_encoding: Option<&str>,
+    content_length: Option<u64>,
+    max_bytes: u64,
+) -> Plan {
+    if !enabled {
+        return Plan::Skip("disabled");
+    }
+    let encoding = content_encoding.map(str::trim).unwrap_or("");
+    if !encoding.is_empty() && !encoding.eq_ignore_ascii_case("identity") {
+        return Plan::Skip("compressed");
+    }
+    match body_kind(content_type.unwrap_or("")) {
+        BodyKind::EventStream => Plan::Stream,
+        BodyKind::Other => Plan::Skip("not_scanned_type"),
+        kind if content_length.is_some_and(|l| l > max_bytes) => {
+            let _ = kind;
+            Plan::Skip("too_large")
+        }
+        kind => Plan::Buffer(kind),
+    }
+}
+
+/// The state of one body (request or response).
+#[derive(Debug)]
+pub struct Inspection {
+    pub plan: Plan,
+    digest: StreamDigest,
+    findings: Vec<Finding>,
+    pub blocked: Option<Category>,
+    stream: Option<StreamRedactor>,
+    pub pseudonyms: Vec<(String, String)>,
+    saw_body: bool,
+}
+
+impl Inspection {
+    pub fn new(plan: Plan, actions: Actions) -> Self {
+        let stream = (plan == Plan::Stream).then(|| StreamRedactor::new(actions));
+        Inspection {
+            plan,
+            digest: StreamDigest::default(),
+            findings: Vec::new(),
+            blocked: None,
+            stream,
+            pseudonyms: Vec::new(),
+            saw_body: false,
+        }
+    }
+
+    /// Bytes passing through uninspected (skipped bodies): digest only.
+    pub fn observe(&mut self, chunk: &[u8]) {
+        self.saw_body |= !chunk.is_empty();
+        self.digest.update(chunk);
+    }
+
+    /// The body grew past the limit while buffering: it passes uninspected.
+    pub fn give_up(&mut self, reason: &'static str, body_so_far: &[u8]) {
+        self.plan = Plan::Skip(reason);
+        self.observe(body_so_far);
+    }
+
+    /// A complete buffered body: scanned once; `Some(new body)` when rewritten.
+    pub fn scan_buffered(&mut self, classifier: &Classifier, body: &[u8], actions: &Actions) -> Option<Vec<u8>> {
+        self.observe(body);
+        let Plan::Buffer(kind) = self.plan else { return None };
+        let ScanOutcome { findings, blocked, body: rewritten, pseudonyms } = classifier.scan(kind, body, actions);
+        self.findings = findings;
+        self.blocked = blocked;
+        self.pseudonyms = pseudonyms;
+        if blocked.is_some() {
+            return None;
+        }
+        rewritten
+    }
+
+    /// A chunk of an event stream: returns the bytes safe to release now.
+    pub fn stream_chunk(&mut self, classifier: &Classifier, chunk: &[u8], end_of_stream: bool) -> Vec<u8> {
+        self.observe(chunk);
+        let Some(r) = self.stream.as_mut() else { return chunk.to_vec() };
+        let mut out = r.push(classifier, chunk);
+        if end_of_stream {
+            out.extend(r.finish(classifier));
+        }
+        self.blocked = self.blocked.or(r.blocked());
+        out
+    }
+
+    /// Bytes the stream redactor still holds (released by `finish`).
+    pub fn held(&self) -> usize {
+        self.stream.as_ref().map_or(0, StreamRedactor::held_bytes)
+    }
+
+    /// What the event records.
+    pub fn record(&self) -> BodyRecord {
+        let (scanned, skipped) = match self.plan {
+            Plan::Skip(reason) => (false, Some(reason.to_string())),
+            _ => (true, None),
+        };
+        let findings = match &self.stream {
+            Some(r) => r.findings(),
+            None => self.findings.clone(),
+        };
+        BodyRecord {
+            scanned,
+            skipped,
+            bytes: Some(self.digest.bytes()),
+            sha256: self.saw_body.then(|| self.digest.hex()),
+            findings: findings.iter().map(Finding::to_json).collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::Policy;
+
+    #[test]
+    fn plans() {
+        assert_eq!(plan(false, Some("application/json"), None, None, 10), Plan::Skip("disabled"));
+        assert_eq!(plan(true, Some("application/json"), Some("gzip"), None, 10), Plan::Skip("compressed"));
+        assert_eq!(plan(true, Some("application/json"), Some("identity"), Some(5), 10), Plan::Buffer(BodyKind::Json));
+        assert_eq!(plan(true, Some("application/json"), None, Some(11), 10), Plan::Skip("too_large"));
+        assert_eq!(plan(true, Some("text/event-stream; charset=utf-8"), None, None, 10), Plan::Stream);
+        assert_eq!(plan(true, Some("image/png"), None, None, 10), Plan::Skip("not_scanned_type"));
+        assert_eq!(plan(true, None, None, None, 10), Plan::Skip("not_scanned_type"));
+    }
+
+    #[test]
+    fn buffered_json_is_redacted_and_recorded_without_values() {
+        let cl = Classifier::new(&Policy::default()).unwrap_or_else(|e| panic!("{e:?}"));
+        let mut i = Inspection::new(Plan::Buffer(BodyKind::Json), Actions::default());
+        let body = br#"{"messages":[{"role":"user","content":"mail jane.doe@example.com"}]}"#;
+        let out = i.scan_buffered(&cl, body, &Actions::default()).unwrap_or_default();
+        let text = String::from_utf8_lossy(&out);
+        assert!(text.contains("[REDACTED:EMAIL]") && !text.contains("jane.doe"), "{text}");
+        let rec = i.record().to_json();
+        assert_eq!(rec["scanned"], true);
+        assert_eq!(rec["findings"][0]["entity"], "email");
+        assert_eq!(rec["findings"][0]["locations"][0], "$.messages[0].content");
+        assert_eq!(rec["bytes"], body.len());
+        assert!(!rec.to_string().contains("jane.doe"));
+    }
+}
