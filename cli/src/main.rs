@@ -3,6 +3,7 @@
 //! filter does.
 
 mod check_config;
+mod scan;
 mod verify_cmd;
 
 use std::process::ExitCode;
@@ -22,6 +23,7 @@ Exit codes: 0 ok, 1 invalid config / broken chain / blocked body, 2 usage or unr
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let code = match args.first().map(String::as_str) {
+        Some("scan") => scan::run(args.get(1..).unwrap_or_default()),
         Some("verify") => verify_cmd::run(args.get(1..).unwrap_or_default()),
         Some("check-config") => check_config::run(args.get(1..).unwrap_or_default()),
         Some("-h" | "--help" | "help") => {

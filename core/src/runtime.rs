@@ -58,31 +58,7 @@ impl Runtime {
         if uses_pseudonyms && pseudonym_key.is_none() && cfg.audit.pseudonym_key_env.is_none() {
             errors.push("$.audit.pseudonym_key_env: required when an action is `pseudonymize` (keyed HMAC, never an unkeyed hash)".into());
         }
-        let c = &cfg.classification;
-        let policy = Policy {
-            entities: c.entities.clone(),
-            custom: c
-                .custom
-                .iter()
-                .map(|r| CustomRule {
-                    name: r.name.clone(),
-                    pattern: r.pattern.clone(),
-                    category: Category::parse(&r.category).unwrap_or(Category::Custom),
-                })
-                .collect(),
-            fields: c
-                .fields
-                .iter()
-                .map(|f| FieldRule {
-                    path: f.path.clone(),
-                    entity: f.entity.clone(),
-                    category: Category::parse(&f.category).unwrap_or(Category::Pii),
-                })
-                .collect(),
-            pseudonym_key: pseudonym_key.clone().unwrap_or_default(),
-        };
-        let classifier = Classifier::new(&policy)
-            .map_err(|e| e.into_iter().map(|m| format!("$.classification: {m}")).collect::<Vec<_>>());
+        let classifier = build_classifier(&cfg, pseudonym_key.clone().unwrap_or_default());
         let classifier = match classifier {
             Ok(c) => Some(c),
             Err(mut e) => {
@@ -103,6 +79,34 @@ impl Runtime {
         );
         Ok(Runtime { cfg, templates, hs256_key, pseudonym_key, emitter, classifier })
     }
+}
+
+/// The classifier of a config (also what `proxy-audit scan` uses).
+pub fn build_classifier(cfg: &Config, pseudonym_key: Vec<u8>) -> Result<Classifier, Vec<String>> {
+    let c = &cfg.classification;
+    let policy = Policy {
+        entities: c.entities.clone(),
+        custom: c
+            .custom
+            .iter()
+            .map(|r| CustomRule {
+                name: r.name.clone(),
+                pattern: r.pattern.clone(),
+                category: Category::parse(&r.category).unwrap_or(Category::Custom),
+            })
+            .collect(),
+        fields: c
+            .fields
+            .iter()
+            .map(|f| FieldRule {
+                path: f.path.clone(),
+                entity: f.entity.clone(),
+                category: Category::parse(&f.category).unwrap_or(Category::Pii),
+            })
+            .collect(),
+        pseudonym_key,
+    };
+    Classifier::new(&policy).map_err(|e| e.into_iter().map(|m| format!("$.classification: {m}")).collect())
 }
 
 #[cfg(test)]

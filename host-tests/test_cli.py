@@ -1,0 +1,61 @@
+"""The proxy-audit CLI: check-config, scan (same output as the filter), verify (fixture files)."""
+import json
+import subprocess
+import urllib.request
+
+import pytest
+
+import harness
+from test_classification import post_json, upstream_requests
+
+CLI = str(harness.ROOT / "target" / "release" / "proxy-audit")
+VERIFY_DATA = harness.ROOT / "core" / "tests" / "data" / "verify"
+
+
+def run(*args, stdin=None):
+    p = subprocess.run([CLI, *args], input=stdin, capture_output=True, text=True, timeout=60)
+    return p.returncode, p.stdout, p.stderr
+
+
+def test_check_config_names_every_problem(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"identity": {"require": "sometimes"}, "classification": {"custom": [{"name": "x", "pattern": "(", "category": "phi"}]}, "nope": 1}))
+    rc, out, _ = run("check-config", str(bad))
+    assert rc == 1
+    for key in ("$.identity.require", "$.classification.custom[0].pattern", "$.nope"):
+        assert key in out, out
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(harness.default_plugin_config()))
+    assert run("check-config", str(good))[0] == 0
+    assert run("check-config", str(tmp_path / "missing.json"))[0] == 2
+
+
+def test_scan_prints_exactly_what_the_filter_forwards(envoy_factory, upstream, tmp_path):
+    body = {"messages": [{"role": "user", "content": "SSN 536-22-8841, card 5555 5555 5555 4444, mail a.b@example.org"}], "meta": {"phone": "+1 415 555 0100"}}
+    envoy = envoy_factory()
+    post_json(envoy, "/scan-compare", body)
+    (seen,) = upstream_requests(upstream)
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(json.dumps(harness.default_plugin_config()))
+    rc, out, _ = run("scan", "--config", str(cfg), "-", stdin=json.dumps(body))
+    assert rc == 0
+    assert out.splitlines()[0] == seen["body"]
+
+
+def test_scan_reports_blocks():
+    rc, out, _ = run("scan", "-", stdin='{"k": "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"}')
+    # A GitHub token with a valid CRC32 is a secret: the default action blocks.
+    assert rc == 1 and "BLOCKED: secret_in_request" in out, out
+
+
+@pytest.mark.parametrize("name, code", [("intact.ndjson", 0), ("modified.ndjson", 1), ("missing.ndjson", 1),
+                                        ("truncated.ndjson", 0), ("otlp.jsonl", 0), ("garbage.ndjson", 2)])
+def test_verify_fixture_files(name, code):
+    rc, out, _ = run("verify", str(VERIFY_DATA / name))
+    assert rc == code, out
+
+
+def test_verify_reads_stdin():
+    data = (VERIFY_DATA / "intact.ndjson").read_text()
+    rc, out, _ = run("verify", "-", stdin=data)
+    assert rc == 0 and "every chain holds" in out
