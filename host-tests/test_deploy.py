@@ -126,7 +126,7 @@ def test_compose_commands_name_mounted_configs():
     assert targets["envoy"]["/etc/envoy/jwks.json"] == (COMPOSE_DIR / "jwks.json").resolve()
     up_cmd = " ".join(services["upstream"]["command"])
     assert targets["upstream"]["/app/echo_upstream.py"] == (ROOT / "host-tests" / "fixtures" / "echo_upstream.py").resolve()
-    assert "import echo_upstream" in up_cmd and "host='0.0.0.0'" in up_cmd
+    assert "/app/echo_upstream.py" in up_cmd and "--host 0.0.0.0" in up_cmd
 
 
 def test_compose_secrets_reach_the_vm_by_environment():
@@ -149,7 +149,7 @@ def test_compose_topology_is_consistent():
     eps = cluster_endpoints(cfg)
     assert eps["audit_sink"][0] == "otel-collector" and eps["audit_sink"][0] in services
     assert eps["upstream"][0] == "upstream" and eps["upstream"][0] in services
-    assert f"make_server({eps['upstream'][1]}," in " ".join(services["upstream"]["command"])
+    assert f"--port {eps['upstream'][1]}" in " ".join(services["upstream"]["command"])
     col = load_yaml(COMPOSE_DIR / "otel-collector.yaml")
     assert col["receivers"]["otlp"]["protocols"]["http"]["endpoint"] == f"0.0.0.0:{eps['audit_sink'][1]}"
     plugin = json.loads(wasm_plugin_config(cfg)["configuration"]["value"])

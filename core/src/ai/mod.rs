@@ -1,1 +1,57 @@
-//! (work in progress)
+//! AI traffic: which provider and operation a request is, which model it
+//! asked for and which one answered, token usage in each provider's own
+//! fields, finish reasons, safety filters, tool calls, time to first token,
+//! and SHA-256 digests of the system prompt, the prompt and the completion
+//! (digests only: no text is kept).
+//!
+//! Streams (OpenAI-style and Anthropic SSE, Gemini SSE and JSON-array
+//! streams, Ollama NDJSON, Bedrock `application/vnd.amazon.eventstream`) are
+//! parsed incrementally with bounded memory: each complete frame is absorbed
+//! and dropped.
+
+mod detect;
+mod eventstream;
+mod injection;
+mod prompt;
+mod response;
+
+pub use detect::{detect, Detected, Override};
+pub use eventstream::{crc32, EventStreamParser, Message};
+pub use injection::injection_score;
+pub use prompt::{inject_stream_usage, parse_request, RequestMeta};
+pub use response::ResponseTracker;
+
+use serde_json::{json, Value};
+
+/// The event's `ai` object.
+pub fn event_json(d: &Detected, req: &RequestMeta, resp: Option<&ResponseTracker>, request_start_ms: u64) -> Value {
+    let r = resp.map(ResponseTracker::summary).unwrap_or_default();
+    let usage = &r.usage;
+    let total = usage.total.or(match (usage.input, usage.output) {
+        (Some(i), Some(o)) => Some(i + o),
+        _ => None,
+    });
+    json!({
+        "provider": d.provider,
+        "operation": d.operation,
+        "request_model": req.request_model.clone().or_else(|| d.model_from_path.clone()),
+        "response_model": r.response_model.or_else(|| if d.provider == "aws_bedrock" { d.model_from_path.clone() } else { None }),
+        "response_id": r.response_id,
+        "usage": {
+            "input_tokens": usage.input,
+            "output_tokens": usage.output,
+            "cached_input_tokens": usage.cached_input,
+            "reasoning_tokens": usage.reasoning,
+            "total_tokens": total,
+        },
+        "stream": req.stream || d.stream_from_path || r.streamed,
+        "finish_reasons": r.finish_reasons,
+        "safety_filter_triggered": r.safety,
+        "system_prompt_sha256": req.system_prompt_sha256,
+        "prompt_sha256": req.prompt_sha256,
+        "completion_sha256": r.completion_sha256,
+        "prompt_injection_score": req.prompt_injection_score,
+        "tool_calls": r.tool_calls,
+        "time_to_first_token_ms": r.first_token_ms.map(|t| t.saturating_sub(request_start_ms)),
+    })
+}
