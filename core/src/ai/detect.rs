@@ -47,7 +47,12 @@ pub fn detect(method: &str, path: &str, host: &str, ov: Option<&Override>) -> Op
     match ov {
         None => found,
         Some(o) => {
-            let base = found.unwrap_or(Detected { provider: "", operation: "chat", model_from_path: None, stream_from_path: false });
+            let base = found.unwrap_or(Detected {
+                provider: "",
+                operation: "chat",
+                model_from_path: None,
+                stream_from_path: false,
+            });
             Some(Detected {
                 provider: intern(&o.provider, PROVIDERS, "openai_compatible"),
                 operation: o.operation.as_deref().map_or(base.operation, |op| intern(op, OPERATIONS, "chat")),
@@ -61,7 +66,8 @@ fn by_path(method: &str, path: &str, host: &str) -> Option<Detected> {
     if !method.eq_ignore_ascii_case("POST") {
         return None;
     }
-    let d = |provider, operation| Some(Detected { provider, operation, model_from_path: None, stream_from_path: false });
+    let d =
+        |provider, operation| Some(Detected { provider, operation, model_from_path: None, stream_from_path: false });
     let openai_like = || {
         if host.starts_with("api.openai.com") {
             "openai"
@@ -94,7 +100,12 @@ fn by_path(method: &str, path: &str, host: &str) -> Option<Detected> {
             "converse-stream" => ("chat", true),
             _ => return None,
         };
-        return Some(Detected { provider: "aws_bedrock", operation, model_from_path: Some(percent_decode(model)), stream_from_path: stream });
+        return Some(Detected {
+            provider: "aws_bedrock",
+            operation,
+            model_from_path: Some(percent_decode(model)),
+            stream_from_path: stream,
+        });
     }
     // Gemini: /v1beta/models/{model}:generateContent; Vertex: /v1/projects/{p}/locations/{l}/publishers/google/models/{m}:...
     if let Some((prefix, verb)) = path.rsplit_once(':') {
@@ -104,8 +115,17 @@ fn by_path(method: &str, path: &str, host: &str) -> Option<Detected> {
             _ => return None,
         };
         let model = prefix.rsplit_once("/models/").map(|(_, m)| percent_decode(m));
-        let provider = if prefix.contains("/publishers/") || host.contains("aiplatform.googleapis.com") { "gcp_vertex_ai" } else { "gcp_gemini" };
-        return Some(Detected { provider, operation: "generate_content", model_from_path: model, stream_from_path: stream });
+        let provider = if prefix.contains("/publishers/") || host.contains("aiplatform.googleapis.com") {
+            "gcp_vertex_ai"
+        } else {
+            "gcp_gemini"
+        };
+        return Some(Detected {
+            provider,
+            operation: "generate_content",
+            model_from_path: model,
+            stream_from_path: stream,
+        });
     }
     match path {
         "/v1/messages" => d("anthropic", "chat"),
@@ -114,7 +134,7 @@ fn by_path(method: &str, path: &str, host: &str) -> Option<Detected> {
         "/api/generate" => d("ollama", "text_completion"),
         "/api/embed" | "/api/embeddings" => d("ollama", "embeddings"),
         _ => {
-            let tail = path.find("/v1/").map(|i| &path[i + 3..])?;
+            let tail = path.find("/v1/").and_then(|i| path.get(i + 3..))?;
             let operation = openai_operation(tail)?;
             d(openai_like(), operation)
         }
@@ -142,7 +162,10 @@ mod tests {
     #[test]
     fn detection_table() {
         assert_eq!(p("POST", "/v1/chat/completions", "api.openai.com"), Some(("openai", "chat", None, false)));
-        assert_eq!(p("POST", "/v1/chat/completions", "vllm.internal:8000"), Some(("openai_compatible", "chat", None, false)));
+        assert_eq!(
+            p("POST", "/v1/chat/completions", "vllm.internal:8000"),
+            Some(("openai_compatible", "chat", None, false))
+        );
         assert_eq!(p("POST", "/v1/responses", "api.openai.com"), Some(("openai", "chat", None, false)));
         assert_eq!(p("POST", "/v1/embeddings", "api.mistral.ai"), Some(("mistral", "embeddings", None, false)));
         assert_eq!(p("POST", "/v1/completions", "x"), Some(("openai_compatible", "text_completion", None, false)));
@@ -152,16 +175,31 @@ mod tests {
         );
         assert_eq!(p("POST", "/v1/messages", "api.anthropic.com"), Some(("anthropic", "chat", None, false)));
         assert_eq!(
-            p("POST", "/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/invoke-with-response-stream", "bedrock-runtime.us-east-1.amazonaws.com"),
+            p(
+                "POST",
+                "/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/invoke-with-response-stream",
+                "bedrock-runtime.us-east-1.amazonaws.com"
+            ),
             Some(("aws_bedrock", "chat", Some("anthropic.claude-3-5-sonnet-20240620-v1:0".into()), true))
         );
-        assert_eq!(p("POST", "/model/amazon.nova-pro-v1:0/converse", "b"), Some(("aws_bedrock", "chat", Some("amazon.nova-pro-v1:0".into()), false)));
         assert_eq!(
-            p("POST", "/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse", "generativelanguage.googleapis.com"),
+            p("POST", "/model/amazon.nova-pro-v1:0/converse", "b"),
+            Some(("aws_bedrock", "chat", Some("amazon.nova-pro-v1:0".into()), false))
+        );
+        assert_eq!(
+            p(
+                "POST",
+                "/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse",
+                "generativelanguage.googleapis.com"
+            ),
             Some(("gcp_gemini", "generate_content", Some("gemini-2.0-flash".into()), true))
         );
         assert_eq!(
-            p("POST", "/v1/projects/p/locations/us-central1/publishers/google/models/gemini-1.5-pro:generateContent", "us-central1-aiplatform.googleapis.com"),
+            p(
+                "POST",
+                "/v1/projects/p/locations/us-central1/publishers/google/models/gemini-1.5-pro:generateContent",
+                "us-central1-aiplatform.googleapis.com"
+            ),
             Some(("gcp_vertex_ai", "generate_content", Some("gemini-1.5-pro".into()), false))
         );
         assert_eq!(p("POST", "/v2/chat", "api.cohere.com"), Some(("cohere", "chat", None, false)));

@@ -14,6 +14,8 @@ mod eventstream;
 mod injection;
 mod prompt;
 mod response;
+#[cfg(test)]
+mod tests;
 
 pub use detect::{detect, Detected, Override};
 pub use eventstream::{crc32, EventStreamParser, Message};
