@@ -8,7 +8,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import harness  # noqa: E402
-from fixtures import echo_upstream, log_service  # noqa: E402
+from fixtures import echo_upstream, log_service, providers as provider_fixtures  # noqa: E402
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "audit-event.schema.json"
 SCHEMA = json.loads(SCHEMA_PATH.read_text())
@@ -41,6 +41,13 @@ def upstream():
     server.shutdown()
 
 
+@pytest.fixture
+def providers():
+    server = provider_fixtures.serve_in_thread()
+    yield server
+    server.shutdown()
+
+
 class Events:
     """The log service's view, with helpers."""
 
@@ -68,9 +75,9 @@ def events(sink):
 def envoy_factory(sink, upstream):
     started = []
 
-    def make(plugin_config=None, **kw):
+    def make(plugin_config=None, upstream_port=None, **kw):
         cfg = plugin_config if plugin_config is not None else harness.default_plugin_config()
-        e = harness.Envoy(cfg, upstream.server_address[1], sink.server_address[1], **kw)
+        e = harness.Envoy(cfg, upstream_port or upstream.server_address[1], sink.server_address[1], **kw)
         started.append(e)
         return e.start()
 

@@ -4,9 +4,11 @@
 
 use crate::host;
 use crate::shared::Shared;
+use proxy_audit_core::ai::{self, Detected, Override, RequestMeta, ResponseTracker};
 use proxy_audit_core::chain::Sealed;
 use proxy_audit_core::classify::{restore, Actions};
 use proxy_audit_core::config::Oversize;
+use proxy_audit_core::config::StreamUsage;
 use proxy_audit_core::config::{Delivery, OnFailure, Require};
 use proxy_audit_core::event::{self, BodyRecord, Kind, Phase, RequestEvent};
 use proxy_audit_core::identity::{self, Evidence, Resolution};
@@ -33,6 +35,16 @@ struct Facts {
     actions: Actions,
     scan_request: bool,
     scan_response: bool,
+    /// A model call, when `ai.enabled` and the request line is one.
+    ai: Option<Detected>,
+    block_injection_score: Option<u8>,
+}
+
+/// What the filter learns about a model call.
+struct AiCall {
+    request: RequestMeta,
+    response: Option<ResponseTracker>,
+    response_done: bool,
 }
 
 pub struct Request {
@@ -47,6 +59,9 @@ pub struct Request {
     response: Inspection,
     /// The request headers wait for the begin record.
     wait_begin: bool,
+    ai: Option<AiCall>,
+    /// The request body is held whole for the AI parser (even when not scanned).
+    hold_request: bool,
     /// Write-ahead: token of the `begin` delivery we are waiting for.
     begin_token: Option<u32>,
     begin: Option<Sealed>,
@@ -64,6 +79,8 @@ impl Request {
             request: Inspection::new(Plan::Skip("no_body"), Actions::default()),
             response: Inspection::new(Plan::Skip("no_body"), Actions::default()),
             wait_begin: false,
+            ai: None,
+            hold_request: false,
             begin_token: None,
             begin: None,
         }
@@ -106,7 +123,10 @@ impl Request {
             purpose: facts.purpose.clone(),
             request: if complete { self.request.record() } else { BodyRecord::default() },
             response: if complete { self.response.record() } else { BodyRecord::default() },
-            ai: None,
+            ai: match (&facts.ai, &self.ai) {
+                (Some(d), Some(call)) => Some(ai::event_json(d, &call.request, call.response.as_ref(), self.start_ms)),
+                _ => None,
+            },
         }
     }
 
@@ -223,9 +243,17 @@ fn gather(shared: &Shared, now_ms: u64) -> Facts {
         now_s: now_ms / 1000,
     };
     let identity = identity::resolve(&cfg.identity, &evidence);
+    let ai_call = if eff.ai_enabled {
+        let ov = eff
+            .ai_provider
+            .map(|p| Override { provider: p.to_string(), operation: eff.ai_operation.map(str::to_string) });
+        ai::detect(&method, raw_path, &authority, ov.as_ref())
+    } else {
+        None
+    };
     let address = host::property_string(&["source", "address"]).map(|a| strip_port(&a));
     Facts {
-        verb: event::verb(&method, raw_path, get("accept"), false),
+        verb: event::verb(&method, raw_path, get("accept"), ai_call.is_some()),
         method,
         path: pf.path,
         authority,
@@ -240,6 +268,8 @@ fn gather(shared: &Shared, now_ms: u64) -> Facts {
         actions: *eff.actions,
         scan_request: eff.request,
         scan_response: eff.response,
+        ai: ai_call,
+        block_injection_score: eff.block_injection_score,
     }
 }
 
@@ -310,6 +340,19 @@ impl HttpContext for Request {
         host::set_header(MapType::HttpRequestHeaders, "x-proxy-audit-id", &id);
         host::set_property(&["proxy_audit.audit_id"], id.as_bytes());
         let (actions, scan_request) = (facts.actions, facts.scan_request);
+        if let Some(d) = &facts.ai {
+            self.ai = Some(AiCall {
+                request: RequestMeta { stream: d.stream_from_path, ..RequestMeta::default() },
+                response: None,
+                response_done: false,
+            });
+            // Ask for an uncompressed answer: a compressed one cannot be read.
+            host::set_header(MapType::HttpRequestHeaders, "accept-encoding", "identity");
+            if !end_of_stream {
+                self.hold_request = true;
+                host::remove_header(MapType::HttpRequestHeaders, "content-length");
+            }
+        }
         self.facts = Some(facts);
         if let Some(d) = denial {
             self.refuse(&shared, d.status, Kind::Denied, d.reason, d.message);
@@ -367,13 +410,14 @@ impl HttpContext for Request {
         if self.verdict.is_some() {
             return Action::Pause;
         }
-        if let Plan::Buffer(_) = self.request.plan {
+        let buffered = matches!(self.request.plan, Plan::Buffer(_));
+        if buffered || self.hold_request {
             let (max, oversize) = {
                 let c = &shared.borrow().cfg.classification;
                 (c.max_body_bytes, c.on_oversize)
             };
             if body_size as u64 > max {
-                if oversize == Oversize::Reject {
+                if buffered && oversize == Oversize::Reject {
                     self.refuse(
                         &shared,
                         413,
@@ -384,7 +428,12 @@ impl HttpContext for Request {
                     return Action::Pause;
                 }
                 let so_far = host::buffer(BufferType::HttpRequestBody, 0, body_size);
-                self.request.give_up("too_large", &so_far);
+                if buffered {
+                    self.request.give_up("too_large", &so_far);
+                } else {
+                    self.request.observe(&so_far);
+                }
+                self.hold_request = false;
                 return Action::Continue;
             }
             if !end_of_stream {
@@ -392,19 +441,45 @@ impl HttpContext for Request {
             }
             let body = host::buffer(BufferType::HttpRequestBody, 0, body_size);
             let actions = self.facts.as_ref().map(|f| f.actions).unwrap_or_default();
-            let rewritten = self.request.scan_buffered(&shared.borrow().classifier, &body, &actions);
-            if let Some(cat) = self.request.blocked {
-                let reason = block_reason(cat.as_str(), "request");
-                self.refuse(
-                    &shared,
-                    403,
-                    Kind::Blocked,
-                    reason,
-                    "The request carries data that policy does not allow to be forwarded.",
-                );
-                return Action::Pause;
+            let mut out = None;
+            if buffered {
+                out = self.request.scan_buffered(&shared.borrow().classifier, &body, &actions);
+                if let Some(cat) = self.request.blocked {
+                    let reason = block_reason(cat.as_str(), "request");
+                    self.refuse(
+                        &shared,
+                        403,
+                        Kind::Blocked,
+                        reason,
+                        "The request carries data that policy does not allow to be forwarded.",
+                    );
+                    return Action::Pause;
+                }
+            } else {
+                self.request.observe(&body);
             }
-            if let Some(new) = rewritten {
+            if let (Some(d), Some(call)) = (self.facts.as_ref().and_then(|f| f.ai.as_ref()), self.ai.as_mut()) {
+                call.request = ai::parse_request(d, &body);
+                let threshold = self.facts.as_ref().and_then(|f| f.block_injection_score);
+                if let (Some(limit), Some(score)) = (threshold, call.request.prompt_injection_score) {
+                    if score >= limit {
+                        self.refuse(
+                            &shared,
+                            403,
+                            Kind::Blocked,
+                            "prompt_injection",
+                            "The prompt looks like a prompt-injection attempt.",
+                        );
+                        return Action::Pause;
+                    }
+                }
+                if shared.borrow().cfg.ai.stream_usage == StreamUsage::Inject {
+                    if let Some(new) = ai::inject_stream_usage(d, out.as_deref().unwrap_or(&body)) {
+                        out = Some(new);
+                    }
+                }
+            }
+            if let Some(new) = out {
                 host::set_buffer(BufferType::HttpRequestBody, 0, body_size, &new);
             }
             return Action::Continue;
@@ -422,7 +497,24 @@ impl HttpContext for Request {
             host::set_header(MapType::HttpResponseHeaders, "x-proxy-audit-id", id);
         }
         let Some(shared) = self.shared.clone() else { return Action::Continue };
-        if self.verdict.is_some() || end_of_stream {
+        if self.verdict.is_some() {
+            return Action::Continue;
+        }
+        if let (Some(d), Some(call)) = (self.facts.as_ref().and_then(|f| f.ai.as_ref()), self.ai.as_mut()) {
+            let ctype = host::header(MapType::HttpResponseHeaders, "content-type").unwrap_or_default();
+            let mut t = ResponseTracker::new(d, &ctype, call.request.stream);
+            for h in ["x-amzn-bedrock-input-token-count", "x-amzn-bedrock-output-token-count"] {
+                if let Some(v) = host::header(MapType::HttpResponseHeaders, h) {
+                    t.header(h, &v);
+                }
+            }
+            if end_of_stream {
+                t.finish(host::now_ms(), false);
+                call.response_done = true;
+            }
+            call.response = Some(t);
+        }
+        if end_of_stream {
             return Action::Continue;
         }
         let (scan, actions) = self.facts.as_ref().map_or((false, Actions::default()), |f| (f.scan_response, f.actions));
@@ -461,6 +553,20 @@ impl HttpContext for Request {
             return Action::Continue;
         }
         let restore_map = self.restore_map(&shared);
+        if let Some(call) = self.ai.as_mut() {
+            // Buffered bodies grow while paused: read them once, whole, at the end.
+            let whole = matches!(self.response.plan, Plan::Buffer(_));
+            if !whole || end_of_stream {
+                let now = host::now_ms();
+                if let Some(t) = call.response.as_mut() {
+                    t.push(&host::buffer(BufferType::HttpResponseBody, 0, body_size), now);
+                    if end_of_stream {
+                        t.finish(now, false);
+                        call.response_done = true;
+                    }
+                }
+            }
+        }
         match self.response.plan {
             Plan::Buffer(_) => {
                 let max = shared.borrow().cfg.classification.max_body_bytes;
@@ -544,7 +650,17 @@ impl HttpContext for Request {
             }
             None => (Kind::Access, None),
         };
+        if let Some(call) = self.ai.as_mut() {
+            if let (Some(t), false) = (call.response.as_mut(), call.response_done) {
+                // The stream ended before the upstream finished (client gone).
+                t.finish(now, true);
+                call.response_done = true;
+            }
+        }
         let ev = self.build_event(&shared, &facts, Phase::Complete, kind, status, reason, now);
+        if let Some(a) = &ev.ai {
+            crate::metrics::ai_call(a);
+        }
         if let Some(actor) = &ev.actor.id {
             host::set_property(&["proxy_audit.actor_id"], actor.as_bytes());
         }

@@ -86,3 +86,41 @@ pub fn publish(shared: &Shared) {
     count("proxy_audit.batches_failed", stats.batches_failed.saturating_sub(last.batches_failed));
     gauge("proxy_audit.buffer_depth", depth);
 }
+
+/// Per model call: filter state for access logs, and counters per provider
+/// and model (`proxy_audit.ai.<provider>.<model>.requests|input_tokens|output_tokens`;
+/// names are sanitized and the set is bounded).
+pub fn ai_call(ai: &serde_json::Value) {
+    let s = |k: &str| ai.get(k).and_then(serde_json::Value::as_str).unwrap_or("");
+    let n = |k: &str| ai.get("usage").and_then(|u| u.get(k)).and_then(serde_json::Value::as_u64);
+    let provider = s("provider");
+    let model = if s("response_model").is_empty() { s("request_model") } else { s("response_model") };
+    for (key, value) in [
+        ("proxy_audit.ai_provider", provider.to_string()),
+        ("proxy_audit.ai_request_model", s("request_model").to_string()),
+        ("proxy_audit.ai_response_model", s("response_model").to_string()),
+        ("proxy_audit.ai_input_tokens", n("input_tokens").map(|v| v.to_string()).unwrap_or_default()),
+        ("proxy_audit.ai_output_tokens", n("output_tokens").map(|v| v.to_string()).unwrap_or_default()),
+        ("proxy_audit.ai_total_tokens", n("total_tokens").map(|v| v.to_string()).unwrap_or_default()),
+    ] {
+        if !value.is_empty() {
+            crate::host::set_property(&[key], value.as_bytes());
+        }
+    }
+    let label = |v: &str| -> String {
+        let cleaned: String = v
+            .chars()
+            .take(64)
+            .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c.to_ascii_lowercase() } else { '_' })
+            .collect();
+        if cleaned.is_empty() {
+            "unknown".into()
+        } else {
+            cleaned
+        }
+    };
+    let prefix = format!("proxy_audit.ai.{}.{}", label(provider), label(model));
+    count(&format!("{prefix}.requests"), 1);
+    count(&format!("{prefix}.input_tokens"), n("input_tokens").unwrap_or(0));
+    count(&format!("{prefix}.output_tokens"), n("output_tokens").unwrap_or(0));
+}

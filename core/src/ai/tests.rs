@@ -2,7 +2,7 @@
 //! them), fed whole, split at every byte boundary, and byte by byte.
 
 use super::*;
-use crate::ai::eventstream::encode;
+use crate::ai::encode_eventstream as encode;
 use serde_json::{json, Value};
 
 fn det(method: &str, path: &str, host: &str) -> Detected {
