@@ -1,0 +1,112 @@
+"""Hostile input through a real Envoy: every request gets an answer below 500 (or the
+documented 413), exactly one event, and the VM never fails or panics."""
+import base64
+import json
+import socket
+import time
+
+import pytest
+
+import harness
+from conftest import assert_schema_valid
+from test_skeleton import call, token
+
+
+def b64(obj):
+    return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
+
+
+JSON = {"content-type": "application/json"}
+CASES = [
+    ("truncated_json", JSON, b'{"messages": [{"role": "user", "content": "jane.doe@example.com'),
+    ("invalid_json", JSON, b'{"a": tru, ]]]'),
+    ("invalid_utf8", JSON, b'{"a": "\xff\xfe\xc3\x28 jane.doe@example.com"}'),
+    ("deep_nesting", JSON, b"[" * 100_000 + b"]" * 100_000),
+    ("deep_objects", JSON, b'{"a":' * 50_000 + b"1" + b"}" * 50_000),
+    ("binary_as_json", JSON, bytes(range(256)) * 64),
+    ("ten_megabytes", JSON, b'{"blob": "' + b"x" * (10 << 20) + b'"}'),
+    ("sse_request_body", {"content-type": "text/event-stream"}, b"data: {\n\n" * 1000),
+    ("form_garbage", {"content-type": "application/x-www-form-urlencoded"}, b"%%%=&&=%zz&a=%ff%fe" * 1000),
+    ("nul_bytes_text", {"content-type": "text/plain"}, b"\x00" * 100_000),
+]
+
+
+@pytest.fixture
+def envoy(envoy_factory):
+    return envoy_factory()
+
+
+@pytest.mark.parametrize("name, headers, body", CASES, ids=[c[0] for c in CASES])
+def test_hostile_bodies(envoy, events, name, headers, body):
+    status, h, _ = call(envoy.url, f"/hostile/{name}", "POST", headers, body)
+    assert status < 500, status
+    (e,) = events.wait_requests(1)
+    assert_schema_valid(e)
+    assert e["id"] == h["x-proxy-audit-id"]
+    assert "jane.doe" not in json.dumps(e)
+
+
+def test_hostile_tokens(envoy, events):
+    tokens = {
+        "alg_none": f"{b64({'alg': 'none'})}.{b64({'sub': 'root'})}.",
+        "huge_token": "a" * 20_000 + "." + "b" * 20_000 + ".c",
+        "bad_base64": "!!!.???.***",
+        "not_json": f"{base64.urlsafe_b64encode(b'nope').decode()}.{b64({'sub': 'x'})}.c2ln",
+        "many_dots": "." * 5000,
+        "unicode": "Bearer \u00e9\u00e8.\u00e0.\u00e7",
+    }
+    for name, t in tokens.items():
+        status, _, _ = call(envoy.url, f"/tok/{name}", headers={"authorization": f"Bearer {t}".encode("utf-8").decode("latin-1")})
+        assert status < 500, name
+    evs = events.wait_requests(len(tokens))
+    assert len(evs) == len(tokens)
+    for e in evs:
+        assert_schema_valid(e)
+        assert e["actor"]["id"] is None
+    dump = json.dumps(events.all())
+    assert tokens["alg_none"] not in dump and "a" * 100 not in dump
+
+
+def test_huge_headers_are_refused_by_envoy_and_still_audited(envoy, events):
+    status, _, _ = call(envoy.url, "/big-headers", headers={f"x-h{i}": "v" * 1000 for i in range(100)})
+    assert status == 431
+    (e,) = events.wait_requests(1)
+    assert_schema_valid(e)
+
+
+def test_trickled_body_slowloris(envoy, events):
+    body = json.dumps({"note": "mail jane.doe@example.com"}).encode()
+    s = socket.create_connection(("127.0.0.1", envoy.port))
+    s.sendall(b"POST /trickle HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n" + f"content-length: {len(body)}\r\n\r\n".encode())
+    for i in range(0, len(body), 4):
+        s.sendall(body[i:i + 4])
+        time.sleep(0.02)
+    resp = b""
+    while b"\r\n\r\n" not in resp:
+        resp += s.recv(4096)
+    s.close()
+    assert resp.startswith(b"HTTP/1.1 200")
+    (e,) = events.wait_requests(1)
+    assert e["data"]["request"]["findings"][0]["entity"] == "email"
+
+
+def test_client_aborts_mid_request_body(envoy, events):
+    s = socket.create_connection(("127.0.0.1", envoy.port))
+    s.sendall(b"POST /aborted HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100000\r\n\r\n{\"a\": \"")
+    time.sleep(0.2)
+    s.close()
+    (e,) = events.wait_requests(1)
+    assert_schema_valid(e)
+    assert e["outcome"]["status_code"] in (0, None, 400, 499) or e["outcome"]["status_code"] < 500
+
+
+def test_vm_healthy_after_everything(envoy, events):
+    for name, headers, body in CASES[:4]:
+        call(envoy.url, f"/again/{name}", "POST", headers, body)
+    status, _, _ = call(envoy.url, "/after", headers={"authorization": f"Bearer {token('alice')}"})
+    assert status == 200
+    evs = events.wait_requests(5)
+    assert [e for e in evs if e["action"]["path"] == "/after"][0]["actor"]["id"] == "alice"
+    log = envoy.log()
+    for bad in ("panicked", "wasm trap", "Wasm VM failed", "unreachable", "Function: proxy_on"):
+        assert bad not in log, bad
