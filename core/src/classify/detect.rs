@@ -115,18 +115,28 @@ pub(crate) fn scan(b: &[u8], cx: &ScanCtx<'_>, out: &mut Vec<Hit>) {
     let n = b.len();
     let mut i = 0;
     // A key like "aws_secret_access_key" puts the whole value in context.
-    if cx.on(e::AWS_SECRET_KEY) && has_word(cx.key, &[b"aws", b"secret"]) {
+    if !cx.key.is_empty() && cx.on(e::AWS_SECRET_KEY) && has_word(cx.key, &[b"aws", b"secret"]) {
         aws_secret_scan(b, 0, n, out);
     }
     if cx.icd && cx.on(e::ICD10) {
         icd_scan(b, out);
     }
     while i < n {
+        // Skip bytes that start nothing (spaces, most punctuation, non-ASCII).
+        match b
+            .get(i..)
+            .and_then(|r| r.iter().position(|&c| class(c) != 0))
+        {
+            Some(k) => i += k,
+            None => break,
+        }
         let c = at(b, i);
-        match CLASS.get(c as usize).copied().unwrap_or(0) {
-            0 => i += 1,
+        match class(c) {
             C_ALPHA => {
-                if !is_word(prev(b, i)) {
+                if !is_word(prev(b, i))
+                    && (c.is_ascii_uppercase()
+                        || matches!(c, b'a' | b'e' | b'g' | b'r' | b's' | b'x'))
+                {
                     if let Some(end) = word_start(b, i, cx, out) {
                         i = end.max(i + 1);
                         continue;
@@ -187,8 +197,12 @@ pub(crate) fn scan(b: &[u8], cx: &ScanCtx<'_>, out: &mut Vec<Hit>) {
                 i += 1;
             }
             C_COLON => {
-                let end = ipv6(b, i, cx, out);
-                i = end.max(i + 1);
+                if at(b, i + 1).is_ascii_hexdigit() || at(b, i + 1) == b':' {
+                    let end = ipv6(b, i, cx, out);
+                    i = end.max(i + 1);
+                } else {
+                    i += 1;
+                }
             }
             C_DASH => {
                 if cx.on(e::PRIVATE_KEY) && starts_with_at(b, i, b"-----BEGIN ") {
@@ -209,6 +223,12 @@ pub(crate) fn scan(b: &[u8], cx: &ScanCtx<'_>, out: &mut Vec<Hit>) {
     }
 }
 
+#[inline]
+#[allow(clippy::indexing_slicing)] // a u8 always indexes a [_; 256]
+fn class(c: u8) -> u8 {
+    CLASS[c as usize]
+}
+
 // ---------------------------------------------------------------- context words
 
 fn is_lower(c: u8) -> bool {
@@ -220,33 +240,28 @@ fn is_lower(c: u8) -> bool {
 /// letters must also end at a word end; longer ones may be prefixes
 /// ("birth" matches "birthday").
 fn has_word(hay: &[u8], words: &[&[u8]]) -> bool {
-    for w in words {
-        let (Some(&first), l) = (w.first(), w.len()) else {
-            continue;
-        };
-        if hay.len() < l {
-            continue;
-        }
-        let mut p = 0;
-        while p + l <= hay.len() {
-            if hay.get(p).map(|c| c.to_ascii_lowercase()) == Some(first)
-                && starts_with_ci(hay, p, w)
-            {
-                let pc = prev(hay, p);
-                let cur = at(hay, p);
-                let start_ok =
-                    !pc.is_ascii_alphabetic() || (is_lower(pc) && cur.is_ascii_uppercase());
+    let mut p = 0;
+    while p < hay.len() {
+        let cur = at(hay, p);
+        let pc = prev(hay, p);
+        let start_ok = cur.is_ascii_alphabetic()
+            && (!pc.is_ascii_alphabetic() || (is_lower(pc) && cur.is_ascii_uppercase()));
+        if start_ok {
+            let lc = cur.to_ascii_lowercase();
+            for w in words {
+                if w.first() != Some(&lc) || !starts_with_ci(hay, p, w) {
+                    continue;
+                }
+                let l = w.len();
                 let nc = at(hay, p + l);
                 let last = at(hay, p + l - 1);
-                let end_ok = l > 4
-                    || !nc.is_ascii_alphabetic()
-                    || (is_lower(last) && nc.is_ascii_uppercase());
-                if start_ok && end_ok {
+                if l > 4 || !nc.is_ascii_alphabetic() || (is_lower(last) && nc.is_ascii_uppercase())
+                {
                     return true;
                 }
             }
-            p += 1;
         }
+        p += 1;
     }
     false
 }
@@ -632,6 +647,10 @@ fn numeric(b: &[u8], i: usize, cx: &ScanCtx<'_>, out: &mut Vec<Hit>) -> usize {
     let gr = groups(b, i);
     let s = gr.start();
     let end = gr.end();
+    // Every numeric detector needs at least 9 digits or several groups.
+    if gr.n == 1 && gr.len(0) < 9 {
+        return end;
+    }
     let clean = clean_end(b, end);
     let d = || digits_of(b, s, end);
     let sep = gr.sep;
