@@ -285,6 +285,17 @@ const NPI_WORDS: &[&[u8]] = &[
     b"provider id",
     b"provider number",
 ];
+/// Words that make a valid-looking NHS number a phone number instead.
+const STRONG_PHONE_WORDS: &[&[u8]] = &[
+    b"phone",
+    b"tel",
+    b"telephone",
+    b"mobile",
+    b"cell",
+    b"fax",
+    b"whatsapp",
+    b"sms",
+];
 const PHONE_WORDS: &[&[u8]] = &[
     b"phone",
     b"tel",
@@ -432,15 +443,17 @@ pub(crate) fn card_brand_ok(d: &[u8]) -> bool {
     let diners = ((300..=305).contains(&p(3)) || matches!(p(2), 36 | 38 | 39) || p(3) == 309)
         && (14..=19).contains(&len);
     let unionpay = p(2) == 62 && (16..=19).contains(&len);
-    let maestro = matches!(
+    let maestro = (matches!(
         p(4),
         5018 | 5020 | 5038 | 5893 | 6304 | 6759 | 6761 | 6762 | 6763
-    ) && (12..=19).contains(&len);
+    ) || (56..=58).contains(&p(2))
+        || p(3) == 639)
+        && (12..=19).contains(&len);
     visa || mc || amex || discover || jcb || diners || unionpay || maestro
 }
 
 fn card_valid(d: &[u8]) -> bool {
-    (13..=19).contains(&d.len()) && card_brand_ok(d) && luhn(d)
+    (12..=19).contains(&d.len()) && card_brand_ok(d) && luhn(d)
 }
 
 /// IBAN lengths per country (SWIFT registry).
@@ -715,7 +728,7 @@ fn numeric(b: &[u8], i: usize, cx: &ScanCtx<'_>, out: &mut Vec<Hit>) -> usize {
         && (sep == b' ' || (sep == b'-' && ctx(b, s, cx, NHS_WORDS)))
         && nhs_valid(&d())
         && cx.on(e::UK_NHS)
-        && !ctx(b, s, cx, PHONE_WORDS)
+        && !ctx(b, s, cx, STRONG_PHONE_WORDS)
     {
         push(out, s, end, e::UK_NHS);
         return end;
@@ -725,7 +738,7 @@ fn numeric(b: &[u8], i: usize, cx: &ScanCtx<'_>, out: &mut Vec<Hit>) -> usize {
     if cx.on(e::CREDIT_CARD) {
         if gr.n == 1 {
             let l = gr.len(0);
-            if (13..=19).contains(&l) && clean && card_valid(&d()) {
+            if (12..=19).contains(&l) && clean && card_valid(&d()) {
                 push(out, s, end, e::CREDIT_CARD);
                 return end;
             }
@@ -749,7 +762,7 @@ fn numeric(b: &[u8], i: usize, cx: &ScanCtx<'_>, out: &mut Vec<Hit>) -> usize {
             if let Some(kmax) = best {
                 for k in (1..=kmax).rev() {
                     let dd = digits_of(b, s, gr.end_of(k));
-                    if (13..=19).contains(&dd.len()) && card_valid(&dd) {
+                    if (12..=19).contains(&dd.len()) && card_valid(&dd) {
                         push(out, s, gr.end_of(k), e::CREDIT_CARD);
                         return gr.end_of(k);
                     }
