@@ -23,6 +23,12 @@ impl CustomMatcher {
         Ok(CustomMatcher { re, literal: required_prefix(pattern), entity })
     }
 
+    /// Depends on where the scanned value starts or ends.
+    pub(crate) fn anchored(&self) -> bool {
+        let p = self.re.as_str();
+        p.contains('^') || p.contains('$') || p.contains("\\A") || p.contains("\\z")
+    }
+
     pub(crate) fn find(&self, text: &str, out: &mut Vec<Hit>) {
         match &self.literal {
             None => {

@@ -115,18 +115,28 @@ pub(crate) fn scan(b: &[u8], cx: &ScanCtx<'_>, out: &mut Vec<Hit>) {
     let n = b.len();
     let mut i = 0;
     // A key like "aws_secret_access_key" puts the whole value in context.
-    if cx.on(e::AWS_SECRET_KEY) && has_word(cx.key, &[b"aws", b"secret"]) {
+    if !cx.key.is_empty() && cx.on(e::AWS_SECRET_KEY) && has_word(cx.key, &[b"aws", b"secret"]) {
         aws_secret_scan(b, 0, n, out);
     }
     if cx.icd && cx.on(e::ICD10) {
         icd_scan(b, out);
     }
     while i < n {
+        // Skip bytes that start nothing (spaces, most punctuation, non-ASCII).
+        match b
+            .get(i..)
+            .and_then(|r| r.iter().position(|&c| class(c) != 0))
+        {
+            Some(k) => i += k,
+            None => break,
+        }
         let c = at(b, i);
-        match CLASS.get(c as usize).copied().unwrap_or(0) {
-            0 => i += 1,
+        match class(c) {
             C_ALPHA => {
-                if !is_word(prev(b, i)) {
+                if !is_word(prev(b, i))
+                    && (c.is_ascii_uppercase()
+                        || matches!(c, b'a' | b'e' | b'g' | b'r' | b's' | b'x'))
+                {
                     if let Some(end) = word_start(b, i, cx, out) {
                         i = end.max(i + 1);
                         continue;
@@ -147,7 +157,11 @@ pub(crate) fn scan(b: &[u8], cx: &ScanCtx<'_>, out: &mut Vec<Hit>) {
             C_AT => {
                 if cx.on(e::EMAIL) {
                     if let Some((s, end)) = email(b, i) {
-                        out.push(Hit { start: s, end, entity: e::EMAIL });
+                        out.push(Hit {
+                            start: s,
+                            end,
+                            entity: e::EMAIL,
+                        });
                         i = end;
                         continue;
                     }
@@ -157,7 +171,11 @@ pub(crate) fn scan(b: &[u8], cx: &ScanCtx<'_>, out: &mut Vec<Hit>) {
             C_PLUS => {
                 if cx.on(e::PHONE) && !is_word(prev(b, i)) {
                     if let Some(end) = phone_plus(b, i) {
-                        out.push(Hit { start: i, end, entity: e::PHONE });
+                        out.push(Hit {
+                            start: i,
+                            end,
+                            entity: e::PHONE,
+                        });
                         i = end;
                         continue;
                     }
@@ -167,7 +185,11 @@ pub(crate) fn scan(b: &[u8], cx: &ScanCtx<'_>, out: &mut Vec<Hit>) {
             C_LPAREN => {
                 if cx.on(e::PHONE) {
                     if let Some(end) = phone_paren(b, i) {
-                        out.push(Hit { start: i, end, entity: e::PHONE });
+                        out.push(Hit {
+                            start: i,
+                            end,
+                            entity: e::PHONE,
+                        });
                         i = end;
                         continue;
                     }
@@ -175,13 +197,21 @@ pub(crate) fn scan(b: &[u8], cx: &ScanCtx<'_>, out: &mut Vec<Hit>) {
                 i += 1;
             }
             C_COLON => {
-                let end = ipv6(b, i, cx, out);
-                i = end.max(i + 1);
+                if at(b, i + 1).is_ascii_hexdigit() || at(b, i + 1) == b':' {
+                    let end = ipv6(b, i, cx, out);
+                    i = end.max(i + 1);
+                } else {
+                    i += 1;
+                }
             }
             C_DASH => {
                 if cx.on(e::PRIVATE_KEY) && starts_with_at(b, i, b"-----BEGIN ") {
                     if let Some(end) = private_key(b, i) {
-                        out.push(Hit { start: i, end, entity: e::PRIVATE_KEY });
+                        out.push(Hit {
+                            start: i,
+                            end,
+                            entity: e::PRIVATE_KEY,
+                        });
                         i = end;
                         continue;
                     }
@@ -191,6 +221,12 @@ pub(crate) fn scan(b: &[u8], cx: &ScanCtx<'_>, out: &mut Vec<Hit>) {
             _ => i += 1,
         }
     }
+}
+
+#[inline]
+#[allow(clippy::indexing_slicing)] // a u8 always indexes a [_; 256]
+fn class(c: u8) -> u8 {
+    CLASS[c as usize]
 }
 
 // ---------------------------------------------------------------- context words
@@ -204,28 +240,28 @@ fn is_lower(c: u8) -> bool {
 /// letters must also end at a word end; longer ones may be prefixes
 /// ("birth" matches "birthday").
 fn has_word(hay: &[u8], words: &[&[u8]]) -> bool {
-    for w in words {
-        let (Some(&first), l) = (w.first(), w.len()) else {
-            continue;
-        };
-        if hay.len() < l {
-            continue;
-        }
-        let mut p = 0;
-        while p + l <= hay.len() {
-            if hay.get(p).map(|c| c.to_ascii_lowercase()) == Some(first) && starts_with_ci(hay, p, w) {
-                let pc = prev(hay, p);
-                let cur = at(hay, p);
-                let start_ok = !pc.is_ascii_alphabetic() || (is_lower(pc) && cur.is_ascii_uppercase());
+    let mut p = 0;
+    while p < hay.len() {
+        let cur = at(hay, p);
+        let pc = prev(hay, p);
+        let start_ok = cur.is_ascii_alphabetic()
+            && (!pc.is_ascii_alphabetic() || (is_lower(pc) && cur.is_ascii_uppercase()));
+        if start_ok {
+            let lc = cur.to_ascii_lowercase();
+            for w in words {
+                if w.first() != Some(&lc) || !starts_with_ci(hay, p, w) {
+                    continue;
+                }
+                let l = w.len();
                 let nc = at(hay, p + l);
                 let last = at(hay, p + l - 1);
-                let end_ok = l > 4 || !nc.is_ascii_alphabetic() || (is_lower(last) && nc.is_ascii_uppercase());
-                if start_ok && end_ok {
+                if l > 4 || !nc.is_ascii_alphabetic() || (is_lower(last) && nc.is_ascii_uppercase())
+                {
                     return true;
                 }
             }
-            p += 1;
         }
+        p += 1;
     }
     false
 }
@@ -242,7 +278,24 @@ const SSN_WORDS: &[&[u8]] = &[b"ssn", b"social security", b"social sec", b"ss#",
 const ITIN_WORDS: &[&[u8]] = &[b"itin", b"taxpayer", b"tin"];
 const SIN_WORDS: &[&[u8]] = &[b"sin", b"social insurance", b"nas"];
 const NHS_WORDS: &[&[u8]] = &[b"nhs", b"health service", b"nhsno"];
-const NPI_WORDS: &[&[u8]] = &[b"npi", b"national provider", b"prescriber", b"provider id", b"provider number"];
+const NPI_WORDS: &[&[u8]] = &[
+    b"npi",
+    b"national provider",
+    b"prescriber",
+    b"provider id",
+    b"provider number",
+];
+/// Words that make a valid-looking NHS number a phone number instead.
+const STRONG_PHONE_WORDS: &[&[u8]] = &[
+    b"phone",
+    b"tel",
+    b"telephone",
+    b"mobile",
+    b"cell",
+    b"fax",
+    b"whatsapp",
+    b"sms",
+];
 const PHONE_WORDS: &[&[u8]] = &[
     b"phone",
     b"tel",
@@ -261,8 +314,16 @@ const PHONE_WORDS: &[&[u8]] = &[
     b"mob",
     b"tlf",
 ];
-const DOB_WORDS: &[&[u8]] =
-    &[b"dob", b"d.o.b", b"birth", b"born", b"bday", b"date_of_birth", b"geburtsdatum", b"nacimiento"];
+const DOB_WORDS: &[&[u8]] = &[
+    b"dob",
+    b"d.o.b",
+    b"birth",
+    b"born",
+    b"bday",
+    b"date_of_birth",
+    b"geburtsdatum",
+    b"nacimiento",
+];
 
 // ---------------------------------------------------------------- checksums
 
@@ -317,7 +378,11 @@ fn dea_valid(b: &[u8]) -> bool {
     if !b"ABCDEFGHJKLMPRSTUX".contains(&l1) || !(l2.is_ascii_uppercase() || l2 == b'9') {
         return false;
     }
-    let d: Vec<u32> = b.iter().skip(2).map(|&c| u32::from(c.wrapping_sub(b'0'))).collect();
+    let d: Vec<u32> = b
+        .iter()
+        .skip(2)
+        .map(|&c| u32::from(c.wrapping_sub(b'0')))
+        .collect();
     if d.len() != 7 || d.iter().any(|&v| v > 9) {
         return false;
     }
@@ -327,11 +392,19 @@ fn dea_valid(b: &[u8]) -> bool {
 }
 
 fn digits_of(b: &[u8], s: usize, e: usize) -> Vec<u8> {
-    b.get(s..e).unwrap_or(&[]).iter().copied().filter(u8::is_ascii_digit).collect()
+    b.get(s..e)
+        .unwrap_or(&[])
+        .iter()
+        .copied()
+        .filter(u8::is_ascii_digit)
+        .collect()
 }
 
 fn num(d: &[u8]) -> u32 {
-    d.iter().fold(0u32, |a, &c| a.saturating_mul(10).saturating_add(u32::from(c.wrapping_sub(b'0'))))
+    d.iter().fold(0u32, |a, &c| {
+        a.saturating_mul(10)
+            .saturating_add(u32::from(c.wrapping_sub(b'0')))
+    })
 }
 
 fn ssn_valid(d: &[u8]) -> bool {
@@ -361,19 +434,26 @@ pub(crate) fn card_brand_ok(d: &[u8]) -> bool {
     let visa = p(1) == 4 && matches!(len, 13 | 16 | 19);
     let mc = ((51..=55).contains(&p(2)) || (2221..=2720).contains(&p(4))) && len == 16;
     let amex = matches!(p(2), 34 | 37) && len == 15;
-    let discover = (p(4) == 6011 || p(2) == 65 || (644..=649).contains(&p(3)) || (622126..=622925).contains(&p(6)))
+    let discover = (p(4) == 6011
+        || p(2) == 65
+        || (644..=649).contains(&p(3))
+        || (622126..=622925).contains(&p(6)))
         && (16..=19).contains(&len);
     let jcb = (3528..=3589).contains(&p(4)) && (16..=19).contains(&len);
-    let diners =
-        ((300..=305).contains(&p(3)) || matches!(p(2), 36 | 38 | 39) || p(3) == 309) && (14..=19).contains(&len);
+    let diners = ((300..=305).contains(&p(3)) || matches!(p(2), 36 | 38 | 39) || p(3) == 309)
+        && (14..=19).contains(&len);
     let unionpay = p(2) == 62 && (16..=19).contains(&len);
-    let maestro =
-        matches!(p(4), 5018 | 5020 | 5038 | 5893 | 6304 | 6759 | 6761 | 6762 | 6763) && (12..=19).contains(&len);
+    let maestro = (matches!(
+        p(4),
+        5018 | 5020 | 5038 | 5893 | 6304 | 6759 | 6761 | 6762 | 6763
+    ) || (56..=58).contains(&p(2))
+        || p(3) == 639)
+        && (12..=19).contains(&len);
     visa || mc || amex || discover || jcb || diners || unionpay || maestro
 }
 
 fn card_valid(d: &[u8]) -> bool {
-    (13..=19).contains(&d.len()) && card_brand_ok(d) && luhn(d)
+    (12..=19).contains(&d.len()) && card_brand_ok(d) && luhn(d)
 }
 
 /// IBAN lengths per country (SWIFT registry).
@@ -580,6 +660,10 @@ fn numeric(b: &[u8], i: usize, cx: &ScanCtx<'_>, out: &mut Vec<Hit>) -> usize {
     let gr = groups(b, i);
     let s = gr.start();
     let end = gr.end();
+    // Every numeric detector needs at least 9 digits or several groups.
+    if gr.n == 1 && gr.len(0) < 9 {
+        return end;
+    }
     let clean = clean_end(b, end);
     let d = || digits_of(b, s, end);
     let sep = gr.sep;
@@ -598,7 +682,10 @@ fn numeric(b: &[u8], i: usize, cx: &ScanCtx<'_>, out: &mut Vec<Hit>) -> usize {
     // Dates (date of birth only in context)
     if gr.n == 3 && matches!(sep, b'-' | b'/' | b'.') && clean {
         let (a, m, c) = (num(&gdig(0)), num(&gdig(1)), num(&gdig(2)));
-        let ymd = gr.len(0) == 4 && (1..=2).contains(&gr.len(1)) && (1..=2).contains(&gr.len(2)) && date_ok(a, m, c);
+        let ymd = gr.len(0) == 4
+            && (1..=2).contains(&gr.len(1))
+            && (1..=2).contains(&gr.len(2))
+            && date_ok(a, m, c);
         let dmy = (1..=2).contains(&gr.len(0))
             && (1..=2).contains(&gr.len(1))
             && gr.len(2) == 4
@@ -626,7 +713,12 @@ fn numeric(b: &[u8], i: usize, cx: &ScanCtx<'_>, out: &mut Vec<Hit>) -> usize {
         return end;
     }
     // Canadian SIN: ddd-ddd-ddd / ddd ddd ddd
-    if gr.lens_are(&[3, 3, 3]) && clean && matches!(sep, b'-' | b' ') && sin_valid(&d()) && cx.on(e::CA_SIN) {
+    if gr.lens_are(&[3, 3, 3])
+        && clean
+        && matches!(sep, b'-' | b' ')
+        && sin_valid(&d())
+        && cx.on(e::CA_SIN)
+    {
         push(out, s, end, e::CA_SIN);
         return end;
     }
@@ -636,7 +728,7 @@ fn numeric(b: &[u8], i: usize, cx: &ScanCtx<'_>, out: &mut Vec<Hit>) -> usize {
         && (sep == b' ' || (sep == b'-' && ctx(b, s, cx, NHS_WORDS)))
         && nhs_valid(&d())
         && cx.on(e::UK_NHS)
-        && !ctx(b, s, cx, PHONE_WORDS)
+        && !ctx(b, s, cx, STRONG_PHONE_WORDS)
     {
         push(out, s, end, e::UK_NHS);
         return end;
@@ -646,7 +738,7 @@ fn numeric(b: &[u8], i: usize, cx: &ScanCtx<'_>, out: &mut Vec<Hit>) -> usize {
     if cx.on(e::CREDIT_CARD) {
         if gr.n == 1 {
             let l = gr.len(0);
-            if (13..=19).contains(&l) && clean && card_valid(&d()) {
+            if (12..=19).contains(&l) && clean && card_valid(&d()) {
                 push(out, s, end, e::CREDIT_CARD);
                 return end;
             }
@@ -670,7 +762,7 @@ fn numeric(b: &[u8], i: usize, cx: &ScanCtx<'_>, out: &mut Vec<Hit>) -> usize {
             if let Some(kmax) = best {
                 for k in (1..=kmax).rev() {
                     let dd = digits_of(b, s, gr.end_of(k));
-                    if (13..=19).contains(&dd.len()) && card_valid(&dd) {
+                    if (12..=19).contains(&dd.len()) && card_valid(&dd) {
                         push(out, s, gr.end_of(k), e::CREDIT_CARD);
                         return gr.end_of(k);
                     }
@@ -787,7 +879,10 @@ fn phone_plus(b: &[u8], i: usize) -> Option<usize> {
 /// `(555) 123-4567`, `(555)123-4567`, `(555) 123 4567`.
 fn phone_paren(b: &[u8], i: usize) -> Option<usize> {
     let area = b.get(i + 1..i + 4)?;
-    if !area.iter().all(u8::is_ascii_digit) || at(b, i + 4) != b')' || !matches!(area.first(), Some(b'2'..=b'9')) {
+    if !area.iter().all(u8::is_ascii_digit)
+        || at(b, i + 4) != b')'
+        || !matches!(area.first(), Some(b'2'..=b'9'))
+    {
         return None;
     }
     let mut j = i + 5;
@@ -848,7 +943,8 @@ fn email(b: &[u8], at_i: usize) -> Option<(usize, usize)> {
         break;
     }
     let tld = b.get(last_start..j)?;
-    let tld_ok = (tld.len() >= 2 && tld.iter().all(u8::is_ascii_alphabetic)) || tld.starts_with(b"xn--");
+    let tld_ok =
+        (tld.len() >= 2 && tld.iter().all(u8::is_ascii_alphabetic)) || tld.starts_with(b"xn--");
     if labels < 2 || !tld_ok || at(b, j) == b'@' {
         return None;
     }
@@ -872,7 +968,11 @@ fn ipv6(b: &[u8], i: usize, cx: &ScanCtx<'_>, out: &mut Vec<Hit>) -> usize {
     }
     if let Some(tok) = b.get(s..e) {
         if cx.on(e::IP_ADDRESS) && ipv6_valid(tok) {
-            out.push(Hit { start: s, end: e, entity: e::IP_ADDRESS });
+            out.push(Hit {
+                start: s,
+                end: e,
+                entity: e::IP_ADDRESS,
+            });
         }
     }
     e
@@ -881,7 +981,9 @@ fn ipv6(b: &[u8], i: usize, cx: &ScanCtx<'_>, out: &mut Vec<Hit>) -> usize {
 fn ipv4_valid(t: &[u8]) -> bool {
     let parts: Vec<&[u8]> = t.split(|&c| c == b'.').collect();
     parts.len() == 4
-        && parts.iter().all(|p| (1..=3).contains(&p.len()) && p.iter().all(u8::is_ascii_digit) && num(p) <= 255)
+        && parts.iter().all(|p| {
+            (1..=3).contains(&p.len()) && p.iter().all(u8::is_ascii_digit) && num(p) <= 255
+        })
 }
 
 pub(crate) fn ipv6_valid(t: &[u8]) -> bool {
@@ -963,8 +1065,15 @@ fn word_start(b: &[u8], i: usize, cx: &ScanCtx<'_>, out: &mut Vec<Hit>) -> Optio
     let c = at(b, i);
     match c {
         b'A' => {
-            if (starts_with_at(b, i, b"AKIA") || starts_with_at(b, i, b"ASIA")) && cx.on(e::AWS_ACCESS_KEY) {
-                let e = tok_end(b, i + 4, |c| c.is_ascii_uppercase() || (b'2'..=b'7').contains(&c), 17);
+            if (starts_with_at(b, i, b"AKIA") || starts_with_at(b, i, b"ASIA"))
+                && cx.on(e::AWS_ACCESS_KEY)
+            {
+                let e = tok_end(
+                    b,
+                    i + 4,
+                    |c| c.is_ascii_uppercase() || (b'2'..=b'7').contains(&c),
+                    17,
+                );
                 if e - (i + 4) == 16 && !is_word(at(b, e)) {
                     push(out, i, e, e::AWS_ACCESS_KEY);
                     return Some(e);
@@ -1005,7 +1114,12 @@ fn word_start(b: &[u8], i: usize, cx: &ScanCtx<'_>, out: &mut Vec<Hit>) -> Optio
                     let body = b.get(i + 3..e).unwrap_or(&[]);
                     let has_digit = body.iter().any(u8::is_ascii_digit);
                     let has_alpha = body.iter().any(u8::is_ascii_alphabetic);
-                    if body.len() >= 20 && has_digit && has_alpha && !b64url(at(b, e)) && cx.on(e::OPENAI_KEY) {
+                    if body.len() >= 20
+                        && has_digit
+                        && has_alpha
+                        && !b64url(at(b, e))
+                        && cx.on(e::OPENAI_KEY)
+                    {
                         push(out, i, e, e::OPENAI_KEY);
                         return Some(e);
                     }
@@ -1056,7 +1170,10 @@ fn github(b: &[u8], i: usize) -> Option<usize> {
         }
         return None;
     }
-    if at(b, i + 1) == b'h' && matches!(at(b, i + 2), b'p' | b'o' | b'u' | b's' | b'r') && at(b, i + 3) == b'_' {
+    if at(b, i + 1) == b'h'
+        && matches!(at(b, i + 2), b'p' | b'o' | b'u' | b's' | b'r')
+        && at(b, i + 3) == b'_'
+    {
         let p = i + 4;
         let e = tok_end(b, p, b62, 37);
         if e - p == 36 && !b64url(at(b, e)) && github_crc_ok(b.get(p..e)?) {
@@ -1080,7 +1197,9 @@ fn jwt(b: &[u8], i: usize) -> Option<usize> {
     if b64url(at(b, e3)) || at(b, e3) == b'.' && b64url(at(b, e3 + 1)) {
         return None;
     }
-    let header = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(b.get(i..e1)?).ok()?;
+    let header = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(b.get(i..e1)?)
+        .ok()?;
     let v: serde_json::Value = serde_json::from_slice(&header).ok()?;
     v.as_object()?.get("alg")?;
     Some(e3)
@@ -1088,7 +1207,12 @@ fn jwt(b: &[u8], i: usize) -> Option<usize> {
 
 fn private_key(b: &[u8], i: usize) -> Option<usize> {
     // -----BEGIN [A-Z0-9 ]*PRIVATE KEY-----
-    let hdr_end = tok_end(b, i + 11, |c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == b' ', 40);
+    let hdr_end = tok_end(
+        b,
+        i + 11,
+        |c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == b' ',
+        40,
+    );
     let label = b.get(i + 11..hdr_end)?;
     if !label.ends_with(b"PRIVATE KEY") || !starts_with_at(b, hdr_end, b"-----") {
         return None;
@@ -1098,7 +1222,12 @@ fn private_key(b: &[u8], i: usize) -> Option<usize> {
     let mut k = from;
     while k < b.len() {
         if at(b, k) == b'-' && starts_with_at(b, k, b"-----END ") {
-            let e = tok_end(b, k + 9, |c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == b' ', 40);
+            let e = tok_end(
+                b,
+                k + 9,
+                |c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == b' ',
+                40,
+            );
             if starts_with_at(b, e, b"-----") {
                 return Some(e + 5);
             }
@@ -1135,7 +1264,11 @@ fn upper_ids(b: &[u8], i: usize, cx: &ScanCtx<'_>, out: &mut Vec<Hit>) -> Option
     let c1 = at(b, i);
     let c2 = at(b, i + 1);
     // IBAN: CC + 2 check digits + BBAN, compact or in groups of four.
-    if c2.is_ascii_uppercase() && at(b, i + 2).is_ascii_digit() && at(b, i + 3).is_ascii_digit() && cx.on(e::IBAN) {
+    if c2.is_ascii_uppercase()
+        && at(b, i + 2).is_ascii_digit()
+        && at(b, i + 3).is_ascii_digit()
+        && cx.on(e::IBAN)
+    {
         if let Some(len) = iban_len(&[c1, c2]) {
             let mut compact = Vec::with_capacity(34);
             let mut j = i;
@@ -1168,7 +1301,10 @@ fn upper_ids(b: &[u8], i: usize, cx: &ScanCtx<'_>, out: &mut Vec<Hit>) -> Option
         let bad_first = b"DFIQUV";
         let bad_second = b"DFIQUVO";
         let bad_pair: [&[u8; 2]; 7] = [b"BG", b"GB", b"NK", b"KN", b"TN", b"NT", b"ZZ"];
-        if !bad_first.contains(&c1) && !bad_second.contains(&c2) && !bad_pair.iter().any(|p| p == &&[c1, c2]) {
+        if !bad_first.contains(&c1)
+            && !bad_second.contains(&c2)
+            && !bad_pair.iter().any(|p| p == &&[c1, c2])
+        {
             let mut j = i + 2;
             let mut nd = 0;
             let spaced = at(b, j) == b' ';
@@ -1220,7 +1356,12 @@ fn icd_scan(b: &[u8], out: &mut Vec<Hit>) {
         {
             let mut e = i + 3;
             if at(b, e) == b'.' && at(b, e + 1).is_ascii_alphanumeric() {
-                e = tok_end(b, e + 1, |c| c.is_ascii_digit() || c.is_ascii_uppercase(), 4);
+                e = tok_end(
+                    b,
+                    e + 1,
+                    |c| c.is_ascii_digit() || c.is_ascii_uppercase(),
+                    4,
+                );
             } else {
                 let t = tok_end(b, e, |c| c.is_ascii_digit() || c.is_ascii_uppercase(), 4);
                 e = t;

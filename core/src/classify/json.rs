@@ -3,17 +3,25 @@
 use super::detect::Hit;
 use super::{Actions, Classifier, ScanOutcome, Sink};
 use serde_json::Value;
+use std::fmt::Write as _;
 
 pub(crate) fn scan_json(cl: &Classifier, body: &[u8], actions: &Actions) -> ScanOutcome {
     // serde_json stops at depth 128 with an error (no stack overflow); such
     // bodies and invalid JSON are scanned as text.
+    if fast_path_clean(cl, body) {
+        return ScanOutcome::default();
+    }
     let Ok(mut v) = serde_json::from_slice::<Value>(body) else {
         return cl.scan_text_body(body, actions, "$");
     };
     let mut sink = Sink::new(cl, actions);
     let mut path = String::from("$");
     let changed = walk(cl, &mut sink, &mut v, &mut path, "", None, false);
-    let out = if changed.changed { serde_json::to_vec(&v).ok() } else { None };
+    let out = if changed.changed {
+        serde_json::to_vec(&v).ok()
+    } else {
+        None
+    };
     sink.finish(out)
 }
 
@@ -23,16 +31,111 @@ pub(crate) struct Walked {
     pub remove: bool,
 }
 
+fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle))
+}
+
 fn is_clinical(key: &str) -> bool {
-    let k = key.to_ascii_lowercase();
-    k.contains("diagnos") || k.contains("icd") || k.contains("condition") || k == "dx" || k.ends_with("_dx")
+    let k = key.as_bytes();
+    contains_ci(k, b"diagnos")
+        || contains_ci(k, b"icd")
+        || contains_ci(k, b"condition")
+        || key.eq_ignore_ascii_case("dx")
+        || k.ends_with(b"_dx")
+}
+
+/// Most bodies hold nothing: when the raw bytes give no hit and scanning them
+/// raw is provably at least as sensitive as scanning the parsed values, skip
+/// parsing. Conditions: no backslash (string contents are byte-identical), no
+/// `digit,digit` (array numbers would read as thousands groups), no field
+/// rules or anchored custom rules (they depend on value boundaries), no
+/// clinical member names (ICD-10 only there), and no member name over 32
+/// bytes (its words could fall out of the context window).
+fn fast_path_clean(cl: &Classifier, body: &[u8]) -> bool {
+    if !cl.fields.is_empty() || cl.customs.iter().any(|c| c.anchored()) {
+        return false;
+    }
+    // One pass: escapes, `digit,digit`, and clinical member names.
+    for (p, &c) in body.iter().enumerate() {
+        let needle: &[u8] = match c {
+            b'\\' => return false,
+            b',' => {
+                let before = p
+                    .checked_sub(1)
+                    .and_then(|k| body.get(k))
+                    .is_some_and(u8::is_ascii_digit);
+                if before && body.get(p + 1).is_some_and(u8::is_ascii_digit) {
+                    return false;
+                }
+                continue;
+            }
+            b'd' | b'D' => b"diagnos",
+            b'i' | b'I' => b"icd",
+            b'c' | b'C' => b"condition",
+            b'x' | b'X' => {
+                let d = p
+                    .checked_sub(1)
+                    .and_then(|k| body.get(k))
+                    .is_some_and(|&d| d | 0x20 == b'd');
+                let before = p.checked_sub(2).and_then(|k| body.get(k)).copied();
+                if d && matches!(before, Some(b'"' | b'_')) && body.get(p + 1) == Some(&b'"') {
+                    return false;
+                }
+                continue;
+            }
+            _ => continue,
+        };
+        if body
+            .get(p..p + needle.len())
+            .is_some_and(|w| w.eq_ignore_ascii_case(needle))
+        {
+            return false;
+        }
+    }
+    if has_long_key(body) {
+        return false;
+    }
+    let Ok(text) = std::str::from_utf8(body) else {
+        return false;
+    };
+    cl.find(text, "", false).is_empty()
+}
+
+/// A member name of more than 32 bytes (`"...":`).
+fn has_long_key(body: &[u8]) -> bool {
+    let mut i = 0;
+    while let Some(rel) = body
+        .get(i..)
+        .and_then(|r| r.iter().position(|&c| c == b'"'))
+    {
+        let s = i + rel + 1;
+        let Some(len) = body
+            .get(s..)
+            .and_then(|r| r.iter().position(|&c| c == b'"'))
+        else {
+            return false;
+        };
+        let e = s + len;
+        let mut j = e + 1;
+        while body.get(j).is_some_and(u8::is_ascii_whitespace) {
+            j += 1;
+        }
+        if body.get(j) == Some(&b':') && len > 32 {
+            return true;
+        }
+        i = e + 1;
+    }
+    false
 }
 
 /// Appends `.key` or `['key']` to a rendered JSON path.
 pub(crate) fn push_key(path: &mut String, key: &str) {
-    let ident =
-        key.bytes().enumerate().all(|(i, c)| c == b'_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit()))
-            && !key.is_empty();
+    let ident = key
+        .bytes()
+        .enumerate()
+        .all(|(i, c)| c == b'_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit()))
+        && !key.is_empty();
     if ident {
         path.push('.');
         path.push_str(key);
@@ -66,7 +169,11 @@ pub(crate) fn walk(
     match v {
         Value::String(s) => {
             let hits = match forced {
-                Some(ent) if !s.is_empty() => vec![Hit { start: 0, end: s.len(), entity: ent }],
+                Some(ent) if !s.is_empty() => vec![Hit {
+                    start: 0,
+                    end: s.len(),
+                    entity: ent,
+                }],
                 Some(_) => Vec::new(),
                 None => cl.find(s, key, icd),
             };
@@ -78,12 +185,19 @@ pub(crate) fn walk(
             if let Some(n) = new {
                 *s = n;
             }
-            Walked { changed: changed || remove, remove }
+            Walked {
+                changed: changed || remove,
+                remove,
+            }
         }
         Value::Number(n) => {
             let t = n.to_string();
             let hits = match forced {
-                Some(ent) => vec![Hit { start: 0, end: t.len(), entity: ent }],
+                Some(ent) => vec![Hit {
+                    start: 0,
+                    end: t.len(),
+                    entity: ent,
+                }],
                 None => cl.find(&t, key, false),
             };
             if hits.is_empty() {
@@ -94,17 +208,22 @@ pub(crate) fn walk(
             if let Some(n) = new {
                 *v = Value::String(n);
             }
-            Walked { changed: changed || remove, remove }
+            Walked {
+                changed: changed || remove,
+                remove,
+            }
         }
         Value::Bool(_) | Value::Null => Walked::default(),
         Value::Array(items) => {
             let mut w = Walked::default();
             let len = path.len();
             for (k, item) in items.iter_mut().enumerate() {
-                path.push('[');
-                path.push_str(&k.to_string());
-                path.push(']');
-                let f = if cl.fields.is_empty() { forced } else { forced.or_else(|| field_rule(cl, path)) };
+                let _ = write!(path, "[{k}]");
+                let f = if cl.fields.is_empty() {
+                    forced
+                } else {
+                    forced.or_else(|| field_rule(cl, path))
+                };
                 let r = walk(cl, sink, item, path, key, f, icd);
                 if r.remove {
                     *item = Value::Null;
@@ -120,7 +239,11 @@ pub(crate) fn walk(
             let mut removed: Vec<String> = Vec::new();
             for (k, item) in map.iter_mut() {
                 push_key(path, k);
-                let f = if cl.fields.is_empty() { forced } else { forced.or_else(|| field_rule(cl, path)) };
+                let f = if cl.fields.is_empty() {
+                    forced
+                } else {
+                    forced.or_else(|| field_rule(cl, path))
+                };
                 let r = walk(cl, sink, item, path, k, f, icd || is_clinical(k));
                 if r.remove {
                     removed.push(k.clone());

@@ -504,6 +504,18 @@ impl Classifier {
             .collect()
     }
 
+    /// Every match in `text` as (entity, byte start, byte end). Spans are for
+    /// evaluation tooling; do not log the text they point into.
+    pub fn text_spans(&self, text: &str) -> Vec<(&str, usize, usize)> {
+        self.find(text, "", false)
+            .iter()
+            .filter_map(|h| {
+                self.entity(h.entity)
+                    .map(|e| (e.name.as_str(), h.start, h.end))
+            })
+            .collect()
+    }
+
     /// For path templating: the entity of the first match in a URL path
     /// segment, if any (`/users/jane@example.com` → `email`).
     pub fn segment_entity(&self, segment: &str) -> Option<&str> {
