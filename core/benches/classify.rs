@@ -35,22 +35,13 @@ fn chat_json(size: usize, pii: bool) -> Vec<u8> {
         messages.push(serde_json::json!({"role": if k % 2 == 0 { "user" } else { "assistant" }, "content": content}));
         k += 1;
     }
-    serde_json::to_vec(
-        &serde_json::json!({"model": "gpt-4o", "stream": false, "messages": messages}),
-    )
-    .unwrap()
+    serde_json::to_vec(&serde_json::json!({"model": "gpt-4o", "stream": false, "messages": messages})).unwrap()
 }
 
 fn bench(c: &mut Criterion) {
-    let cl = Classifier::new(&Policy {
-        pseudonym_key: b"bench".to_vec(),
-        ..Policy::default()
-    })
-    .unwrap();
-    let actions = Actions::default().with(
-        proxy_audit_core::classify::Category::Secret,
-        proxy_audit_core::classify::Action::Redact,
-    );
+    let cl = Classifier::new(&Policy { pseudonym_key: b"bench".to_vec(), ..Policy::default() }).unwrap();
+    let actions = Actions::default()
+        .with(proxy_audit_core::classify::Category::Secret, proxy_audit_core::classify::Action::Redact);
     for (group, pii) in [("classify_json_clean", false), ("classify_json_pii", true)] {
         let mut g = c.benchmark_group(group);
         for size in [1 << 10, 8 << 10, 64 << 10, 1 << 20] {
@@ -65,9 +56,7 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("classify_text_pii");
     let body = chat_json(1 << 20, true);
     g.throughput(Throughput::Bytes(body.len() as u64));
-    g.bench_function("1048576", |b| {
-        b.iter(|| black_box(cl.scan(BodyKind::Text, black_box(&body), &actions)))
-    });
+    g.bench_function("1048576", |b| b.iter(|| black_box(cl.scan(BodyKind::Text, black_box(&body), &actions))));
     g.finish();
 }
 

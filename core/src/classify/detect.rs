@@ -123,10 +123,7 @@ pub(crate) fn scan(b: &[u8], cx: &ScanCtx<'_>, out: &mut Vec<Hit>) {
     }
     while i < n {
         // Skip bytes that start nothing (spaces, most punctuation, non-ASCII).
-        match b
-            .get(i..)
-            .and_then(|r| r.iter().position(|&c| class(c) != 0))
-        {
+        match b.get(i..).and_then(|r| r.iter().position(|&c| class(c) != 0)) {
             Some(k) => i += k,
             None => break,
         }
@@ -134,8 +131,7 @@ pub(crate) fn scan(b: &[u8], cx: &ScanCtx<'_>, out: &mut Vec<Hit>) {
         match class(c) {
             C_ALPHA => {
                 if !is_word(prev(b, i))
-                    && (c.is_ascii_uppercase()
-                        || matches!(c, b'a' | b'e' | b'g' | b'r' | b's' | b'x'))
+                    && (c.is_ascii_uppercase() || matches!(c, b'a' | b'e' | b'g' | b'r' | b's' | b'x'))
                 {
                     if let Some(end) = word_start(b, i, cx, out) {
                         i = end.max(i + 1);
@@ -157,11 +153,7 @@ pub(crate) fn scan(b: &[u8], cx: &ScanCtx<'_>, out: &mut Vec<Hit>) {
             C_AT => {
                 if cx.on(e::EMAIL) {
                     if let Some((s, end)) = email(b, i) {
-                        out.push(Hit {
-                            start: s,
-                            end,
-                            entity: e::EMAIL,
-                        });
+                        out.push(Hit { start: s, end, entity: e::EMAIL });
                         i = end;
                         continue;
                     }
@@ -171,11 +163,7 @@ pub(crate) fn scan(b: &[u8], cx: &ScanCtx<'_>, out: &mut Vec<Hit>) {
             C_PLUS => {
                 if cx.on(e::PHONE) && !is_word(prev(b, i)) {
                     if let Some(end) = phone_plus(b, i) {
-                        out.push(Hit {
-                            start: i,
-                            end,
-                            entity: e::PHONE,
-                        });
+                        out.push(Hit { start: i, end, entity: e::PHONE });
                         i = end;
                         continue;
                     }
@@ -185,11 +173,7 @@ pub(crate) fn scan(b: &[u8], cx: &ScanCtx<'_>, out: &mut Vec<Hit>) {
             C_LPAREN => {
                 if cx.on(e::PHONE) {
                     if let Some(end) = phone_paren(b, i) {
-                        out.push(Hit {
-                            start: i,
-                            end,
-                            entity: e::PHONE,
-                        });
+                        out.push(Hit { start: i, end, entity: e::PHONE });
                         i = end;
                         continue;
                     }
@@ -207,11 +191,7 @@ pub(crate) fn scan(b: &[u8], cx: &ScanCtx<'_>, out: &mut Vec<Hit>) {
             C_DASH => {
                 if cx.on(e::PRIVATE_KEY) && starts_with_at(b, i, b"-----BEGIN ") {
                     if let Some(end) = private_key(b, i) {
-                        out.push(Hit {
-                            start: i,
-                            end,
-                            entity: e::PRIVATE_KEY,
-                        });
+                        out.push(Hit { start: i, end, entity: e::PRIVATE_KEY });
                         i = end;
                         continue;
                     }
@@ -244,8 +224,8 @@ fn has_word(hay: &[u8], words: &[&[u8]]) -> bool {
     while p < hay.len() {
         let cur = at(hay, p);
         let pc = prev(hay, p);
-        let start_ok = cur.is_ascii_alphabetic()
-            && (!pc.is_ascii_alphabetic() || (is_lower(pc) && cur.is_ascii_uppercase()));
+        let start_ok =
+            cur.is_ascii_alphabetic() && (!pc.is_ascii_alphabetic() || (is_lower(pc) && cur.is_ascii_uppercase()));
         if start_ok {
             let lc = cur.to_ascii_lowercase();
             for w in words {
@@ -255,8 +235,7 @@ fn has_word(hay: &[u8], words: &[&[u8]]) -> bool {
                 let l = w.len();
                 let nc = at(hay, p + l);
                 let last = at(hay, p + l - 1);
-                if l > 4 || !nc.is_ascii_alphabetic() || (is_lower(last) && nc.is_ascii_uppercase())
-                {
+                if l > 4 || !nc.is_ascii_alphabetic() || (is_lower(last) && nc.is_ascii_uppercase()) {
                     return true;
                 }
             }
@@ -278,24 +257,9 @@ const SSN_WORDS: &[&[u8]] = &[b"ssn", b"social security", b"social sec", b"ss#",
 const ITIN_WORDS: &[&[u8]] = &[b"itin", b"taxpayer", b"tin"];
 const SIN_WORDS: &[&[u8]] = &[b"sin", b"social insurance", b"nas"];
 const NHS_WORDS: &[&[u8]] = &[b"nhs", b"health service", b"nhsno"];
-const NPI_WORDS: &[&[u8]] = &[
-    b"npi",
-    b"national provider",
-    b"prescriber",
-    b"provider id",
-    b"provider number",
-];
+const NPI_WORDS: &[&[u8]] = &[b"npi", b"national provider", b"prescriber", b"provider id", b"provider number"];
 /// Words that make a valid-looking NHS number a phone number instead.
-const STRONG_PHONE_WORDS: &[&[u8]] = &[
-    b"phone",
-    b"tel",
-    b"telephone",
-    b"mobile",
-    b"cell",
-    b"fax",
-    b"whatsapp",
-    b"sms",
-];
+const STRONG_PHONE_WORDS: &[&[u8]] = &[b"phone", b"tel", b"telephone", b"mobile", b"cell", b"fax", b"whatsapp", b"sms"];
 const PHONE_WORDS: &[&[u8]] = &[
     b"phone",
     b"tel",
@@ -314,16 +278,8 @@ const PHONE_WORDS: &[&[u8]] = &[
     b"mob",
     b"tlf",
 ];
-const DOB_WORDS: &[&[u8]] = &[
-    b"dob",
-    b"d.o.b",
-    b"birth",
-    b"born",
-    b"bday",
-    b"date_of_birth",
-    b"geburtsdatum",
-    b"nacimiento",
-];
+const DOB_WORDS: &[&[u8]] =
+    &[b"dob", b"d.o.b", b"birth", b"born", b"bday", b"date_of_birth", b"geburtsdatum", b"nacimiento"];
 
 // ---------------------------------------------------------------- checksums
 
@@ -378,11 +334,7 @@ fn dea_valid(b: &[u8]) -> bool {
     if !b"ABCDEFGHJKLMPRSTUX".contains(&l1) || !(l2.is_ascii_uppercase() || l2 == b'9') {
         return false;
     }
-    let d: Vec<u32> = b
-        .iter()
-        .skip(2)
-        .map(|&c| u32::from(c.wrapping_sub(b'0')))
-        .collect();
+    let d: Vec<u32> = b.iter().skip(2).map(|&c| u32::from(c.wrapping_sub(b'0'))).collect();
     if d.len() != 7 || d.iter().any(|&v| v > 9) {
         return false;
     }
@@ -392,19 +344,11 @@ fn dea_valid(b: &[u8]) -> bool {
 }
 
 fn digits_of(b: &[u8], s: usize, e: usize) -> Vec<u8> {
-    b.get(s..e)
-        .unwrap_or(&[])
-        .iter()
-        .copied()
-        .filter(u8::is_ascii_digit)
-        .collect()
+    b.get(s..e).unwrap_or(&[]).iter().copied().filter(u8::is_ascii_digit).collect()
 }
 
 fn num(d: &[u8]) -> u32 {
-    d.iter().fold(0u32, |a, &c| {
-        a.saturating_mul(10)
-            .saturating_add(u32::from(c.wrapping_sub(b'0')))
-    })
+    d.iter().fold(0u32, |a, &c| a.saturating_mul(10).saturating_add(u32::from(c.wrapping_sub(b'0'))))
 }
 
 fn ssn_valid(d: &[u8]) -> bool {
@@ -434,19 +378,14 @@ pub(crate) fn card_brand_ok(d: &[u8]) -> bool {
     let visa = p(1) == 4 && matches!(len, 13 | 16 | 19);
     let mc = ((51..=55).contains(&p(2)) || (2221..=2720).contains(&p(4))) && len == 16;
     let amex = matches!(p(2), 34 | 37) && len == 15;
-    let discover = (p(4) == 6011
-        || p(2) == 65
-        || (644..=649).contains(&p(3))
-        || (622126..=622925).contains(&p(6)))
+    let discover = (p(4) == 6011 || p(2) == 65 || (644..=649).contains(&p(3)) || (622126..=622925).contains(&p(6)))
         && (16..=19).contains(&len);
     let jcb = (3528..=3589).contains(&p(4)) && (16..=19).contains(&len);
-    let diners = ((300..=305).contains(&p(3)) || matches!(p(2), 36 | 38 | 39) || p(3) == 309)
-        && (14..=19).contains(&len);
+    let diners =
+        ((300..=305).contains(&p(3)) || matches!(p(2), 36 | 38 | 39) || p(3) == 309) && (14..=19).contains(&len);
     let unionpay = p(2) == 62 && (16..=19).contains(&len);
-    let maestro = (matches!(
-        p(4),
-        5018 | 5020 | 5038 | 5893 | 6304 | 6759 | 6761 | 6762 | 6763
-    ) || (56..=58).contains(&p(2))
+    let maestro = (matches!(p(4), 5018 | 5020 | 5038 | 5893 | 6304 | 6759 | 6761 | 6762 | 6763)
+        || (56..=58).contains(&p(2))
         || p(3) == 639)
         && (12..=19).contains(&len);
     visa || mc || amex || discover || jcb || diners || unionpay || maestro
@@ -682,10 +621,7 @@ fn numeric(b: &[u8], i: usize, cx: &ScanCtx<'_>, out: &mut Vec<Hit>) -> usize {
     // Dates (date of birth only in context)
     if gr.n == 3 && matches!(sep, b'-' | b'/' | b'.') && clean {
         let (a, m, c) = (num(&gdig(0)), num(&gdig(1)), num(&gdig(2)));
-        let ymd = gr.len(0) == 4
-            && (1..=2).contains(&gr.len(1))
-            && (1..=2).contains(&gr.len(2))
-            && date_ok(a, m, c);
+        let ymd = gr.len(0) == 4 && (1..=2).contains(&gr.len(1)) && (1..=2).contains(&gr.len(2)) && date_ok(a, m, c);
         let dmy = (1..=2).contains(&gr.len(0))
             && (1..=2).contains(&gr.len(1))
             && gr.len(2) == 4
@@ -713,12 +649,7 @@ fn numeric(b: &[u8], i: usize, cx: &ScanCtx<'_>, out: &mut Vec<Hit>) -> usize {
         return end;
     }
     // Canadian SIN: ddd-ddd-ddd / ddd ddd ddd
-    if gr.lens_are(&[3, 3, 3])
-        && clean
-        && matches!(sep, b'-' | b' ')
-        && sin_valid(&d())
-        && cx.on(e::CA_SIN)
-    {
+    if gr.lens_are(&[3, 3, 3]) && clean && matches!(sep, b'-' | b' ') && sin_valid(&d()) && cx.on(e::CA_SIN) {
         push(out, s, end, e::CA_SIN);
         return end;
     }
@@ -879,10 +810,7 @@ fn phone_plus(b: &[u8], i: usize) -> Option<usize> {
 /// `(555) 123-4567`, `(555)123-4567`, `(555) 123 4567`.
 fn phone_paren(b: &[u8], i: usize) -> Option<usize> {
     let area = b.get(i + 1..i + 4)?;
-    if !area.iter().all(u8::is_ascii_digit)
-        || at(b, i + 4) != b')'
-        || !matches!(area.first(), Some(b'2'..=b'9'))
-    {
+    if !area.iter().all(u8::is_ascii_digit) || at(b, i + 4) != b')' || !matches!(area.first(), Some(b'2'..=b'9')) {
         return None;
     }
     let mut j = i + 5;
@@ -943,8 +871,7 @@ fn email(b: &[u8], at_i: usize) -> Option<(usize, usize)> {
         break;
     }
     let tld = b.get(last_start..j)?;
-    let tld_ok =
-        (tld.len() >= 2 && tld.iter().all(u8::is_ascii_alphabetic)) || tld.starts_with(b"xn--");
+    let tld_ok = (tld.len() >= 2 && tld.iter().all(u8::is_ascii_alphabetic)) || tld.starts_with(b"xn--");
     if labels < 2 || !tld_ok || at(b, j) == b'@' {
         return None;
     }
@@ -968,11 +895,7 @@ fn ipv6(b: &[u8], i: usize, cx: &ScanCtx<'_>, out: &mut Vec<Hit>) -> usize {
     }
     if let Some(tok) = b.get(s..e) {
         if cx.on(e::IP_ADDRESS) && ipv6_valid(tok) {
-            out.push(Hit {
-                start: s,
-                end: e,
-                entity: e::IP_ADDRESS,
-            });
+            out.push(Hit { start: s, end: e, entity: e::IP_ADDRESS });
         }
     }
     e
@@ -981,9 +904,7 @@ fn ipv6(b: &[u8], i: usize, cx: &ScanCtx<'_>, out: &mut Vec<Hit>) -> usize {
 fn ipv4_valid(t: &[u8]) -> bool {
     let parts: Vec<&[u8]> = t.split(|&c| c == b'.').collect();
     parts.len() == 4
-        && parts.iter().all(|p| {
-            (1..=3).contains(&p.len()) && p.iter().all(u8::is_ascii_digit) && num(p) <= 255
-        })
+        && parts.iter().all(|p| (1..=3).contains(&p.len()) && p.iter().all(u8::is_ascii_digit) && num(p) <= 255)
 }
 
 pub(crate) fn ipv6_valid(t: &[u8]) -> bool {
@@ -1065,15 +986,8 @@ fn word_start(b: &[u8], i: usize, cx: &ScanCtx<'_>, out: &mut Vec<Hit>) -> Optio
     let c = at(b, i);
     match c {
         b'A' => {
-            if (starts_with_at(b, i, b"AKIA") || starts_with_at(b, i, b"ASIA"))
-                && cx.on(e::AWS_ACCESS_KEY)
-            {
-                let e = tok_end(
-                    b,
-                    i + 4,
-                    |c| c.is_ascii_uppercase() || (b'2'..=b'7').contains(&c),
-                    17,
-                );
+            if (starts_with_at(b, i, b"AKIA") || starts_with_at(b, i, b"ASIA")) && cx.on(e::AWS_ACCESS_KEY) {
+                let e = tok_end(b, i + 4, |c| c.is_ascii_uppercase() || (b'2'..=b'7').contains(&c), 17);
                 if e - (i + 4) == 16 && !is_word(at(b, e)) {
                     push(out, i, e, e::AWS_ACCESS_KEY);
                     return Some(e);
@@ -1114,12 +1028,7 @@ fn word_start(b: &[u8], i: usize, cx: &ScanCtx<'_>, out: &mut Vec<Hit>) -> Optio
                     let body = b.get(i + 3..e).unwrap_or(&[]);
                     let has_digit = body.iter().any(u8::is_ascii_digit);
                     let has_alpha = body.iter().any(u8::is_ascii_alphabetic);
-                    if body.len() >= 20
-                        && has_digit
-                        && has_alpha
-                        && !b64url(at(b, e))
-                        && cx.on(e::OPENAI_KEY)
-                    {
+                    if body.len() >= 20 && has_digit && has_alpha && !b64url(at(b, e)) && cx.on(e::OPENAI_KEY) {
                         push(out, i, e, e::OPENAI_KEY);
                         return Some(e);
                     }
@@ -1170,10 +1079,7 @@ fn github(b: &[u8], i: usize) -> Option<usize> {
         }
         return None;
     }
-    if at(b, i + 1) == b'h'
-        && matches!(at(b, i + 2), b'p' | b'o' | b'u' | b's' | b'r')
-        && at(b, i + 3) == b'_'
-    {
+    if at(b, i + 1) == b'h' && matches!(at(b, i + 2), b'p' | b'o' | b'u' | b's' | b'r') && at(b, i + 3) == b'_' {
         let p = i + 4;
         let e = tok_end(b, p, b62, 37);
         if e - p == 36 && !b64url(at(b, e)) && github_crc_ok(b.get(p..e)?) {
@@ -1197,9 +1103,7 @@ fn jwt(b: &[u8], i: usize) -> Option<usize> {
     if b64url(at(b, e3)) || at(b, e3) == b'.' && b64url(at(b, e3 + 1)) {
         return None;
     }
-    let header = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(b.get(i..e1)?)
-        .ok()?;
+    let header = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(b.get(i..e1)?).ok()?;
     let v: serde_json::Value = serde_json::from_slice(&header).ok()?;
     v.as_object()?.get("alg")?;
     Some(e3)
@@ -1207,12 +1111,7 @@ fn jwt(b: &[u8], i: usize) -> Option<usize> {
 
 fn private_key(b: &[u8], i: usize) -> Option<usize> {
     // -----BEGIN [A-Z0-9 ]*PRIVATE KEY-----
-    let hdr_end = tok_end(
-        b,
-        i + 11,
-        |c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == b' ',
-        40,
-    );
+    let hdr_end = tok_end(b, i + 11, |c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == b' ', 40);
     let label = b.get(i + 11..hdr_end)?;
     if !label.ends_with(b"PRIVATE KEY") || !starts_with_at(b, hdr_end, b"-----") {
         return None;
@@ -1222,12 +1121,7 @@ fn private_key(b: &[u8], i: usize) -> Option<usize> {
     let mut k = from;
     while k < b.len() {
         if at(b, k) == b'-' && starts_with_at(b, k, b"-----END ") {
-            let e = tok_end(
-                b,
-                k + 9,
-                |c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == b' ',
-                40,
-            );
+            let e = tok_end(b, k + 9, |c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == b' ', 40);
             if starts_with_at(b, e, b"-----") {
                 return Some(e + 5);
             }
@@ -1264,11 +1158,7 @@ fn upper_ids(b: &[u8], i: usize, cx: &ScanCtx<'_>, out: &mut Vec<Hit>) -> Option
     let c1 = at(b, i);
     let c2 = at(b, i + 1);
     // IBAN: CC + 2 check digits + BBAN, compact or in groups of four.
-    if c2.is_ascii_uppercase()
-        && at(b, i + 2).is_ascii_digit()
-        && at(b, i + 3).is_ascii_digit()
-        && cx.on(e::IBAN)
-    {
+    if c2.is_ascii_uppercase() && at(b, i + 2).is_ascii_digit() && at(b, i + 3).is_ascii_digit() && cx.on(e::IBAN) {
         if let Some(len) = iban_len(&[c1, c2]) {
             let mut compact = Vec::with_capacity(34);
             let mut j = i;
@@ -1301,10 +1191,7 @@ fn upper_ids(b: &[u8], i: usize, cx: &ScanCtx<'_>, out: &mut Vec<Hit>) -> Option
         let bad_first = b"DFIQUV";
         let bad_second = b"DFIQUVO";
         let bad_pair: [&[u8; 2]; 7] = [b"BG", b"GB", b"NK", b"KN", b"TN", b"NT", b"ZZ"];
-        if !bad_first.contains(&c1)
-            && !bad_second.contains(&c2)
-            && !bad_pair.iter().any(|p| p == &&[c1, c2])
-        {
+        if !bad_first.contains(&c1) && !bad_second.contains(&c2) && !bad_pair.iter().any(|p| p == &&[c1, c2]) {
             let mut j = i + 2;
             let mut nd = 0;
             let spaced = at(b, j) == b' ';
@@ -1356,12 +1243,7 @@ fn icd_scan(b: &[u8], out: &mut Vec<Hit>) {
         {
             let mut e = i + 3;
             if at(b, e) == b'.' && at(b, e + 1).is_ascii_alphanumeric() {
-                e = tok_end(
-                    b,
-                    e + 1,
-                    |c| c.is_ascii_digit() || c.is_ascii_uppercase(),
-                    4,
-                );
+                e = tok_end(b, e + 1, |c| c.is_ascii_digit() || c.is_ascii_uppercase(), 4);
             } else {
                 let t = tok_end(b, e, |c| c.is_ascii_digit() || c.is_ascii_uppercase(), 4);
                 e = t;

@@ -17,11 +17,7 @@ pub(crate) fn scan_json(cl: &Classifier, body: &[u8], actions: &Actions) -> Scan
     let mut sink = Sink::new(cl, actions);
     let mut path = String::from("$");
     let changed = walk(cl, &mut sink, &mut v, &mut path, "", None, false);
-    let out = if changed.changed {
-        serde_json::to_vec(&v).ok()
-    } else {
-        None
-    };
+    let out = if changed.changed { serde_json::to_vec(&v).ok() } else { None };
     sink.finish(out)
 }
 
@@ -32,8 +28,7 @@ pub(crate) struct Walked {
 }
 
 fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len())
-        .any(|w| w.eq_ignore_ascii_case(needle))
+    hay.windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle))
 }
 
 fn is_clinical(key: &str) -> bool {
@@ -61,10 +56,7 @@ fn fast_path_clean(cl: &Classifier, body: &[u8]) -> bool {
         let needle: &[u8] = match c {
             b'\\' => return false,
             b',' => {
-                let before = p
-                    .checked_sub(1)
-                    .and_then(|k| body.get(k))
-                    .is_some_and(u8::is_ascii_digit);
+                let before = p.checked_sub(1).and_then(|k| body.get(k)).is_some_and(u8::is_ascii_digit);
                 if before && body.get(p + 1).is_some_and(u8::is_ascii_digit) {
                     return false;
                 }
@@ -74,10 +66,7 @@ fn fast_path_clean(cl: &Classifier, body: &[u8]) -> bool {
             b'i' | b'I' => b"icd",
             b'c' | b'C' => b"condition",
             b'x' | b'X' => {
-                let d = p
-                    .checked_sub(1)
-                    .and_then(|k| body.get(k))
-                    .is_some_and(|&d| d | 0x20 == b'd');
+                let d = p.checked_sub(1).and_then(|k| body.get(k)).is_some_and(|&d| d | 0x20 == b'd');
                 let before = p.checked_sub(2).and_then(|k| body.get(k)).copied();
                 if d && matches!(before, Some(b'"' | b'_')) && body.get(p + 1) == Some(&b'"') {
                     return false;
@@ -86,10 +75,7 @@ fn fast_path_clean(cl: &Classifier, body: &[u8]) -> bool {
             }
             _ => continue,
         };
-        if body
-            .get(p..p + needle.len())
-            .is_some_and(|w| w.eq_ignore_ascii_case(needle))
-        {
+        if body.get(p..p + needle.len()).is_some_and(|w| w.eq_ignore_ascii_case(needle)) {
             return false;
         }
     }
@@ -105,15 +91,9 @@ fn fast_path_clean(cl: &Classifier, body: &[u8]) -> bool {
 /// A member name of more than 32 bytes (`"...":`).
 fn has_long_key(body: &[u8]) -> bool {
     let mut i = 0;
-    while let Some(rel) = body
-        .get(i..)
-        .and_then(|r| r.iter().position(|&c| c == b'"'))
-    {
+    while let Some(rel) = body.get(i..).and_then(|r| r.iter().position(|&c| c == b'"')) {
         let s = i + rel + 1;
-        let Some(len) = body
-            .get(s..)
-            .and_then(|r| r.iter().position(|&c| c == b'"'))
-        else {
+        let Some(len) = body.get(s..).and_then(|r| r.iter().position(|&c| c == b'"')) else {
             return false;
         };
         let e = s + len;
@@ -131,11 +111,9 @@ fn has_long_key(body: &[u8]) -> bool {
 
 /// Appends `.key` or `['key']` to a rendered JSON path.
 pub(crate) fn push_key(path: &mut String, key: &str) {
-    let ident = key
-        .bytes()
-        .enumerate()
-        .all(|(i, c)| c == b'_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit()))
-        && !key.is_empty();
+    let ident =
+        key.bytes().enumerate().all(|(i, c)| c == b'_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit()))
+            && !key.is_empty();
     if ident {
         path.push('.');
         path.push_str(key);
@@ -169,11 +147,7 @@ pub(crate) fn walk(
     match v {
         Value::String(s) => {
             let hits = match forced {
-                Some(ent) if !s.is_empty() => vec![Hit {
-                    start: 0,
-                    end: s.len(),
-                    entity: ent,
-                }],
+                Some(ent) if !s.is_empty() => vec![Hit { start: 0, end: s.len(), entity: ent }],
                 Some(_) => Vec::new(),
                 None => cl.find(s, key, icd),
             };
@@ -185,19 +159,12 @@ pub(crate) fn walk(
             if let Some(n) = new {
                 *s = n;
             }
-            Walked {
-                changed: changed || remove,
-                remove,
-            }
+            Walked { changed: changed || remove, remove }
         }
         Value::Number(n) => {
             let t = n.to_string();
             let hits = match forced {
-                Some(ent) => vec![Hit {
-                    start: 0,
-                    end: t.len(),
-                    entity: ent,
-                }],
+                Some(ent) => vec![Hit { start: 0, end: t.len(), entity: ent }],
                 None => cl.find(&t, key, false),
             };
             if hits.is_empty() {
@@ -208,10 +175,7 @@ pub(crate) fn walk(
             if let Some(n) = new {
                 *v = Value::String(n);
             }
-            Walked {
-                changed: changed || remove,
-                remove,
-            }
+            Walked { changed: changed || remove, remove }
         }
         Value::Bool(_) | Value::Null => Walked::default(),
         Value::Array(items) => {
@@ -219,11 +183,7 @@ pub(crate) fn walk(
             let len = path.len();
             for (k, item) in items.iter_mut().enumerate() {
                 let _ = write!(path, "[{k}]");
-                let f = if cl.fields.is_empty() {
-                    forced
-                } else {
-                    forced.or_else(|| field_rule(cl, path))
-                };
+                let f = if cl.fields.is_empty() { forced } else { forced.or_else(|| field_rule(cl, path)) };
                 let r = walk(cl, sink, item, path, key, f, icd);
                 if r.remove {
                     *item = Value::Null;
@@ -239,11 +199,7 @@ pub(crate) fn walk(
             let mut removed: Vec<String> = Vec::new();
             for (k, item) in map.iter_mut() {
                 push_key(path, k);
-                let f = if cl.fields.is_empty() {
-                    forced
-                } else {
-                    forced.or_else(|| field_rule(cl, path))
-                };
+                let f = if cl.fields.is_empty() { forced } else { forced.or_else(|| field_rule(cl, path)) };
                 let r = walk(cl, sink, item, path, k, f, icd || is_clinical(k));
                 if r.remove {
                     removed.push(k.clone());

@@ -509,10 +509,7 @@ impl Classifier {
     pub fn text_spans(&self, text: &str) -> Vec<(&str, usize, usize)> {
         self.find(text, "", false)
             .iter()
-            .filter_map(|h| {
-                self.entity(h.entity)
-                    .map(|e| (e.name.as_str(), h.start, h.end))
-            })
+            .filter_map(|h| self.entity(h.entity).map(|e| (e.name.as_str(), h.start, h.end)))
             .collect()
     }
 
