@@ -5,8 +5,8 @@
 python-stdnum; negatives are look-alikes that must not be reported.
 
 Made with Faker 40.54.0 and python-stdnum 2.2:
-    /work/main/.venv/bin/pip install faker python-stdnum
-    /work/main/.venv/bin/python host-tests/corpus/make_corpus.py > host-tests/corpus/corpus.jsonl
+    .venv/bin/pip install faker==40.54.0 python-stdnum==2.2   (pinned in host-tests/requirements.txt)
+    .venv/bin/python host-tests/corpus/make_corpus.py > host-tests/corpus/corpus.jsonl
 """
 import json
 import random
