@@ -149,3 +149,14 @@ def test_failed_batches_are_retried_and_counted(envoy_factory, events, sink):
     assert int(stats["wasmcustom.proxy_audit.batches_failed"]) >= 1, stats
     assert int(stats["wasmcustom.proxy_audit.events_retried"]) >= 1, stats
     assert int(stats["wasmcustom.proxy_audit.requests"]) == 5, stats
+
+
+def test_personal_data_in_the_path_is_templated(envoy_factory, events):
+    envoy = envoy_factory()
+    call(envoy.url, "/users/jane.doe@example.com/orders?token=abc123")
+    call(envoy.url, "/patients/536-22-8841")
+    evs = {e["action"]["path"]: e for e in events.wait_requests(2)}
+    assert set(evs) == {"/users/{email}/orders?token", "/patients/{id}"}
+    assert evs["/patients/{id}"]["target"]["resource_id"] == "patient:{us_ssn}", "no key: the entity, never the value"
+    dump = json.dumps(events.all())
+    assert "jane.doe" not in dump and "536-22-8841" not in dump and "abc123" not in dump

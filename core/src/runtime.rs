@@ -81,6 +81,28 @@ impl Runtime {
     }
 }
 
+impl Runtime {
+    /// `action.path` and `target.*` for a raw request path: segments the
+    /// classifier recognizes become `{entity}`, and a resource id that is
+    /// itself personal data becomes its keyed pseudonym (or `{entity}`
+    /// without a key), so the event never carries it.
+    pub fn path_facts(&self, raw_path: &str) -> crate::resources::PathFacts {
+        let flag = |segment: &str| self.classifier.segment_entity(segment).map(str::to_string);
+        let mut facts = crate::resources::apply(&self.templates, raw_path, &flag);
+        if let (Some(value), Some(kind)) = (&facts.resource_value, &facts.resource_type) {
+            if let Some(entity) = flag(value) {
+                let opaque = match self.pseudonym_key {
+                    Some(_) => self.classifier.pseudonym(value),
+                    None => format!("{{{entity}}}"),
+                };
+                facts.resource_id = Some(format!("{kind}:{opaque}"));
+            }
+        }
+        facts.resource_value = None;
+        facts
+    }
+}
+
 /// The classifier of a config (also what `proxy-audit scan` uses).
 pub fn build_classifier(cfg: &Config, pseudonym_key: Vec<u8>) -> Result<Classifier, Vec<String>> {
     let c = &cfg.classification;
@@ -120,6 +142,22 @@ mod tests {
         let err = Runtime::new(cfg, &|_| None, [0; 32], "e".into(), 0, "start").err().unwrap_or_default();
         assert_eq!(err.len(), 1);
         assert!(err[0].contains("NOPE"), "{err:?}");
+    }
+
+    #[test]
+    fn personal_data_in_paths_never_reaches_the_event() {
+        let cfg = Config::parse(
+            br#"{"audit": {"resources": [{"path": "/users/{id}", "type": "user"}], "pseudonym_key_env": "K"}}"#,
+        )
+        .unwrap_or_else(|e| panic!("{e:?}"));
+        let rt = Runtime::new(cfg, &|_| Some("key".to_string()), [0; 32], "e".into(), 0, "start")
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        let f = rt.path_facts("/users/jane.doe%40example.com/orders/536-22-8841?x=1");
+        assert_eq!(f.path, "/users/{id}/orders/{us_ssn}?x");
+        let id = f.resource_id.unwrap_or_default();
+        assert!(id.starts_with("user:pseu_") && !id.contains("jane"), "{id}");
+        assert_eq!(rt.path_facts("/users/1274").resource_id.as_deref(), Some("user:1274"));
+        assert_eq!(rt.path_facts("/misc/jane@example.com").path, "/misc/{email}");
     }
 
     #[test]

@@ -13,7 +13,7 @@ use proxy_audit_core::config::{Delivery, OnFailure, Require};
 use proxy_audit_core::event::{self, BodyRecord, Kind, Phase, RequestEvent};
 use proxy_audit_core::identity::{self, Evidence, Resolution};
 use proxy_audit_core::inspect::{plan, Inspection, Plan};
-use proxy_audit_core::{pbstruct, resources};
+use proxy_audit_core::pbstruct;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, BufferType, MapType};
 use serde_json::json;
@@ -96,9 +96,7 @@ impl Request {
         shared: &Shared,
         facts: &Facts,
         phase: Phase,
-        kind: Kind,
-        status: Option<u16>,
-        reason: Option<String>,
+        (kind, status, reason): (Kind, Option<u16>, Option<String>),
         now: u64,
     ) -> RequestEvent {
         let complete = phase == Phase::Complete;
@@ -134,7 +132,7 @@ impl Request {
     /// the request waits (paused) for the log service's acknowledgement.
     fn write_ahead(&mut self, shared: &Shared, facts: &Facts) -> bool {
         let now = host::now_ms();
-        let ev = self.build_event(shared, facts, Phase::Begin, Kind::Access, None, None, now);
+        let ev = self.build_event(shared, facts, Phase::Begin, (Kind::Access, None, None), now);
         let mut rt = shared.borrow_mut();
         let sealed = rt.emitter.seal(ev.to_map(), now);
         let batch = rt.emitter.exporter.single(&sealed.line);
@@ -224,8 +222,7 @@ fn gather(shared: &Shared, now_ms: u64) -> Facts {
     let authority = get(":authority").unwrap_or("").to_string();
     let route_path = raw_path.split('?').next().unwrap_or(raw_path);
     let eff = cfg.effective(&method, route_path, &authority);
-    let no_flag = |_: &str| None;
-    let pf = resources::apply(&rt.templates, raw_path, &no_flag);
+    let pf = rt.path_facts(raw_path);
     // Envoy returns the `metadata` property as protobuf `Metadata` bytes.
     let jwt_authn_claims = host::property(&["metadata"])
         .and_then(|b| pbstruct::filter_metadata(&b, "envoy.filters.http.jwt_authn"))
@@ -239,7 +236,7 @@ fn gather(shared: &Shared, now_ms: u64) -> Facts {
         token_header: get(&cfg.identity.jwt.header),
         hs256_key: rt.hs256_key.as_deref(),
         peer_uri_san: peer_san.as_deref(),
-        on_behalf_of_header: cfg.identity.on_behalf_of_header.as_deref().and_then(|h| get(h)),
+        on_behalf_of_header: cfg.identity.on_behalf_of_header.as_deref().and_then(&get),
         now_s: now_ms / 1000,
     };
     let identity = identity::resolve(&cfg.identity, &evidence);
@@ -657,7 +654,7 @@ impl HttpContext for Request {
                 call.response_done = true;
             }
         }
-        let ev = self.build_event(&shared, &facts, Phase::Complete, kind, status, reason, now);
+        let ev = self.build_event(&shared, &facts, Phase::Complete, (kind, status, reason), now);
         if let Some(a) = &ev.ai {
             crate::metrics::ai_call(a);
         }

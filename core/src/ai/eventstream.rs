@@ -98,7 +98,10 @@ fn decode(frame: &[u8]) -> Result<Message, &'static str> {
             5 | 8 => (None, 8),
             9 => (None, 16),
             6 | 7 => {
-                let len = rest.get(0..2).map(|b| usize::from(b[0]) << 8 | usize::from(b[1])).ok_or("bad header")?;
+                let len = rest
+                    .get(0..2)
+                    .map(|b| b.iter().fold(0usize, |acc, &x| (acc << 8) | usize::from(x)))
+                    .ok_or("bad header")?;
                 let v = rest.get(2..2 + len).ok_or("bad header")?;
                 (Some(v), 2 + len)
             }
@@ -114,6 +117,7 @@ fn decode(frame: &[u8]) -> Result<Message, &'static str> {
 }
 
 /// CRC-32 (IEEE 802.3, reflected, as zlib's `crc32`).
+#[allow(clippy::indexing_slicing)] // the table is built in a const fn with in-bounds loop indexes
 pub fn crc32(data: &[u8]) -> u32 {
     const fn table() -> [u32; 256] {
         let mut t = [0u32; 256];
@@ -125,13 +129,13 @@ pub fn crc32(data: &[u8]) -> u32 {
                 c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
                 k += 1;
             }
-            t[i] = c;
+            t[i] = c; // const context: i < 256 by the loop bound
             i += 1;
         }
         t
     }
     const TABLE: [u32; 256] = table();
-    !data.iter().fold(!0u32, |c, &b| TABLE[((c ^ u32::from(b)) & 0xff) as usize] ^ (c >> 8))
+    !data.iter().fold(!0u32, |c, &b| TABLE.get(((c ^ u32::from(b)) & 0xff) as usize).copied().unwrap_or(0) ^ (c >> 8))
 }
 
 /// Encodes a message (tests and fixtures build streams with it).
