@@ -70,6 +70,24 @@ pub fn send_json(status: u32, body: &str, audit_id: &str) -> bool {
     .is_ok()
 }
 
+/// POSTs one batch to the log service's cluster; the token of the call.
+pub fn post_batch(
+    ex: &proxy_audit_core::config::ExporterConfig,
+    batch: &proxy_audit_core::export::Batch,
+) -> Result<u32, proxy_wasm::types::Status> {
+    let len = batch.body.len().to_string();
+    let headers = vec![
+        (":method", "POST"),
+        (":path", ex.path.as_str()),
+        (":authority", ex.authority.as_str()),
+        ("content-type", batch.content_type),
+        ("content-length", len.as_str()),
+        ("user-agent", "proxy-audit"),
+    ];
+    let timeout = std::time::Duration::from_millis(ex.timeout_ms);
+    hostcalls::dispatch_http_call(&ex.cluster, headers, Some(&batch.body), vec![], timeout)
+}
+
 /// 32 random bytes from WASI `random_get`, which every proxy-wasm host that
 /// runs wasip1 modules provides; falls back to time-derived bytes.
 pub fn random_seed() -> [u8; 32] {

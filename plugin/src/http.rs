@@ -136,17 +136,7 @@ impl Request {
         let mut rt = shared.borrow_mut();
         let sealed = rt.emitter.seal(ev.to_map(), now);
         let batch = rt.emitter.exporter.single(&sealed.line);
-        let ex = &rt.cfg.audit.exporter;
-        let len = batch.body.len().to_string();
-        let headers = vec![
-            (":method", "POST"),
-            (":path", ex.path.as_str()),
-            (":authority", ex.authority.as_str()),
-            ("content-type", batch.content_type),
-            ("content-length", len.as_str()),
-        ];
-        let timeout = std::time::Duration::from_millis(ex.timeout_ms);
-        let sent = proxy_wasm::hostcalls::dispatch_http_call(&ex.cluster, headers, Some(&batch.body), vec![], timeout);
+        let sent = host::post_batch(&rt.cfg.audit.exporter, &batch);
         match sent {
             Ok(token) => {
                 self.begin_token = Some(token);
@@ -176,6 +166,27 @@ impl Request {
         } else {
             Action::Continue
         }
+    }
+
+    /// Plans a body from its headers; `None` when it was refused (413).
+    fn plan_body(&mut self, shared: &Shared, headers: MapType, direction: &str, scan: bool) -> Option<Plan> {
+        let (max, oversize) = {
+            let c = &shared.borrow().cfg.classification;
+            (c.max_body_bytes, c.on_oversize)
+        };
+        let p = plan(
+            scan,
+            host::header(headers, "content-type").as_deref(),
+            host::header(headers, "content-encoding").as_deref(),
+            host::header(headers, "content-length").and_then(|l| l.parse().ok()),
+            max,
+        );
+        if p == Plan::Skip("too_large") && oversize == Oversize::Reject {
+            let message = format!("The {direction} body exceeds the inspection limit.");
+            self.refuse(shared, 413, Kind::Blocked, "body_too_large", &message);
+            return None;
+        }
+        Some(p)
     }
 
     /// Pseudonyms of the request, when `classification.restore` is on.
@@ -356,27 +367,9 @@ impl HttpContext for Request {
             return Action::Pause;
         }
         if !end_of_stream {
-            let (max, oversize) = {
-                let c = &shared.borrow().cfg.classification;
-                (c.max_body_bytes, c.on_oversize)
-            };
-            let p = plan(
-                scan_request,
-                host::header(MapType::HttpRequestHeaders, "content-type").as_deref(),
-                host::header(MapType::HttpRequestHeaders, "content-encoding").as_deref(),
-                host::header(MapType::HttpRequestHeaders, "content-length").and_then(|l| l.parse().ok()),
-                max,
-            );
-            if p == Plan::Skip("too_large") && oversize == Oversize::Reject {
-                self.refuse(
-                    &shared,
-                    413,
-                    Kind::Blocked,
-                    "body_too_large",
-                    "The request body exceeds the inspection limit.",
-                );
+            let Some(p) = self.plan_body(&shared, MapType::HttpRequestHeaders, "request", scan_request) else {
                 return Action::Pause;
-            }
+            };
             if let Plan::Buffer(_) = p {
                 // Envoy cannot hold headers while a filter reads the body (a
                 // paused header phase pauses the body too), so a body that may
@@ -515,27 +508,9 @@ impl HttpContext for Request {
             return Action::Continue;
         }
         let (scan, actions) = self.facts.as_ref().map_or((false, Actions::default()), |f| (f.scan_response, f.actions));
-        let (max, oversize) = {
-            let c = &shared.borrow().cfg.classification;
-            (c.max_body_bytes, c.on_oversize)
-        };
-        let p = plan(
-            scan,
-            host::header(MapType::HttpResponseHeaders, "content-type").as_deref(),
-            host::header(MapType::HttpResponseHeaders, "content-encoding").as_deref(),
-            host::header(MapType::HttpResponseHeaders, "content-length").and_then(|l| l.parse().ok()),
-            max,
-        );
-        if p == Plan::Skip("too_large") && oversize == Oversize::Reject {
-            self.refuse(
-                &shared,
-                413,
-                Kind::Blocked,
-                "body_too_large",
-                "The response body exceeds the inspection limit.",
-            );
+        let Some(p) = self.plan_body(&shared, MapType::HttpResponseHeaders, "response", scan) else {
             return Action::Pause;
-        }
+        };
         self.response = Inspection::new(p, actions);
         if matches!(p, Plan::Buffer(_) | Plan::Stream) {
             // The body may change length; see on_http_request_headers.

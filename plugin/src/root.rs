@@ -35,17 +35,7 @@ impl Root {
         let mut rt = shared.borrow_mut();
         let Some(batch) = rt.emitter.tick(now) else { return };
         let ex = &rt.cfg.audit.exporter;
-        let len = batch.body.len().to_string();
-        let headers = vec![
-            (":method", "POST"),
-            (":path", ex.path.as_str()),
-            (":authority", ex.authority.as_str()),
-            ("content-type", batch.content_type),
-            ("content-length", len.as_str()),
-            ("user-agent", "proxy-audit"),
-        ];
-        let timeout = Duration::from_millis(ex.timeout_ms);
-        match hostcalls::dispatch_http_call(&ex.cluster, headers, Some(&batch.body), vec![], timeout) {
+        match host::post_batch(ex, &batch) {
             Ok(token) => self.inflight = Some(token),
             Err(status) => {
                 host::log(LogLevel::Warn, &format!("proxy-audit: cannot reach cluster {}: {status:?}", ex.cluster));
