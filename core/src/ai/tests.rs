@@ -295,3 +295,40 @@ fn garbage_never_panics_and_yields_nulls() {
         assert_eq!(ai["usage"]["input_tokens"], Value::Null, "{ct}");
     }
 }
+
+#[test]
+fn openai_stream_tool_calls_are_counted_once_each() {
+    let body = concat!(
+        "data: {\"id\":\"c\",\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"call_1\",\"type\":\"function\",\"function\":{\"name\":\"a\",\"arguments\":\"\"}}]}}]}\n\n",
+        "data: {\"id\":\"c\",\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"{}\"}}]}}]}\n\n",
+        "data: {\"id\":\"c\",\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":1,\"id\":\"call_2\",\"type\":\"function\",\"function\":{\"name\":\"b\",\"arguments\":\"{}\"}}]}}]}\n\n",
+        "data: {\"id\":\"c\",\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n\n",
+        "data: [DONE]\n\n",
+    );
+    let d = det("POST", "/v1/chat/completions", "api.openai.com");
+    let ai = same_at_every_split(&d, "text/event-stream", body.as_bytes());
+    assert_eq!(ai["tool_calls"], 2);
+    assert_eq!(ai["finish_reasons"], json!(["tool_calls"]));
+    assert_eq!(ai["completion_sha256"], Value::Null, "no text, no completion digest");
+    assert_eq!(ai["usage"]["input_tokens"], Value::Null);
+}
+
+#[test]
+fn cohere_v2_chat_json() {
+    let body = r#"{"id":"c14c80c3-18eb-4519-9460-6c92edd8cfb4","finish_reason":"COMPLETE","message":{"role":"assistant","content":[{"type":"text","text":"LLMs are neural networks."}]},"usage":{"billed_units":{"input_tokens":5,"output_tokens":418},"tokens":{"input_tokens":71,"output_tokens":418}}}"#;
+    let d = det("POST", "/v2/chat", "api.cohere.com");
+    let ai = same_at_every_split(&d, "application/json", body.as_bytes());
+    assert_eq!(ai["provider"], "cohere");
+    assert_eq!((ai["usage"]["input_tokens"].clone(), ai["usage"]["output_tokens"].clone()), (json!(71), json!(418)));
+    assert_eq!(ai["finish_reasons"], json!(["COMPLETE"]));
+    assert_eq!(ai["completion_sha256"], sha("LLMs are neural networks."));
+}
+
+#[test]
+fn anthropic_refusal_is_a_safety_stop() {
+    let body = r#"{"id":"msg_r","type":"message","model":"claude-sonnet-4-20250514","content":[],"stop_reason":"refusal","usage":{"input_tokens":10,"output_tokens":0}}"#;
+    let d = det("POST", "/v1/messages", "api.anthropic.com");
+    let ai = run(&d, "application/json", &[body.as_bytes()], false);
+    assert_eq!(ai["safety_filter_triggered"], true);
+    assert_eq!(ai["usage"]["output_tokens"], 0, "a reported zero stays zero");
+}
