@@ -106,6 +106,7 @@ def test_bad_tokens_are_not_attributed(envoy_factory, events):
         assert status == 200
     evs = events.wait_requests(2)
     assert all(e["actor"]["id"] is None and e["actor"]["type"] == "anonymous" for e in evs)
+    assert sorted(e["actor"]["reason"] for e in evs) == ["bad_signature", "expired_token"], "why nobody is attributed"
     for e in evs:
         assert_schema_valid(e)
 

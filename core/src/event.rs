@@ -64,6 +64,9 @@ pub struct RequestEvent {
     pub kind: Kind,
     pub phase: Phase,
     pub actor: Actor,
+    /// Why the caller is not attributed (`expired_token`, `bad_signature`...),
+    /// recorded as `actor.reason`.
+    pub identity_reason: Option<&'static str>,
     pub method: String,
     pub path: String,
     pub verb: &'static str,
@@ -95,7 +98,7 @@ impl RequestEvent {
             "time": rfc3339_millis(self.time_ms),
             "kind": self.kind.as_str(),
             "phase": match self.phase { Phase::Begin => "begin", Phase::Complete => "complete" },
-            "actor": self.actor.to_json(),
+            "actor": self.actor_json(),
             "action": {"verb": self.verb, "method": self.method, "path": self.path},
             "target": {"authority": self.authority, "resource_type": self.resource_type, "resource_id": self.resource_id},
             "source": {"address": self.address, "user_agent": self.user_agent, "request_id": self.request_id},
@@ -108,6 +111,16 @@ impl RequestEvent {
             Value::Object(m) => m,
             _ => Map::new(),
         }
+    }
+}
+
+impl RequestEvent {
+    fn actor_json(&self) -> Value {
+        let mut a = self.actor.to_json();
+        if let (Some(reason), Value::Object(m)) = (self.identity_reason, &mut a) {
+            m.insert("reason".into(), reason.into());
+        }
+        a
     }
 }
 
@@ -170,6 +183,7 @@ mod tests {
             kind: Kind::Access,
             phase: Phase::Complete,
             actor: Actor::anonymous(),
+            identity_reason: Some("missing_token"),
             method: "GET".into(),
             path: "/".into(),
             verb: "READ",
@@ -188,6 +202,7 @@ mod tests {
             ai: None,
         };
         assert_eq!(e.to_map()["outcome"]["success"], true);
+        assert_eq!(e.to_map()["actor"]["reason"], "missing_token");
         e.status = Some(403);
         assert_eq!(e.to_map()["outcome"]["success"], false);
         e.phase = Phase::Begin;

@@ -106,6 +106,7 @@ impl Request {
             kind,
             phase,
             actor: facts.identity.actor.clone(),
+            identity_reason: facts.identity.reason,
             method: facts.method.clone(),
             path: facts.path.clone(),
             verb: facts.verb,
