@@ -44,3 +44,20 @@ def check_chains(events, allow_gaps=False):
                 assert c["prev"] == prev, f"{emitter}: seq {c['seq']} bad prev"
             prev = c["hash"]
     return chains
+
+
+def settled_chains(events, timeout=20, allow_gaps=False):
+    """check_chains once the trail is whole: a batch that failed while the log
+    service was down may still be waiting for its retry when the requests'
+    own events have arrived. Fails with check_chains' message if it never is."""
+    import harness
+
+    def whole():
+        try:
+            check_chains(events.all(), allow_gaps)
+            return True
+        except AssertionError:
+            return False
+
+    harness.wait_for(whole, timeout)
+    return check_chains(events.all(), allow_gaps)

@@ -11,7 +11,7 @@ from google.protobuf import json_format
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
 import harness
-from chaincheck import check_chains
+from chaincheck import settled_chains
 from conftest import assert_schema_valid
 from test_skeleton import call
 
@@ -45,7 +45,7 @@ def test_600_concurrent_requests_give_600_events_and_valid_chains(envoy_factory,
     assert {e["id"] for e in evs} == set(ids)
     for e in evs[:20]:
         assert_schema_valid(e)
-    check_chains(events.all())
+    settled_chains(events)
     rc, out = verify_cli(events.all(), tmp_path)
     assert rc == 0, out
 
@@ -101,7 +101,7 @@ def test_write_ahead_fail_closed_refuses_then_recovers(envoy_factory, events, si
     evs = events.wait_requests(5, timeout=20)
     refused = [e for e in evs if e["source"]["request_id"] == "wa-2" and e["phase"] == "complete"]
     assert refused and refused[0]["outcome"]["reason"] == "audit_unavailable" and refused[0]["outcome"]["status_code"] == 503
-    check_chains(events.all())
+    settled_chains(events)
 
 
 def test_write_ahead_fail_open_proceeds(envoy_factory, events, sink):

@@ -67,8 +67,8 @@ def test_chain_links_and_hashes(envoy_factory, events):
     for _ in range(6):
         call(envoy.url, "/x")
     events.wait_requests(6)
-    from chaincheck import check_chains
-    chains = check_chains(events.all())
+    from chaincheck import settled_chains
+    chains = settled_chains(events)
     assert sum(len(c) for c in chains.values()) == len(events.all())
     for emitter, evs in chains.items():
         assert evs[0]["kind"] == "chain_start" and evs[0]["chain"]["seq"] == 0

@@ -59,10 +59,24 @@ fn at(b: &[u8], i: usize) -> u8 {
     b.get(i).copied().unwrap_or(0)
 }
 
+/// Letters, digits and `_` (one table lookup: this runs for most bytes).
 #[inline]
+#[allow(clippy::indexing_slicing)] // a u8 always indexes a [_; 256]
 fn is_word(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || c == b'_'
+    WORD[c as usize]
 }
+
+#[allow(clippy::indexing_slicing)] // const-evaluated, i < 256
+const WORD: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let c = i as u8;
+        t[i] = c.is_ascii_alphanumeric() || c == b'_';
+        i += 1;
+    }
+    t
+};
 
 #[inline]
 fn prev(b: &[u8], i: usize) -> u8 {

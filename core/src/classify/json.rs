@@ -42,45 +42,43 @@ fn is_clinical(key: &str) -> bool {
 
 /// Most bodies hold nothing: when the raw bytes give no hit and scanning them
 /// raw is provably at least as sensitive as scanning the parsed values, skip
-/// parsing. Conditions: no backslash (string contents are byte-identical), no
-/// `digit,digit` (array numbers would read as thousands groups), no field
+/// parsing. Conditions: no backslash (string contents are then byte-identical
+/// to the parsed values, and every `"` delimits a string), no `digit,digit`
+/// outside strings (array numbers would read as thousands groups), no field
 /// rules or anchored custom rules (they depend on value boundaries), no
-/// clinical member names (ICD-10 only there), and no member name over 32
-/// bytes (its words could fall out of the context window).
+/// clinical member names (ICD-10 is looked for only there), and no member name
+/// over 32 bytes (its words could fall out of the context window).
 fn fast_path_clean(cl: &Classifier, body: &[u8]) -> bool {
     if !cl.fields.is_empty() || cl.customs.iter().any(|c| c.anchored()) {
         return false;
     }
-    // One pass: escapes, `digit,digit`, and clinical member names.
-    for (p, &c) in body.iter().enumerate() {
-        let needle: &[u8] = match c {
-            b'\\' => return false,
-            b',' => {
-                let before = p.checked_sub(1).and_then(|k| body.get(k)).is_some_and(u8::is_ascii_digit);
-                if before && body.get(p + 1).is_some_and(u8::is_ascii_digit) {
-                    return false;
-                }
-                continue;
-            }
-            b'd' | b'D' => b"diagnos",
-            b'i' | b'I' => b"icd",
-            b'c' | b'C' => b"condition",
-            b'x' | b'X' => {
-                let d = p.checked_sub(1).and_then(|k| body.get(k)).is_some_and(|&d| d | 0x20 == b'd');
-                let before = p.checked_sub(2).and_then(|k| body.get(k)).copied();
-                if d && matches!(before, Some(b'"' | b'_')) && body.get(p + 1) == Some(&b'"') {
-                    return false;
-                }
-                continue;
-            }
-            _ => continue,
-        };
-        if body.get(p..p + needle.len()).is_some_and(|w| w.eq_ignore_ascii_case(needle)) {
+    if memchr::memchr(b'\\', body).is_some() {
+        return false;
+    }
+    let mut i = 0;
+    loop {
+        let rest = body.get(i..).unwrap_or_default();
+        let open = memchr::memchr(b'"', rest);
+        if digit_comma_digit(rest.get(..open.unwrap_or(rest.len())).unwrap_or_default()) {
             return false;
         }
-    }
-    if has_long_key(body) {
-        return false;
+        let Some(open) = open else { break };
+        let s = i + open + 1;
+        let Some(len) = body.get(s..).and_then(|r| memchr::memchr(b'"', r)) else {
+            return false; // unterminated string: not JSON, leave it to the full path
+        };
+        let e = s + len;
+        let mut j = e + 1;
+        while body.get(j).is_some_and(u8::is_ascii_whitespace) {
+            j += 1;
+        }
+        if body.get(j) == Some(&b':') {
+            let key = body.get(s..e).unwrap_or_default();
+            if len > 32 || std::str::from_utf8(key).map_or(true, is_clinical) {
+                return false;
+            }
+        }
+        i = e + 1;
     }
     let Ok(text) = std::str::from_utf8(body) else {
         return false;
@@ -88,25 +86,9 @@ fn fast_path_clean(cl: &Classifier, body: &[u8]) -> bool {
     cl.find(text, "", false).is_empty()
 }
 
-/// A member name of more than 32 bytes (`"...":`).
-fn has_long_key(body: &[u8]) -> bool {
-    let mut i = 0;
-    while let Some(rel) = body.get(i..).and_then(|r| r.iter().position(|&c| c == b'"')) {
-        let s = i + rel + 1;
-        let Some(len) = body.get(s..).and_then(|r| r.iter().position(|&c| c == b'"')) else {
-            return false;
-        };
-        let e = s + len;
-        let mut j = e + 1;
-        while body.get(j).is_some_and(u8::is_ascii_whitespace) {
-            j += 1;
-        }
-        if body.get(j) == Some(&b':') && len > 32 {
-            return true;
-        }
-        i = e + 1;
-    }
-    false
+/// `digit,digit` in the structural part of a JSON text (`[1,2]`).
+fn digit_comma_digit(b: &[u8]) -> bool {
+    b.windows(3).any(|w| matches!(w, [x, b',', y] if x.is_ascii_digit() && y.is_ascii_digit()))
 }
 
 /// Appends `.key` or `['key']` to a rendered JSON path.
