@@ -115,6 +115,8 @@ pub(crate) struct ScanCtx<'a> {
     pub key: &'a [u8],
     /// ICD-10 codes are only looked for in clinical fields.
     pub icd: bool,
+    /// Stop at the first hit (the caller only asks whether there is one).
+    pub first_only: bool,
 }
 
 impl ScanCtx<'_> {
@@ -135,86 +137,77 @@ pub(crate) fn scan(b: &[u8], cx: &ScanCtx<'_>, out: &mut Vec<Hit>) {
     if cx.icd && cx.on(e::ICD10) {
         icd_scan(b, out);
     }
-    while i < n {
-        // Skip bytes that start nothing (spaces, most punctuation, non-ASCII).
-        match b.get(i..).and_then(|r| r.iter().position(|&c| class(c) != 0)) {
-            Some(k) => i += k,
-            None => break,
-        }
+    // One pass; most bytes only update `in_word`. A byte does work when it
+    // starts a word and may start a match (digits, upper case, and the
+    // lower-case first letters of secret prefixes), or is one of `@+(:-`.
+    while let Some(k) = next_work(b, i) {
+        i = k;
         let c = at(b, i);
-        match class(c) {
-            C_ALPHA => {
-                if !is_word(prev(b, i))
-                    && (c.is_ascii_uppercase() || matches!(c, b'a' | b'e' | b'g' | b'r' | b's' | b'x'))
-                {
-                    if let Some(end) = word_start(b, i, cx, out) {
-                        i = end.max(i + 1);
-                        continue;
-                    }
-                }
-                i = run_end(b, i, is_word);
-            }
+        let next = match class(c) {
+            C_ALPHA => word_start(b, i, cx, out),
             C_DIGIT => {
-                let p = prev(b, i);
-                let after_decimal = matches!(p, b'.' | b',') && prev(b, i - 1).is_ascii_digit();
-                if !is_word(p) && !after_decimal {
-                    let end = numeric(b, i, cx, out);
-                    i = end.max(i + 1);
-                } else {
-                    i = run_end(b, i, |c| c.is_ascii_digit());
-                }
+                let after_decimal = matches!(prev(b, i), b'.' | b',') && prev(b, i - 1).is_ascii_digit();
+                (!after_decimal).then(|| numeric(b, i, cx, out))
             }
-            C_AT => {
-                if cx.on(e::EMAIL) {
-                    if let Some((s, end)) = email(b, i) {
-                        out.push(Hit { start: s, end, entity: e::EMAIL });
-                        i = end;
-                        continue;
-                    }
-                }
-                i += 1;
-            }
-            C_PLUS => {
-                if cx.on(e::PHONE) && !is_word(prev(b, i)) {
-                    if let Some(end) = phone_plus(b, i) {
-                        out.push(Hit { start: i, end, entity: e::PHONE });
-                        i = end;
-                        continue;
-                    }
-                }
-                i += 1;
-            }
-            C_LPAREN => {
-                if cx.on(e::PHONE) {
-                    if let Some(end) = phone_paren(b, i) {
-                        out.push(Hit { start: i, end, entity: e::PHONE });
-                        i = end;
-                        continue;
-                    }
-                }
-                i += 1;
-            }
-            C_COLON => {
-                if at(b, i + 1).is_ascii_hexdigit() || at(b, i + 1) == b':' {
-                    let end = ipv6(b, i, cx, out);
-                    i = end.max(i + 1);
-                } else {
-                    i += 1;
-                }
-            }
-            C_DASH => {
-                if cx.on(e::PRIVATE_KEY) && starts_with_at(b, i, b"-----BEGIN ") {
-                    if let Some(end) = private_key(b, i) {
-                        out.push(Hit { start: i, end, entity: e::PRIVATE_KEY });
-                        i = end;
-                        continue;
-                    }
-                }
-                i += 1;
-            }
-            _ => i += 1,
+            C_AT if cx.on(e::EMAIL) => email(b, i).map(|(s, end)| {
+                out.push(Hit { start: s, end, entity: e::EMAIL });
+                end
+            }),
+            C_PLUS if cx.on(e::PHONE) && !is_word(prev(b, i)) => phone_plus(b, i).map(|end| {
+                out.push(Hit { start: i, end, entity: e::PHONE });
+                end
+            }),
+            C_LPAREN if cx.on(e::PHONE) => phone_paren(b, i).map(|end| {
+                out.push(Hit { start: i, end, entity: e::PHONE });
+                end
+            }),
+            C_COLON if at(b, i + 1).is_ascii_hexdigit() || at(b, i + 1) == b':' => Some(ipv6(b, i, cx, out)),
+            C_DASH if cx.on(e::PRIVATE_KEY) && starts_with_at(b, i, b"-----BEGIN ") => private_key(b, i).map(|end| {
+                out.push(Hit { start: i, end, entity: e::PRIVATE_KEY });
+                end
+            }),
+            _ => None,
+        };
+        i = next.map_or(i + 1, |end| end.max(i + 1));
+        if cx.first_only && !out.is_empty() {
+            return;
         }
     }
+}
+
+/// Per byte: bit 0 = needs work after a non-word byte (it may start a
+/// match at a word start: digits, upper case, the lower-case first letters of
+/// secret prefixes; or it is one of `@+(:-`), bit 1 = needs work after a word
+/// byte (only `@+(:-`), bit 2 = is a word byte.
+#[allow(clippy::indexing_slicing)] // const-evaluated, i < 256
+const TRIGGER: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let c = i as u8;
+        let word = c.is_ascii_alphanumeric() || c == b'_';
+        let start =
+            c.is_ascii_digit() || c.is_ascii_uppercase() || matches!(c, b'a' | b'e' | b'g' | b'r' | b's' | b'x');
+        let any = matches!(c, b'@' | b'+' | b'(' | b':' | b'-');
+        t[i] = ((start || any) as u8) | ((any as u8) << 1) | ((word as u8) << 2);
+        i += 1;
+    }
+    t
+};
+
+/// The first byte at or after `from` that needs work. Each byte is judged
+/// from itself and whether the byte before it is a word byte.
+#[allow(clippy::indexing_slicing)] // a u8 always indexes a [_; 256]
+fn next_work(b: &[u8], from: usize) -> Option<usize> {
+    let mut shift = u8::from(is_word(prev(b, from)));
+    for (k, &c) in b.get(from..)?.iter().enumerate() {
+        let t = TRIGGER[usize::from(c)];
+        if (t >> shift) & 1 != 0 {
+            return Some(from + k);
+        }
+        shift = (t >> 2) & 1;
+    }
+    None
 }
 
 #[inline]
@@ -234,12 +227,16 @@ fn is_lower(c: u8) -> bool {
 /// letters must also end at a word end; longer ones may be prefixes
 /// ("birth" matches "birthday").
 fn has_word(hay: &[u8], words: &[&[u8]]) -> bool {
+    // First letters of `words` as a bit set: most word starts are rejected
+    // by one test.
+    let firsts = words.iter().filter_map(|w| w.first()).fold(0u32, |m, &c| m | letter_bit(c));
     let mut p = 0;
     while p < hay.len() {
         let cur = at(hay, p);
         let pc = prev(hay, p);
-        let start_ok =
-            cur.is_ascii_alphabetic() && (!pc.is_ascii_alphabetic() || (is_lower(pc) && cur.is_ascii_uppercase()));
+        let start_ok = letter_bit(cur) & firsts != 0
+            && cur.is_ascii_alphabetic()
+            && (!pc.is_ascii_alphabetic() || (is_lower(pc) && cur.is_ascii_uppercase()));
         if start_ok {
             let lc = cur.to_ascii_lowercase();
             for w in words {
@@ -257,6 +254,16 @@ fn has_word(hay: &[u8], words: &[&[u8]]) -> bool {
         p += 1;
     }
     false
+}
+
+/// A bit per letter, case-insensitive (0 for anything else).
+fn letter_bit(c: u8) -> u32 {
+    let l = c.to_ascii_lowercase();
+    if l.is_ascii_lowercase() {
+        1 << (l - b'a')
+    } else {
+        0
+    }
 }
 
 const CTX_WINDOW: usize = 48;
@@ -620,11 +627,12 @@ fn numeric(b: &[u8], i: usize, cx: &ScanCtx<'_>, out: &mut Vec<Hit>) -> usize {
     let clean = clean_end(b, end);
     let d = || digits_of(b, s, end);
     let sep = gr.sep;
-    let gdig = |k: usize| digits_of(b, gr.g.get(k).map(|g| g.0).unwrap_or(0), gr.end_of(k));
+    // A group is a run of digits: its bytes are its digits.
+    let gdig = |k: usize| gr.g.get(k).and_then(|&(s, e)| b.get(s..e)).unwrap_or_default();
 
     // IPv4
     if gr.n == 4 && sep == b'.' && clean && prev(b, s) != b'.' {
-        let ok = (0..4).all(|k| gr.len(k) <= 3 && num(&gdig(k)) <= 255);
+        let ok = (0..4).all(|k| gr.len(k) <= 3 && num(gdig(k)) <= 255);
         if ok {
             if cx.on(e::IP_ADDRESS) {
                 push(out, s, end, e::IP_ADDRESS);
@@ -634,7 +642,7 @@ fn numeric(b: &[u8], i: usize, cx: &ScanCtx<'_>, out: &mut Vec<Hit>) -> usize {
     }
     // Dates (date of birth only in context)
     if gr.n == 3 && matches!(sep, b'-' | b'/' | b'.') && clean {
-        let (a, m, c) = (num(&gdig(0)), num(&gdig(1)), num(&gdig(2)));
+        let (a, m, c) = (num(gdig(0)), num(gdig(1)), num(gdig(2)));
         let ymd = gr.len(0) == 4 && (1..=2).contains(&gr.len(1)) && (1..=2).contains(&gr.len(2)) && date_ok(a, m, c);
         let dmy = (1..=2).contains(&gr.len(0))
             && (1..=2).contains(&gr.len(1))

@@ -83,7 +83,7 @@ fn fast_path_clean(cl: &Classifier, body: &[u8]) -> bool {
     let Ok(text) = std::str::from_utf8(body) else {
         return false;
     };
-    cl.find(text, "", false).is_empty()
+    !cl.finds_any(text)
 }
 
 /// `digit,digit` in the structural part of a JSON text (`[1,2]`).

@@ -486,13 +486,27 @@ impl Classifier {
     /// `key` is the member/field name holding the text (context words).
     pub(crate) fn find(&self, text: &str, key: &str, icd: bool) -> Vec<Hit> {
         let mut hits = Vec::new();
-        let cx = detect::ScanCtx { enabled: &self.enabled, key: key.as_bytes(), icd };
+        let cx = detect::ScanCtx { enabled: &self.enabled, key: key.as_bytes(), icd, first_only: false };
         detect::scan(text.as_bytes(), &cx, &mut hits);
         for c in &self.customs {
             c.find(text, &mut hits);
         }
         resolve(&mut hits);
         hits
+    }
+
+    /// Whether `text` holds anything at all (stops at the first match).
+    pub(crate) fn finds_any(&self, text: &str) -> bool {
+        let mut hits = Vec::new();
+        let cx = detect::ScanCtx { enabled: &self.enabled, key: b"", icd: false, first_only: true };
+        detect::scan(text.as_bytes(), &cx, &mut hits);
+        if !hits.is_empty() {
+            return true;
+        }
+        self.customs.iter().any(|c| {
+            c.find(text, &mut hits);
+            !hits.is_empty()
+        })
     }
 
     /// The entities found in `text` (one entry per match, in order).
