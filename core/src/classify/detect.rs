@@ -137,9 +137,7 @@ pub(crate) fn scan(b: &[u8], cx: &ScanCtx<'_>, out: &mut Vec<Hit>) {
     if cx.icd && cx.on(e::ICD10) {
         icd_scan(b, out);
     }
-    // One pass; most bytes only update `in_word`. A byte does work when it
-    // starts a word and may start a match (digits, upper case, and the
-    // lower-case first letters of secret prefixes), or is one of `@+(:-`.
+    // One pass: `next_work` skips the bytes that cannot start a match.
     while let Some(k) = next_work(b, i) {
         i = k;
         let c = at(b, i);
@@ -149,23 +147,13 @@ pub(crate) fn scan(b: &[u8], cx: &ScanCtx<'_>, out: &mut Vec<Hit>) {
                 let after_decimal = matches!(prev(b, i), b'.' | b',') && prev(b, i - 1).is_ascii_digit();
                 (!after_decimal).then(|| numeric(b, i, cx, out))
             }
-            C_AT if cx.on(e::EMAIL) => email(b, i).map(|(s, end)| {
-                out.push(Hit { start: s, end, entity: e::EMAIL });
-                end
-            }),
-            C_PLUS if cx.on(e::PHONE) && !is_word(prev(b, i)) => phone_plus(b, i).map(|end| {
-                out.push(Hit { start: i, end, entity: e::PHONE });
-                end
-            }),
-            C_LPAREN if cx.on(e::PHONE) => phone_paren(b, i).map(|end| {
-                out.push(Hit { start: i, end, entity: e::PHONE });
-                end
-            }),
+            C_AT if cx.on(e::EMAIL) => email(b, i).map(|(s, end)| hit(out, s, end, e::EMAIL)),
+            C_PLUS if cx.on(e::PHONE) && !is_word(prev(b, i)) => phone_plus(b, i).map(|end| hit(out, i, end, e::PHONE)),
+            C_LPAREN if cx.on(e::PHONE) => phone_paren(b, i).map(|end| hit(out, i, end, e::PHONE)),
             C_COLON if at(b, i + 1).is_ascii_hexdigit() || at(b, i + 1) == b':' => Some(ipv6(b, i, cx, out)),
-            C_DASH if cx.on(e::PRIVATE_KEY) && starts_with_at(b, i, b"-----BEGIN ") => private_key(b, i).map(|end| {
-                out.push(Hit { start: i, end, entity: e::PRIVATE_KEY });
-                end
-            }),
+            C_DASH if cx.on(e::PRIVATE_KEY) && starts_with_at(b, i, b"-----BEGIN ") => {
+                private_key(b, i).map(|end| hit(out, i, end, e::PRIVATE_KEY))
+            }
             _ => None,
         };
         i = next.map_or(i + 1, |end| end.max(i + 1));
@@ -609,6 +597,12 @@ fn clean_end(b: &[u8], e: usize) -> bool {
 
 fn push(out: &mut Vec<Hit>, start: usize, end: usize, entity: u16) {
     out.push(Hit { start, end, entity });
+}
+
+/// `push`, then where to resume.
+fn hit(out: &mut Vec<Hit>, start: usize, end: usize, entity: u16) -> usize {
+    push(out, start, end, entity);
+    end
 }
 
 fn date_ok(y: u32, m: u32, d: u32) -> bool {
