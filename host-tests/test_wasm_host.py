@@ -1,0 +1,352 @@
+"""The filter outside Envoy: the built .wasm in a proxy-wasm ABI 0.2.1 host of our own
+(`wasmhost.py`, on wasmtime), driving the core scenarios and asserting on what the module
+itself did: headers it set, bodies it rewrote, local replies, HTTP calls it dispatched.
+
+Each test builds its own host (engine, store, clock, logs), so tests share nothing."""
+import hashlib
+import json
+
+import jwt
+import pytest
+
+import harness
+import wasmhost
+from chaincheck import check_chains
+from conftest import assert_schema_valid
+from wasmhost import CONTINUE, PAUSE, WasmHost
+
+EMAIL = "jane.doe@example.com"
+SSN = "536-22-8841"
+CARD = "4111 1111 1111 1111"
+ENV = {"PROXY_AUDIT_JWT_SECRET": harness.JWT_SECRET, "PROXY_AUDIT_PSEUDONYM_KEY": harness.PSEUDONYM_KEY}
+
+
+@pytest.fixture
+def make_host():
+    """Builds hosts for one test; afterwards, none of them may have panicked."""
+    hosts = []
+
+    def make(config=None, env=ENV, **kw):
+        host = WasmHost(env=env, **kw)
+        hosts.append(host)
+        if config is not False:
+            assert host.start(config or harness.default_plugin_config()), host.log_text()
+        return host
+
+    yield make
+    for host in hosts:
+        assert not [m for lvl, m in host.logs if lvl == "critical" or "panicked" in m], host.log_text()
+
+
+def token(host, sub="alice", **claims):
+    now = host.now_ns // 1_000_000_000
+    return jwt.encode({"sub": sub, "iat": now, "exp": now + 600, **claims}, harness.JWT_SECRET, algorithm="HS256")
+
+
+def request(method, path, headers=(), authority="api.example.com"):
+    return [(":method", method), (":path", path), (":authority", authority), (":scheme", "http"), *headers]
+
+
+def post_json(stream, path, obj, chunk=None):
+    """Request headers and a JSON body (in chunks of `chunk` bytes); the body actions."""
+    body = json.dumps(obj).encode()
+    stream.request_headers(request("POST", path, [("content-type", "application/json"),
+                                                  ("content-length", str(len(body)))]))
+    step = chunk or len(body)
+    pieces = [body[i:i + step] for i in range(0, len(body), step)]
+    return [stream.request_body(p, end_of_stream=i == len(pieces) - 1) for i, p in enumerate(pieces)]
+
+
+def respond(stream, status=200, body=b"", content_type="application/json"):
+    stream.response_headers([(":status", str(status)), ("content-type", content_type)], end_of_stream=not body)
+    if body:
+        stream.response_body(body, end_of_stream=True)
+
+
+def shipped(host, status=200):
+    """One timer tick; the batch the root context POSTed, answered with `status`; its events."""
+    host.tick()
+    (call,) = host.pending_calls()
+    assert (call.cluster, call.header(":method"), call.header(":path")) == ("audit_sink", "POST", "/v1/events")
+    assert call.header("content-type") == "application/x-ndjson"
+    events = [json.loads(line) for line in call.body.decode().splitlines()]
+    host.respond(call, status)
+    return events
+
+
+def completes(events):
+    return [e for e in events if e.get("phase") == "complete"]
+
+
+# 1 ------------------------------------------------------------------------------------------
+def test_imports_are_abi_0_2_1_and_envoy_wasi_and_all_provided():
+    host = WasmHost(env=ENV)
+    imports = {(i.module, i.name) for i in host.module.imports}
+    assert imports <= host.provided, f"not provided by the harness: {sorted(imports - host.provided)}"
+    reference = {("env", n) for n in wasmhost.ABI_HOST_FUNCTIONS} | \
+                {("wasi_snapshot_preview1", n) for n in wasmhost.ENVOY_WASI_FUNCTIONS}
+    assert imports <= reference, f"outside ABI 0.2.1 / Envoy's WASI: {sorted(imports - reference)}"
+    assert host.provided <= reference, "the harness offers nothing a proxy would not"
+    assert {m for m, _ in imports} == {"env", "wasi_snapshot_preview1"}
+    exports = {e.name for e in host.module.exports}
+    assert "proxy_abi_version_0_2_1" in exports and "memory" in exports
+    called = {"_initialize", "proxy_on_memory_allocate", "proxy_on_context_create", "proxy_on_vm_start",
+              "proxy_on_configure", "proxy_on_tick", "proxy_on_request_headers", "proxy_on_request_body",
+              "proxy_on_response_headers", "proxy_on_response_body", "proxy_on_done", "proxy_on_log",
+              "proxy_on_delete", "proxy_on_http_call_response"}
+    assert called <= exports, sorted(called - exports)
+    assert exports - {"memory"} <= wasmhost.ABI_CALLBACKS, sorted(exports - {"memory"} - wasmhost.ABI_CALLBACKS)
+
+
+# 2 ------------------------------------------------------------------------------------------
+def test_configure_accepts_a_valid_config_and_refuses_an_unknown_key(make_host):
+    ok = make_host()
+    assert ok.tick_period_ms == 100, "flush_interval_ms became the timer period"
+    bad = make_host(config=False)
+    assert bad.start({"audit": {"exporter": {"cluster": "audit_sink", "flush_intervall_ms": 5}}}) is False
+    assert "$.audit.exporter.flush_intervall_ms" in bad.log_text(), bad.log_text()
+    # Secrets come from the VM's environment (WASI environ_get): a missing one refuses too.
+    no_env = make_host(config=False, env={})
+    assert no_env.start(harness.default_plugin_config()) is False
+    assert "PROXY_AUDIT_JWT_SECRET" in no_env.log_text(), no_env.log_text()
+
+
+# 3 ------------------------------------------------------------------------------------------
+def test_get_with_hs256_jwt_is_attributed_tagged_and_shipped(make_host):
+    host = make_host()
+    tok = token(host, "alice", roles=["physician"], tenant="clinic-7")
+    s = host.new_stream()
+    hdrs = [("authorization", f"Bearer {tok}"), ("x-request-id", "req-1"), ("user-agent", "wasm-host")]
+    assert s.request_headers(request("GET", "/patients/1274?from=2020", hdrs), end_of_stream=True) == CONTINUE
+    audit_id = s.upstream_header("x-proxy-audit-id")
+    assert audit_id and len(audit_id) == 32
+    assert s.filter_state[("proxy_audit.audit_id",)] == audit_id.encode()
+    respond(s, 200, b'{"id": 1274}')
+    assert s.downstream_header("x-proxy-audit-id") == audit_id
+    assert s.downstream_body == b'{"id": 1274}'
+    host.advance(7)
+    s.finish()
+    assert host.pending_calls() == [], "nothing leaves before the timer"
+    events = shipped(host)
+    assert [e["kind"] for e in events] == ["chain_start", "access"]
+    for e in events:
+        assert_schema_valid(e)
+    check_chains(events)
+    (e,) = completes(events)
+    assert e["id"] == audit_id
+    assert e["actor"] == {**e["actor"], "id": "alice", "type": "user", "verified": True, "source": "jwt_hs256",
+                          "roles": ["physician"], "tenant": "clinic-7"}
+    assert e["action"] == {"method": "GET", "path": "/patients/{id}?from", "verb": "READ"}
+    assert e["target"]["resource_id"] == "patient:1274"
+    assert (e["outcome"]["status_code"], e["outcome"]["duration_ms"]) == (200, 7), "the host's clock, not the machine's"
+    assert e["source"] == {"address": "127.0.0.1", "request_id": "req-1", "user_agent": "wasm-host"}
+    assert e["data"]["response"]["sha256"] == hashlib.sha256(b'{"id": 1274}').hexdigest()
+    assert tok not in json.dumps(events) and "2020" not in json.dumps(e)
+    assert host.metric("proxy_audit.requests") == 1
+    assert host.metric("proxy_audit.events_delivered") == 2 and host.metric("proxy_audit.buffer_depth") == 0
+    host.tick()
+    assert host.pending_calls() == [], "acknowledged: nothing to resend"
+
+
+# 4 ------------------------------------------------------------------------------------------
+def test_json_body_is_redacted_on_the_route_configured_to_redact(make_host):
+    cfg = harness.default_plugin_config(
+        classification={"actions": {"pii": "tag"}},
+        routes=[{"match": {"path_prefix": "/records/"}, "classification": {"actions": {"pii": "redact"}}}])
+    host = make_host(cfg)
+    doc = {"patient": {"email": EMAIL, "note": f"SSN {SSN} on file"}, "n": 1}
+    s = host.new_stream()
+    assert post_json(s, "/records/7", doc, chunk=16)[-1] == CONTINUE
+    assert s.upstream_header("content-length") is None, "a body that may change loses its length"
+    forwarded = json.loads(bytes(s.upstream_body))  # still JSON
+    assert forwarded == {"patient": {"email": "[REDACTED:EMAIL]", "note": "SSN [REDACTED:US_SSN] on file"}, "n": 1}
+    respond(s, 201)
+    s.finish()
+    tagged = host.new_stream()
+    post_json(tagged, "/notes", doc)
+    assert json.loads(bytes(tagged.upstream_body)) == doc, "other routes only tag"
+    respond(tagged, 201)
+    tagged.finish()
+    events = shipped(host)
+    e, t = completes(events)
+    assert_schema_valid(e)
+    found = {f["entity"]: f for f in e["data"]["request"]["findings"]}
+    assert found["email"] == {"entity": "email", "category": "pii", "count": 1, "action": "redacted",
+                              "locations": ["$.patient.email"]}
+    assert found["us_ssn"]["action"] == "redacted" and found["us_ssn"]["locations"] == ["$.patient.note"]
+    assert {f["action"] for f in t["data"]["request"]["findings"]} == {"tagged"}
+    dump = json.dumps(events)
+    assert EMAIL not in dump and SSN not in dump
+
+
+# 5 ------------------------------------------------------------------------------------------
+def test_card_under_a_block_policy_gets_403_with_the_contract_error(make_host):
+    host = make_host(harness.default_plugin_config(classification={"actions": {"pci": "block"}}))
+    s = host.new_stream()
+    s.request_headers(request("POST", "/pay", [("content-type", "application/json"), ("x-request-id", "blk-1")]))
+    assert s.request_body(json.dumps({"card": CARD, "amount": 5}).encode(), end_of_stream=True) == PAUSE
+    reply = s.local_response
+    assert reply is not None and reply.status == 403
+    assert wasmhost.header(reply.headers, "content-type") == "application/json"
+    audit_id = wasmhost.header(reply.headers, "x-proxy-audit-id")
+    assert json.loads(reply.body) == {"error": {
+        "code": "pci_in_request", "request_id": "blk-1", "audit_id": audit_id,
+        "message": "The request carries data that policy does not allow to be forwarded."}}
+    assert s.upstream_body == b"", "nothing of the body went upstream"
+    s.finish()
+    (e,) = completes(shipped(host))
+    assert_schema_valid(e)
+    assert (e["id"], e["kind"], e["outcome"]["status_code"], e["outcome"]["reason"]) == \
+        (audit_id, "blocked", 403, "pci_in_request")
+    assert e["data"]["request"]["findings"][0]["action"] == "blocked"
+    assert CARD.replace(" ", "") not in json.dumps(e) and host.metric("proxy_audit.blocked") == 1
+
+
+# 6 ------------------------------------------------------------------------------------------
+def openai_sse(pieces, usage):
+    base = {"id": "chatcmpl-wh", "object": "chat.completion.chunk", "created": 1700000000, "model": "gpt-4o-mini-2024-07-18"}
+    frames = [{**base, "choices": [{"index": 0, "delta": {"content": p}, "finish_reason": None}]} for p in pieces]
+    frames += [{**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}, {**base, "choices": [], "usage": usage}]
+    return ("".join(f"data: {json.dumps(f)}\n\n" for f in frames) + "data: [DONE]\n\n").encode()
+
+
+def test_openai_stream_in_small_chunks_gives_exact_usage(make_host):
+    host = make_host()
+    s = host.new_stream()
+    body = {"model": "gpt-4o-mini", "stream": True, "messages": [{"role": "user", "content": "Sky colour?"}]}
+    post_json(s, "/v1/chat/completions", body)
+    assert json.loads(bytes(s.upstream_body))["stream_options"] == {"include_usage": True}, "stream_usage: inject"
+    usage = {"prompt_tokens": 12, "completion_tokens": 7, "total_tokens": 19,
+             "prompt_tokens_details": {"cached_tokens": 2}, "completion_tokens_details": {"reasoning_tokens": 0}}
+    sse = openai_sse(["The sky", " is blue."], usage)
+    s.response_headers([(":status", "200"), ("content-type", "text/event-stream")])
+    for i in range(0, len(sse), 7):
+        assert s.response_body(sse[i:i + 7], end_of_stream=i + 7 >= len(sse)) == CONTINUE
+        host.advance(1)
+    assert bytes(s.downstream_body) == sse, "a clean stream passes unchanged"
+    s.finish()
+    (e,) = completes(shipped(host))
+    assert_schema_valid(e)
+    ai = e["ai"]
+    assert (ai["provider"], ai["operation"], ai["stream"], ai["request_model"], ai["response_model"]) == \
+        ("openai_compatible", "chat", True, "gpt-4o-mini", "gpt-4o-mini-2024-07-18")
+    assert ai["usage"] == {"input_tokens": 12, "output_tokens": 7, "cached_input_tokens": 2,
+                           "reasoning_tokens": 0, "total_tokens": 19}
+    assert ai["finish_reasons"] == ["stop"]
+    assert ai["completion_sha256"] == hashlib.sha256(b"The sky is blue.").hexdigest()
+    assert s.filter_state[("proxy_audit.ai_input_tokens",)] == b"12"
+    assert host.metric("proxy_audit.ai.openai_compatible.gpt-4o-mini-2024-07-18.output_tokens") == 7
+
+
+# 7 ------------------------------------------------------------------------------------------
+def test_batch_refused_with_503_is_resent_on_a_later_tick(make_host):
+    host = make_host()
+    s = host.new_stream()
+    s.request_headers(request("GET", "/retry/1"), end_of_stream=True)
+    respond(s)
+    s.finish()
+    first = shipped(host, status=503)
+    assert host.metric("proxy_audit.batches_failed") == 1
+    assert "retried" in host.log_text()
+    again = []
+    for _ in range(20):  # backoff 100 ms plus jitter: a few 100 ms ticks
+        host.tick()
+        again = host.pending_calls()
+        if again:
+            break
+    assert len(again) == 1, "resent within 2 s of host time"
+    assert [json.loads(line) for line in again[0].body.decode().splitlines()] == first, "the same events, byte for byte"
+    host.respond(again[0], 204)
+    assert host.metric("proxy_audit.events_retried") == 2 and host.metric("proxy_audit.events_delivered") == 2
+
+
+def test_batch_that_times_out_or_is_reset_is_resent(make_host):
+    host = make_host(harness.default_plugin_config(audit={"exporter": {"cluster": "audit_sink", "timeout_ms": 250}}))
+    host.tick()
+    (call,) = host.pending_calls()
+    assert call.timeout_ms == 250
+    host.advance(250)  # the host fails the call as Envoy does: no response headers
+    assert call.done and host.metric("proxy_audit.batches_failed") == 1
+    for _ in range(20):
+        host.tick()
+        if host.pending_calls():
+            break
+    (resent,) = host.pending_calls()
+    assert resent.body == call.body
+    host.respond(resent, None)  # a reset
+    assert host.metric("proxy_audit.batches_failed") == 2
+
+
+def test_write_ahead_waits_for_the_begin_record_then_resumes(make_host):
+    host = make_host(harness.default_plugin_config(audit={"delivery": "write_ahead", "on_failure": "closed"}))
+    s = host.new_stream()
+    assert s.request_headers(request("DELETE", "/patients/3", [("x-request-id", "wa-1")]), end_of_stream=True) == PAUSE
+    assert s.upstream_headers is None, "held until the log service acknowledges"
+    (begin_call,) = host.pending_calls()
+    assert begin_call.context_id == s.id, "sent from the request's own context"
+    (begin,) = [json.loads(line) for line in begin_call.body.decode().splitlines()]
+    assert (begin["phase"], begin["source"]["request_id"]) == ("begin", "wa-1")
+    host.respond(begin_call, 200)
+    assert s.resumed == [wasmhost.HTTP_REQUEST] and s.upstream_header("x-proxy-audit-id")
+    respond(s, 204)
+    s.finish()
+    events = shipped(host)
+    assert [(e["kind"], e.get("phase")) for e in events] == [("chain_start", None), ("access", "complete")]
+    # Log service down: fail closed with the contract's 503.
+    s2 = host.new_stream()
+    s2.request_headers(request("DELETE", "/patients/4"), end_of_stream=True)
+    host.respond(host.pending_calls()[0], 503)
+    assert s2.local_response.status == 503 and s2.upstream_headers is None
+    assert json.loads(s2.local_response.body)["error"]["code"] == "audit_unavailable"
+    s2.finish()
+
+
+# 8 ------------------------------------------------------------------------------------------
+def test_two_hosts_interleaved_share_nothing(make_host):
+    a = make_host()
+    b = make_host(harness.default_plugin_config(classification={"actions": {"pii": "block"}}), now_ms=1_000_000)
+    sa, sb = a.new_stream(), b.new_stream()
+    assert sa.id == sb.id, "same context ids in both VMs"
+    sa.request_headers(request("POST", "/a", [("content-type", "application/json")]))
+    sb.request_headers(request("POST", "/b", [("content-type", "application/json")]))
+    body = json.dumps({"mail": EMAIL}).encode()
+    assert sb.request_body(body, end_of_stream=True) == PAUSE and sb.local_response.status == 403
+    assert sa.request_body(body, end_of_stream=True) == CONTINUE and sa.local_response is None
+    assert json.loads(bytes(sa.upstream_body)) == {"mail": "[REDACTED:EMAIL]"}
+    respond(sa)
+    sa.finish()
+    sb.finish()
+    ea, eb = completes(shipped(a)), completes(shipped(b))
+    assert [e["kind"] for e in ea] == ["access"] and [e["kind"] for e in eb] == ["blocked"]
+    assert ea[0]["chain"]["emitter"] != eb[0]["chain"]["emitter"], "each VM is its own emitter"
+    assert ea[0]["time"].startswith(("2025", "2026", "2027")) and eb[0]["time"].startswith("1970-01-01T00:16:40")
+    assert (a.metric("proxy_audit.blocked"), b.metric("proxy_audit.blocked")) == (0, 1)
+    assert (len(a.http_calls), len(b.http_calls)) == (1, 1)
+
+
+# Found with this host -------------------------------------------------------------------------
+def test_header_value_that_is_not_utf8_is_audited_not_fatal(make_host):
+    """HTTP/1 lets header values carry obs-text bytes (Envoy passes `caf\\xe9` through); the
+    SDK's string getters unwrap a UTF-8 conversion, which crashed the VM for every later request."""
+    host = make_host()
+    s = host.new_stream()
+    assert s.request_headers(request("GET", "/x", [("user-agent", b"caf\xe9 client/1.0")]), end_of_stream=True) == CONTINUE
+    respond(s, 200, b"{}")
+    s.finish()
+    (e,) = completes(shipped(host))
+    assert_schema_valid(e)
+    assert e["source"]["user_agent"] == "caf\ufffd client/1.0"
+
+
+def test_host_without_filter_state_still_gets_events(make_host):
+    """ABI 0.2.1 lets a host refuse proxy_set_property (NOT_FOUND); Envoy-only filter state
+    is a nicety for access logs, so the filter must not depend on it (the SDK's setter panics)."""
+    host = make_host(filter_state=False)
+    s = host.new_stream()
+    assert s.request_headers(request("GET", "/patients/9", [("authorization", f"Bearer {token(host)}")]),
+                             end_of_stream=True) == CONTINUE
+    respond(s, 200, b"{}")
+    s.finish()
+    assert s.filter_state == {}
+    (e,) = completes(shipped(host))
+    assert e["actor"]["id"] == "alice" and e["id"] == s.upstream_header("x-proxy-audit-id")
