@@ -350,3 +350,21 @@ def test_host_without_filter_state_still_gets_events(make_host):
     assert s.filter_state == {}
     (e,) = completes(shipped(host))
     assert e["actor"]["id"] == "alice" and e["id"] == s.upstream_header("x-proxy-audit-id")
+
+
+def test_blocked_stream_releases_nothing_after_its_error_event(make_host):
+    host = make_host(harness.default_plugin_config(classification={"actions": {"secret": "block"}}))
+    s = host.new_stream()
+    post_json(s, "/v1/chat/completions", {"model": "m", "stream": True, "messages": [{"role": "user", "content": "hi"}]})
+    leaked = "AKIAIOSFODNN7EXAMPLE"
+    tail = [f" and then sentence number {k} of a long answer" for k in range(40)]
+    sse = openai_sse(["Your key: ", leaked] + tail + [" and still more"], None)
+    s.response_headers([(":status", "200"), ("content-type", "text/event-stream")])
+    for i in range(0, len(sse), 40):
+        s.response_body(sse[i:i + 40], end_of_stream=i + 40 >= len(sse))
+    out = bytes(s.downstream_body)
+    s.finish()
+    assert b"event: error" in out and leaked.encode() not in out
+    assert b"still more" not in out, "chunks after the block must not reach the client"
+    (e,) = completes(shipped(host))
+    assert (e["kind"], e["outcome"]["reason"]) == ("blocked", "secret_in_response")

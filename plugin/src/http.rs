@@ -522,6 +522,12 @@ impl HttpContext for Request {
 
     fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
         let Some(shared) = self.shared.clone() else { return Action::Continue };
+        if self.response.blocked.is_some() {
+            // A blocked stream has ended with its error event: nothing more
+            // of the upstream's answer reaches the client.
+            host::set_buffer(BufferType::HttpResponseBody, 0, body_size, &[]);
+            return Action::Continue;
+        }
         if self.verdict.is_some() {
             return Action::Continue;
         }
@@ -576,11 +582,10 @@ impl HttpContext for Request {
             }
             Plan::Stream => {
                 let chunk = host::buffer(BufferType::HttpResponseBody, 0, body_size);
-                let was_blocked = self.response.blocked.is_some();
                 let mut out = self.response.stream_chunk(&shared.borrow().classifier, &chunk, end_of_stream);
                 if let Some(cat) = self.response.blocked {
                     // Headers are gone: end the stream with an error event instead.
-                    out = if was_blocked { Vec::new() } else { self.stream_block_frame(cat.as_str()) };
+                    out = self.stream_block_frame(cat.as_str());
                     self.verdict = Some((Kind::Blocked, block_reason(cat.as_str(), "response")));
                 } else if let Some(map) = &restore_map {
                     out = restore(&out, map).unwrap_or(out);
