@@ -7,11 +7,12 @@ use std::fmt::Write as _;
 
 pub(crate) fn scan_json(cl: &Classifier, body: &[u8], actions: &Actions) -> ScanOutcome {
     // serde_json stops at depth 128 with an error (no stack overflow); such
-    // bodies and invalid JSON are scanned as text.
+    // bodies, invalid JSON and objects with a duplicate member name are
+    // scanned as text.
     if fast_path_clean(cl, body) {
         return ScanOutcome::default();
     }
-    let Ok(mut v) = serde_json::from_slice::<Value>(body) else {
+    let Some(mut v) = super::strict_json::parse(body) else {
         return cl.scan_text_body(body, actions, "$");
     };
     let mut sink = Sink::new(cl, actions);

@@ -50,6 +50,7 @@ mod custom;
 mod detect;
 mod json;
 mod stream;
+mod strict_json;
 #[cfg(test)]
 mod tests;
 

@@ -550,3 +550,13 @@ fn fuzzish_inputs_never_panic() {
         }
     }
 }
+
+#[test]
+fn duplicate_member_names_do_not_hide_a_value() {
+    let body = br#"{"note":"SSN 536-22-8841","note":"x"}"#;
+    let out = cl().scan(BodyKind::Json, body, &Actions::default());
+    assert_eq!(out.findings.iter().map(|f| f.entity.as_str()).collect::<Vec<_>>(), ["us_ssn"]);
+    let forwarded = out.body.expect("rewritten");
+    assert!(!String::from_utf8_lossy(&forwarded).contains("536-22-8841"));
+    serde_json::from_slice::<Value>(&forwarded).expect("still JSON");
+}
