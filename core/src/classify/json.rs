@@ -179,13 +179,13 @@ pub(crate) fn walk(
         Value::Object(map) => {
             let mut w = Walked::default();
             let len = path.len();
-            let mut removed: Vec<String> = Vec::new();
+            let mut removed = std::collections::HashSet::new();
             for (k, item) in map.iter_mut() {
-                push_key(path, k);
+                push_key(path, &cl.location_name(k));
                 let f = if cl.fields.is_empty() { forced } else { forced.or_else(|| field_rule(cl, path)) };
                 let r = walk(cl, sink, item, path, k, f, icd || is_clinical(k));
                 if r.remove {
-                    removed.push(k.clone());
+                    removed.insert(k.clone());
                 }
                 w.changed |= r.changed;
                 path.truncate(len);

@@ -535,6 +535,15 @@ impl Classifier {
         h.first().and_then(|h| self.entity(h.entity)).map(|e| e.name.as_str())
     }
 
+    /// A client-chosen name (JSON member, form field) as it may appear in a
+    /// finding's location: `{entity}` when the name itself is personal data.
+    pub(crate) fn location_name<'a>(&self, name: &'a str) -> std::borrow::Cow<'a, str> {
+        match self.segment_entity(name) {
+            Some(entity) => format!("{{{entity}}}").into(),
+            None => name.into(),
+        }
+    }
+
     /// Keyed pseudonym of a value: `pseu_` + 16 hex digits.
     pub fn pseudonym(&self, value: &str) -> String {
         pseudonym(&self.key, value)
@@ -606,25 +615,31 @@ impl Classifier {
                 None => (pair, None),
             };
             let mut keep: Vec<u8> = pair.to_vec();
-            if let Some(v) = v {
-                let key = String::from_utf8_lossy(&url_decode(k)).into_owned();
-                let raw = url_decode(v);
-                if let Ok(val) = std::str::from_utf8(&raw) {
-                    let hits = self.find(val, &key, false);
-                    if !hits.is_empty() {
-                        let loc = format!("$.form.{key}");
-                        let (new, remove) = sink.apply(val, &hits, &loc, true);
-                        if remove {
-                            changed = true;
-                            continue;
-                        }
-                        if let Some(new) = new {
-                            changed = true;
-                            keep = k.to_vec();
-                            keep.push(b'=');
-                            keep.extend_from_slice(url_encode(&new).as_bytes());
-                        }
-                    }
+            // A pair without `=` is a value too (`jane@example.com&x=1`).
+            let (key, raw) = match v {
+                Some(v) => (String::from_utf8_lossy(&url_decode(k)).into_owned(), url_decode(v)),
+                None => (String::new(), url_decode(k)),
+            };
+            // Invalid UTF-8 in a value must not hide the rest of it.
+            let val = String::from_utf8_lossy(&raw);
+            let hits = self.find(&val, &key, false);
+            if !hits.is_empty() {
+                let loc = match v {
+                    Some(_) => format!("$.form.{}", self.location_name(&key)),
+                    None => "$.form".to_string(),
+                };
+                let (new, remove) = sink.apply(&val, &hits, &loc, true);
+                if remove {
+                    changed = true;
+                    continue;
+                }
+                if let Some(new) = new {
+                    changed = true;
+                    keep = match v {
+                        Some(_) => [k, b"="].concat(),
+                        None => Vec::new(),
+                    };
+                    keep.extend_from_slice(url_encode(&new).as_bytes());
                 }
             }
             if !first {
@@ -747,6 +762,8 @@ pub(crate) struct Tally {
     ids: Vec<(u16, Action)>,
     pub(crate) blocked: Option<Category>,
     pub(crate) pseudonyms: Vec<(String, String)>,
+    /// The tokens in `pseudonyms`, for constant-time dedup.
+    tokens: std::collections::HashSet<String>,
 }
 
 /// Applies actions and aggregates findings.
@@ -811,7 +828,7 @@ impl<'c> Sink<'c> {
             }
             Action::Pseudonymize => {
                 let tok = pseudonym(&self.cl.key, value);
-                if !self.t.pseudonyms.iter().any(|(t, _)| *t == tok) {
+                if self.t.tokens.insert(tok.clone()) {
                     self.t.pseudonyms.push((tok.clone(), value.to_string()));
                 }
                 Some(tok)
@@ -871,7 +888,11 @@ pub fn restore(body: &[u8], pseudonyms: &[(String, String)]) -> Option<Vec<u8>> 
     if pseudonyms.is_empty() {
         return None;
     }
-    let json_like = matches!(body.iter().find(|c| !c.is_ascii_whitespace()), Some(b'{' | b'['));
+    // JSON, and SSE whose data lines are JSON: originals go in JSON-escaped.
+    let json_like = matches!(body.iter().find(|c| !c.is_ascii_whitespace()), Some(b'{' | b'['))
+        || [&b"data:"[..], b"event:", b"id:", b":"].iter().any(|p| body.starts_with(p));
+    let by_token: std::collections::HashMap<&[u8], &str> =
+        pseudonyms.iter().map(|(t, o)| (t.as_bytes(), o.as_str())).collect();
     let mut out = Vec::with_capacity(body.len());
     let mut i = 0;
     let mut changed = false;
@@ -879,7 +900,7 @@ pub fn restore(body: &[u8], pseudonyms: &[(String, String)]) -> Option<Vec<u8>> 
     while i + 21 <= body.len() {
         if body.get(i..i + 5) == Some(b"pseu_") {
             if let Some(tok) = body.get(i..i + 21) {
-                if let Some((_, orig)) = pseudonyms.iter().find(|(t, _)| t.as_bytes() == tok) {
+                if let Some(orig) = by_token.get(tok) {
                     out.extend_from_slice(body.get(last..i).unwrap_or(&[]));
                     if json_like {
                         let quoted = serde_json::to_string(orig).unwrap_or_default();

@@ -560,3 +560,28 @@ fn duplicate_member_names_do_not_hide_a_value() {
     assert!(!String::from_utf8_lossy(&forwarded).contains("536-22-8841"));
     serde_json::from_slice::<Value>(&forwarded).expect("still JSON");
 }
+
+#[test]
+fn form_values_without_a_name_or_with_bad_utf8_are_scanned() {
+    let out = cl().scan(BodyKind::Form, b"jane@example.com&ssn=536-22-8841%FF", &Actions::default());
+    let mut ents: Vec<&str> = out.findings.iter().map(|f| f.entity.as_str()).collect();
+    ents.sort_unstable();
+    assert_eq!(ents, ["email", "us_ssn"]);
+    let forwarded = String::from_utf8(out.body.expect("rewritten")).unwrap();
+    assert!(!forwarded.contains("jane") && !forwarded.contains("8841"), "{forwarded}");
+}
+
+#[test]
+fn a_member_name_that_is_personal_data_stays_out_of_locations() {
+    let body = br#"{"jane.doe@example.com":{"ssn":"536-22-8841"}}"#;
+    let out = cl().scan(BodyKind::Json, body, &Actions::default());
+    let locs: Vec<&str> = out.findings.iter().flat_map(|f| f.locations.iter().map(String::as_str)).collect();
+    assert_eq!(locs, ["$['{email}'].ssn"]);
+}
+
+#[test]
+fn restore_escapes_originals_inside_sse_json() {
+    let map = vec![("pseu_0123456789abcdef".to_string(), "a\"b".to_string())];
+    let out = restore(b"data: {\"c\":\"pseu_0123456789abcdef\"}\n\n", &map).unwrap();
+    assert_eq!(out, b"data: {\"c\":\"a\\\"b\"}\n\n");
+}
