@@ -30,6 +30,20 @@ def test_check_config_names_every_problem(tmp_path):
     assert run("check-config", str(tmp_path / "missing.json"))[0] == 2
 
 
+def test_check_config_refuses_what_the_filter_would_refuse_at_start(tmp_path):
+    cfg = harness.default_plugin_config(classification={
+        "custom": [{"name": "x", "pattern": "a*", "category": "custom"}],
+        "fields": [{"path": "$['x", "entity": "person_name", "category": "pii"}],
+        "actions": {"pii": "pseudonymize"}})
+    cfg["audit"].pop("pseudonym_key_env", None)
+    f = tmp_path / "c.json"
+    f.write_text(json.dumps(cfg))
+    rc, out, _ = run("check-config", str(f))
+    assert rc == 1
+    for key in ("$.audit.pseudonym_key_env", "$.classification.custom[0].pattern", "$.classification.fields[0].path"):
+        assert key in out, out
+
+
 def test_scan_prints_exactly_what_the_filter_forwards(envoy_factory, upstream, tmp_path):
     body = {"messages": [{"role": "user", "content": "SSN 536-22-8841, card 5555 5555 5555 4444, mail a.b@example.org"}], "meta": {"phone": "+1 415 555 0100"}}
     envoy = envoy_factory()

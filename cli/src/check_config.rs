@@ -1,6 +1,7 @@
 //! `proxy-audit check-config FILE`: the filter's own parser, run offline.
 
 use proxy_audit_core::config::Config;
+use proxy_audit_core::runtime;
 
 pub fn run(args: &[String]) -> u8 {
     let [path] = args else {
@@ -14,7 +15,11 @@ pub fn run(args: &[String]) -> u8 {
             return 2;
         }
     };
-    match Config::parse(&bytes) {
+    // The parser's checks, then those the filter makes when it starts.
+    match Config::parse(&bytes).and_then(|cfg| match runtime::validate(&cfg) {
+        errors if errors.is_empty() => Ok(cfg),
+        errors => Err(errors),
+    }) {
         Ok(_) => {
             println!("{path}: ok");
             0

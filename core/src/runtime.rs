@@ -37,9 +37,18 @@ impl Runtime {
             match env(var) {
                 Some(v) if !v.is_empty() => Some(v.into_bytes()),
                 _ => {
-                    errors.push(format!(
-                        "{key}: environment variable {var} is not set in the VM (vm_config.environment_variables)"
-                    ));
+                    // Repeat the name only if it looks like one: a secret
+                    // pasted here by mistake must not reach Envoy's log.
+                    let looks_like_name = !var.is_empty()
+                        && var.len() <= 64
+                        && var.bytes().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == b'_');
+                    errors.push(if looks_like_name {
+                        format!(
+                            "{key}: environment variable {var} is not set in the VM (vm_config.environment_variables)"
+                        )
+                    } else {
+                        format!("{key}: must name an environment variable (A-Z, 0-9, _), not hold a value")
+                    });
                     None
                 }
             }
@@ -52,11 +61,8 @@ impl Runtime {
             .iter()
             .filter_map(|r| Template::parse(&r.path, &r.kind).map_err(|e| errors.push(format!("{}: {e}", r.path))).ok())
             .collect();
-        let uses_pseudonyms = std::iter::once(&cfg.classification.actions)
-            .chain(cfg.routes.iter().filter_map(|r| r.actions.as_ref()))
-            .any(|a| [a.pii, a.phi, a.pci, a.secret, a.custom].contains(&Action::Pseudonymize));
-        if uses_pseudonyms && pseudonym_key.is_none() && cfg.audit.pseudonym_key_env.is_none() {
-            errors.push("$.audit.pseudonym_key_env: required when an action is `pseudonymize` (keyed HMAC, never an unkeyed hash)".into());
+        if uses_pseudonyms(&cfg) && cfg.audit.pseudonym_key_env.is_none() {
+            errors.push(PSEUDONYM_KEY_REQUIRED.into());
         }
         let classifier = build_classifier(&cfg, pseudonym_key.clone().unwrap_or_default());
         let classifier = match classifier {
@@ -104,6 +110,34 @@ impl Runtime {
 }
 
 /// The classifier of a config (also what `proxy-audit scan` uses).
+const PSEUDONYM_KEY_REQUIRED: &str =
+    "$.audit.pseudonym_key_env: required when an action is `pseudonymize` (keyed HMAC, never an unkeyed hash)";
+
+fn uses_pseudonyms(cfg: &Config) -> bool {
+    std::iter::once(&cfg.classification.actions)
+        .chain(cfg.routes.iter().filter_map(|r| r.actions.as_ref()))
+        .any(|a| [a.pii, a.phi, a.pci, a.secret, a.custom].contains(&Action::Pseudonymize))
+}
+
+/// Every check `Runtime::new` makes that does not need the VM's environment
+/// (resource templates, rules the classifier compiles, the pseudonym key
+/// requirement): what `proxy-audit check-config` adds to `Config::parse`.
+pub fn validate(cfg: &Config) -> Vec<String> {
+    let mut errors: Vec<String> = cfg
+        .audit
+        .resources
+        .iter()
+        .filter_map(|r| Template::parse(&r.path, &r.kind).err().map(|e| format!("{}: {e}", r.path)))
+        .collect();
+    if uses_pseudonyms(cfg) && cfg.audit.pseudonym_key_env.is_none() {
+        errors.push(PSEUDONYM_KEY_REQUIRED.into());
+    }
+    if let Err(mut e) = build_classifier(cfg, Vec::new()) {
+        errors.append(&mut e);
+    }
+    errors
+}
+
 pub fn build_classifier(cfg: &Config, pseudonym_key: Vec<u8>) -> Result<Classifier, Vec<String>> {
     let c = &cfg.classification;
     let policy = Policy {
@@ -128,7 +162,11 @@ pub fn build_classifier(cfg: &Config, pseudonym_key: Vec<u8>) -> Result<Classifi
             .collect(),
         pseudonym_key,
     };
-    Classifier::new(&policy).map_err(|e| e.into_iter().map(|m| format!("$.classification: {m}")).collect())
+    Classifier::new(&policy).map_err(|e| {
+        e.into_iter()
+            .map(|m| if m.starts_with("classification.") { format!("$.{m}") } else { format!("$.classification: {m}") })
+            .collect()
+    })
 }
 
 #[cfg(test)]

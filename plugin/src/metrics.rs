@@ -15,7 +15,14 @@ use std::collections::HashMap;
 struct Registry {
     ids: HashMap<String, u32>,
     published: Stats,
+    /// Provider/model label pairs given their own counters so far.
+    models: usize,
 }
+
+/// Model labels come from upstream answers (or the client's request): past
+/// this many pairs, further models are counted under `<provider>.other`, so
+/// the fixed counters always have room.
+const MAX_MODEL_LABELS: usize = 100;
 
 thread_local! {
     static REGISTRY: RefCell<Registry> = RefCell::new(Registry::default());
@@ -44,7 +51,7 @@ pub fn count(name: &str, by: u64) {
         return;
     }
     if let Some(id) = id(MetricType::Counter, name) {
-        let _ = hostcalls::increment_metric(id, by as i64);
+        let _ = hostcalls::increment_metric(id, i64::try_from(by).unwrap_or(i64::MAX));
     }
 }
 
@@ -64,6 +71,7 @@ pub fn define(shared: Option<&Shared>) {
         "proxy_audit.events_retried",
         "proxy_audit.events_dropped",
         "proxy_audit.batches_failed",
+        "proxy_audit.write_ahead_failed",
     ] {
         let _ = id(MetricType::Counter, name);
     }
@@ -119,7 +127,20 @@ pub fn ai_call(ai: &serde_json::Value) {
             cleaned
         }
     };
-    let prefix = format!("proxy_audit.ai.{}.{}", label(provider), label(model));
+    let (provider, mut model) = (label(provider), label(model));
+    let known = REGISTRY.with(|r| {
+        let mut r = r.borrow_mut();
+        if r.ids.contains_key(&format!("proxy_audit.ai.{provider}.{model}.requests")) {
+            return true;
+        }
+        let room = r.models < MAX_MODEL_LABELS;
+        r.models += usize::from(room);
+        room
+    });
+    if !known {
+        model = "other".into();
+    }
+    let prefix = format!("proxy_audit.ai.{provider}.{model}");
     count(&format!("{prefix}.requests"), 1);
     count(&format!("{prefix}.input_tokens"), n("input_tokens").unwrap_or(0));
     count(&format!("{prefix}.output_tokens"), n("output_tokens").unwrap_or(0));

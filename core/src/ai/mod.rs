@@ -23,6 +23,12 @@ pub use injection::injection_score;
 pub use prompt::{inject_stream_usage, parse_request, RequestMeta};
 pub use response::ResponseTracker;
 
+/// Model names come from clients and upstreams: at most 128 characters reach
+/// the event, filter state and metric labels.
+pub(crate) fn bounded_model(name: &str) -> String {
+    name.chars().take(128).collect()
+}
+
 use serde_json::{json, Value};
 
 /// The event's `ai` object.

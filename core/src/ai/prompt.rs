@@ -105,7 +105,7 @@ pub fn parse_request(d: &Detected, body: &[u8]) -> RequestMeta {
         .collect::<Vec<_>>()
         .join("\n");
     RequestMeta {
-        request_model: v.get("model").and_then(Value::as_str).map(str::to_string),
+        request_model: v.get("model").and_then(Value::as_str).map(super::bounded_model),
         stream: d.stream_from_path || v.get("stream").and_then(Value::as_bool).unwrap_or(false),
         system_prompt_sha256: (!system.is_empty()).then(|| sha256_hex(system.join("\n").as_bytes())),
         prompt_sha256: (!canonical.is_empty()).then(|| sha256_hex(canonical.as_bytes())),

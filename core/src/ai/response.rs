@@ -256,7 +256,7 @@ impl ResponseTracker {
         // Responses `response`, Gemini `modelVersion`/`responseId`.
         for p in [&["model"][..], &["message", "model"], &["response", "model"], &["modelVersion"]] {
             if let Some(m) = str_at(v, p) {
-                self.s.response_model = Some(m);
+                self.s.response_model = Some(super::bounded_model(&m));
             }
         }
         if self.s.response_id.is_none() {
