@@ -135,6 +135,8 @@ def test_oversize_and_compressed_bodies_are_recorded_as_skipped(envoy_factory, e
     envoy2 = envoy_factory(cfg)
     status, _, body = post_json(envoy2, "/big", big)
     assert status == 413 and json.loads(body)["error"]["code"] == "body_too_large"
+    status, _, body = call(envoy2.url, "/gz", "POST", {"content-type": "application/json", "content-encoding": "gzip"}, b"\x1f\x8b\x08\x00")
+    assert status == 413 and json.loads(body)["error"]["code"] == "body_compressed"
 
 
 def test_form_and_text_bodies(envoy_factory, events, upstream):

@@ -182,9 +182,14 @@ impl Request {
             host::header(headers, "content-length").and_then(|l| l.parse().ok()),
             max,
         );
-        if p == Plan::Skip("too_large") && oversize == Oversize::Reject {
-            let message = format!("The {direction} body exceeds the inspection limit.");
-            self.refuse(shared, 413, Kind::Blocked, "body_too_large", &message);
+        // A compressed body cannot be inspected either: `on_oversize` decides for both.
+        let refusal = match p {
+            Plan::Skip("too_large") => Some(("body_too_large", "exceeds the inspection limit")),
+            Plan::Skip("compressed") => Some(("body_compressed", "is compressed and cannot be inspected")),
+            _ => None,
+        };
+        if let (Some((reason, why)), Oversize::Reject) = (refusal, oversize) {
+            self.refuse(shared, 413, Kind::Blocked, reason, &format!("The {direction} body {why}."));
             return None;
         }
         Some(p)
