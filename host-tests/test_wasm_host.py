@@ -368,3 +368,19 @@ def test_blocked_stream_releases_nothing_after_its_error_event(make_host):
     assert b"still more" not in out, "chunks after the block must not reach the client"
     (e,) = completes(shipped(host))
     assert (e["kind"], e["outcome"]["reason"]) == ("blocked", "secret_in_response")
+
+
+def test_a_body_ended_by_trailers_is_scanned_before_it_is_released(make_host):
+    host = make_host()
+    s = host.new_stream()
+    body = json.dumps({"note": f"SSN {SSN} on file"}).encode()
+    s.request_headers(request("POST", "/records/9", [("content-type", "application/json")]))
+    assert s.request_body(body, end_of_stream=False) == PAUSE
+    assert s.request_trailers([("x-checksum", "abc")]) == CONTINUE
+    forwarded = bytes(s.upstream_body)
+    assert SSN.encode() not in forwarded and json.loads(forwarded) == {"note": "SSN [REDACTED:US_SSN] on file"}
+    respond(s)
+    s.finish()
+    (e,) = completes(shipped(host))
+    assert e["data"]["request"]["scanned"] is True
+    assert [f["entity"] for f in e["data"]["request"]["findings"]] == ["us_ssn"]

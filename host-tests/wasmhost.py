@@ -204,6 +204,22 @@ class Stream:
     def request_body(self, chunk, end_of_stream=False):
         return self._body(REQUEST_BODY, "proxy_on_request_body", HTTP_REQUEST, chunk, end_of_stream)
 
+    def request_trailers(self, trailers):
+        """Trailers end the request body (as on HTTP/2)."""
+        return self._trailers(REQUEST_TRAILERS, "proxy_on_request_trailers", HTTP_REQUEST, trailers)
+
+    def response_trailers(self, trailers):
+        return self._trailers(RESPONSE_TRAILERS, "proxy_on_response_trailers", HTTP_RESPONSE, trailers)
+
+    def _trailers(self, kind, callback, direction, trailers):
+        if self.local_response is not None:
+            return PAUSE
+        self.maps[kind] = list(trailers)
+        action = self.host.call(callback, self.id, len(trailers))
+        if action == CONTINUE and self.local_response is None:
+            self._release(direction)
+        return action
+
     def response_headers(self, headers, end_of_stream=False):
         self.maps[RESPONSE_HEADERS] = list(headers)
         status = header(headers, ":status")

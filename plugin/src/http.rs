@@ -344,6 +344,9 @@ impl Context for Request {
     }
 }
 
+/// "Everything held": hosts return what there is when asked for more.
+const WHOLE: usize = i32::MAX as usize;
+
 impl HttpContext for Request {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         let Some(shared) = self.shared.clone() else { return Action::Continue };
@@ -523,6 +526,18 @@ impl HttpContext for Request {
             host::remove_header(MapType::HttpResponseHeaders, "content-length");
         }
         Action::Continue
+    }
+
+    fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
+        // Trailers end the body (HTTP/2, gRPC): without this, a held body
+        // would be released unscanned when the trailers continue the stream.
+        let size = host::buffer(BufferType::HttpRequestBody, 0, WHOLE).len();
+        self.on_http_request_body(size, true)
+    }
+
+    fn on_http_response_trailers(&mut self, _num_trailers: usize) -> Action {
+        let size = host::buffer(BufferType::HttpResponseBody, 0, WHOLE).len();
+        self.on_http_response_body(size, true)
     }
 
     fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
