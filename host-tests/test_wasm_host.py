@@ -384,3 +384,41 @@ def test_a_body_ended_by_trailers_is_scanned_before_it_is_released(make_host):
     (e,) = completes(shipped(host))
     assert e["data"]["request"]["scanned"] is True
     assert [f["entity"] for f in e["data"]["request"]["findings"]] == ["us_ssn"]
+
+
+def test_a_retired_plugin_ships_what_it_holds_before_it_goes(make_host):
+    host = make_host()
+    s = host.new_stream()
+    s.request_headers(request("GET", "/last/1"), end_of_stream=True)
+    respond(s)
+    s.finish()
+    assert host.pending_calls() == [], "nothing ships before a tick"
+    assert host.retire() is False, "events are buffered: the root context asks to stay"
+    (call,) = host.pending_calls()
+    host.respond(call, 503)
+    assert not host.retired, "a failed batch is retried while draining"
+    for _ in range(20):
+        host.tick()
+        if host.pending_calls():
+            break
+    (again,) = host.pending_calls()
+    assert again.body == call.body
+    host.respond(again, 200)
+    assert host.retired, "proxy_done once everything is delivered"
+    assert [e["action"]["path"] for e in completes([json.loads(l) for l in again.body.splitlines()])] == ["/last/1"]
+
+
+def test_a_retired_plugin_gives_up_after_the_drain_time(make_host):
+    host = make_host()
+    s = host.new_stream()
+    s.request_headers(request("GET", "/last/2"), end_of_stream=True)
+    respond(s)
+    s.finish()
+    assert host.retire() is False
+    for _ in range(200):
+        for c in host.pending_calls():
+            host.respond(c, 503)
+        host.tick(100)
+        if host.retired:
+            break
+    assert host.retired and "undelivered" in host.log_text()

@@ -299,6 +299,7 @@ class WasmHost:
         self.next_token = 1
         self.active = self.ROOT_ID  # context of the callback running now (set_effective_context moves it)
         self.call_response = None   # (headers, body, trailers) during proxy_on_http_call_response
+        self.retiring = self.retired = False  # root context between proxy_on_done and proxy_done
         self._cx = None             # wasmtime Caller while a host function runs
 
         self.engine = wasmtime.Engine()
@@ -339,6 +340,14 @@ class WasmHost:
         if not self.call("proxy_on_vm_start", self.ROOT_ID, len(vm_configuration)):
             return False
         return bool(self.call("proxy_on_configure", self.ROOT_ID, len(plugin_configuration)))
+
+    def retire(self):
+        """The plugin is removed (config change, drain): proxy_on_done on the root context.
+        True when it may go at once; otherwise `retired` turns True when it calls proxy_done."""
+        done = bool(self.call("proxy_on_done", self.ROOT_ID))
+        self.retiring = not done
+        self.retired = done
+        return done
 
     def new_stream(self, source_address="127.0.0.1:50000", properties=None):
         """A new HTTP stream (context) with its connection properties; `properties` adds more."""
@@ -473,7 +482,10 @@ class WasmHost:
 
     # -- env: context lifecycle ----------------------------------------------------------------
     def proxy_done(self) -> sig():
-        return NOT_FOUND  # this host never defers a context's deletion
+        if not self.retiring:
+            return NOT_FOUND
+        self.retiring, self.retired = False, True
+        return OK
 
     def proxy_set_effective_context(self, context_id) -> sig(I32):
         if context_id != self.ROOT_ID and context_id not in self.streams:

@@ -19,11 +19,36 @@ pub struct Root {
     configured: u32,
     /// Token of the batch in flight, if any.
     inflight: Option<u32>,
+    /// Set when the host retires this plugin (config change, drain): the
+    /// time after which the rest is given up.
+    draining_until_ms: Option<u64>,
 }
+
+/// How long a retired plugin keeps shipping what it still holds.
+const DRAIN_MS: u64 = 10_000;
 
 impl Root {
     pub fn new() -> Self {
-        Root { shared: None, configured: 0, inflight: None }
+        Root { shared: None, configured: 0, inflight: None, draining_until_ms: None }
+    }
+
+    fn buffered(&self) -> usize {
+        self.shared.as_ref().map_or(0, |s| s.borrow().emitter.exporter.depth())
+    }
+
+    /// While draining: tells the host this context may go once everything
+    /// is delivered, or the drain time is over.
+    fn finish_drain(&mut self) {
+        let Some(until) = self.draining_until_ms else { return };
+        let left = self.buffered();
+        if left > 0 && host::now_ms() < until {
+            return;
+        }
+        if left > 0 {
+            host::log(LogLevel::Warn, &format!("proxy-audit: retired with {left} events undelivered"));
+        }
+        self.draining_until_ms = None;
+        let _ = hostcalls::done();
     }
 
     fn flush(&mut self) {
@@ -71,6 +96,18 @@ impl Context for Root {
         if ok {
             self.flush();
         }
+        self.finish_drain();
+    }
+
+    fn on_done(&mut self) -> bool {
+        // The host retires this plugin: ship what is still buffered first
+        // (the host keeps the context until `done`).
+        if self.buffered() == 0 {
+            return true;
+        }
+        self.draining_until_ms = Some(host::now_ms() + DRAIN_MS);
+        self.flush();
+        false
     }
 }
 
@@ -114,6 +151,7 @@ impl RootContext for Root {
 
     fn on_tick(&mut self) {
         self.flush();
+        self.finish_drain();
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
