@@ -422,3 +422,22 @@ def test_a_retired_plugin_gives_up_after_the_drain_time(make_host):
         if host.retired:
             break
     assert host.retired and "undelivered" in host.log_text()
+
+
+def test_an_event_stream_request_is_scanned_and_an_unfinished_body_is_not_called_scanned(make_host):
+    host = make_host()
+    s = host.new_stream()
+    s.request_headers(request("POST", "/ingest", [("content-type", "text/event-stream")]))
+    s.request_body(f"data: {{\"note\": \"SSN {SSN}\"}}\n\n".encode(), end_of_stream=True)
+    assert SSN.encode() not in bytes(s.upstream_body)
+    respond(s)
+    s.finish()
+    cut = host.new_stream()
+    cut.request_headers(request("POST", "/upload", [("content-type", "application/json")]))
+    cut.request_body(b'{"note": "half', end_of_stream=False)
+    cut.finish()  # the client went away before the end of its body
+    done = {e["action"]["path"]: e for e in completes(shipped(host))}
+    assert done["/ingest"]["data"]["request"]["scanned"] is True
+    assert [f["entity"] for f in done["/ingest"]["data"]["request"]["findings"]] == ["us_ssn"]
+    assert (done["/upload"]["data"]["request"]["scanned"], done["/upload"]["data"]["request"]["skipped"]) == \
+        (False, "incomplete")

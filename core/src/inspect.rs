@@ -57,6 +57,8 @@ pub struct Inspection {
     stream: Option<StreamRedactor>,
     pub pseudonyms: Vec<(String, String)>,
     saw_body: bool,
+    /// The classifier has seen the body (a buffered body only once complete).
+    scanned: bool,
 }
 
 impl Inspection {
@@ -70,6 +72,7 @@ impl Inspection {
             stream,
             pseudonyms: Vec::new(),
             saw_body: false,
+            scanned: false,
         }
     }
 
@@ -89,6 +92,7 @@ impl Inspection {
     pub fn scan_buffered(&mut self, classifier: &Classifier, body: &[u8], actions: &Actions) -> Option<Vec<u8>> {
         self.observe(body);
         let Plan::Buffer(kind) = self.plan else { return None };
+        self.scanned = true;
         let ScanOutcome { findings, blocked, body: rewritten, pseudonyms } = classifier.scan(kind, body, actions);
         self.findings = findings;
         self.blocked = blocked;
@@ -103,6 +107,7 @@ impl Inspection {
     pub fn stream_chunk(&mut self, classifier: &Classifier, chunk: &[u8], end_of_stream: bool) -> Vec<u8> {
         self.observe(chunk);
         let Some(r) = self.stream.as_mut() else { return chunk.to_vec() };
+        self.scanned = true;
         let mut out = r.push(classifier, chunk);
         if end_of_stream {
             out.extend(r.finish(classifier));
@@ -120,6 +125,8 @@ impl Inspection {
     pub fn record(&self) -> BodyRecord {
         let (scanned, skipped) = match self.plan {
             Plan::Skip(reason) => (false, Some(reason.to_string())),
+            // A body that never completed (the client went away) was never scanned.
+            _ if !self.scanned => (false, Some("incomplete".to_string())),
             _ => (true, None),
         };
         let findings = match &self.stream {

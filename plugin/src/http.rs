@@ -6,7 +6,7 @@ use crate::host;
 use crate::shared::Shared;
 use proxy_audit_core::ai::{self, Detected, Override, RequestMeta, ResponseTracker};
 use proxy_audit_core::chain::Sealed;
-use proxy_audit_core::classify::{restore, Actions};
+use proxy_audit_core::classify::{restore, Actions, BodyKind};
 use proxy_audit_core::config::Oversize;
 use proxy_audit_core::config::StreamUsage;
 use proxy_audit_core::config::{Delivery, OnFailure, Require};
@@ -376,9 +376,13 @@ impl HttpContext for Request {
             return Action::Pause;
         }
         if !end_of_stream {
-            let Some(p) = self.plan_body(&shared, MapType::HttpRequestHeaders, "request", scan_request) else {
+            let Some(mut p) = self.plan_body(&shared, MapType::HttpRequestHeaders, "request", scan_request) else {
                 return Action::Pause;
             };
+            if p == Plan::Stream {
+                // Requests are buffered whole, event streams included.
+                p = Plan::Buffer(BodyKind::EventStream);
+            }
             if let Plan::Buffer(_) = p {
                 // Envoy cannot hold headers while a filter reads the body (a
                 // paused header phase pauses the body too), so a body that may
