@@ -174,6 +174,52 @@ impl RouteMatch {
     }
 }
 
+/// The path part (no query), with repeated slashes merged, `.` and `..`
+/// segments resolved, and percent-encoded unreserved characters decoded.
+pub fn normalize_path(path: &str) -> String {
+    let path = path.split(['?', '#']).next().unwrap_or("");
+    let decoded = decode_unreserved(path);
+    let mut segments: Vec<&str> = Vec::new();
+    for seg in decoded.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                segments.pop();
+            }
+            s => segments.push(s),
+        }
+    }
+    let trailing = decoded.ends_with('/') && !segments.is_empty();
+    let mut out = format!("/{}", segments.join("/"));
+    if trailing {
+        out.push('/');
+    }
+    out
+}
+
+/// `%41` → `A` for unreserved characters (RFC 3986 2.3); other escapes stay.
+fn decode_unreserved(path: &str) -> String {
+    let b = path.as_bytes();
+    let mut out = String::with_capacity(path.len());
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        let hex =
+            b.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok()).and_then(|h| u8::from_str_radix(h, 16).ok());
+        match hex {
+            Some(v) if c == b'%' && (v.is_ascii_alphanumeric() || b"-._~".contains(&v)) => {
+                out.push(char::from(v));
+                i += 3;
+            }
+            _ => {
+                let ch_len = path.get(i..).and_then(|r| r.chars().next()).map_or(1, char::len_utf8);
+                out.push_str(path.get(i..i + ch_len).unwrap_or(""));
+                i += ch_len;
+            }
+        }
+    }
+    out
+}
+
 /// One `routes[]` entry: overrides applied on top of the defaults.
 #[derive(Debug, Clone)]
 pub struct RouteConfig {
@@ -229,6 +275,9 @@ impl Config {
 
     /// The settings for a request, first matching route applied.
     pub fn effective(&self, method: &str, path: &str, host: &str) -> Effective<'_> {
+        // Match on the path the upstream will resolve, so `//records/x` or
+        // `/a/../records/x` cannot step around a `/records/` rule.
+        let path = &normalize_path(path);
         let mut e = Effective {
             require: self.identity.require,
             actions: &self.classification.actions,
@@ -844,5 +893,27 @@ mod tests {
         assert!(!m.matches("GET", "/v1/x", "api.example.com"));
         assert!(!m.matches("POST", "/v2/x", "api.example.com"));
         assert!(!m.matches("POST", "/v1/x", "other"));
+    }
+}
+
+#[cfg(test)]
+mod path_tests {
+    use super::normalize_path;
+
+    #[test]
+    fn paths_are_matched_as_the_upstream_resolves_them() {
+        for (raw, want) in [
+            ("/records/1", "/records/1"),
+            ("//records/1", "/records/1"),
+            ("/a/../records/1?x=1", "/records/1"),
+            ("/./records//1/", "/records/1/"),
+            ("/%72ecords/1", "/records/1"),
+            ("/records%2F1", "/records%2F1"),
+            ("/../..", "/"),
+            ("", "/"),
+            ("/é/%zz", "/é/%zz"),
+        ] {
+            assert_eq!(normalize_path(raw), want, "{raw}");
+        }
     }
 }
