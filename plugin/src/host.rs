@@ -129,6 +129,10 @@ pub fn post_batch(
 pub fn random_seed() -> [u8; 32] {
     let mut seed = [0u8; 32];
     if !wasi_random(&mut seed) {
+        log(
+            LogLevel::Warn,
+            "proxy-audit: the host gave no random bytes; event ids and emitter epochs fall back to the clock",
+        );
         let t = now_ms().to_le_bytes();
         for (i, b) in seed.iter_mut().enumerate() {
             *b = t.get(i % 8).copied().unwrap_or(0) ^ (i as u8);

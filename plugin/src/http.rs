@@ -274,9 +274,9 @@ fn gather(shared: &Shared, now_ms: u64) -> Facts {
         resource_type: pf.resource_type,
         resource_id: pf.resource_id,
         address,
-        user_agent: get("user-agent").map(str::to_string),
+        user_agent: get("user-agent").map(bounded_header),
         request_id: get("x-request-id").map(str::to_string),
-        purpose: get(&cfg.audit.purpose_header).map(str::to_string),
+        purpose: get(&cfg.audit.purpose_header).map(bounded_header),
         identity,
         require: eff.require,
         actions: *eff.actions,
@@ -342,6 +342,11 @@ impl Context for Request {
             let _ = proxy_wasm::hostcalls::resume_http_request();
         }
     }
+}
+
+/// Client-chosen header values go into every event: at most 256 characters.
+fn bounded_header(v: &str) -> String {
+    v.chars().take(256).collect()
 }
 
 /// "Everything held": hosts return what there is when asked for more.
@@ -641,7 +646,10 @@ impl HttpContext for Request {
             Some(f) => f,
             None => gather(&shared, self.start_ms),
         };
-        let status = host::property_u64(&["response", "code"]).map(|c| c as u16).filter(|c| *c != 0).or(self.status);
+        let status = host::property_u64(&["response", "code"])
+            .and_then(|c| u16::try_from(c).ok())
+            .filter(|c| *c != 0)
+            .or(self.status);
         let (kind, reason) = match self.verdict {
             Some((k, r)) => (k, Some(r.to_string())),
             // Another filter answered before us (e.g. jwt_authn's 401).
