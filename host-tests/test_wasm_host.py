@@ -63,6 +63,15 @@ def respond(stream, status=200, body=b"", content_type="application/json"):
         stream.response_body(body, end_of_stream=True)
 
 
+def served_get(host, path):
+    """A GET the upstream answers 200, start to end."""
+    s = host.new_stream()
+    s.request_headers(request("GET", path), end_of_stream=True)
+    respond(s)
+    s.finish()
+    return s
+
+
 def shipped(host, status=200):
     """One timer tick; the batch the root context POSTed, answered with `status`; its events."""
     host.tick()
@@ -241,10 +250,7 @@ def test_openai_stream_in_small_chunks_gives_exact_usage(make_host):
 # 7 ------------------------------------------------------------------------------------------
 def test_batch_refused_with_503_is_resent_on_a_later_tick(make_host):
     host = make_host()
-    s = host.new_stream()
-    s.request_headers(request("GET", "/retry/1"), end_of_stream=True)
-    respond(s)
-    s.finish()
+    served_get(host, "/retry/1")
     first = shipped(host, status=503)
     assert host.metric("proxy_audit.batches_failed") == 1
     assert "retried" in host.log_text()
@@ -388,10 +394,7 @@ def test_a_body_ended_by_trailers_is_scanned_before_it_is_released(make_host):
 
 def test_a_retired_plugin_ships_what_it_holds_before_it_goes(make_host):
     host = make_host()
-    s = host.new_stream()
-    s.request_headers(request("GET", "/last/1"), end_of_stream=True)
-    respond(s)
-    s.finish()
+    served_get(host, "/last/1")
     assert host.pending_calls() == [], "nothing ships before a tick"
     assert host.retire() is False, "events are buffered: the root context asks to stay"
     (call,) = host.pending_calls()
@@ -410,10 +413,7 @@ def test_a_retired_plugin_ships_what_it_holds_before_it_goes(make_host):
 
 def test_a_retired_plugin_gives_up_after_the_drain_time(make_host):
     host = make_host()
-    s = host.new_stream()
-    s.request_headers(request("GET", "/last/2"), end_of_stream=True)
-    respond(s)
-    s.finish()
+    served_get(host, "/last/2")
     assert host.retire() is False
     for _ in range(200):
         for c in host.pending_calls():
