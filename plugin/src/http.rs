@@ -560,33 +560,31 @@ impl HttpContext for Request {
         if self.verdict.is_some() {
             return Action::Continue;
         }
-        let restore_map = self.restore_map(&shared);
+        // Buffered bodies grow while paused: read them once, whole, at the end
+        // (or when they outgrow the limit); other bodies chunk by chunk.
+        let whole = matches!(self.response.plan, Plan::Buffer(_));
+        let too_large = whole && body_size as u64 > shared.borrow().cfg.classification.max_body_bytes;
+        if whole && !end_of_stream && !too_large {
+            return Action::Pause;
+        }
+        let body = host::buffer(BufferType::HttpResponseBody, 0, body_size);
         if let Some(call) = self.ai.as_mut() {
-            // Buffered bodies grow while paused: read them once, whole, at the end.
-            let whole = matches!(self.response.plan, Plan::Buffer(_));
-            if !whole || end_of_stream {
-                let now = host::now_ms();
-                if let Some(t) = call.response.as_mut() {
-                    t.push(&host::buffer(BufferType::HttpResponseBody, 0, body_size), now);
-                    if end_of_stream {
-                        t.finish(now, false);
-                        call.response_done = true;
-                    }
+            let now = host::now_ms();
+            if let Some(t) = call.response.as_mut() {
+                t.push(&body, now);
+                if end_of_stream {
+                    t.finish(now, false);
+                    call.response_done = true;
                 }
             }
         }
+        let restore_map = self.restore_map(&shared);
         match self.response.plan {
             Plan::Buffer(_) => {
-                let max = shared.borrow().cfg.classification.max_body_bytes;
-                if body_size as u64 > max {
-                    let so_far = host::buffer(BufferType::HttpResponseBody, 0, body_size);
-                    self.response.give_up("too_large", &so_far);
+                if too_large {
+                    self.response.give_up("too_large", &body);
                     return Action::Continue;
                 }
-                if !end_of_stream {
-                    return Action::Pause;
-                }
-                let body = host::buffer(BufferType::HttpResponseBody, 0, body_size);
                 let actions = self.facts.as_ref().map(|f| f.actions).unwrap_or_default();
                 let rewritten = self.response.scan_buffered(&shared.borrow().classifier, &body, &actions);
                 if let Some(cat) = self.response.blocked {
@@ -610,8 +608,7 @@ impl HttpContext for Request {
                 Action::Continue
             }
             Plan::Stream => {
-                let chunk = host::buffer(BufferType::HttpResponseBody, 0, body_size);
-                let mut out = self.response.stream_chunk(&shared.borrow().classifier, &chunk, end_of_stream);
+                let mut out = self.response.stream_chunk(&shared.borrow().classifier, &body, end_of_stream);
                 if let Some(cat) = self.response.blocked {
                     // Headers are gone: end the stream with an error event instead.
                     out = self.stream_block_frame(cat.as_str());
@@ -623,8 +620,7 @@ impl HttpContext for Request {
                 Action::Continue
             }
             Plan::Skip(_) => {
-                let chunk = host::buffer(BufferType::HttpResponseBody, 0, body_size);
-                self.response.observe(&chunk);
+                self.response.observe(&body);
                 Action::Continue
             }
         }
