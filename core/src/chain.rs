@@ -50,11 +50,16 @@ impl Chain {
     pub fn seal(&mut self, event: &mut Map<String, Value>) -> Sealed {
         let seq = self.next_seq;
         event.insert("chain".into(), json!({"emitter": self.emitter, "seq": seq, "prev": self.prev}));
-        let hash = sha256_hex(jcs::canonicalize_map(event).as_bytes());
+        let (mut line, chain_at) = jcs::canonicalize_map_marking(event, "chain");
+        let hash = sha256_hex(line.as_bytes());
         if let Some(Value::Object(chain)) = event.get_mut("chain") {
             chain.insert("hash".into(), Value::String(hash.clone()));
         }
-        let line = jcs::canonicalize_map(event);
+        // The line with the hash: only the `chain` member changes.
+        match (chain_at, event.get("chain")) {
+            (Some(at), Some(chain)) => line.replace_range(at, &jcs::canonicalize(chain)),
+            _ => line = jcs::canonicalize_map(event),
+        }
         self.prev = hash.clone();
         self.next_seq += 1;
         Sealed { seq, hash, line }

@@ -46,13 +46,13 @@ pub struct BodyRecord {
 
 impl BodyRecord {
     pub fn to_json(&self) -> Value {
-        json!({
-            "scanned": self.scanned,
-            "skipped": self.skipped,
-            "bytes": self.bytes,
-            "sha256": self.sha256,
-            "findings": self.findings,
-        })
+        let mut m = Map::new();
+        m.insert("scanned".into(), self.scanned.into());
+        m.insert("skipped".into(), self.skipped.clone().into());
+        m.insert("bytes".into(), self.bytes.into());
+        m.insert("sha256".into(), self.sha256.clone().into());
+        m.insert("findings".into(), Value::Array(self.findings.clone()));
+        Value::Object(m)
     }
 }
 
@@ -92,25 +92,39 @@ impl RequestEvent {
             (_, Kind::Access, Some(s)) => Value::Bool(s < 400),
             _ => Value::Bool(false),
         };
-        let v = json!({
-            "schema": SCHEMA,
-            "id": self.id,
-            "time": rfc3339_millis(self.time_ms),
-            "kind": self.kind.as_str(),
-            "phase": match self.phase { Phase::Begin => "begin", Phase::Complete => "complete" },
-            "actor": self.actor_json(),
-            "action": {"verb": self.verb, "method": self.method, "path": self.path},
-            "target": {"authority": self.authority, "resource_type": self.resource_type, "resource_id": self.resource_id},
-            "source": {"address": self.address, "user_agent": self.user_agent, "request_id": self.request_id},
-            "outcome": {"status_code": self.status, "success": success, "duration_ms": self.duration_ms, "reason": self.reason},
-            "purpose": self.purpose,
-            "data": {"request": self.request.to_json(), "response": self.response.to_json()},
-            "ai": self.ai,
-        });
-        match v {
-            Value::Object(m) => m,
-            _ => Map::new(),
-        }
+        // Members are inserted, not written through `json!`, which would
+        // re-serialize every `Value` handed to it.
+        let mut m = Map::new();
+        m.insert("schema".into(), SCHEMA.into());
+        m.insert("id".into(), self.id.clone().into());
+        m.insert("time".into(), rfc3339_millis(self.time_ms).into());
+        m.insert("kind".into(), self.kind.as_str().into());
+        let phase = match self.phase {
+            Phase::Begin => "begin",
+            Phase::Complete => "complete",
+        };
+        m.insert("phase".into(), phase.into());
+        m.insert("actor".into(), self.actor_json());
+        m.insert("action".into(), json!({"verb": self.verb, "method": self.method, "path": self.path}));
+        m.insert(
+            "target".into(),
+            json!({"authority": self.authority, "resource_type": self.resource_type, "resource_id": self.resource_id}),
+        );
+        m.insert(
+            "source".into(),
+            json!({"address": self.address, "user_agent": self.user_agent, "request_id": self.request_id}),
+        );
+        m.insert(
+            "outcome".into(),
+            json!({"status_code": self.status, "success": success, "duration_ms": self.duration_ms, "reason": self.reason}),
+        );
+        m.insert("purpose".into(), self.purpose.clone().into());
+        let mut data = Map::new();
+        data.insert("request".into(), self.request.to_json());
+        data.insert("response".into(), self.response.to_json());
+        m.insert("data".into(), Value::Object(data));
+        m.insert("ai".into(), self.ai.clone().unwrap_or(Value::Null));
+        m
     }
 }
 

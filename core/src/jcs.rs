@@ -6,6 +6,7 @@
 //! this form, so any verifier in any language gets the same bytes.
 
 use serde_json::Value;
+use std::fmt::Write as _;
 
 /// The canonical form of `value`.
 pub fn canonicalize(value: &Value) -> String {
@@ -37,29 +38,36 @@ pub fn write_value(value: &Value, out: &mut String) {
 
 fn write_string(s: &str, out: &mut String) {
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                out.push_str(&format!("\\u{:04x}", c as u32));
-            }
-            c => out.push(c),
+    let mut clean = 0; // start of the run that needs no escaping
+    for (i, b) in s.bytes().enumerate() {
+        let esc = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(s.get(clean..i).unwrap_or_default());
+        if esc.is_empty() {
+            let _ = write!(out, "\\u{b:04x}");
+        } else {
+            out.push_str(esc);
         }
+        clean = i + 1;
     }
+    out.push_str(s.get(clean..).unwrap_or_default());
     out.push('"');
 }
 
 fn write_number(n: &serde_json::Number, out: &mut String) {
     if let Some(i) = n.as_i64() {
-        out.push_str(&i.to_string());
+        let _ = write!(out, "{i}");
     } else if let Some(u) = n.as_u64() {
-        out.push_str(&u.to_string());
+        let _ = write!(out, "{u}");
     } else if let Some(f) = n.as_f64() {
         out.push_str(&es_number(f));
     } else {
@@ -118,9 +126,39 @@ pub fn canonicalize_map(map: &serde_json::Map<String, Value>) -> String {
     out
 }
 
+/// The canonical form of `map`, and where the value of its top-level member
+/// `key` lies in it (so a caller can splice in a new value without
+/// canonicalizing everything again).
+pub fn canonicalize_map_marking(
+    map: &serde_json::Map<String, Value>,
+    key: &str,
+) -> (String, Option<std::ops::Range<usize>>) {
+    let mut out = String::with_capacity(1024);
+    let mut mark = None;
+    write_members(map, &mut out, |k, start, end| {
+        if k == key {
+            mark = Some(start..end);
+        }
+    });
+    (out, mark)
+}
+
 fn write_object(map: &serde_json::Map<String, Value>, out: &mut String) {
+    write_members(map, out, |_, _, _| {});
+}
+
+/// Writes an object; `seen(name, start, end)` gets each member value's span.
+fn write_members(map: &serde_json::Map<String, Value>, out: &mut String, mut seen: impl FnMut(&str, usize, usize)) {
     let mut members: Vec<(&String, &Value)> = map.iter().collect();
-    members.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
+    // UTF-16 code unit order; for ASCII names (all of the event's own) that
+    // is byte order.
+    members.sort_by(|a, b| {
+        if a.0.is_ascii() && b.0.is_ascii() {
+            a.0.cmp(b.0)
+        } else {
+            a.0.encode_utf16().cmp(b.0.encode_utf16())
+        }
+    });
     out.push('{');
     for (i, (k, v)) in members.into_iter().enumerate() {
         if i > 0 {
@@ -128,7 +166,9 @@ fn write_object(map: &serde_json::Map<String, Value>, out: &mut String) {
         }
         write_string(k, out);
         out.push(':');
+        let start = out.len();
         write_value(v, out);
+        seen(k, start, out.len());
     }
     out.push('}');
 }
@@ -137,6 +177,15 @@ fn write_object(map: &serde_json::Map<String, Value>, out: &mut String) {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn marks_a_top_level_member() {
+        let v = json!({"b": {"x": [1, "\""]}, "a": 1, "c": {"b": 2}});
+        let Value::Object(m) = &v else { unreachable!() };
+        let (text, mark) = canonicalize_map_marking(m, "b");
+        assert_eq!(text, canonicalize(&v));
+        assert_eq!(mark.and_then(|r| text.get(r)), Some(r#"{"x":[1,"\""]}"#));
+    }
 
     #[test]
     fn sorts_keys_by_utf16_and_strips_whitespace() {
