@@ -88,6 +88,11 @@ impl Exporter {
         !self.inflight.is_empty()
     }
 
+    /// A full batch is waiting: worth sending before the next interval.
+    pub fn full_batch_waiting(&self) -> bool {
+        self.queue.len() >= self.max_batch
+    }
+
     /// Queues one sealed event (its canonical JSON line).
     pub fn push(&mut self, seq: u64, line: &str) {
         self.stats.emitted += 1;

@@ -92,8 +92,11 @@ impl Context for Root {
                 );
             }
         }
-        // Keep draining while the service keeps up.
-        if ok {
+        // Keep draining while full batches wait (and when retiring); smaller
+        // ones go on the next tick, so a steady trickle of requests does
+        // not become one POST per event.
+        let more = self.shared.as_ref().is_some_and(|s| s.borrow().emitter.exporter.full_batch_waiting());
+        if ok && (more || self.draining_until_ms.is_some()) {
             self.flush();
         }
         self.finish_drain();
