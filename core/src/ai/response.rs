@@ -219,7 +219,7 @@ impl ResponseTracker {
 
     fn tools(&mut self, n: u64) {
         if n > 0 {
-            self.s.tool_calls = Some(self.s.tool_calls.unwrap_or(0) + n);
+            self.s.tool_calls = Some(self.s.tool_calls.unwrap_or(0).saturating_add(n));
         }
     }
 

@@ -280,16 +280,20 @@ impl StreamRedactor {
             .filter(|x| x.chan == ci && x.done.is_none())
             .map(|x| x.end)
             .collect();
+        // `r`: the end of the last piece that can be decided now. A piece of
+        // empty text at the start of the buffer (`end == 0`, say a first
+        // `"content": ""`) is decidable too: treating `r == 0` as "nothing to
+        // decide" kept it, and every frame after it, held forever when no
+        // more text came on its channel.
         let r = loop {
-            let r = ends.iter().copied().filter(|&e| e <= limit).max().unwrap_or(0);
+            let Some(r) = ends.iter().copied().filter(|&e| e <= limit).max() else {
+                return;
+            };
             match hits.iter().find(|h| h.start < r && h.end > r) {
                 Some(h) => limit = h.start,
                 None => break r,
             }
         };
-        if r == 0 {
-            return;
-        }
         let loc = chan.loc.clone();
         let text = chan.buf.clone();
         // Rewrite every undecided piece that ends at or before r.
