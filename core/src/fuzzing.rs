@@ -22,10 +22,13 @@ use crate::{jwt, pbstruct, verify};
 use serde_json::Value;
 use std::sync::OnceLock;
 
+/// A fuzz driver: takes the raw fuzz input.
+pub type Driver = fn(&[u8]);
+
 /// Every driver by target name (the name of its `fuzz/fuzz_targets/*.rs`,
 /// its seed folder `fuzz/seeds/<name>/` and its regression folder
 /// `core/tests/data/fuzz/<name>/`).
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Driver)] = &[
     ("jwt", jwt_token),
     ("identity", identity_header),
     ("pbstruct", pbstruct_metadata),
@@ -43,7 +46,7 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
 ];
 
 /// The driver of a target, by name.
-pub fn driver(name: &str) -> Option<fn(&[u8])> {
+pub fn driver(name: &str) -> Option<Driver> {
     TARGETS.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
 }
 
@@ -276,10 +279,7 @@ pub fn json_redact(data: &[u8]) {
     let (out, _) = scan_buffered(&ctl, BodyKind::Json);
     if let Some(new) = out {
         if serde_json::from_slice::<Value>(ctl.payload).is_ok() {
-            assert!(
-                serde_json::from_slice::<Value>(&new).is_ok(),
-                "valid JSON was rewritten into invalid JSON"
-            );
+            assert!(serde_json::from_slice::<Value>(&new).is_ok(), "valid JSON was rewritten into invalid JSON");
         }
     }
 }
@@ -375,16 +375,22 @@ pub fn ai_response(data: &[u8]) {
     let Some(d) = ai::detect("POST", path, "api.openai.com", None) else {
         panic!("fuzzing path {path} is not detected as an AI call");
     };
-    let mut t = ResponseTracker::new(&d, ctype, true);
-    if ctl.byte(1) & 1 == 1 {
-        let v = String::from_utf8_lossy(ctl.payload.get(..20).unwrap_or(ctl.payload)).into_owned();
-        t.header("x-amzn-bedrock-input-token-count", &v);
-        t.header("x-amzn-bedrock-output-token-count", &v);
-    }
-    for (k, chunk) in ctl.chunks().into_iter().enumerate() {
-        t.push(chunk, k as u64);
-    }
-    t.finish(u64::MAX, ctl.byte(1) & 2 == 2);
+    let track = |chunks: &[&[u8]]| {
+        let mut t = ResponseTracker::new(&d, ctype, true);
+        if ctl.byte(1) & 1 == 1 {
+            let v = String::from_utf8_lossy(ctl.payload.get(..20).unwrap_or(ctl.payload)).into_owned();
+            t.header("x-amzn-bedrock-input-token-count", &v);
+            t.header("x-amzn-bedrock-output-token-count", &v);
+        }
+        for chunk in chunks {
+            t.push(chunk, 7);
+        }
+        t.finish(u64::MAX, ctl.byte(1) & 2 == 2);
+        t
+    };
+    let t = track(&ctl.chunks());
+    let whole = track(&[ctl.payload]);
+    assert!(t.summary() == whole.summary(), "what the model answered depends on the chunking");
     let req = ai::parse_request(&d, b"{}");
     let _ = ai::event_json(&d, &req, Some(&t), 0).to_string();
 }
@@ -487,8 +493,7 @@ pub fn config(data: &[u8]) {
 /// like one, is also read as a `--checkpoint` value.
 pub fn verify_chain(data: &[u8]) {
     let first = data.split(|&b| b == b'\n').next().unwrap_or(&[]);
-    let cps: Vec<verify::Checkpoint> =
-        verify::Checkpoint::parse(&String::from_utf8_lossy(first)).into_iter().collect();
+    let cps: Vec<verify::Checkpoint> = verify::Checkpoint::parse(&String::from_utf8_lossy(first)).into_iter().collect();
     let report = verify::verify_inputs(&[("fuzz.ndjson", data)], &cps);
     let _ = report.render();
     let _ = report.exit_code();

@@ -68,6 +68,10 @@ struct Chan {
     buf: String,
     /// Tail of the decided text, for word boundaries and context words.
     ctx: String,
+    /// A piece arrived since the channel was last decided. Deciding again
+    /// with nothing new decides nothing more, and rescanning a long held
+    /// token on every network chunk (a slow drip) was quadratic.
+    fresh: bool,
 }
 
 /// Incremental SSE redactor. Owns no classifier: pass the same one to every call.
@@ -188,6 +192,7 @@ impl StreamRedactor {
                     if let Some(c) = self.chans.get_mut(chan) {
                         let start = c.buf.len();
                         c.buf.push_str(&text);
+                        c.fresh = true;
                         p.piece = Some(Piece { chan, ptr, start, end: c.buf.len(), done: None });
                     }
                 }
@@ -213,14 +218,23 @@ impl StreamRedactor {
         if let Some(ix) = self.chans.iter().position(|c| c.key == key) {
             return ix;
         }
-        self.chans.push(Chan { key: key.to_string(), loc: loc.to_string(), buf: String::new(), ctx: String::new() });
+        self.chans.push(Chan {
+            key: key.to_string(),
+            loc: loc.to_string(),
+            buf: String::new(),
+            ctx: String::new(),
+            fresh: false,
+        });
         self.chans.len() - 1
     }
 
     /// Decides what can be decided, then releases frames from the front.
     fn release(&mut self, cl: &Classifier, final_: bool) -> Vec<u8> {
         for ci in 0..self.chans.len() {
-            self.decide(cl, ci, final_);
+            let fresh = self.chans.get_mut(ci).is_some_and(|c| std::mem::take(&mut c.fresh));
+            if fresh || final_ {
+                self.decide(cl, ci, final_);
+            }
         }
         let mut out = Vec::new();
         if self.tally.blocked.is_some() {
