@@ -13,6 +13,8 @@ pub mod config;
 pub mod emitter;
 pub mod event;
 pub mod export;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod identity;
 pub mod ids;
 pub mod inspect;

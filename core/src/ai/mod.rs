@@ -35,8 +35,9 @@ use serde_json::{json, Value};
 pub fn event_json(d: &Detected, req: &RequestMeta, resp: Option<&ResponseTracker>, request_start_ms: u64) -> Value {
     let r = resp.map(ResponseTracker::summary).unwrap_or_default();
     let usage = &r.usage;
+    // Providers' counts are untrusted u64s: a sum that does not fit is unknown.
     let total = usage.total.or(match (usage.input, usage.output) {
-        (Some(i), Some(o)) => Some(i + o),
+        (Some(i), Some(o)) => i.checked_add(o),
         _ => None,
     });
     json!({

@@ -118,11 +118,20 @@ impl ResponseTracker {
                 }
             }
             Mode::Ndjson(buf) => {
+                // What was held has no line end: search the new bytes only
+                // (rescanning a long unfinished line on every chunk was
+                // quadratic), and drain the finished lines at once.
+                let mut from = buf.len();
                 buf.extend_from_slice(chunk);
                 let mut lines = Vec::new();
-                while let Some(i) = buf.iter().position(|&b| b == b'\n') {
-                    lines.push(buf.drain(..=i).collect::<Vec<u8>>());
+                let mut start = 0;
+                while let Some(i) = buf.get(from..).and_then(|r| r.iter().position(|&b| b == b'\n')) {
+                    let end = from + i + 1;
+                    lines.push(buf.get(start..end).unwrap_or_default().to_vec());
+                    start = end;
+                    from = end;
                 }
+                buf.drain(..start);
                 if buf.len() > MAX_JSON_BYTES {
                     buf.clear();
                 }
@@ -219,7 +228,7 @@ impl ResponseTracker {
 
     fn tools(&mut self, n: u64) {
         if n > 0 {
-            self.s.tool_calls = Some(self.s.tool_calls.unwrap_or(0) + n);
+            self.s.tool_calls = Some(self.s.tool_calls.unwrap_or(0).saturating_add(n));
         }
     }
 

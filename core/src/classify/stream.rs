@@ -68,6 +68,10 @@ struct Chan {
     buf: String,
     /// Tail of the decided text, for word boundaries and context words.
     ctx: String,
+    /// A piece arrived since the channel was last decided. Deciding again
+    /// with nothing new decides nothing more, and rescanning a long held
+    /// token on every network chunk (a slow drip) was quadratic.
+    fresh: bool,
 }
 
 /// Incremental SSE redactor. Owns no classifier: pass the same one to every call.
@@ -188,6 +192,7 @@ impl StreamRedactor {
                     if let Some(c) = self.chans.get_mut(chan) {
                         let start = c.buf.len();
                         c.buf.push_str(&text);
+                        c.fresh = true;
                         p.piece = Some(Piece { chan, ptr, start, end: c.buf.len(), done: None });
                     }
                 }
@@ -213,14 +218,23 @@ impl StreamRedactor {
         if let Some(ix) = self.chans.iter().position(|c| c.key == key) {
             return ix;
         }
-        self.chans.push(Chan { key: key.to_string(), loc: loc.to_string(), buf: String::new(), ctx: String::new() });
+        self.chans.push(Chan {
+            key: key.to_string(),
+            loc: loc.to_string(),
+            buf: String::new(),
+            ctx: String::new(),
+            fresh: false,
+        });
         self.chans.len() - 1
     }
 
     /// Decides what can be decided, then releases frames from the front.
     fn release(&mut self, cl: &Classifier, final_: bool) -> Vec<u8> {
         for ci in 0..self.chans.len() {
-            self.decide(cl, ci, final_);
+            let fresh = self.chans.get_mut(ci).is_some_and(|c| std::mem::take(&mut c.fresh));
+            if fresh || final_ {
+                self.decide(cl, ci, final_);
+            }
         }
         let mut out = Vec::new();
         if self.tally.blocked.is_some() {
@@ -280,16 +294,20 @@ impl StreamRedactor {
             .filter(|x| x.chan == ci && x.done.is_none())
             .map(|x| x.end)
             .collect();
+        // `r`: the end of the last piece that can be decided now. A piece of
+        // empty text at the start of the buffer (`end == 0`, say a first
+        // `"content": ""`) is decidable too: treating `r == 0` as "nothing to
+        // decide" kept it, and every frame after it, held forever when no
+        // more text came on its channel.
         let r = loop {
-            let r = ends.iter().copied().filter(|&e| e <= limit).max().unwrap_or(0);
+            let Some(r) = ends.iter().copied().filter(|&e| e <= limit).max() else {
+                return;
+            };
             match hits.iter().find(|h| h.start < r && h.end > r) {
                 Some(h) => limit = h.start,
                 None => break r,
             }
         };
-        if r == 0 {
-            return;
-        }
         let loc = chan.loc.clone();
         let text = chan.buf.clone();
         // Rewrite every undecided piece that ends at or before r.

@@ -484,6 +484,30 @@ fn clean_streams_pass_through_byte_for_byte() {
 }
 
 #[test]
+fn an_empty_first_piece_with_nothing_after_it_on_its_channel_is_released() {
+    // Found by the stream_redact fuzz target: the content channel gets only
+    // `""`, everything else is on other channels or not JSON. The frame must
+    // not hold the stream back, neither midway nor at the end.
+    let c = cl();
+    let mut s = Vec::new();
+    s.extend_from_slice(b"data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n");
+    let first = s.clone();
+    let tool = json!({"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"c1","function":{"name":"f","arguments":"{}"}}]}}]});
+    s.extend_from_slice(format!("data: {tool}\n\n").as_bytes());
+    s.extend_from_slice(b"data: [DONE]\n\n");
+    let mut r = StreamRedactor::new(Actions::default());
+    let mut out = r.push(&c, &s);
+    // The tool-call arguments may still grow into a token: held, not the rest.
+    assert!(out.starts_with(&first), "{}", String::from_utf8_lossy(&out));
+    out.extend(r.finish(&c));
+    assert_eq!(out, s);
+    assert_eq!(r.held_bytes(), 0);
+    let (out, r) = run_stream(&c, &s, &[], Actions::default());
+    assert_eq!(out, s);
+    assert_eq!(r.held_bytes(), 0);
+}
+
+#[test]
 fn stream_releases_early_and_holds_little() {
     let c = cl();
     let mut r = StreamRedactor::new(Actions::default());
