@@ -180,10 +180,11 @@ impl<'a> Reader<'a> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
+/// The encoder side, for tests and fuzz seeds (Envoy does the encoding in
+/// production).
+#[doc(hidden)]
+pub mod encode {
+    use serde_json::{Map, Value};
 
     fn varint(mut v: u64, out: &mut Vec<u8>) {
         loop {
@@ -197,13 +198,15 @@ mod tests {
         }
     }
 
+    /// A length-delimited field.
     fn ld(field: u64, payload: &[u8], out: &mut Vec<u8>) {
         varint(field << 3 | 2, out);
         varint(payload.len() as u64, out);
         out.extend_from_slice(payload);
     }
 
-    fn enc_value(v: &Value) -> Vec<u8> {
+    /// `google.protobuf.Value`.
+    pub fn encode_value(v: &Value) -> Vec<u8> {
         let mut out = Vec::new();
         match v {
             Value::Null => out.extend_from_slice(&[8, 0]),
@@ -213,11 +216,11 @@ mod tests {
             }
             Value::String(s) => ld(3, s.as_bytes(), &mut out),
             Value::Bool(b) => out.extend_from_slice(&[4 << 3, u8::from(*b)]),
-            Value::Object(m) => ld(5, &enc_struct(m), &mut out),
+            Value::Object(m) => ld(5, &encode_struct(m), &mut out),
             Value::Array(items) => {
                 let mut list = Vec::new();
                 for i in items {
-                    ld(1, &enc_value(i), &mut list);
+                    ld(1, &encode_value(i), &mut list);
                 }
                 ld(6, &list, &mut out);
             }
@@ -225,34 +228,49 @@ mod tests {
         out
     }
 
-    fn enc_struct(m: &Map<String, Value>) -> Vec<u8> {
+    /// `google.protobuf.Struct`.
+    pub fn encode_struct(m: &Map<String, Value>) -> Vec<u8> {
         let mut out = Vec::new();
         for (k, v) in m {
             let mut entry = Vec::new();
             ld(1, k.as_bytes(), &mut entry);
-            ld(2, &enc_value(v), &mut entry);
+            ld(2, &encode_value(v), &mut entry);
             ld(1, &entry, &mut out);
         }
         out
     }
 
+    /// `envoy.config.core.v3.Metadata` with these `filter_metadata` namespaces
+    /// (values that are not objects encode as empty structs).
+    pub fn encode_metadata(namespaces: &[(&str, Value)]) -> Vec<u8> {
+        let mut md = Vec::new();
+        for (ns, v) in namespaces {
+            let mut entry = Vec::new();
+            ld(1, ns.as_bytes(), &mut entry);
+            ld(2, &encode_struct(v.as_object().unwrap_or(&Map::new())), &mut entry);
+            ld(1, &entry, &mut md);
+        }
+        md
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
     #[test]
     fn round_trips_a_jwt_payload() {
         let claims = json!({"sub": "alice", "exp": 1800000000, "roles": ["a", "b"], "act": {"sub": "bob"}, "ok": true, "n": null, "f": 1.5});
         let m = claims.as_object().cloned().unwrap_or_default();
-        assert_eq!(decode_struct(&enc_struct(&m)).map(Value::Object), Some(claims));
+        assert_eq!(decode_struct(&encode::encode_struct(&m)).map(Value::Object), Some(claims));
     }
 
     #[test]
     fn finds_a_namespace_in_metadata() {
         let payload = json!({"payload": {"sub": "dana"}});
-        let mut md = Vec::new();
-        for (ns, v) in [("other", json!({"x": 1})), ("envoy.filters.http.jwt_authn", payload.clone())] {
-            let mut entry = Vec::new();
-            ld(1, ns.as_bytes(), &mut entry);
-            ld(2, &enc_struct(v.as_object().unwrap_or(&Map::new())), &mut entry);
-            ld(1, &entry, &mut md);
-        }
+        let md =
+            encode::encode_metadata(&[("other", json!({"x": 1})), ("envoy.filters.http.jwt_authn", payload.clone())]);
         assert_eq!(filter_metadata(&md, "envoy.filters.http.jwt_authn").map(Value::Object), Some(payload));
         assert_eq!(filter_metadata(&md, "missing"), None);
     }
@@ -267,6 +285,6 @@ mod tests {
             deep = json!({"k": deep});
         }
         let m = deep.as_object().cloned().unwrap_or_default();
-        assert_eq!(decode_struct(&enc_struct(&m)), None, "depth bound");
+        assert_eq!(decode_struct(&encode::encode_struct(&m)), None, "depth bound");
     }
 }

@@ -14,6 +14,7 @@ use hmac::{Hmac, Mac};
 use proxy_audit_core::ai::encode_eventstream;
 use proxy_audit_core::chain::Chain;
 use proxy_audit_core::fuzzing::{self, Control, HS256_KEY, TARGETS};
+use proxy_audit_core::pbstruct::encode;
 use serde_json::{json, Map, Value};
 use sha2::Sha256;
 use std::path::{Path, PathBuf};
@@ -150,69 +151,6 @@ fn hs256(claims: Value) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(HS256_KEY).unwrap();
     mac.update(input.as_bytes());
     format!("{input}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
-}
-
-// Protobuf `Struct` / `Metadata` encoding for the pbstruct seeds.
-fn varint(mut v: u64, out: &mut Vec<u8>) {
-    loop {
-        let b = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            out.push(b);
-            return;
-        }
-        out.push(b | 0x80);
-    }
-}
-
-fn ld(field: u64, payload: &[u8], out: &mut Vec<u8>) {
-    varint(field << 3 | 2, out);
-    varint(payload.len() as u64, out);
-    out.extend_from_slice(payload);
-}
-
-fn pb_value(v: &Value) -> Vec<u8> {
-    let mut out = Vec::new();
-    match v {
-        Value::Null => out.extend_from_slice(&[8, 0]),
-        Value::Number(n) => {
-            out.push(2 << 3 | 1);
-            out.extend_from_slice(&n.as_f64().unwrap().to_le_bytes());
-        }
-        Value::String(s) => ld(3, s.as_bytes(), &mut out),
-        Value::Bool(b) => out.extend_from_slice(&[4 << 3, u8::from(*b)]),
-        Value::Object(m) => ld(5, &pb_struct(m), &mut out),
-        Value::Array(items) => {
-            let mut list = Vec::new();
-            for i in items {
-                ld(1, &pb_value(i), &mut list);
-            }
-            ld(6, &list, &mut out);
-        }
-    }
-    out
-}
-
-fn pb_struct(m: &Map<String, Value>) -> Vec<u8> {
-    let mut out = Vec::new();
-    for (k, v) in m {
-        let mut entry = Vec::new();
-        ld(1, k.as_bytes(), &mut entry);
-        ld(2, &pb_value(v), &mut entry);
-        ld(1, &entry, &mut out);
-    }
-    out
-}
-
-fn pb_metadata(namespaces: &[(&str, Value)]) -> Vec<u8> {
-    let mut md = Vec::new();
-    for (ns, v) in namespaces {
-        let mut entry = Vec::new();
-        ld(1, ns.as_bytes(), &mut entry);
-        ld(2, &pb_struct(v.as_object().unwrap()), &mut entry);
-        ld(1, &entry, &mut md);
-    }
-    md
 }
 
 fn sse_stream(frames: &[Value], done: bool) -> Vec<u8> {
@@ -353,9 +291,9 @@ fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     add(
         "pbstruct",
         "jwt_authn.bin",
-        pb_metadata(&[("other", json!({"x": 1})), ("envoy.filters.http.jwt_authn", claims.clone())]),
+        encode::encode_metadata(&[("other", json!({"x": 1})), ("envoy.filters.http.jwt_authn", claims.clone())]),
     );
-    add("pbstruct", "struct.bin", pb_struct(claims.as_object().unwrap()));
+    add("pbstruct", "struct.bin", encode::encode_struct(claims.as_object().unwrap()));
     // json_redact
     let patient = r#"{"patient":{"name":"Jane Roe","birthDate":"1980-05-17","diagnosis":"E11.9","mrn":"MRN-12345678"},"items":[{"card":"4111111111111111"},{"card":4111111111111111}],"meta":{"team":"falcon"},"odd key":["x@example.com"],"notes":"acct #12345678, EMP12345, ip 192.168.1.10, key AKIAIOSFODNN7EXAMPLE"}"#;
     add("json_redact", "chat_redact.bin", with(ctl([0; 5], false, [0; 4]), CHAT.as_bytes()));
