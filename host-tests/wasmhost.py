@@ -278,7 +278,7 @@ class WasmHost:
     ROOT_ID = 1
 
     def __init__(self, wasm=WASM, env=None, clusters=("audit_sink",), properties=None, now_ms=None, seed=None,
-                 root_id="proxy_audit", filter_state=True):
+                 root_id="proxy_audit", filter_state=True, fuel=False):
         self.env = dict(env or {})
         self.filter_state = filter_state  # False: a host that, as ABI 0.2.1 allows, keeps no filter state
         self.clusters = set(clusters)
@@ -302,8 +302,12 @@ class WasmHost:
         self.retiring = self.retired = False  # root context between proxy_on_done and proxy_done
         self._cx = None             # wasmtime Caller while a host function runs
 
-        self.engine = wasmtime.Engine()
+        config = wasmtime.Config()
+        config.consume_fuel = fuel  # fuel = wasm instructions executed (bench/wasm_profile.py)
+        self.engine = wasmtime.Engine(config)
         self.store = wasmtime.Store(self.engine)
+        if fuel:
+            self.store.set_fuel(2**62)
         self.module = wasmtime.Module.from_file(self.engine, str(wasm))
         linker = wasmtime.Linker(self.engine)
         self.provided = self._link(linker)

@@ -109,7 +109,6 @@ impl Runtime {
     }
 }
 
-/// The classifier of a config (also what `proxy-audit scan` uses).
 const PSEUDONYM_KEY_REQUIRED: &str =
     "$.audit.pseudonym_key_env: required when an action is `pseudonymize` (keyed HMAC, never an unkeyed hash)";
 
@@ -138,6 +137,7 @@ pub fn validate(cfg: &Config) -> Vec<String> {
     errors
 }
 
+/// The classifier of a config (also what `proxy-audit scan` uses).
 pub fn build_classifier(cfg: &Config, pseudonym_key: Vec<u8>) -> Result<Classifier, Vec<String>> {
     let c = &cfg.classification;
     let policy = Policy {

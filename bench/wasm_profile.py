@@ -1,0 +1,95 @@
+"""Where the filter's own time goes: wasm instructions per callback, by payload.
+
+Runs the built .wasm in the wasmtime proxy-wasm host of the tests (host-tests/wasmhost.py) with
+fuel metering on (one unit of fuel = one wasm instruction), drives the same three payloads as
+bench/run through it, and prints the instructions each callback executed, per request. This counts
+only the filter's code; what Envoy spends on host calls and V8 around it is the rest of the
+end-to-end figure.
+
+    .venv/bin/python bench/wasm_profile.py [requests per payload, default 50]
+"""
+import collections
+import json
+import pathlib
+import sys
+import tempfile
+
+HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "host-tests"))
+sys.path.insert(0, str(HERE))
+
+import bench  # noqa: E402  (payloads, plugin config, token)
+import harness  # noqa: E402
+from wasmhost import WasmHost  # noqa: E402
+
+ENV = {"PROXY_AUDIT_JWT_SECRET": harness.JWT_SECRET, "PROXY_AUDIT_PSEUDONYM_KEY": harness.PSEUDONYM_KEY}
+
+
+class Metered(WasmHost):
+    """Attributes the fuel each export call burns to that export."""
+
+    def __init__(self, **kw):
+        super().__init__(fuel=True, **kw)
+        self.burned = collections.Counter()
+
+    def call(self, name, *args, context=None):
+        before = self.store.get_fuel()
+        try:
+            return super().call(name, *args, context=context)
+        finally:
+            self.burned[name] += before - self.store.get_fuel()
+
+
+def one_request(host, p, auth, response, sse):
+    s = host.new_stream()
+    headers = [(":method", p["method"]), (":path", p["path"]), (":authority", "api.example.com"),
+               (":scheme", "http"), ("authorization", auth), ("x-request-id", "r-1"), ("user-agent", "bench")]
+    if p["body"] is None:
+        s.request_headers(headers, end_of_stream=True)
+    else:
+        s.request_headers(headers + [("content-type", "application/json")])
+        s.request_body(p["body"].read_bytes(), end_of_stream=True)
+    if p is sse["payload"]:
+        s.response_headers([(":status", "200"), ("content-type", "text/event-stream")])
+        frames = sse["bytes"].split(b"\n\n")
+        for k, f in enumerate(frames):
+            s.response_body(f + b"\n\n" if f else b"", end_of_stream=k == len(frames) - 1)
+    else:
+        s.response_headers([(":status", "200"), ("content-type", "application/json")])
+        s.response_body(response if p["body"] else b'{"id": "p-1042", "name": "redacted"}', end_of_stream=True)
+    s.finish()
+
+
+def main():
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 50
+    with tempfile.TemporaryDirectory() as d:
+        d = pathlib.Path(d)
+        payloads = bench.bodies(d)
+        response = (d / "response.json").read_bytes()
+        sse = {"payload": payloads["stream"], "bytes": (d / "stream.sse").read_bytes()}
+        auth = f"Bearer {bench.token()}"
+        print(f"wasm instructions per request ({n} requests per payload, `{sys.argv[0]}`)\n")
+        print("| payload | callback | instructions per request |")
+        print("|---|---|---:|")
+        for key, p in payloads.items():
+            host = Metered(env=ENV)
+            assert host.start(bench.PLUGIN_CONFIG), host.log_text()
+            one_request(host, p, auth, response, sse)  # warm-up: first-use allocations
+            for c in host.pending_calls():
+                host.respond(c, 200)
+            host.burned.clear()
+            for _ in range(n):
+                one_request(host, p, auth, response, sse)
+            host.tick()
+            for c in host.pending_calls():
+                host.respond(c, 200)
+            total = 0
+            for name, fuel in sorted(host.burned.items(), key=lambda kv: -kv[1]):
+                if fuel // n:
+                    print(f"| {p['label']} | `{name}` | {fuel // n:,} |")
+                total += fuel
+            print(f"| {p['label']} | **all** | **{total // n:,}** |")
+
+
+if __name__ == "__main__":
+    main()
