@@ -278,8 +278,8 @@ impl ResponseTracker {
         }
         for u in [
             v.get("usage"),
-            v.pointer("/message/usage"),
-            v.pointer("/response/usage"),
+            ptr(v, "/message/usage"),
+            ptr(v, "/response/usage"),
             v.get("usageMetadata"),
             v.get("amazon-bedrock-invocationMetrics"),
         ]
@@ -288,7 +288,7 @@ impl ResponseTracker {
         {
             self.usage(u);
         }
-        if let Some(t) = v.pointer("/usage/tokens").or_else(|| v.pointer("/usage/billed_units")) {
+        if let Some(t) = ptr(v, "/usage/tokens").or_else(|| ptr(v, "/usage/billed_units")) {
             self.usage(t);
         }
         // Ollama: counts at top level.
@@ -301,16 +301,16 @@ impl ResponseTracker {
         for p in
             ["/stop_reason", "/delta/stop_reason", "/stopReason", "/done_reason", "/finish_reason", "/response/status"]
         {
-            if let Some(r) = v.pointer(p).and_then(Value::as_str) {
+            if let Some(r) = ptr(v, p).and_then(Value::as_str) {
                 let r = r.to_string();
                 self.reason(&r);
             }
         }
-        if let Some(r) = v.pointer("/response/incomplete_details/reason").and_then(Value::as_str) {
+        if let Some(r) = ptr(v, "/response/incomplete_details/reason").and_then(Value::as_str) {
             let r = r.to_string();
             self.reason(&r);
         }
-        if v.pointer("/promptFeedback/blockReason").is_some()
+        if ptr(v, "/promptFeedback/blockReason").is_some()
             || v.get("amazon-bedrock-guardrailAction").and_then(Value::as_str) == Some("INTERVENED")
         {
             self.s.safety = true;
@@ -349,7 +349,7 @@ impl ResponseTracker {
                 let r = r.to_string();
                 self.reason(&r);
             }
-            for p in c.pointer("/content/parts").and_then(Value::as_array).into_iter().flatten() {
+            for p in ptr(c, "/content/parts").and_then(Value::as_array).into_iter().flatten() {
                 if let Some(t) = p.get("text").and_then(Value::as_str) {
                     self.text(t, now_ms);
                 }
@@ -362,7 +362,7 @@ impl ResponseTracker {
         if streaming {
             // Anthropic content_block_delta / Bedrock contentBlockDelta / Cohere content-delta.
             for p in ["/delta/text", "/delta/message/content/text"] {
-                if let Some(t) = v.pointer(p).and_then(Value::as_str) {
+                if let Some(t) = ptr(v, p).and_then(Value::as_str) {
                     self.text(t, now_ms);
                 }
             }
@@ -371,25 +371,23 @@ impl ResponseTracker {
                     self.text(t, now_ms);
                 }
             }
-            let tool_start = v.pointer("/content_block/type").and_then(Value::as_str) == Some("tool_use")
-                || v.pointer("/start/toolUse").is_some()
+            let tool_start = ptr(v, "/content_block/type").and_then(Value::as_str) == Some("tool_use")
+                || ptr(v, "/start/toolUse").is_some()
                 || (kind == "response.output_item.added"
-                    && v.pointer("/item/type").and_then(Value::as_str) == Some("function_call"))
+                    && ptr(v, "/item/type").and_then(Value::as_str) == Some("function_call"))
                 || kind == "tool-call-start";
             if tool_start {
                 self.tools(1);
             }
             // Ollama stream lines.
-            if let Some(t) = v
-                .pointer("/message/content")
-                .and_then(Value::as_str)
-                .or_else(|| v.get("response").and_then(Value::as_str))
+            if let Some(t) =
+                ptr(v, "/message/content").and_then(Value::as_str).or_else(|| v.get("response").and_then(Value::as_str))
             {
                 self.text(t, now_ms);
             }
         } else {
             // Anthropic / Cohere content blocks, Responses output, Bedrock Converse, Ollama.
-            let blocks = [v.get("content"), v.pointer("/message/content"), v.pointer("/output/message/content")];
+            let blocks = [v.get("content"), ptr(v, "/message/content"), ptr(v, "/output/message/content")];
             for b in blocks.into_iter().flatten() {
                 match b {
                     Value::String(t) => self.text(t, now_ms),
@@ -407,7 +405,7 @@ impl ResponseTracker {
                     _ => {}
                 }
             }
-            if let Some(calls) = v.pointer("/message/tool_calls").and_then(Value::as_array) {
+            if let Some(calls) = ptr(v, "/message/tool_calls").and_then(Value::as_array) {
                 self.tools(calls.len() as u64);
             }
             for item in v.get("output").and_then(Value::as_array).into_iter().flatten() {
@@ -427,7 +425,7 @@ impl ResponseTracker {
     }
 
     fn usage(&mut self, u: &Value) {
-        let n = |keys: &[&str]| keys.iter().find_map(|k| u.pointer(k).and_then(Value::as_u64));
+        let n = |keys: &[&str]| keys.iter().find_map(|k| ptr(u, k).and_then(Value::as_u64));
         let s = &mut self.s.usage;
         if let Some(x) =
             n(&["/prompt_tokens", "/input_tokens", "/inputTokens", "/promptTokenCount", "/inputTokenCount"])
@@ -466,4 +464,14 @@ fn filtered(results: Option<&Value>) -> bool {
     results
         .and_then(Value::as_object)
         .is_some_and(|m| m.values().any(|r| r.get("filtered").and_then(Value::as_bool) == Some(true)))
+}
+
+/// `Value::pointer` for the constant paths used here, without its
+/// per-segment allocations (this runs for every streamed event).
+fn ptr<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
+    path.split('/').skip(1).try_fold(v, |v, k| match v {
+        Value::Object(m) => m.get(k),
+        Value::Array(a) => k.parse::<usize>().ok().and_then(|i| a.get(i)),
+        _ => None,
+    })
 }
