@@ -75,6 +75,9 @@ struct Chan {
 }
 
 /// Incremental SSE redactor. Owns no classifier: pass the same one to every call.
+/// Text channels tracked per stream (choices, content blocks, tool calls).
+const MAX_CHANNELS: usize = 64;
+
 pub struct StreamRedactor {
     actions: Actions,
     parser: SseParser,
@@ -217,6 +220,11 @@ impl StreamRedactor {
     fn chan(&mut self, key: &str, loc: &str) -> usize {
         if let Some(ix) = self.chans.iter().position(|c| c.key == key) {
             return ix;
+        }
+        if self.chans.len() >= MAX_CHANNELS {
+            // Channel ids come from the upstream (`index`, `item_id`): past
+            // the bound, further channels share the last one.
+            return MAX_CHANNELS - 1;
         }
         self.chans.push(Chan {
             key: key.to_string(),

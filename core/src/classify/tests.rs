@@ -609,3 +609,19 @@ fn restore_escapes_originals_inside_sse_json() {
     let out = restore(b"data: {\"c\":\"pseu_0123456789abcdef\"}\n\n", &map).unwrap();
     assert_eq!(out, b"data: {\"c\":\"a\\\"b\"}\n\n");
 }
+
+#[test]
+fn upstream_chosen_channels_are_bounded() {
+    let c = cl();
+    let mut r = StreamRedactor::new(Actions::default());
+    let mut out = Vec::new();
+    for i in 0..500 {
+        let frame = format!("data: {{\"choices\":[{{\"index\":{i},\"delta\":{{\"content\":\"x{i} \"}}}}]}}\n\n");
+        out.extend(r.push(&c, frame.as_bytes()));
+    }
+    let tail = "data: {\"choices\":[{\"index\":9999,\"delta\":{\"content\":\"mail jane.doe@example.com\"}}]}\n\n";
+    out.extend(r.push(&c, tail.as_bytes()));
+    out.extend(r.finish(&c));
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.contains("x499 ") && !text.contains("jane.doe"), "every frame released, redaction still applies");
+}
