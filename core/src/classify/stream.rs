@@ -74,10 +74,10 @@ struct Chan {
     fresh: bool,
 }
 
-/// Incremental SSE redactor. Owns no classifier: pass the same one to every call.
 /// Text channels tracked per stream (choices, content blocks, tool calls).
 const MAX_CHANNELS: usize = 64;
 
+/// Incremental SSE redactor. Owns no classifier: pass the same one to every call.
 pub struct StreamRedactor {
     actions: Actions,
     parser: SseParser,
