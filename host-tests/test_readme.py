@@ -33,6 +33,15 @@ def test_the_first_lines_are_the_two_commands():
     assert "scripts/test" in (harness.ROOT / ".ci" / "run").read_text()
 
 
+def test_the_demo_runs_and_its_trail_verifies():
+    """What `scripts/demo` runs after its setup (the setup is `scripts/bootstrap`, done by `scripts/test`)."""
+    import sys
+    p = subprocess.run([sys.executable, str(harness.ROOT / "examples" / "demo.py")], capture_output=True, text=True,
+                       timeout=180, cwd=harness.ROOT)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    assert "OK: every chain holds" in p.stdout and '"kind": "access"' in p.stdout, p.stdout[-2000:]
+
+
 def test_readme_config_is_valid_and_runs_in_envoy(tmp_path, sink, upstream):
     cfg = json.loads(block("plugin-config"))
     f = tmp_path / "cfg.json"
