@@ -72,6 +72,18 @@ def served_get(host, path):
     return s
 
 
+def resent_batch(host):
+    """Ticks (100 ms each) until the filter retries its batch: backoff is 100 ms plus jitter,
+    so it must come within 2 s of host time."""
+    for _ in range(20):
+        host.tick()
+        calls = host.pending_calls()
+        if calls:
+            break
+    assert len(calls) == 1, "resent within 2 s of host time"
+    return calls[0]
+
+
 def shipped(host, status=200):
     """One timer tick; the batch the root context POSTed, answered with `status`; its events."""
     host.tick()
@@ -254,15 +266,9 @@ def test_batch_refused_with_503_is_resent_on_a_later_tick(make_host):
     first = shipped(host, status=503)
     assert host.metric("proxy_audit.batches_failed") == 1
     assert "retried" in host.log_text()
-    again = []
-    for _ in range(20):  # backoff 100 ms plus jitter: a few 100 ms ticks
-        host.tick()
-        again = host.pending_calls()
-        if again:
-            break
-    assert len(again) == 1, "resent within 2 s of host time"
-    assert [json.loads(line) for line in again[0].body.decode().splitlines()] == first, "the same events, byte for byte"
-    host.respond(again[0], 204)
+    again = resent_batch(host)
+    assert [json.loads(line) for line in again.body.decode().splitlines()] == first, "the same events, byte for byte"
+    host.respond(again, 204)
     assert host.metric("proxy_audit.events_retried") == 2 and host.metric("proxy_audit.events_delivered") == 2
 
 
@@ -273,11 +279,7 @@ def test_batch_that_times_out_or_is_reset_is_resent(make_host):
     assert call.timeout_ms == 250
     host.advance(250)  # the host fails the call as Envoy does: no response headers
     assert call.done and host.metric("proxy_audit.batches_failed") == 1
-    for _ in range(20):
-        host.tick()
-        if host.pending_calls():
-            break
-    (resent,) = host.pending_calls()
+    resent = resent_batch(host)
     assert resent.body == call.body
     host.respond(resent, None)  # a reset
     assert host.metric("proxy_audit.batches_failed") == 2
@@ -400,11 +402,7 @@ def test_a_retired_plugin_ships_what_it_holds_before_it_goes(make_host):
     (call,) = host.pending_calls()
     host.respond(call, 503)
     assert not host.retired, "a failed batch is retried while draining"
-    for _ in range(20):
-        host.tick()
-        if host.pending_calls():
-            break
-    (again,) = host.pending_calls()
+    again = resent_batch(host)
     assert again.body == call.body
     host.respond(again, 200)
     assert host.retired, "proxy_done once everything is delivered"
