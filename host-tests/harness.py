@@ -64,6 +64,27 @@ def wasm_filter(plugin_config, runtime="v8", env=None, wasm=WASM):
     }
 
 
+SHIPPER_ROOT_ID = "proxy_audit_shipper"
+
+
+def shipper_extension(shipper_config, runtime="v8", wasm=WASM):
+    """The singleton shipping service: the same .wasm under `envoy.bootstrap.wasm`, root id
+    proxy_audit_shipper, reading the shared queue the filter hands its events to."""
+    return {
+        "name": "envoy.bootstrap.wasm",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.wasm.v3.WasmService",
+            "singleton": True,
+            "config": {
+                "name": SHIPPER_ROOT_ID,
+                "root_id": SHIPPER_ROOT_ID,
+                "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue", "value": json.dumps(shipper_config)},
+                "vm_config": {"vm_id": SHIPPER_ROOT_ID, "runtime": RUNTIMES[runtime], "code": {"local": {"filename": str(wasm)}}},
+            },
+        },
+    }
+
+
 def jwt_authn_filter(jwks_json, issuer="https://idp.example.com", audiences=("proxy-audit",)):
     return {
         "name": "envoy.filters.http.jwt_authn",
@@ -154,13 +175,15 @@ class Envoy:
     """One Envoy process on free ports. Use as a context manager."""
 
     def __init__(self, plugin_config, upstream_port, sink_port, runtime="v8", extra_filters_before=(), env=None,
-                 concurrency=2, access_log=False, with_filter=True, tls=None):
+                 concurrency=2, access_log=False, with_filter=True, tls=None, shipper=None):
         self.port = free_port()
         self.admin_port = free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="proxy-audit-envoy-"))
         self.access_log_path = self.dir / "access.log" if access_log else None
         filters = list(extra_filters_before) + ([wasm_filter(plugin_config, runtime, env)] if with_filter else [])
         self.config = bootstrap(self.port, self.admin_port, upstream_port, sink_port, filters, self.access_log_path, tls)
+        if shipper is not None:
+            self.config["bootstrap_extensions"] = [shipper_extension(shipper, runtime)]
         self.config_path = self.dir / "envoy.json"
         self.config_path.write_text(json.dumps(self.config, indent=1))
         self.log_path = self.dir / "envoy.log"

@@ -32,7 +32,9 @@ def covered_by_losses(events):
         em = e["chain"]["emitter"]
         out.setdefault(em, set()).add(e["chain"]["seq"])
         if e["kind"] == "loss":
-            out[em].update(range(e["trail"]["first_seq"], e["trail"]["last_seq"] + 1))
+            # The shipping service declares losses in the chain they happened to.
+            target = e["trail"].get("emitter", em)
+            out.setdefault(target, set()).update(range(e["trail"]["first_seq"], e["trail"]["last_seq"] + 1))
     return out
 
 
@@ -183,3 +185,88 @@ def test_filter_state_copy_for_access_logs(envoy_factory, events):
     assert line["audit_id"] == h["x-proxy-audit-id"] == ev["id"]
     assert line["actor"] == "alice"
     assert json.loads(line["event"]) == ev, "the access-log copy is the shipped event, hash included"
+
+
+# The optional singleton shipping service (envoy.bootstrap.wasm, root id proxy_audit_shipper):
+# workers hand their sealed events over an Envoy shared queue; it ships them from the main thread.
+
+SHARED_QUEUE = {"vm_id": harness.SHIPPER_ROOT_ID, "name": "proxy_audit_events"}
+
+
+def queue_config(**exporter):
+    cfg = harness.default_plugin_config()
+    cfg["audit"]["exporter"]["shared_queue"] = SHARED_QUEUE
+    cfg["audit"]["exporter"].update(exporter)
+    return cfg
+
+
+def shipper_config(**exporter):
+    ex = {"cluster": "audit_sink", "flush_interval_ms": 100, "max_batch_events": 100, "shared_queue": SHARED_QUEUE}
+    return {"audit": {"exporter": {**ex, **exporter}}}
+
+
+def counter(envoy, name):
+    return int(envoy.stats("proxy_audit").get(f"wasmcustom.proxy_audit.{name}", "0") or 0)
+
+
+def test_singleton_shipper_carries_every_worker_event(envoy_factory, events, tmp_path):
+    envoy = envoy_factory(queue_config(), concurrency=2, shipper=shipper_config())
+    with ThreadPoolExecutor(16) as pool:
+        ids = list(pool.map(lambda i: call(envoy.url, f"/shipped/{i}")[1]["x-proxy-audit-id"], range(600)))
+    evs = events.wait_requests(600, timeout=60)
+    assert {e["id"] for e in evs} == set(ids)
+    settled_chains(events)
+    rc, out = verify_cli(events.all(), tmp_path)
+    assert rc == 0, out
+    # The workers handed everything to the shipper and POSTed nothing themselves.
+    shipper_starts = [e for e in events.all() if e["kind"] == "chain_start" and "/proxy_audit_shipper/" in e["chain"]["emitter"]]
+    assert len(shipper_starts) == 1, "the shipping service is an emitter of its own"
+    assert harness.wait_for(lambda: counter(envoy, "shipper.events_delivered") >= 600 + 2, 10)
+    assert counter(envoy, "events_handed_off") >= 600
+    assert counter(envoy, "events_delivered") == 0
+    assert "no shipping service queue" not in envoy.log()
+
+
+def test_shipper_outage_losses_are_declared_for_the_worker_chains(envoy_factory, events, sink, tmp_path):
+    envoy = envoy_factory(queue_config(), concurrency=2,
+                          shipper=shipper_config(max_buffered_events=40, max_batch_events=10, timeout_ms=500))
+    sink.store.fail_status, sink.store.fail_until = 503, time.time() + 3600
+    sent, start = 0, time.time()
+    while time.time() < start + 3 or sent < 200:
+        call(envoy.url, f"/during/{sent}")
+        sent += 1
+        time.sleep(0.01)
+    sink.store.fail_until = time.time()
+    time.sleep(0.5)
+    for i in range(5):
+        call(envoy.url, f"/after/{i}")
+    sent += 5
+
+    def settled():
+        evs = events.all()
+        got = {e["id"] for e in evs if e["kind"] == "access"}
+        lost = sum(e["trail"]["lost_events"] for e in evs if e["kind"] == "loss")
+        return len(got) + lost >= sent and evs
+    assert harness.wait_for(settled, 30)
+    evs = events.all()
+    worker_chains = {e["chain"]["emitter"] for e in evs if e["kind"] == "access"}
+    declared_for = {e["trail"].get("emitter") for e in evs if e["kind"] == "loss"}
+    assert declared_for & worker_chains, f"the shipper must declare the workers' lost events: {declared_for}"
+    for em, seqs in covered_by_losses(evs).items():
+        assert seqs == set(range(max(seqs) + 1)), f"{em}: undeclared gap"
+    rc, out = verify_cli(evs, tmp_path)
+    assert rc == 0 and "declared by" in out, out
+    # Without the shipper's loss events the worker chains have undeclared gaps.
+    rc, out = verify_cli([e for e in evs if "emitter" not in e.get("trail", {})], tmp_path)
+    assert rc == 1 and "missing" in out, out
+    assert counter(envoy, "shipper.events_dropped") >= 1
+
+
+def test_without_the_shipper_each_worker_ships_its_own_events(envoy_factory, events, tmp_path):
+    envoy = envoy_factory(queue_config(), concurrency=2)
+    for i in range(10):
+        call(envoy.url, f"/alone/{i}")
+    assert len(events.wait_requests(10)) == 10
+    settled_chains(events)
+    assert "no shipping service queue" in envoy.log()
+    assert counter(envoy, "events_delivered") >= 10 and counter(envoy, "events_handed_off") == 0

@@ -115,7 +115,24 @@ pub struct ExporterConfig {
     pub flush_interval_ms: u64,
     pub max_batch_events: usize,
     pub max_buffered_events: usize,
+    /// Hand batches to a singleton shipping service through this Envoy
+    /// shared queue instead of POSTing them from each worker (`None`: ship
+    /// from the worker). The shipper registers the queue under the same name.
+    pub shared_queue: Option<SharedQueue>,
 }
+
+/// `audit.exporter.shared_queue`: where the singleton shipping service
+/// (root id [`SHIPPER_ROOT_ID`], `envoy.bootstrap.wasm`) listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedQueue {
+    /// The shipper's `vm_config.vm_id` (Envoy resolves queues per VM id).
+    pub vm_id: String,
+    pub name: String,
+}
+
+/// The root id that makes the module a singleton shipping service instead of
+/// an HTTP filter.
+pub const SHIPPER_ROOT_ID: &str = "proxy_audit_shipper";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Delivery {
@@ -640,6 +657,14 @@ impl Checker {
         Some(self.integer(o, "block_injection_score", p, 100, 1, 100) as u8)
     }
 
+    fn shared_queue(&mut self, v: Option<&Value>, p: &str) -> Option<SharedQueue> {
+        let o = self.object(v, p, &["vm_id", "name"])?;
+        Some(SharedQueue {
+            vm_id: self.string(Some(o), "vm_id", p, SHIPPER_ROOT_ID),
+            name: self.nonempty(Some(o), "name", p, "proxy_audit_events"),
+        })
+    }
+
     fn audit(&mut self, v: Option<&Value>) -> AuditConfig {
         let p = "$.audit";
         let o = self.object(
@@ -669,6 +694,7 @@ impl Checker {
                 "flush_interval_ms",
                 "max_batch_events",
                 "max_buffered_events",
+                "shared_queue",
             ],
         );
         self.one_of(e, "type", ep, &["http"]);
@@ -695,6 +721,7 @@ impl Checker {
             flush_interval_ms: self.integer(e, "flush_interval_ms", ep, 200, 10, 60_000),
             max_batch_events,
             max_buffered_events,
+            shared_queue: self.shared_queue(e.and_then(|m| m.get("shared_queue")), &format!("{ep}.shared_queue")),
         };
         let delivery = match self.one_of(o, "delivery", p, &["async", "write_ahead"]).as_deref() {
             Some("write_ahead") => Delivery::WriteAhead,

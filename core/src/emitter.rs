@@ -68,18 +68,41 @@ impl Emitter {
         self.exporter.push(sealed.seq, &sealed.line);
     }
 
-    /// Declares dropped events with one `loss` event, when there is room.
+    /// Queues the events of a worker's hand-off (the shipping service): they
+    /// keep their own chain; this emitter only carries them, and declares in
+    /// its own chain any of them it has to drop. Returns how many it took.
+    pub fn forward(&mut self, handoff: &[u8]) -> Result<usize, String> {
+        let h = crate::handoff::decode(handoff)?;
+        if h.emitter == self.name() {
+            return Err("hand-off claims the shipping service's own emitter".into());
+        }
+        let origin: std::sync::Arc<str> = h.emitter.into();
+        for (seq, line) in &h.events {
+            self.exporter.push_from(&origin, *seq, line);
+        }
+        Ok(h.events.len())
+    }
+
+    /// Declares dropped events with `loss` events, when there is room: one
+    /// for this emitter's own, one per other emitter whose events it carried
+    /// (`trail.emitter` names that chain).
     fn declare_loss(&mut self, now_ms: u64) {
         if let Some(l) = self.exporter.take_loss() {
             let trail = json!({"lost_events": l.count, "first_seq": l.first_seq, "last_seq": l.last_seq, "reason": "buffer_full"});
             let id = self.ids.next_id();
             self.emit(trail_event(id, now_ms, "loss", trail), now_ms);
         }
+        while let Some((origin, l)) = self.exporter.take_forwarded_loss() {
+            let trail = json!({"emitter": &*origin, "lost_events": l.count, "first_seq": l.first_seq,
+                               "last_seq": l.last_seq, "reason": "shipper_buffer_full"});
+            let id = self.ids.next_id();
+            self.emit(trail_event(id, now_ms, "loss", trail), now_ms);
+        }
     }
 
-    /// Timer work: declare losses, a `checkpoint` when idle for the interval,
-    /// then the next batch.
-    pub fn tick(&mut self, now_ms: u64) -> Option<Batch> {
+    /// Timer work without the batch: declare losses, and a `checkpoint` when
+    /// idle for the interval.
+    pub fn tick_records(&mut self, now_ms: u64) {
         self.declare_loss(now_ms);
         if now_ms.saturating_sub(self.last_event_ms) >= self.checkpoint_interval_ms {
             if let Some((seq, hash)) = self.chain.head() {
@@ -88,7 +111,19 @@ impl Emitter {
                 self.emit(trail_event(id, now_ms, "checkpoint", trail), now_ms);
             }
         }
+    }
+
+    /// Timer work ([`Self::tick_records`]), then the next batch to POST.
+    pub fn tick(&mut self, now_ms: u64) -> Option<Batch> {
+        self.tick_records(now_ms);
         self.exporter.next_batch(now_ms)
+    }
+
+    /// Timer work, then the next hand-off for the shipping service.
+    pub fn tick_handoff(&mut self, now_ms: u64) -> Option<Vec<u8>> {
+        self.tick_records(now_ms);
+        let name = self.chain.emitter().to_string();
+        self.exporter.next_handoff(&name, now_ms)
     }
 
     /// Reports the outcome of the in-flight batch.
@@ -149,6 +184,51 @@ mod tests {
         assert_eq!(lines.len(), 3, "idle for the interval → one checkpoint");
         assert!(lines[2].contains("\"head_seq\":1"));
         assert_eq!(check_lines(&lines), Ok(3));
+    }
+
+    /// A worker hands its events to a shipper whose buffer overflows: the
+    /// shipper's chain declares the gap in the worker's chain, and `verify`
+    /// accepts the trail (every seq delivered or declared lost).
+    #[test]
+    fn shipper_declares_what_it_drops_for_the_worker() {
+        let mut worker = emitter(1_000);
+        for i in 0..30 {
+            let id = worker.next_id();
+            worker.emit(trail_event(id, 1_000 + i, "checkpoint", json!({})), 1_000 + i);
+        }
+        let cfg = Config::parse(br#"{"audit": {"exporter": {"max_batch_events": 2, "max_buffered_events": 5}}}"#)
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        let mut shipper = Emitter::start("node/1/shipper".into(), [8; 32], &cfg.audit.exporter, 60_000, 1_000, "start");
+        let mut delivered = Vec::new();
+        let mut handoffs = 0;
+        let mut forwarded = 0;
+        while let Some(h) = worker.tick_handoff(2_000) {
+            handoffs += 1;
+            forwarded += shipper.forward(&h).unwrap_or_else(|e| panic!("{e}"));
+            worker.exporter.handed_off();
+            // The log service is down meanwhile.
+            if shipper.tick(2_000).is_some() {
+                shipper.batch_done(false, 2_000);
+            }
+        }
+        assert_eq!((handoffs, forwarded), (16, 31), "31 events, 2 per hand-off");
+        assert_eq!(worker.exporter.stats.handed_off, 31);
+        delivered.extend(drain(&mut shipper, 3_000));
+        assert!(shipper.exporter.stats.dropped > 0, "the small shipper buffer overflowed");
+        let lost: Vec<Value> = delivered
+            .iter()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| v["kind"] == "loss" && v["trail"]["emitter"] == "node/1")
+            .collect();
+        assert!(!lost.is_empty());
+        let values: Vec<Value> = delivered.iter().filter_map(|l| serde_json::from_str(l).ok()).collect();
+        let report = crate::verify::verify(values.clone(), &[]);
+        assert_eq!(report.exit_code(), 0, "{}", report.render());
+        assert!(report.render().contains("declared by node/1/shipper"), "{}", report.render());
+        // Without the shipper's loss events, the worker's chain has holes.
+        let without: Vec<Value> = values.into_iter().filter(|v| v["trail"]["emitter"] != "node/1").collect();
+        assert_eq!(crate::verify::verify(without, &[]).exit_code(), 1);
+        assert!(shipper.forward(b"garbage").is_err());
     }
 
     #[test]

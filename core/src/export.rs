@@ -7,11 +7,16 @@
 //! full the oldest queued events are dropped and the dropped seq ranges are
 //! handed back through [`Exporter::take_loss`] so a `loss` event declares
 //! the gap.
+//!
+//! The singleton shipping service runs one exporter for the events of every
+//! worker ([`Exporter::push_from`]): a drop there is accounted to the emitter
+//! the event came from ([`Exporter::take_forwarded_loss`]).
 
 use crate::config::{ExporterConfig, Format};
 use crate::timefmt::parse_rfc3339_millis;
 use serde_json::{json, Value};
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 
 /// Counters exposed as Envoy stats.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -21,6 +26,10 @@ pub struct Stats {
     pub retried: u64,
     pub dropped: u64,
     pub batches_failed: u64,
+    /// Handed to the singleton shipping service (a worker with a shared queue).
+    pub handed_off: u64,
+    /// Received from workers (the shipping service).
+    pub received: u64,
 }
 
 /// Dropped events not yet declared: how many, and the seq span they lie in
@@ -34,9 +43,11 @@ pub struct Loss {
 
 #[derive(Debug, Clone)]
 struct Item {
+    /// The emitter the event came from, when it is not this exporter's own.
+    origin: Option<Arc<str>>,
     seq: u64,
-    /// The event rendered for the wire format (NDJSON line or OTLP LogRecord).
-    rendered: String,
+    /// The sealed event line (rendered for the wire format per batch).
+    line: String,
 }
 
 /// One POST body ready to send.
@@ -57,6 +68,8 @@ pub struct Exporter {
     attempt: u32,
     retry_at_ms: u64,
     loss: Option<Loss>,
+    /// Dropped events of other emitters (shipping service), not yet declared.
+    forwarded_loss: BTreeMap<Arc<str>, Loss>,
     pub stats: Stats,
 }
 
@@ -75,6 +88,7 @@ impl Exporter {
             attempt: 0,
             retry_at_ms: 0,
             loss: None,
+            forwarded_loss: BTreeMap::new(),
             stats: Stats::default(),
         }
     }
@@ -96,27 +110,37 @@ impl Exporter {
     /// Queues one sealed event (its canonical JSON line).
     pub fn push(&mut self, seq: u64, line: &str) {
         self.stats.emitted += 1;
-        let rendered = match self.format {
-            Format::Ndjson => line.to_string(),
-            Format::Otlp => otlp_record(line),
-        };
+        self.queue_item(Item { origin: None, seq, line: line.to_string() });
+    }
+
+    /// Queues an event another emitter sealed (the shipping service).
+    pub fn push_from(&mut self, origin: &Arc<str>, seq: u64, line: &str) {
+        self.stats.received += 1;
+        self.queue_item(Item { origin: Some(origin.clone()), seq, line: line.to_string() });
+    }
+
+    fn queue_item(&mut self, item: Item) {
         while self.depth() >= self.max_buffered {
             let Some(old) = self.queue.pop_front() else {
                 break;
             };
-            self.record_loss(old.seq);
+            self.record_loss(old);
         }
         if self.depth() >= self.max_buffered {
             // Everything buffered is in flight: drop the newcomer instead.
-            self.record_loss(seq);
+            self.record_loss(item);
             return;
         }
-        self.queue.push_back(Item { seq, rendered });
+        self.queue.push_back(item);
     }
 
-    fn record_loss(&mut self, seq: u64) {
+    fn record_loss(&mut self, item: Item) {
         self.stats.dropped += 1;
-        let l = self.loss.get_or_insert(Loss { first_seq: seq, last_seq: seq, count: 0 });
+        let seq = item.seq;
+        let l = match item.origin {
+            None => self.loss.get_or_insert(Loss { first_seq: seq, last_seq: seq, count: 0 }),
+            Some(o) => self.forwarded_loss.entry(o).or_insert(Loss { first_seq: seq, last_seq: seq, count: 0 }),
+        };
         l.first_seq = l.first_seq.min(seq);
         l.last_seq = l.last_seq.max(seq);
         l.count += 1;
@@ -131,6 +155,15 @@ impl Exporter {
         self.loss.take()
     }
 
+    /// Like [`Self::take_loss`], for one other emitter whose events this
+    /// exporter dropped.
+    pub fn take_forwarded_loss(&mut self) -> Option<(Arc<str>, Loss)> {
+        if self.depth() >= self.max_buffered {
+            return None;
+        }
+        self.forwarded_loss.pop_first()
+    }
+
     /// The next batch to POST, when nothing is in flight, something is
     /// queued and any backoff has elapsed.
     pub fn next_batch(&mut self, now_ms: u64) -> Option<Batch> {
@@ -142,17 +175,34 @@ impl Exporter {
         Some(self.render())
     }
 
+    /// Like [`Self::next_batch`], but the events go out as one hand-off
+    /// message for the shipping service (see [`crate::handoff`]); a later
+    /// [`Self::handed_off`] or [`Self::failed`] settles it.
+    pub fn next_handoff(&mut self, emitter: &str, now_ms: u64) -> Option<Vec<u8>> {
+        if self.in_flight() || self.queue.is_empty() || now_ms < self.retry_at_ms {
+            return None;
+        }
+        let n = self.queue.len().min(self.max_batch);
+        self.inflight = self.queue.drain(..n).collect();
+        Some(crate::handoff::encode(emitter, self.inflight.iter().map(|i| (i.seq, i.line.as_str()))))
+    }
+
     fn render(&self) -> Batch {
-        let parts: Vec<&str> = self.inflight.iter().map(|i| i.rendered.as_str()).collect();
-        render(self.format, &parts)
+        let lines: Vec<&str> = self.inflight.iter().map(|i| i.line.as_str()).collect();
+        render(self.format, &lines)
     }
 
     /// A batch of one event, for write-ahead delivery outside the queue.
     pub fn single(&self, line: &str) -> Batch {
-        match self.format {
-            Format::Ndjson => render(self.format, &[line]),
-            Format::Otlp => render(self.format, &[otlp_record(line).as_str()]),
-        }
+        render(self.format, &[line])
+    }
+
+    /// The shipping service took the in-flight hand-off.
+    pub fn handed_off(&mut self) {
+        self.stats.handed_off += self.inflight.len() as u64;
+        self.inflight.clear();
+        self.attempt = 0;
+        self.retry_at_ms = 0;
     }
 
     /// The log service acknowledged the in-flight batch.
@@ -178,7 +228,7 @@ impl Exporter {
         // The buffer bound holds across retries too.
         while self.queue.len() > self.max_buffered {
             if let Some(old) = self.queue.pop_front() {
-                self.record_loss(old.seq);
+                self.record_loss(old);
             }
         }
     }
@@ -192,14 +242,16 @@ impl Exporter {
     }
 }
 
-fn render(format: Format, parts: &[&str]) -> Batch {
+/// One POST body for sealed event lines in the wire format.
+fn render(format: Format, lines: &[&str]) -> Batch {
     match format {
         Format::Ndjson => {
-            let mut body = parts.join("\n").into_bytes();
+            let mut body = lines.join("\n").into_bytes();
             body.push(b'\n');
-            Batch { body, content_type: "application/x-ndjson", events: parts.len() }
+            Batch { body, content_type: "application/x-ndjson", events: lines.len() }
         }
         Format::Otlp => {
+            let parts: Vec<String> = lines.iter().map(|l| otlp_record(l)).collect();
             let body = format!(
                 concat!(
                     r#"{{"resourceLogs":[{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"proxy-audit"}}}}]}},"#,

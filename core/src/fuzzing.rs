@@ -43,6 +43,7 @@ pub const TARGETS: &[(&str, Driver)] = &[
     ("request_path", request_path),
     ("config", config),
     ("verify", verify_chain),
+    ("handoff", handoff),
 ];
 
 /// The driver of a target, by name.
@@ -498,4 +499,26 @@ pub fn verify_chain(data: &[u8]) {
     let _ = report.render();
     let _ = report.exit_code();
     let _ = verify::parse_events("fuzz.ndjson", data);
+}
+
+/// The shipping service on a shared-queue message: decode, carry the events
+/// through a small buffer (so drops and their `loss` events happen), ship.
+pub fn handoff(data: &[u8]) {
+    use crate::emitter::Emitter;
+    let Ok(h) = crate::handoff::decode(data) else { return };
+    let again = crate::handoff::encode(&h.emitter, h.events.iter().copied());
+    assert_eq!(crate::handoff::decode(&again).as_ref(), Ok(&h), "re-encoding changes the hand-off");
+    let Ok(cfg) = Config::parse(br#"{"audit": {"exporter": {"max_batch_events": 2, "max_buffered_events": 3, "format": "otlp"}}}"#)
+    else {
+        return;
+    };
+    let mut shipper = Emitter::start("fuzz/shipper".into(), [3; 32], &cfg.audit.exporter, 1_000, 0, "start");
+    let _ = shipper.forward(data);
+    let _ = shipper.forward(data);
+    for now in [10, 5_000, 10_000] {
+        while let Some(batch) = shipper.tick(now) {
+            let _ = batch.body.len();
+            shipper.batch_done(true, now);
+        }
+    }
 }

@@ -13,6 +13,7 @@ pub mod config;
 pub mod emitter;
 pub mod event;
 pub mod export;
+pub mod handoff;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod identity;

@@ -12,7 +12,10 @@
 //!   (external `SEQ:HASH`, or a `checkpoint` event's `trail.head_*`) attests a
 //!   different hash for that seq;
 //! - `missing`: a seq gap that no `loss` event declares (declared losses are
-//!   reported as `LOSS` lines, not breaks);
+//!   reported as `LOSS` lines, not breaks). A `loss` event normally declares
+//!   a gap in its own chain; one with `trail.emitter` declares it in that
+//!   emitter's chain (the singleton shipping service carries the events of
+//!   every worker and declares what it had to drop in its own chain);
 //! - `reordered`: `chain.prev` is the hash of another seq of the same emitter
 //!   than N-1 (events moved around and renumbered);
 //! - `bad prev`: `chain.prev` is not the hash of seq N-1, or seq 0 does not
@@ -91,8 +94,12 @@ pub struct EmitterReport {
     pub last_seq: u64,
     /// `chain.hash` of the event at `last_seq`.
     pub head: String,
-    /// `trail.first_seq..=trail.last_seq` of the emitter's (valid) `loss` events.
+    /// `trail.first_seq..=trail.last_seq` of the (valid) `loss` events that
+    /// declare gaps in this chain: its own, and other emitters' naming it.
     pub declared_lost: Vec<(u64, u64)>,
+    /// The part of `declared_lost` that other emitters declared: range and
+    /// the declaring emitter.
+    pub declared_by: Vec<(u64, u64, String)>,
     /// Identical extra copies ignored (at-least-once delivery).
     pub duplicates: u64,
 }
@@ -245,6 +252,8 @@ struct Entry {
     hash_ok: bool,
     /// `loss`: trail.first_seq..=trail.last_seq.
     loss: Option<(u64, u64)>,
+    /// `loss` with `trail.emitter`: the chain the loss is declared for.
+    loss_for: Option<String>,
     /// `checkpoint`: trail.head_seq, trail.head_hash.
     attests: Option<(u64, String)>,
 }
@@ -261,6 +270,7 @@ struct Checked {
     /// The event standing for each seq.
     by_seq: BTreeMap<u64, Entry>,
     last_seq: u64,
+    declared: Vec<(u64, u64)>,
 }
 
 /// Verifies with `SEQ:HASH` checkpoints (see [`verify_with`]).
@@ -333,11 +343,26 @@ pub fn verify_with(events: Vec<Value>, checkpoints: &[Checkpoint]) -> Report {
         groups.entry(emitter).or_default().push(entry);
     }
 
+    // Losses that one emitter declares for another (valid events only).
+    let mut elsewhere: BTreeMap<String, Vec<(u64, u64, String)>> = BTreeMap::new();
+    for (emitter, entries) in &groups {
+        for e in entries.iter().filter(|e| e.hash_ok) {
+            if let (Some(range), Some(target)) = (e.loss, e.loss_for.as_ref().filter(|t| *t != emitter)) {
+                elsewhere.entry(target.clone()).or_default().push((range.0, range.1, emitter.clone()));
+            }
+        }
+    }
+    for target in elsewhere.keys() {
+        // Every event of that emitter lost: it still gets its line.
+        groups.entry(target.clone()).or_default();
+    }
+
     let mut emitters = Vec::new();
     let mut checked: BTreeMap<String, Checked> = BTreeMap::new();
     for (emitter, entries) in groups {
         let duplicates = dups.remove(&emitter).unwrap_or(0);
-        let (rep, state) = check_emitter(&emitter, entries, duplicates, &mut breaks);
+        let by_others = elsewhere.remove(&emitter).unwrap_or_default();
+        let (rep, state) = check_emitter(&emitter, entries, by_others, duplicates, &mut breaks);
         emitters.push(rep);
         checked.insert(emitter, state);
     }
@@ -405,6 +430,10 @@ fn read_entry(ev: &Value, computed: String, emitter: Option<&str>, breaks: &mut 
         (Some("loss"), Some(a), Some(b)) if a <= b => Some((a, b)),
         _ => None,
     };
+    let loss_for = loss
+        .and(trail.and_then(|t| t.get("emitter")).and_then(Value::as_str))
+        .filter(|t| !t.is_empty() && Some(*t) != emitter)
+        .map(str::to_string);
     let attests = match (kind.as_deref(), trail_u64("head_seq")) {
         (Some("checkpoint"), Some(s)) => trail
             .and_then(|t| t.get("head_hash"))
@@ -413,12 +442,13 @@ fn read_entry(ev: &Value, computed: String, emitter: Option<&str>, breaks: &mut 
             .map(|h| (s, h.to_string())),
         _ => None,
     };
-    Some(Entry { seq, id, kind, prev, hash, computed, hash_ok, loss, attests })
+    Some(Entry { seq, id, kind, prev, hash, computed, hash_ok, loss, loss_for, attests })
 }
 
 fn check_emitter(
     emitter: &str,
     entries: Vec<Entry>,
+    declared_by: Vec<(u64, u64, String)>,
     duplicates: u64,
     breaks: &mut Vec<Break>,
 ) -> (EmitterReport, Checked) {
@@ -442,7 +472,12 @@ fn check_emitter(
         by_seq.entry(e.seq).or_default().push(e);
     }
 
-    let mut declared: Vec<(u64, u64)> = entries.iter().filter(|e| e.hash_ok).filter_map(|e| e.loss).collect();
+    let mut declared: Vec<(u64, u64)> = entries
+        .iter()
+        .filter(|e| e.hash_ok && e.loss_for.is_none())
+        .filter_map(|e| e.loss)
+        .chain(declared_by.iter().map(|(a, b, _)| (*a, *b)))
+        .collect();
     declared.sort_unstable();
     declared.dedup();
 
@@ -565,10 +600,11 @@ fn check_emitter(
         first_seq,
         last_seq,
         head,
-        declared_lost: declared,
+        declared_lost: declared.clone(),
+        declared_by,
         duplicates,
     };
-    (report, Checked { by_seq: chosen, last_seq })
+    (report, Checked { by_seq: chosen, last_seq, declared })
 }
 
 fn describe(e: &Entry) -> String {
@@ -603,6 +639,13 @@ fn report_gap(a: u64, b: u64, declared: &[(u64, u64)], brk: &mut impl FnMut(u64,
     if !done && from <= b {
         missing_range(from, b, brk);
     }
+}
+
+/// Whether the declared losses cover every seq of `a..=b`.
+fn covered(a: u64, b: u64, declared: &[(u64, u64)]) -> bool {
+    let mut missing = false;
+    report_gap(a, b, declared, &mut |_, _, _| missing = true);
+    !missing
 }
 
 fn missing_range(x: u64, y: u64, brk: &mut impl FnMut(u64, Problem, String)) {
@@ -677,6 +720,10 @@ fn check_checkpoint(cp: &Checkpoint, checked: &BTreeMap<String, Checked>, breaks
         brk(cp.seq, Problem::Modified, format!("{label}, but the event there has hash {}…", short(e.link_hash())));
     } else if cp.seq > c.last_seq || c.by_seq.is_empty() {
         let first = if c.by_seq.is_empty() { 0 } else { c.last_seq.saturating_add(1) };
+        if covered(first, cp.seq, &c.declared) {
+            // The tail is gone, but declared lost: reported as a LOSS line.
+            return;
+        }
         brk(
             first,
             Problem::Truncated,
@@ -724,8 +771,14 @@ impl Report {
         }
         for e in &self.emitters {
             for (a, b) in &e.declared_lost {
+                let by = e
+                    .declared_by
+                    .iter()
+                    .find(|(x, y, _)| (x, y) == (a, b))
+                    .map(|(_, _, by)| format!(" by {by}"))
+                    .unwrap_or_default();
                 out.push_str(&format!(
-                    "LOSS emitter {} seq {a}..{b} declared ({} events)\n",
+                    "LOSS emitter {} seq {a}..{b} declared{by} ({} events)\n",
                     e.emitter,
                     (b - a).saturating_add(1)
                 ));

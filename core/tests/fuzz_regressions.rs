@@ -366,6 +366,11 @@ fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     add("config", "routes.json", br#"{"ai":{"block_injection_score":60,"provider":"openai_compatible"},"audit":{"pseudonym_key_env":"K","resources":[{"path":"/users/{id}","type":"user"}]},"classification":{"actions":{"pii":"pseudonymize"},"fields":[{"path":"$.a[*].b","entity":"email"}]},"routes":[{"match":{"path_prefix":"/v1/","host":"api.example.com","methods":["POST"]},"classification":{"actions":{"secret":"remove"}},"identity":{"require":"authenticated"}}]}"#.to_vec());
     // verify: first line is a checkpoint
     add("verify", "chain.ndjson", verify_lines());
+    // handoff: a worker's shared-queue message (its chain lines with seqs)
+    let lines = verify_lines();
+    let text = String::from_utf8_lossy(&lines);
+    let events: Vec<(u64, &str)> = text.lines().filter(|l| l.starts_with('{')).zip(0u64..).map(|(l, n)| (n, l)).collect();
+    add("handoff", "worker.txt", proxy_audit_core::handoff::encode("node/proxy_audit/0a1b", events));
     s
 }
 

@@ -155,3 +155,90 @@ fn wasi_random(buf: &mut [u8]) -> bool {
 fn wasi_random(_buf: &mut [u8]) -> bool {
     false
 }
+
+// Shared queues (the singleton shipping service). The SDK's wrappers panic on
+// any status but the few Envoy returns; a host without shared queues answers
+// UNIMPLEMENTED, so these call the ABI directly and turn every failure into
+// `None`/`false`.
+
+#[cfg(target_arch = "wasm32")]
+#[link(wasm_import_module = "env")]
+extern "C" {
+    fn proxy_register_shared_queue(name_data: *const u8, name_size: usize, return_id: *mut u32) -> u32;
+    fn proxy_resolve_shared_queue(
+        vm_id_data: *const u8,
+        vm_id_size: usize,
+        name_data: *const u8,
+        name_size: usize,
+        return_id: *mut u32,
+    ) -> u32;
+    fn proxy_enqueue_shared_queue(queue_id: u32, value_data: *const u8, value_size: usize) -> u32;
+    fn proxy_dequeue_shared_queue(queue_id: u32, return_value_data: *mut *mut u8, return_value_size: *mut usize)
+        -> u32;
+}
+
+/// ABI status OK.
+#[cfg(target_arch = "wasm32")]
+const STATUS_OK: u32 = 0;
+
+/// Registers a queue this VM reads (`proxy_on_queue_ready`); its id.
+#[cfg(target_arch = "wasm32")]
+pub fn register_queue(name: &str) -> Option<u32> {
+    let mut id = 0u32;
+    // SAFETY: the host reads `name` and writes one u32 during the call.
+    let status = unsafe { proxy_register_shared_queue(name.as_ptr(), name.len(), &mut id) };
+    (status == STATUS_OK).then_some(id)
+}
+
+/// The id of the queue `name` that the VM `vm_id` registered.
+#[cfg(target_arch = "wasm32")]
+pub fn resolve_queue(vm_id: &str, name: &str) -> Option<u32> {
+    let mut id = 0u32;
+    // SAFETY: the host reads both strings and writes one u32 during the call.
+    let status = unsafe { proxy_resolve_shared_queue(vm_id.as_ptr(), vm_id.len(), name.as_ptr(), name.len(), &mut id) };
+    (status == STATUS_OK).then_some(id)
+}
+
+/// Puts one message on a queue; false when the host refuses it.
+#[cfg(target_arch = "wasm32")]
+pub fn enqueue(queue_id: u32, value: &[u8]) -> bool {
+    // SAFETY: the host copies `value` during the call.
+    unsafe { proxy_enqueue_shared_queue(queue_id, value.as_ptr(), value.len()) == STATUS_OK }
+}
+
+/// Takes the next message off a queue this VM registered; `None` when it is
+/// empty or the host refuses.
+#[cfg(target_arch = "wasm32")]
+pub fn dequeue(queue_id: u32) -> Option<Vec<u8>> {
+    let mut data: *mut u8 = std::ptr::null_mut();
+    let mut size: usize = 0;
+    // SAFETY: on OK the host hands over a buffer it allocated through this
+    // module's `proxy_on_memory_allocate` (the global allocator), `size`
+    // bytes long, which we then own, exactly as the SDK's own wrapper does.
+    unsafe {
+        if proxy_dequeue_shared_queue(queue_id, &mut data, &mut size) != STATUS_OK || data.is_null() {
+            return None;
+        }
+        Some(Vec::from_raw_parts(data, size, size))
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+pub fn register_queue(_name: &str) -> Option<u32> {
+    None
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+pub fn resolve_queue(_vm_id: &str, _name: &str) -> Option<u32> {
+    None
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+pub fn enqueue(_queue_id: u32, _value: &[u8]) -> bool {
+    false
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+pub fn dequeue(_queue_id: u32) -> Option<Vec<u8>> {
+    None
+}

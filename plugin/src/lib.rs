@@ -7,8 +7,10 @@
 mod host;
 mod http;
 mod metrics;
+mod outbox;
 mod root;
 mod shared;
+mod shipper;
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(proxy_wasm::types::LogLevel::Info);

@@ -5,7 +5,7 @@
 //! Envoy shows them under `wasmcustom.proxy_audit.*` in `/stats`.
 
 use crate::shared::Shared;
-use proxy_audit_core::export::Stats;
+use proxy_audit_core::export::{Exporter, Stats};
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::MetricType;
 use std::cell::RefCell;
@@ -82,17 +82,26 @@ pub fn define(shared: Option<&Shared>) {
 
 /// Publishes the exporter's counters (as deltas) and the buffer depth.
 pub fn publish(shared: &Shared) {
-    let (stats, depth) = {
-        let rt = shared.borrow();
-        (rt.emitter.exporter.stats, rt.emitter.exporter.depth() as u64)
-    };
+    publish_exporter("proxy_audit", &shared.borrow().emitter.exporter);
+}
+
+/// The same for any exporter, under `prefix` (the shipping service uses
+/// `proxy_audit.shipper`). One exporter per VM: the deltas are per VM.
+pub fn publish_exporter(prefix: &str, exporter: &Exporter) {
+    let (stats, depth) = (exporter.stats, exporter.depth() as u64);
     let last = REGISTRY.with(|r| std::mem::replace(&mut r.borrow_mut().published, stats));
-    count("proxy_audit.events_emitted", stats.emitted.saturating_sub(last.emitted));
-    count("proxy_audit.events_delivered", stats.delivered.saturating_sub(last.delivered));
-    count("proxy_audit.events_retried", stats.retried.saturating_sub(last.retried));
-    count("proxy_audit.events_dropped", stats.dropped.saturating_sub(last.dropped));
-    count("proxy_audit.batches_failed", stats.batches_failed.saturating_sub(last.batches_failed));
-    gauge("proxy_audit.buffer_depth", depth);
+    for (name, now, before) in [
+        ("events_emitted", stats.emitted, last.emitted),
+        ("events_received", stats.received, last.received),
+        ("events_handed_off", stats.handed_off, last.handed_off),
+        ("events_delivered", stats.delivered, last.delivered),
+        ("events_retried", stats.retried, last.retried),
+        ("events_dropped", stats.dropped, last.dropped),
+        ("batches_failed", stats.batches_failed, last.batches_failed),
+    ] {
+        count(&format!("{prefix}.{name}"), now.saturating_sub(before));
+    }
+    gauge(&format!("{prefix}.buffer_depth"), depth);
 }
 
 /// Per model call: filter state for access logs, and counters per provider

@@ -4,8 +4,10 @@
 
 use crate::host;
 use crate::http::Request;
+use crate::outbox::Outbox;
 use crate::shared::Shared;
-use proxy_audit_core::config::Config;
+use crate::shipper::Shipper;
+use proxy_audit_core::config::{Config, SHIPPER_ROOT_ID};
 use proxy_audit_core::runtime::Runtime;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
@@ -17,100 +19,133 @@ use std::time::Duration;
 pub struct Root {
     shared: Option<Shared>,
     configured: u32,
-    /// Token of the batch in flight, if any.
-    inflight: Option<u32>,
-    /// Set when the host retires this plugin (config change, drain): the
-    /// time after which the rest is given up.
-    draining_until_ms: Option<u64>,
+    outbox: Outbox,
+    /// The shipping service's queue, once resolved (`audit.exporter.shared_queue`).
+    queue_id: Option<u32>,
+    /// Whether "no shipping service" was logged (once per VM).
+    queue_warned: bool,
+    /// Set when this root context is the singleton shipping service.
+    shipper: Option<Shipper>,
 }
-
-/// How long a retired plugin keeps shipping what it still holds.
-const DRAIN_MS: u64 = 10_000;
 
 impl Root {
     pub fn new() -> Self {
-        Root { shared: None, configured: 0, inflight: None, draining_until_ms: None }
-    }
-
-    fn buffered(&self) -> usize {
-        self.shared.as_ref().map_or(0, |s| s.borrow().emitter.exporter.depth())
-    }
-
-    /// While draining: tells the host this context may go once everything
-    /// is delivered, or the drain time is over.
-    fn finish_drain(&mut self) {
-        let Some(until) = self.draining_until_ms else { return };
-        let left = self.buffered();
-        if left > 0 && host::now_ms() < until {
-            return;
-        }
-        if left > 0 {
-            host::log(LogLevel::Warn, &format!("proxy-audit: retired with {left} events undelivered"));
-        }
-        self.draining_until_ms = None;
-        let _ = hostcalls::done();
+        Root { shared: None, configured: 0, outbox: Outbox::default(), queue_id: None, queue_warned: false, shipper: None }
     }
 
     fn flush(&mut self) {
-        let Some(shared) = &self.shared else { return };
-        if self.inflight.is_some() {
-            return;
-        }
-        let now = host::now_ms();
-        let mut rt = shared.borrow_mut();
-        let Some(batch) = rt.emitter.tick(now) else { return };
-        let ex = &rt.cfg.audit.exporter;
-        match host::post_batch(ex, &batch) {
-            Ok(token) => self.inflight = Some(token),
-            Err(status) => {
-                host::log(LogLevel::Warn, &format!("proxy-audit: cannot reach cluster {}: {status:?}", ex.cluster));
-                rt.emitter.batch_done(false, now);
+        let Some(shared) = self.shared.clone() else { return };
+        {
+            let mut rt = shared.borrow_mut();
+            if !self.hand_off(&mut rt) {
+                let rt = &mut *rt;
+                self.outbox.flush(&mut rt.emitter, &rt.cfg.audit.exporter);
             }
         }
-        drop(rt);
-        crate::metrics::publish(shared);
+        crate::metrics::publish(&shared);
+    }
+
+    /// With `audit.exporter.shared_queue`: hands the queued events to the
+    /// shipping service. False when there is none (not configured, not
+    /// running, or an HTTP batch of this worker is in flight): then this
+    /// worker POSTs them itself, so nothing waits on a service that is absent.
+    fn hand_off(&mut self, rt: &mut Runtime) -> bool {
+        let Some(q) = rt.cfg.audit.exporter.shared_queue.as_ref() else { return false };
+        if self.outbox.busy() {
+            return false;
+        }
+        let Some(id) = self.queue_id.or_else(|| host::resolve_queue(&q.vm_id, &q.name)) else {
+            if !self.queue_warned {
+                self.queue_warned = true;
+                host::log(
+                    LogLevel::Warn,
+                    &format!(
+                        "proxy-audit: no shipping service queue {:?} in vm {:?}; this worker ships its own events",
+                        q.name, q.vm_id
+                    ),
+                );
+            }
+            return false;
+        };
+        if self.queue_id.is_none() && self.queue_warned {
+            host::log(LogLevel::Info, "proxy-audit: shipping service found; handing events to it");
+        }
+        self.queue_id = Some(id);
+        let now = host::now_ms();
+        while let Some(msg) = rt.emitter.tick_handoff(now) {
+            if host::enqueue(id, &msg) {
+                rt.emitter.exporter.handed_off();
+            } else {
+                host::log(LogLevel::Warn, "proxy-audit: the shipping service queue refused events; retrying");
+                rt.emitter.batch_done(false, now);
+                self.queue_id = None;
+                break;
+            }
+        }
+        true
+    }
+
+    fn finish_drain(&mut self) {
+        if let Some(shared) = &self.shared {
+            self.outbox.finish_drain(&shared.borrow().emitter);
+        }
+    }
+
+    /// `<node id>/<plugin name>/<random epoch>`: a restart or reload is a new emitter.
+    fn emitter_name(seed: &[u8; 32]) -> String {
+        let node = host::property_string(&["node", "id"]).unwrap_or_else(|| "envoy".into());
+        let plugin = host::property_string(&["plugin_name"]).unwrap_or_else(|| "proxy-audit".into());
+        let epoch = proxy_audit_core::ids::hex(seed.get(..8).unwrap_or_default());
+        format!("{node}/{plugin}/{epoch}")
+    }
+
+    fn configure_shipper(&mut self, cfg: &Config) -> bool {
+        let seed = host::random_seed();
+        let reason = if self.configured == 0 { "start" } else { "reload" };
+        match Shipper::start(cfg, Self::emitter_name(&seed), seed, reason) {
+            Ok(s) => {
+                self.shipper = Some(s);
+                self.configured += 1;
+                let _ = hostcalls::set_tick_period(Duration::from_millis(cfg.audit.exporter.flush_interval_ms));
+                true
+            }
+            Err(why) => {
+                host::log(LogLevel::Error, &format!("proxy-audit: shipping service: {why}"));
+                false
+            }
+        }
     }
 }
 
 impl Context for Root {
     fn on_http_call_response(&mut self, token_id: u32, num_headers: usize, _body_size: usize, _num_trailers: usize) {
-        if self.inflight != Some(token_id) {
+        if let Some(s) = &mut self.shipper {
+            s.on_response(token_id, num_headers);
             return;
         }
-        self.inflight = None;
-        // No :status means reset or timeout (see host::call_status).
-        let status = host::call_status(num_headers);
-        let ok = status.is_some_and(|s| (200..300).contains(&s));
-        if let Some(shared) = &self.shared {
-            let now = host::now_ms();
-            shared.borrow_mut().emitter.batch_done(ok, now);
-            crate::metrics::publish(shared);
-            if !ok {
-                host::log(
-                    LogLevel::Warn,
-                    &format!("proxy-audit: log service answered {status:?}; batch will be retried"),
-                );
+        if let Some(shared) = self.shared.clone() {
+            let answered = {
+                let mut rt = shared.borrow_mut();
+                let rt = &mut *rt;
+                self.outbox.on_response(token_id, num_headers, &mut rt.emitter, &rt.cfg.audit.exporter)
+            };
+            if answered {
+                crate::metrics::publish(&shared);
             }
-        }
-        // Keep draining while full batches wait (and when retiring); smaller
-        // ones go on the next tick, so a steady trickle of requests does
-        // not become one POST per event.
-        let more = self.shared.as_ref().is_some_and(|s| s.borrow().emitter.exporter.full_batch_waiting());
-        if ok && (more || self.draining_until_ms.is_some()) {
-            self.flush();
         }
         self.finish_drain();
     }
 
     fn on_done(&mut self) -> bool {
-        // The host retires this plugin: ship what is still buffered first
-        // (the host keeps the context until `done`).
-        if self.buffered() == 0 {
-            return true;
+        // The host retires this plugin: ship what is still buffered first.
+        if let Some(s) = &mut self.shipper {
+            return s.on_done();
         }
-        self.draining_until_ms = Some(host::now_ms() + DRAIN_MS);
+        let Some(shared) = self.shared.clone() else { return true };
         self.flush();
-        false
+        let mut rt = shared.borrow_mut();
+        let rt = &mut *rt;
+        self.outbox.start_drain(&mut rt.emitter, &rt.cfg.audit.exporter)
     }
 }
 
@@ -127,11 +162,11 @@ impl RootContext for Root {
                 return false;
             }
         };
+        if host::property_string(&["plugin_root_id"]).as_deref() == Some(SHIPPER_ROOT_ID) {
+            return self.configure_shipper(&cfg);
+        }
         let seed = host::random_seed();
-        let node = host::property_string(&["node", "id"]).unwrap_or_else(|| "envoy".into());
-        let plugin = host::property_string(&["plugin_name"]).unwrap_or_else(|| "proxy-audit".into());
-        let epoch = proxy_audit_core::ids::hex(seed.get(..8).unwrap_or_default());
-        let emitter_name = format!("{node}/{plugin}/{epoch}");
+        let emitter_name = Self::emitter_name(&seed);
         let reason = if self.configured == 0 { "start" } else { "reload" };
         let env = |k: &str| std::env::var(k).ok();
         match Runtime::new(cfg, &env, seed, emitter_name, host::now_ms(), reason) {
@@ -153,11 +188,25 @@ impl RootContext for Root {
     }
 
     fn on_tick(&mut self) {
+        if let Some(s) = &mut self.shipper {
+            s.on_tick();
+            return;
+        }
         self.flush();
         self.finish_drain();
     }
 
+    fn on_queue_ready(&mut self, queue_id: u32) {
+        if let Some(s) = &mut self.shipper {
+            s.on_queue_ready(queue_id);
+        }
+    }
+
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+        if self.shipper.is_some() {
+            // The shipping service is not a filter (`envoy.bootstrap.wasm` only).
+            return None;
+        }
         Some(Box::new(Request::new(self.shared.clone())))
     }
 

@@ -1,0 +1,96 @@
+//! POSTing an emitter's batches to the log service from a root context: one
+//! call in flight, its outcome fed back to the exporter (retry with backoff on
+//! anything but 2xx), and the drain when the host retires the plugin. Both
+//! the filter's root context and the shipping service use it.
+
+use crate::host;
+use proxy_audit_core::config::ExporterConfig;
+use proxy_audit_core::emitter::Emitter;
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::LogLevel;
+
+/// How long a retired plugin keeps shipping what it still holds.
+const DRAIN_MS: u64 = 10_000;
+
+#[derive(Default)]
+pub struct Outbox {
+    /// Token of the batch in flight, if any.
+    inflight: Option<u32>,
+    /// Set when the host retires this plugin (config change, drain): the
+    /// time after which the rest is given up.
+    draining_until_ms: Option<u64>,
+}
+
+impl Outbox {
+    pub fn busy(&self) -> bool {
+        self.inflight.is_some()
+    }
+
+    pub fn draining(&self) -> bool {
+        self.draining_until_ms.is_some()
+    }
+
+    /// Timer work, then POSTs the next batch if one is due.
+    pub fn flush(&mut self, emitter: &mut Emitter, ex: &ExporterConfig) {
+        if self.inflight.is_some() {
+            return;
+        }
+        let now = host::now_ms();
+        let Some(batch) = emitter.tick(now) else { return };
+        match host::post_batch(ex, &batch) {
+            Ok(token) => self.inflight = Some(token),
+            Err(status) => {
+                host::log(LogLevel::Warn, &format!("proxy-audit: cannot reach cluster {}: {status:?}", ex.cluster));
+                emitter.batch_done(false, now);
+            }
+        }
+    }
+
+    /// An HTTP call answered. False when the token is not ours. Keeps
+    /// draining while full batches wait (and when retiring); smaller ones
+    /// go on the next tick, so a steady trickle does not become one POST
+    /// per event.
+    pub fn on_response(&mut self, token: u32, num_headers: usize, emitter: &mut Emitter, ex: &ExporterConfig) -> bool {
+        if self.inflight != Some(token) {
+            return false;
+        }
+        self.inflight = None;
+        // No :status means reset or timeout (see host::call_status).
+        let status = host::call_status(num_headers);
+        let ok = status.is_some_and(|s| (200..300).contains(&s));
+        emitter.batch_done(ok, host::now_ms());
+        if !ok {
+            host::log(LogLevel::Warn, &format!("proxy-audit: log service answered {status:?}; batch will be retried"));
+        }
+        if ok && (emitter.exporter.full_batch_waiting() || self.draining()) {
+            self.flush(emitter, ex);
+        }
+        true
+    }
+
+    /// The host retires the plugin: true when it may go at once, otherwise
+    /// the drain starts (the host keeps the context until `done`).
+    pub fn start_drain(&mut self, emitter: &mut Emitter, ex: &ExporterConfig) -> bool {
+        if emitter.exporter.depth() == 0 {
+            return true;
+        }
+        self.draining_until_ms = Some(host::now_ms() + DRAIN_MS);
+        self.flush(emitter, ex);
+        false
+    }
+
+    /// While draining: tells the host this context may go once everything
+    /// is delivered, or the drain time is over.
+    pub fn finish_drain(&mut self, emitter: &Emitter) {
+        let Some(until) = self.draining_until_ms else { return };
+        let left = emitter.exporter.depth();
+        if left > 0 && host::now_ms() < until {
+            return;
+        }
+        if left > 0 {
+            host::log(LogLevel::Warn, &format!("proxy-audit: retired with {left} events undelivered"));
+        }
+        self.draining_until_ms = None;
+        let _ = hostcalls::done();
+    }
+}
