@@ -1,8 +1,10 @@
 """The local demo: Envoy + proxy-audit + a log service + an upstream, no Docker.
 
-Runs `envoy/envoy.yaml` as a user would, sends sample requests with real JWTs
-(PyJWT), prints the audit events the log service received, and verifies their
-hash chains with `proxy-audit verify`. Started by `scripts/demo`.
+Runs `envoy/envoy.yaml` as a user would (jwt_authn → proxy-audit → router, with the
+singleton shipping service), sends sample requests with real RS256 JWTs (PyJWT, signed
+with the DEMO ONLY key that envoy/compose/jwks.json publishes), prints the audit events
+the log service received, and verifies their hash chains with `proxy-audit verify`.
+Started by `scripts/demo`.
 """
 import json
 import os
@@ -16,18 +18,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "host-tests"))
-
-import jwt  # noqa: E402
+sys.path.insert(0, str(ROOT / "envoy" / "compose"))
 
 import harness  # noqa: E402
+from mint_token import mint  # noqa: E402
 from fixtures import echo_upstream, log_service  # noqa: E402
 
 LISTEN, ADMIN, UPSTREAM, SINK = 10000, 9901, 9080, 9411
-
-
-def token(sub, **claims):
-    now = int(time.time())
-    return jwt.encode({"sub": sub, "iss": "demo-idp", "iat": now, "exp": now + 600, **claims}, harness.JWT_SECRET, algorithm="HS256")
 
 
 def send(method, path, headers=None, body=None):
@@ -42,7 +39,7 @@ def send(method, path, headers=None, body=None):
 def main():
     sink = log_service.serve_in_thread(SINK)
     upstream = echo_upstream.serve_in_thread(UPSTREAM)
-    env = {**os.environ, "PROXY_AUDIT_JWT_SECRET": harness.JWT_SECRET, "PROXY_AUDIT_PSEUDONYM_KEY": harness.PSEUDONYM_KEY}
+    env = {**os.environ, "PROXY_AUDIT_PSEUDONYM_KEY": harness.PSEUDONYM_KEY}
     log = open(Path(tempfile.gettempdir()) / "proxy-audit-demo-envoy.log", "wb")
     envoy = subprocess.Popen([harness.ENVOY, "-c", "envoy/envoy.yaml", "--concurrency", "1", "--log-level", "warn"],
                              cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -50,12 +47,12 @@ def main():
         if not harness.wait_for(lambda: _ready(), timeout=30):
             sys.exit(f"Envoy did not start; see {log.name}")
         print(f"Envoy with proxy-audit on :{LISTEN} → upstream :{UPSTREAM}; events → log service :{SINK}\n")
-        alice = token("alice", roles=["physician"], tenant="clinic-7", jti="demo-1")
+        alice = mint("alice", roles=["physician"], tenant="clinic-7", jti="demo-1")
         samples = [
             ("GET", "/patients/1274/records?from=2024-01-01", {"authorization": f"Bearer {alice}", "x-purpose-of-use": "treatment"}, None),
             ("POST", "/patients/1274/notes", {"authorization": f"Bearer {alice}", "content-type": "application/json"},
-             json.dumps({"note": "BP 120/80"}).encode()),
-            ("GET", "/billing/invoices", {"authorization": f"Bearer {token('svc-billing')}"}, None),
+             json.dumps({"note": "BP 120/80, call back on jane.doe@example.com"}).encode()),
+            ("GET", "/billing/invoices", {"authorization": f"Bearer {mint('svc-billing')}"}, None),
             ("GET", "/status/403", {"authorization": "Bearer forged.token.value"}, None),
             ("DELETE", "/patients/99", {}, None),
         ]

@@ -1,4 +1,4 @@
-"""The deployment files: the docker-compose stack (checked on paper, then the same topology run
+"""The deployment files: the standalone envoy/envoy.yaml, the docker-compose stack (checked on paper, then the same topology run
 without Docker), the Istio manifests (against Istio's CRD models, strictly) and the Wasm OCI image.
 """
 import copy
@@ -406,3 +406,55 @@ def test_dockerfile_oci_copies_the_built_wasm_as_plugin_wasm():
     ignore = [line for line in (ROOT / "envoy" / "Dockerfile.oci.dockerignore").read_text().splitlines()
               if line and not line.startswith("#")]
     assert ignore == ["*", "!" + src]
+
+
+# ---------------------------------------------------------------------------------------------
+# The standalone envoy/envoy.yaml (validated by test_skeleton, run end to end by the demo test in
+# test_readme): its parts fit together.
+
+STANDALONE = ROOT / "envoy" / "envoy.yaml"
+
+
+def wasm_config_value(wasm_config):
+    return json.loads(wasm_config["configuration"]["value"])
+
+
+def test_standalone_envoy_yaml_fits_together(tmp_path):
+    cfg = load_yaml(STANDALONE)
+    h = hcm(cfg)
+    names = [f["name"] for f in h["http_filters"]]
+    assert names == ["envoy.filters.http.jwt_authn", "proxy_audit", "envoy.filters.http.router"], names
+    jwt_authn = h["http_filters"][0]["typed_config"]["providers"]["demo_idp"]
+    filt = h["http_filters"][1]["typed_config"]["config"]
+    plugin = wasm_config_value(filt)
+    # jwt_authn hands proxy-audit the verified payload under the key the filter reads.
+    assert jwt_authn["payload_in_metadata"] == plugin["identity"]["jwt"]["jwt_authn_payload_key"] == "payload"
+    # The demo JWKS is the compose stack's, matching the demo signing key's issuer and audience.
+    jwks = ROOT / jwt_authn["local_jwks"]["filename"]
+    assert jwks.resolve() == (COMPOSE_DIR / "jwks.json").resolve()
+    spec = importlib.util.spec_from_file_location("mint_token", COMPOSE_DIR / "mint_token.py")
+    mint_token = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mint_token)
+    assert (jwt_authn["issuer"], jwt_authn["audiences"]) == (mint_token.ISSUER, [mint_token.AUDIENCE])
+    # The access log carries the filter-state keys the filter sets.
+    fmt = h["access_log"][0]["typed_config"]["log_format"]["json_format"]
+    for key in ("audit_id", "actor_id", "ai_provider", "ai_input_tokens"):
+        assert any(f"FILTER_STATE(wasm.proxy_audit.{key}:PLAIN)" in v for v in fmt.values()), key
+    # The singleton shipping service reads the queue the workers hand their events to.
+    (ext,) = cfg["bootstrap_extensions"]
+    assert ext["name"] == "envoy.bootstrap.wasm" and ext["typed_config"]["singleton"] is True
+    svc = ext["typed_config"]["config"]
+    assert svc["root_id"] == harness.SHIPPER_ROOT_ID
+    shipper = wasm_config_value(svc)
+    queue = plugin["audit"]["exporter"]["shared_queue"]
+    assert queue == {"vm_id": svc["vm_config"]["vm_id"], "name": shipper["audit"]["exporter"]["shared_queue"]["name"]}
+    # Both VMs load the .wasm scripts/bootstrap builds; both configs pass check-config.
+    for vm in (filt["vm_config"], svc["vm_config"]):
+        assert vm["code"]["local"]["filename"] == bootstrap_wasm_path()
+    for c in (plugin, shipper):
+        p = check_config(tmp_path, c)
+        assert p.returncode == 0, p.stdout + p.stderr
+    # Both ship to the log-service cluster the file defines.
+    clusters = cluster_endpoints(cfg)
+    assert plugin["audit"]["exporter"]["cluster"] == shipper["audit"]["exporter"]["cluster"] == "audit_sink"
+    assert "audit_sink" in clusters and h["route_config"]["virtual_hosts"][0]["routes"][0]["route"]["cluster"] in clusters

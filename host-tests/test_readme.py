@@ -40,6 +40,10 @@ def test_the_demo_runs_and_its_trail_verifies():
                        timeout=180, cwd=harness.ROOT)
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
     assert "OK: every chain holds" in p.stdout and '"kind": "access"' in p.stdout, p.stdout[-2000:]
+    # jwt_authn verified the tokens; the forged one was denied and still audited; the events came
+    # through the singleton shipping service, which is an emitter of its own.
+    assert '"source": "jwt_authn"' in p.stdout and '"kind": "denied"' in p.stdout, p.stdout[-2000:]
+    assert "emitter envoy/proxy_audit_shipper/" in p.stdout, p.stdout[-2000:]
 
 
 def test_readme_config_is_valid_and_runs_in_envoy(tmp_path, sink, upstream):
@@ -82,3 +86,36 @@ def test_readme_cli_lines_run():
 def test_schema_copy_matches_the_contract():
     if SHARED_SCHEMA.exists():
         assert json.loads(SHARED_SCHEMA.read_text()) == json.loads((harness.ROOT / "host-tests" / "audit-event.schema.json").read_text())
+
+
+def test_readme_envoy_entries_run_in_envoy(sink, upstream, monkeypatch):
+    """The README's minimal filter entry and shipping-service block, as written (the .wasm path
+    pointed at the built one), in a real Envoy: events reach the log service through the shipper."""
+    import yaml
+    from test_skeleton import call
+    local = lambda node: walk(node, lambda s: str(harness.WASM) if s == "/etc/envoy/proxy_audit.wasm" else s)
+    (filt,) = local(yaml.safe_load(block("envoy-filter")))
+    (shipper,) = local(yaml.safe_load(block("shipper").split("bootstrap_extensions:", 1)[1]))
+    plugin = json.loads(filt["typed_config"]["config"]["configuration"]["value"])
+    plugin["audit"]["exporter"]["shared_queue"] = {}
+    filt["typed_config"]["config"]["configuration"]["value"] = json.dumps(plugin)
+    monkeypatch.setenv("PROXY_AUDIT_JWT_SECRET", harness.JWT_SECRET)
+    monkeypatch.setenv("PROXY_AUDIT_PSEUDONYM_KEY", harness.PSEUDONYM_KEY)
+    e = harness.Envoy({}, upstream.server_address[1], sink.server_address[1], extra_filters_before=[filt], with_filter=False)
+    e.config["bootstrap_extensions"] = [shipper]
+    e.config_path.write_text(json.dumps(e.config))
+    with e:
+        for i in range(3):
+            assert call(e.url, f"/readme/{i}")[0] == 200
+        assert harness.wait_for(lambda: len([x for x in sink.store.events if x["kind"] == "access"]) == 3, 10)
+        stats = e.stats("proxy_audit")
+        assert int(stats.get("wasmcustom.proxy_audit.events_handed_off", 0)) >= 3, stats
+    assert "panicked" not in e.log()
+
+
+def walk(node, fn):
+    if isinstance(node, dict):
+        return {k: walk(v, fn) for k, v in node.items()}
+    if isinstance(node, list):
+        return [walk(v, fn) for v in node]
+    return fn(node) if isinstance(node, str) else node
