@@ -242,13 +242,41 @@ def local_topology(cfg, listen_port, admin_port, service_ports):
     return cfg
 
 
-def test_compose_topology_runs_without_docker(sink, upstream, events, monkeypatch, tmp_path):
+def compose_topology(sink, upstream, monkeypatch):
+    """An Envoy (not started) running envoy/compose/envoy.yaml against the fixtures."""
     monkeypatch.setenv("PROXY_AUDIT_JWT_SECRET", harness.JWT_SECRET)
     monkeypatch.setenv("PROXY_AUDIT_PSEUDONYM_KEY", harness.PSEUDONYM_KEY)
     envoy = harness.Envoy({}, upstream.server_address[1], sink.server_address[1])
     cfg = local_topology(compose_envoy_config(), envoy.port, envoy.admin_port,
                          {"otel-collector": sink.server_address[1], "upstream": upstream.server_address[1]})
     envoy.config_path.write_text(json.dumps(cfg, indent=1))
+    return envoy
+
+
+def test_compose_readme_curl_lines_show_redaction_and_events(sink, upstream, events):
+    """The TOKEN and curl lines of envoy/compose/README.md, run as written by bash (only the
+    address changed) against the compose topology: redaction shows, and every request is audited."""
+    text = (COMPOSE_DIR / "README.md").read_text()
+    script = text.split("```sh\n", 1)[1].split("```", 1)[0]
+    lines = script[script.index("TOKEN="):].split("\n\ndocker compose", 1)[0]
+    assert lines.count("curl ") == 4, lines
+    with pytest.MonkeyPatch.context() as mp:
+        envoy = compose_topology(sink, upstream, mp)
+        with envoy:
+            p = subprocess.run(["bash", "-c", "set -e\n" + lines.replace("localhost:10000", f"127.0.0.1:{envoy.port}")],
+                               cwd=ROOT, capture_output=True, text=True, timeout=60)
+            assert p.returncode == 0, p.stdout + p.stderr
+            evs = events.wait_requests(4)
+    out = p.stdout
+    assert "[REDACTED:EMAIL]" in out and "[REDACTED:US_SSN]" in out and "jane.doe" not in out, out
+    assert out.count("x-proxy-audit-id:") == 2 and "HTTP/1.1 401" in out, out  # the two `curl -i` answered 200
+    assert sorted(e["outcome"]["status_code"] for e in evs) == [200, 200, 200, 401]
+    (note,) = [e for e in evs if e["action"]["path"].endswith("/notes")]
+    assert {f["entity"] for f in note["data"]["request"]["findings"]} == {"email", "us_ssn"}
+
+
+def test_compose_topology_runs_without_docker(sink, upstream, events, monkeypatch, tmp_path):
+    envoy = compose_topology(sink, upstream, monkeypatch)
     spec = importlib.util.spec_from_file_location("mint_token", COMPOSE_DIR / "mint_token.py")
     mint = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mint)
