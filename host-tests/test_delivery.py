@@ -86,9 +86,14 @@ def test_log_service_down_3s_then_recovering(envoy_factory, events, sink, tmp_pa
     assert int(stats["wasmcustom.proxy_audit.events_dropped"]) >= 1
 
 
-def test_write_ahead_fail_closed_refuses_then_recovers(envoy_factory, events, sink, upstream):
+@pytest.mark.parametrize("shipper", [False, True], ids=["worker_ships", "singleton_shipper"])
+def test_write_ahead_fail_closed_refuses_then_recovers(envoy_factory, events, sink, upstream, shipper):
     cfg = harness.default_plugin_config(audit={"delivery": "write_ahead", "on_failure": "closed"})
-    envoy = envoy_factory(cfg)
+    if shipper:
+        # `begin` still leaves from the worker (it must see the acknowledgement); `complete`
+        # events go through the shipping service.
+        cfg["audit"]["exporter"]["shared_queue"] = SHARED_QUEUE
+    envoy = envoy_factory(cfg, shipper=shipper_config() if shipper else None)
     status, _, _ = call(envoy.url, "/ledger/1", "POST", {"content-type": "application/json", "x-request-id": "wa-1"}, b'{"amount": 5}')
     assert status == 200
     begin = [e for e in events.all() if e.get("phase") == "begin"]
@@ -106,6 +111,8 @@ def test_write_ahead_fail_closed_refuses_then_recovers(envoy_factory, events, si
     refused = [e for e in evs if e["source"]["request_id"] == "wa-2" and e["phase"] == "complete"]
     assert refused and refused[0]["outcome"]["reason"] == "audit_unavailable" and refused[0]["outcome"]["status_code"] == 503
     settled_chains(events)
+    if shipper:
+        assert counter(envoy, "events_handed_off") >= 3 and counter(envoy, "shipper.events_delivered") >= 3
 
 
 def test_write_ahead_fail_open_proceeds(envoy_factory, events, sink):
