@@ -15,7 +15,10 @@
 //!   reported as `LOSS` lines, not breaks). A `loss` event normally declares
 //!   a gap in its own chain; one with `trail.emitter` declares it in that
 //!   emitter's chain (the singleton shipping service carries the events of
-//!   every worker and declares what it had to drop in its own chain);
+//!   every worker and declares what it had to drop in its own chain). Anyone
+//!   can write a chain, so for a chain anchored by a checkpoint such a
+//!   declaration counts only when the declaring chain is anchored too, at or
+//!   past its `loss` event;
 //! - `reordered`: `chain.prev` is the hash of another seq of the same emitter
 //!   than N-1 (events moved around and renumbered);
 //! - `bad prev`: `chain.prev` is not the hash of seq N-1, or seq 0 does not
@@ -265,6 +268,16 @@ impl Entry {
     }
 }
 
+/// A gap declared in another emitter's chain: `first..=last` of the target,
+/// declared by the `loss` event at seq `at` of emitter `by`.
+#[derive(Debug, Clone)]
+struct Foreign {
+    first: u64,
+    last: u64,
+    by: String,
+    at: u64,
+}
+
 /// One emitter after the chain checks, kept for the checkpoint checks.
 struct Checked {
     /// The event standing for each seq.
@@ -344,11 +357,12 @@ pub fn verify_with(events: Vec<Value>, checkpoints: &[Checkpoint]) -> Report {
     }
 
     // Losses that one emitter declares for another (valid events only).
-    let mut elsewhere: BTreeMap<String, Vec<(u64, u64, String)>> = BTreeMap::new();
+    let mut elsewhere: BTreeMap<String, Vec<Foreign>> = BTreeMap::new();
     for (emitter, entries) in &groups {
         for e in entries.iter().filter(|e| e.hash_ok) {
-            if let (Some(range), Some(target)) = (e.loss, e.loss_for.as_ref().filter(|t| *t != emitter)) {
-                elsewhere.entry(target.clone()).or_default().push((range.0, range.1, emitter.clone()));
+            if let (Some((first, last)), Some(target)) = (e.loss, e.loss_for.as_ref().filter(|t| *t != emitter)) {
+                let f = Foreign { first, last, by: emitter.clone(), at: e.seq };
+                elsewhere.entry(target.clone()).or_default().push(f);
             }
         }
     }
@@ -357,14 +371,59 @@ pub fn verify_with(events: Vec<Value>, checkpoints: &[Checkpoint]) -> Report {
         groups.entry(target.clone()).or_default();
     }
 
-    let mut emitters = Vec::new();
+    let mut reports: BTreeMap<String, (EmitterReport, Vec<Break>)> = BTreeMap::new();
     let mut checked: BTreeMap<String, Checked> = BTreeMap::new();
-    for (emitter, entries) in groups {
-        let duplicates = dups.remove(&emitter).unwrap_or(0);
-        let by_others = elsewhere.remove(&emitter).unwrap_or_default();
-        let (rep, state) = check_emitter(&emitter, entries, by_others, duplicates, &mut breaks);
+    for (emitter, entries) in &groups {
+        let duplicates = dups.get(emitter).copied().unwrap_or(0);
+        let by_others = elsewhere.get(emitter).cloned().unwrap_or_default();
+        let mut own = Vec::new();
+        let (rep, state) = check_emitter(emitter, entries.clone(), by_others, duplicates, &mut own);
+        reports.insert(emitter.clone(), (rep, own));
+        checked.insert(emitter.clone(), state);
+    }
+
+    // A chain anchored by an external checkpoint cannot lose events
+    // unnoticed; a gap in it counts as declared by another emitter only when
+    // that emitter's chain is anchored too, past its `loss` event (anyone can
+    // write a chain that declares someone else's gap).
+    let mut anchored: HashMap<&String, u64> = HashMap::new();
+    for cp in checkpoints {
+        if let Some((name, _)) = resolve_checkpoint(cp, &checked).filter(|(_, c)| checkpoint_holds(cp, c)) {
+            let head = anchored.entry(name).or_insert(cp.seq);
+            *head = (*head).max(cp.seq);
+        }
+    }
+    let mut redo: Vec<(String, Vec<Foreign>, Vec<Foreign>)> = Vec::new();
+    for (target, foreign) in &elsewhere {
+        if !anchored.contains_key(target) {
+            continue;
+        }
+        let (keep, drop): (Vec<Foreign>, Vec<Foreign>) =
+            foreign.iter().cloned().partition(|f| anchored.get(&f.by).is_some_and(|head| *head >= f.at));
+        if !drop.is_empty() {
+            redo.push((target.clone(), keep, drop));
+        }
+    }
+    for (target, keep, drop) in redo {
+        let (Some(entries), Some(slot)) = (groups.get(&target), reports.get_mut(&target)) else { continue };
+        let mut own = Vec::new();
+        let duplicates = dups.get(&target).copied().unwrap_or(0);
+        let (rep, state) = check_emitter(&target, entries.clone(), keep, duplicates, &mut own);
+        for b in own.iter_mut().filter(|b| b.problem == Problem::Missing) {
+            if let Some(f) = drop.iter().find(|f| f.first <= b.seq && b.seq <= f.last) {
+                b.detail.push_str(&format!(
+                    " (declared only by {} at seq {}, which no checkpoint attests: not accepted for an anchored chain)",
+                    f.by, f.at
+                ));
+            }
+        }
+        *slot = (rep, own);
+        checked.insert(target, state);
+    }
+    let mut emitters = Vec::new();
+    for (_, (rep, own)) in reports {
         emitters.push(rep);
-        checked.insert(emitter, state);
+        breaks.extend(own);
     }
 
     for cp in checkpoints {
@@ -448,7 +507,7 @@ fn read_entry(ev: &Value, computed: String, emitter: Option<&str>, breaks: &mut 
 fn check_emitter(
     emitter: &str,
     entries: Vec<Entry>,
-    declared_by: Vec<(u64, u64, String)>,
+    foreign: Vec<Foreign>,
     duplicates: u64,
     breaks: &mut Vec<Break>,
 ) -> (EmitterReport, Checked) {
@@ -476,7 +535,7 @@ fn check_emitter(
         .iter()
         .filter(|e| e.hash_ok && e.loss_for.is_none())
         .filter_map(|e| e.loss)
-        .chain(declared_by.iter().map(|(a, b, _)| (*a, *b)))
+        .chain(foreign.iter().map(|f| (f.first, f.last)))
         .collect();
     declared.sort_unstable();
     declared.dedup();
@@ -601,7 +660,7 @@ fn check_emitter(
         last_seq,
         head,
         declared_lost: declared.clone(),
-        declared_by,
+        declared_by: foreign.into_iter().map(|f| (f.first, f.last, f.by)).collect(),
         duplicates,
     };
     (report, Checked { by_seq: chosen, last_seq, declared })
@@ -658,45 +717,52 @@ fn missing_range(x: u64, y: u64, brk: &mut impl FnMut(u64, Problem, String)) {
     brk(x, Problem::Missing, detail);
 }
 
+fn checkpoint_holds(cp: &Checkpoint, c: &Checked) -> bool {
+    c.by_seq.get(&cp.seq).is_some_and(|e| e.link_hash() == cp.hash)
+        || cp
+            .seq
+            .checked_add(1)
+            .and_then(|n| c.by_seq.get(&n))
+            .is_some_and(|e| e.prev.as_deref() == Some(cp.hash.as_str()))
+}
+
+/// The emitter a checkpoint is about: the one it names; without a name, the
+/// one whose chain holds that hash at that seq, else the only candidate.
+fn resolve_checkpoint<'a>(cp: &Checkpoint, checked: &'a BTreeMap<String, Checked>) -> Option<(&'a String, &'a Checked)> {
+    if let Some(e) = &cp.emitter {
+        return checked.get_key_value(e);
+    }
+    let at_seq = || checked.iter().filter(|(_, c)| c.by_seq.contains_key(&cp.seq));
+    checked
+        .iter()
+        .find(|(_, c)| checkpoint_holds(cp, c))
+        .or_else(|| (checked.len() == 1).then(|| checked.iter().next()).flatten())
+        .or_else(|| (at_seq().count() == 1).then(|| at_seq().next()).flatten())
+        .or_else(|| {
+            let mut short_ones = checked.iter().filter(|(_, c)| c.last_seq < cp.seq);
+            match (short_ones.next(), short_ones.next(), at_seq().next()) {
+                (Some(one), None, None) => Some(one),
+                _ => None,
+            }
+        })
+}
+
 fn check_checkpoint(cp: &Checkpoint, checked: &BTreeMap<String, Checked>, breaks: &mut Vec<Break>) {
     let label = match &cp.emitter {
         Some(e) => format!("checkpoint {e}@{}:{}…", cp.seq, short(&cp.hash)),
         None => format!("checkpoint {}:{}…", cp.seq, short(&cp.hash)),
     };
     let next = cp.seq.checked_add(1);
-    let holds = |c: &Checked| {
-        c.by_seq.get(&cp.seq).is_some_and(|e| e.link_hash() == cp.hash)
-            || next.and_then(|n| c.by_seq.get(&n)).is_some_and(|e| e.prev.as_deref() == Some(cp.hash.as_str()))
-    };
-    let emitter: Option<(&String, &Checked)> = match &cp.emitter {
-        Some(e) => match checked.get_key_value(e) {
-            Some(found) => Some(found),
-            None => {
-                breaks.push(Break {
-                    emitter: e.clone(),
-                    seq: 0,
-                    problem: Problem::Truncated,
-                    detail: format!("{label}: no events of this emitter in the input"),
-                });
-                return;
-            }
-        },
-        None => {
-            let at_seq = || checked.iter().filter(|(_, c)| c.by_seq.contains_key(&cp.seq));
-            checked
-                .iter()
-                .find(|(_, c)| holds(c))
-                .or_else(|| (checked.len() == 1).then(|| checked.iter().next()).flatten())
-                .or_else(|| (at_seq().count() == 1).then(|| at_seq().next()).flatten())
-                .or_else(|| {
-                    let mut short_ones = checked.iter().filter(|(_, c)| c.last_seq < cp.seq);
-                    match (short_ones.next(), short_ones.next(), at_seq().next()) {
-                        (Some(one), None, None) => Some(one),
-                        _ => None,
-                    }
-                })
-        }
-    };
+    let emitter = resolve_checkpoint(cp, checked);
+    if let (None, Some(e)) = (emitter, &cp.emitter) {
+        breaks.push(Break {
+            emitter: e.clone(),
+            seq: 0,
+            problem: Problem::Truncated,
+            detail: format!("{label}: no events of this emitter in the input"),
+        });
+        return;
+    }
     let Some((name, c)) = emitter else {
         let problem =
             if checked.values().all(|c| c.last_seq < cp.seq) { Problem::Truncated } else { Problem::Modified };
@@ -713,7 +779,7 @@ fn check_checkpoint(cp: &Checkpoint, checked: &BTreeMap<String, Checked>, breaks
     };
     let mut brk =
         |seq: u64, problem: Problem, detail: String| breaks.push(Break { emitter: name.clone(), seq, problem, detail });
-    if holds(c) {
+    if checkpoint_holds(cp, c) {
         return;
     }
     if let Some(e) = c.by_seq.get(&cp.seq) {
@@ -1058,6 +1124,64 @@ mod tests {
         lines[5] = edit(&lines[5], false, |v| v["trail"]["last_seq"] = json!(7));
         let p = problems(&run(&lines));
         assert!(p.contains(&(5, Problem::Missing)) && p.contains(&(7, Problem::Modified)));
+    }
+
+    /// The shipping service declares, in its own chain, a gap in a worker's
+    /// chain (`trail.emitter`). Accepted; but once the worker's chain is
+    /// anchored by a checkpoint, only from a declaring chain that is
+    /// anchored too (a made-up chain could declare any gap).
+    #[test]
+    fn loss_declared_by_another_emitter() {
+        let mut w = Emitter::new("node-1/proxy_audit/w", 1);
+        w.access(2);
+        for _ in 0..2 {
+            let m = w.event("access");
+            w.seal(m, false); // seq 3, 4 dropped by the shipper
+        }
+        w.access(3);
+        let mut shipper = Emitter::new("node-1/proxy_audit_shipper/s", 2);
+        shipper.push("loss", json!({"emitter": "node-1/proxy_audit/w", "lost_events": 2, "first_seq": 3, "last_seq": 4}));
+        shipper.access(1);
+        let mut forger = Emitter::new("elsewhere/x", 3);
+        forger.push("loss", json!({"emitter": "node-1/proxy_audit/w", "lost_events": 2, "first_seq": 3, "last_seq": 4}));
+        let both: Vec<String> = w.lines.iter().chain(&shipper.lines).cloned().collect();
+        let r = run(&both);
+        assert_eq!(r.exit_code(), 0, "{}", r.render());
+        assert!(r.render().contains("LOSS emitter node-1/proxy_audit/w seq 3..4 declared by node-1/proxy_audit_shipper/s"));
+        // Without the declaration the gap is missing; the shipper's loss is no gap of its own.
+        let r = run(&w.lines);
+        assert_eq!(problems(&r), vec![(3, Problem::Missing)], "{}", r.render());
+
+        let cp = |name: &str, e: &Emitter, seq: usize| Checkpoint {
+            emitter: Some(name.into()),
+            seq: seq as u64,
+            hash: e.hashes[seq].clone(),
+        };
+        let w_head = cp("node-1/proxy_audit/w", &w, 7);
+        let evs = || {
+            values(&w.lines.iter().chain(&shipper.lines).chain(&forger.lines).cloned().collect::<Vec<_>>())
+        };
+        // The worker anchored, the declaring chains not: the gap is missing again, and says why.
+        let r = verify_with(evs(), std::slice::from_ref(&w_head));
+        assert_eq!(problems(&r), vec![(3, Problem::Missing)], "{}", r.render());
+        assert!(r.breaks[0].detail.contains("which no checkpoint attests"), "{}", r.render());
+        // The shipper anchored past its loss event: accepted (the forger still is not needed).
+        let r = verify_with(evs(), &[w_head.clone(), cp("node-1/proxy_audit_shipper/s", &shipper, 2)]);
+        assert_eq!(r.exit_code(), 0, "{}", r.render());
+        // Anchored only before its loss event: not accepted.
+        let r = verify_with(evs(), &[w_head, cp("node-1/proxy_audit_shipper/s", &shipper, 0)]);
+        assert_eq!(problems(&r), vec![(3, Problem::Missing)], "{}", r.render());
+    }
+
+    /// A whole worker chain lost in the shipper still gets its emitter line.
+    #[test]
+    fn a_chain_lost_entirely_is_reported_as_declared() {
+        let mut shipper = Emitter::new("s", 2);
+        shipper.push("loss", json!({"emitter": "w", "lost_events": 5, "first_seq": 0, "last_seq": 4}));
+        let r = run(&shipper.lines);
+        assert_eq!(r.exit_code(), 0, "{}", r.render());
+        assert!(r.render().contains("emitter w: 0 events"), "{}", r.render());
+        assert!(r.render().contains("LOSS emitter w seq 0..4 declared by s (5 events)"), "{}", r.render());
     }
 
     #[test]
