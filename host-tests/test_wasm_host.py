@@ -439,3 +439,83 @@ def test_an_event_stream_request_is_scanned_and_an_unfinished_body_is_not_called
     assert [f["entity"] for f in done["/ingest"]["data"]["request"]["findings"]] == ["us_ssn"]
     assert (done["/upload"]["data"]["request"]["scanned"], done["/upload"]["data"]["request"]["skipped"]) == \
         (False, "incomplete")
+
+
+# The singleton shipping service outside Envoy: two VMs of the same .wasm on one node, a worker
+# (root id proxy_audit) and the shipper (root id proxy_audit_shipper, vm_id proxy_audit_shipper),
+# sharing the host's queues.
+
+QUEUE = {"vm_id": "proxy_audit_shipper", "name": "proxy_audit_events"}
+
+
+def worker_and_shipper(make_host, shipper_exporter=None):
+    queues = wasmhost.SharedQueues()
+    shipper = make_host({"audit": {"exporter": {"cluster": "audit_sink", "shared_queue": QUEUE, **(shipper_exporter or {})}}},
+                        root_id="proxy_audit_shipper", vm_id="proxy_audit_shipper", queues=queues)
+    cfg = harness.default_plugin_config()
+    cfg["audit"]["exporter"]["shared_queue"] = QUEUE
+    worker = make_host(cfg, queues=queues)
+    return worker, shipper
+
+
+def test_worker_hands_events_to_the_shipper_which_ships_them(make_host):
+    worker, shipper = worker_and_shipper(make_host)
+    ids = [served_get(worker, f"/q/{i}").downstream_header("x-proxy-audit-id") for i in range(3)]
+    worker.tick()
+    assert worker.pending_calls() == [], "the worker POSTs nothing itself"
+    assert worker.metric("proxy_audit.events_handed_off") == 4  # chain_start + 3
+    shipper.deliver_queue_ready()
+    events = shipped(shipper)
+    assert {e["id"] for e in events if e["kind"] == "access"} == set(ids)
+    chains = check_chains(events)
+    assert len(chains) == 2, "the worker's chain and the shipper's own"
+    assert shipper.metric("proxy_audit.shipper.events_received") == 4
+    assert shipper.metric("proxy_audit.shipper.events_delivered") == 5
+
+
+def test_shipper_overflow_is_declared_for_the_worker_chain(make_host):
+    worker, shipper = worker_and_shipper(make_host, {"max_batch_events": 2, "max_buffered_events": 4})
+    for i in range(10):
+        served_get(worker, f"/q/{i}")
+    worker.tick()
+    shipper.deliver_queue_ready()
+    delivered = []
+    for _ in range(10):
+        shipper.tick()
+        for c in shipper.pending_calls():
+            delivered += [json.loads(line) for line in c.body.decode().splitlines()]
+            shipper.respond(c, 200)
+    losses = [e for e in delivered if e["kind"] == "loss"]
+    worker_chain = next(e["chain"]["emitter"] for e in delivered if e["kind"] == "access")
+    declared = [e for e in losses if e["trail"].get("emitter") == worker_chain]
+    assert declared, losses
+    got = {e["chain"]["seq"] for e in delivered if e["chain"]["emitter"] == worker_chain}
+    for e in declared:
+        got |= set(range(e["trail"]["first_seq"], e["trail"]["last_seq"] + 1))
+    assert got == set(range(11)), "every worker seq delivered or declared lost"
+
+
+def test_shipper_ignores_what_is_not_a_handoff(make_host):
+    worker, shipper = worker_and_shipper(make_host)
+    qid = shipper.queues.by_key[("proxy_audit_shipper", "proxy_audit_events")]
+    for junk in (b"", b"\xff\xfe", b'{"kind":"access"}', b'proxy-audit-handoff/1 "x"\nnot-a-seq {}'):
+        shipper.queues.items[qid].append(junk)
+    shipper.queue_ready.append(qid)
+    shipper.deliver_queue_ready()
+    assert shipper.metric("proxy_audit.shipper.messages_rejected") == 4
+    served_get(worker, "/after")
+    worker.tick()
+    shipper.deliver_queue_ready()
+    assert any(e["kind"] == "access" for e in shipped(shipper))
+
+
+def test_without_shared_queues_the_shipper_refuses_and_workers_ship(make_host):
+    shipper = make_host(False, root_id="proxy_audit_shipper", vm_id="proxy_audit_shipper", shared_queues=False)
+    assert not shipper.start({"audit": {"exporter": {"shared_queue": QUEUE}}})
+    assert "refused to register shared queue" in shipper.log_text()
+    cfg = harness.default_plugin_config()
+    cfg["audit"]["exporter"]["shared_queue"] = QUEUE
+    worker = make_host(cfg, shared_queues=False)
+    audit_id = served_get(worker, "/alone").downstream_header("x-proxy-audit-id")
+    assert audit_id in {e["id"] for e in shipped(worker)}
+    assert "this worker ships its own events" in worker.log_text()

@@ -272,13 +272,25 @@ class Stream:
         return header(self.downstream_headers or [], name)
 
 
+class SharedQueues:
+    """Envoy's shared queues across the VMs of one node: a queue is keyed by the registering VM's
+    vm_id and its name; an enqueue notifies the registering VM, which Envoy does by posting
+    proxy_on_queue_ready to that VM's thread: here it waits for `WasmHost.deliver_queue_ready`."""
+
+    def __init__(self):
+        self.by_key = {}   # (vm_id, name) -> queue id
+        self.items = {}    # queue id -> list of bytes
+        self.owner = {}    # queue id -> WasmHost
+
+
 class WasmHost:
     """One proxy-wasm VM with one plugin (root context), on its own wasmtime engine and store."""
 
     ROOT_ID = 1
 
     def __init__(self, wasm=WASM, env=None, clusters=("audit_sink",), properties=None, now_ms=None, seed=None,
-                 root_id="proxy_audit", filter_state=True, fuel=False):
+                 root_id="proxy_audit", filter_state=True, fuel=False, vm_id="proxy_audit", queues=None,
+                 shared_queues=True):
         self.env = dict(env or {})
         self.filter_state = filter_state  # False: a host that, as ABI 0.2.1 allows, keeps no filter state
         self.clusters = set(clusters)
@@ -292,7 +304,10 @@ class WasmHost:
         self.http_calls = []
         self.metrics = {}         # id -> Metric
         self.shared_data = {}     # key -> (value, cas)
-        self.queues = {}          # id -> (name, list of items)
+        self.vm_id = vm_id
+        self.queues = queues if queues is not None else SharedQueues()  # shared by the VMs of one node
+        self.shared_queues = shared_queues  # False: a host without them (UNIMPLEMENTED)
+        self.queue_ready = []     # queue ids with proxy_on_queue_ready owed to this VM
         self.plugin_configuration = self.vm_configuration = b""
         self.streams = {}
         self.next_context_id = self.ROOT_ID + 1
@@ -706,31 +721,49 @@ class WasmHost:
         return OK
 
     def proxy_register_shared_queue(self, name_ptr, name_size, id_ptr) -> sig(I32, I32, I32):
-        name = self.text(name_ptr, name_size)
-        qid = next((i for i, (n, _) in self.queues.items() if n == name), len(self.queues) + 1)
-        self.queues.setdefault(qid, (name, []))
+        if not self.shared_queues:
+            return UNIMPLEMENTED
+        q = self.queues
+        key = (self.vm_id, self.text(name_ptr, name_size))
+        qid = q.by_key.setdefault(key, len(q.by_key) + 1)
+        q.items.setdefault(qid, [])
+        q.owner[qid] = self  # re-registering moves the notifications to this VM, as in Envoy
         self.write_u32(id_ptr, qid)
         return OK
 
-    def proxy_resolve_shared_queue(self, _vm_ptr, _vm_size, name_ptr, name_size, id_ptr) -> sig(I32, I32, I32, I32, I32):
-        name = self.text(name_ptr, name_size)
-        qid = next((i for i, (n, _) in self.queues.items() if n == name), None)
+    def proxy_resolve_shared_queue(self, vm_ptr, vm_size, name_ptr, name_size, id_ptr) -> sig(I32, I32, I32, I32, I32):
+        if not self.shared_queues:
+            return UNIMPLEMENTED
+        qid = self.queues.by_key.get((self.text(vm_ptr, vm_size), self.text(name_ptr, name_size)))
         if qid is None:
             return NOT_FOUND
         self.write_u32(id_ptr, qid)
         return OK
 
     def proxy_enqueue_shared_queue(self, qid, ptr, size) -> sig(I32, I32, I32):
-        if qid not in self.queues:
+        if not self.shared_queues:
+            return UNIMPLEMENTED
+        if qid not in self.queues.items:
             return NOT_FOUND
-        self.queues[qid][1].append(self.read(ptr, size))
+        self.queues.items[qid].append(self.read(ptr, size))
+        owner = self.queues.owner[qid]
+        if qid not in owner.queue_ready:
+            owner.queue_ready.append(qid)
         return OK
 
     def proxy_dequeue_shared_queue(self, qid, ptr_ptr, size_ptr) -> sig(I32, I32, I32):
-        if qid not in self.queues:
+        if not self.shared_queues:
+            return UNIMPLEMENTED
+        if qid not in self.queues.items:
             return NOT_FOUND
-        items = self.queues[qid][1]
+        items = self.queues.items[qid]
         return self.give(items.pop(0), ptr_ptr, size_ptr) if items else EMPTY
+
+    def deliver_queue_ready(self):
+        """Runs the proxy_on_queue_ready callbacks owed to this VM."""
+        owed, self.queue_ready = self.queue_ready, []
+        for qid in owed:
+            self.call("proxy_on_queue_ready", self.ROOT_ID, qid)
 
     # -- env: metrics -------------------------------------------------------------------------
     def proxy_define_metric(self, kind, name_ptr, name_size, id_ptr) -> sig(I32, I32, I32, I32):

@@ -206,8 +206,8 @@ pub fn enqueue(queue_id: u32, value: &[u8]) -> bool {
     unsafe { proxy_enqueue_shared_queue(queue_id, value.as_ptr(), value.len()) == STATUS_OK }
 }
 
-/// Takes the next message off a queue this VM registered; `None` when it is
-/// empty or the host refuses.
+/// Takes the next message off a queue this VM registered (an empty message
+/// is `Some` of nothing); `None` when the queue is empty or the host refuses.
 #[cfg(target_arch = "wasm32")]
 pub fn dequeue(queue_id: u32) -> Option<Vec<u8>> {
     let mut data: *mut u8 = std::ptr::null_mut();
@@ -216,8 +216,11 @@ pub fn dequeue(queue_id: u32) -> Option<Vec<u8>> {
     // module's `proxy_on_memory_allocate` (the global allocator), `size`
     // bytes long, which we then own, exactly as the SDK's own wrapper does.
     unsafe {
-        if proxy_dequeue_shared_queue(queue_id, &mut data, &mut size) != STATUS_OK || data.is_null() {
+        if proxy_dequeue_shared_queue(queue_id, &mut data, &mut size) != STATUS_OK {
             return None;
+        }
+        if data.is_null() {
+            return Some(Vec::new());
         }
         Some(Vec::from_raw_parts(data, size, size))
     }

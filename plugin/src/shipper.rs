@@ -47,16 +47,20 @@ impl Shipper {
         if queue_id != self.queue {
             return;
         }
-        while let Some(msg) = host::dequeue(queue_id) {
+        self.take_queue();
+        if self.emitter.exporter.full_batch_waiting() {
+            self.flush();
+        }
+        self.publish();
+    }
+
+    fn take_queue(&mut self) {
+        while let Some(msg) = host::dequeue(self.queue) {
             if let Err(why) = self.emitter.forward(&msg) {
                 host::log(LogLevel::Warn, &format!("proxy-audit: shipping service ignored a queue message: {why}"));
                 crate::metrics::count("proxy_audit.shipper.messages_rejected", 1);
             }
         }
-        if self.emitter.exporter.full_batch_waiting() {
-            self.flush();
-        }
-        self.publish();
     }
 
     pub fn flush(&mut self) {
@@ -72,6 +76,8 @@ impl Shipper {
     }
 
     pub fn on_tick(&mut self) {
+        // Anything a missed notification left on the queue.
+        self.take_queue();
         self.flush();
         self.outbox.finish_drain(&self.emitter);
     }
