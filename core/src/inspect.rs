@@ -105,15 +105,33 @@ impl Inspection {
 
     /// A chunk of an event stream: returns the bytes safe to release now.
     pub fn stream_chunk(&mut self, classifier: &Classifier, chunk: &[u8], end_of_stream: bool) -> Vec<u8> {
+        self.stream_chunk_observed(classifier, chunk, end_of_stream, &mut |_, _| {})
+    }
+
+    /// [`Self::stream_chunk`], showing every complete SSE frame, parsed, to
+    /// `observe` (see [`StreamRedactor::push_observed`]). False from
+    /// [`Self::streams`] means there is no redactor to observe.
+    pub fn stream_chunk_observed(
+        &mut self,
+        classifier: &Classifier,
+        chunk: &[u8],
+        end_of_stream: bool,
+        observe: &mut crate::classify::Observer<'_>,
+    ) -> Vec<u8> {
         self.observe(chunk);
         let Some(r) = self.stream.as_mut() else { return chunk.to_vec() };
         self.scanned = true;
-        let mut out = r.push(classifier, chunk);
+        let mut out = r.push_observed(classifier, chunk, observe);
         if end_of_stream {
-            out.extend(r.finish(classifier));
+            out.extend(r.finish_observed(classifier, observe));
         }
         self.blocked = self.blocked.or(r.blocked());
         out
+    }
+
+    /// Whether a stream redactor reads this body (frame by frame).
+    pub fn streams(&self) -> bool {
+        self.stream.is_some() && matches!(self.plan, Plan::Stream)
     }
 
     /// Bytes the stream redactor still holds (released by `finish`).

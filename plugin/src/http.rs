@@ -568,7 +568,11 @@ impl HttpContext for Request {
             return Action::Pause;
         }
         let body = host::buffer(BufferType::HttpResponseBody, 0, body_size);
-        if let Some(call) = self.ai.as_mut() {
+        // An event stream that the redactor reads: the model-call tracker gets
+        // its frames, already parsed, from the redactor (one parse per event).
+        let shares_frames = self.response.streams()
+            && self.ai.as_ref().and_then(|c| c.response.as_ref()).is_some_and(|t| t.takes_sse_frames());
+        if let (Some(call), false) = (self.ai.as_mut(), shares_frames) {
             let now = host::now_ms();
             if let Some(t) = call.response.as_mut() {
                 t.push(&body, now);
@@ -608,7 +612,24 @@ impl HttpContext for Request {
                 Action::Continue
             }
             Plan::Stream => {
-                let mut out = self.response.stream_chunk(&shared.borrow().classifier, &body, end_of_stream);
+                let now = host::now_ms();
+                let mut tracker = self.ai.as_mut().and_then(|c| c.response.as_mut()).filter(|_| shares_frames);
+                let mut out = self.response.stream_chunk_observed(
+                    &shared.borrow().classifier,
+                    &body,
+                    end_of_stream,
+                    &mut |frame, parsed| {
+                        if let Some(t) = tracker.as_deref_mut() {
+                            t.sse_event(frame, parsed, now);
+                        }
+                    },
+                );
+                if let (true, Some(call)) = (shares_frames && end_of_stream, self.ai.as_mut()) {
+                    if let Some(t) = call.response.as_mut() {
+                        t.finish(now, false);
+                        call.response_done = true;
+                    }
+                }
                 if let Some(cat) = self.response.blocked {
                     // Headers are gone: end the stream with an error event instead.
                     out = self.stream_block_frame(cat.as_str());

@@ -54,29 +54,81 @@ const ROLEPLAY: &[&str] =
     &["you are now", "pretend to be", "pretend you are", "act as ", "from now on you", "roleplay as"];
 const MARKERS: &[&str] = &["system:", "<|im_start|>", "<|system|>", "[inst]", "### instruction", "<<sys>>"];
 
+const OVERRIDE_BIT: u8 = 1;
+const EXFIL_BIT: u8 = 2;
+const JAILBREAK_BIT: u8 = 4;
+const ROLEPLAY_BIT: u8 = 8;
+const MARKER_BIT: u8 = 16;
+/// "reveal", "print", "show", "repeat", "what are": exfiltration verbs.
+const VERB_BIT: u8 = 32;
+const COMMENT_BIT: u8 = 64;
+const VERBS: &[&str] = &["reveal", "print", "show", "repeat", "what are"];
+
+/// Every phrase with its signal bit, by first byte: one pass over the text
+/// finds them all (the phrase lists are ASCII and lower case).
+struct Phrases {
+    by_first: [Vec<(&'static [u8], u8)>; 256],
+}
+
+fn phrases() -> &'static Phrases {
+    static P: std::sync::OnceLock<Phrases> = std::sync::OnceLock::new();
+    P.get_or_init(|| {
+        let mut by_first: [Vec<(&'static [u8], u8)>; 256] = std::array::from_fn(|_| Vec::new());
+        for (list, bit) in [
+            (OVERRIDE, OVERRIDE_BIT),
+            (EXFIL, EXFIL_BIT),
+            (JAILBREAK, JAILBREAK_BIT),
+            (ROLEPLAY, ROLEPLAY_BIT),
+            (MARKERS, MARKER_BIT),
+            (VERBS, VERB_BIT),
+            (&["<!--"][..], COMMENT_BIT),
+        ] {
+            for p in list {
+                if let Some(&b) = p.as_bytes().first() {
+                    by_first[b as usize].push((p.as_bytes(), bit));
+                }
+            }
+        }
+        Phrases { by_first }
+    })
+}
+
+/// The signal bits of every phrase that occurs in `text`.
+fn signals(text: &[u8]) -> u8 {
+    let table = phrases();
+    let mut found = 0u8;
+    for (i, &b) in text.iter().enumerate() {
+        let candidates = &table.by_first[b as usize];
+        if candidates.is_empty() {
+            continue;
+        }
+        let rest = text.get(i..).unwrap_or_default();
+        for (p, bit) in candidates {
+            if found & bit == 0 && rest.starts_with(p) {
+                found |= bit;
+            }
+        }
+    }
+    found
+}
+
 pub fn injection_score(prompt: &str) -> u8 {
     let text = format!(" {} ", prompt.to_lowercase());
-    let any = |list: &[&str]| list.iter().any(|p| text.contains(p));
+    let found = signals(text.as_bytes());
     let mut score = 0u32;
-    if any(OVERRIDE) {
+    if found & OVERRIDE_BIT != 0 {
         score += 45;
     }
-    if any(EXFIL)
-        && (text.contains("reveal")
-            || text.contains("print")
-            || text.contains("show")
-            || text.contains("repeat")
-            || text.contains("what are"))
-    {
+    if found & EXFIL_BIT != 0 && found & VERB_BIT != 0 {
         score += 30;
     }
-    if any(JAILBREAK) {
+    if found & JAILBREAK_BIT != 0 {
         score += 30;
     }
-    if any(ROLEPLAY) {
+    if found & ROLEPLAY_BIT != 0 {
         score += 15;
     }
-    if any(MARKERS) {
+    if found & MARKER_BIT != 0 {
         score += 20;
     }
     if prompt
@@ -85,7 +137,7 @@ pub fn injection_score(prompt: &str) -> u8 {
     {
         score += 25;
     }
-    if text.contains("<!--") || longest_base64_run(prompt) >= 80 {
+    if found & COMMENT_BIT != 0 || longest_base64_run(prompt) >= 80 {
         score += 10;
     }
     score.min(100) as u8
@@ -107,6 +159,40 @@ fn longest_base64_run(s: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The one-pass matcher finds exactly what a search per phrase finds.
+    #[test]
+    fn one_pass_matches_a_search_per_phrase() {
+        let naive = |text: &str| {
+            let mut bits = 0u8;
+            for (list, bit) in [
+                (OVERRIDE, OVERRIDE_BIT),
+                (EXFIL, EXFIL_BIT),
+                (JAILBREAK, JAILBREAK_BIT),
+                (ROLEPLAY, ROLEPLAY_BIT),
+                (MARKERS, MARKER_BIT),
+                (VERBS, VERB_BIT),
+                (&["<!--"][..], COMMENT_BIT),
+            ] {
+                if list.iter().any(|p| text.contains(p)) {
+                    bits |= bit;
+                }
+            }
+            bits
+        };
+        let words = ["ignore", "previous", "instructions", "system", "prompt", "act", "as", "dan", "<!--", "[inst]",
+                     "you", "are", "now", "print", "what", "the", "above", "developer", "mode", "new", "instructions:"];
+        let mut seed = 7u64;
+        for _ in 0..3000 {
+            let mut text = String::from(" ");
+            for _ in 0..(seed % 12) {
+                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                text.push_str(words[(seed >> 33) as usize % words.len()]);
+                text.push(if seed % 5 == 0 { ':' } else { ' ' });
+            }
+            assert_eq!(signals(text.as_bytes()), naive(&text), "{text:?}");
+        }
+    }
 
     #[test]
     fn benign_prompts_score_zero() {

@@ -187,16 +187,37 @@ impl ResponseTracker {
         self.s.clone()
     }
 
-    fn sse_frame(&mut self, f: &SseFrame, now_ms: u64) {
-        if !f.has_data || f.data.trim() == "[DONE]" {
+    /// Whether SSE frames may come from outside ([`Self::sse_event`]) instead
+    /// of [`Self::push`]: an event-stream response not yet finished.
+    pub fn takes_sse_frames(&self) -> bool {
+        matches!(self.mode, Mode::Sse(_)) && !self.finished
+    }
+
+    /// One SSE frame parsed elsewhere (the stream redactor), with its JSON
+    /// data when that parsed; `None` is parsed here (or is not JSON).
+    pub fn sse_event(&mut self, f: &SseFrame, parsed: Option<&Value>, now_ms: u64) {
+        if self.finished || !f.has_data || f.data.trim() == "[DONE]" {
             return;
         }
-        if let Ok(v) = serde_json::from_str::<Value>(&f.data) {
-            if f.event.as_deref() == Some("error") || v.get("type").and_then(Value::as_str) == Some("error") {
-                self.s.finish_reasons.push("error".into());
-            }
-            self.absorb(&v, now_ms, true);
+        let own;
+        let v = match parsed {
+            Some(v) => v,
+            None => match serde_json::from_str::<Value>(&f.data) {
+                Ok(v) => {
+                    own = v;
+                    &own
+                }
+                Err(_) => return,
+            },
+        };
+        if f.event.as_deref() == Some("error") || v.get("type").and_then(Value::as_str) == Some("error") {
+            self.s.finish_reasons.push("error".into());
         }
+        self.absorb(v, now_ms, true);
+    }
+
+    fn sse_frame(&mut self, f: &SseFrame, now_ms: u64) {
+        self.sse_event(f, None, now_ms);
     }
 
     fn bedrock_message(&mut self, event: Option<&str>, kind: Option<&str>, payload: &[u8], now_ms: u64) {

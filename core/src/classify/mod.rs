@@ -54,7 +54,7 @@ mod strict_json;
 #[cfg(test)]
 mod tests;
 
-pub use stream::StreamRedactor;
+pub use stream::{Observer, StreamRedactor};
 
 use detect::Hit;
 use hmac::{Hmac, Mac};

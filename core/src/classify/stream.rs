@@ -97,6 +97,10 @@ impl std::fmt::Debug for StreamRedactor {
     }
 }
 
+/// Sees each complete SSE frame and its parsed JSON data (`None` when the
+/// data is absent, `[DONE]`, not JSON, or the frame too large to parse).
+pub type Observer<'a> = dyn FnMut(&SseFrame, Option<&Value>) + 'a;
+
 impl StreamRedactor {
     pub fn new(actions: Actions) -> Self {
         StreamRedactor {
@@ -111,13 +115,20 @@ impl StreamRedactor {
 
     /// Feeds one network chunk; returns the bytes that are safe to release now.
     pub fn push(&mut self, cl: &Classifier, chunk: &[u8]) -> Vec<u8> {
+        self.push_observed(cl, chunk, &mut |_, _| {})
+    }
+
+    /// [`Self::push`], showing each complete frame to `observe` as it
+    /// arrives, with its JSON data parsed (before any rewriting) when it is
+    /// JSON: the response tracker reads the same parse instead of its own.
+    pub fn push_observed(&mut self, cl: &Classifier, chunk: &[u8], observe: &mut Observer<'_>) -> Vec<u8> {
         if self.tally.blocked.is_some() {
             return Vec::new();
         }
         let mut frames = Vec::new();
         self.parser.push(chunk, &mut frames);
         for f in frames {
-            self.ingest(cl, f);
+            self.ingest(cl, f, observe);
         }
         let force = self.pending_bytes > MAX_PENDING;
         self.release(cl, force)
@@ -125,13 +136,18 @@ impl StreamRedactor {
 
     /// End of stream: releases everything still held.
     pub fn finish(&mut self, cl: &Classifier) -> Vec<u8> {
+        self.finish_observed(cl, &mut |_, _| {})
+    }
+
+    /// [`Self::finish`] with an observer (see [`Self::push_observed`]).
+    pub fn finish_observed(&mut self, cl: &Classifier, observe: &mut Observer<'_>) -> Vec<u8> {
         if self.tally.blocked.is_some() {
             return Vec::new();
         }
         let mut frames = Vec::new();
         self.parser.finish(&mut frames);
         for f in frames {
-            self.ingest(cl, f);
+            self.ingest(cl, f, observe);
         }
         self.release(cl, true)
     }
@@ -158,9 +174,15 @@ impl StreamRedactor {
         Sink::with_tally(cl, &self.actions, std::mem::take(&mut self.tally))
     }
 
-    fn ingest(&mut self, cl: &Classifier, frame: SseFrame) {
+    fn ingest(&mut self, cl: &Classifier, frame: SseFrame, observe: &mut Observer<'_>) {
         self.pending_bytes += frame.raw.len();
         let mut p = Pending { frame, json: None, replaced: None, changed: false, piece: None };
+        let parsed = match p.frame.data.trim() {
+            _ if p.frame.oversize || !p.frame.has_data => None,
+            "" | "[DONE]" => None,
+            _ => serde_json::from_str::<Value>(&p.frame.data).ok(),
+        };
+        observe(&p.frame, parsed.as_ref());
         if p.frame.oversize {
             // Too large to parse: scan the raw bytes as text.
             let mut sink = self.sink(cl);
@@ -178,8 +200,8 @@ impl StreamRedactor {
             self.pending.push_back(p);
             return;
         }
-        match serde_json::from_str::<Value>(&p.frame.data) {
-            Ok(mut v) => {
+        match parsed {
+            Some(mut v) => {
                 let found = locate(&v);
                 let text = found.as_ref().and_then(|(ptr, _, _)| get_str(&mut v, ptr)).map(std::mem::take);
                 let mut sink = self.sink(cl);
@@ -201,7 +223,7 @@ impl StreamRedactor {
                 }
                 p.json = Some(v);
             }
-            Err(_) => {
+            None => {
                 let hits = cl.find(&p.frame.data, "", false);
                 if !hits.is_empty() {
                     let mut sink = self.sink(cl);

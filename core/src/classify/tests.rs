@@ -625,3 +625,31 @@ fn upstream_chosen_channels_are_bounded() {
     let text = String::from_utf8(out).unwrap();
     assert!(text.contains("x499 ") && !text.contains("jane.doe"), "every frame released, redaction still applies");
 }
+
+/// The observer sees every complete frame once, with its data parsed before
+/// any rewriting (the response tracker digests what the model said), and
+/// `None` for frames without JSON data.
+#[test]
+fn stream_observer_sees_frames_parsed_before_redaction() {
+    let c = cl();
+    let mut s = Vec::new();
+    for piece in ["Mail jane.doe@", "example.com now"] {
+        let d = json!({"choices":[{"index":0,"delta":{"content":piece}}]});
+        s.extend_from_slice(format!("data: {d}\n\n").as_bytes());
+    }
+    s.extend_from_slice(b"event: ping\n\ndata: not json\n\ndata: [DONE]\n\n");
+    let mut seen: Vec<(Option<String>, Option<serde_json::Value>)> = Vec::new();
+    let mut r = StreamRedactor::new(all(Action::Redact));
+    let mut out = Vec::new();
+    for chunk in s.chunks(7) {
+        out.extend(r.push_observed(&c, chunk, &mut |f, v| seen.push((f.event.clone(), v.cloned()))));
+    }
+    out.extend(r.finish_observed(&c, &mut |f, v| seen.push((f.event.clone(), v.cloned()))));
+    assert_eq!(seen.len(), 5, "{seen:?}");
+    let said: String = seen.iter().filter_map(|(_, v)| v.as_ref()?["choices"][0]["delta"]["content"].as_str()).collect();
+    assert_eq!(said, "Mail jane.doe@example.com now", "the observer gets the original text");
+    assert_eq!(seen[2], (Some("ping".into()), None));
+    assert_eq!((&seen[3].1, &seen[4].1), (&None, &None), "not JSON, [DONE]");
+    let out = String::from_utf8_lossy(&out);
+    assert!(out.contains("[REDACTED:EMAIL]") && !out.contains("jane.doe"), "{out}");
+}
