@@ -84,8 +84,8 @@ fn phrases() -> &'static Phrases {
             (&["<!--"][..], COMMENT_BIT),
         ] {
             for p in list {
-                if let Some(&b) = p.as_bytes().first() {
-                    by_first[b as usize].push((p.as_bytes(), bit));
+                if let Some(slot) = p.as_bytes().first().and_then(|&b| by_first.get_mut(usize::from(b))) {
+                    slot.push((p.as_bytes(), bit));
                 }
             }
         }
@@ -98,10 +98,9 @@ fn signals(text: &[u8]) -> u8 {
     let table = phrases();
     let mut found = 0u8;
     for (i, &b) in text.iter().enumerate() {
-        let candidates = &table.by_first[b as usize];
-        if candidates.is_empty() {
+        let Some(candidates) = table.by_first.get(usize::from(b)).filter(|c| !c.is_empty()) else {
             continue;
-        }
+        };
         let rest = text.get(i..).unwrap_or_default();
         for (p, bit) in candidates {
             if found & bit == 0 && rest.starts_with(p) {
