@@ -187,7 +187,7 @@ mod tests {
             for _ in 0..(seed % 12) {
                 seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
                 text.push_str(words[(seed >> 33) as usize % words.len()]);
-                text.push(if seed % 5 == 0 { ':' } else { ' ' });
+                text.push(if seed.is_multiple_of(5) { ':' } else { ' ' });
             }
             assert_eq!(signals(text.as_bytes()), naive(&text), "{text:?}");
         }
