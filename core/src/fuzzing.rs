@@ -282,6 +282,10 @@ pub fn json_redact(data: &[u8]) {
         if serde_json::from_slice::<Value>(ctl.payload).is_ok() {
             assert!(serde_json::from_slice::<Value>(&new).is_ok(), "valid JSON was rewritten into invalid JSON");
         }
+        if crate::classify::strict_json::parse(ctl.payload).is_some() {
+            // Renamed members (names that are personal data) stay distinct.
+            assert!(crate::classify::strict_json::parse(&new).is_some(), "the rewrite made duplicate member names");
+        }
     }
 }
 

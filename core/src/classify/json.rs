@@ -180,8 +180,23 @@ pub(crate) fn walk(
             let mut w = Walked::default();
             let len = path.len();
             let mut removed = std::collections::HashSet::new();
+            let mut renamed: std::collections::HashMap<String, String> = std::collections::HashMap::new();
             for (k, item) in map.iter_mut() {
-                push_key(path, &cl.location_name(k));
+                let shown = cl.location_name(k);
+                let name_has_data = matches!(shown, std::borrow::Cow::Owned(_));
+                push_key(path, &shown);
+                if name_has_data {
+                    // The member name itself is personal data (a map keyed by
+                    // email, say): it gets the category's action too.
+                    let hits = cl.find(k, "", false);
+                    let (new, remove) = sink.apply(k, &hits, path, true);
+                    if remove {
+                        removed.insert(k.clone());
+                    } else if let Some(n) = new {
+                        renamed.insert(k.clone(), n);
+                    }
+                    w.changed |= remove || renamed.contains_key(k.as_str());
+                }
                 let f = if cl.fields.is_empty() { forced } else { forced.or_else(|| field_rule(cl, path)) };
                 let r = walk(cl, sink, item, path, k, f, icd || is_clinical(k));
                 if r.remove {
@@ -193,7 +208,37 @@ pub(crate) fn walk(
             if !removed.is_empty() {
                 map.retain(|k, _| !removed.contains(k));
             }
+            if !renamed.is_empty() {
+                rename_members(map, &renamed);
+            }
             w
         }
     }
+}
+
+/// Renames members in place of order. Two names that redact alike
+/// (`[REDACTED:EMAIL]`) stay two members: the later ones get `#2`, `#3`...
+fn rename_members(map: &mut serde_json::Map<String, Value>, renamed: &std::collections::HashMap<String, String>) {
+    let old = std::mem::take(map);
+    let taken: std::collections::HashSet<String> =
+        old.keys().filter(|k| !renamed.contains_key(*k)).cloned().collect();
+    let mut used: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let mut out = serde_json::Map::new();
+    for (k, v) in old {
+        let name = match renamed.get(&k) {
+            Some(base) => {
+                let mut name = base.clone();
+                let mut n = 2;
+                while used.contains(&name) || taken.contains(&name) {
+                    name = format!("{base}#{n}");
+                    n += 1;
+                }
+                name
+            }
+            None => k,
+        };
+        used.insert(name.clone());
+        out.insert(name, v);
+    }
+    *map = out;
 }

@@ -50,7 +50,7 @@ mod custom;
 mod detect;
 mod json;
 mod stream;
-mod strict_json;
+pub(crate) mod strict_json;
 #[cfg(test)]
 mod tests;
 
