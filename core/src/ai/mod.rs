@@ -21,7 +21,7 @@ pub use detect::{detect, Detected, Override};
 pub use eventstream::{crc32, encode as encode_eventstream, EventStreamParser, Message};
 pub use injection::injection_score;
 pub use prompt::{inject_stream_usage, parse_request, RequestMeta};
-pub use response::ResponseTracker;
+pub use response::{ResponseTracker, MAX_JSON_BYTES};
 
 /// Model names come from clients and upstreams: at most 128 characters reach
 /// the event, filter state and metric labels.

@@ -32,7 +32,11 @@ use crate::sse::{encode_frame, SseFrame, SseParser};
 use serde_json::Value;
 use std::collections::VecDeque;
 
-const MAX_FRAME: usize = 1 << 20;
+/// Frames up to this size are parsed; larger ones are scanned as text. The
+/// response tracker reads the same frames (see [`StreamRedactor::push_observed`]),
+/// so this is its bound too: a final event carrying a whole long answer and
+/// its usage (OpenAI Responses `response.completed`) must still parse.
+const MAX_FRAME: usize = crate::ai::MAX_JSON_BYTES;
 const MAX_PENDING: usize = 256 * 1024;
 const MAX_TOKEN_HOLD: usize = 16 * 1024;
 const CTX_KEEP: usize = 64;

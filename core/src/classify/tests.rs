@@ -676,3 +676,20 @@ fn stream_observer_sees_frames_parsed_before_redaction() {
     let out = String::from_utf8_lossy(&out);
     assert!(out.contains("[REDACTED:EMAIL]") && !out.contains("jane.doe"), "{out}");
 }
+
+/// A single large event (1.5 MB: a Responses-API `response.completed` with the
+/// whole answer and the usage) still reaches the observer parsed.
+#[test]
+fn stream_observer_gets_large_frames_parsed() {
+    let c = cl();
+    let big = json!({"type": "response.completed", "response": {"id": "r1", "output_text": "x".repeat(1_500_000),
+                     "usage": {"input_tokens": 11, "output_tokens": 22}}});
+    let frame = format!("event: response.completed\ndata: {big}\n\n");
+    let mut parsed = Vec::new();
+    let mut r = StreamRedactor::new(Actions::default());
+    let mut out = r.push_observed(&c, frame.as_bytes(), &mut |_, v| parsed.push(v.cloned()));
+    out.extend(r.finish(&c));
+    assert_eq!(out, frame.as_bytes());
+    assert_eq!(parsed.len(), 1);
+    assert_eq!(parsed[0].as_ref().map(|v| v["response"]["usage"]["output_tokens"].clone()), Some(json!(22)));
+}
