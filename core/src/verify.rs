@@ -283,7 +283,10 @@ struct Checked {
     /// The event standing for each seq.
     by_seq: BTreeMap<u64, Entry>,
     last_seq: u64,
-    declared: Vec<(u64, u64)>,
+    /// Gaps other emitters declared (accepted ones): the only declarations
+    /// that can cover seqs past the last event (a chain's own `loss` event
+    /// always comes after the seqs it declares).
+    declared_elsewhere: Vec<(u64, u64)>,
 }
 
 /// Verifies with `SEQ:HASH` checkpoints (see [`verify_with`]).
@@ -386,20 +389,27 @@ pub fn verify_with(events: Vec<Value>, checkpoints: &[Checkpoint]) -> Report {
     // unnoticed; a gap in it counts as declared by another emitter only when
     // that emitter's chain is anchored too, past its `loss` event (anyone can
     // write a chain that declares someone else's gap).
-    let mut anchored: HashMap<&String, u64> = HashMap::new();
+    // A chain is anchored when a checkpoint is about it, whether or not it
+    // holds (a deleted tail makes it fail to hold); a declaring chain counts
+    // as attested only up to a checkpoint that holds.
+    let mut anchored: HashSet<&String> = HashSet::new();
+    let mut attested: HashMap<&String, u64> = HashMap::new();
     for cp in checkpoints {
-        if let Some((name, _)) = resolve_checkpoint(cp, &checked).filter(|(_, c)| checkpoint_holds(cp, c)) {
-            let head = anchored.entry(name).or_insert(cp.seq);
-            *head = (*head).max(cp.seq);
+        if let Some((name, c)) = resolve_checkpoint(cp, &checked) {
+            anchored.insert(name);
+            if checkpoint_holds(cp, c) {
+                let head = attested.entry(name).or_insert(cp.seq);
+                *head = (*head).max(cp.seq);
+            }
         }
     }
     let mut redo: Vec<(String, Vec<Foreign>, Vec<Foreign>)> = Vec::new();
     for (target, foreign) in &elsewhere {
-        if !anchored.contains_key(target) {
+        if !anchored.contains(target) {
             continue;
         }
         let (keep, drop): (Vec<Foreign>, Vec<Foreign>) =
-            foreign.iter().cloned().partition(|f| anchored.get(&f.by).is_some_and(|head| *head >= f.at));
+            foreign.iter().cloned().partition(|f| attested.get(&f.by).is_some_and(|head| *head >= f.at));
         if !drop.is_empty() {
             redo.push((target.clone(), keep, drop));
         }
@@ -659,11 +669,13 @@ fn check_emitter(
         first_seq,
         last_seq,
         head,
-        declared_lost: declared.clone(),
-        declared_by: foreign.into_iter().map(|f| (f.first, f.last, f.by)).collect(),
+        declared_lost: declared,
+        declared_by: foreign.iter().map(|f| (f.first, f.last, f.by.clone())).collect(),
         duplicates,
     };
-    (report, Checked { by_seq: chosen, last_seq, declared })
+    let mut declared_elsewhere: Vec<(u64, u64)> = foreign.iter().map(|f| (f.first, f.last)).collect();
+    declared_elsewhere.sort_unstable();
+    (report, Checked { by_seq: chosen, last_seq, declared_elsewhere })
 }
 
 fn describe(e: &Entry) -> String {
@@ -786,7 +798,7 @@ fn check_checkpoint(cp: &Checkpoint, checked: &BTreeMap<String, Checked>, breaks
         brk(cp.seq, Problem::Modified, format!("{label}, but the event there has hash {}…", short(e.link_hash())));
     } else if cp.seq > c.last_seq || c.by_seq.is_empty() {
         let first = if c.by_seq.is_empty() { 0 } else { c.last_seq.saturating_add(1) };
-        if covered(first, cp.seq, &c.declared) {
+        if covered(first, cp.seq, &c.declared_elsewhere) {
             // The tail is gone, but declared lost: reported as a LOSS line.
             return;
         }
@@ -1171,6 +1183,29 @@ mod tests {
         // Anchored only before its loss event: not accepted.
         let r = verify_with(evs(), &[w_head, cp("node-1/proxy_audit_shipper/s", &shipper, 0)]);
         assert_eq!(problems(&r), vec![(3, Problem::Missing)], "{}", r.render());
+    }
+
+    /// Deleting the tail (or every event) of an anchored chain is caught even
+    /// when a made-up chain, or a made-up loss event of its own, declares it.
+    #[test]
+    fn a_deleted_tail_of_an_anchored_chain_is_not_excused_by_declarations() {
+        let mut w = Emitter::new("w", 1);
+        w.access(9);
+        let head = Checkpoint { emitter: Some("w".into()), seq: 9, hash: w.hashes[9].clone() };
+        let mut forger = Emitter::new("elsewhere/x", 3);
+        forger.push("loss", json!({"emitter": "w", "lost_events": 5, "first_seq": 5, "last_seq": 9}));
+        let cut: Vec<String> = w.lines[..5].iter().chain(&forger.lines).cloned().collect();
+        let r = verify_with(values(&cut), std::slice::from_ref(&head));
+        assert!(problems(&r).contains(&(5, Problem::Truncated)), "{}", r.render());
+        let none: Vec<String> = forger.lines.clone();
+        let r = verify_with(values(&none), std::slice::from_ref(&head));
+        assert_eq!(r.exit_code(), 1, "{}", r.render());
+        // A fake loss event appended to the cut chain itself (seq 5 declaring 6..9).
+        let mut own = Emitter::new("w", 1);
+        own.access(4);
+        own.push("loss", json!({"lost_events": 4, "first_seq": 6, "last_seq": 9}));
+        let r = verify_with(values(&own.lines), std::slice::from_ref(&head));
+        assert_eq!(r.exit_code(), 1, "{}", r.render());
     }
 
     /// A whole worker chain lost in the shipper still gets its emitter line.
