@@ -519,3 +519,16 @@ def test_without_shared_queues_the_shipper_refuses_and_workers_ship(make_host):
     audit_id = served_get(worker, "/alone").downstream_header("x-proxy-audit-id")
     assert audit_id in {e["id"] for e in shipped(worker)}
     assert "this worker ships its own events" in worker.log_text()
+
+
+def test_a_retiring_worker_ships_its_own_events_not_through_the_shipper(make_host):
+    """A hand-off is not an acknowledgement, and the shipper may be retiring too: a worker that
+    Envoy retires POSTs what it still holds and waits for the log service."""
+    worker, shipper = worker_and_shipper(make_host)
+    audit_id = served_get(worker, "/last").downstream_header("x-proxy-audit-id")
+    assert worker.retire() is False, "holds events: drains first"
+    (call,) = worker.pending_calls()
+    assert audit_id in call.body.decode()
+    assert shipper.queues.items[shipper.queues.by_key[("proxy_audit_shipper", "proxy_audit_events")]] == []
+    worker.respond(call, 200)
+    assert worker.retired

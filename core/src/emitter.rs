@@ -77,8 +77,14 @@ impl Emitter {
             return Err("hand-off claims the shipping service's own emitter".into());
         }
         let origin: std::sync::Arc<str> = h.emitter.into();
-        for (seq, line) in &h.events {
-            self.exporter.push_from(&origin, *seq, line);
+        for ((seq, line), declares) in h.events.iter().zip(h.declares) {
+            // A worker's `loss` event: if it is dropped here, its gap is
+            // declared again in this chain, not lost with it.
+            let declares = declares.map(|(target, first_seq, last_seq, count)| {
+                let target: std::sync::Arc<str> = if *target == *origin { origin.clone() } else { target.into() };
+                (target, crate::export::Loss { first_seq, last_seq, count })
+            });
+            self.exporter.push_from(&origin, *seq, line, declares);
         }
         Ok(h.events.len())
     }
@@ -87,17 +93,23 @@ impl Emitter {
     /// for this emitter's own, one per other emitter whose events it carried
     /// (`trail.emitter` names that chain).
     fn declare_loss(&mut self, now_ms: u64) {
-        if let Some(l) = self.exporter.take_loss() {
+        while let Some(l) = self.exporter.take_loss() {
             let trail = json!({"lost_events": l.count, "first_seq": l.first_seq, "last_seq": l.last_seq, "reason": "buffer_full"});
-            let id = self.ids.next_id();
-            self.emit(trail_event(id, now_ms, "loss", trail), now_ms);
+            self.emit_loss(trail, None, l, now_ms);
         }
         while let Some((origin, l)) = self.exporter.take_forwarded_loss() {
             let trail = json!({"emitter": &*origin, "lost_events": l.count, "first_seq": l.first_seq,
                                "last_seq": l.last_seq, "reason": "shipper_buffer_full"});
-            let id = self.ids.next_id();
-            self.emit(trail_event(id, now_ms, "loss", trail), now_ms);
+            self.emit_loss(trail, Some(origin), l, now_ms);
         }
+    }
+
+    fn emit_loss(&mut self, trail: Value, origin: Option<std::sync::Arc<str>>, loss: crate::export::Loss, now_ms: u64) {
+        let id = self.ids.next_id();
+        let mut event = trail_event(id, now_ms, "loss", trail);
+        let sealed = self.chain.seal(&mut event);
+        self.exporter.push_loss(sealed.seq, &sealed.line, origin, loss);
+        self.last_event_ms = now_ms;
     }
 
     /// Timer work without the batch: declare losses, and a `checkpoint` when
@@ -229,6 +241,76 @@ mod tests {
         let without: Vec<Value> = values.into_iter().filter(|v| v["trail"]["emitter"] != "node/1").collect();
         assert_eq!(crate::verify::verify(without, &[]).exit_code(), 1);
         assert!(shipper.forward(b"garbage").is_err());
+    }
+
+    /// A `loss` event that is itself pushed out of the buffer puts its gap
+    /// back on record: the next one declares it again (own chain and, for the
+    /// shipper, the worker chains it declares for).
+    #[test]
+    fn a_dropped_loss_event_is_declared_again() {
+        let cfg = Config::parse(br#"{"audit": {"exporter": {"max_batch_events": 2, "max_buffered_events": 4}}}"#)
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        let mut worker = Emitter::start("w".into(), [7; 32], &cfg.audit.exporter, 60_000, 1_000, "start");
+        let mut shipper = Emitter::start("s".into(), [8; 32], &cfg.audit.exporter, 60_000, 1_000, "start");
+        let mut delivered = Vec::new();
+        let mut t = 1_000;
+        for round in 0..6 {
+            for _ in 0..7 {
+                t += 1;
+                let id = worker.next_id();
+                worker.emit(trail_event(id, t, "checkpoint", json!({})), t);
+            }
+            while let Some(h) = worker.tick_handoff(t) {
+                let _ = shipper.forward(&h);
+                worker.exporter.handed_off();
+            }
+            // Outage on odd rounds: the shipper's batches fail and its buffer
+            // (loss events included) overflows; even rounds deliver one batch.
+            if let Some(b) = shipper.tick(t) {
+                if round % 2 == 0 {
+                    delivered.extend(String::from_utf8_lossy(&b.body).lines().map(str::to_string));
+                }
+                shipper.batch_done(round % 2 == 0, t);
+            }
+            t += 20_000;
+        }
+        delivered.extend(drain(&mut shipper, t + 100_000));
+        let values: Vec<Value> = delivered.iter().filter_map(|l| serde_json::from_str(l).ok()).collect();
+        let report = crate::verify::verify(values, &[]);
+        assert_eq!(report.exit_code(), 0, "{}", report.render());
+        assert!(shipper.exporter.stats.dropped > 10);
+    }
+
+    /// Drops that are not contiguous are declared as separate ranges, so a
+    /// `loss` event never covers seqs that were delivered.
+    #[test]
+    fn separate_drops_are_separate_ranges() {
+        let mut e = emitter(4);
+        for i in 0..4 {
+            let id = e.next_id();
+            e.emit(trail_event(id, 1_000 + i, "checkpoint", json!({})), 1_000 + i);
+        }
+        let b = e.exporter.next_batch(1_010).map(|b| b.events); // seq 0, 1 in flight
+        assert_eq!(b, Some(2));
+        for i in 4..8 {
+            let id = e.next_id();
+            e.emit(trail_event(id, 1_000 + i, "checkpoint", json!({})), 1_000 + i);
+        }
+        e.batch_done(false, 1_020); // 0, 1 back at the head: 0..=7 minus the newest 4 → drops
+        let lines = drain(&mut e, 100_000);
+        let losses: Vec<(u64, u64, u64)> = lines
+            .iter()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| v["kind"] == "loss")
+            .map(|v| {
+                let t = &v["trail"];
+                (t["first_seq"].as_u64().unwrap_or(0), t["last_seq"].as_u64().unwrap_or(0), t["lost_events"].as_u64().unwrap_or(0))
+            })
+            .collect();
+        assert!(!losses.is_empty());
+        for (a, b, n) in &losses {
+            assert_eq!(b - a + 1, *n, "a loss event declares exactly the seqs it lost: {losses:?}");
+        }
     }
 
     #[test]

@@ -32,13 +32,64 @@ pub struct Stats {
     pub received: u64,
 }
 
-/// Dropped events not yet declared: how many, and the seq span they lie in
-/// (the span may include seqs that were delivered, e.g. earlier `loss` events).
+/// Dropped events not yet declared: a seq range and how many of its seqs
+/// were dropped (all of them, unless more than [`MAX_RANGES`] separate
+/// ranges had to be merged).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Loss {
     pub first_seq: u64,
     pub last_seq: u64,
     pub count: u64,
+}
+
+/// Separate dropped ranges kept per emitter before the closest are merged.
+pub const MAX_RANGES: usize = 64;
+
+/// The dropped seqs of one emitter, as sorted disjoint ranges.
+#[derive(Debug, Clone, Default)]
+struct Dropped {
+    ranges: Vec<Loss>,
+}
+
+impl Dropped {
+    fn add(&mut self, l: Loss) {
+        let mut l = l;
+        // Absorb every range that overlaps or touches `l`.
+        self.ranges.retain(|r| {
+            let touches = r.first_seq <= l.last_seq.saturating_add(1) && l.first_seq <= r.last_seq.saturating_add(1);
+            if touches {
+                l.first_seq = l.first_seq.min(r.first_seq);
+                l.last_seq = l.last_seq.max(r.last_seq);
+                l.count = l.count.saturating_add(r.count);
+            }
+            !touches
+        });
+        let at = self.ranges.partition_point(|r| r.first_seq < l.first_seq);
+        self.ranges.insert(at, l);
+        if self.ranges.len() > MAX_RANGES {
+            // Merge the two neighbours with the smallest gap: the span then
+            // includes seqs that were not dropped (count stays exact).
+            let ix = (1..self.ranges.len())
+                .min_by_key(|&i| match (self.ranges.get(i - 1), self.ranges.get(i)) {
+                    (Some(a), Some(b)) => b.first_seq - a.last_seq,
+                    _ => u64::MAX,
+                })
+                .unwrap_or(1);
+            if let (Some(b), Some(a)) = (self.ranges.get(ix).copied(), self.ranges.get_mut(ix - 1)) {
+                a.last_seq = b.last_seq;
+                a.count = a.count.saturating_add(b.count);
+                self.ranges.remove(ix);
+            }
+        }
+    }
+
+    fn take(&mut self) -> Option<Loss> {
+        (!self.ranges.is_empty()).then(|| self.ranges.remove(0))
+    }
+
+    fn is_empty(&self) -> bool {
+        self.ranges.is_empty()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -48,6 +99,10 @@ struct Item {
     seq: u64,
     /// The sealed event line (rendered for the wire format per batch).
     line: String,
+    /// A `loss` event of this exporter's own: the gap it declares (and in
+    /// which emitter's chain), put back on record if the event itself is
+    /// dropped, so a declaration is never lost with it.
+    declares: Option<(Option<Arc<str>>, Loss)>,
 }
 
 /// One POST body ready to send.
@@ -67,9 +122,9 @@ pub struct Exporter {
     inflight: Vec<Item>,
     attempt: u32,
     retry_at_ms: u64,
-    loss: Option<Loss>,
+    loss: Dropped,
     /// Dropped events of other emitters (shipping service), not yet declared.
-    forwarded_loss: BTreeMap<Arc<str>, Loss>,
+    forwarded_loss: BTreeMap<Arc<str>, Dropped>,
     pub stats: Stats,
 }
 
@@ -87,7 +142,7 @@ impl Exporter {
             inflight: Vec::new(),
             attempt: 0,
             retry_at_ms: 0,
-            loss: None,
+            loss: Dropped::default(),
             forwarded_loss: BTreeMap::new(),
             stats: Stats::default(),
         }
@@ -110,13 +165,22 @@ impl Exporter {
     /// Queues one sealed event (its canonical JSON line).
     pub fn push(&mut self, seq: u64, line: &str) {
         self.stats.emitted += 1;
-        self.queue_item(Item { origin: None, seq, line: line.to_string() });
+        self.queue_item(Item { origin: None, seq, line: line.to_string(), declares: None });
     }
 
-    /// Queues an event another emitter sealed (the shipping service).
-    pub fn push_from(&mut self, origin: &Arc<str>, seq: u64, line: &str) {
+    /// Queues a sealed `loss` event that declares `loss` in the chain of
+    /// `origin` (`None`: this exporter's own chain).
+    pub fn push_loss(&mut self, seq: u64, line: &str, origin: Option<Arc<str>>, loss: Loss) {
+        self.stats.emitted += 1;
+        self.queue_item(Item { origin: None, seq, line: line.to_string(), declares: Some((origin, loss)) });
+    }
+
+    /// Queues an event another emitter sealed (the shipping service);
+    /// `declares` is the gap it declares when it is a `loss` event.
+    pub fn push_from(&mut self, origin: &Arc<str>, seq: u64, line: &str, declares: Option<(Arc<str>, Loss)>) {
         self.stats.received += 1;
-        self.queue_item(Item { origin: Some(origin.clone()), seq, line: line.to_string() });
+        let declares = declares.map(|(chain, l)| (Some(chain), l));
+        self.queue_item(Item { origin: Some(origin.clone()), seq, line: line.to_string(), declares });
     }
 
     fn queue_item(&mut self, item: Item) {
@@ -136,14 +200,19 @@ impl Exporter {
 
     fn record_loss(&mut self, item: Item) {
         self.stats.dropped += 1;
-        let seq = item.seq;
-        let l = match item.origin {
-            None => self.loss.get_or_insert(Loss { first_seq: seq, last_seq: seq, count: 0 }),
-            Some(o) => self.forwarded_loss.entry(o).or_insert(Loss { first_seq: seq, last_seq: seq, count: 0 }),
-        };
-        l.first_seq = l.first_seq.min(seq);
-        l.last_seq = l.last_seq.max(seq);
-        l.count += 1;
+        let one = Loss { first_seq: item.seq, last_seq: item.seq, count: 1 };
+        self.dropped_for(item.origin).add(one);
+        if let Some((origin, declared)) = item.declares {
+            // The dropped event was a declaration: declare its gap again.
+            self.dropped_for(origin).add(declared);
+        }
+    }
+
+    fn dropped_for(&mut self, origin: Option<Arc<str>>) -> &mut Dropped {
+        match origin {
+            None => &mut self.loss,
+            Some(o) => self.forwarded_loss.entry(o).or_default(),
+        }
     }
 
     /// Dropped events not yet declared, once the buffer has room for the
@@ -161,7 +230,12 @@ impl Exporter {
         if self.depth() >= self.max_buffered {
             return None;
         }
-        self.forwarded_loss.pop_first()
+        let (origin, dropped) = self.forwarded_loss.iter_mut().next()?;
+        let (origin, loss) = (origin.clone(), dropped.take());
+        if dropped.is_empty() {
+            self.forwarded_loss.remove(&origin);
+        }
+        loss.map(|l| (origin, l))
     }
 
     /// The next batch to POST, when nothing is in flight, something is

@@ -46,13 +46,15 @@ impl Outbox {
         }
     }
 
-    /// An HTTP call answered. False when the token is not ours. Keeps
-    /// draining while full batches wait (and when retiring); smaller ones
-    /// go on the next tick, so a steady trickle does not become one POST
-    /// per event.
-    pub fn on_response(&mut self, token: u32, num_headers: usize, emitter: &mut Emitter, ex: &ExporterConfig) -> bool {
+    /// An HTTP call answered: `None` when the token is not ours, else
+    /// whether the caller should send the next batch now (the batch was
+    /// acknowledged and a full batch waits, or the plugin is retiring).
+    /// Smaller batches go on the next tick, so a steady trickle does not
+    /// become one POST per event. The caller sends it, so a worker with a
+    /// shipping service hands it over rather than POSTing it.
+    pub fn on_response(&mut self, token: u32, num_headers: usize, emitter: &mut Emitter) -> Option<bool> {
         if self.inflight != Some(token) {
-            return false;
+            return None;
         }
         self.inflight = None;
         // No :status means reset or timeout (see host::call_status).
@@ -62,10 +64,7 @@ impl Outbox {
         if !ok {
             host::log(LogLevel::Warn, &format!("proxy-audit: log service answered {status:?}; batch will be retried"));
         }
-        if ok && (emitter.exporter.full_batch_waiting() || self.draining()) {
-            self.flush(emitter, ex);
-        }
-        true
+        Some(ok && (emitter.exporter.full_batch_waiting() || self.draining()))
     }
 
     /// The host retires the plugin: true when it may go at once, otherwise

@@ -51,7 +51,10 @@ impl Root {
     /// worker POSTs them itself, so nothing waits on a service that is absent.
     fn hand_off(&mut self, rt: &mut Runtime) -> bool {
         let Some(q) = rt.cfg.audit.exporter.shared_queue.as_ref() else { return false };
-        if self.outbox.busy() {
+        // A retiring worker ships what it holds itself and waits for the log
+        // service: the shipping service may be retiring too, and a hand-off
+        // is not an acknowledgement.
+        if self.outbox.busy() || self.outbox.draining() {
             return false;
         }
         let Some(id) = self.queue_id.or_else(|| host::resolve_queue(&q.vm_id, &q.name)) else {
@@ -124,12 +127,11 @@ impl Context for Root {
             return;
         }
         if let Some(shared) = self.shared.clone() {
-            let answered = {
-                let mut rt = shared.borrow_mut();
-                let rt = &mut *rt;
-                self.outbox.on_response(token_id, num_headers, &mut rt.emitter, &rt.cfg.audit.exporter)
-            };
-            if answered {
+            let answered = self.outbox.on_response(token_id, num_headers, &mut shared.borrow_mut().emitter);
+            if answered == Some(true) {
+                self.flush();
+            }
+            if answered.is_some() {
                 crate::metrics::publish(&shared);
             }
         }
@@ -142,7 +144,6 @@ impl Context for Root {
             return s.on_done();
         }
         let Some(shared) = self.shared.clone() else { return true };
-        self.flush();
         let mut rt = shared.borrow_mut();
         let rt = &mut *rt;
         self.outbox.start_drain(&mut rt.emitter, &rt.cfg.audit.exporter)

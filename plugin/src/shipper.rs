@@ -69,7 +69,10 @@ impl Shipper {
     }
 
     pub fn on_response(&mut self, token: u32, num_headers: usize) {
-        if self.outbox.on_response(token, num_headers, &mut self.emitter, &self.exporter) {
+        if let Some(more) = self.outbox.on_response(token, num_headers, &mut self.emitter) {
+            if more {
+                self.flush();
+            }
             self.publish();
         }
         self.outbox.finish_drain(&self.emitter);
@@ -83,7 +86,8 @@ impl Shipper {
     }
 
     pub fn on_done(&mut self) -> bool {
-        // What workers handed off just before is still on the queue.
+        // What workers handed off just before is still on the queue; workers
+        // that retire after this POST their own events (see `Root::hand_off`).
         self.on_queue_ready(self.queue);
         self.outbox.start_drain(&mut self.emitter, &self.exporter)
     }
