@@ -38,6 +38,31 @@ def covered_by_losses(events):
     return out
 
 
+def outage_then_recovery(envoy, sink, events):
+    """The log service answers 503 for 3 s and for at least 200 requests (more than the buffers
+    hold, however slowly a loaded machine sends them), then recovers; 5 more requests. Returns the
+    trail once everything sent has arrived or been declared lost."""
+    sink.store.fail_status, sink.store.fail_until = 503, time.time() + 3600
+    sent, start = 0, time.time()
+    while time.time() < start + 3 or sent < 200:
+        call(envoy.url, f"/during/{sent}")
+        sent += 1
+        time.sleep(0.01)
+    sink.store.fail_until = time.time()
+    time.sleep(0.5)
+    for i in range(5):
+        call(envoy.url, f"/after/{i}")
+    sent += 5
+
+    def settled():
+        evs = events.all()
+        got = {e["id"] for e in evs if e["kind"] == "access"}
+        lost = sum(e["trail"]["lost_events"] for e in evs if e["kind"] == "loss")
+        return len(got) + lost >= sent and evs
+    assert harness.wait_for(settled, 30)
+    return events.all()
+
+
 def test_600_concurrent_requests_give_600_events_and_valid_chains(envoy_factory, events, tmp_path):
     envoy = envoy_factory(concurrency=2)
     with ThreadPoolExecutor(16) as pool:
@@ -56,27 +81,7 @@ def test_log_service_down_3s_then_recovering(envoy_factory, events, sink, tmp_pa
     cfg = harness.default_plugin_config()
     cfg["audit"]["exporter"].update({"max_buffered_events": 40, "max_batch_events": 10, "timeout_ms": 500})
     envoy = envoy_factory(cfg)
-    # Down for 3 s and for at least 200 requests (more than the buffers of
-    # both workers hold, however slowly a loaded machine sends them).
-    sink.store.fail_status, sink.store.fail_until = 503, time.time() + 3600
-    sent, start = 0, time.time()
-    while time.time() < start + 3 or sent < 200:
-        call(envoy.url, f"/during/{sent}")
-        sent += 1
-        time.sleep(0.01)
-    sink.store.fail_until = time.time()
-    time.sleep(0.5)
-    for i in range(5):
-        call(envoy.url, f"/after/{i}")
-    sent += 5
-    # Everything arrives or is declared lost: no silent gap.
-    def settled():
-        evs = events.all()
-        got = {e["id"] for e in evs if e["kind"] == "access"}
-        lost = sum(e["trail"]["lost_events"] for e in evs if e["kind"] == "loss")
-        return len(got) + lost >= sent and evs
-    assert harness.wait_for(settled, 30)
-    evs = events.all()
+    evs = outage_then_recovery(envoy, sink, events)
     assert any(e["kind"] == "loss" for e in evs), "the overflow of 40 buffered events must be declared"
     for em, seqs in covered_by_losses(evs).items():
         assert seqs == set(range(max(seqs) + 1)), f"{em}: undeclared gap"
@@ -237,25 +242,7 @@ def test_singleton_shipper_carries_every_worker_event(envoy_factory, events, tmp
 def test_shipper_outage_losses_are_declared_for_the_worker_chains(envoy_factory, events, sink, tmp_path):
     envoy = envoy_factory(queue_config(), concurrency=2,
                           shipper=shipper_config(max_buffered_events=40, max_batch_events=10, timeout_ms=500))
-    sink.store.fail_status, sink.store.fail_until = 503, time.time() + 3600
-    sent, start = 0, time.time()
-    while time.time() < start + 3 or sent < 200:
-        call(envoy.url, f"/during/{sent}")
-        sent += 1
-        time.sleep(0.01)
-    sink.store.fail_until = time.time()
-    time.sleep(0.5)
-    for i in range(5):
-        call(envoy.url, f"/after/{i}")
-    sent += 5
-
-    def settled():
-        evs = events.all()
-        got = {e["id"] for e in evs if e["kind"] == "access"}
-        lost = sum(e["trail"]["lost_events"] for e in evs if e["kind"] == "loss")
-        return len(got) + lost >= sent and evs
-    assert harness.wait_for(settled, 30)
-    evs = events.all()
+    evs = outage_then_recovery(envoy, sink, events)
     worker_chains = {e["chain"]["emitter"] for e in evs if e["kind"] == "access"}
     declared_for = {e["trail"].get("emitter") for e in evs if e["kind"] == "loss"}
     assert declared_for & worker_chains, f"the shipper must declare the workers' lost events: {declared_for}"

@@ -92,8 +92,9 @@ def test_readme_envoy_entries_run_in_envoy(sink, upstream, monkeypatch):
     """The README's minimal filter entry and shipping-service block, as written (the .wasm path
     pointed at the built one), in a real Envoy: events reach the log service through the shipper."""
     import yaml
+    from test_deploy import walk_strings
     from test_skeleton import call
-    local = lambda node: walk(node, lambda s: str(harness.WASM) if s == "/etc/envoy/proxy_audit.wasm" else s)
+    local = lambda node: walk_strings(node, lambda s: str(harness.WASM) if s == "/etc/envoy/proxy_audit.wasm" else s)
     (filt,) = local(yaml.safe_load(block("envoy-filter")))
     (shipper,) = local(yaml.safe_load(block("shipper").split("bootstrap_extensions:", 1)[1]))
     plugin = json.loads(filt["typed_config"]["config"]["configuration"]["value"])
@@ -112,10 +113,3 @@ def test_readme_envoy_entries_run_in_envoy(sink, upstream, monkeypatch):
         assert int(stats.get("wasmcustom.proxy_audit.events_handed_off", 0)) >= 3, stats
     assert "panicked" not in e.log()
 
-
-def walk(node, fn):
-    if isinstance(node, dict):
-        return {k: walk(v, fn) for k, v in node.items()}
-    if isinstance(node, list):
-        return [walk(v, fn) for v in node]
-    return fn(node) if isinstance(node, str) else node

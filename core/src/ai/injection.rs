@@ -64,6 +64,17 @@ const VERB_BIT: u8 = 32;
 const COMMENT_BIT: u8 = 64;
 const VERBS: &[&str] = &["reveal", "print", "show", "repeat", "what are"];
 
+/// Every phrase list with its signal bit.
+const GROUPS: &[(&[&str], u8)] = &[
+    (OVERRIDE, OVERRIDE_BIT),
+    (EXFIL, EXFIL_BIT),
+    (JAILBREAK, JAILBREAK_BIT),
+    (ROLEPLAY, ROLEPLAY_BIT),
+    (MARKERS, MARKER_BIT),
+    (VERBS, VERB_BIT),
+    (&["<!--"], COMMENT_BIT),
+];
+
 /// Every phrase with its signal bit, by first byte: one pass over the text
 /// finds them all (the phrase lists are ASCII and lower case).
 struct Phrases {
@@ -74,15 +85,7 @@ fn phrases() -> &'static Phrases {
     static P: std::sync::OnceLock<Phrases> = std::sync::OnceLock::new();
     P.get_or_init(|| {
         let mut by_first: [Vec<(&'static [u8], u8)>; 256] = std::array::from_fn(|_| Vec::new());
-        for (list, bit) in [
-            (OVERRIDE, OVERRIDE_BIT),
-            (EXFIL, EXFIL_BIT),
-            (JAILBREAK, JAILBREAK_BIT),
-            (ROLEPLAY, ROLEPLAY_BIT),
-            (MARKERS, MARKER_BIT),
-            (VERBS, VERB_BIT),
-            (&["<!--"][..], COMMENT_BIT),
-        ] {
+        for &(list, bit) in GROUPS {
             for p in list {
                 if let Some(slot) = p.as_bytes().first().and_then(|&b| by_first.get_mut(usize::from(b))) {
                     slot.push((p.as_bytes(), bit));
@@ -164,15 +167,7 @@ mod tests {
     fn one_pass_matches_a_search_per_phrase() {
         let naive = |text: &str| {
             let mut bits = 0u8;
-            for (list, bit) in [
-                (OVERRIDE, OVERRIDE_BIT),
-                (EXFIL, EXFIL_BIT),
-                (JAILBREAK, JAILBREAK_BIT),
-                (ROLEPLAY, ROLEPLAY_BIT),
-                (MARKERS, MARKER_BIT),
-                (VERBS, VERB_BIT),
-                (&["<!--"][..], COMMENT_BIT),
-            ] {
+            for &(list, bit) in GROUPS {
                 if list.iter().any(|p| text.contains(p)) {
                     bits |= bit;
                 }
