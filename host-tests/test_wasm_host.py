@@ -532,3 +532,20 @@ def test_a_retiring_worker_ships_its_own_events_not_through_the_shipper(make_hos
     assert shipper.queues.items[shipper.queues.by_key[("proxy_audit_shipper", "proxy_audit_events")]] == []
     worker.respond(call, 200)
     assert worker.retired
+
+
+def test_a_retiring_plugin_declares_a_drop_its_empty_buffer_still_owes(make_host):
+    cfg = harness.default_plugin_config()
+    cfg["audit"]["exporter"].update({"max_batch_events": 2, "max_buffered_events": 2})
+    host = make_host(cfg)
+    served_get(host, "/one")                 # chain_start + this: the buffer is full
+    host.tick()
+    (call,) = host.pending_calls()           # both in flight
+    served_get(host, "/two")                 # dropped: nothing in the queue can make room
+    host.respond(call, 200)                  # buffer empty, the drop not yet declared
+    assert host.retire() is False, "a loss is still owed"
+    (call,) = host.pending_calls()
+    (loss,) = [json.loads(line) for line in call.body.decode().splitlines()]
+    assert loss["kind"] == "loss" and (loss["trail"]["first_seq"], loss["trail"]["last_seq"]) == (2, 2)
+    host.respond(call, 200)
+    assert host.retired

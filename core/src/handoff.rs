@@ -61,7 +61,10 @@ pub fn head(line: &str) -> Option<Head> {
     let (emitter, seq) = top.chain?;
     let declares = match (top.is_loss, top.trail) {
         (true, Some(t)) => match (t.first, t.last) {
-            (Some(a), Some(b)) if a <= b => Some((t.emitter, a, b, t.lost.unwrap_or(b - a + 1))),
+            (Some(a), Some(b)) if a <= b => {
+                let span = (b - a).saturating_add(1);
+                Some((t.emitter, a, b, t.lost.map_or(span, |n| n.min(span))))
+            }
             _ => None,
         },
         _ => None,
@@ -207,7 +210,13 @@ pub fn decode(bytes: &[u8]) -> Result<Handoff<'_>, String> {
             return Err(format!("line {}: the event is {}@{}, not {emitter}@{seq}", i + 2, h.emitter, h.seq));
         }
         events.push((seq, event));
-        declares.push(h.declares.map(|(target, a, b, n)| (target.unwrap_or_else(|| emitter.clone()), a, b, n)));
+        // A worker declares gaps in its own chain only, before the loss
+        // event itself; anything else is carried but never re-declared here
+        // (the queue is open to every module on the node).
+        let own = h.declares.filter(|(target, _, last, _)| {
+            target.as_deref().is_none_or(|t| t == emitter) && *last < seq
+        });
+        declares.push(own.map(|(_, a, b, n)| (emitter.clone(), a, b, n)));
     }
     Ok(Handoff { emitter, events, declares })
 }
@@ -227,6 +236,20 @@ mod tests {
         assert_eq!(h.emitter, e);
         assert_eq!(h.events, lines.to_vec());
         assert_eq!(h.declares, vec![None, Some((e.to_string(), 1, 3, 3))]);
+        // Declarations for another chain, or for seqs not before the loss
+        // event, are carried but not taken as the worker's.
+        for trail in [
+            r#"{"emitter":"other","first_seq":1,"last_seq":3}"#,
+            r#"{"first_seq":1,"last_seq":9}"#,
+            r#"{"first_seq":0,"last_seq":18446744073709551615}"#,
+        ] {
+            let line = format!(r#"{{"chain":{{"emitter":"w","seq":5}},"kind":"loss","trail":{trail}}}"#);
+            let bytes = encode("w", [(5, line.as_str())]);
+            let h = decode(&bytes).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(h.declares, vec![None], "{trail}");
+        }
+        assert_eq!(head(r#"{"chain":{"emitter":"w","seq":5},"kind":"loss","trail":{"first_seq":0,"last_seq":18446744073709551615}}"#)
+            .and_then(|h| h.declares).map(|d| d.3), Some(u64::MAX));
         assert_eq!(decode(&encode("e", [])).map(|h| h.events.len()), Ok(0));
     }
 

@@ -70,6 +70,9 @@ impl Outbox {
     /// The host retires the plugin: true when it may go at once, otherwise
     /// the drain starts (the host keeps the context until `done`).
     pub fn start_drain(&mut self, emitter: &mut Emitter, ex: &ExporterConfig) -> bool {
+        // Declare what was dropped since the last tick first: an empty buffer
+        // may still owe a `loss` event.
+        emitter.tick_records(host::now_ms());
         if emitter.exporter.depth() == 0 {
             return true;
         }

@@ -223,15 +223,18 @@ fn rename_members(map: &mut serde_json::Map<String, Value>, renamed: &std::colle
     let taken: std::collections::HashSet<String> =
         old.keys().filter(|k| !renamed.contains_key(*k)).cloned().collect();
     let mut used: std::collections::HashSet<String> = std::collections::HashSet::new();
+    // Next suffix to try per base name: many names that redact alike stay
+    // linear (trying `#2`, `#3`... from the start each time was quadratic).
+    let mut next: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
     let mut out = serde_json::Map::new();
     for (k, v) in old {
         let name = match renamed.get(&k) {
             Some(base) => {
+                let n = next.entry(base.clone()).or_insert(1);
                 let mut name = base.clone();
-                let mut n = 2;
                 while used.contains(&name) || taken.contains(&name) {
+                    *n += 1;
                     name = format!("{base}#{n}");
-                    n += 1;
                 }
                 name
             }

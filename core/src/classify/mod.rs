@@ -614,34 +614,43 @@ impl Classifier {
                 Some(p) => (pair.get(..p).unwrap_or(&[]), Some(pair.get(p + 1..).unwrap_or(&[]))),
                 None => (pair, None),
             };
-            let mut keep: Vec<u8> = pair.to_vec();
             // A pair without `=` is a value too (`jane@example.com&x=1`).
             let (key, raw) = match v {
                 Some(v) => (String::from_utf8_lossy(&url_decode(k)).into_owned(), url_decode(v)),
                 None => (String::new(), url_decode(k)),
             };
-            // Invalid UTF-8 in a value must not hide the rest of it.
-            let val = String::from_utf8_lossy(&raw);
-            let hits = self.find(&val, &key, false);
-            if !hits.is_empty() {
-                let loc = match v {
-                    Some(_) => format!("$.form.{}", self.location_name(&key)),
-                    None => "$.form".to_string(),
-                };
-                let (new, remove) = sink.apply(&val, &hits, &loc, true);
+            let loc = match v {
+                Some(_) => format!("$.form.{}", self.location_name(&key)),
+                None => "$.form".to_string(),
+            };
+            // A field name that is itself personal data gets the action too.
+            let mut name_out: Option<Vec<u8>> = None;
+            if v.is_some() {
+                let hits = self.find(&key, "", false);
+                let (new, remove) = sink.apply(&key, &hits, &loc, true);
                 if remove {
                     changed = true;
                     continue;
                 }
-                if let Some(new) = new {
-                    changed = true;
-                    keep = match v {
-                        Some(_) => [k, b"="].concat(),
-                        None => Vec::new(),
-                    };
-                    keep.extend_from_slice(url_encode(&new).as_bytes());
-                }
+                name_out = new.map(|n| url_encode(&n).into_bytes());
             }
+            // Invalid UTF-8 in a value must not hide the rest of it.
+            let val = String::from_utf8_lossy(&raw);
+            let hits = self.find(&val, &key, false);
+            let (new, remove) = sink.apply(&val, &hits, &loc, true);
+            if remove {
+                changed = true;
+                continue;
+            }
+            let value_out = new.map(|n| url_encode(&n).into_bytes());
+            let keep: Vec<u8> = match (v, name_out, value_out) {
+                (_, None, None) => pair.to_vec(),
+                (Some(v), name, value) => {
+                    [name.as_deref().unwrap_or(k), b"=", value.as_deref().unwrap_or(v)].concat()
+                }
+                (None, _, value) => value.unwrap_or_else(|| pair.to_vec()),
+            };
+            changed |= keep != pair;
             if !first {
                 out.push(b'&');
             }

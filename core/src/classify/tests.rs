@@ -693,3 +693,31 @@ fn stream_observer_gets_large_frames_parsed() {
     assert_eq!(parsed.len(), 1);
     assert_eq!(parsed[0].as_ref().map(|v| v["response"]["usage"]["output_tokens"].clone()), Some(json!(22)));
 }
+
+/// A form field name that is personal data gets its category's action too.
+#[test]
+fn form_field_names_that_are_personal_data_are_rewritten() {
+    let out = cl().scan(BodyKind::Form, b"jane.doe%40example.com=1&note=ok&x", &all(Action::Redact));
+    assert_eq!(out.body.as_deref(), Some(&b"%5BREDACTED%3AEMAIL%5D=1&note=ok&x"[..]));
+    assert_eq!(out.findings.len(), 1);
+    assert_eq!(out.findings[0].locations, ["$.form.{email}"]);
+    let out = cl().scan(BodyKind::Form, b"a=1&jane.doe%40example.com=1", &all(Action::Remove));
+    assert_eq!(out.body.as_deref(), Some(&b"a=1"[..]));
+    let out = cl().scan(BodyKind::Form, b"a=1&b=2", &all(Action::Redact));
+    assert_eq!(out.body, None);
+}
+
+/// Thousands of member names that redact alike all stay distinct (the
+/// suffix search carries on per base name: linear, where restarting from `#2`
+/// for each name was quadratic; timing is not asserted here).
+#[test]
+fn many_member_names_that_redact_alike_stay_distinct() {
+    let body: String = format!(
+        "{{{}}}",
+        (0..20_000).map(|i| format!("\"u{i}@example.com\":{i}")).collect::<Vec<_>>().join(",")
+    );
+    let out = cl().scan(BodyKind::Json, body.as_bytes(), &all(Action::Redact));
+    let v: serde_json::Value = serde_json::from_slice(&out.body.expect("rewritten")).unwrap();
+    assert_eq!(v.as_object().map(|m| m.len()), Some(20_000));
+    assert!(v.get("[REDACTED:EMAIL]#20000").is_some());
+}
