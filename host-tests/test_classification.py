@@ -120,6 +120,30 @@ def test_pseudonymize_and_restore(envoy_factory, events, upstream):
         assert e["data"]["request"]["findings"][0]["action"] == "pseudonymized"
 
 
+def test_restore_puts_back_a_token_the_model_streams_in_pieces(envoy_factory, upstream):
+    """The model answers with the pseudonym it was sent, cut into several SSE events (as
+    tokenizers do): the client still gets its own value back, whole."""
+    import hashlib
+    import hmac
+    cfg = harness.default_plugin_config(
+        classification={"actions": {"pii": "pseudonymize"}, "restore": True},
+        audit={"pseudonym_key_env": "PROXY_AUDIT_PSEUDONYM_KEY", "exporter": {"cluster": "audit_sink", "flush_interval_ms": 100}},
+    )
+    envoy = envoy_factory(cfg)
+    token = "pseu_" + hmac.new(harness.PSEUDONYM_KEY.encode(), EMAIL.encode(), hashlib.sha256).hexdigest()[:16]
+    pieces = ["I will write to ", token[:3], token[3:10], token[10:], " today."]
+    frame = lambda text: "data: " + json.dumps({"choices": [{"index": 0, "delta": {"content": text}}]}) + "\n\n"
+    chunks = [frame(p) for p in pieces] + ["data: [DONE]\n\n"]
+    status, _, body = post_json(envoy, "/v1/chat/completions", {"q": f"write to {EMAIL}", "chunks": chunks},
+                                {"x-echo-sse": "1"})
+    assert status == 200
+    seen = upstream_requests(upstream)[0]
+    assert EMAIL not in seen["body"] and token in seen["body"], "the upstream saw only the token"
+    text = "".join(json.loads(line[6:])["choices"][0]["delta"]["content"]
+                   for line in body.decode().split("\n\n") if line.startswith("data: {"))
+    assert text == f"I will write to {EMAIL} today.", body.decode()
+
+
 def test_oversize_and_compressed_bodies_are_recorded_as_skipped(envoy_factory, events):
     cfg = harness.default_plugin_config(classification={"max_body_bytes": 1024})
     envoy = envoy_factory(cfg)

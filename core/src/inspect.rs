@@ -129,6 +129,14 @@ impl Inspection {
         out
     }
 
+    /// Pseudonyms to put back in a streamed body (`classification.restore`),
+    /// across events too; no effect on buffered bodies (see `restore`).
+    pub fn set_restore(&mut self, pseudonyms: &[(String, String)]) {
+        if let Some(r) = self.stream.as_mut() {
+            r.set_restore(pseudonyms);
+        }
+    }
+
     /// Whether a stream redactor reads this body (frame by frame).
     pub fn streams(&self) -> bool {
         self.stream.is_some() && matches!(self.plan, Plan::Stream)

@@ -65,6 +65,8 @@ pub struct Request {
     /// Write-ahead: token of the `begin` delivery we are waiting for.
     begin_token: Option<u32>,
     begin: Option<Sealed>,
+    /// The response's stream redactor has the restore map.
+    restore_set: bool,
 }
 
 impl Request {
@@ -78,6 +80,7 @@ impl Request {
             status: None,
             request: Inspection::new(Plan::Skip("no_body"), Actions::default()),
             response: Inspection::new(Plan::Skip("no_body"), Actions::default()),
+            restore_set: false,
             wait_begin: false,
             ai: None,
             hold_request: false,
@@ -613,6 +616,11 @@ impl HttpContext for Request {
             }
             Plan::Stream => {
                 let now = host::now_ms();
+                if let (Some(map), false) = (&restore_map, self.restore_set) {
+                    // Tokens the model splits across events are put back too.
+                    self.response.set_restore(map);
+                    self.restore_set = true;
+                }
                 let mut tracker = self.ai.as_mut().and_then(|c| c.response.as_mut()).filter(|_| shares_frames);
                 let mut out = self.response.stream_chunk_observed(
                     &shared.borrow().classifier,

@@ -89,6 +89,10 @@ pub struct StreamRedactor {
     pending_bytes: usize,
     chans: Vec<Chan>,
     tally: Tally,
+    /// `classification.restore`: pseudonym tokens of the request to put back
+    /// in the streamed text, by token, even when the model's output splits a
+    /// token across events (it usually does: tokenizers cut `pseu_…` up).
+    restore: std::collections::HashMap<String, String>,
 }
 
 impl std::fmt::Debug for StreamRedactor {
@@ -114,7 +118,14 @@ impl StreamRedactor {
             pending_bytes: 0,
             chans: Vec::new(),
             tally: Tally::default(),
+            restore: std::collections::HashMap::new(),
         }
+    }
+
+    /// Puts these `(token, original)` pseudonyms back in the streamed text
+    /// (the request's, with `classification.restore`).
+    pub fn set_restore(&mut self, pseudonyms: &[(String, String)]) {
+        self.restore = pseudonyms.iter().cloned().collect();
     }
 
     /// Feeds one network chunk; returns the bytes that are safe to release now.
@@ -308,6 +319,7 @@ impl StreamRedactor {
             .filter(|h| h.start >= off)
             .map(|h| Hit { start: h.start - off, end: h.end - off, entity: h.entity })
             .collect();
+        let restores = restore_spans(&self.restore, &chan.buf, &hits);
         let buf = chan.buf.as_bytes();
         let len = buf.len();
         let mut limit = if final_ {
@@ -337,8 +349,9 @@ impl StreamRedactor {
             let Some(r) = ends.iter().copied().filter(|&e| e <= limit).max() else {
                 return;
             };
-            match hits.iter().find(|h| h.start < r && h.end > r) {
-                Some(h) => limit = h.start,
+            let across = hits.iter().map(|h| (h.start, h.end)).chain(restores.iter().map(|x| (x.0, x.1)));
+            match across.filter(|&(a, b)| a < r && b > r).map(|(a, _)| a).min() {
+                Some(start) => limit = start,
                 None => break r,
             }
         };
@@ -346,13 +359,16 @@ impl StreamRedactor {
         let text = chan.buf.clone();
         // Rewrite every undecided piece that ends at or before r.
         let mut sink = Sink::with_tally(cl, &self.actions, std::mem::take(&mut self.tally));
-        let mut reps: Vec<Option<String>> = Vec::with_capacity(hits.len());
-        let applicable: Vec<Hit> = hits.into_iter().filter(|h| h.end <= r).collect();
-        for h in &applicable {
+        // (start, end, replacement) of every decided span: findings, then
+        // restored pseudonyms, in text order.
+        let mut applicable: Vec<(usize, usize, Option<String>)> = Vec::with_capacity(hits.len() + restores.len());
+        for h in hits.into_iter().filter(|h| h.end <= r) {
             let action = sink.record(h.entity, &loc);
             let value = text.get(h.start..h.end).unwrap_or("");
-            reps.push(sink.replacement(h.entity, value, action));
+            applicable.push((h.start, h.end, sink.replacement(h.entity, value, action)));
         }
+        applicable.extend(restores.into_iter().filter(|x| x.1 <= r).map(|(a, b, o)| (a, b, Some(o))));
+        applicable.sort_by_key(|x| x.0);
         self.tally = sink.t;
         for p in self.pending.iter_mut() {
             let Some(pc) = p.piece.as_mut() else { continue };
@@ -363,17 +379,17 @@ impl StreamRedactor {
             let mut new = String::new();
             let mut cur = ps;
             let mut changed = false;
-            for (h, rep) in applicable.iter().zip(reps.iter()) {
-                if h.end <= ps || h.start >= pe {
+            for (start, end, rep) in &applicable {
+                if *end <= ps || *start >= pe {
                     continue;
                 }
                 let Some(rep) = rep else { continue };
-                let s = h.start.max(ps);
+                let s = (*start).max(ps);
                 new.push_str(text.get(cur..s).unwrap_or(""));
-                if h.start >= ps {
+                if *start >= ps {
                     new.push_str(rep);
                 }
-                cur = h.end.min(pe);
+                cur = (*end).min(pe);
                 changed = true;
             }
             if changed {
@@ -403,6 +419,28 @@ impl StreamRedactor {
             }
         }
     }
+}
+
+/// Pseudonym tokens (`pseu_` + 16 hex) of the restore map in `buf`, as
+/// (start, end, original), leaving out any a finding overlaps.
+fn restore_spans(map: &std::collections::HashMap<String, String>, buf: &str, hits: &[Hit]) -> Vec<(usize, usize, String)> {
+    const TOKEN_LEN: usize = 21;
+    let mut out = Vec::new();
+    if map.is_empty() {
+        return out;
+    }
+    let mut from = 0;
+    while let Some(i) = buf.get(from..).and_then(|rest| rest.find("pseu_")).map(|i| from + i) {
+        from = i + 1;
+        let Some(token) = buf.get(i..i + TOKEN_LEN) else { continue };
+        let Some(original) = map.get(token) else { continue };
+        let end = i + TOKEN_LEN;
+        if hits.iter().all(|h| h.end <= i || h.start >= end) {
+            out.push((i, end, original.clone()));
+            from = end;
+        }
+    }
+    out
 }
 
 fn emit(mut p: Pending, out: &mut Vec<u8>) {

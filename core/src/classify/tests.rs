@@ -721,3 +721,36 @@ fn many_member_names_that_redact_alike_stay_distinct() {
     assert_eq!(v.as_object().map(|m| m.len()), Some(20_000));
     assert!(v.get("[REDACTED:EMAIL]#20000").is_some());
 }
+
+/// `restore` on a stream: a pseudonym token the model's output splits across
+/// events (as tokenizers do) is put back whole, in the event where it starts,
+/// JSON-escaped by re-serialization; a token a finding overlaps is left.
+#[test]
+fn stream_restore_puts_back_tokens_split_across_events() {
+    let c = cl();
+    let tok = c.pseudonym("jane.doe@example.com");
+    let map = vec![(tok.clone(), "Jane \"JD\" Doe".to_string())];
+    let pieces = ["Writing to ", &tok[..4], &tok[4..11], &tok[11..], " now, and ", &tok[..9], &tok[9..], "."];
+    let mut s = Vec::new();
+    for p in pieces {
+        let d = json!({"choices":[{"index":0,"delta":{"content":p}}]});
+        s.extend_from_slice(format!("data: {d}\n\n").as_bytes());
+    }
+    s.extend_from_slice(b"data: [DONE]\n\n");
+    let mut r = StreamRedactor::new(Actions::default());
+    r.set_restore(&map);
+    let mut out = Vec::new();
+    for chunk in s.chunks(5) {
+        out.extend(r.push(&c, chunk));
+    }
+    out.extend(r.finish(&c));
+    let text: String = String::from_utf8_lossy(&out)
+        .split("\n\n")
+        .filter_map(|f| f.strip_prefix("data: "))
+        .filter_map(|d| serde_json::from_str::<serde_json::Value>(d).ok())
+        .filter_map(|v| v["choices"][0]["delta"]["content"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(text, "Writing to Jane \"JD\" Doe now, and Jane \"JD\" Doe.");
+    assert!(!String::from_utf8_lossy(&out).contains("pseu_"));
+    assert!(r.findings().is_empty(), "restoring is not a finding");
+}
