@@ -313,6 +313,8 @@ pub fn stream_redact(data: &[u8]) {
     let actions = ctl.actions();
     let cl = ctl.classifier();
     let mut insp = Inspection::new(Plan::Stream, actions);
+    // `restore` with a token the seeds carry (split across events in some).
+    insp.set_restore(&[("pseu_0123456789abcdef".to_string(), "Jane \"JD\" Doe".to_string())]);
     let mut out = Vec::new();
     for chunk in ctl.chunks() {
         out.extend(insp.stream_chunk(cl, chunk, false));
@@ -323,7 +325,9 @@ pub fn stream_redact(data: &[u8]) {
         assert_eq!(insp.held(), 0, "bytes still held after the end of the stream");
     }
     let rec = insp.record();
-    if rec.findings.is_empty() && insp.blocked.is_none() {
+    // Restoring changes a stream without findings: only where the original went in.
+    let restored = memchr::memmem::find(&out, b"JD").is_some() && memchr::memmem::find(ctl.payload, b"JD").is_none();
+    if rec.findings.is_empty() && insp.blocked.is_none() && !restored {
         assert!(out == ctl.payload, "a stream without findings was not passed through unchanged");
     }
     if insp.blocked.is_none() {

@@ -317,6 +317,12 @@ fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
         with(ctl([2, 2, 2, 5, 2], false, [0; 4]), &openai_stream()),
     );
     add("stream_redact", "anthropic_rich.bin", with(ctl([0, 0, 1, 3, 0], true, [63, 1, 255, 16]), &anthropic_stream()));
+    // restore: the driver's token, split across events as a model streams it
+    let restored: Vec<Value> = ["Write to ", "pse", "u_0123", "456789abcdef", " today."]
+        .iter()
+        .map(|p| json!({"choices": [{"index": 0, "delta": {"content": p}}]}))
+        .collect();
+    add("stream_redact", "restore_split_token.bin", with(ctl([2, 2, 2, 2, 2], false, [9, 3, 40, 1]), &sse_stream(&restored, true)));
     add("sse", "openai.bin", with(vec![0, 0, 5, 0, 40, 3], &openai_stream()));
     add("sse", "anthropic_small_frames.bin", with(vec![1, 0, 20, 20, 20, 20], &anthropic_stream()));
     // ai_response: control byte 0 = content type (0 JSON, 1 SSE, 2 event stream, 3 NDJSON)
