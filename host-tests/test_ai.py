@@ -1,6 +1,7 @@
 """AI traffic through a real Envoy: the official openai and anthropic SDKs, Bedrock and Gemini
 fixtures, streaming and not; model, usage, finish reasons and digests in the event."""
 import hashlib
+import base64
 import json
 import socket
 import time
@@ -136,6 +137,49 @@ def test_streamed_email_split_over_deltas_is_redacted_for_sdk_clients(gateway, e
     for e in ai_events(events, 2):
         assert [f["entity"] for f in e["data"]["response"]["findings"]] == ["email"]
         assert EMAIL not in json.dumps(e)
+
+
+def eventstream_messages(body):
+    """(headers, payload) of each AWS eventstream message, CRCs checked."""
+    import struct
+    import zlib
+    out, i = [], 0
+    while i < len(body):
+        total, hlen = struct.unpack(">II", body[i:i + 8])
+        msg = body[i:i + total]
+        assert struct.unpack(">I", msg[8:12])[0] == zlib.crc32(msg[:8]), "prelude CRC"
+        assert struct.unpack(">I", msg[-4:])[0] == zlib.crc32(msg[:-4]), "message CRC"
+        h, headers = msg[12:12 + hlen], {}
+        while h:
+            n = h[0]
+            name, kind = h[1:1 + n].decode(), h[1 + n]
+            assert kind == 7
+            vlen = struct.unpack(">H", h[2 + n:4 + n])[0]
+            headers[name] = h[4 + n:4 + n + vlen].decode()
+            h = h[4 + n + vlen:]
+        out.append((headers, msg[12 + hlen:-4]))
+        i += total
+    return out
+
+
+@pytest.mark.parametrize("action", ["invoke-with-response-stream", "converse-stream"])
+def test_bedrock_stream_with_an_email_split_over_messages_is_redacted(gateway, events, action):
+    envoy = gateway()
+    model = "anthropic.claude-3-5-sonnet-20240620-v1:0"
+    status, body = post(envoy, f"/model/{model.replace(':', '%3A')}/{action}",
+                        {"messages": [{"role": "user", "content": [{"text": "ECHO_EMAIL"}]}]})
+    assert status == 200
+    text = ""
+    for headers, payload in eventstream_messages(body):
+        v = json.loads(payload)
+        if "bytes" in v:
+            v = json.loads(base64.b64decode(v["bytes"]))
+        text += (v.get("delta") or {}).get("text", "") if isinstance(v.get("delta"), dict) else ""
+    assert text == "Write to [REDACTED:EMAIL] today.", text
+    (e,) = ai_events(events, 1)
+    assert [f["entity"] for f in e["data"]["response"]["findings"]] == ["email"]
+    assert e["ai"]["completion_sha256"] == sha("Write to jane.doe@example.com today."), "digest of what the model said"
+    assert (e["ai"]["usage"]["input_tokens"], e["ai"]["usage"]["output_tokens"]) == (12, 7)
 
 
 def test_client_abort_mid_stream_still_yields_an_event(gateway, events):

@@ -322,6 +322,7 @@ fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
         .iter()
         .map(|p| json!({"choices": [{"index": 0, "delta": {"content": p}}]}))
         .collect();
+    add("stream_redact", "bedrock_redact.bin", with(ctl([0, 0, 1, 0, 0], false, [7, 30, 2, 200]), &bedrock_stream()));
     add("stream_redact", "restore_split_token.bin", with(ctl([2, 2, 2, 2, 2], false, [9, 3, 40, 1]), &sse_stream(&restored, true)));
     add("sse", "openai.bin", with(vec![0, 0, 5, 0, 40, 3], &openai_stream()));
     add("sse", "anthropic_small_frames.bin", with(vec![1, 0, 20, 20, 20, 20], &anthropic_stream()));

@@ -14,6 +14,8 @@
 pub struct Message {
     pub headers: Vec<(String, String)>,
     pub payload: Vec<u8>,
+    /// The message's bytes as they came (prelude, headers, payload, CRC).
+    pub raw: Vec<u8>,
 }
 
 impl Message {
@@ -28,11 +30,13 @@ pub struct EventStreamParser {
     max_frame: usize,
     /// Set when the stream is not well-formed; parsing stops.
     pub error: Option<&'static str>,
+    /// Once `error` is set: the bytes that were not parsed (see [`Self::take_rest`]).
+    rest: Vec<u8>,
 }
 
 impl EventStreamParser {
     pub fn new(max_frame: usize) -> Self {
-        EventStreamParser { buf: Vec::new(), max_frame, error: None }
+        EventStreamParser { buf: Vec::new(), max_frame, error: None, rest: Vec::new() }
     }
 
     pub fn push(&mut self, chunk: &[u8], out: &mut Vec<Message>) {
@@ -52,8 +56,12 @@ impl EventStreamParser {
             }
             let frame: Vec<u8> = self.buf.drain(..total).collect();
             match decode(&frame) {
-                Ok(m) => out.push(m),
+                Ok(mut m) => {
+                    m.raw = frame;
+                    out.push(m);
+                }
                 Err(e) => {
+                    self.buf.splice(0..0, frame);
                     self.fail(e);
                     return;
                 }
@@ -63,7 +71,26 @@ impl EventStreamParser {
 
     fn fail(&mut self, e: &'static str) {
         self.error = Some(e);
-        self.buf = Vec::new();
+        self.rest = std::mem::take(&mut self.buf);
+    }
+
+    /// Bytes of a message not yet complete.
+    pub fn pending(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// At the end of the stream: what never made a whole message (and, after
+    /// an error, what was not parsed), as it came.
+    pub fn take_unfinished(&mut self) -> Vec<u8> {
+        let mut out = std::mem::take(&mut self.rest);
+        out.extend(std::mem::take(&mut self.buf));
+        out
+    }
+
+    /// After an error: the bytes from the first one that did not parse (the
+    /// stream redactor passes them on unchanged rather than losing them).
+    pub fn take_rest(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.rest)
     }
 }
 
@@ -113,7 +140,7 @@ fn decode(frame: &[u8]) -> Result<Message, &'static str> {
         h = rest.get(used..).ok_or("bad header")?;
     }
     let payload = frame.get(headers_end..total - 4).ok_or("bad payload")?.to_vec();
-    Ok(Message { headers, payload })
+    Ok(Message { headers, payload, raw: Vec::new() })
 }
 
 /// CRC-32 (IEEE 802.3, reflected, as zlib's `crc32`).

@@ -325,12 +325,13 @@ pub enum BodyKind {
     Other,
 }
 
-/// `application/json`, `*/*+json` → Json; `text/event-stream` → EventStream;
+/// `application/json`, `*/*+json` → Json; `text/event-stream` and AWS
+/// `application/vnd.amazon.eventstream` → EventStream;
 /// `application/x-www-form-urlencoded` → Form; `text/*`, NDJSON, XML,
 /// GraphQL, JavaScript → Text; anything else → Other (not scanned).
 pub fn body_kind(content_type: &str) -> BodyKind {
     let mime = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    if mime == "text/event-stream" {
+    if mime == "text/event-stream" || mime == "application/vnd.amazon.eventstream" {
         BodyKind::EventStream
     } else if mime == "application/json" || mime.ends_with("+json") || mime == "text/json" {
         BodyKind::Json

@@ -1,6 +1,11 @@
 //! Streaming (SSE) redaction without buffering the whole stream.
 //!
-//! Frames come from [`crate::sse::SseParser`]. For each `data:` JSON frame the
+//! Frames come from [`crate::sse::SseParser`], or, for a stream that starts
+//! with a zero byte, from AWS `vnd.amazon.eventstream` messages (Bedrock
+//! `InvokeModelWithResponseStream`, whose JSON payload wraps the model's chunk
+//! as base64 in `bytes`, and `ConverseStream`): their JSON is read as a
+//! frame's data, and a changed message is re-encoded with its string headers
+//! and fresh CRCs. For each `data:` JSON frame the
 //! redactor looks for the streamed text piece of known shapes:
 //!
 //! - OpenAI Chat Completions: `choices[i].delta.content`, `choices[i].text`,
@@ -8,7 +13,8 @@
 //! - OpenAI Responses: `{"type": "response.*.delta", "delta": "..."}`;
 //! - Anthropic Messages: `content_block_delta` with `delta.text`
 //!   (`text_delta`), `delta.partial_json` or `delta.thinking`;
-//! - Gemini: `candidates[i].content.parts[j].text`.
+//! - Gemini: `candidates[i].content.parts[j].text`;
+//! - Bedrock ConverseStream: `{"contentBlockIndex": i, "delta": {"text": ...}}`.
 //!
 //! Pieces of one logical text (a *channel*: per choice / content block /
 //! candidate) are concatenated; the redactor holds back only the frames whose
@@ -28,6 +34,7 @@
 
 use super::detect::Hit;
 use super::{json, Actions, Category, Classifier, Finding, Sink, Tally, HOLD_BYTES};
+use crate::ai::EventStreamParser;
 use crate::sse::{encode_frame, SseFrame, SseParser};
 use serde_json::Value;
 use std::collections::VecDeque;
@@ -56,8 +63,24 @@ struct Piece {
     done: Option<Option<String>>,
 }
 
+/// How a frame goes back on the wire when it changed.
+enum Wire {
+    Sse,
+    /// An AWS eventstream message: its string headers, and the outer JSON
+    /// object when the frame's data was base64 in its `bytes` member.
+    Aws { headers: Vec<(String, String)>, outer: Option<serde_json::Map<String, Value>> },
+}
+
+/// Where the stream's frames come from: decided by its first byte.
+enum Input {
+    Unknown,
+    Sse(SseParser),
+    Aws(EventStreamParser),
+}
+
 struct Pending {
     frame: SseFrame,
+    wire: Wire,
     json: Option<Value>,
     /// New `data` for a non-JSON frame (or new raw bytes for an oversize one).
     replaced: Option<Vec<u8>>,
@@ -84,7 +107,7 @@ const MAX_CHANNELS: usize = 64;
 /// Incremental SSE redactor. Owns no classifier: pass the same one to every call.
 pub struct StreamRedactor {
     actions: Actions,
-    parser: SseParser,
+    input: Input,
     pending: VecDeque<Pending>,
     pending_bytes: usize,
     chans: Vec<Chan>,
@@ -113,7 +136,7 @@ impl StreamRedactor {
     pub fn new(actions: Actions) -> Self {
         StreamRedactor {
             actions,
-            parser: SseParser::new(MAX_FRAME),
+            input: Input::Unknown,
             pending: VecDeque::new(),
             pending_bytes: 0,
             chans: Vec::new(),
@@ -140,10 +163,43 @@ impl StreamRedactor {
         if self.tally.blocked.is_some() {
             return Vec::new();
         }
-        let mut frames = Vec::new();
-        self.parser.push(chunk, &mut frames);
-        for f in frames {
-            self.ingest(cl, f, observe);
+        if matches!(self.input, Input::Unknown) {
+            match chunk.first() {
+                // An eventstream message starts with its length (< 16 MiB):
+                // a zero byte, which no SSE stream starts with.
+                Some(0) => self.input = Input::Aws(EventStreamParser::new(MAX_FRAME)),
+                Some(_) => self.input = Input::Sse(SseParser::new(MAX_FRAME)),
+                None => return Vec::new(),
+            }
+        }
+        match &mut self.input {
+            Input::Sse(p) => {
+                let mut frames = Vec::new();
+                p.push(chunk, &mut frames);
+                for f in frames {
+                    self.ingest(cl, f, observe);
+                }
+            }
+            Input::Aws(p) => {
+                if p.error.is_some() {
+                    // Past an error (what was held went out then), every
+                    // later chunk passes unchanged: the client fails on it
+                    // as it would without the filter.
+                    return chunk.to_vec();
+                }
+                let mut msgs = Vec::new();
+                p.push(chunk, &mut msgs);
+                let rest = p.error.is_some().then(|| p.take_rest());
+                for m in msgs {
+                    self.ingest_aws(cl, m);
+                }
+                if let Some(rest) = rest {
+                    let mut out = self.release(cl, true);
+                    out.extend(rest);
+                    return out;
+                }
+            }
+            Input::Unknown => {}
         }
         let force = self.pending_bytes > MAX_PENDING;
         self.release(cl, force)
@@ -159,12 +215,22 @@ impl StreamRedactor {
         if self.tally.blocked.is_some() {
             return Vec::new();
         }
-        let mut frames = Vec::new();
-        self.parser.finish(&mut frames);
-        for f in frames {
-            self.ingest(cl, f, observe);
+        let mut out = Vec::new();
+        match &mut self.input {
+            Input::Sse(p) => {
+                let mut frames = Vec::new();
+                p.finish(&mut frames);
+                for f in frames {
+                    self.ingest(cl, f, observe);
+                }
+            }
+            // An unfinished message at the end passes as it came.
+            Input::Aws(p) => out = p.take_unfinished(),
+            Input::Unknown => {}
         }
-        self.release(cl, true)
+        let mut released = self.release(cl, true);
+        released.extend(out);
+        released
     }
 
     pub fn findings(&self) -> Vec<Finding> {
@@ -182,7 +248,12 @@ impl StreamRedactor {
 
     /// Bytes currently held back (parser tail + undecided frames).
     pub fn held_bytes(&self) -> usize {
-        self.pending_bytes + self.parser.pending()
+        self.pending_bytes
+            + match &self.input {
+                Input::Sse(p) => p.pending(),
+                Input::Aws(p) => p.pending(),
+                Input::Unknown => 0,
+            }
     }
 
     fn sink<'c>(&mut self, cl: &'c Classifier) -> Sink<'c> {
@@ -191,7 +262,7 @@ impl StreamRedactor {
 
     fn ingest(&mut self, cl: &Classifier, frame: SseFrame, observe: &mut Observer<'_>) {
         self.pending_bytes += frame.raw.len();
-        let mut p = Pending { frame, json: None, replaced: None, changed: false, piece: None };
+        let mut p = Pending { frame, wire: Wire::Sse, json: None, replaced: None, changed: false, piece: None };
         let parsed = match p.frame.data.trim() {
             _ if p.frame.oversize || !p.frame.has_data => None,
             "" | "[DONE]" => None,
@@ -216,7 +287,55 @@ impl StreamRedactor {
             return;
         }
         match parsed {
-            Some(mut v) => {
+            Some(v) => self.ingest_json(cl, &mut p, v),
+            None => {
+                let hits = cl.find(&p.frame.data, "", false);
+                if !hits.is_empty() {
+                    let mut sink = self.sink(cl);
+                    let (new, _) = sink.apply(&p.frame.data, &hits, "$", false);
+                    self.tally = sink.t;
+                    if let Some(n) = new {
+                        p.replaced = Some(n.into_bytes());
+                        p.changed = true;
+                    }
+                }
+            }
+        }
+        self.pending.push_back(p);
+    }
+
+    /// One AWS eventstream message: its JSON payload (or the model chunk
+    /// base64-wrapped in its `bytes`) is the frame's data; anything else
+    /// (exceptions, other payloads) passes unchanged.
+    fn ingest_aws(&mut self, cl: &Classifier, m: crate::ai::Message) {
+        use base64::Engine;
+        self.pending_bytes += m.raw.len();
+        let event = m.header(":event-type").map(str::to_string);
+        let is_event = m.header(":message-type").is_none_or(|t| t == "event");
+        let outer: Option<Value> = serde_json::from_slice(&m.payload).ok();
+        let (data, outer) = match outer {
+            Some(Value::Object(o)) => match o.get("bytes").and_then(Value::as_str) {
+                Some(b64) => match base64::engine::general_purpose::STANDARD.decode(b64) {
+                    Ok(inner) => (String::from_utf8(inner).ok(), Some(o)),
+                    Err(_) => (None, None),
+                },
+                None => (Some(String::from_utf8_lossy(&m.payload).into_owned()), None),
+            },
+            _ => (None, None),
+        };
+        let parsed = data.as_deref().and_then(|d| serde_json::from_str::<Value>(d).ok());
+        let frame = SseFrame { raw: m.raw, event, data: data.unwrap_or_default(), has_data: true, oversize: false };
+        let wire = Wire::Aws { headers: m.headers, outer };
+        let mut p = Pending { frame, wire, json: None, replaced: None, changed: false, piece: None };
+        if let Some(v) = parsed.filter(|_| is_event) {
+            self.ingest_json(cl, &mut p, v);
+        }
+        self.pending.push_back(p);
+    }
+
+    fn ingest_json(&mut self, cl: &Classifier, p: &mut Pending, mut v: Value) {
+        {
+            {
                 let found = locate(&v);
                 let text = found.as_ref().and_then(|(ptr, _, _)| get_str(&mut v, ptr)).map(std::mem::take);
                 let mut sink = self.sink(cl);
@@ -238,20 +357,7 @@ impl StreamRedactor {
                 }
                 p.json = Some(v);
             }
-            None => {
-                let hits = cl.find(&p.frame.data, "", false);
-                if !hits.is_empty() {
-                    let mut sink = self.sink(cl);
-                    let (new, _) = sink.apply(&p.frame.data, &hits, "$", false);
-                    self.tally = sink.t;
-                    if let Some(n) = new {
-                        p.replaced = Some(n.into_bytes());
-                        p.changed = true;
-                    }
-                }
-            }
         }
-        self.pending.push_back(p);
     }
 
     fn chan(&mut self, key: &str, loc: &str) -> usize {
@@ -469,7 +575,21 @@ fn emit(mut p: Pending, out: &mut Vec<u8>) {
         (None, Some(b)) => String::from_utf8(b).unwrap_or_default(),
         (None, None) => p.frame.data.clone(),
     };
-    out.extend_from_slice(&encode_frame(p.frame.event.as_deref(), &data));
+    match p.wire {
+        Wire::Sse => out.extend_from_slice(&encode_frame(p.frame.event.as_deref(), &data)),
+        Wire::Aws { headers, outer } => {
+            use base64::Engine;
+            let payload = match outer {
+                Some(mut o) => {
+                    o.insert("bytes".into(), Value::String(base64::engine::general_purpose::STANDARD.encode(&data)));
+                    serde_json::to_vec(&Value::Object(o)).unwrap_or_default()
+                }
+                None => data.into_bytes(),
+            };
+            let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            out.extend_from_slice(&crate::ai::encode_eventstream(&headers, &payload));
+        }
+    }
 }
 
 fn get_str<'v>(v: &'v mut Value, ptr: &[Seg]) -> Option<&'v mut String> {
@@ -538,6 +658,13 @@ fn locate(v: &Value) -> Option<(Vec<Seg>, String, String)> {
             }
         }
         return None;
+    }
+    // Bedrock ConverseStream `contentBlockDelta`.
+    if let Some(idx) = v.get("contentBlockIndex").and_then(Value::as_u64) {
+        let p = vec![Key("delta"), Key("text")];
+        if is_str(v, &p) {
+            return Some((p, format!("converse:{idx}:text"), format!("$.delta.text (block {idx})")));
+        }
     }
     let ty = v.get("type").and_then(Value::as_str).unwrap_or("");
     if ty == "content_block_delta" {

@@ -754,3 +754,64 @@ fn stream_restore_puts_back_tokens_split_across_events() {
     assert!(!String::from_utf8_lossy(&out).contains("pseu_"));
     assert!(r.findings().is_empty(), "restoring is not a finding");
 }
+
+/// Bedrock streams (AWS eventstream): an email the model splits across
+/// messages is redacted in the message where it starts, the changed messages
+/// are re-encoded with valid CRCs, the others pass byte for byte; both the
+/// base64-wrapped InvokeModelWithResponseStream chunks and ConverseStream.
+#[test]
+fn bedrock_eventstreams_are_redacted_message_by_message() {
+    use crate::ai::{encode_eventstream, EventStreamParser};
+    use base64::Engine;
+    let c = cl();
+    let b64 = |v: serde_json::Value| base64::engine::general_purpose::STANDARD.encode(v.to_string());
+    let invoke = |text: &str| {
+        let chunk = json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}});
+        let payload = json!({"bytes": b64(chunk), "p": "abcd"}).to_string();
+        encode_eventstream(&[(":event-type", "chunk"), (":content-type", "application/json"), (":message-type", "event")], payload.as_bytes())
+    };
+    let converse = |text: &str| {
+        let payload = json!({"contentBlockIndex": 0, "delta": {"text": text}, "p": "ab"}).to_string();
+        encode_eventstream(&[(":event-type", "contentBlockDelta"), (":message-type", "event")], payload.as_bytes())
+    };
+    for (name, make) in [("invoke", &invoke as &dyn Fn(&str) -> Vec<u8>), ("converse", &converse)] {
+        let pieces = ["Write to jane", ".doe@exa", "mple.com today", ", thanks."];
+        let msgs: Vec<Vec<u8>> = pieces.iter().map(|p| make(p)).collect();
+        let stream: Vec<u8> = msgs.concat();
+        let mut r = StreamRedactor::new(all(Action::Redact));
+        let mut out = Vec::new();
+        for chunk in stream.chunks(13) {
+            out.extend(r.push(&c, chunk));
+        }
+        out.extend(r.finish(&c));
+        let mut parser = EventStreamParser::new(1 << 20);
+        let mut got = Vec::new();
+        parser.push(&out, &mut got);
+        assert_eq!(parser.error, None, "{name}: the output is a well-formed eventstream with valid CRCs");
+        assert_eq!(got.len(), 4, "{name}");
+        let text: String = got
+            .iter()
+            .map(|m| {
+                let v: serde_json::Value = serde_json::from_slice(&m.payload).unwrap();
+                let inner = match v.get("bytes").and_then(|b| b.as_str()) {
+                    Some(b) => serde_json::from_slice(&base64::engine::general_purpose::STANDARD.decode(b).unwrap()).unwrap(),
+                    None => v,
+                };
+                inner["delta"]["text"].as_str().unwrap_or_default().to_string()
+            })
+            .collect();
+        assert_eq!(text, "Write to [REDACTED:EMAIL] today, thanks.", "{name}");
+        assert_eq!(got[0].header(":event-type"), msgs.first().map(|_| if name == "invoke" { "chunk" } else { "contentBlockDelta" }));
+        assert!(out.ends_with(&msgs[3]), "{name}: an unchanged message passes byte for byte");
+        assert_eq!(r.findings().len(), 1);
+        assert_eq!(r.held_bytes(), 0);
+    }
+    // Not an eventstream past some point: the rest passes unchanged, nothing lost.
+    let good = invoke("hello ");
+    let bad = [&[0u8, 0, 0, 40][..], b"garbage that is not a message......"].concat();
+    let mut r = StreamRedactor::new(all(Action::Redact));
+    let mut out = r.push(&c, &[good.clone(), bad.clone()].concat());
+    out.extend(r.push(&c, b"more"));
+    out.extend(r.finish(&c));
+    assert_eq!(out, [good, bad, b"more".to_vec()].concat());
+}
