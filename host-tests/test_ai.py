@@ -182,6 +182,21 @@ def test_bedrock_stream_with_an_email_split_over_messages_is_redacted(gateway, e
     assert (e["ai"]["usage"]["input_tokens"], e["ai"]["usage"]["output_tokens"]) == (12, 7)
 
 
+def test_bedrock_stream_blocked_mid_way_ends_with_an_eventstream_exception(gateway, events):
+    envoy = gateway(classification={"actions": {"pii": "block"}})
+    model = "anthropic.claude-3-5-sonnet-20240620-v1:0"
+    status, body = post(envoy, f"/model/{model.replace(':', '%3A')}/converse-stream",
+                        {"messages": [{"role": "user", "content": [{"text": "ECHO_EMAIL"}]}]})
+    assert status == 200  # the status line left before the body was read
+    msgs = eventstream_messages(body)  # still a well-formed eventstream for AWS SDK clients
+    headers, payload = msgs[-1]
+    assert (headers[":message-type"], headers[":exception-type"]) == ("exception", "modelStreamErrorException")
+    assert json.loads(payload)["error"]["code"] == "pii_in_response"
+    assert b"jane.doe" not in body
+    (e,) = ai_events(events, 1)
+    assert (e["kind"], e["outcome"]["reason"]) == ("blocked", "pii_in_response")
+
+
 def test_client_abort_mid_stream_still_yields_an_event(gateway, events):
     envoy = gateway()
     body = json.dumps({"model": "m", "stream": True, "messages": [{"role": "user", "content": "SLOW_STREAM"}]}).encode()

@@ -137,6 +137,20 @@ impl Inspection {
         }
     }
 
+    /// A streamed body's wire format from its `content-type`: AWS
+    /// eventstream (Bedrock) or SSE.
+    pub fn set_stream_content_type(&mut self, content_type: &str) {
+        let mime = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        if let Some(r) = self.stream.as_mut() {
+            r.set_aws(mime == "application/vnd.amazon.eventstream");
+        }
+    }
+
+    /// Whether the streamed body is AWS eventstream.
+    pub fn streams_aws(&self) -> bool {
+        self.stream.as_ref().is_some_and(StreamRedactor::is_aws)
+    }
+
     /// Whether a stream redactor reads this body (frame by frame).
     pub fn streams(&self) -> bool {
         self.stream.is_some() && matches!(self.plan, Plan::Stream)

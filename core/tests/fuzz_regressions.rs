@@ -323,7 +323,11 @@ fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
         .map(|p| json!({"choices": [{"index": 0, "delta": {"content": p}}]}))
         .collect();
     add("stream_redact", "bedrock_redact.bin", with(ctl([0, 0, 1, 0, 0], false, [7, 30, 2, 200]), &bedrock_stream()));
-    add("stream_redact", "restore_split_token.bin", with(ctl([2, 2, 2, 2, 2], false, [9, 3, 40, 1]), &sse_stream(&restored, true)));
+    let mut restoring = ctl([2, 2, 2, 2, 2], false, [9, 3, 40, 1]);
+    if let Some(b) = restoring.get_mut(1) {
+        *b |= 0x80; // selector bit 15: restore
+    }
+    add("stream_redact", "restore_split_token.bin", with(restoring, &sse_stream(&restored, true)));
     add("sse", "openai.bin", with(vec![0, 0, 5, 0, 40, 3], &openai_stream()));
     add("sse", "anthropic_small_frames.bin", with(vec![1, 0, 20, 20, 20, 20], &anthropic_stream()));
     // ai_response: control byte 0 = content type (0 JSON, 1 SSE, 2 event stream, 3 NDJSON)

@@ -210,6 +210,15 @@ impl Request {
             block_reason(category, "response"),
             "The response carried data that policy does not allow to be returned; the stream was ended.",
         );
+        if self.response.streams_aws() {
+            // An eventstream client reads an exception message.
+            let headers = [
+                (":message-type", "exception"),
+                (":exception-type", "modelStreamErrorException"),
+                (":content-type", "application/json"),
+            ];
+            return proxy_audit_core::ai::encode_eventstream(&headers, body.as_bytes());
+        }
         proxy_audit_core::sse::encode_frame(Some("error"), &body)
     }
 
@@ -533,6 +542,9 @@ impl HttpContext for Request {
             return Action::Pause;
         };
         self.response = Inspection::new(p, actions);
+        if let Some(ct) = host::header(MapType::HttpResponseHeaders, "content-type") {
+            self.response.set_stream_content_type(&ct);
+        }
         if matches!(p, Plan::Buffer(_) | Plan::Stream) {
             // The body may change length; see on_http_request_headers.
             host::remove_header(MapType::HttpResponseHeaders, "content-length");
@@ -642,7 +654,9 @@ impl HttpContext for Request {
                     // Headers are gone: end the stream with an error event instead.
                     out = self.stream_block_frame(cat.as_str());
                     self.verdict = Some((Kind::Blocked, block_reason(cat.as_str(), "response")));
-                } else if let Some(map) = &restore_map {
+                } else if let (Some(map), false) = (&restore_map, self.response.streams_aws()) {
+                    // (Not on AWS eventstream: its messages carry lengths and
+                    // CRCs; the redactor restores inside them.)
                     out = restore(&out, map).unwrap_or(out);
                 }
                 host::set_buffer(BufferType::HttpResponseBody, 0, body_size, &out);

@@ -175,13 +175,25 @@ pub fn encode(headers: &[(&str, &str)], payload: &[u8]) -> Vec<u8> {
         hb.extend_from_slice(&(v.len() as u16).to_be_bytes());
         hb.extend_from_slice(v.as_bytes());
     }
+    encode_raw(&hb, payload)
+}
+
+/// The header bytes of a well-formed message (as [`Message::raw`] holds it).
+pub fn header_bytes(raw: &[u8]) -> &[u8] {
+    let len = raw.get(4..8).map(be32).unwrap_or(0) as usize;
+    raw.get(12..12usize.saturating_add(len)).unwrap_or_default()
+}
+
+/// A message from header bytes as they came (every header type kept) and a
+/// new payload, with fresh lengths and CRCs.
+pub fn encode_raw(hb: &[u8], payload: &[u8]) -> Vec<u8> {
     let total = 16 + hb.len() + payload.len();
     let mut out = Vec::with_capacity(total);
     out.extend_from_slice(&(total as u32).to_be_bytes());
     out.extend_from_slice(&(hb.len() as u32).to_be_bytes());
     let prelude_crc = crc32(&out);
     out.extend_from_slice(&prelude_crc.to_be_bytes());
-    out.extend_from_slice(&hb);
+    out.extend_from_slice(hb);
     out.extend_from_slice(payload);
     let crc = crc32(&out);
     out.extend_from_slice(&crc.to_be_bytes());

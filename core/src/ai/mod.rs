@@ -18,7 +18,10 @@ mod response;
 mod tests;
 
 pub use detect::{detect, Detected, Override};
-pub use eventstream::{crc32, encode as encode_eventstream, EventStreamParser, Message};
+pub use eventstream::{
+    crc32, encode as encode_eventstream, encode_raw as encode_eventstream_raw, header_bytes as eventstream_header_bytes,
+    EventStreamParser, Message,
+};
 pub use injection::injection_score;
 pub use prompt::{inject_stream_usage, parse_request, RequestMeta};
 pub use response::{ResponseTracker, MAX_JSON_BYTES};

@@ -909,7 +909,7 @@ pub fn restore(body: &[u8], pseudonyms: &[(String, String)]) -> Option<Vec<u8>> 
     let mut last = 0;
     while i + 21 <= body.len() {
         if body.get(i..i + 5) == Some(b"pseu_") {
-            if let Some(tok) = body.get(i..i + 21) {
+            if let Some(tok) = body.get(i..i + 21).filter(|_| !body.get(i + 21).is_some_and(u8::is_ascii_hexdigit)) {
                 if let Some(orig) = by_token.get(tok) {
                     out.extend_from_slice(body.get(last..i).unwrap_or(&[]));
                     if json_like {

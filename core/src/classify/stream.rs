@@ -66,9 +66,10 @@ struct Piece {
 /// How a frame goes back on the wire when it changed.
 enum Wire {
     Sse,
-    /// An AWS eventstream message: its string headers, and the outer JSON
-    /// object when the frame's data was base64 in its `bytes` member.
-    Aws { headers: Vec<(String, String)>, outer: Option<serde_json::Map<String, Value>> },
+    /// An AWS eventstream message: its header bytes as they came (every
+    /// header type kept), and the outer JSON object when the frame's data was
+    /// base64 in its `bytes` member.
+    Aws { header_bytes: Vec<u8>, outer: Option<serde_json::Map<String, Value>> },
 }
 
 /// Where the stream's frames come from: decided by its first byte.
@@ -116,6 +117,8 @@ pub struct StreamRedactor {
     /// in the streamed text, by token, even when the model's output splits a
     /// token across events (it usually does: tokenizers cut `pseu_…` up).
     restore: std::collections::HashMap<String, String>,
+    /// Bytes of a broken eventstream, held for [`Self::broken`].
+    broken_tail: Vec<u8>,
 }
 
 impl std::fmt::Debug for StreamRedactor {
@@ -142,6 +145,7 @@ impl StreamRedactor {
             chans: Vec::new(),
             tally: Tally::default(),
             restore: std::collections::HashMap::new(),
+            broken_tail: Vec::new(),
         }
     }
 
@@ -182,10 +186,11 @@ impl StreamRedactor {
             }
             Input::Aws(p) => {
                 if p.error.is_some() {
-                    // Past an error (what was held went out then), every
-                    // later chunk passes unchanged: the client fails on it
-                    // as it would without the filter.
-                    return chunk.to_vec();
+                    // Past an error (what was held went out then), the rest
+                    // is held and scanned as text: the client fails on the
+                    // stream as it would without the filter, but no value in
+                    // it goes out unredacted.
+                    return self.broken(cl, chunk, false);
                 }
                 let mut msgs = Vec::new();
                 p.push(chunk, &mut msgs);
@@ -195,7 +200,7 @@ impl StreamRedactor {
                 }
                 if let Some(rest) = rest {
                     let mut out = self.release(cl, true);
-                    out.extend(rest);
+                    out.extend(self.broken(cl, &rest, false));
                     return out;
                 }
             }
@@ -224,12 +229,12 @@ impl StreamRedactor {
                     self.ingest(cl, f, observe);
                 }
             }
-            // An unfinished message at the end passes as it came.
+            // An unfinished message at the end: scanned as text.
             Input::Aws(p) => out = p.take_unfinished(),
             Input::Unknown => {}
         }
         let mut released = self.release(cl, true);
-        released.extend(out);
+        released.extend(self.broken(cl, &out, true));
         released
     }
 
@@ -249,6 +254,7 @@ impl StreamRedactor {
     /// Bytes currently held back (parser tail + undecided frames).
     pub fn held_bytes(&self) -> usize {
         self.pending_bytes
+            + self.broken_tail.len()
             + match &self.input {
                 Input::Sse(p) => p.pending(),
                 Input::Aws(p) => p.pending(),
@@ -269,8 +275,9 @@ impl StreamRedactor {
             _ => serde_json::from_str::<Value>(&p.frame.data).ok(),
         };
         observe(&p.frame, parsed.as_ref());
-        if p.frame.oversize {
-            // Too large to parse: scan the raw bytes as text.
+        if p.frame.oversize || !p.frame.has_data {
+            // Too large to parse, or no `data:` (comments, `id:`, unknown
+            // fields): scan the raw bytes as text.
             let mut sink = self.sink(cl);
             let out = cl.text_into(&mut sink, &p.frame.raw, "$");
             self.tally = sink.t;
@@ -288,49 +295,93 @@ impl StreamRedactor {
         }
         match parsed {
             Some(v) => self.ingest_json(cl, &mut p, v),
-            None => {
-                let hits = cl.find(&p.frame.data, "", false);
-                if !hits.is_empty() {
-                    let mut sink = self.sink(cl);
-                    let (new, _) = sink.apply(&p.frame.data, &hits, "$", false);
-                    self.tally = sink.t;
-                    if let Some(n) = new {
-                        p.replaced = Some(n.into_bytes());
-                        p.changed = true;
-                    }
-                }
-            }
+            None => self.ingest_text(cl, &mut p),
         }
         self.pending.push_back(p);
     }
 
     /// One AWS eventstream message: its JSON payload (or the model chunk
-    /// base64-wrapped in its `bytes`) is the frame's data; anything else
-    /// (exceptions, other payloads) passes unchanged.
+    /// base64-wrapped in its `bytes`) is the frame's data and goes through the
+    /// JSON path; any other payload (not JSON, not UTF-8, bad base64) is
+    /// scanned as text, as SSE does with non-JSON `data:`.
     fn ingest_aws(&mut self, cl: &Classifier, m: crate::ai::Message) {
         use base64::Engine;
         self.pending_bytes += m.raw.len();
         let event = m.header(":event-type").map(str::to_string);
-        let is_event = m.header(":message-type").is_none_or(|t| t == "event");
         let outer: Option<Value> = serde_json::from_slice(&m.payload).ok();
         let (data, outer) = match outer {
             Some(Value::Object(o)) => match o.get("bytes").and_then(Value::as_str) {
                 Some(b64) => match base64::engine::general_purpose::STANDARD.decode(b64) {
-                    Ok(inner) => (String::from_utf8(inner).ok(), Some(o)),
-                    Err(_) => (None, None),
+                    Ok(inner) => (String::from_utf8_lossy(&inner).into_owned(), Some(o)),
+                    Err(_) => (String::from_utf8_lossy(&m.payload).into_owned(), None),
                 },
-                None => (Some(String::from_utf8_lossy(&m.payload).into_owned()), None),
+                None => (String::from_utf8_lossy(&m.payload).into_owned(), None),
             },
-            _ => (None, None),
+            _ => (String::from_utf8_lossy(&m.payload).into_owned(), None),
         };
-        let parsed = data.as_deref().and_then(|d| serde_json::from_str::<Value>(d).ok());
-        let frame = SseFrame { raw: m.raw, event, data: data.unwrap_or_default(), has_data: true, oversize: false };
-        let wire = Wire::Aws { headers: m.headers, outer };
+        let parsed = serde_json::from_str::<Value>(&data).ok();
+        let header_bytes = crate::ai::eventstream_header_bytes(&m.raw).to_vec();
+        let frame = SseFrame { raw: m.raw, event, data, has_data: true, oversize: false };
+        let wire = Wire::Aws { header_bytes, outer };
         let mut p = Pending { frame, wire, json: None, replaced: None, changed: false, piece: None };
-        if let Some(v) = parsed.filter(|_| is_event) {
-            self.ingest_json(cl, &mut p, v);
+        match parsed {
+            Some(v) => self.ingest_json(cl, &mut p, v),
+            None => self.ingest_text(cl, &mut p),
         }
         self.pending.push_back(p);
+    }
+
+    /// Bytes outside any message (an eventstream that broke, or an
+    /// unfinished message at the end): held, and scanned as text at the end
+    /// or once past [`MAX_PENDING`] (keeping a tail a value may continue
+    /// into); nothing once the stream is blocked.
+    fn broken(&mut self, cl: &Classifier, bytes: &[u8], final_: bool) -> Vec<u8> {
+        self.broken_tail.extend_from_slice(bytes);
+        if self.tally.blocked.is_some() {
+            self.broken_tail.clear();
+            return Vec::new();
+        }
+        if !final_ && self.broken_tail.len() <= MAX_PENDING {
+            return Vec::new();
+        }
+        let keep = if final_ { 0 } else { MAX_TOKEN_HOLD.min(self.broken_tail.len()) };
+        let cut = self.broken_tail.len() - keep;
+        let head: Vec<u8> = self.broken_tail.drain(..cut).collect();
+        let mut sink = self.sink(cl);
+        let out = cl.text_into(&mut sink, &head, "$");
+        self.tally = sink.t;
+        if self.tally.blocked.is_some() {
+            self.broken_tail.clear();
+            return Vec::new();
+        }
+        out.unwrap_or(head)
+    }
+
+    /// Reads the stream as AWS eventstream (`true`) or SSE, as its
+    /// `content-type` says, instead of guessing from its first byte.
+    pub fn set_aws(&mut self, aws: bool) {
+        if matches!(self.input, Input::Unknown) {
+            self.input = if aws { Input::Aws(EventStreamParser::new(MAX_FRAME)) } else { Input::Sse(SseParser::new(MAX_FRAME)) };
+        }
+    }
+
+    /// Whether the stream is read as AWS eventstream.
+    pub fn is_aws(&self) -> bool {
+        matches!(self.input, Input::Aws(_))
+    }
+
+    /// A frame whose data is not JSON: scanned within itself.
+    fn ingest_text(&mut self, cl: &Classifier, p: &mut Pending) {
+        let hits = cl.find(&p.frame.data, "", false);
+        if !hits.is_empty() {
+            let mut sink = self.sink(cl);
+            let (new, _) = sink.apply(&p.frame.data, &hits, "$", false);
+            self.tally = sink.t;
+            if let Some(n) = new {
+                p.replaced = Some(n.into_bytes());
+                p.changed = true;
+            }
+        }
     }
 
     fn ingest_json(&mut self, cl: &Classifier, p: &mut Pending, mut v: Value) {
@@ -541,6 +592,10 @@ fn restore_spans(map: &std::collections::HashMap<String, String>, buf: &str, hit
         let Some(token) = buf.get(i..i + TOKEN_LEN) else { continue };
         let Some(original) = map.get(token) else { continue };
         let end = i + TOKEN_LEN;
+        if buf.as_bytes().get(end).is_some_and(u8::is_ascii_hexdigit) {
+            // A longer hex run is not this token.
+            continue;
+        }
         if hits.iter().all(|h| h.end <= i || h.start >= end) {
             out.push((i, end, original.clone()));
             from = end;
@@ -563,7 +618,7 @@ fn emit(mut p: Pending, out: &mut Vec<u8>) {
         out.extend_from_slice(&p.frame.raw);
         return;
     }
-    if p.frame.oversize {
+    if p.frame.oversize || !p.frame.has_data {
         match p.replaced {
             Some(b) => out.extend_from_slice(&b),
             None => out.extend_from_slice(&p.frame.raw),
@@ -577,7 +632,7 @@ fn emit(mut p: Pending, out: &mut Vec<u8>) {
     };
     match p.wire {
         Wire::Sse => out.extend_from_slice(&encode_frame(p.frame.event.as_deref(), &data)),
-        Wire::Aws { headers, outer } => {
+        Wire::Aws { header_bytes, outer } => {
             use base64::Engine;
             let payload = match outer {
                 Some(mut o) => {
@@ -586,8 +641,7 @@ fn emit(mut p: Pending, out: &mut Vec<u8>) {
                 }
                 None => data.into_bytes(),
             };
-            let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-            out.extend_from_slice(&crate::ai::encode_eventstream(&headers, &payload));
+            out.extend_from_slice(&crate::ai::encode_eventstream_raw(&header_bytes, &payload));
         }
     }
 }
@@ -661,9 +715,31 @@ fn locate(v: &Value) -> Option<(Vec<Seg>, String, String)> {
     }
     // Bedrock ConverseStream `contentBlockDelta`.
     if let Some(idx) = v.get("contentBlockIndex").and_then(Value::as_u64) {
-        let p = vec![Key("delta"), Key("text")];
-        if is_str(v, &p) {
-            return Some((p, format!("converse:{idx}:text"), format!("$.delta.text (block {idx})")));
+        for (p, what) in [
+            (vec![Key("delta"), Key("text")], "text"),
+            (vec![Key("delta"), Key("toolUse"), Key("input")], "toolUse.input"),
+            (vec![Key("delta"), Key("reasoningContent"), Key("text")], "reasoningContent.text"),
+        ] {
+            if is_str(v, &p) {
+                return Some((p, format!("converse:{idx}:{what}"), format!("$.delta.{what} (block {idx})")));
+            }
+        }
+    }
+    // Bedrock model-native chunks: Titan, Llama, Cohere, Mistral.
+    for (key, chan) in [("outputText", "titan"), ("generation", "llama")] {
+        if v.get(key).is_some_and(Value::is_string) {
+            return Some((vec![Key(key)], chan.to_string(), format!("$.{key}")));
+        }
+    }
+    if v.get("is_finished").is_some() && v.get("text").is_some_and(Value::is_string) {
+        return Some((vec![Key("text")], "cohere".to_string(), "$.text".to_string()));
+    }
+    if let Some(outputs) = v.get("outputs").and_then(Value::as_array) {
+        for (k, _) in outputs.iter().enumerate() {
+            let p = vec![Key("outputs"), Idx(k), Key("text")];
+            if is_str(v, &p) {
+                return Some((p, format!("mistral:{k}"), format!("$.outputs[{k}].text")));
+            }
         }
     }
     let ty = v.get("type").and_then(Value::as_str).unwrap_or("");

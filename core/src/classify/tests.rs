@@ -815,3 +815,97 @@ fn bedrock_eventstreams_are_redacted_message_by_message() {
     out.extend(r.finish(&c));
     assert_eq!(out, [good, bad, b"more".to_vec()].concat());
 }
+
+/// Review findings on the eventstream path, each a case: messages that are
+/// not JSON events are scanned too; after a broken message the rest is
+/// scanned as text; header bytes of every type survive a re-encode; Titan
+/// chunks join across messages; a token followed by more hex is not one.
+#[test]
+fn eventstream_edge_cases_leak_nothing() {
+    use crate::ai::{encode_eventstream, encode_eventstream_raw, EventStreamParser};
+    use base64::Engine;
+    let c = cl();
+    let run = |stream: &[u8]| {
+        let mut r = StreamRedactor::new(all(Action::Redact));
+        r.set_aws(true);
+        let mut out = Vec::new();
+        for chunk in stream.chunks(9) {
+            out.extend(r.push(&c, chunk));
+        }
+        out.extend(r.finish(&c));
+        (out, r.findings().len())
+    };
+    let leaks = |out: &[u8]| {
+        let text = String::from_utf8_lossy(out).into_owned();
+        let mut p = EventStreamParser::new(1 << 20);
+        let mut msgs = Vec::new();
+        p.push(out, &mut msgs);
+        let decoded: String = msgs
+            .iter()
+            .map(|m| {
+                let s = String::from_utf8_lossy(&m.payload).into_owned();
+                serde_json::from_str::<serde_json::Value>(&s)
+                    .ok()
+                    .and_then(|v| v.get("bytes").and_then(|b| b.as_str()).map(str::to_string))
+                    .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+                    .map(|b| String::from_utf8_lossy(&b).into_owned())
+                    .unwrap_or(s)
+            })
+            .collect();
+        text.contains("jane.doe") || decoded.contains("jane.doe")
+    };
+    let exception = encode_eventstream(
+        &[(":message-type", "exception"), (":exception-type", "validationException")],
+        br#"{"message":"bad input","originalMessage":"from jane.doe@example.com"}"#,
+    );
+    let plain_b64 = encode_eventstream(
+        &[(":event-type", "chunk"), (":message-type", "event")],
+        json!({"bytes": base64::engine::general_purpose::STANDARD.encode("mail jane.doe@example.com")}).to_string().as_bytes(),
+    );
+    let raw_text = encode_eventstream(&[(":event-type", "chunk")], b"plain jane.doe@example.com text");
+    for (name, m) in [("exception", &exception), ("base64 text", &plain_b64), ("raw text", &raw_text)] {
+        let (out, n) = run(m);
+        assert!(!leaks(&out) && n == 1, "{name}: {}", String::from_utf8_lossy(&out));
+    }
+    // A broken message, then an email in what follows.
+    let mut broken = encode_eventstream(&[(":event-type", "chunk")], b"{\"a\":1}");
+    let last = broken.len() - 1;
+    broken[last] ^= 0xff; // bad message CRC
+    let (out, n) = run(&[broken, b"then jane.doe@example.com".to_vec()].concat());
+    assert!(!String::from_utf8_lossy(&out).contains("jane.doe") && n == 1);
+    // A timestamp header (type 8) survives the re-encode of a changed message.
+    let mut hb = vec![5u8];
+    hb.extend_from_slice(b":date");
+    hb.push(8);
+    hb.extend_from_slice(&1_700_000_000_000u64.to_be_bytes());
+    let dated = encode_eventstream_raw(&hb, br#"{"outputText":"to jane.doe@example.com"}"#);
+    let (out, _) = run(&dated);
+    assert_eq!(crate::ai::eventstream_header_bytes(&out), &hb[..]);
+    assert!(!leaks(&out));
+    // Titan chunks: an email split across messages.
+    let titan: Vec<u8> = ["Write to jane", ".doe@exa", "mple.com now"]
+        .iter()
+        .flat_map(|t| {
+            let inner = json!({"outputText": t, "index": 0}).to_string();
+            let payload = json!({"bytes": base64::engine::general_purpose::STANDARD.encode(inner)}).to_string();
+            encode_eventstream(&[(":event-type", "chunk"), (":message-type", "event")], payload.as_bytes())
+        })
+        .collect();
+    let (out, n) = run(&titan);
+    assert!(!leaks(&out) && n == 1);
+    // A `text/event-stream` that starts with a zero byte is still read as
+    // SSE, and lines that are not `data:` are scanned too.
+    for sse in [&b"\0data: {\"text\":\"jane.doe@example.com\"}\n\n"[..], b": note jane.doe@example.com\n\ndata: {}\n\n"] {
+        let mut r = StreamRedactor::new(all(Action::Redact));
+        r.set_aws(false);
+        let mut out = r.push(&c, sse);
+        out.extend(r.finish(&c));
+        assert!(!String::from_utf8_lossy(&out).contains("jane.doe"), "{}", String::from_utf8_lossy(&out));
+        assert!(!r.is_aws());
+    }
+    // restore: a token followed by more hex is not the token.
+    let tok = "pseu_0123456789abcdef";
+    let map = vec![(tok.to_string(), "X".to_string())];
+    assert_eq!(restore(format!("a {tok}ff b").as_bytes(), &map), None);
+    assert_eq!(restore(format!("a {tok} b").as_bytes(), &map), Some(b"a X b".to_vec()));
+}
