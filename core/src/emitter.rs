@@ -304,7 +304,11 @@ mod tests {
             .filter(|v| v["kind"] == "loss")
             .map(|v| {
                 let t = &v["trail"];
-                (t["first_seq"].as_u64().unwrap_or(0), t["last_seq"].as_u64().unwrap_or(0), t["lost_events"].as_u64().unwrap_or(0))
+                (
+                    t["first_seq"].as_u64().unwrap_or(0),
+                    t["last_seq"].as_u64().unwrap_or(0),
+                    t["lost_events"].as_u64().unwrap_or(0),
+                )
             })
             .collect();
         assert!(!losses.is_empty());

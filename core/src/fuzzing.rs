@@ -530,8 +530,9 @@ pub fn handoff(data: &[u8]) {
     let Ok(h) = crate::handoff::decode(data) else { return };
     let again = crate::handoff::encode(&h.emitter, h.events.iter().copied());
     assert_eq!(crate::handoff::decode(&again).as_ref(), Ok(&h), "re-encoding changes the hand-off");
-    let Ok(cfg) = Config::parse(br#"{"audit": {"exporter": {"max_batch_events": 2, "max_buffered_events": 3, "format": "otlp"}}}"#)
-    else {
+    let Ok(cfg) = Config::parse(
+        br#"{"audit": {"exporter": {"max_batch_events": 2, "max_buffered_events": 3, "format": "otlp"}}}"#,
+    ) else {
         return;
     };
     let mut shipper = Emitter::start("fuzz/shipper".into(), [3; 32], &cfg.audit.exporter, 1_000, 0, "start");

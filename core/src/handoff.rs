@@ -193,7 +193,8 @@ pub fn decode(bytes: &[u8]) -> Result<Handoff<'_>, String> {
     let mut lines = text.split('\n');
     let header = lines.next().unwrap_or_default();
     let name = header.strip_prefix(MAGIC).ok_or("not a proxy-audit hand-off (bad header)")?;
-    let emitter: String = serde_json::from_str(name).map_err(|e| format!("header: emitter is not a JSON string: {e}"))?;
+    let emitter: String =
+        serde_json::from_str(name).map_err(|e| format!("header: emitter is not a JSON string: {e}"))?;
     if emitter.is_empty() {
         return Err("header: empty emitter".into());
     }
@@ -205,7 +206,9 @@ pub fn decode(bytes: &[u8]) -> Result<Handoff<'_>, String> {
         }
         let (seq, event) = line.split_once(' ').ok_or_else(|| format!("line {}: no `<seq> <event>`", i + 2))?;
         let seq: u64 = seq.parse().map_err(|_| format!("line {}: seq {seq:?} is not an integer", i + 2))?;
-        let h = head(event).ok_or_else(|| format!("line {}: not an audit event (a JSON object with chain.emitter and chain.seq)", i + 2))?;
+        let h = head(event).ok_or_else(|| {
+            format!("line {}: not an audit event (a JSON object with chain.emitter and chain.seq)", i + 2)
+        })?;
         if h.emitter != emitter || h.seq != seq {
             return Err(format!("line {}: the event is {}@{}, not {emitter}@{seq}", i + 2, h.emitter, h.seq));
         }
@@ -213,9 +216,8 @@ pub fn decode(bytes: &[u8]) -> Result<Handoff<'_>, String> {
         // A worker declares gaps in its own chain only, before the loss
         // event itself; anything else is carried but never re-declared here
         // (the queue is open to every module on the node).
-        let own = h.declares.filter(|(target, _, last, _)| {
-            target.as_deref().is_none_or(|t| t == emitter) && *last < seq
-        });
+        let own =
+            h.declares.filter(|(target, _, last, _)| target.as_deref().is_none_or(|t| t == emitter) && *last < seq);
         declares.push(own.map(|(_, a, b, n)| (emitter.clone(), a, b, n)));
     }
     Ok(Handoff { emitter, events, declares })

@@ -13,9 +13,9 @@ pub mod config;
 pub mod emitter;
 pub mod event;
 pub mod export;
-pub mod handoff;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod handoff;
 pub mod identity;
 pub mod ids;
 pub mod inspect;

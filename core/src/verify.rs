@@ -740,7 +740,10 @@ fn checkpoint_holds(cp: &Checkpoint, c: &Checked) -> bool {
 
 /// The emitter a checkpoint is about: the one it names; without a name, the
 /// one whose chain holds that hash at that seq, else the only candidate.
-fn resolve_checkpoint<'a>(cp: &Checkpoint, checked: &'a BTreeMap<String, Checked>) -> Option<(&'a String, &'a Checked)> {
+fn resolve_checkpoint<'a>(
+    cp: &Checkpoint,
+    checked: &'a BTreeMap<String, Checked>,
+) -> Option<(&'a String, &'a Checked)> {
     if let Some(e) = &cp.emitter {
         return checked.get_key_value(e);
     }
@@ -1152,14 +1155,18 @@ mod tests {
         }
         w.access(3);
         let mut shipper = Emitter::new("node-1/proxy_audit_shipper/s", 2);
-        shipper.push("loss", json!({"emitter": "node-1/proxy_audit/w", "lost_events": 2, "first_seq": 3, "last_seq": 4}));
+        shipper
+            .push("loss", json!({"emitter": "node-1/proxy_audit/w", "lost_events": 2, "first_seq": 3, "last_seq": 4}));
         shipper.access(1);
         let mut forger = Emitter::new("elsewhere/x", 3);
-        forger.push("loss", json!({"emitter": "node-1/proxy_audit/w", "lost_events": 2, "first_seq": 3, "last_seq": 4}));
+        forger
+            .push("loss", json!({"emitter": "node-1/proxy_audit/w", "lost_events": 2, "first_seq": 3, "last_seq": 4}));
         let both: Vec<String> = w.lines.iter().chain(&shipper.lines).cloned().collect();
         let r = run(&both);
         assert_eq!(r.exit_code(), 0, "{}", r.render());
-        assert!(r.render().contains("LOSS emitter node-1/proxy_audit/w seq 3..4 declared by node-1/proxy_audit_shipper/s"));
+        assert!(r
+            .render()
+            .contains("LOSS emitter node-1/proxy_audit/w seq 3..4 declared by node-1/proxy_audit_shipper/s"));
         // Without the declaration the gap is missing; the shipper's loss is no gap of its own.
         let r = run(&w.lines);
         assert_eq!(problems(&r), vec![(3, Problem::Missing)], "{}", r.render());
@@ -1170,9 +1177,7 @@ mod tests {
             hash: e.hashes[seq].clone(),
         };
         let w_head = cp("node-1/proxy_audit/w", &w, 7);
-        let evs = || {
-            values(&w.lines.iter().chain(&shipper.lines).chain(&forger.lines).cloned().collect::<Vec<_>>())
-        };
+        let evs = || values(&w.lines.iter().chain(&shipper.lines).chain(&forger.lines).cloned().collect::<Vec<_>>());
         // The worker anchored, the declaring chains not: the gap is missing again, and says why.
         let r = verify_with(evs(), std::slice::from_ref(&w_head));
         assert_eq!(problems(&r), vec![(3, Problem::Missing)], "{}", r.render());

@@ -383,8 +383,13 @@ fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     let heads: Vec<(proxy_audit_core::handoff::Head, &str)> =
         text.lines().filter_map(|l| proxy_audit_core::handoff::head(l).map(|h| (h, l))).collect();
     let emitter = heads.first().map(|(h, _)| h.emitter.clone()).unwrap_or_default();
-    let events: Vec<(u64, &str)> = heads.iter().filter(|(h, _)| h.emitter == emitter).map(|(h, l)| (h.seq, *l)).collect();
-    assert!(events.len() > 3 && proxy_audit_core::handoff::decode(&proxy_audit_core::handoff::encode(&emitter, events.iter().copied())).is_ok());
+    let events: Vec<(u64, &str)> =
+        heads.iter().filter(|(h, _)| h.emitter == emitter).map(|(h, l)| (h.seq, *l)).collect();
+    assert!(
+        events.len() > 3
+            && proxy_audit_core::handoff::decode(&proxy_audit_core::handoff::encode(&emitter, events.iter().copied()))
+                .is_ok()
+    );
     add("handoff", "worker.txt", proxy_audit_core::handoff::encode(&emitter, events));
     s
 }

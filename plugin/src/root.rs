@@ -30,7 +30,14 @@ pub struct Root {
 
 impl Root {
     pub fn new() -> Self {
-        Root { shared: None, configured: 0, outbox: Outbox::default(), queue_id: None, queue_warned: false, shipper: None }
+        Root {
+            shared: None,
+            configured: 0,
+            outbox: Outbox::default(),
+            queue_id: None,
+            queue_warned: false,
+            shipper: None,
+        }
     }
 
     fn flush(&mut self) {

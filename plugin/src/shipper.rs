@@ -35,10 +35,7 @@ impl Shipper {
             .ok_or_else(|| format!("the host refused to register shared queue {name:?} (no shared queues?)"))?;
         let emitter =
             Emitter::start(emitter_name, seed, &exporter, cfg.audit.checkpoint_interval_ms, host::now_ms(), reason);
-        host::log(
-            LogLevel::Info,
-            &format!("proxy-audit: shipping service {} reads queue {name:?}", emitter.name()),
-        );
+        host::log(LogLevel::Info, &format!("proxy-audit: shipping service {} reads queue {name:?}", emitter.name()));
         Ok(Shipper { emitter, exporter, queue, outbox: Outbox::default() })
     }
 

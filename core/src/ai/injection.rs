@@ -174,8 +174,29 @@ mod tests {
             }
             bits
         };
-        let words = ["ignore", "previous", "instructions", "system", "prompt", "act", "as", "dan", "<!--", "[inst]",
-                     "you", "are", "now", "print", "what", "the", "above", "developer", "mode", "new", "instructions:"];
+        let words = [
+            "ignore",
+            "previous",
+            "instructions",
+            "system",
+            "prompt",
+            "act",
+            "as",
+            "dan",
+            "<!--",
+            "[inst]",
+            "you",
+            "are",
+            "now",
+            "print",
+            "what",
+            "the",
+            "above",
+            "developer",
+            "mode",
+            "new",
+            "instructions:",
+        ];
         let mut seed = 7u64;
         for _ in 0..3000 {
             let mut text = String::from(" ");

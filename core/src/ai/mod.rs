@@ -19,8 +19,8 @@ mod tests;
 
 pub use detect::{detect, Detected, Override};
 pub use eventstream::{
-    crc32, encode as encode_eventstream, encode_raw as encode_eventstream_raw, header_bytes as eventstream_header_bytes,
-    EventStreamParser, Message,
+    crc32, encode as encode_eventstream, encode_raw as encode_eventstream_raw,
+    header_bytes as eventstream_header_bytes, EventStreamParser, Message,
 };
 pub use injection::injection_score;
 pub use prompt::{inject_stream_usage, parse_request, RequestMeta};

@@ -220,8 +220,7 @@ pub(crate) fn walk(
 /// (`[REDACTED:EMAIL]`) stay two members: the later ones get `#2`, `#3`...
 fn rename_members(map: &mut serde_json::Map<String, Value>, renamed: &std::collections::HashMap<String, String>) {
     let old = std::mem::take(map);
-    let taken: std::collections::HashSet<String> =
-        old.keys().filter(|k| !renamed.contains_key(*k)).cloned().collect();
+    let taken: std::collections::HashSet<String> = old.keys().filter(|k| !renamed.contains_key(*k)).cloned().collect();
     let mut used: std::collections::HashSet<String> = std::collections::HashSet::new();
     // Next suffix to try per base name: many names that redact alike stay
     // linear (trying `#2`, `#3`... from the start each time was quadratic).

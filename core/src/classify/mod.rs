@@ -646,9 +646,7 @@ impl Classifier {
             let value_out = new.map(|n| url_encode(&n).into_bytes());
             let keep: Vec<u8> = match (v, name_out, value_out) {
                 (_, None, None) => pair.to_vec(),
-                (Some(v), name, value) => {
-                    [name.as_deref().unwrap_or(k), b"=", value.as_deref().unwrap_or(v)].concat()
-                }
+                (Some(v), name, value) => [name.as_deref().unwrap_or(k), b"=", value.as_deref().unwrap_or(v)].concat(),
                 (None, _, value) => value.unwrap_or_else(|| pair.to_vec()),
             };
             changed |= keep != pair;

@@ -69,7 +69,10 @@ enum Wire {
     /// An AWS eventstream message: its header bytes as they came (every
     /// header type kept), and the outer JSON object when the frame's data was
     /// base64 in its `bytes` member.
-    Aws { header_bytes: Vec<u8>, outer: Option<serde_json::Map<String, Value>> },
+    Aws {
+        header_bytes: Vec<u8>,
+        outer: Option<serde_json::Map<String, Value>>,
+    },
 }
 
 /// Where the stream's frames come from: decided by its first byte.
@@ -361,7 +364,8 @@ impl StreamRedactor {
     /// `content-type` says, instead of guessing from its first byte.
     pub fn set_aws(&mut self, aws: bool) {
         if matches!(self.input, Input::Unknown) {
-            self.input = if aws { Input::Aws(EventStreamParser::new(MAX_FRAME)) } else { Input::Sse(SseParser::new(MAX_FRAME)) };
+            self.input =
+                if aws { Input::Aws(EventStreamParser::new(MAX_FRAME)) } else { Input::Sse(SseParser::new(MAX_FRAME)) };
         }
     }
 
@@ -580,7 +584,11 @@ impl StreamRedactor {
 
 /// Pseudonym tokens (`pseu_` + 16 hex) of the restore map in `buf`, as
 /// (start, end, original), leaving out any a finding overlaps.
-fn restore_spans(map: &std::collections::HashMap<String, String>, buf: &str, hits: &[Hit]) -> Vec<(usize, usize, String)> {
+fn restore_spans(
+    map: &std::collections::HashMap<String, String>,
+    buf: &str,
+    hits: &[Hit],
+) -> Vec<(usize, usize, String)> {
     const TOKEN_LEN: usize = 21;
     let mut out = Vec::new();
     if map.is_empty() {

@@ -612,10 +612,7 @@ fn member_names_that_are_personal_data_are_rewritten() {
     let body = br#"{"a":1,"jane.doe@example.com":{"n":1},"john@example.org":{"n":2},"[REDACTED:EMAIL]":0}"#;
     let out = cl().scan(BodyKind::Json, body, &all(Action::Redact));
     let forwarded = String::from_utf8(out.body.expect("rewritten")).unwrap();
-    assert_eq!(
-        forwarded,
-        r#"{"a":1,"[REDACTED:EMAIL]#2":{"n":1},"[REDACTED:EMAIL]#3":{"n":2},"[REDACTED:EMAIL]":0}"#
-    );
+    assert_eq!(forwarded, r#"{"a":1,"[REDACTED:EMAIL]#2":{"n":1},"[REDACTED:EMAIL]#3":{"n":2},"[REDACTED:EMAIL]":0}"#);
     let out = cl().scan(BodyKind::Json, body, &all(Action::Pseudonymize));
     let forwarded = String::from_utf8(out.body.expect("rewritten")).unwrap();
     assert!(!forwarded.contains("@example") && forwarded.matches("pseu_").count() == 2, "{forwarded}");
@@ -669,7 +666,8 @@ fn stream_observer_sees_frames_parsed_before_redaction() {
     }
     out.extend(r.finish_observed(&c, &mut |f, v| seen.push((f.event.clone(), v.cloned()))));
     assert_eq!(seen.len(), 5, "{seen:?}");
-    let said: String = seen.iter().filter_map(|(_, v)| v.as_ref()?["choices"][0]["delta"]["content"].as_str()).collect();
+    let said: String =
+        seen.iter().filter_map(|(_, v)| v.as_ref()?["choices"][0]["delta"]["content"].as_str()).collect();
     assert_eq!(said, "Mail jane.doe@example.com now", "the observer gets the original text");
     assert_eq!(seen[2], (Some("ping".into()), None));
     assert_eq!((&seen[3].1, &seen[4].1), (&None, &None), "not JSON, [DONE]");
@@ -712,10 +710,8 @@ fn form_field_names_that_are_personal_data_are_rewritten() {
 /// for each name was quadratic; timing is not asserted here).
 #[test]
 fn many_member_names_that_redact_alike_stay_distinct() {
-    let body: String = format!(
-        "{{{}}}",
-        (0..20_000).map(|i| format!("\"u{i}@example.com\":{i}")).collect::<Vec<_>>().join(",")
-    );
+    let body: String =
+        format!("{{{}}}", (0..20_000).map(|i| format!("\"u{i}@example.com\":{i}")).collect::<Vec<_>>().join(","));
     let out = cl().scan(BodyKind::Json, body.as_bytes(), &all(Action::Redact));
     let v: serde_json::Value = serde_json::from_slice(&out.body.expect("rewritten")).unwrap();
     assert_eq!(v.as_object().map(|m| m.len()), Some(20_000));
@@ -768,7 +764,10 @@ fn bedrock_eventstreams_are_redacted_message_by_message() {
     let invoke = |text: &str| {
         let chunk = json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}});
         let payload = json!({"bytes": b64(chunk), "p": "abcd"}).to_string();
-        encode_eventstream(&[(":event-type", "chunk"), (":content-type", "application/json"), (":message-type", "event")], payload.as_bytes())
+        encode_eventstream(
+            &[(":event-type", "chunk"), (":content-type", "application/json"), (":message-type", "event")],
+            payload.as_bytes(),
+        )
     };
     let converse = |text: &str| {
         let payload = json!({"contentBlockIndex": 0, "delta": {"text": text}, "p": "ab"}).to_string();
@@ -794,14 +793,19 @@ fn bedrock_eventstreams_are_redacted_message_by_message() {
             .map(|m| {
                 let v: serde_json::Value = serde_json::from_slice(&m.payload).unwrap();
                 let inner = match v.get("bytes").and_then(|b| b.as_str()) {
-                    Some(b) => serde_json::from_slice(&base64::engine::general_purpose::STANDARD.decode(b).unwrap()).unwrap(),
+                    Some(b) => {
+                        serde_json::from_slice(&base64::engine::general_purpose::STANDARD.decode(b).unwrap()).unwrap()
+                    }
                     None => v,
                 };
                 inner["delta"]["text"].as_str().unwrap_or_default().to_string()
             })
             .collect();
         assert_eq!(text, "Write to [REDACTED:EMAIL] today, thanks.", "{name}");
-        assert_eq!(got[0].header(":event-type"), msgs.first().map(|_| if name == "invoke" { "chunk" } else { "contentBlockDelta" }));
+        assert_eq!(
+            got[0].header(":event-type"),
+            msgs.first().map(|_| if name == "invoke" { "chunk" } else { "contentBlockDelta" })
+        );
         assert!(out.ends_with(&msgs[3]), "{name}: an unchanged message passes byte for byte");
         assert_eq!(r.findings().len(), 1);
         assert_eq!(r.held_bytes(), 0);
@@ -860,7 +864,9 @@ fn eventstream_edge_cases_leak_nothing() {
     );
     let plain_b64 = encode_eventstream(
         &[(":event-type", "chunk"), (":message-type", "event")],
-        json!({"bytes": base64::engine::general_purpose::STANDARD.encode("mail jane.doe@example.com")}).to_string().as_bytes(),
+        json!({"bytes": base64::engine::general_purpose::STANDARD.encode("mail jane.doe@example.com")})
+            .to_string()
+            .as_bytes(),
     );
     let raw_text = encode_eventstream(&[(":event-type", "chunk")], b"plain jane.doe@example.com text");
     for (name, m) in [("exception", &exception), ("base64 text", &plain_b64), ("raw text", &raw_text)] {
@@ -895,7 +901,8 @@ fn eventstream_edge_cases_leak_nothing() {
     assert!(!leaks(&out) && n == 1);
     // A `text/event-stream` that starts with a zero byte is still read as
     // SSE, and lines that are not `data:` are scanned too.
-    for sse in [&b"\0data: {\"text\":\"jane.doe@example.com\"}\n\n"[..], b": note jane.doe@example.com\n\ndata: {}\n\n"] {
+    for sse in [&b"\0data: {\"text\":\"jane.doe@example.com\"}\n\n"[..], b": note jane.doe@example.com\n\ndata: {}\n\n"]
+    {
         let mut r = StreamRedactor::new(all(Action::Redact));
         r.set_aws(false);
         let mut out = r.push(&c, sse);
