@@ -171,13 +171,10 @@ impl StreamRedactor {
             return Vec::new();
         }
         if matches!(self.input, Input::Unknown) {
-            match chunk.first() {
-                // An eventstream message starts with its length (< 16 MiB):
-                // a zero byte, which no SSE stream starts with.
-                Some(0) => self.input = Input::Aws(EventStreamParser::new(MAX_FRAME)),
-                Some(_) => self.input = Input::Sse(SseParser::new(MAX_FRAME)),
-                None => return Vec::new(),
-            }
+            // Not told by a content-type: an eventstream message starts with
+            // its length (< 16 MiB), a zero byte, which no SSE stream does.
+            let Some(&first) = chunk.first() else { return Vec::new() };
+            self.set_aws(first == 0);
         }
         match &mut self.input {
             Input::Sse(p) => {
@@ -389,30 +386,26 @@ impl StreamRedactor {
     }
 
     fn ingest_json(&mut self, cl: &Classifier, p: &mut Pending, mut v: Value) {
-        {
-            {
-                let found = locate(&v);
-                let text = found.as_ref().and_then(|(ptr, _, _)| get_str(&mut v, ptr)).map(std::mem::take);
-                let mut sink = self.sink(cl);
-                let mut path = String::from("$");
-                let w = json::walk(cl, &mut sink, &mut v, &mut path, "", None, false);
-                self.tally = sink.t;
-                p.changed = w.changed;
-                if let (Some((ptr, key, loc)), Some(text)) = (found, text) {
-                    if let Some(s) = get_str(&mut v, &ptr) {
-                        *s = text.clone();
-                    }
-                    let chan = self.chan(&key, &loc);
-                    if let Some(c) = self.chans.get_mut(chan) {
-                        let start = c.buf.len();
-                        c.buf.push_str(&text);
-                        c.fresh = true;
-                        p.piece = Some(Piece { chan, ptr, start, end: c.buf.len(), done: None });
-                    }
-                }
-                p.json = Some(v);
+        let found = locate(&v);
+        let text = found.as_ref().and_then(|(ptr, _, _)| get_str(&mut v, ptr)).map(std::mem::take);
+        let mut sink = self.sink(cl);
+        let mut path = String::from("$");
+        let w = json::walk(cl, &mut sink, &mut v, &mut path, "", None, false);
+        self.tally = sink.t;
+        p.changed = w.changed;
+        if let (Some((ptr, key, loc)), Some(text)) = (found, text) {
+            if let Some(s) = get_str(&mut v, &ptr) {
+                *s = text.clone();
+            }
+            let chan = self.chan(&key, &loc);
+            if let Some(c) = self.chans.get_mut(chan) {
+                let start = c.buf.len();
+                c.buf.push_str(&text);
+                c.fresh = true;
+                p.piece = Some(Piece { chan, ptr, start, end: c.buf.len(), done: None });
             }
         }
+        p.json = Some(v);
     }
 
     fn chan(&mut self, key: &str, loc: &str) -> usize {
