@@ -194,6 +194,12 @@ impl<'de> Deserialize<'de> for TrailFields {
     }
 }
 
+/// At most 64 characters of a name from the queue, for an error message
+/// (the shipper logs it; a forged message must not fill the log).
+fn clip(s: &str) -> &str {
+    s.char_indices().nth(64).map_or(s, |(i, _)| s.get(..i).unwrap_or(s))
+}
+
 /// Decodes a hand-off; a clear error for anything that is not one.
 pub fn decode(bytes: &[u8]) -> Result<Handoff<'_>, String> {
     let text = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8 at byte {}", e.valid_up_to()))?;
@@ -212,12 +218,18 @@ pub fn decode(bytes: &[u8]) -> Result<Handoff<'_>, String> {
             continue;
         }
         let (seq, event) = line.split_once(' ').ok_or_else(|| format!("line {}: no `<seq> <event>`", i + 2))?;
-        let seq: u64 = seq.parse().map_err(|_| format!("line {}: seq {seq:?} is not an integer", i + 2))?;
+        let seq: u64 = seq.parse().map_err(|_| format!("line {}: seq {:?} is not an integer", i + 2, clip(seq)))?;
         let h = head(event).ok_or_else(|| {
             format!("line {}: not an audit event (a JSON object with chain.emitter and chain.seq)", i + 2)
         })?;
         if h.emitter != emitter || h.seq != seq {
-            return Err(format!("line {}: the event is {}@{}, not {emitter}@{seq}", i + 2, h.emitter, h.seq));
+            return Err(format!(
+                "line {}: the event is {}@{}, not {}@{seq}",
+                i + 2,
+                clip(&h.emitter),
+                h.seq,
+                clip(&emitter)
+            ));
         }
         events.push((seq, event));
         // A worker declares gaps in its own chain only, before the loss
