@@ -63,7 +63,7 @@ def test_scan_reports_blocks():
 
 
 @pytest.mark.parametrize("name, code", [("intact.ndjson", 0), ("modified.ndjson", 1), ("missing.ndjson", 1),
-                                        ("truncated.ndjson", 0), ("otlp.jsonl", 0), ("garbage.ndjson", 2)])
+                                        ("truncated.ndjson", 1), ("otlp.jsonl", 0), ("garbage.ndjson", 2)])
 def test_verify_fixture_files(name, code):
     rc, out, _ = run("verify", str(VERIFY_DATA / name))
     assert rc == code, out

@@ -21,7 +21,8 @@ CLI = harness.ROOT / "target" / "release" / "proxy-audit"
 def verify_cli(events, tmp_path, *extra):
     trail = tmp_path / "trail.ndjson"
     trail.write_text("".join(json.dumps(e) + "\n" for e in events))
-    p = subprocess.run([str(CLI), "verify", *extra, str(trail)], capture_output=True, text=True)
+    # Envoy is still running: its chains are open, and live.
+    p = subprocess.run([str(CLI), "verify", "--live", *extra, str(trail)], capture_output=True, text=True, timeout=120)
     return p.returncode, p.stdout + p.stderr
 
 

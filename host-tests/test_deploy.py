@@ -310,7 +310,10 @@ def test_compose_topology_runs_without_docker(sink, upstream, events, monkeypatc
     # The collector's file exporter writes one OTLP JSON request per line: the CLI verifies that trail.
     trail = tmp_path / "audit-trail.jsonl"
     trail.write_text("".join(json.dumps(json.loads(b["body"])) + "\n" for b in batches))
+    # Envoy still runs: its chains are open (no end record yet), so --live.
     p = subprocess.run([str(CLI), "verify", str(trail)], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 1 and "OPEN emitter" in p.stdout, p.stdout + p.stderr
+    p = subprocess.run([str(CLI), "verify", "--live", str(trail)], capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stdout + p.stderr
 
 

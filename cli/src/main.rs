@@ -13,8 +13,8 @@ proxy-audit — the proxy-audit command-line tool
 
 USAGE:
   proxy-audit check-config FILE           validate a plugin config (JSON); every problem with its key path
-  proxy-audit verify [--checkpoint [EMITTER@]SEQ:HASH]... FILE...|-
-                                          verify hash chains in NDJSON or OTLP-JSON files
+  proxy-audit verify [--live | --live-within SECONDS] [--checkpoint [EMITTER@]SEQ:HASH]... FILE...|-
+                                          verify hash chains in NDJSON, OTLP-JSON, access-log and Envoy-log files
   proxy-audit scan [--config FILE] [--direction request|response] [--content-type TYPE] [FILE|-]
                                           run the classifier over a body; print the redacted body and findings
 

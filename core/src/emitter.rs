@@ -15,6 +15,8 @@ pub struct Emitter {
     pub exporter: Exporter,
     checkpoint_interval_ms: u64,
     last_event_ms: u64,
+    /// `next_seq` right after the `end` checkpoint, if one was sealed.
+    ended_at: Option<u64>,
 }
 
 impl Emitter {
@@ -33,6 +35,7 @@ impl Emitter {
             exporter: Exporter::new(exporter),
             checkpoint_interval_ms,
             last_event_ms: now_ms,
+            ended_at: None,
         };
         let id = e.ids.next_id();
         e.emit(trail_event(id, now_ms, "chain_start", json!({"reason": reason})), now_ms);
@@ -110,6 +113,32 @@ impl Emitter {
         let sealed = self.chain.seal(&mut event);
         self.exporter.push_loss(sealed.seq, &sealed.line, origin, loss);
         self.last_event_ms = now_ms;
+    }
+
+    /// The chain's last record: a `checkpoint` of the head with reason
+    /// `end`, sealed when the emitter retires in order. `verify` reads a
+    /// chain without one (and no anchor past its last event) as open: its
+    /// tail may be missing.
+    pub fn end(&mut self, now_ms: u64) {
+        self.declare_loss(now_ms);
+        if let Some((seq, hash)) = self.chain.head() {
+            let trail = json!({"head_seq": seq, "head_hash": hash, "reason": "end"});
+            let id = self.ids.next_id();
+            self.emit(trail_event(id, now_ms, "checkpoint", trail), now_ms);
+            self.ended_at = Some(self.chain.next_seq());
+        }
+    }
+
+    /// Whether the last sealed record is this chain's `end` checkpoint.
+    pub fn ended(&self) -> bool {
+        self.ended_at == Some(self.chain.next_seq())
+    }
+
+    /// Takes over what a retiring emitter of the same VM still holds (see
+    /// [`crate::export::Exporter::adopt`]).
+    pub fn adopt(&mut self, from: &mut Emitter) {
+        let name: std::sync::Arc<str> = from.name().into();
+        self.exporter.adopt(&name, &mut from.exporter);
     }
 
     /// Timer work without the batch: declare losses, and a `checkpoint` when
@@ -315,6 +344,36 @@ mod tests {
         for (a, b, n) in &losses {
             assert_eq!(b - a + 1, *n, "a loss event declares exactly the seqs it lost: {losses:?}");
         }
+    }
+
+    /// A retiring emitter's buffer adopted by a live one of the same VM,
+    /// whose small buffer then overflows: the retired chain still verifies
+    /// closed (its end record delivered), its dropped events declared by
+    /// the adopting chain.
+    #[test]
+    fn a_retired_chain_handed_over_verifies_closed() {
+        let mut old = emitter(1_000);
+        for i in 0..20 {
+            let id = old.next_id();
+            old.emit(trail_event(id, 1_000 + i, "checkpoint", json!({})), 1_000 + i);
+        }
+        old.end(1_100);
+        assert!(old.ended());
+        let cfg = Config::parse(br#"{"audit": {"exporter": {"max_batch_events": 2, "max_buffered_events": 8}}}"#)
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        let mut new = Emitter::start("node/2".into(), [9; 32], &cfg.audit.exporter, 60_000, 1_200, "reload");
+        new.adopt(&mut old);
+        assert_eq!(old.exporter.depth(), 0);
+        let lines = drain(&mut new, 2_000);
+        let values: Vec<Value> = lines.iter().filter_map(|l| serde_json::from_str(l).ok()).collect();
+        assert!(values.iter().any(|v| v["kind"] == "loss" && v["trail"]["emitter"] == "node/1"));
+        let mut report = crate::verify::verify_with(values.clone(), &[]);
+        report.set_live(crate::verify::Live::No);
+        // The adopting chain is live (no end yet); the retired one is closed.
+        let open: Vec<&str> = report.open.iter().map(|o| o.emitter.as_str()).collect();
+        assert_eq!(open, vec!["node/2"], "{}", report.render());
+        assert!(report.render().contains("declared by node/2"), "{}", report.render());
+        assert!(report.breaks.is_empty(), "{}", report.render());
     }
 
     #[test]

@@ -11,6 +11,16 @@
 //! The singleton shipping service runs one exporter for the events of every
 //! worker ([`Exporter::push_from`]): a drop there is accounted to the emitter
 //! the event came from ([`Exporter::take_forwarded_loss`]).
+//!
+//! Loss declarations have priority: they wait in a reserve of their own
+//! ([`LOSS_RESERVE`] events, beside `max_buffered_events`), are never pushed
+//! out by events, and leave ahead of them in the next batch. Under sustained
+//! overload the gaps keep coalescing in [`Dropped`] until the reserve has
+//! room, so a declaration never waits for the load to stop.
+//!
+//! A retiring emitter's buffer can be adopted by a live one of the same VM
+//! ([`Exporter::adopt`]): its events keep their chain, and anything dropped
+//! afterwards is declared by the adopting chain for the retired one.
 
 use crate::config::{ExporterConfig, Format};
 use crate::timefmt::parse_rfc3339_millis;
@@ -44,6 +54,10 @@ pub struct Loss {
 
 /// Separate dropped ranges kept per emitter before the closest are merged.
 pub const MAX_RANGES: usize = 64;
+
+/// `loss` events that may wait beyond `max_buffered_events`: room kept for
+/// declarations, so they are made while the buffer overflows.
+pub const LOSS_RESERVE: usize = 16;
 
 /// The dropped seqs of one emitter, as sorted disjoint ranges.
 #[derive(Debug, Clone, Default)]
@@ -87,6 +101,12 @@ impl Dropped {
         (!self.ranges.is_empty()).then(|| self.ranges.remove(0))
     }
 
+    fn merge(&mut self, other: Dropped) {
+        for l in other.ranges {
+            self.add(l);
+        }
+    }
+
     fn is_empty(&self) -> bool {
         self.ranges.is_empty()
     }
@@ -103,6 +123,8 @@ struct Item {
     /// which emitter's chain), put back on record if the event itself is
     /// dropped, so a declaration is never lost with it.
     declares: Option<(Option<Arc<str>>, Loss)>,
+    /// One of this exporter's own `loss` events: it waits in the reserve.
+    priority: bool,
 }
 
 /// One POST body ready to send.
@@ -119,6 +141,8 @@ pub struct Exporter {
     max_batch: usize,
     max_buffered: usize,
     queue: VecDeque<Item>,
+    /// This exporter's own `loss` events (at most [`LOSS_RESERVE`]).
+    reserve: VecDeque<Item>,
     inflight: Vec<Item>,
     attempt: u32,
     retry_at_ms: u64,
@@ -126,6 +150,9 @@ pub struct Exporter {
     /// Dropped events of other emitters (shipping service), not yet declared.
     forwarded_loss: BTreeMap<Arc<str>, Dropped>,
     pub stats: Stats,
+    /// `stats` as last published (Envoy counters take deltas, per exporter:
+    /// a retiring and a new plugin in one VM each publish their own).
+    published: Stats,
 }
 
 /// First retry after this, doubling per attempt up to [`MAX_BACKOFF_MS`].
@@ -139,22 +166,93 @@ impl Exporter {
             max_batch: cfg.max_batch_events.max(1),
             max_buffered: cfg.max_buffered_events.max(1),
             queue: VecDeque::new(),
+            reserve: VecDeque::new(),
             inflight: Vec::new(),
             attempt: 0,
             retry_at_ms: 0,
             loss: Dropped::default(),
             forwarded_loss: BTreeMap::new(),
             stats: Stats::default(),
+            published: Stats::default(),
         }
     }
 
-    /// Events waiting or in flight.
+    /// Events waiting or in flight, `loss` events in the reserve included.
     pub fn depth(&self) -> usize {
-        self.queue.len() + self.inflight.len()
+        self.queue.len() + self.reserve.len() + self.inflight.len()
+    }
+
+    /// Events that count against `max_buffered_events` (the reserve does not).
+    fn event_depth(&self) -> usize {
+        self.queue.len() + self.inflight.iter().filter(|i| !i.priority).count()
+    }
+
+    /// The counters' growth since the last call (what to add to Envoy's counters).
+    pub fn unpublished(&mut self) -> Stats {
+        let (now, before) = (self.stats, std::mem::replace(&mut self.published, self.stats));
+        Stats {
+            emitted: now.emitted.saturating_sub(before.emitted),
+            delivered: now.delivered.saturating_sub(before.delivered),
+            retried: now.retried.saturating_sub(before.retried),
+            dropped: now.dropped.saturating_sub(before.dropped),
+            batches_failed: now.batches_failed.saturating_sub(before.batches_failed),
+            handed_off: now.handed_off.saturating_sub(before.handed_off),
+            received: now.received.saturating_sub(before.received),
+        }
+    }
+
+    /// Dropped seq ranges not yet declared (own chain, then each carried
+    /// chain): what a process that stops now would lose without a record.
+    pub fn undeclared(&self) -> Vec<(Option<Arc<str>>, Loss)> {
+        let own = self.loss.ranges.iter().map(|l| (None, *l));
+        let carried = self.forwarded_loss.iter().flat_map(|(o, d)| d.ranges.iter().map(move |l| (Some(o.clone()), *l)));
+        own.chain(carried).collect()
+    }
+
+    /// Seq ranges of the events still buffered (waiting or in flight), per
+    /// chain (`None`: this exporter's own), contiguous runs merged.
+    pub fn buffered_ranges(&self) -> Vec<(Option<Arc<str>>, Loss)> {
+        let mut by: BTreeMap<Option<Arc<str>>, Dropped> = BTreeMap::new();
+        for i in self.inflight.iter().chain(&self.reserve).chain(&self.queue) {
+            by.entry(i.origin.clone()).or_default().add(Loss { first_seq: i.seq, last_seq: i.seq, count: 1 });
+        }
+        by.into_iter().flat_map(|(o, d)| d.ranges.into_iter().map(move |l| (o.clone(), l))).collect()
+    }
+
+    /// The buffered event lines (waiting or in flight), oldest first.
+    pub fn buffered_lines(&self) -> impl Iterator<Item = &str> {
+        self.inflight.iter().chain(&self.reserve).chain(&self.queue).map(|i| i.line.as_str())
+    }
+
+    /// Takes over the whole buffer of a retiring exporter whose chain is
+    /// `from_name`: its events (in flight included: unacknowledged) keep
+    /// their chain, and its undeclared drops are declared by this one.
+    pub fn adopt(&mut self, from_name: &Arc<str>, from: &mut Exporter) {
+        let origin = |o: Option<Arc<str>>| Some(o.unwrap_or_else(|| from_name.clone()));
+        let items: Vec<Item> =
+            from.inflight.drain(..).chain(from.reserve.drain(..)).chain(from.queue.drain(..)).collect();
+        for mut item in items {
+            item.origin = origin(item.origin.take());
+            item.declares = item.declares.take().map(|(o, l)| (origin(o), l));
+            item.priority = false;
+            self.stats.received += 1;
+            self.queue_item(item);
+        }
+        let own = std::mem::take(&mut from.loss);
+        self.dropped_for(Some(from_name.clone())).merge(own);
+        for (o, d) in std::mem::take(&mut from.forwarded_loss) {
+            self.dropped_for(Some(o)).merge(d);
+        }
     }
 
     pub fn in_flight(&self) -> bool {
         !self.inflight.is_empty()
+    }
+
+    /// Holds events of other chains (adopted from a retired emitter): they
+    /// cannot go in a hand-off message, which carries one chain.
+    pub fn carries_others(&self) -> bool {
+        self.inflight.iter().chain(&self.queue).any(|i| i.origin.is_some())
     }
 
     /// A full batch is waiting: worth sending before the next interval.
@@ -165,14 +263,16 @@ impl Exporter {
     /// Queues one sealed event (its canonical JSON line).
     pub fn push(&mut self, seq: u64, line: &str) {
         self.stats.emitted += 1;
-        self.queue_item(Item { origin: None, seq, line: line.to_string(), declares: None });
+        self.queue_item(Item { origin: None, seq, line: line.to_string(), declares: None, priority: false });
     }
 
     /// Queues a sealed `loss` event that declares `loss` in the chain of
     /// `origin` (`None`: this exporter's own chain).
+    /// It waits in the reserve (see [`Self::take_loss`]) and is never dropped.
     pub fn push_loss(&mut self, seq: u64, line: &str, origin: Option<Arc<str>>, loss: Loss) {
         self.stats.emitted += 1;
-        self.queue_item(Item { origin: None, seq, line: line.to_string(), declares: Some((origin, loss)) });
+        let declares = Some((origin, loss));
+        self.reserve.push_back(Item { origin: None, seq, line: line.to_string(), declares, priority: true });
     }
 
     /// Queues an event another emitter sealed (the shipping service);
@@ -180,17 +280,17 @@ impl Exporter {
     pub fn push_from(&mut self, origin: &Arc<str>, seq: u64, line: &str, declares: Option<(Arc<str>, Loss)>) {
         self.stats.received += 1;
         let declares = declares.map(|(chain, l)| (Some(chain), l));
-        self.queue_item(Item { origin: Some(origin.clone()), seq, line: line.to_string(), declares });
+        self.queue_item(Item { origin: Some(origin.clone()), seq, line: line.to_string(), declares, priority: false });
     }
 
     fn queue_item(&mut self, item: Item) {
-        while self.depth() >= self.max_buffered {
+        while self.event_depth() >= self.max_buffered {
             let Some(old) = self.queue.pop_front() else {
                 break;
             };
             self.record_loss(old);
         }
-        if self.depth() >= self.max_buffered {
+        if self.event_depth() >= self.max_buffered {
             // Everything buffered is in flight: drop the newcomer instead.
             self.record_loss(item);
             return;
@@ -215,10 +315,11 @@ impl Exporter {
         }
     }
 
-    /// Dropped events not yet declared, once the buffer has room for the
-    /// `loss` event that declares them (so declaring never drops more).
+    /// Dropped events not yet declared, once the reserve has room for the
+    /// `loss` event that declares them (declaring never drops an event, and
+    /// never waits for the event buffer to drain).
     pub fn take_loss(&mut self) -> Option<Loss> {
-        if self.depth() >= self.max_buffered {
+        if self.reserve.len() >= LOSS_RESERVE {
             return None;
         }
         self.loss.take()
@@ -227,7 +328,7 @@ impl Exporter {
     /// Like [`Self::take_loss`], for one other emitter whose events this
     /// exporter dropped.
     pub fn take_forwarded_loss(&mut self) -> Option<(Arc<str>, Loss)> {
-        if self.depth() >= self.max_buffered {
+        if self.reserve.len() >= LOSS_RESERVE {
             return None;
         }
         let (origin, dropped) = self.forwarded_loss.iter_mut().next()?;
@@ -241,23 +342,29 @@ impl Exporter {
     /// The next batch to POST, when nothing is in flight, something is
     /// queued and any backoff has elapsed.
     pub fn next_batch(&mut self, now_ms: u64) -> Option<Batch> {
-        if self.in_flight() || self.queue.is_empty() || now_ms < self.retry_at_ms {
-            return None;
+        self.take_inflight(now_ms).then(|| self.render())
+    }
+
+    /// Moves the next batch in flight (declarations first): false when one
+    /// is already in flight, nothing waits, or the backoff runs.
+    fn take_inflight(&mut self, now_ms: u64) -> bool {
+        if self.in_flight() || (self.queue.is_empty() && self.reserve.is_empty()) || now_ms < self.retry_at_ms {
+            return false;
         }
-        let n = self.queue.len().min(self.max_batch);
-        self.inflight = self.queue.drain(..n).collect();
-        Some(self.render())
+        let from_reserve = self.reserve.len().min(self.max_batch);
+        self.inflight = self.reserve.drain(..from_reserve).collect();
+        let n = self.queue.len().min(self.max_batch - from_reserve);
+        self.inflight.extend(self.queue.drain(..n));
+        true
     }
 
     /// Like [`Self::next_batch`], but the events go out as one hand-off
     /// message for the shipping service (see [`crate::handoff`]); a later
     /// [`Self::handed_off`] or [`Self::failed`] settles it.
     pub fn next_handoff(&mut self, emitter: &str, now_ms: u64) -> Option<Vec<u8>> {
-        if self.in_flight() || self.queue.is_empty() || now_ms < self.retry_at_ms {
+        if !self.take_inflight(now_ms) {
             return None;
         }
-        let n = self.queue.len().min(self.max_batch);
-        self.inflight = self.queue.drain(..n).collect();
         Some(crate::handoff::encode(emitter, self.inflight.iter().map(|i| (i.seq, i.line.as_str()))))
     }
 
@@ -294,7 +401,11 @@ impl Exporter {
         self.stats.batches_failed += 1;
         self.stats.retried += self.inflight.len() as u64;
         for item in self.inflight.drain(..).rev() {
-            self.queue.push_front(item);
+            if item.priority {
+                self.reserve.push_front(item);
+            } else {
+                self.queue.push_front(item);
+            }
         }
         self.attempt = self.attempt.saturating_add(1);
         let backoff = self.backoff_ms();
@@ -457,11 +568,58 @@ mod tests {
         }
         // Buffer holds 4: in flight 0,1 and the newest 6,7; 2..5 dropped.
         assert_eq!(e.depth(), 4);
-        assert_eq!(e.take_loss(), None, "no room to declare yet");
-        e.delivered();
+        // Declared at once, while the buffer is still full: the reserve has room.
         assert_eq!(e.take_loss(), Some(Loss { first_seq: 2, last_seq: 5, count: 4 }));
         assert_eq!(e.stats.dropped, 4);
         assert_eq!(e.take_loss(), None);
+    }
+
+    /// Under sustained overflow, `loss` events are made at once, never pushed
+    /// out by events, and leave ahead of them; past the reserve the gaps
+    /// coalesce until it has room.
+    #[test]
+    fn loss_events_have_a_reserve_and_leave_first() {
+        let mut e = exporter(3, 5, "ndjson");
+        let mut seq = 0;
+        for round in 0..(LOSS_RESERVE as u64 + 3) {
+            for _ in 0..7 {
+                e.push(seq, &format!("{{\"e\":{seq}}}"));
+                seq += 1;
+            }
+            if let Some(l) = e.take_loss() {
+                e.push_loss(seq, &format!("{{\"loss\":{seq}}}"), None, l);
+                seq += 1;
+            } else {
+                assert!(round >= LOSS_RESERVE as u64, "declared while the reserve has room");
+            }
+        }
+        assert_eq!(e.reserve.len(), LOSS_RESERVE, "loss events are never dropped");
+        assert!(e.event_depth() <= 5, "events stay within max_buffered_events");
+        assert!(e.take_loss().is_none() && !e.loss.is_empty(), "past the reserve, gaps wait (coalesced)");
+        let b = e.next_batch(0).unwrap_or_else(|| panic!("batch"));
+        assert!(String::from_utf8_lossy(&b.body).lines().all(|l| l.starts_with("{\"loss\"")), "declarations first");
+        // A failed batch of declarations goes back to the reserve, not the event queue.
+        e.failed(0, 0);
+        assert_eq!(e.reserve.len(), LOSS_RESERVE);
+    }
+
+    /// A retiring exporter's buffer is adopted whole: its events keep their
+    /// chain (origin), its undeclared drops become the adopter's to declare.
+    #[test]
+    fn adopt_keeps_origin_and_undeclared_drops() {
+        let mut old = exporter(2, 3, "ndjson");
+        for seq in 0..6 {
+            old.push(seq, "{}");
+        }
+        let _ = old.next_batch(0); // 3, 4 in flight: unacknowledged, adopted too
+        let mut new = exporter(10, 100, "ndjson");
+        let name: Arc<str> = "old".into();
+        new.adopt(&name, &mut old);
+        assert_eq!(old.depth(), 0);
+        assert_eq!(new.depth(), 3);
+        assert!(new.carries_others());
+        assert_eq!(new.buffered_ranges(), vec![(Some(name.clone()), Loss { first_seq: 3, last_seq: 5, count: 3 })]);
+        assert_eq!(new.take_forwarded_loss(), Some((name, Loss { first_seq: 0, last_seq: 2, count: 3 })));
     }
 
     #[test]

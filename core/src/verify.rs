@@ -29,6 +29,17 @@
 //! - `malformed`: an event whose `chain` fields are missing or of the wrong
 //!   type (seq rendered as `?` when it cannot be read).
 //!
+//! A chain is *closed* when its last event is its emitter's `end` checkpoint
+//! (an orderly retirement) or an external checkpoint anchors its last event.
+//! Any other chain is *open*: events after its last seq may be missing (a
+//! stopped process, a deleted tail), so it fails unless the caller says the
+//! chain is still being written ([`Live`]).
+//!
+//! Besides NDJSON and OTLP, a line may be an access-log record (Envoy's JSON
+//! access log) whose field holds the sealed event as a string (the filter's
+//! `proxy_audit.event` filter state): the second delivery path. Several
+//! sources merge; copies of one event are ignored.
+//!
 //! Nothing here panics on input.
 
 use crate::chain::{compute_hash, ZERO_HASH};
@@ -105,12 +116,45 @@ pub struct EmitterReport {
     pub declared_by: Vec<(u64, u64, String)>,
     /// Identical extra copies ignored (at-least-once delivery).
     pub duplicates: u64,
+    /// The last event is this chain's `end` checkpoint (orderly retirement).
+    pub ended: bool,
+    /// `time` of the last event, in ms since the epoch.
+    pub last_time_ms: Option<u64>,
+    /// Events present although a `loss` event declared them lost (stored by
+    /// the log service but never acknowledged): counted once, as present.
+    pub present_though_declared: u64,
+}
+
+/// Which open chains are still being written (and so not failures).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Live {
+    /// Every chain must be closed.
+    #[default]
+    No,
+    /// Every open chain is live (`--live`).
+    All,
+    /// Chains whose last event is at most this many ms older than the newest
+    /// event of the input are live (`--live-within SECONDS`).
+    Within(u64),
+}
+
+/// A chain with no end record and no anchor past its last event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Open {
+    pub emitter: String,
+    /// Its last event (events after it may be missing); `None` when none of
+    /// its events is in the input (only declared lost by another emitter).
+    pub last_seq: Option<u64>,
+    /// Whether [`Live`] counts it as still being written.
+    pub live: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Report {
     pub emitters: Vec<EmitterReport>,
     pub breaks: Vec<Break>,
+    /// Chains that are not closed (see [`Report::set_live`]).
+    pub open: Vec<Open>,
     /// `name:line N: why` for input that could not be read.
     pub unreadable: Vec<String>,
 }
@@ -169,10 +213,18 @@ pub fn parse_events_lossy(name: &str, bytes: &[u8]) -> (Vec<Value>, Vec<String>)
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let mut values: Vec<(String, Value)> = Vec::new();
     let mut errors = Vec::new();
+    // Envoy's own log: only the filter's `proxy-audit: record ` lines count.
+    let envoy_log = find(bytes, RECORD_MARKER.as_bytes()).is_some();
     for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
-        let line = line.trim_ascii();
+        let mut line = line.trim_ascii();
         if line.is_empty() {
             continue;
+        }
+        if envoy_log && !line.starts_with(b"{") {
+            match find(line, RECORD_MARKER.as_bytes()) {
+                Some(at) => line = line.get(at + RECORD_MARKER.len()..).unwrap_or_default().trim_ascii(),
+                None => continue,
+            }
         }
         let at = format!("{name}:line {}", i + 1);
         match serde_json::from_slice::<Value>(line) {
@@ -197,6 +249,14 @@ pub fn parse_events_lossy(name: &str, bytes: &[u8]) -> (Vec<Value>, Vec<String>)
     (events, errors)
 }
 
+/// What the filter writes before a trail record in Envoy's log when it
+/// retires without a way to deliver it (the plugin's `handover` module).
+pub const RECORD_MARKER: &str = "proxy-audit: record ";
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
 /// One top-level JSON value: an event, an OTLP request, or an array of those.
 fn extract(at: &str, v: Value, top: bool, events: &mut Vec<Value>, errors: &mut Vec<String>) {
     match v {
@@ -209,8 +269,42 @@ fn extract(at: &str, v: Value, top: bool, events: &mut Vec<Value>, errors: &mut 
                 extract(&format!("{at}[{i}]"), item, false, events, errors);
             }
         }
+        Value::Object(ref map) if top => match access_log_event(map) {
+            Some(AccessLog::Event(ev)) => events.push(ev),
+            Some(AccessLog::NoEvent) => {}
+            None => errors.push(format!("{at}: neither an audit event nor an OTLP ExportLogsServiceRequest")),
+        },
         _ => errors.push(format!("{at}: neither an audit event nor an OTLP ExportLogsServiceRequest")),
     }
+}
+
+/// The field names an access-log format gives the sealed event.
+const ACCESS_LOG_FIELDS: [&str; 3] = ["audit_event", "event", "proxy_audit_event"];
+
+enum AccessLog {
+    Event(Value),
+    /// A record of a request that has no event (the filter did not see it,
+    /// Envoy writes `-` or null for absent filter state).
+    NoEvent,
+}
+
+/// An Envoy JSON access-log record carrying the sealed event in one of
+/// [`ACCESS_LOG_FIELDS`] (a string holding the event JSON, or the object).
+fn access_log_event(map: &serde_json::Map<String, Value>) -> Option<AccessLog> {
+    let mut named = false;
+    for key in ACCESS_LOG_FIELDS {
+        let Some(v) = map.get(key) else { continue };
+        named = true;
+        let ev = match v {
+            Value::String(s) if s.starts_with('{') => serde_json::from_str::<Value>(s).ok(),
+            Value::Object(_) => Some(v.clone()),
+            // `-`, null, empty: no event for this request.
+            _ => continue,
+        };
+        // Something that should be an event and is not: unreadable input.
+        return ev.filter(|e| e.get("chain").is_some()).map(AccessLog::Event);
+    }
+    named.then_some(AccessLog::NoEvent)
 }
 
 fn extract_otlp(at: &str, req: &serde_json::Map<String, Value>, events: &mut Vec<Value>, errors: &mut Vec<String>) {
@@ -259,6 +353,9 @@ struct Entry {
     loss_for: Option<String>,
     /// `checkpoint`: trail.head_seq, trail.head_hash.
     attests: Option<(u64, String)>,
+    /// A `checkpoint` with `trail.reason` `end`: the emitter retired here.
+    end: bool,
+    time_ms: Option<u64>,
 }
 
 impl Entry {
@@ -289,13 +386,16 @@ struct Checked {
     declared_elsewhere: Vec<(u64, u64)>,
 }
 
-/// Verifies with `SEQ:HASH` checkpoints (see [`verify_with`]).
+/// Verifies with `SEQ:HASH` checkpoints (see [`verify_with`]), for chains
+/// that are still being written: open chains are reported, not failed.
 pub fn verify(events: Vec<Value>, checkpoints: &[(u64, String)]) -> Report {
     let cps: Vec<Checkpoint> = checkpoints
         .iter()
         .map(|(seq, hash)| Checkpoint { emitter: None, seq: *seq, hash: hash.trim().to_ascii_lowercase() })
         .collect();
-    verify_with(events, &cps)
+    let mut report = verify_with(events, &cps);
+    report.set_live(Live::All);
+    report
 }
 
 /// Parses every input and verifies the whole set (events of one emitter may be
@@ -440,8 +540,23 @@ pub fn verify_with(events: Vec<Value>, checkpoints: &[Checkpoint]) -> Report {
         check_checkpoint(cp, &checked, &mut breaks);
     }
 
+    // Open chains: no end record, and no external checkpoint that holds at
+    // (or past) the last event.
+    let open = emitters
+        .iter()
+        .filter(|e| !e.ended)
+        .filter(|e| {
+            let tail_anchored = checkpoints.iter().any(|cp| {
+                resolve_checkpoint(cp, &checked)
+                    .is_some_and(|(n, c)| *n == e.emitter && cp.seq >= c.last_seq && checkpoint_holds(cp, c))
+            });
+            e.events == 0 || !tail_anchored
+        })
+        .map(|e| Open { emitter: e.emitter.clone(), last_seq: (e.events > 0).then_some(e.last_seq), live: false })
+        .collect();
+
     breaks.sort_by(|a, b| (&a.emitter, a.seq).cmp(&(&b.emitter, b.seq)));
-    Report { emitters, breaks, unreadable: Vec::new() }
+    Report { emitters, breaks, open, unreadable: Vec::new() }
 }
 
 fn is_hash(s: &str) -> bool {
@@ -511,7 +626,9 @@ fn read_entry(ev: &Value, computed: String, emitter: Option<&str>, breaks: &mut 
             .map(|h| (s, h.to_string())),
         _ => None,
     };
-    Some(Entry { seq, id, kind, prev, hash, computed, hash_ok, loss, loss_for, attests })
+    let end = attests.is_some() && trail.and_then(|t| t.get("reason")).and_then(Value::as_str) == Some("end");
+    let time_ms = ev.get("time").and_then(Value::as_str).and_then(crate::timefmt::parse_rfc3339_millis);
+    Some(Entry { seq, id, kind, prev, hash, computed, hash_ok, loss, loss_for, attests, end, time_ms })
 }
 
 fn check_emitter(
@@ -663,6 +780,13 @@ fn check_emitter(
     let first_seq = chosen.keys().next().copied().unwrap_or(0);
     let (last_seq, head) =
         chosen.iter().next_back().map(|(s, e)| (*s, e.link_hash().to_string())).unwrap_or((0, String::new()));
+    let last = chosen.values().next_back();
+    // An end record counts when it is valid and attests the seq before it.
+    let ended = last.is_some_and(|e| {
+        e.end && e.hash_ok && e.attests.as_ref().is_some_and(|(s, _)| s.checked_add(1) == Some(e.seq))
+    });
+    let present_though_declared =
+        chosen.keys().filter(|s| declared.iter().any(|(a, b)| a <= *s && *s <= b)).count() as u64;
     let report = EmitterReport {
         emitter: emitter.to_string(),
         events,
@@ -672,6 +796,9 @@ fn check_emitter(
         declared_lost: declared,
         declared_by: foreign.iter().map(|f| (f.first, f.last, f.by.clone())).collect(),
         duplicates,
+        ended,
+        last_time_ms: last.and_then(|e| e.time_ms),
+        present_though_declared,
     };
     let mut declared_elsewhere: Vec<(u64, u64)> = foreign.iter().map(|f| (f.first, f.last)).collect();
     declared_elsewhere.sort_unstable();
@@ -832,6 +959,24 @@ fn check_checkpoint(cp: &Checkpoint, checked: &BTreeMap<String, Checked>, breaks
 // Output
 
 impl Report {
+    /// Marks the open chains that `live` counts as still being written.
+    pub fn set_live(&mut self, live: Live) {
+        let newest = self.emitters.iter().filter_map(|e| e.last_time_ms).max().unwrap_or(0);
+        for o in &mut self.open {
+            let last = self.emitters.iter().find(|e| e.emitter == o.emitter).and_then(|e| e.last_time_ms);
+            o.live = match live {
+                Live::No => false,
+                Live::All => true,
+                Live::Within(ms) => last.is_some_and(|t| t.saturating_add(ms) >= newest),
+            };
+        }
+    }
+
+    /// Open chains that fail the verdict (not live).
+    pub fn cut(&self) -> impl Iterator<Item = &Open> {
+        self.open.iter().filter(|o| !o.live)
+    }
+
     /// Emitter lines, then breaks, declared losses, unreadable input and a
     /// summary line.
     pub fn render(&self) -> String {
@@ -864,6 +1009,20 @@ impl Report {
                     (b - a).saturating_add(1)
                 ));
             }
+            if e.present_though_declared > 0 {
+                out.push_str(&format!(
+                    "PRESENT emitter {}: {} events declared lost are in the input after all (stored, not acknowledged)\n",
+                    e.emitter, e.present_though_declared
+                ));
+            }
+        }
+        for o in &self.open {
+            let after = match o.last_seq {
+                Some(s) => format!("events after seq {s} may be missing"),
+                None => "none of its events is in the input".to_string(),
+            };
+            let note = if o.live { " (live: still being written)" } else { "" };
+            out.push_str(&format!("OPEN emitter {}: no end record; {after}{note}\n", o.emitter));
         }
         for u in &self.unreadable {
             out.push_str(&format!("UNREADABLE {u}\n"));
@@ -871,8 +1030,13 @@ impl Report {
         let events: u64 = self.emitters.iter().map(|e| e.events).sum();
         let dups: u64 = self.emitters.iter().map(|e| e.duplicates).sum();
         let dup_note = if dups > 0 { format!(", {dups} duplicate deliveries ignored") } else { String::new() };
+        let cut = self.cut().count();
         let verdict = match self.exit_code() {
             0 => "OK: every chain holds".to_string(),
+            1 if self.breaks.is_empty() => format!(
+                "FAILED: {cut} open chain(s): events after their last seq may be missing (--live if they are still being written)"
+            ),
+            1 if cut > 0 => format!("FAILED: {} break(s), {cut} open chain(s)", self.breaks.len()),
             1 => format!("FAILED: {} break(s)", self.breaks.len()),
             _ => format!(
                 "UNREADABLE: {} part(s) of the input could not be read, {} break(s)",
@@ -884,11 +1048,12 @@ impl Report {
         out
     }
 
-    /// 0 when every chain holds, 1 when one breaks, 2 when input was unreadable.
+    /// 0 when every chain holds, 1 when one breaks or is open (not live), 2
+    /// when input was unreadable.
     pub fn exit_code(&self) -> i32 {
         if !self.unreadable.is_empty() {
             2
-        } else if !self.breaks.is_empty() {
+        } else if !self.breaks.is_empty() || self.cut().next().is_some() {
             1
         } else {
             0
@@ -986,6 +1151,108 @@ mod tests {
             v["chain"]["hash"] = json!(h);
         }
         v.to_string()
+    }
+
+    impl Emitter {
+        /// The `end` checkpoint of an orderly retirement.
+        fn end(&mut self) {
+            let seq = self.chain.next_seq() - 1;
+            let head = self.hashes[seq as usize].clone();
+            self.push("checkpoint", json!({"head_seq": seq, "head_hash": head, "reason": "end"}));
+        }
+    }
+
+    fn strict(lines: &[String], live: Live) -> Report {
+        let text = lines.join("\n");
+        let mut r = verify_inputs(&[("t.ndjson", text.as_bytes())], &[]);
+        r.set_live(live);
+        r
+    }
+
+    /// A chain without its end record is open: its tail may be gone, so it
+    /// fails unless the caller says it is still being written.
+    #[test]
+    fn a_cut_chain_is_open_unless_live() {
+        let mut a = chain(5);
+        let r = strict(&a.lines, Live::No);
+        assert_eq!((r.exit_code(), r.breaks.len()), (1, 0), "{}", r.render());
+        assert_eq!(r.open, vec![Open { emitter: "node-1/abcd/0".into(), last_seq: Some(4), live: false }]);
+        assert!(r.render().contains("OPEN emitter node-1/abcd/0: no end record; events after seq 4 may be missing"));
+        assert_eq!(strict(&a.lines, Live::All).exit_code(), 0);
+        a.end();
+        let r = strict(&a.lines, Live::No);
+        assert_eq!(r.exit_code(), 0, "{}", r.render());
+        assert!(r.emitters[0].ended);
+        // An event after the end record opens the chain again.
+        a.access(1);
+        assert_eq!(strict(&a.lines, Live::No).exit_code(), 1);
+        // An end record that attests another seq does not close it.
+        let mut b = chain(3);
+        let head = b.hashes[1].clone();
+        b.push("checkpoint", json!({"head_seq": 1, "head_hash": head, "reason": "end"}));
+        assert_eq!(strict(&b.lines, Live::No).cut().count(), 1);
+    }
+
+    /// `--live-within`: only chains whose last event is recent, relative to
+    /// the newest event of the input, are still being written.
+    #[test]
+    fn live_within_a_time_bound() {
+        let old = chain(2); // last event at +10 ms
+        let mut new = Emitter::new("node-2/x/1", 2);
+        for _ in 0..300 {
+            new.access(1); // 10 ms apart: last at +3,000 ms
+        }
+        let lines: Vec<String> = old.lines.iter().chain(&new.lines).cloned().collect();
+        let r = strict(&lines, Live::Within(1_000));
+        let cut: Vec<&str> = r.cut().map(|o| o.emitter.as_str()).collect();
+        assert_eq!(cut, vec!["node-1/abcd/0"], "{}", r.render());
+        assert_eq!(strict(&lines, Live::Within(5_000)).exit_code(), 0);
+    }
+
+    /// The second path: Envoy's JSON access log carries each sealed event,
+    /// Envoy's log the trail records of a retiring emitter; merged with what
+    /// the log service got, copies ignored, the chain is whole.
+    #[test]
+    fn access_log_and_envoy_log_merge_with_the_log_service_trail() {
+        let mut e = chain(6);
+        e.end();
+        let delivered: String = e.lines[..3].join("\n");
+        let access: String = e.lines[1..6]
+            .iter()
+            .map(|l| json!({"status": 200, "audit_event": l}).to_string() + "\n")
+            .chain([json!({"status": 404, "audit_event": "-"}).to_string(), json!({"event": null}).to_string()])
+            .collect::<Vec<_>>()
+            .join("\n");
+        let envoy_log = format!(
+            "[2026-12-01 23:01:11.759][6808][info][main] starting\n[2026-12-01 23:01:11.760][6808][warning][wasm] wasm log proxy_audit: {RECORD_MARKER}{}\n",
+            e.lines[6]
+        );
+        let inputs = [
+            ("sink.ndjson", delivered.as_bytes()),
+            ("access.log", access.as_bytes()),
+            ("envoy.log", envoy_log.as_bytes()),
+        ];
+        let r = verify_inputs(&inputs, &[]);
+        assert_eq!(r.exit_code(), 0, "{}", r.render());
+        assert_eq!((r.emitters[0].events, r.emitters[0].duplicates), (7, 2));
+        // Without Envoy's log the end record is missing: open.
+        let r = verify_inputs(&inputs[..2], &[]);
+        assert_eq!(r.cut().count(), 1, "{}", r.render());
+        // An access-log field that should hold an event and does not: unreadable.
+        let bad = verify_inputs(&[("a.log", br#"{"audit_event": "{not json"}"#.as_slice())], &[]);
+        assert_eq!(bad.exit_code(), 2);
+    }
+
+    /// Stored but never acknowledged: present and declared lost, counted once.
+    #[test]
+    fn present_though_declared_lost() {
+        let mut e = chain(4);
+        e.push("loss", json!({"lost_events": 2, "first_seq": 2, "last_seq": 3, "reason": "buffer_full"}));
+        e.end();
+        let r = strict(&e.lines, Live::No);
+        assert_eq!(r.exit_code(), 0, "{}", r.render());
+        assert_eq!(r.emitters[0].present_though_declared, 2);
+        assert!(r.render().contains("PRESENT emitter node-1/abcd/0: 2 events declared lost"));
     }
 
     #[test]
@@ -1183,7 +1450,10 @@ mod tests {
         assert_eq!(problems(&r), vec![(3, Problem::Missing)], "{}", r.render());
         assert!(r.breaks[0].detail.contains("which no checkpoint attests"), "{}", r.render());
         // The shipper anchored past its loss event: accepted (the forger still is not needed).
-        let r = verify_with(evs(), &[w_head.clone(), cp("node-1/proxy_audit_shipper/s", &shipper, 2)]);
+        let mut r = verify_with(evs(), &[w_head.clone(), cp("node-1/proxy_audit_shipper/s", &shipper, 2)]);
+        // Both anchored at their last event: closed; the forger's chain is open.
+        assert_eq!(r.open.iter().map(|o| o.emitter.as_str()).collect::<Vec<_>>(), vec!["elsewhere/x"]);
+        r.set_live(Live::All);
         assert_eq!(r.exit_code(), 0, "{}", r.render());
         // Anchored only before its loss event: not accepted.
         let r = verify_with(evs(), &[w_head, cp("node-1/proxy_audit_shipper/s", &shipper, 0)]);
@@ -1401,12 +1671,13 @@ mod tests {
         let check = |input: (&str, &[u8]), cps: &[Checkpoint]| verify_inputs(&[input], cps);
         let r = check(fixture!("intact.ndjson"), &[]);
         assert_eq!(r.exit_code(), 0, "{}", r.render());
+        assert!(r.open.is_empty() && r.emitters.iter().all(|e| e.ended), "{}", r.render());
         assert_eq!(r.emitters.len(), 2);
         assert_eq!(r.emitters[0].declared_lost, vec![(5, 6)]);
         assert_eq!(r.emitters[0].duplicates, 1);
         let r = check(fixture!("otlp.jsonl"), &[]);
         assert_eq!(r.exit_code(), 0, "{}", r.render());
-        assert_eq!((r.emitters[0].events, r.emitters[1].events), (11, 5));
+        assert_eq!((r.emitters[0].events, r.emitters[1].events), (12, 6), "with their end records");
         let r = check(fixture!("modified.ndjson"), &[]);
         assert_eq!(problems(&r), vec![(3, Problem::Modified)]);
         let r = check(fixture!("missing.ndjson"), &[]);
@@ -1415,7 +1686,10 @@ mod tests {
         let r = check(fixture!("truncated.ndjson"), &[cp.unwrap_or_else(|e| panic!("{e}"))]);
         assert_eq!(problems(&r), vec![(11, Problem::Truncated)]);
         assert_eq!(r.breaks[0].emitter, "node-1/abcd/0");
-        assert_eq!(check(fixture!("truncated.ndjson"), &[]).exit_code(), 0);
+        // Without the checkpoint the cut tail still shows: no end record.
+        let r = check(fixture!("truncated.ndjson"), &[]);
+        assert_eq!((r.exit_code(), r.breaks.len()), (1, 0), "{}", r.render());
+        assert!(r.render().contains("OPEN emitter node-1/abcd/0: no end record; events after seq 10 may be missing"));
         // Unnamed, and both emitters end before seq 12: which one is unknown.
         let hash = TRUNCATED_CHECKPOINT.rsplit(':').next().unwrap_or_default();
         let events = parse_events("t", fixture!("truncated.ndjson").1).unwrap_or_default();

@@ -4,6 +4,7 @@
 //! bodies from the host, hands them to the core, and writes back what the
 //! core decided. Every host call goes through [`host`], which never panics.
 
+mod handover;
 mod host;
 mod http;
 mod metrics;

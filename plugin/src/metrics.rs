@@ -5,7 +5,7 @@
 //! Envoy shows them under `wasmcustom.proxy_audit.*` in `/stats`.
 
 use crate::shared::Shared;
-use proxy_audit_core::export::{Exporter, Stats};
+use proxy_audit_core::export::Exporter;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::MetricType;
 use std::cell::RefCell;
@@ -14,7 +14,9 @@ use std::collections::HashMap;
 #[derive(Default)]
 struct Registry {
     ids: HashMap<String, u32>,
-    published: Stats,
+    /// Buffer depth per exporter of this VM (keyed by its address): the
+    /// gauge is their sum, so instances that overlap in a reload add up.
+    depths: HashMap<usize, u64>,
     /// Provider/model label pairs given their own counters so far.
     models: usize,
 }
@@ -82,26 +84,45 @@ pub fn define(shared: Option<&Shared>) {
 
 /// Publishes the exporter's counters (as deltas) and the buffer depth.
 pub fn publish(shared: &Shared) {
-    publish_exporter("proxy_audit", &shared.borrow().emitter.exporter);
+    publish_exporter("proxy_audit", &mut shared.borrow_mut().emitter.exporter);
+}
+
+/// A retiring instance publishes what it has not yet and leaves the depth gauge.
+pub fn retire(shared: &Shared) {
+    publish(shared);
+    let key = std::ptr::addr_of!(shared.borrow().emitter.exporter) as usize;
+    let total = REGISTRY.with(|r| {
+        let mut r = r.borrow_mut();
+        r.depths.remove(&key);
+        r.depths.values().sum()
+    });
+    gauge("proxy_audit.buffer_depth", total);
 }
 
 /// The same for any exporter, under `prefix` (the shipping service uses
-/// `proxy_audit.shipper`). One exporter per VM: the deltas are per VM.
-pub fn publish_exporter(prefix: &str, exporter: &Exporter) {
-    let (stats, depth) = (exporter.stats, exporter.depth() as u64);
-    let last = REGISTRY.with(|r| std::mem::replace(&mut r.borrow_mut().published, stats));
-    for (name, now, before) in [
-        ("events_emitted", stats.emitted, last.emitted),
-        ("events_received", stats.received, last.received),
-        ("events_handed_off", stats.handed_off, last.handed_off),
-        ("events_delivered", stats.delivered, last.delivered),
-        ("events_retried", stats.retried, last.retried),
-        ("events_dropped", stats.dropped, last.dropped),
-        ("batches_failed", stats.batches_failed, last.batches_failed),
+/// `proxy_audit.shipper`). Each exporter publishes its own deltas, so
+/// instances that share a VM during a reload are each counted once.
+pub fn publish_exporter(prefix: &str, exporter: &mut Exporter) {
+    let delta = exporter.unpublished();
+    for (name, by) in [
+        ("events_emitted", delta.emitted),
+        ("events_received", delta.received),
+        ("events_handed_off", delta.handed_off),
+        ("events_delivered", delta.delivered),
+        ("events_retried", delta.retried),
+        ("events_dropped", delta.dropped),
+        ("batches_failed", delta.batches_failed),
     ] {
-        count(&format!("{prefix}.{name}"), now.saturating_sub(before));
+        count(&format!("{prefix}.{name}"), by);
     }
-    gauge(&format!("{prefix}.buffer_depth"), depth);
+    let key = std::ptr::addr_of!(*exporter) as usize;
+    let depth = exporter.depth() as u64;
+    let total = REGISTRY.with(|r| {
+        let mut r = r.borrow_mut();
+        r.depths.insert(key, depth);
+        r.depths.values().sum()
+    });
+    gauge(&format!("{prefix}.buffer_depth"), total);
 }
 
 /// Per model call: filter state for access logs, and counters per provider

@@ -12,6 +12,9 @@ use proxy_wasm::types::LogLevel;
 /// How long a retired plugin keeps shipping what it still holds.
 const DRAIN_MS: u64 = 10_000;
 
+/// At most one "buffer full" log line per this many ms (the counts add up).
+const DROP_LOG_MS: u64 = 10_000;
+
 #[derive(Default)]
 pub struct Outbox {
     /// Token of the batch in flight, if any.
@@ -19,6 +22,9 @@ pub struct Outbox {
     /// Set when the host retires this plugin (config change, drain): the
     /// time after which the rest is given up.
     draining_until_ms: Option<u64>,
+    /// `stats.dropped` at the last "buffer full" log line, and when.
+    drops_logged: u64,
+    drop_log_at_ms: u64,
 }
 
 impl Outbox {
@@ -32,10 +38,11 @@ impl Outbox {
 
     /// Timer work, then POSTs the next batch if one is due.
     pub fn flush(&mut self, emitter: &mut Emitter, ex: &ExporterConfig) {
+        let now = host::now_ms();
+        self.log_drops(emitter, now);
         if self.inflight.is_some() {
             return;
         }
-        let now = host::now_ms();
         let Some(batch) = emitter.tick(now) else { return };
         match host::post_batch(ex, &batch) {
             Ok(token) => self.inflight = Some(token),
@@ -43,6 +50,24 @@ impl Outbox {
                 host::log(LogLevel::Warn, &format!("proxy-audit: cannot reach cluster {}: {status:?}", ex.cluster));
                 emitter.batch_done(false, now);
             }
+        }
+    }
+
+    /// Every drop is counted (`events_dropped`) and declared by a `loss`
+    /// event; the log says so too, at most once per [`DROP_LOG_MS`].
+    fn log_drops(&mut self, emitter: &Emitter, now: u64) {
+        let dropped = emitter.exporter.stats.dropped;
+        if dropped > self.drops_logged && now >= self.drop_log_at_ms.saturating_add(DROP_LOG_MS) {
+            host::log(
+                LogLevel::Warn,
+                &format!(
+                    "proxy-audit: buffer full: {} events of {} dropped since the last report ({dropped} in all), declared by loss events",
+                    dropped - self.drops_logged,
+                    emitter.name()
+                ),
+            );
+            self.drops_logged = dropped;
+            self.drop_log_at_ms = now;
         }
     }
 
@@ -90,7 +115,20 @@ impl Outbox {
             return;
         }
         if left > 0 {
-            host::log(LogLevel::Warn, &format!("proxy-audit: retired with {left} events undelivered"));
+            let ranges: Vec<String> = emitter
+                .exporter
+                .buffered_ranges()
+                .iter()
+                .map(|(o, l)| format!("{} seq {}..{}", o.as_deref().unwrap_or(emitter.name()), l.first_seq, l.last_seq))
+                .collect();
+            host::log(
+                LogLevel::Error,
+                &format!(
+                    "proxy-audit: retired with {left} events undelivered ({}); recover them from the access log \
+                     (proxy_audit.event) and this log's proxy-audit: record lines",
+                    ranges.join(", ")
+                ),
+            );
         }
         self.draining_until_ms = None;
         let _ = hostcalls::done();

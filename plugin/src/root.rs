@@ -44,6 +44,7 @@ impl Root {
         let Some(shared) = self.shared.clone() else { return };
         {
             let mut rt = shared.borrow_mut();
+            crate::handover::adopt_into(&mut rt, host::now_ms());
             if !self.hand_off(&mut rt) {
                 let rt = &mut *rt;
                 self.outbox.flush(&mut rt.emitter, &rt.cfg.audit.exporter);
@@ -61,7 +62,9 @@ impl Root {
         // A retiring worker ships what it holds itself and waits for the log
         // service: the shipping service may be retiring too, and a hand-off
         // is not an acknowledgement.
-        if self.outbox.busy() || self.outbox.draining() {
+        // Events adopted from a retired instance belong to another chain: a
+        // hand-off message carries one.
+        if self.outbox.busy() || self.outbox.draining() || rt.emitter.exporter.carries_others() {
             return false;
         }
         let Some(id) = self.queue_id.or_else(|| host::resolve_queue(&q.vm_id, &q.name)) else {
@@ -146,13 +149,30 @@ impl Context for Root {
     }
 
     fn on_done(&mut self) -> bool {
-        // The host retires this plugin: ship what is still buffered first.
+        // The host retires this plugin instance.
         if let Some(s) = &mut self.shipper {
             return s.on_done();
         }
         let Some(shared) = self.shared.clone() else { return true };
+        crate::handover::left();
+        crate::metrics::retire(&shared);
+        if crate::handover::others_live() {
+            // A live instance of this VM adopts the buffer (and seals the
+            // `end` record once no request holds this runtime).
+            self.shared = None;
+            crate::handover::bequeath(shared);
+            return true;
+        }
+        // The last instance: take in what retired ones left, end the chain,
+        // and try to ship it all. Envoy may already have stopped this
+        // worker's event loop (shutdown), so what is not delivered yet is
+        // put on record in Envoy's log first.
         let mut rt = shared.borrow_mut();
         let rt = &mut *rt;
+        let now = host::now_ms();
+        crate::handover::adopt_into(rt, now);
+        rt.emitter.end(now);
+        crate::handover::log_undelivered(&rt.emitter);
         self.outbox.start_drain(&mut rt.emitter, &rt.cfg.audit.exporter)
     }
 }
@@ -180,6 +200,14 @@ impl RootContext for Root {
         match Runtime::new(cfg, &env, seed, emitter_name, host::now_ms(), reason) {
             Ok(rt) => {
                 let period = Duration::from_millis(rt.cfg.audit.exporter.flush_interval_ms);
+                match self.shared.take() {
+                    // Re-configured in place: the new runtime adopts the old one's buffer.
+                    Some(old) => {
+                        crate::metrics::retire(&old);
+                        crate::handover::bequeath(old);
+                    }
+                    None => crate::handover::joined(),
+                }
                 self.shared = Some(Rc::new(RefCell::new(rt)));
                 crate::metrics::define(self.shared.as_ref());
                 self.configured += 1;
