@@ -175,7 +175,7 @@ class Envoy:
     """One Envoy process on free ports. Use as a context manager."""
 
     def __init__(self, plugin_config, upstream_port, sink_port, runtime="v8", extra_filters_before=(), env=None,
-                 concurrency=2, access_log=False, with_filter=True, tls=None, shipper=None):
+                 concurrency=2, access_log=False, with_filter=True, tls=None, shipper=None, extra_args=(), lds=False):
         self.port = free_port()
         self.admin_port = free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="proxy-audit-envoy-"))
@@ -184,11 +184,36 @@ class Envoy:
         self.config = bootstrap(self.port, self.admin_port, upstream_port, sink_port, filters, self.access_log_path, tls)
         if shipper is not None:
             self.config["bootstrap_extensions"] = [shipper_extension(shipper, runtime)]
+        self.extra_args = list(extra_args)
+        self.runtime, self.env, self.extra_filters_before = runtime, env, list(extra_filters_before)
+        self.lds_path = None
+        if lds:
+            # The listener comes from a watched file (LDS), so `reload` can change the filter config.
+            self.lds_path = self.dir / "lds" / "listeners.json"
+            self.lds_path.parent.mkdir()
+            self._write_lds(self.config["static_resources"].pop("listeners"))
+            self.extra_args += ["--service-node", "envoy", "--service-cluster", "proxy-audit-tests"]
+            self.config["dynamic_resources"] = {"lds_config": {
+                "resource_api_version": "V3",
+                "path_config_source": {"path": str(self.lds_path), "watched_directory": {"path": str(self.lds_path.parent)}}}}
         self.config_path = self.dir / "envoy.json"
         self.config_path.write_text(json.dumps(self.config, indent=1))
         self.log_path = self.dir / "envoy.log"
         self.concurrency = concurrency
         self.proc = None
+
+    def _write_lds(self, listeners):
+        body = {"resources": [{"@type": "type.googleapis.com/envoy.config.listener.v3.Listener", **l} for l in listeners]}
+        tmp = self.lds_path.parent / ".listeners.tmp"
+        tmp.write_text(json.dumps(body, indent=1))
+        tmp.rename(self.lds_path)
+
+    def reload(self, plugin_config):
+        """A config change through LDS: the same VM (same code and vm config), a new plugin
+        configuration, so Envoy starts a new plugin instance and retires the old one."""
+        filters = self.extra_filters_before + [wasm_filter(plugin_config, self.runtime, self.env)]
+        fresh = bootstrap(self.port, self.admin_port, 0, 0, filters, self.access_log_path)
+        self._write_lds(fresh["static_resources"]["listeners"])
 
     @property
     def url(self):
@@ -198,7 +223,7 @@ class Envoy:
         self.log_file = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
             [ENVOY, "-c", str(self.config_path), "--concurrency", str(self.concurrency), "--log-level", "info",
-             "--base-id", str(self.admin_port)],
+             "--base-id", str(self.admin_port), *self.extra_args],
             stdout=self.log_file, stderr=subprocess.STDOUT,
         )
         deadline = time.time() + timeout

@@ -171,7 +171,7 @@ impl Context for Root {
         let rt = &mut *rt;
         let now = host::now_ms();
         crate::handover::adopt_into(rt, now);
-        rt.emitter.end(now);
+        rt.emitter.retire(now);
         crate::handover::log_undelivered(&rt.emitter);
         self.outbox.start_drain(&mut rt.emitter, &rt.cfg.audit.exporter)
     }

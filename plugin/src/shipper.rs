@@ -86,7 +86,7 @@ impl Shipper {
         // What workers handed off just before is still on the queue; workers
         // that retire after this POST their own events (see `Root::hand_off`).
         self.on_queue_ready(self.queue);
-        self.emitter.end(host::now_ms());
+        self.emitter.retire(host::now_ms());
         crate::handover::log_undelivered(&self.emitter);
         self.outbox.start_drain(&mut self.emitter, &self.exporter)
     }
