@@ -67,13 +67,27 @@ def main():
         trail = Path(tempfile.gettempdir()) / "proxy-audit-demo-trail.ndjson"
         trail.write_text("".join(json.dumps(e) + "\n" for e in events))
         cli = ROOT / "target" / "release" / "proxy-audit"
-        print(f"\n$ proxy-audit verify {trail}")
-        rc = subprocess.run([str(cli), "verify", str(trail)]).returncode
+        # Envoy still runs: its chains have no end record yet, so they are verified as live.
+        print(f"\n$ proxy-audit verify --live {trail}")
+        rc = subprocess.run([str(cli), "verify", "--live", str(trail)]).returncode
+        print(f"(exit {rc})")
+        if rc != 0:
+            return rc
+        # Stop Envoy: each plugin instance ends its chain; what it could not deliver any more goes to
+        # Envoy's log (`proxy-audit: record` lines), and the access log on stdout has every event.
+        envoy.terminate()
+        envoy.wait(10)
+        log.close()
+        time.sleep(0.5)
+        trail.write_text("".join(json.dumps(e) + "\n" for e in sink.store.events))
+        print(f"\nEnvoy stopped. $ proxy-audit verify {trail} {log.name}")
+        rc = subprocess.run([str(cli), "verify", str(trail), log.name]).returncode
         print(f"(exit {rc})")
         return rc
     finally:
-        envoy.terminate()
-        envoy.wait(10)
+        if envoy.poll() is None:
+            envoy.terminate()
+            envoy.wait(10)
         sink.shutdown()
         upstream.shutdown()
 
