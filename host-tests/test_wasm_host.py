@@ -545,7 +545,9 @@ def test_a_retiring_plugin_declares_a_drop_its_empty_buffer_still_owes(make_host
     host.respond(call, 200)                  # buffer empty, the drop not yet declared
     assert host.retire() is False, "a loss is still owed"
     (call,) = host.pending_calls()
-    (loss,) = [json.loads(line) for line in call.body.decode().splitlines()]
+    # The owed loss, then the chain's end record (nothing else was buffered to declare).
+    loss, end = [json.loads(line) for line in call.body.decode().splitlines()]
     assert loss["kind"] == "loss" and (loss["trail"]["first_seq"], loss["trail"]["last_seq"]) == (2, 2)
+    assert end["kind"] == "checkpoint" and end["trail"]["reason"] == "end" and end["trail"]["head_seq"] == 3
     host.respond(call, 200)
     assert host.retired

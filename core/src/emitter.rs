@@ -131,12 +131,13 @@ impl Emitter {
 
     /// The last instance of a VM retires (Envoy stopping, the plugin
     /// removed): what is still buffered may never be delivered, so a `loss`
-    /// event (reason `undelivered_at_stop`) declares each buffered range,
-    /// then the chain ends. Whatever the drain still delivers is reported by
+    /// event (reason `undelivered_at_stop`) declares each buffered range of
+    /// request events, then the chain ends. (Trail records are not declared:
+    /// the plugin writes them to Envoy's log.) Whatever the drain still delivers is reported by
     /// `verify` as present though declared lost.
     pub fn retire(&mut self, now_ms: u64) {
         self.declare_loss(now_ms);
-        for (origin, l) in self.exporter.buffered_ranges() {
+        for (origin, l) in self.exporter.buffered_ranges(false) {
             let mut trail = json!({"lost_events": l.count, "first_seq": l.first_seq, "last_seq": l.last_seq,
                                    "reason": "undelivered_at_stop"});
             if let (Some(o), Some(t)) = (&origin, trail.as_object_mut()) {

@@ -210,10 +210,13 @@ impl Exporter {
     }
 
     /// Seq ranges of the events still buffered (waiting or in flight), per
-    /// chain (`None`: this exporter's own), contiguous runs merged.
-    pub fn buffered_ranges(&self) -> Vec<(Option<Arc<str>>, Loss)> {
+    /// chain (`None`: this exporter's own), contiguous runs merged; with
+    /// `records` false, request events only (not `chain_start`,
+    /// `checkpoint` or `loss` records).
+    pub fn buffered_ranges(&self, records: bool) -> Vec<(Option<Arc<str>>, Loss)> {
         let mut by: BTreeMap<Option<Arc<str>>, Dropped> = BTreeMap::new();
-        for i in self.inflight.iter().chain(&self.reserve).chain(&self.queue) {
+        let all = self.inflight.iter().chain(&self.reserve).chain(&self.queue);
+        for i in all.filter(|i| records || !is_trail_record(&i.line)) {
             by.entry(i.origin.clone()).or_default().add(Loss { first_seq: i.seq, last_seq: i.seq, count: 1 });
         }
         by.into_iter().flat_map(|(o, d)| d.ranges.into_iter().map(move |l| (o.clone(), l))).collect()
@@ -427,6 +430,13 @@ impl Exporter {
     }
 }
 
+/// A `chain_start`, `checkpoint` or `loss` record, from its sealed line
+/// (canonical JSON writes `"kind":"…"` without spaces; a string value that
+/// holds the same text is escaped, so it cannot match).
+pub fn is_trail_record(line: &str) -> bool {
+    ["\"kind\":\"chain_start\"", "\"kind\":\"checkpoint\"", "\"kind\":\"loss\""].iter().any(|k| line.contains(k))
+}
+
 /// One POST body for sealed event lines in the wire format.
 fn render(format: Format, lines: &[&str]) -> Batch {
     match format {
@@ -618,8 +628,15 @@ mod tests {
         assert_eq!(old.depth(), 0);
         assert_eq!(new.depth(), 3);
         assert!(new.carries_others());
-        assert_eq!(new.buffered_ranges(), vec![(Some(name.clone()), Loss { first_seq: 3, last_seq: 5, count: 3 })]);
+        assert_eq!(new.buffered_ranges(true), vec![(Some(name.clone()), Loss { first_seq: 3, last_seq: 5, count: 3 })]);
         assert_eq!(new.take_forwarded_loss(), Some((name, Loss { first_seq: 0, last_seq: 2, count: 3 })));
+    }
+
+    #[test]
+    fn trail_records_are_told_from_request_events() {
+        assert!(is_trail_record(r#"{"chain":{},"kind":"checkpoint","trail":{}}"#));
+        assert!(is_trail_record(r#"{"kind":"loss"}"#));
+        assert!(!is_trail_record(r#"{"action":{"path":"/x\"kind\":\"loss\""},"kind":"access"}"#));
     }
 
     #[test]

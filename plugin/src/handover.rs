@@ -18,7 +18,7 @@
 use crate::host;
 use crate::shared::Shared;
 use proxy_audit_core::emitter::Emitter;
-use proxy_audit_core::export::Loss;
+use proxy_audit_core::export::{is_trail_record, Loss};
 use proxy_audit_core::runtime::Runtime;
 use proxy_wasm::types::LogLevel;
 use std::cell::{Cell, RefCell};
@@ -98,7 +98,7 @@ pub fn log_undelivered(emitter: &Emitter) {
             "proxy-audit: retiring with {} events not delivered: {}; request events are in the access log \
              (filter state proxy_audit.event), trail records follow",
             ex.depth(),
-            describe(ex.buffered_ranges())
+            describe(ex.buffered_ranges(true))
         ),
     );
     let undeclared = ex.undeclared();
@@ -107,23 +107,5 @@ pub fn log_undelivered(emitter: &Emitter) {
     }
     for line in ex.buffered_lines().filter(|l| is_trail_record(l)) {
         host::log(LogLevel::Warn, &format!("{RECORD_MARKER}{line}"));
-    }
-}
-
-/// `chain_start`, `checkpoint` and `loss` records (canonical JSON writes
-/// `"kind":"…"` without spaces).
-fn is_trail_record(line: &str) -> bool {
-    ["chain_start", "checkpoint", "loss"].iter().any(|k| line.contains(&format!("\"kind\":\"{k}\"")))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_trail_record;
-
-    #[test]
-    fn trail_records_are_told_from_request_events() {
-        assert!(is_trail_record(r#"{"chain":{},"kind":"checkpoint","trail":{}}"#));
-        assert!(is_trail_record(r#"{"kind":"loss"}"#));
-        assert!(!is_trail_record(r#"{"action":{"path":"/checkpoint"},"kind":"access"}"#));
     }
 }

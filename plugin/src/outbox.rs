@@ -117,7 +117,7 @@ impl Outbox {
         if left > 0 {
             let ranges: Vec<String> = emitter
                 .exporter
-                .buffered_ranges()
+                .buffered_ranges(true)
                 .iter()
                 .map(|(o, l)| format!("{} seq {}..{}", o.as_deref().unwrap_or(emitter.name()), l.first_seq, l.last_seq))
                 .collect();
