@@ -258,6 +258,15 @@ pub struct Config {
     pub ai: AiConfig,
     pub audit: AuditConfig,
     pub routes: Vec<RouteConfig>,
+    pub envoy: EnvoyConfig,
+}
+
+/// What the filter may assume of the Envoy that runs it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EnvoyConfig {
+    /// Envoy's Wasm `PluginConfig.allow_on_headers_stop_iteration` is set too:
+    /// the filter may hold headers while it reads a body it may rewrite.
+    pub allow_on_headers_stop_iteration: bool,
 }
 
 /// Effective settings for one request after route overrides.
@@ -471,7 +480,7 @@ impl Checker {
     }
 
     fn config(&mut self, root: &Value) -> Config {
-        let top = self.object(Some(root), "$", &["identity", "classification", "ai", "audit", "routes"]);
+        let top = self.object(Some(root), "$", &["identity", "classification", "ai", "audit", "routes", "envoy"]);
         if !matches!(root, Value::Object(_)) {
             // object() already reported it.
         }
@@ -485,7 +494,12 @@ impl Checker {
                 routes.push(route);
             }
         }
-        Config { identity, classification, ai, audit, routes }
+        let ep = "$.envoy";
+        let e = self.object(top.and_then(|m| m.get("envoy")), ep, &["allow_on_headers_stop_iteration"]);
+        let envoy = EnvoyConfig {
+            allow_on_headers_stop_iteration: self.boolean(e, "allow_on_headers_stop_iteration", ep, false),
+        };
+        Config { identity, classification, ai, audit, routes, envoy }
     }
 
     fn identity(&mut self, v: Option<&Value>) -> IdentityConfig {

@@ -12,6 +12,7 @@ pub mod classify;
 pub mod config;
 pub mod emitter;
 pub mod event;
+pub mod exchange;
 pub mod export;
 #[doc(hidden)]
 pub mod fuzzing;

@@ -59,13 +59,6 @@ pub fn property_string(path: &[&str]) -> Option<String> {
     property(path).and_then(|b| String::from_utf8(b).ok()).filter(|s| !s.is_empty())
 }
 
-/// Integer properties (e.g. `response.code`) are 8 bytes, little endian.
-pub fn property_u64(path: &[&str]) -> Option<u64> {
-    let b = property(path)?;
-    let arr: [u8; 8] = b.get(..8)?.try_into().ok()?;
-    Some(u64::from_le_bytes(arr))
-}
-
 /// Filter state for access logs (Envoy keeps it as `wasm.<path>`). A host
 /// without filter state may answer NOT_FOUND (ABI 0.2.1), on which the SDK's
 /// `set_property` panics, so this calls the host function directly.

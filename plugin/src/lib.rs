@@ -5,6 +5,7 @@
 //! core decided. Every host call goes through [`host`], which never panics.
 
 mod handover;
+mod hold;
 mod host;
 mod http;
 mod metrics;
@@ -15,5 +16,5 @@ mod shipper;
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(proxy_wasm::types::LogLevel::Info);
-    proxy_wasm::set_root_context(|_| -> Box<dyn proxy_wasm::traits::RootContext> { Box::new(root::Root::new()) });
+    proxy_wasm::set_root_context(|id| -> Box<dyn proxy_wasm::traits::RootContext> { Box::new(root::Root::new(id)) });
 }}

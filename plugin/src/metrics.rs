@@ -82,6 +82,18 @@ pub fn define(shared: Option<&Shared>) {
     }
 }
 
+/// A per-request counter the exchange names (`requests`, `denied`, ...).
+pub fn count_event(name: &str) {
+    let full = match name {
+        "requests" => "proxy_audit.requests",
+        "denied" => "proxy_audit.denied",
+        "blocked" => "proxy_audit.blocked",
+        "write_ahead_failed" => "proxy_audit.write_ahead_failed",
+        _ => return,
+    };
+    count(full, 1);
+}
+
 /// Publishes the exporter's counters (as deltas) and the buffer depth.
 pub fn publish(shared: &Shared) {
     publish_exporter("proxy_audit", &mut shared.borrow_mut().emitter.exporter);
@@ -125,26 +137,15 @@ pub fn publish_exporter(prefix: &str, exporter: &mut Exporter) {
     gauge(&format!("{prefix}.buffer_depth"), total);
 }
 
-/// Per model call: filter state for access logs, and counters per provider
-/// and model (`proxy_audit.ai.<provider>.<model>.requests|input_tokens|output_tokens`;
-/// names are sanitized and the set is bounded).
+/// Per model call: counters per provider and model
+/// (`proxy_audit.ai.<provider>.<model>.requests|input_tokens|output_tokens`;
+/// names are sanitized and the set is bounded). The filter state comes from
+/// the exchange.
 pub fn ai_call(ai: &serde_json::Value) {
     let s = |k: &str| ai.get(k).and_then(serde_json::Value::as_str).unwrap_or("");
     let n = |k: &str| ai.get("usage").and_then(|u| u.get(k)).and_then(serde_json::Value::as_u64);
     let provider = s("provider");
     let model = if s("response_model").is_empty() { s("request_model") } else { s("response_model") };
-    for (key, value) in [
-        ("proxy_audit.ai_provider", provider.to_string()),
-        ("proxy_audit.ai_request_model", s("request_model").to_string()),
-        ("proxy_audit.ai_response_model", s("response_model").to_string()),
-        ("proxy_audit.ai_input_tokens", n("input_tokens").map(|v| v.to_string()).unwrap_or_default()),
-        ("proxy_audit.ai_output_tokens", n("output_tokens").map(|v| v.to_string()).unwrap_or_default()),
-        ("proxy_audit.ai_total_tokens", n("total_tokens").map(|v| v.to_string()).unwrap_or_default()),
-    ] {
-        if !value.is_empty() {
-            crate::host::set_property(&[key], value.as_bytes());
-        }
-    }
     let label = |v: &str| -> String {
         let cleaned: String = v
             .chars()

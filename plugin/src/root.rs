@@ -17,6 +17,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 pub struct Root {
+    context_id: u32,
     shared: Option<Shared>,
     configured: u32,
     outbox: Outbox,
@@ -29,8 +30,9 @@ pub struct Root {
 }
 
 impl Root {
-    pub fn new() -> Self {
+    pub fn new(context_id: u32) -> Self {
         Root {
+            context_id,
             shared: None,
             configured: 0,
             outbox: Outbox::default(),
@@ -230,6 +232,13 @@ impl RootContext for Root {
         }
         self.flush();
         self.finish_drain();
+        if let Some(disable) = crate::hold::check(host::now_ms()) {
+            let _ = hostcalls::set_effective_context(self.context_id);
+            if let (true, Some(shared)) = (disable, &self.shared) {
+                shared.borrow_mut().cfg.envoy.allow_on_headers_stop_iteration = false;
+                host::log(LogLevel::Error, "proxy-audit: envoy.allow_on_headers_stop_iteration turned off for this VM");
+            }
+        }
     }
 
     fn on_queue_ready(&mut self, queue_id: u32) {
@@ -238,12 +247,12 @@ impl RootContext for Root {
         }
     }
 
-    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
         if self.shipper.is_some() {
             // The shipping service is not a filter (`envoy.bootstrap.wasm` only).
             return None;
         }
-        Some(Box::new(Request::new(self.shared.clone())))
+        Some(Box::new(Request::new(context_id, self.shared.clone())))
     }
 
     fn get_type(&self) -> Option<ContextType> {

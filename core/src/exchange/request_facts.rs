@@ -1,0 +1,136 @@
+//! What the request headers (and a few host properties) tell the event:
+//! method, templated path, resource, caller, purpose, the effective policy
+//! of the route, and whether this is a model call.
+
+use super::effects::{Facts, Side};
+use crate::ai::{self, Detected, Override};
+use crate::classify::Actions;
+use crate::config::Require;
+use crate::event;
+use crate::identity::{self, Evidence, Resolution};
+use crate::pbstruct;
+use crate::runtime::Runtime;
+
+/// What the request headers told us, kept for the event.
+#[derive(Debug)]
+pub struct RequestFacts {
+    pub method: String,
+    pub path: String,
+    pub verb: &'static str,
+    pub authority: String,
+    pub resource_type: Option<String>,
+    pub resource_id: Option<String>,
+    pub address: Option<String>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+    pub purpose: Option<String>,
+    pub identity: Resolution,
+    pub require: Require,
+    pub actions: Actions,
+    pub scan_request: bool,
+    pub scan_response: bool,
+    /// A model call, when `ai.enabled` and the request line is one.
+    pub ai: Option<Detected>,
+    pub block_injection_score: Option<u8>,
+}
+
+/// Reads the request facts (also in the log phase, for streams that never
+/// reached the request headers callback).
+pub fn gather(rt: &Runtime, src: &dyn Facts, now_ms: u64) -> RequestFacts {
+    let headers = src.headers(Side::Request);
+    let get = |name: &str| headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str());
+    let cfg = &rt.cfg;
+    let method = get(":method").unwrap_or("").to_string();
+    let raw_path = get(":path").unwrap_or("/");
+    let authority = get(":authority").unwrap_or("").to_string();
+    let route_path = raw_path.split('?').next().unwrap_or(raw_path);
+    let eff = cfg.effective(&method, route_path, &authority);
+    let pf = rt.path_facts(raw_path);
+    // Envoy returns the `metadata` property as protobuf `Metadata` bytes.
+    let jwt_authn_claims = src
+        .property(&["metadata"])
+        .and_then(|b| pbstruct::filter_metadata(&b, "envoy.filters.http.jwt_authn"))
+        .and_then(|ns| match ns.get(&cfg.identity.jwt.jwt_authn_payload_key) {
+            Some(serde_json::Value::Object(claims)) if !claims.is_empty() => Some(claims.clone()),
+            _ => None,
+        });
+    let peer_san = src
+        .property(&["connection", "uri_san_peer_certificate"])
+        .and_then(|b| String::from_utf8(b).ok())
+        .filter(|s| !s.is_empty());
+    let evidence = Evidence {
+        jwt_authn_claims,
+        token_header: get(&cfg.identity.jwt.header),
+        hs256_key: rt.hs256_key.as_deref(),
+        peer_uri_san: peer_san.as_deref(),
+        on_behalf_of_header: cfg.identity.on_behalf_of_header.as_deref().and_then(&get),
+        now_s: now_ms / 1000,
+    };
+    let identity = identity::resolve(&cfg.identity, &evidence);
+    let ai_call = if eff.ai_enabled {
+        let ov = eff
+            .ai_provider
+            .map(|p| Override { provider: p.to_string(), operation: eff.ai_operation.map(str::to_string) });
+        ai::detect(&method, raw_path, &authority, ov.as_ref())
+    } else {
+        None
+    };
+    let address = src
+        .property(&["source", "address"])
+        .and_then(|b| String::from_utf8(b).ok())
+        .filter(|s| !s.is_empty())
+        .map(|a| strip_port(&a));
+    RequestFacts {
+        verb: event::verb(&method, raw_path, get("accept"), ai_call.is_some()),
+        method,
+        path: pf.path,
+        authority,
+        resource_type: pf.resource_type,
+        resource_id: pf.resource_id,
+        address,
+        user_agent: get("user-agent").map(bounded_header),
+        request_id: get("x-request-id").map(str::to_string),
+        purpose: get(&cfg.audit.purpose_header).map(bounded_header),
+        identity,
+        require: eff.require,
+        actions: *eff.actions,
+        scan_request: eff.request,
+        scan_response: eff.response,
+        ai: ai_call,
+        block_injection_score: eff.block_injection_score,
+    }
+}
+
+/// Client-chosen header values go into every event: at most 256 characters.
+fn bounded_header(v: &str) -> String {
+    v.chars().take(256).collect()
+}
+
+/// `10.0.0.1:5555` → `10.0.0.1`, `[::1]:5555` → `::1`.
+pub fn strip_port(addr: &str) -> String {
+    if let Some(rest) = addr.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest).to_string();
+    }
+    match addr.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => host.to_string(),
+        _ => addr.to_string(),
+    }
+}
+
+/// A machine-readable reason from Envoy's `response.code_details`.
+pub fn details_reason(details: &str) -> String {
+    details.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '{' | '}' | '.')).take(80).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_are_stripped() {
+        assert_eq!(strip_port("10.0.0.1:5555"), "10.0.0.1");
+        assert_eq!(strip_port("[::1]:80"), "::1");
+        assert_eq!(strip_port("::1"), "::1");
+        assert_eq!(details_reason("jwt_authn_access_denied{Jwt is expired}"), "jwt_authn_access_denied{Jwtisexpired}");
+    }
+}
