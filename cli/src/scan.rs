@@ -1,17 +1,25 @@
-//! `proxy-audit scan`: the filter's classifier over a body, offline.
+//! `proxy-audit scan`: one body through the filter's own request exchange,
+//! offline.
 //!
-//! Prints the body as the filter would forward it, then the findings as the
-//! event would record them (`data.request` / `data.response`). Exit 1 when
-//! the policy blocks the body.
+//! Prints the body as the filter would forward it (request) or return it
+//! (response), then the findings as the event would record them
+//! (`data.request` / `data.response`). The body goes through exactly the code
+//! the filter runs (`proxy_audit_core::exchange`), route overrides included:
+//! give the request line with `--method`, `--path` and `--host`. Exit 1 when
+//! the policy blocks the body (or the filter would answer it itself).
 
 use proxy_audit_core::config::Config;
-use proxy_audit_core::inspect::{plan, Inspection, Plan};
-use proxy_audit_core::runtime::build_classifier;
+use proxy_audit_core::exchange::{preview, PreviewInput, Side};
+use proxy_audit_core::runtime::Runtime;
 
 pub fn run(args: &[String]) -> u8 {
     let mut config: Option<String> = None;
     let mut direction = "request".to_string();
     let mut content_type: Option<String> = None;
+    let mut method: Option<String> = None;
+    let mut path = "/".to_string();
+    let mut host = "scan.local".to_string();
+    let mut headers: Vec<(String, String)> = Vec::new();
     let mut input = "-".to_string();
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -20,13 +28,27 @@ pub fn run(args: &[String]) -> u8 {
             "--config" => config = value(),
             "--direction" => direction = value().unwrap_or_default(),
             "--content-type" => content_type = value(),
+            "--method" => method = value(),
+            "--path" => path = value().unwrap_or_else(|| "/".into()),
+            "--host" => host = value().unwrap_or_default(),
+            "--header" => match value().as_deref().and_then(|h| h.split_once(':')) {
+                Some((k, v)) => headers.push((k.trim().to_string(), v.trim().to_string())),
+                None => {
+                    eprintln!("--header needs NAME:VALUE");
+                    return 2;
+                }
+            },
             _ => input = a.clone(),
         }
     }
-    if direction != "request" && direction != "response" {
-        eprintln!("--direction must be request or response");
-        return 2;
-    }
+    let side = match direction.as_str() {
+        "request" => Side::Request,
+        "response" => Side::Response,
+        _ => {
+            eprintln!("--direction must be request or response");
+            return 2;
+        }
+    };
     let cfg_bytes = match &config {
         Some(path) => match crate::read_input(path) {
             Ok(b) => b,
@@ -46,9 +68,12 @@ pub fn run(args: &[String]) -> u8 {
             return 2;
         }
     };
-    let key = cfg.audit.pseudonym_key_env.as_ref().and_then(|k| std::env::var(k).ok()).unwrap_or_default();
-    let classifier = match build_classifier(&cfg, key.into_bytes()) {
-        Ok(c) => c,
+    // Secrets the config names come from the environment when set; scan
+    // needs none to classify (pseudonyms differ from the filter's without
+    // the filter's key).
+    let env = |k: &str| std::env::var(k).ok().or_else(|| Some("proxy-audit-scan-placeholder-key".into()));
+    let mut rt = match Runtime::new(cfg, &env, [0; 32], "proxy-audit-scan".into(), 0, "scan") {
+        Ok(rt) => rt,
         Err(problems) => {
             for p in problems {
                 eprintln!("{p}");
@@ -64,26 +89,27 @@ pub fn run(args: &[String]) -> u8 {
         }
     };
     let ctype = content_type.unwrap_or_else(|| guess_content_type(&body).to_string());
-    let actions = cfg.classification.actions;
-    let enabled = if direction == "request" { cfg.classification.request } else { cfg.classification.response };
-    let p = plan(enabled, Some(&ctype), None, Some(body.len() as u64), cfg.classification.max_body_bytes);
-    let mut inspection = Inspection::new(p, actions);
-    let out = match p {
-        Plan::Buffer(_) => inspection.scan_buffered(&classifier, &body, &actions).unwrap_or_else(|| body.clone()),
-        Plan::Stream => inspection.stream_chunk(&classifier, &body, true),
-        Plan::Skip(_) => {
-            inspection.observe(&body);
-            body.clone()
-        }
-    };
-    if let Some(cat) = inspection.blocked {
-        println!("BLOCKED: {}_in_{direction} (the filter answers 403; nothing is forwarded)", cat.as_str());
-    } else {
-        println!("{}", String::from_utf8_lossy(&out));
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
+        headers.push(("content-type".into(), ctype));
     }
-    let record = inspection.record().to_json();
+    let method = method.unwrap_or_else(|| if side == Side::Request { "POST".into() } else { "GET".into() });
+    let input = PreviewInput { side, method, path, authority: host, headers, body };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let result = preview(&mut rt, &input, now);
+    match &result.refused {
+        Some((status, reason)) => {
+            println!(
+                "BLOCKED: {reason} (the filter answers {status}; nothing of the body is {})",
+                if side == Side::Request { "forwarded" } else { "returned" }
+            )
+        }
+        None => println!("{}", String::from_utf8_lossy(&result.forwarded)),
+    }
+    let record = result.record.to_json();
     println!("{}", serde_json::to_string_pretty(&serde_json::json!({ direction.clone(): record })).unwrap_or_default());
-    u8::from(inspection.blocked.is_some())
+    u8::from(result.refused.is_some())
 }
 
 fn guess_content_type(body: &[u8]) -> &'static str {

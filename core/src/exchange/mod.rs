@@ -9,11 +9,13 @@
 //! `proxy-audit scan` command, the benches and the tests drive it alike.
 
 mod effects;
+mod preview;
 mod request_facts;
 #[cfg(test)]
 mod tests;
 
 pub use effects::{Effect, Event, Facts, Flow, Output, RecordedFacts, Side};
+pub use preview::{preview, Preview, PreviewInput};
 pub use request_facts::{details_reason, gather, strip_port, RequestFacts};
 
 use crate::ai::{self, RequestMeta, ResponseTracker};

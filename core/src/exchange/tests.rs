@@ -1,1 +1,404 @@
+//! Table tests for every path the exchange decides: buffer vs stream,
+//! oversize pass and reject, block in each direction (with and without
+//! held headers), write-ahead success / failure / timeout, restore, client
+//! abort, trailers, bodies split at every byte boundary.
 
+use super::*;
+use crate::config::Config;
+use serde_json::Value;
+
+const KEY_ENV: &str = "TEST_PSEUDONYM_KEY";
+
+fn runtime(cfg: &str) -> Runtime {
+    let cfg = Config::parse(cfg.as_bytes()).unwrap_or_else(|e| panic!("{e:?}"));
+    let env = |k: &str| (k == KEY_ENV).then(|| "k".repeat(32));
+    Runtime::new(cfg, &env, [3; 32], "test/exchange".into(), 1_000, "start").unwrap_or_else(|e| panic!("{e:?}"))
+}
+
+fn headers(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+fn post_json(body: &[u8]) -> RecordedFacts {
+    RecordedFacts {
+        request_headers: headers(&[
+            (":method", "POST"),
+            (":path", "/notes"),
+            (":authority", "api.example.com"),
+            ("content-type", "application/json"),
+            ("content-length", &body.len().to_string()),
+        ]),
+        request_body: body.to_vec(),
+        response_headers: headers(&[(":status", "200"), ("content-type", "application/json")]),
+        now_ms: 2_000,
+        ..RecordedFacts::default()
+    }
+}
+
+/// Drives the request side: headers, then the body in chunks ending at each
+/// of `cuts` (the host's buffer grows), then end of stream.
+fn request(ex: &mut Exchange, rt: &mut Runtime, f: &RecordedFacts, cuts: &[usize]) -> Vec<Output> {
+    let mut outs = vec![ex.handle(rt, f, Event::RequestHeaders { end_of_stream: f.request_body.is_empty() })];
+    if f.request_body.is_empty() || outs.last().is_some_and(|o| has_reply(o)) {
+        return outs;
+    }
+    for &c in cuts.iter().filter(|&&c| c < f.request_body.len()) {
+        outs.push(ex.handle(rt, f, Event::RequestBody { size: c, end_of_stream: false }));
+    }
+    outs.push(ex.handle(rt, f, Event::RequestBody { size: f.request_body.len(), end_of_stream: true }));
+    outs
+}
+
+fn has_reply(o: &Output) -> bool {
+    o.effects.iter().any(|e| matches!(e, Effect::LocalReply { .. }))
+}
+
+fn reply(outs: &[Output]) -> Option<(u16, Value)> {
+    outs.iter().flat_map(|o| &o.effects).find_map(|e| match e {
+        Effect::LocalReply { status, body, .. } => Some((*status, serde_json::from_str(body).unwrap_or(Value::Null))),
+        _ => None,
+    })
+}
+
+fn replaced(outs: &[Output], side: Side) -> Option<Vec<u8>> {
+    outs.iter().flat_map(|o| &o.effects).find_map(|e| match e {
+        Effect::ReplaceBody { side: s, bytes, .. } if *s == side => Some(bytes.clone()),
+        _ => None,
+    })
+}
+
+fn has(outs: &[Output], effect: &Effect) -> bool {
+    outs.iter().flat_map(|o| &o.effects).any(|e| e == effect)
+}
+
+/// The sealed event of the log callback.
+fn logged(ex: &mut Exchange, rt: &mut Runtime, f: &RecordedFacts) -> Value {
+    let out = ex.handle(rt, f, Event::Log);
+    let line = out.effects.iter().find_map(|e| match e {
+        Effect::Sealed { line, .. } => Some(line.clone()),
+        _ => None,
+    });
+    serde_json::from_str(&line.unwrap_or_default()).unwrap_or(Value::Null)
+}
+
+const SSN_BODY: &[u8] = br#"{"note": "SSN 536-22-8841, mail jane.doe@example.com"}"#;
+
+#[test]
+fn buffered_request_is_held_scanned_and_rewritten_without_content_length() {
+    let mut rt = runtime("{}");
+    let f = post_json(SSN_BODY);
+    let mut ex = Exchange::new();
+    let outs = request(&mut ex, &mut rt, &f, &[10, 20]);
+    assert_eq!(outs[0].flow, Flow::Continue, "headers go on (the knob is off)");
+    assert!(has(&outs[..1], &Effect::RemoveHeader(Side::Request, "content-length")));
+    assert!(outs[1..outs.len() - 1].iter().all(|o| o.flow == Flow::Pause), "the body is held until complete");
+    let body = String::from_utf8(replaced(&outs, Side::Request).unwrap_or_default()).unwrap_or_default();
+    assert!(body.contains("[REDACTED:EMAIL]") && !body.contains("jane.doe") && !body.contains("536-22"), "{body}");
+    assert_eq!(outs.last().map(|o| o.flow), Some(Flow::Continue));
+    let ev = logged(&mut ex, &mut rt, &f);
+    assert_eq!(ev["kind"], "access");
+    let entities: Vec<&str> = ev["data"]["request"]["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|x| x["entity"].as_str())
+        .collect();
+    assert!(entities.contains(&"email") && entities.contains(&"us_ssn"), "{entities:?}");
+    assert!(!ev.to_string().contains("jane.doe"));
+}
+
+#[test]
+fn held_headers_leave_with_the_rewritten_length() {
+    let mut rt = runtime(r#"{"envoy": {"allow_on_headers_stop_iteration": true}}"#);
+    let f = post_json(SSN_BODY);
+    let mut ex = Exchange::new();
+    let outs = request(&mut ex, &mut rt, &f, &[]);
+    assert_eq!(outs[0].flow, Flow::Pause, "headers held for the body");
+    assert!(has(&outs[..1], &Effect::HoldHeaders(Side::Request)));
+    assert!(!has(&outs, &Effect::RemoveHeader(Side::Request, "content-length")));
+    let body = replaced(&outs, Side::Request).unwrap_or_default();
+    assert!(has(&outs, &Effect::SetHeader(Side::Request, "content-length", body.len().to_string())));
+    assert_eq!(outs.last().map(|o| o.flow), Some(Flow::Continue), "headers and body go on together");
+}
+
+#[test]
+fn a_body_without_findings_is_not_rewritten() {
+    for knob in [false, true] {
+        let mut rt = runtime(&format!(r#"{{"envoy": {{"allow_on_headers_stop_iteration": {knob}}}}}"#));
+        let f = post_json(br#"{"note": "nothing to see"}"#);
+        let mut ex = Exchange::new();
+        let outs = request(&mut ex, &mut rt, &f, &[3]);
+        assert_eq!(replaced(&outs, Side::Request), None);
+        assert!(!outs.iter().flat_map(|o| &o.effects).any(|e| matches!(e, Effect::SetHeader(_, "content-length", _))));
+    }
+}
+
+#[test]
+fn oversize_request_passes_or_is_refused() {
+    let big = format!(r#"{{"note": "{}"}}"#, "a".repeat(200));
+    // Declared too large: the plan says so at the headers.
+    for (oversize, expect_reply) in [("pass", false), ("reject", true)] {
+        let cfg = format!(r#"{{"classification": {{"max_body_bytes": 100, "on_oversize": "{oversize}"}}}}"#);
+        let mut rt = runtime(&cfg);
+        let f = post_json(big.as_bytes());
+        let mut ex = Exchange::new();
+        let outs = request(&mut ex, &mut rt, &f, &[]);
+        assert_eq!(
+            reply(&outs).map(|(s, b)| (s, b["error"]["code"].clone())),
+            expect_reply.then(|| (413, "body_too_large".into()))
+        );
+        let ev = logged(&mut ex, &mut rt, &f);
+        assert_eq!(ev["data"]["request"]["scanned"], false);
+        if !expect_reply {
+            assert_eq!(ev["data"]["request"]["skipped"], "too_large");
+            assert_eq!(ev["kind"], "access");
+        } else {
+            assert_eq!((ev["kind"].as_str(), ev["outcome"]["status_code"].as_u64()), (Some("blocked"), Some(413)));
+        }
+    }
+    // Chunked (no content-length): the body outgrows the limit while held.
+    for (oversize, expect_reply) in [("pass", false), ("reject", true)] {
+        let cfg = format!(r#"{{"classification": {{"max_body_bytes": 100, "on_oversize": "{oversize}"}}}}"#);
+        let mut rt = runtime(&cfg);
+        let mut f = post_json(big.as_bytes());
+        f.request_headers.retain(|(k, _)| k != "content-length");
+        let mut ex = Exchange::new();
+        let _ = ex.handle(&mut rt, &f, Event::RequestHeaders { end_of_stream: false });
+        assert_eq!(ex.handle(&mut rt, &f, Event::RequestBody { size: 60, end_of_stream: false }).flow, Flow::Pause);
+        let out = ex.handle(&mut rt, &f, Event::RequestBody { size: 150, end_of_stream: false });
+        assert_eq!(has_reply(&out), expect_reply);
+        assert_eq!(out.flow, if expect_reply { Flow::Pause } else { Flow::Continue });
+        if !expect_reply {
+            let rest = ex.handle(&mut rt, &f, Event::RequestBody { size: big.len(), end_of_stream: true });
+            assert_eq!((rest.flow, rest.effects.len()), (Flow::Continue, 0), "the rest passes untouched");
+        }
+    }
+}
+
+#[test]
+fn a_secret_in_the_request_blocks_before_anything_is_forwarded() {
+    let mut rt = runtime("{}");
+    let f = post_json(br#"{"k": "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"}"#);
+    let mut ex = Exchange::new();
+    let outs = request(&mut ex, &mut rt, &f, &[]);
+    let (status, body) = reply(&outs).unwrap_or_else(|| panic!("no local reply: {outs:?}"));
+    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("secret_in_request")));
+    assert_eq!(body["error"]["audit_id"].as_str(), ex.audit_id());
+    assert_eq!(replaced(&outs, Side::Request), None, "nothing of the body is forwarded");
+    assert_eq!(outs.last().map(|o| o.flow), Some(Flow::Pause));
+    let ev = logged(&mut ex, &mut rt, &f);
+    assert_eq!((ev["kind"].as_str(), ev["outcome"]["reason"].as_str()), (Some("blocked"), Some("secret_in_request")));
+}
+
+/// A response the policy blocks: with held headers a real 403, without the
+/// status line has left and the body becomes the JSON error.
+#[test]
+fn a_blocked_buffered_response_gets_a_status_when_its_headers_are_held() {
+    for knob in [false, true] {
+        let mut rt = runtime(&format!(r#"{{"envoy": {{"allow_on_headers_stop_iteration": {knob}}}}}"#));
+        let mut f = post_json(b"{}");
+        f.response_body = br#"{"token": "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"}"#.to_vec();
+        let mut ex = Exchange::new();
+        request(&mut ex, &mut rt, &f, &[]);
+        let h = ex.handle(&mut rt, &f, Event::ResponseHeaders { end_of_stream: false });
+        assert_eq!(h.flow, if knob { Flow::Pause } else { Flow::Continue });
+        let b = ex.handle(&mut rt, &f, Event::ResponseBody { size: f.response_body.len(), end_of_stream: true });
+        let body: Value =
+            serde_json::from_slice(&replaced(&[b.clone()], Side::Response).unwrap_or_default()).unwrap_or_default();
+        assert_eq!(body["error"]["code"], "secret_in_response");
+        assert_eq!(has(&[b.clone()], &Effect::SetHeader(Side::Response, ":status", "403".into())), knob);
+        let ev = logged(&mut ex, &mut rt, &f);
+        assert_eq!(ev["outcome"]["reason"], "secret_in_response");
+        assert_eq!(ev["kind"], "blocked");
+    }
+}
+
+fn sse_facts(events: &[&str]) -> RecordedFacts {
+    let mut f = post_json(b"{}");
+    f.response_headers = headers(&[(":status", "200"), ("content-type", "text/event-stream")]);
+    f.response_body = events.iter().map(|e| format!("data: {e}\n\n")).collect::<String>().into_bytes();
+    f
+}
+
+/// A stream is inspected chunk by chunk, whatever the split: the client gets
+/// the same redacted bytes for every cut point.
+#[test]
+fn streamed_response_split_at_every_byte_gives_the_same_redacted_stream() {
+    let f = sse_facts(&[
+        r#"{"choices":[{"delta":{"content":"write to jane."}}]}"#,
+        r#"{"choices":[{"delta":{"content":"doe@example.com please"}}]}"#,
+    ]);
+    let total = f.response_body.len();
+    let run = |cut: usize| -> Vec<u8> {
+        let mut rt = runtime("{}");
+        let mut ex = Exchange::new();
+        request(&mut ex, &mut rt, &f, &[]);
+        let h = ex.handle(&mut rt, &f, Event::ResponseHeaders { end_of_stream: false });
+        assert_eq!(h.flow, Flow::Continue, "a stream keeps streaming");
+        assert!(has(&[h], &Effect::RemoveHeader(Side::Response, "content-length")));
+        let mut out = Vec::new();
+        // The host hands each chunk as the whole current buffer.
+        let first = RecordedFacts { response_body: f.response_body[..cut].to_vec(), ..f.clone() };
+        let second = RecordedFacts { response_body: f.response_body[cut..].to_vec(), ..f.clone() };
+        for (facts, eos) in [(&first, false), (&second, true)] {
+            let o =
+                ex.handle(&mut rt, facts, Event::ResponseBody { size: facts.response_body.len(), end_of_stream: eos });
+            out.extend(replaced(&[o], Side::Response).unwrap_or_default());
+        }
+        out
+    };
+    let whole = run(total);
+    let text = String::from_utf8_lossy(&whole).to_string();
+    assert!(text.contains("[REDACTED:EMAIL]") && !text.contains("example.com"), "{text}");
+    for cut in 0..=total {
+        assert_eq!(run(cut), whole, "cut at {cut}");
+    }
+}
+
+/// A buffered request body split at every byte boundary: one scan, the same
+/// rewritten body.
+#[test]
+fn buffered_request_split_at_every_byte_is_scanned_once_alike() {
+    let f = post_json(SSN_BODY);
+    let expected = {
+        let mut rt = runtime("{}");
+        replaced(&request(&mut Exchange::new(), &mut rt, &f, &[]), Side::Request)
+    };
+    assert!(expected.is_some());
+    for cut in 1..SSN_BODY.len() {
+        let mut rt = runtime("{}");
+        let outs = request(&mut Exchange::new(), &mut rt, &f, &[cut]);
+        assert_eq!(replaced(&outs, Side::Request), expected, "cut at {cut}");
+    }
+}
+
+#[test]
+fn trailers_end_the_body() {
+    let mut rt = runtime("{}");
+    let f = post_json(SSN_BODY);
+    let mut ex = Exchange::new();
+    let _ = ex.handle(&mut rt, &f, Event::RequestHeaders { end_of_stream: false });
+    assert_eq!(
+        ex.handle(&mut rt, &f, Event::RequestBody { size: SSN_BODY.len(), end_of_stream: false }).flow,
+        Flow::Pause
+    );
+    let out = ex.handle(&mut rt, &f, Event::RequestTrailers);
+    assert_eq!(out.flow, Flow::Continue);
+    assert!(replaced(&[out], Side::Request).is_some_and(|b| b.windows(8).any(|w| w == b"REDACTED")));
+}
+
+#[test]
+fn write_ahead_waits_for_the_begin_record() {
+    // (status of the begin delivery, on_failure) -> (flow, local reply)
+    let cases: [(Option<u16>, &str, Flow, Option<u16>); 5] = [
+        (Some(200), "closed", Flow::Continue, None),
+        (Some(503), "closed", Flow::Pause, Some(503)),
+        (None, "closed", Flow::Pause, Some(503)), // reset or timeout
+        (Some(503), "open", Flow::Continue, None),
+        (None, "open", Flow::Continue, None),
+    ];
+    for (status, on_failure, flow, reply_status) in cases {
+        let cfg = format!(r#"{{"audit": {{"delivery": "write_ahead", "on_failure": "{on_failure}"}}}}"#);
+        let mut rt = runtime(&cfg);
+        let mut f = post_json(b"");
+        f.request_headers = headers(&[(":method", "GET"), (":path", "/ledger/1"), (":authority", "a")]);
+        let mut ex = Exchange::new();
+        let h = ex.handle(&mut rt, &f, Event::RequestHeaders { end_of_stream: true });
+        assert_eq!(h.flow, Flow::Pause, "the request waits for its begin record");
+        let begin = h.effects.iter().find_map(|e| match e {
+            Effect::PostBegin(b) => Some(b.clone()),
+            _ => None,
+        });
+        let begin: Value = serde_json::from_slice(&begin.map(|b| b.body).unwrap_or_default()).unwrap_or_default();
+        assert_eq!(begin["phase"], "begin");
+        let out = ex.handle(&mut rt, &f, Event::BeginDelivered { status });
+        assert_eq!(out.flow, flow, "{status:?} {on_failure}");
+        assert_eq!(reply(&[out.clone()]).map(|(s, _)| s), reply_status);
+        if let Some(503) = reply_status {
+            assert_eq!(reply(&[out]).map(|(_, b)| b["error"]["code"].clone()), Some("audit_unavailable".into()));
+        }
+        // A failed begin record is queued for the batch exporter, never lost.
+        let queued = rt.emitter.exporter.buffered_lines().filter(|l| l.contains("\"phase\":\"begin\"")).count();
+        assert_eq!(queued, usize::from(!status.is_some_and(|s| s == 200)));
+    }
+}
+
+#[test]
+fn write_ahead_with_held_headers_goes_on_only_when_both_are_done() {
+    let cfg = r#"{"audit": {"delivery": "write_ahead"}, "envoy": {"allow_on_headers_stop_iteration": true}}"#;
+    let mut rt = runtime(cfg);
+    let f = post_json(SSN_BODY);
+    let mut ex = Exchange::new();
+    assert_eq!(ex.handle(&mut rt, &f, Event::RequestHeaders { end_of_stream: false }).flow, Flow::Pause);
+    // Acknowledged before the body is complete: still held.
+    assert_eq!(ex.handle(&mut rt, &f, Event::BeginDelivered { status: Some(200) }).flow, Flow::Pause);
+    let done = ex.handle(&mut rt, &f, Event::RequestBody { size: SSN_BODY.len(), end_of_stream: true });
+    assert_eq!(done.flow, Flow::Continue);
+    // The other order: body first, then the acknowledgement releases it.
+    let mut ex = Exchange::new();
+    let _ = ex.handle(&mut rt, &f, Event::RequestHeaders { end_of_stream: false });
+    let body = ex.handle(&mut rt, &f, Event::RequestBody { size: SSN_BODY.len(), end_of_stream: true });
+    assert_eq!(body.flow, Flow::Pause, "the begin record is not acknowledged yet");
+    assert_eq!(ex.handle(&mut rt, &f, Event::BeginDelivered { status: Some(204) }).flow, Flow::Continue);
+}
+
+#[test]
+fn pseudonyms_are_restored_in_the_answer() {
+    let cfg = format!(
+        r#"{{"classification": {{"actions": {{"pii": "pseudonymize"}}, "restore": true}}, "audit": {{"pseudonym_key_env": "{KEY_ENV}"}}}}"#
+    );
+    let mut rt = runtime(&cfg);
+    let mut f = post_json(br#"{"note": "mail jane.doe@example.com"}"#);
+    let mut ex = Exchange::new();
+    let outs = request(&mut ex, &mut rt, &f, &[]);
+    let forwarded: Value =
+        serde_json::from_slice(&replaced(&outs, Side::Request).unwrap_or_default()).unwrap_or_default();
+    let token = forwarded["note"].as_str().unwrap_or_default().trim_start_matches("mail ").to_string();
+    assert!(token.starts_with("pseu_"), "{forwarded}");
+    f.response_body = format!(r#"{{"answer": "I wrote to {token}."}}"#).into_bytes();
+    let _ = ex.handle(&mut rt, &f, Event::ResponseHeaders { end_of_stream: false });
+    let b = ex.handle(&mut rt, &f, Event::ResponseBody { size: f.response_body.len(), end_of_stream: true });
+    let back = String::from_utf8(replaced(&[b], Side::Response).unwrap_or_default()).unwrap_or_default();
+    assert!(back.contains("jane.doe@example.com") && !back.contains("pseu_"), "{back}");
+}
+
+/// The client goes away mid-body: one event, the body recorded as incomplete.
+#[test]
+fn client_abort_still_gives_one_event() {
+    let mut rt = runtime("{}");
+    let f = post_json(SSN_BODY);
+    let mut ex = Exchange::new();
+    let _ = ex.handle(&mut rt, &f, Event::RequestHeaders { end_of_stream: false });
+    let _ = ex.handle(&mut rt, &f, Event::RequestBody { size: 10, end_of_stream: false });
+    let ev = logged(&mut ex, &mut rt, &f);
+    assert_eq!(
+        (ev["data"]["request"]["scanned"].as_bool(), ev["data"]["request"]["skipped"].as_str()),
+        (Some(false), Some("incomplete"))
+    );
+    assert_eq!(ev["kind"], "access");
+}
+
+/// Another filter answered before the request reached us (jwt_authn's 401):
+/// the facts come from the log callback.
+#[test]
+fn a_stream_we_never_saw_is_still_audited() {
+    let mut rt = runtime("{}");
+    let mut f = post_json(b"");
+    f.properties = vec![
+        (vec!["response".into(), "code".into()], 401u64.to_le_bytes().to_vec()),
+        (vec!["response".into(), "code_details".into()], b"jwt_authn_access_denied{Jwt is expired}".to_vec()),
+    ];
+    let ev = logged(&mut Exchange::new(), &mut rt, &f);
+    assert_eq!((ev["kind"].as_str(), ev["outcome"]["status_code"].as_u64()), (Some("denied"), Some(401)));
+    assert_eq!(ev["outcome"]["reason"], "jwt_authn_access_denied{Jwtisexpired}");
+}
+
+#[test]
+fn denied_callers_are_answered_locally() {
+    let mut rt = runtime(r#"{"identity": {"require": "authenticated"}}"#);
+    let f = post_json(SSN_BODY);
+    let mut ex = Exchange::new();
+    let outs = request(&mut ex, &mut rt, &f, &[]);
+    assert_eq!(reply(&outs).map(|(s, b)| (s, b["error"]["code"].clone())), Some((401, "missing_token".into())));
+    assert_eq!(logged(&mut ex, &mut rt, &f)["kind"], "denied");
+}

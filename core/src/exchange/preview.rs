@@ -1,0 +1,118 @@
+//! One body through the exchange, offline: what `proxy-audit scan` prints.
+//! The same events the filter gets, in the same order, so what scan says is
+//! what the filter does (route overrides, buffer or stream, block reasons).
+
+use super::{Effect, Event, Exchange, RecordedFacts, Side};
+use crate::event::BodyRecord;
+use crate::runtime::Runtime;
+
+/// A body and the request it belongs to.
+#[derive(Debug, Clone)]
+pub struct PreviewInput {
+    pub side: Side,
+    pub method: String,
+    pub path: String,
+    pub authority: String,
+    /// Extra headers of `side` (content-type is one).
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// What the filter would do with it.
+#[derive(Debug, Clone)]
+pub struct Preview {
+    /// The bytes forwarded (request) or returned (response).
+    pub forwarded: Vec<u8>,
+    /// `Some((status, reason))` when the filter answers itself.
+    pub refused: Option<(u16, String)>,
+    pub record: BodyRecord,
+}
+
+/// What a body's effects did to the bytes, and a local reply if any.
+fn take(
+    effects: &[Effect],
+    side: Side,
+    forwarded: &mut Vec<u8>,
+    first: &mut bool,
+    refused: &mut Option<(u16, String)>,
+) {
+    for e in effects {
+        match e {
+            Effect::ReplaceBody { side: s, bytes, .. } if *s == side => {
+                if *first {
+                    forwarded.clear();
+                    *first = false;
+                }
+                forwarded.extend_from_slice(bytes);
+            }
+            Effect::LocalReply { status, body, .. } => {
+                let v: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+                let reason = v["error"]["code"].as_str().unwrap_or_default().to_string();
+                *refused = Some((*status, reason));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Runs the input through a fresh exchange (`now_ms`: the request's time).
+pub fn preview(rt: &mut Runtime, input: &PreviewInput, now_ms: u64) -> Preview {
+    let mut headers = vec![
+        (":method".to_string(), input.method.clone()),
+        (":path".to_string(), input.path.clone()),
+        (":authority".to_string(), input.authority.clone()),
+    ];
+    let mut body_headers: Vec<(String, String)> =
+        input.headers.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.clone())).collect();
+    if !body_headers.iter().any(|(k, _)| k == "content-length") {
+        body_headers.push(("content-length".into(), input.body.len().to_string()));
+    }
+    let mut facts = RecordedFacts { now_ms, ..RecordedFacts::default() };
+    let mut ex = Exchange::new();
+    let mut forwarded = input.body.clone();
+    let mut refused = None;
+    let mut first = true;
+    let eos = input.body.is_empty();
+    match input.side {
+        Side::Request => {
+            headers.extend(body_headers);
+            facts.request_headers = headers;
+            facts.request_body = input.body.clone();
+            let h = ex.handle(rt, &facts, Event::RequestHeaders { end_of_stream: eos });
+            take(&h.effects, Side::Request, &mut forwarded, &mut first, &mut refused);
+            if !eos && refused.is_none() {
+                let b = ex.handle(rt, &facts, Event::RequestBody { size: input.body.len(), end_of_stream: true });
+                take(&b.effects, Side::Request, &mut forwarded, &mut first, &mut refused);
+            }
+        }
+        Side::Response => {
+            facts.request_headers = headers;
+            let mut response = vec![(":status".to_string(), "200".to_string())];
+            response.extend(body_headers);
+            facts.response_headers = response;
+            facts.response_body = input.body.clone();
+            let h = ex.handle(rt, &facts, Event::RequestHeaders { end_of_stream: true });
+            take(&h.effects, Side::Request, &mut Vec::new(), &mut true, &mut refused);
+            if refused.is_none() {
+                let rh = ex.handle(rt, &facts, Event::ResponseHeaders { end_of_stream: eos });
+                take(&rh.effects, Side::Response, &mut forwarded, &mut first, &mut refused);
+                if !eos && refused.is_none() {
+                    let b = ex.handle(rt, &facts, Event::ResponseBody { size: input.body.len(), end_of_stream: true });
+                    take(&b.effects, Side::Response, &mut forwarded, &mut first, &mut refused);
+                }
+            }
+        }
+    }
+    if refused.is_none() {
+        if let Some((_, reason)) = ex.verdict() {
+            // A response blocked after its headers left: the body is the error.
+            refused = Some((403, reason.to_string()));
+        }
+    }
+    let (req, resp) = ex.records();
+    let record = if input.side == Side::Request { req } else { resp };
+    if refused.is_some() && input.side == Side::Request {
+        forwarded.clear();
+    }
+    Preview { forwarded, refused, record }
+}
