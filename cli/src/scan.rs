@@ -5,8 +5,10 @@
 //! (response), then the findings as the event would record them
 //! (`data.request` / `data.response`). The body goes through exactly the code
 //! the filter runs (`proxy_audit_core::exchange`), route overrides included:
-//! give the request line with `--method`, `--path` and `--host`. Exit 1 when
-//! the policy blocks the body (or the filter would answer it itself).
+//! give the request line with `--method`, `--path` and `--host`. The caller
+//! is a verified individual (`--caller SUB`, as `jwt_authn` would vouch for
+//! it; `--anonymous` for none), so identity rules pass unless asked. Exit 1
+//! when the policy blocks the body (or the filter would answer it itself).
 
 use proxy_audit_core::config::Config;
 use proxy_audit_core::exchange::{preview, PreviewInput, Side};
@@ -20,6 +22,7 @@ pub fn run(args: &[String]) -> u8 {
     let mut path = "/".to_string();
     let mut host = "scan.local".to_string();
     let mut headers: Vec<(String, String)> = Vec::new();
+    let mut caller = Some("proxy-audit-scan".to_string());
     let mut input = "-".to_string();
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -31,6 +34,8 @@ pub fn run(args: &[String]) -> u8 {
             "--method" => method = value(),
             "--path" => path = value().unwrap_or_else(|| "/".into()),
             "--host" => host = value().unwrap_or_default(),
+            "--caller" => caller = value(),
+            "--anonymous" => caller = None,
             "--header" => match value().as_deref().and_then(|h| h.split_once(':')) {
                 Some((k, v)) => headers.push((k.trim().to_string(), v.trim().to_string())),
                 None => {
@@ -93,7 +98,7 @@ pub fn run(args: &[String]) -> u8 {
         headers.push(("content-type".into(), ctype));
     }
     let method = method.unwrap_or_else(|| if side == Side::Request { "POST".into() } else { "GET".into() });
-    let input = PreviewInput { side, method, path, authority: host, headers, body };
+    let input = PreviewInput { side, method, path, authority: host, headers, body, caller };
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));

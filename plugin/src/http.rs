@@ -79,7 +79,7 @@ impl Request {
                 Effect::ReplaceBody { side, size, bytes } => {
                     host::set_buffer(buffer(side), 0, size, &bytes);
                 }
-                Effect::LocalReply { status, body, audit_id } => {
+                Effect::LocalReply { status, body, audit_id, .. } => {
                     crate::hold::release(self.context_id);
                     host::send_json(u32::from(status), &body, &audit_id);
                 }

@@ -69,9 +69,10 @@ pub enum Effect {
         size: usize,
         bytes: Vec<u8>,
     },
-    /// Answer locally: the contract's JSON error body.
+    /// Answer locally: the contract's JSON error body (`reason` is its code).
     LocalReply {
         status: u16,
+        reason: &'static str,
         body: String,
         audit_id: String,
     },

@@ -179,7 +179,7 @@ impl Exchange {
         let body = self.error_body(reason, message);
         self.verdict = Some((kind, reason));
         self.status = Some(status);
-        out.effects.push(Effect::LocalReply { status, body, audit_id });
+        out.effects.push(Effect::LocalReply { status, reason, body, audit_id });
         out.flow = Flow::Pause;
     }
 

@@ -16,6 +16,9 @@ pub struct PreviewInput {
     /// Extra headers of `side` (content-type is one).
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// Run as this verified individual (a `jwt_authn` payload with this
+    /// `sub`), so identity rules pass; `None`: an anonymous caller.
+    pub caller: Option<String>,
 }
 
 /// What the filter would do with it.
@@ -45,11 +48,7 @@ fn take(
                 }
                 forwarded.extend_from_slice(bytes);
             }
-            Effect::LocalReply { status, body, .. } => {
-                let v: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
-                let reason = v["error"]["code"].as_str().unwrap_or_default().to_string();
-                *refused = Some((*status, reason));
-            }
+            Effect::LocalReply { status, reason, .. } => *refused = Some((*status, (*reason).to_string())),
             _ => {}
         }
     }
@@ -68,6 +67,12 @@ pub fn preview(rt: &mut Runtime, input: &PreviewInput, now_ms: u64) -> Preview {
         body_headers.push(("content-length".into(), input.body.len().to_string()));
     }
     let mut facts = RecordedFacts { now_ms, ..RecordedFacts::default() };
+    if let Some(sub) = &input.caller {
+        let key = rt.cfg.identity.jwt.jwt_authn_payload_key.clone();
+        let payload = serde_json::json!({ key: {"sub": sub, "iss": "proxy-audit-scan"} });
+        let md = crate::pbstruct::encode::encode_metadata(&[("envoy.filters.http.jwt_authn", payload)]);
+        facts.properties.push((vec!["metadata".into()], md));
+    }
     let mut ex = Exchange::new();
     let mut forwarded = input.body.clone();
     let mut refused = None;

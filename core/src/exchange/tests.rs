@@ -39,7 +39,7 @@ fn post_json(body: &[u8]) -> RecordedFacts {
 /// of `cuts` (the host's buffer grows), then end of stream.
 fn request(ex: &mut Exchange, rt: &mut Runtime, f: &RecordedFacts, cuts: &[usize]) -> Vec<Output> {
     let mut outs = vec![ex.handle(rt, f, Event::RequestHeaders { end_of_stream: f.request_body.is_empty() })];
-    if f.request_body.is_empty() || outs.last().is_some_and(|o| has_reply(o)) {
+    if f.request_body.is_empty() || outs.last().is_some_and(has_reply) {
         return outs;
     }
     for &c in cuts.iter().filter(|&&c| c < f.request_body.len()) {
@@ -204,9 +204,10 @@ fn a_blocked_buffered_response_gets_a_status_when_its_headers_are_held() {
         assert_eq!(h.flow, if knob { Flow::Pause } else { Flow::Continue });
         let b = ex.handle(&mut rt, &f, Event::ResponseBody { size: f.response_body.len(), end_of_stream: true });
         let body: Value =
-            serde_json::from_slice(&replaced(&[b.clone()], Side::Response).unwrap_or_default()).unwrap_or_default();
+            serde_json::from_slice(&replaced(std::slice::from_ref(&b), Side::Response).unwrap_or_default())
+                .unwrap_or_default();
         assert_eq!(body["error"]["code"], "secret_in_response");
-        assert_eq!(has(&[b.clone()], &Effect::SetHeader(Side::Response, ":status", "403".into())), knob);
+        assert_eq!(has(std::slice::from_ref(&b), &Effect::SetHeader(Side::Response, ":status", "403".into())), knob);
         let ev = logged(&mut ex, &mut rt, &f);
         assert_eq!(ev["outcome"]["reason"], "secret_in_response");
         assert_eq!(ev["kind"], "blocked");
@@ -313,13 +314,13 @@ fn write_ahead_waits_for_the_begin_record() {
         assert_eq!(begin["phase"], "begin");
         let out = ex.handle(&mut rt, &f, Event::BeginDelivered { status });
         assert_eq!(out.flow, flow, "{status:?} {on_failure}");
-        assert_eq!(reply(&[out.clone()]).map(|(s, _)| s), reply_status);
+        assert_eq!(reply(std::slice::from_ref(&out)).map(|(s, _)| s), reply_status);
         if let Some(503) = reply_status {
             assert_eq!(reply(&[out]).map(|(_, b)| b["error"]["code"].clone()), Some("audit_unavailable".into()));
         }
         // A failed begin record is queued for the batch exporter, never lost.
         let queued = rt.emitter.exporter.buffered_lines().filter(|l| l.contains("\"phase\":\"begin\"")).count();
-        assert_eq!(queued, usize::from(!status.is_some_and(|s| s == 200)));
+        assert_eq!(queued, usize::from(status.is_none_or(|s| s != 200)));
     }
 }
 
