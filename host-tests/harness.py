@@ -42,8 +42,12 @@ def cluster(name, port, host="127.0.0.1"):
     }
 
 
-def wasm_filter(plugin_config, runtime="v8", env=None, wasm=WASM):
+def wasm_filter(plugin_config, runtime="v8", env=None, wasm=WASM, stop_iteration=None):
+    """`stop_iteration`: Envoy's PluginConfig.allow_on_headers_stop_iteration (default: what the
+    plugin config's `envoy.allow_on_headers_stop_iteration` says, as the docs say to set both)."""
     env = {"PROXY_AUDIT_JWT_SECRET": JWT_SECRET, "PROXY_AUDIT_PSEUDONYM_KEY": PSEUDONYM_KEY, **(env or {})}
+    if stop_iteration is None:
+        stop_iteration = bool(plugin_config.get("envoy", {}).get("allow_on_headers_stop_iteration"))
     return {
         "name": "proxy_audit",
         "typed_config": {
@@ -59,6 +63,7 @@ def wasm_filter(plugin_config, runtime="v8", env=None, wasm=WASM):
                     "environment_variables": {"key_values": env},
                 },
                 "failure_policy": "FAIL_CLOSED",
+                **({"allow_on_headers_stop_iteration": True} if stop_iteration else {}),
             },
         },
     }
@@ -175,12 +180,14 @@ class Envoy:
     """One Envoy process on free ports. Use as a context manager."""
 
     def __init__(self, plugin_config, upstream_port, sink_port, runtime="v8", extra_filters_before=(), env=None,
-                 concurrency=2, access_log=False, with_filter=True, tls=None, shipper=None, extra_args=(), lds=False):
+                 concurrency=2, access_log=False, with_filter=True, tls=None, shipper=None, extra_args=(), lds=False,
+                 stop_iteration=None):
         self.port = free_port()
         self.admin_port = free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="proxy-audit-envoy-"))
         self.access_log_path = self.dir / "access.log" if access_log else None
-        filters = list(extra_filters_before) + ([wasm_filter(plugin_config, runtime, env)] if with_filter else [])
+        filters = list(extra_filters_before) + (
+            [wasm_filter(plugin_config, runtime, env, stop_iteration=stop_iteration)] if with_filter else [])
         self.config = bootstrap(self.port, self.admin_port, upstream_port, sink_port, filters, self.access_log_path, tls)
         if shipper is not None:
             self.config["bootstrap_extensions"] = [shipper_extension(shipper, runtime)]

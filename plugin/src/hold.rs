@@ -9,7 +9,6 @@
 //! given its body, the key is turned off for the VM, with an error in the log.
 
 use proxy_audit_core::exchange::Side;
-use proxy_wasm::hostcalls;
 use proxy_wasm::types::{LogLevel, MapType};
 use std::cell::{Cell, RefCell};
 
@@ -59,18 +58,18 @@ pub fn check(now_ms: u64) -> Option<bool> {
         return None;
     }
     for (context_id, side, _) in &stalled {
-        if hostcalls::set_effective_context(*context_id).is_err() {
+        if !crate::raw::set_effective_context(*context_id) {
             continue;
         }
-        let (map, resume): (MapType, fn() -> Result<(), proxy_wasm::types::Status>) = match side {
-            Side::Request => (MapType::HttpRequestHeaders, hostcalls::resume_http_request),
-            Side::Response => (MapType::HttpResponseHeaders, hostcalls::resume_http_response),
+        let map = match side {
+            Side::Request => MapType::HttpRequestHeaders,
+            Side::Response => MapType::HttpResponseHeaders,
         };
         // As without the key: a body that may change length travels without one.
-        let _ = hostcalls::remove_map_value(map, "content-length");
-        let _ = resume();
+        crate::host::remove_header(map, "content-length");
+        crate::host::resume(*side == Side::Response);
     }
-    let _ = hostcalls::log(
+    crate::host::log(
         LogLevel::Error,
         &format!(
             "proxy-audit: envoy.allow_on_headers_stop_iteration is on, but {} request(s) held their headers {GRACE_MS} ms \

@@ -43,12 +43,13 @@ pub fn call_status(num_headers: usize) -> Option<u16> {
     header(MapType::HttpCallResponseHeaders, ":status").and_then(|s| s.parse().ok())
 }
 
-pub fn set_header(map: MapType, name: &str, value: &str) {
-    let _ = hostcalls::set_map_value(map, name, Some(value));
+/// False when the host refuses (the headers have left, say).
+pub fn set_header(map: MapType, name: &str, value: &str) -> bool {
+    crate::raw::replace_header(map, name, value)
 }
 
-pub fn remove_header(map: MapType, name: &str) {
-    let _ = hostcalls::remove_map_value(map, name);
+pub fn remove_header(map: MapType, name: &str) -> bool {
+    crate::raw::remove_header(map, name)
 }
 
 pub fn property(path: &[&str]) -> Option<Vec<u8>> {
@@ -86,17 +87,18 @@ pub fn buffer(kind: BufferType, start: usize, len: usize) -> Vec<u8> {
 }
 
 pub fn set_buffer(kind: BufferType, start: usize, len: usize, value: &[u8]) -> bool {
-    hostcalls::set_buffer(kind, start, len, value).is_ok()
+    crate::raw::set_buffer(kind, start, len, value)
+}
+
+/// Resumes a paused request (or response) stream.
+pub fn resume(response: bool) -> bool {
+    crate::raw::continue_stream(response)
 }
 
 /// Answers the request locally with the contract's JSON error body.
 pub fn send_json(status: u32, body: &str, audit_id: &str) -> bool {
-    hostcalls::send_http_response(
-        status,
-        vec![("content-type", "application/json"), ("x-proxy-audit-id", audit_id)],
-        Some(body.as_bytes()),
-    )
-    .is_ok()
+    let headers = [("content-type", "application/json"), ("x-proxy-audit-id", audit_id)];
+    crate::raw::send_local_response(status, &headers, body.as_bytes())
 }
 
 /// POSTs one batch to the log service's cluster; the token of the call.

@@ -74,8 +74,12 @@ impl Request {
         let mut flow = out.flow;
         for effect in out.effects {
             match effect {
-                Effect::SetHeader(side, name, value) => host::set_header(map(side), name, &value),
-                Effect::RemoveHeader(side, name) => host::remove_header(map(side), name),
+                Effect::SetHeader(side, name, value) => {
+                    host::set_header(map(side), name, &value);
+                }
+                Effect::RemoveHeader(side, name) => {
+                    host::remove_header(map(side), name);
+                }
                 Effect::ReplaceBody { side, size, bytes } => {
                     host::set_buffer(buffer(side), 0, size, &bytes);
                 }
@@ -128,7 +132,7 @@ impl Context for Request {
         self.begin_token = None;
         let status = host::call_status(num_headers);
         if self.run(Event::BeginDelivered { status }) == Flow::Continue {
-            let _ = proxy_wasm::hostcalls::resume_http_request();
+            host::resume(false);
         }
     }
 }

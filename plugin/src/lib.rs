@@ -10,6 +10,7 @@ mod host;
 mod http;
 mod metrics;
 mod outbox;
+mod raw;
 mod root;
 mod shared;
 mod shipper;

@@ -233,7 +233,7 @@ impl RootContext for Root {
         self.flush();
         self.finish_drain();
         if let Some(disable) = crate::hold::check(host::now_ms()) {
-            let _ = hostcalls::set_effective_context(self.context_id);
+            crate::raw::set_effective_context(self.context_id);
             if let (true, Some(shared)) = (disable, &self.shared) {
                 shared.borrow_mut().cfg.envoy.allow_on_headers_stop_iteration = false;
                 host::log(LogLevel::Error, "proxy-audit: envoy.allow_on_headers_stop_iteration turned off for this VM");
