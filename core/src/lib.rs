@@ -4,7 +4,8 @@
 //! (unit tests, the `proxy-audit` CLI, benchmarks, fuzzers) and to
 //! `wasm32-wasip1` (the filter). Host calls live in the `plugin` crate only.
 
-#![cfg_attr(test, allow(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used))]
+#![forbid(unsafe_code)]
+#![cfg_attr(test, allow(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod ai;
 pub mod chain;
@@ -14,6 +15,7 @@ pub mod emitter;
 pub mod event;
 pub mod exchange;
 pub mod export;
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod handoff;
