@@ -5,6 +5,7 @@ itself did: headers it set, bodies it rewrote, local replies, HTTP calls it disp
 Each test builds its own host (engine, store, clock, logs), so tests share nothing."""
 import hashlib
 import json
+import subprocess
 
 import jwt
 import pytest
@@ -551,3 +552,39 @@ def test_a_retiring_plugin_declares_a_drop_its_empty_buffer_still_owes(make_host
     assert end["kind"] == "checkpoint" and end["trail"]["reason"] == "end" and end["trail"]["head_seq"] == 3
     host.respond(call, 200)
     assert host.retired
+
+
+def test_reconfiguring_a_live_root_loses_nothing_and_settles_each_request_on_its_own_chain(make_host, tmp_path):
+    """Re-configuring the root starts a new runtime (a new emitter); the old one's buffer is adopted
+    by the new one, a request in flight during the change settles on the chain it started on, and
+    the old chain ends with its end record once no request holds it."""
+    host = make_host()
+    before = served_get(host, "/before").downstream_header("x-proxy-audit-id")
+    inflight = host.new_stream()
+    inflight.request_headers(request("GET", "/inflight"), end_of_stream=True)
+    cfg = harness.default_plugin_config()
+    cfg["audit"]["checkpoint_interval_ms"] = 59_000
+    assert host.reconfigure(cfg), host.log_text()
+    after = served_get(host, "/after").downstream_header("x-proxy-audit-id")
+    respond(inflight)
+    inflight.finish()
+    inflight_id = inflight.downstream_header("x-proxy-audit-id")
+    delivered = []
+    for _ in range(10):
+        host.tick()
+        for call in host.pending_calls():
+            delivered += [json.loads(l) for l in call.body.decode().splitlines()]
+            host.respond(call, 200)
+    by_id = {e["id"]: e for e in delivered}
+    assert {before, inflight_id, after} <= set(by_id), "every request's event was delivered"
+    old, new = by_id[before]["chain"]["emitter"], by_id[after]["chain"]["emitter"]
+    assert old != new, "a new configuration is a new emitter"
+    assert by_id[inflight_id]["chain"]["emitter"] == old, "the request in flight settles on the chain it began on"
+    ends = [e for e in delivered if e["chain"]["emitter"] == old and e.get("trail", {}).get("reason") == "end"]
+    assert len(ends) == 1 and ends[0]["chain"]["seq"] == max(e["chain"]["seq"] for e in delivered if e["chain"]["emitter"] == old)
+    trail = tmp_path / "trail.ndjson"
+    trail.write_text("".join(json.dumps(e) + "\n" for e in delivered))
+    p = subprocess.run([str(harness.ROOT / "target/release/proxy-audit"), "verify", str(trail)], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 1 and f"OPEN emitter {new}:" in p.stdout and f"OPEN emitter {old}:" not in p.stdout, p.stdout
+    p = subprocess.run([str(harness.ROOT / "target/release/proxy-audit"), "verify", "--live", str(trail)], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stdout

@@ -360,6 +360,13 @@ class WasmHost:
             return False
         return bool(self.call("proxy_on_configure", self.ROOT_ID, len(plugin_configuration)))
 
+    def reconfigure(self, plugin_configuration):
+        """proxy_on_configure again on the live root context (a config change Envoy applies in place)."""
+        if isinstance(plugin_configuration, dict):
+            plugin_configuration = json.dumps(plugin_configuration)
+        self.plugin_configuration = plugin_configuration.encode() if isinstance(plugin_configuration, str) else plugin_configuration
+        return bool(self.call("proxy_on_configure", self.ROOT_ID, len(self.plugin_configuration)))
+
     def retire(self):
         """The plugin is removed (config change, drain): proxy_on_done on the root context.
         True when it may go at once; otherwise `retired` turns True when it calls proxy_done."""
