@@ -66,6 +66,40 @@ impl Chain {
     }
 }
 
+impl Chain {
+    /// Seals an event given as its canonical members before and after
+    /// `chain` (see `RequestEvent::canonical_parts`): the chain member is
+    /// written between them, the text hashed once, and the hash spliced in.
+    pub fn seal_parts(&mut self, before: &str, after: &str) -> Sealed {
+        let seq = self.next_seq;
+        let mut text = String::with_capacity(before.len() + after.len() + self.emitter.len() + 180);
+        text.push('{');
+        text.push_str(before);
+        if !before.is_empty() {
+            text.push(',');
+        }
+        text.push_str("\"chain\":{\"emitter\":");
+        jcs::write_string(&self.emitter, &mut text);
+        text.push(',');
+        let splice = text.len();
+        text.push_str("\"prev\":\"");
+        text.push_str(&self.prev);
+        text.push_str("\",\"seq\":");
+        text.push_str(&seq.to_string());
+        text.push('}');
+        if !after.is_empty() {
+            text.push(',');
+            text.push_str(after);
+        }
+        text.push('}');
+        let hash = sha256_hex(text.as_bytes());
+        text.insert_str(splice, &format!("\"hash\":\"{hash}\","));
+        self.prev = hash.clone();
+        self.next_seq += 1;
+        Sealed { seq, hash, line: text }
+    }
+}
+
 /// Recomputes an event's hash from its content (ignores any `chain.hash`).
 pub fn compute_hash(event: &Value) -> String {
     let mut copy = event.clone();

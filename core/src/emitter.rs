@@ -59,6 +59,21 @@ impl Emitter {
         sealed
     }
 
+    /// Seals and queues a request event, written canonically straight
+    /// into its line (no map, no sort).
+    pub fn emit_request(&mut self, event: &crate::event::RequestEvent, now_ms: u64) -> Sealed {
+        let sealed = self.seal_request(event, now_ms);
+        self.exporter.push(sealed.seq, &sealed.line);
+        sealed
+    }
+
+    /// Seals a request event without queuing it (write-ahead `begin`).
+    pub fn seal_request(&mut self, event: &crate::event::RequestEvent, now_ms: u64) -> Sealed {
+        let (before, after) = event.canonical_parts();
+        self.last_event_ms = now_ms;
+        self.chain.seal_parts(&before, &after)
+    }
+
     /// Seals an event without queuing it (write-ahead: the caller delivers it
     /// itself and hands it to [`Self::enqueue`] if that fails).
     pub fn seal(&mut self, mut event: Map<String, Value>, now_ms: u64) -> Sealed {

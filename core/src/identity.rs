@@ -26,6 +26,28 @@ pub enum Source {
     None,
 }
 
+impl ActorType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActorType::User => "user",
+            ActorType::Service => "service",
+            ActorType::Anonymous => "anonymous",
+        }
+    }
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::JwtAuthn => "jwt_authn",
+            Source::JwtHs256 => "jwt_hs256",
+            Source::JwtUnverified => "jwt_unverified",
+            Source::Mtls => "mtls",
+            Source::None => "none",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor {
     pub id: Option<String>,
@@ -59,20 +81,14 @@ impl Actor {
     pub fn to_json(&self) -> Value {
         json!({
             "id": self.id,
-            "type": match self.kind { ActorType::User => "user", ActorType::Service => "service", ActorType::Anonymous => "anonymous" },
+            "type": self.kind.as_str(),
             "roles": self.roles,
             "tenant": self.tenant,
             "issuer": self.issuer,
             "client_id": self.client_id,
             "on_behalf_of": self.on_behalf_of,
             "verified": self.verified,
-            "source": match self.source {
-                Source::JwtAuthn => "jwt_authn",
-                Source::JwtHs256 => "jwt_hs256",
-                Source::JwtUnverified => "jwt_unverified",
-                Source::Mtls => "mtls",
-                Source::None => "none",
-            },
+            "source": self.source.as_str(),
             "token_id": self.token_id,
         })
     }
@@ -104,13 +120,70 @@ pub struct Resolution {
 }
 
 pub fn resolve(cfg: &IdentityConfig, ev: &Evidence) -> Resolution {
+    resolve_cached(cfg, ev, None)
+}
+
+/// HS256 tokens the filter verified itself, by token: a caller's next
+/// requests with the same token skip the decode, the HMAC and the claim
+/// walk. Bounded; an entry holds only while the token's `exp`/`nbf` (with
+/// the configured skew) say it is valid, so expiry is never missed. Built
+/// per configuration (the key and the claim rules are part of it).
+#[derive(Debug, Default)]
+pub struct TokenCache {
+    entries: std::collections::HashMap<String, Cached>,
+}
+
+#[derive(Debug)]
+struct Cached {
+    /// The resolution without `identity.on_behalf_of_header` (added per request).
+    resolution: Resolution,
+    /// Valid from..=until (seconds, skew applied).
+    from_s: u64,
+    until_s: u64,
+}
+
+/// Entries kept before the cache starts over.
+pub const TOKEN_CACHE_ENTRIES: usize = 512;
+
+impl TokenCache {
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// [`resolve`], remembering HS256 verifications in `cache`.
+pub fn resolve_cached(cfg: &IdentityConfig, ev: &Evidence, cache: Option<&mut TokenCache>) -> Resolution {
     let token = ev.token_header.and_then(jwt::bearer);
     if let Some(claims) = &ev.jwt_authn_claims {
         let token_id = claims_token_id(claims, token);
         return attributed(cfg, ev, claims, Source::JwtAuthn, true, token_id);
     }
     if let Some(token) = token {
-        return from_token(cfg, ev, token);
+        let Some(cache) = cache else { return from_token(cfg, ev, token) };
+        if let Some(c) = cache.entries.get(token).filter(|c| c.from_s <= ev.now_s && ev.now_s <= c.until_s) {
+            let mut r = c.resolution.clone();
+            if r.actor.verified && r.actor.on_behalf_of.is_none() {
+                r.actor.on_behalf_of = ev.on_behalf_of_header.filter(|v| !v.is_empty()).map(str::to_string);
+            }
+            return r;
+        }
+        let without_header = Evidence { on_behalf_of_header: None, jwt_authn_claims: None, ..*ev };
+        let (resolution, window) = from_token_windowed(cfg, &without_header, token);
+        if let (Some((from_s, until_s)), Source::JwtHs256) = (window, resolution.actor.source) {
+            if cache.entries.len() >= TOKEN_CACHE_ENTRIES {
+                cache.entries.clear();
+            }
+            cache.entries.insert(token.to_string(), Cached { resolution: resolution.clone(), from_s, until_s });
+        }
+        let mut r = resolution;
+        if r.actor.verified && r.actor.on_behalf_of.is_none() {
+            r.actor.on_behalf_of = ev.on_behalf_of_header.filter(|v| !v.is_empty()).map(str::to_string);
+        }
+        return r;
     }
     if let Some(san) = ev.peer_uri_san.filter(|s| !s.is_empty()) {
         let mut actor = Actor::anonymous();
@@ -125,26 +198,45 @@ pub fn resolve(cfg: &IdentityConfig, ev: &Evidence) -> Resolution {
 }
 
 fn from_token(cfg: &IdentityConfig, ev: &Evidence, token: &str) -> Resolution {
+    from_token_windowed(cfg, ev, token).0
+}
+
+/// The resolution of a token, and for an HS256 token that verified, the
+/// window (seconds, skew applied) in which that verification holds.
+fn from_token_windowed(cfg: &IdentityConfig, ev: &Evidence, token: &str) -> (Resolution, Option<(u64, u64)>) {
     let fail = |e: jwt::JwtError| Resolution { actor: Actor::anonymous(), reason: Some(e.reason()) };
     let decoded = match jwt::decode(token) {
         Ok(d) => d,
-        Err(e) => return fail(e),
+        Err(e) => return (fail(e), None),
     };
     let skew = cfg.jwt.clock_skew_seconds;
     let token_id = claims_token_id(&decoded.claims, Some(token));
     if let (Some(key), "HS256") = (ev.hs256_key, decoded.alg.as_str()) {
         if let Err(e) = decoded.verify_hs256(key).and_then(|_| jwt::check_time(&decoded.claims, ev.now_s, skew)) {
-            return fail(e);
+            return (fail(e), None);
         }
-        return attributed(cfg, ev, &decoded.claims, Source::JwtHs256, true, token_id);
+        // check_time's rule in whole seconds: now ≤ exp + skew, now ≥ nbf − skew.
+        let secs = |k: &str| match decoded.claims.get(k) {
+            None | Some(Value::Null) => Some(None),
+            Some(v) => v.as_f64().filter(|v| v.is_finite() && *v >= 0.0 && *v < 1e15).map(Some),
+        };
+        let window = match (secs("nbf"), secs("exp")) {
+            (Some(nbf), Some(exp)) => Some((
+                nbf.map_or(0, |n| (n.ceil() as u64).saturating_sub(skew)),
+                exp.map_or(u64::MAX, |e| (e.floor() as u64).saturating_add(skew)),
+            )),
+            _ => None,
+        };
+        let r = attributed(cfg, ev, &decoded.claims, Source::JwtHs256, true, token_id);
+        return (r, window);
     }
     if !cfg.jwt.allow_unverified {
-        return Resolution { actor: Actor::anonymous(), reason: Some("unverified_token") };
+        return (Resolution { actor: Actor::anonymous(), reason: Some("unverified_token") }, None);
     }
     if let Err(e) = jwt::check_time(&decoded.claims, ev.now_s, skew) {
-        return fail(e);
+        return (fail(e), None);
     }
-    attributed(cfg, ev, &decoded.claims, Source::JwtUnverified, false, token_id)
+    (attributed(cfg, ev, &decoded.claims, Source::JwtUnverified, false, token_id), None)
 }
 
 fn claims_token_id(claims: &Map<String, Value>, token: Option<&str>) -> Option<String> {
@@ -301,6 +393,47 @@ mod tests {
         let mut mac = Hmac::<Sha256>::new_from_slice(KEY).unwrap_or_else(|_| unreachable!());
         mac.update(input.as_bytes());
         format!("Bearer {input}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
+    }
+
+    /// A cached verification gives exactly the uncached answer, honours
+    /// expiry and `nbf` (with skew), and takes the on-behalf-of header per
+    /// request; a bad signature is never cached.
+    #[test]
+    fn token_cache_answers_as_the_verifier_would() {
+        let c = cfg("");
+        let token = hs256(json!({"sub": "svc-billing", "exp": NOW + 100, "nbf": NOW - 10}));
+        let mut cache = TokenCache::default();
+        let ev = |now_s: u64, obo: Option<&'static str>| Evidence {
+            token_header: None,
+            hs256_key: Some(KEY),
+            on_behalf_of_header: obo,
+            now_s,
+            ..Evidence::default()
+        };
+        for (now, obo) in [
+            (NOW, None),
+            (NOW, Some("alice")),
+            (NOW + 100 + 60, None),
+            (NOW + 100 + 61, None),
+            (NOW - 70, None),
+            (NOW - 71, None),
+            (NOW, Some("bob")),
+        ] {
+            let e = Evidence { token_header: Some(&token), ..ev(now, obo) };
+            let fresh = resolve(&c, &e);
+            let cached = resolve_cached(&c, &e, Some(&mut cache));
+            assert_eq!(cached, fresh, "now {now} obo {obo:?}");
+        }
+        assert_eq!(cache.len(), 1);
+        assert_eq!(
+            resolve_cached(&c, &Evidence { token_header: Some(&token), ..ev(NOW + 200, None) }, Some(&mut cache))
+                .reason,
+            Some("expired_token")
+        );
+        let forged = format!("{}x", token.trim_end_matches(|ch: char| ch != '.'));
+        let mut empty = TokenCache::default();
+        let r = resolve_cached(&c, &Evidence { token_header: Some(&forged), ..ev(NOW, None) }, Some(&mut empty));
+        assert!(r.reason.is_some() && empty.is_empty());
     }
 
     fn resolve_header(cfg: &IdentityConfig, header: &str) -> Resolution {

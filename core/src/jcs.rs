@@ -36,7 +36,8 @@ pub fn write_value(value: &Value, out: &mut String) {
     }
 }
 
-fn write_string(s: &str, out: &mut String) {
+/// Appends `s` as a canonical JSON string.
+pub fn write_string(s: &str, out: &mut String) {
     out.push('"');
     let mut clean = 0; // start of the run that needs no escaping
     for (i, b) in s.bytes().enumerate() {

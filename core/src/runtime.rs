@@ -14,6 +14,8 @@ pub struct Runtime {
     pub pseudonym_key: Option<Vec<u8>>,
     pub emitter: Emitter,
     pub classifier: Classifier,
+    /// HS256 tokens verified under this configuration.
+    pub tokens: crate::identity::TokenCache,
 }
 
 /// Problems that stop the filter from starting (config errors are separate).
@@ -83,7 +85,7 @@ impl Runtime {
             now_ms,
             start_reason,
         );
-        Ok(Runtime { cfg, templates, hs256_key, pseudonym_key, emitter, classifier })
+        Ok(Runtime { cfg, templates, hs256_key, pseudonym_key, emitter, classifier, tokens: Default::default() })
     }
 }
 

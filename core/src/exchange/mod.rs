@@ -281,7 +281,7 @@ impl Exchange {
         if rt.cfg.audit.delivery == Delivery::WriteAhead {
             let now = src.now_ms();
             let ev = self.build_event(rt, Phase::Begin, (Kind::Access, None, None), now);
-            let sealed = rt.emitter.seal(ev.to_map(), now);
+            let sealed = rt.emitter.seal_request(&ev, now);
             out.effects.push(Effect::PostBegin(rt.emitter.exporter.single(&sealed.line)));
             self.begin = Some(sealed);
             self.wait_begin = true;
@@ -664,7 +664,7 @@ impl Exchange {
             Kind::Access => {}
         }
         let ai = ev.ai.clone();
-        let sealed = rt.emitter.emit(ev.to_map(), now);
+        let sealed = rt.emitter.emit_request(&ev, now);
         // Second delivery path: the sealed event for Envoy access loggers.
         out.effects.push(Effect::FilterState("proxy_audit.event", sealed.line.clone()));
         out.effects.push(Effect::Sealed { line: sealed.line, ai });

@@ -36,7 +36,7 @@ pub struct RequestFacts {
 
 /// Reads the request facts (also in the log phase, for streams that never
 /// reached the request headers callback).
-pub fn gather(rt: &Runtime, src: &dyn Facts, now_ms: u64) -> RequestFacts {
+pub fn gather(rt: &mut Runtime, src: &dyn Facts, now_ms: u64) -> RequestFacts {
     let headers = src.headers(Side::Request);
     let get = |name: &str| headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str());
     let cfg = &rt.cfg;
@@ -66,7 +66,7 @@ pub fn gather(rt: &Runtime, src: &dyn Facts, now_ms: u64) -> RequestFacts {
         on_behalf_of_header: cfg.identity.on_behalf_of_header.as_deref().and_then(&get),
         now_s: now_ms / 1000,
     };
-    let identity = identity::resolve(&cfg.identity, &evidence);
+    let identity = identity::resolve_cached(&cfg.identity, &evidence, Some(&mut rt.tokens));
     let ai_call = if eff.ai_enabled {
         let ov = eff
             .ai_provider

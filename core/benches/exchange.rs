@@ -1,0 +1,126 @@
+//! One request through the filter's own exchange, natively: what the filter
+//! does per request outside the host (the same payloads as `bench/run`), and
+//! how many events one worker seals and batches per second.
+//! `cargo bench -p proxy-audit-core --bench exchange`
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use hmac::{Hmac, Mac};
+use proxy_audit_core::config::Config;
+use proxy_audit_core::exchange::{Event, Exchange, RecordedFacts};
+use proxy_audit_core::runtime::Runtime;
+use serde_json::json;
+use sha2::Sha256;
+use std::time::Duration;
+
+const SECRET: &str = "proxy-audit-bench-secret-0123456789abcdef";
+const NOW_MS: u64 = 1_800_000_000_000;
+
+/// The plugin config of `bench/bench.py`.
+const CONFIG: &str = r#"{
+  "identity": {"jwt": {"hs256_secret_env": "JWT"}, "service_subjects": ["^svc-"]},
+  "classification": {"entities": "all", "actions": {"pii": "redact", "phi": "redact", "pci": "mask", "secret": "redact"}},
+  "ai": {"enabled": true, "stream_usage": "inject"},
+  "audit": {"exporter": {"max_batch_events": 200, "max_buffered_events": 10000},
+            "resources": [{"path": "/patients/{id}", "type": "patient"}]}
+}"#;
+
+fn runtime() -> Runtime {
+    let cfg = Config::parse(CONFIG.as_bytes()).unwrap();
+    let env = |k: &str| (k == "JWT").then(|| SECRET.to_string());
+    Runtime::new(cfg, &env, [5; 32], "bench/exchange".into(), NOW_MS, "start").unwrap()
+}
+
+fn token() -> String {
+    let now = NOW_MS / 1000;
+    let claims = json!({"sub": "dr-alice", "iss": "https://idp.example.com", "aud": "proxy-audit",
+                        "roles": ["physician"], "tenant": "clinic-7", "iat": now, "exp": now + 86400});
+    let enc = |v: &serde_json::Value| URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).unwrap());
+    let input = format!("{}.{}", enc(&json!({"alg": "HS256", "typ": "JWT"})), enc(&claims));
+    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(input.as_bytes());
+    format!("Bearer {input}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
+}
+
+fn headers(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+/// The small GET of `bench/run`: headers, a 36-byte JSON answer, the log.
+pub fn small_get_facts(auth: &str) -> RecordedFacts {
+    RecordedFacts {
+        request_headers: headers(&[
+            (":method", "GET"),
+            (":path", "/patients/p-1042"),
+            (":authority", "api.example.com"),
+            (":scheme", "http"),
+            ("authorization", auth),
+            ("x-request-id", "r-1"),
+            ("user-agent", "bench"),
+        ]),
+        response_headers: headers(&[(":status", "200"), ("content-type", "application/json")]),
+        response_body: br#"{"id": "p-1042", "name": "redacted"}"#.to_vec(),
+        properties: vec![(vec!["source".into(), "address".into()], b"127.0.0.1:50000".to_vec())],
+        now_ms: NOW_MS,
+        ..RecordedFacts::default()
+    }
+}
+
+pub fn run_one(rt: &mut Runtime, f: &RecordedFacts) {
+    let mut ex = Exchange::new();
+    ex.handle(rt, f, Event::RequestHeaders { end_of_stream: f.request_body.is_empty() });
+    if !f.request_body.is_empty() {
+        ex.handle(rt, f, Event::RequestBody { size: f.request_body.len(), end_of_stream: true });
+    }
+    ex.handle(rt, f, Event::ResponseHeaders { end_of_stream: false });
+    ex.handle(rt, f, Event::ResponseBody { size: f.response_body.len(), end_of_stream: true });
+    ex.handle(rt, f, Event::Log);
+}
+
+fn drain(rt: &mut Runtime) {
+    while let Some(b) = rt.emitter.tick(NOW_MS) {
+        std::hint::black_box(b.body.len());
+        rt.emitter.batch_done(true, NOW_MS);
+    }
+}
+
+fn small_get(c: &mut Criterion) {
+    let mut rt = runtime();
+    let f = small_get_facts(&token());
+    let mut g = c.benchmark_group("exchange");
+    g.sample_size(20).measurement_time(Duration::from_secs(2)).warm_up_time(Duration::from_millis(500));
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("small_get", |b| {
+        b.iter(|| {
+            run_one(&mut rt, &f);
+            drain(&mut rt);
+        })
+    });
+    g.finish();
+}
+
+/// Build + canonicalize + hash + batch of the audit event of a plain
+/// request (the log callback alone): events one worker seals and ships per
+/// second (target ≥ 50,000).
+fn seal_and_batch(c: &mut Criterion) {
+    let mut rt = runtime();
+    let mut f = small_get_facts("");
+    f.request_headers.retain(|(k, _)| k != "authorization");
+    let mut g = c.benchmark_group("trail");
+    g.sample_size(20).measurement_time(Duration::from_secs(2)).warm_up_time(Duration::from_millis(500));
+    g.throughput(Throughput::Elements(200));
+    g.bench_function("seal_and_batch_200_request_events", |b| {
+        b.iter(|| {
+            for _ in 0..200 {
+                Exchange::new().handle(&mut rt, &f, Event::Log);
+            }
+            drain(&mut rt);
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, small_get, seal_and_batch);
+criterion_main!(benches);
