@@ -8,25 +8,37 @@ use proxy_audit_core::config::Config;
 use proxy_audit_core::inspect::{plan, Inspection, Plan};
 use proxy_audit_core::runtime::build_classifier;
 
-pub fn run(args: &[String]) -> u8 {
-    let mut config: Option<String> = None;
-    let mut direction = "request".to_string();
-    let mut content_type: Option<String> = None;
-    let mut input = "-".to_string();
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let mut value = || it.next().cloned();
-        match a.as_str() {
-            "--config" => config = value(),
-            "--direction" => direction = value().unwrap_or_default(),
-            "--content-type" => content_type = value(),
-            _ => input = a.clone(),
-        }
-    }
-    if direction != "request" && direction != "response" {
-        eprintln!("--direction must be request or response");
-        return 2;
-    }
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Direction {
+    Request,
+    Response,
+}
+
+#[derive(clap::Args)]
+#[command(after_help = "Exit: 0 forwarded, 1 the policy blocks the body, 2 usage error or unreadable input.")]
+pub struct Args {
+    /// Plugin config (JSON) whose classification policy applies; defaults when absent.
+    #[arg(long, value_name = "FILE")]
+    config: Option<String>,
+    /// Which body it is.
+    #[arg(long, value_enum, default_value = "request")]
+    direction: Direction,
+    /// Content type of the body; guessed from its first bytes when absent.
+    #[arg(long, value_name = "TYPE")]
+    content_type: Option<String>,
+    /// The body, or `-` for standard input.
+    #[arg(value_name = "FILE", default_value = "-")]
+    input: String,
+}
+
+pub fn run(args: &Args) -> u8 {
+    let config = args.config.clone();
+    let direction = match args.direction {
+        Direction::Request => "request",
+        Direction::Response => "response",
+    };
+    let content_type = args.content_type.clone();
+    let input = args.input.clone();
     let cfg_bytes = match &config {
         Some(path) => match crate::read_input(path) {
             Ok(b) => b,
@@ -82,7 +94,7 @@ pub fn run(args: &[String]) -> u8 {
         println!("{}", String::from_utf8_lossy(&out));
     }
     let record = inspection.record().to_json();
-    println!("{}", serde_json::to_string_pretty(&serde_json::json!({ direction.clone(): record })).unwrap_or_default());
+    println!("{}", serde_json::to_string_pretty(&serde_json::json!({ direction: record })).unwrap_or_default());
     u8::from(inspection.blocked.is_some())
 }
 

@@ -1,49 +1,39 @@
-//! `proxy-audit verify [--live | --live-within SECONDS] [--checkpoint [EMITTER@]SEQ:HASH]... FILE...|-`
+//! `proxy-audit verify`: the trail verifier (`proxy-audit-verify`) on files.
 
-use proxy_audit_core::verify::{verify_inputs, Checkpoint, Live};
+use proxy_audit_verify::{verify_inputs, Checkpoint, Live};
 
-const USAGE: &str =
-    "usage: proxy-audit verify [--live | --live-within SECONDS] [--checkpoint [EMITTER@]SEQ:HASH]... FILE...|-";
+const AFTER: &str = "\
+Reads NDJSON, OTLP-JSON, Envoy JSON access logs (the sealed event in an audit_event/event field)
+and Envoy's log (proxy-audit: record lines); sources merge, copies are ignored. A chain without its
+end record is open and fails unless --live (all open chains are still being written) or
+--live-within SECONDS (those whose last event is that recent, relative to the newest event).
+Exit: 0 every chain holds, 1 a break or an open chain, 2 usage or unreadable input.";
 
-pub fn run(args: &[String]) -> u8 {
-    let mut checkpoints = Vec::new();
-    let mut files = Vec::new();
-    let mut live = Live::No;
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "-h" | "--help" => {
-                println!("{USAGE}\n\nReads NDJSON, OTLP-JSON, Envoy JSON access logs (the sealed event in an audit_event/event field)\nand Envoy's log (proxy-audit: record lines); sources merge, copies are ignored. A chain without its\nend record is open and fails unless --live (all open chains are still being written) or\n--live-within SECONDS (those whose last event is that recent, relative to the newest event).\nExit: 0 every chain holds, 1 a break or an open chain, 2 usage or unreadable input.");
-                return 0;
-            }
-            "--live" => live = Live::All,
-            "--live-within" => match it.next().map(|s| s.parse::<u64>()) {
-                Some(Ok(secs)) => live = Live::Within(secs.saturating_mul(1000)),
-                _ => {
-                    eprintln!("--live-within needs a number of seconds");
-                    return 2;
-                }
-            },
-            "--checkpoint" => match it.next().map(|s| Checkpoint::parse(s)) {
-                Some(Ok(c)) => checkpoints.push(c),
-                Some(Err(e)) => {
-                    eprintln!("--checkpoint: {e}");
-                    return 2;
-                }
-                None => {
-                    eprintln!("--checkpoint needs [EMITTER@]SEQ:HASH");
-                    return 2;
-                }
-            },
-            _ => files.push(a.clone()),
-        }
-    }
-    if files.is_empty() {
-        eprintln!("{USAGE}");
-        return 2;
-    }
+#[derive(clap::Args)]
+#[command(after_help = AFTER)]
+pub struct Args {
+    /// Trail files, or `-` for standard input.
+    #[arg(value_name = "FILE", required = true)]
+    files: Vec<String>,
+    /// Every open chain is still being written: not a failure.
+    #[arg(long, conflicts_with = "live_within")]
+    live: bool,
+    /// Open chains whose last event is at most this many seconds older than the newest event are live.
+    #[arg(long, value_name = "SECONDS")]
+    live_within: Option<u64>,
+    /// An expected head, kept elsewhere: [EMITTER@]SEQ:HASH (repeatable).
+    #[arg(long, value_name = "[EMITTER@]SEQ:HASH", value_parser = Checkpoint::parse)]
+    checkpoint: Vec<Checkpoint>,
+}
+
+pub fn run(args: &Args) -> u8 {
+    let live = match (args.live, args.live_within) {
+        (true, _) => Live::All,
+        (false, Some(secs)) => Live::Within(secs.saturating_mul(1000)),
+        (false, None) => Live::No,
+    };
     let mut contents = Vec::new();
-    for f in &files {
+    for f in &args.files {
         match crate::read_input(f) {
             Ok(b) => contents.push((f.as_str(), b)),
             Err(e) => {
@@ -53,7 +43,7 @@ pub fn run(args: &[String]) -> u8 {
         }
     }
     let inputs: Vec<(&str, &[u8])> = contents.iter().map(|(n, b)| (*n, b.as_slice())).collect();
-    let mut report = verify_inputs(&inputs, &checkpoints);
+    let mut report = verify_inputs(&inputs, &args.checkpoint);
     report.set_live(live);
     print!("{}", report.render());
     u8::try_from(report.exit_code()).unwrap_or(2)

@@ -282,12 +282,12 @@ mod tests {
             .collect();
         assert!(!lost.is_empty());
         let values: Vec<Value> = delivered.iter().filter_map(|l| serde_json::from_str(l).ok()).collect();
-        let report = crate::verify::verify(values.clone(), &[]);
+        let report = proxy_audit_verify::verify(values.clone(), &[]);
         assert_eq!(report.exit_code(), 0, "{}", report.render());
         assert!(report.render().contains("declared by node/1/shipper"), "{}", report.render());
         // Without the shipper's loss events, the worker's chain has holes.
         let without: Vec<Value> = values.into_iter().filter(|v| v["trail"]["emitter"] != "node/1").collect();
-        assert_eq!(crate::verify::verify(without, &[]).exit_code(), 1);
+        assert_eq!(proxy_audit_verify::verify(without, &[]).exit_code(), 1);
         assert!(shipper.forward(b"garbage").is_err());
     }
 
@@ -324,7 +324,7 @@ mod tests {
         }
         delivered.extend(drain(&mut shipper, t + 100_000));
         let values: Vec<Value> = delivered.iter().filter_map(|l| serde_json::from_str(l).ok()).collect();
-        let report = crate::verify::verify(values, &[]);
+        let report = proxy_audit_verify::verify(values, &[]);
         assert_eq!(report.exit_code(), 0, "{}", report.render());
         assert!(shipper.exporter.stats.dropped > 10);
     }
@@ -386,8 +386,8 @@ mod tests {
         let lines = drain(&mut new, 2_000);
         let values: Vec<Value> = lines.iter().filter_map(|l| serde_json::from_str(l).ok()).collect();
         assert!(values.iter().any(|v| v["kind"] == "loss" && v["trail"]["emitter"] == "node/1"));
-        let mut report = crate::verify::verify_with(values.clone(), &[]);
-        report.set_live(crate::verify::Live::No);
+        let mut report = proxy_audit_verify::verify_with(values.clone(), &[]);
+        report.set_live(proxy_audit_verify::Live::No);
         // The adopting chain is live (no end yet); the retired one is closed.
         let open: Vec<&str> = report.open.iter().map(|o| o.emitter.as_str()).collect();
         assert_eq!(open, vec!["node/2"], "{}", report.render());
@@ -414,8 +414,8 @@ mod tests {
         assert_eq!(records.len(), 2, "one loss (1..12), then end: {records:?}");
         delivered.extend(records);
         let values: Vec<Value> = delivered.iter().filter_map(|l| serde_json::from_str(l).ok()).collect();
-        let mut report = crate::verify::verify_with(values, &[]);
-        report.set_live(crate::verify::Live::No);
+        let mut report = proxy_audit_verify::verify_with(values, &[]);
+        report.set_live(proxy_audit_verify::Live::No);
         assert_eq!(report.exit_code(), 0, "{}", report.render());
         assert!(report.render().contains("LOSS emitter node/1 seq 1..12 declared (12 events)"), "{}", report.render());
     }

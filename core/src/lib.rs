@@ -26,4 +26,3 @@ pub mod resources;
 pub mod runtime;
 pub mod sse;
 pub mod timefmt;
-pub mod verify;

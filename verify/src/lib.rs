@@ -42,9 +42,14 @@
 //!
 //! Nothing here panics on input.
 
-use crate::chain::{compute_hash, ZERO_HASH};
-use crate::ids::sha256_hex;
-use crate::jcs;
+#![cfg_attr(test, allow(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used))]
+
+#[doc(hidden)]
+pub mod fuzzing;
+
+use proxy_audit_core::chain::{compute_hash, ZERO_HASH};
+use proxy_audit_core::ids::sha256_hex;
+use proxy_audit_core::jcs;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
@@ -249,9 +254,7 @@ pub fn parse_events_lossy(name: &str, bytes: &[u8]) -> (Vec<Value>, Vec<String>)
     (events, errors)
 }
 
-/// What the filter writes before a trail record in Envoy's log when it
-/// retires without a way to deliver it (the plugin's `handover` module).
-pub const RECORD_MARKER: &str = "proxy-audit: record ";
+pub use proxy_audit_core::export::RECORD_MARKER;
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
@@ -627,7 +630,7 @@ fn read_entry(ev: &Value, computed: String, emitter: Option<&str>, breaks: &mut 
         _ => None,
     };
     let end = attests.is_some() && trail.and_then(|t| t.get("reason")).and_then(Value::as_str) == Some("end");
-    let time_ms = ev.get("time").and_then(Value::as_str).and_then(crate::timefmt::parse_rfc3339_millis);
+    let time_ms = ev.get("time").and_then(Value::as_str).and_then(proxy_audit_core::timefmt::parse_rfc3339_millis);
     Some(Entry { seq, id, kind, prev, hash, computed, hash_ok, loss, loss_for, attests, end, time_ms })
 }
 
@@ -1065,7 +1068,7 @@ impl Report {
 #[allow(clippy::indexing_slicing)] // fixtures; a wrong index is a test bug
 mod tests {
     use super::*;
-    use crate::chain::Chain;
+    use proxy_audit_core::chain::Chain;
     use serde_json::{json, Map};
 
     /// Builds chains with `Chain::seal`, keeping the shipped NDJSON lines.
@@ -1088,7 +1091,7 @@ mod tests {
             let mut m = Map::new();
             m.insert("schema".into(), json!("proxy-audit/1"));
             m.insert("id".into(), json!(format!("{:016x}{:016x}", self.no, seq)));
-            m.insert("time".into(), json!(crate::timefmt::rfc3339_millis(1_795_000_000_000 + seq * 10)));
+            m.insert("time".into(), json!(proxy_audit_core::timefmt::rfc3339_millis(1_795_000_000_000 + seq * 10)));
             m.insert("kind".into(), json!(kind));
             m
         }
@@ -1665,7 +1668,7 @@ mod tests {
     fn fixture_files() {
         macro_rules! fixture {
             ($name:literal) => {
-                ($name, include_bytes!(concat!("../tests/data/verify/", $name)).as_slice())
+                ($name, include_bytes!(concat!("../../core/tests/data/verify/", $name)).as_slice())
             };
         }
         let check = |input: (&str, &[u8]), cps: &[Checkpoint]| verify_inputs(&[input], cps);
