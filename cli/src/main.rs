@@ -3,6 +3,7 @@
 //! what the filter does.
 
 mod check_config;
+mod keygen;
 mod scan;
 mod verify_cmd;
 
@@ -28,6 +29,8 @@ enum Command {
     Scan(scan::Args),
     /// Verify the hash chains (and signatures) of an audit trail.
     Verify(verify_cmd::Args),
+    /// Make an Ed25519 key pair for signed checkpoints (audit.signing).
+    Keygen(keygen::Args),
 }
 
 fn main() -> ExitCode {
@@ -36,6 +39,7 @@ fn main() -> ExitCode {
         Command::CheckConfig(a) => check_config::run(&a),
         Command::Scan(a) => scan::run(&a),
         Command::Verify(a) => verify_cmd::run(&a),
+        Command::Keygen(a) => keygen::run(&a),
     };
     ExitCode::from(code)
 }
