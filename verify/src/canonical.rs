@@ -103,56 +103,51 @@ impl Scanner<'_> {
     fn string(&mut self) -> Option<(Range<usize>, bool)> {
         self.eat(b'"')?;
         let start = self.i;
-        let mut plain = true;
+        let (mut escaped, mut non_ascii) = (false, false);
+        let b = self.b;
+        let mut i = self.i;
         loop {
-            // Up to the next quote or backslash; no raw control characters before it.
-            let rest = self.b.get(self.i..)?;
-            // Short strings (member names, most values): a plain loop beats a SIMD search's setup.
-            let near = rest.iter().take(24).position(|&c| c == b'"' || c == b'\\');
-            let n = match near {
-                Some(n) => n,
-                None => memchr::memchr2(b'"', b'\\', rest)?,
-            };
-            let seg = rest.get(..n)?;
-            if seg.iter().fold(false, |bad, &c| bad | (c < 0x20)) {
-                return None; // a raw control character: not JSON
-            }
-            if !seg.is_ascii() {
-                // Non-ASCII text is written as is; it must be valid UTF-8
-                // (a segment ends at `"` or `\\`, never inside a character).
-                std::str::from_utf8(seg).ok()?;
-                plain = false;
-            }
-            self.i += n;
-            match self.peek()? {
-                b'"' => {
-                    let r = start..self.i;
-                    self.i += 1;
-                    return Some((r, !plain));
-                }
+            let c = *b.get(i)?;
+            match c {
+                b'"' => break,
                 b'\\' => {
-                    plain = false;
-                    let esc = *self.b.get(self.i + 1)?;
-                    match esc {
-                        b'"' | b'\\' | b'b' | b'f' | b'n' | b'r' | b't' => self.i += 2,
-                        b'u' => {
-                            // Only control characters without a short form, lowercase hex.
-                            let hex = self.b.get(self.i + 2..self.i + 6)?;
-                            let lower = |c: &u8| c.is_ascii_digit() || (b'a'..=b'f').contains(c);
-                            if !(hex.starts_with(b"00") && hex.iter().all(lower)) {
-                                return None;
-                            }
-                            let v = u8::from_str_radix(std::str::from_utf8(hex.get(2..)?).ok()?, 16).ok()?;
-                            if v >= 0x20 || matches!(v, 0x08 | 0x09 | 0x0a | 0x0c | 0x0d) {
-                                return None;
-                            }
-                            self.i += 6;
-                        }
-                        _ => return None,
-                    }
+                    escaped = true;
+                    i += self.escape(i)?;
                 }
-                _ => return None,
+                0..=0x1f => return None, // a raw control character: not JSON
+                0x80.. => {
+                    non_ascii = true;
+                    i += 1;
+                }
+                _ => i += 1,
             }
+        }
+        if non_ascii {
+            // Written as is; it must be valid UTF-8.
+            std::str::from_utf8(b.get(start..i)?).ok()?;
+        }
+        self.i = i + 1;
+        Some((start..i, escaped || non_ascii))
+    }
+
+    /// The length of the escape at `at`, if it is one JCS writes.
+    fn escape(&self, at: usize) -> Option<usize> {
+        match *self.b.get(at + 1)? {
+            b'"' | b'\\' | b'b' | b'f' | b'n' | b'r' | b't' => Some(2),
+            b'u' => {
+                // Only control characters without a short form, lowercase hex.
+                let hex = self.b.get(at + 2..at + 6)?;
+                let lower = |c: &u8| c.is_ascii_digit() || (b'a'..=b'f').contains(c);
+                if !(hex.starts_with(b"00") && hex.iter().all(lower)) {
+                    return None;
+                }
+                let v = u8::from_str_radix(std::str::from_utf8(hex.get(2..)?).ok()?, 16).ok()?;
+                if v >= 0x20 || matches!(v, 0x08 | 0x09 | 0x0a | 0x0c | 0x0d) {
+                    return None;
+                }
+                Some(6)
+            }
+            _ => None,
         }
     }
 

@@ -255,7 +255,7 @@ pub fn verify_sources(inputs: &[(&str, &[u8])], opts: &Options) -> Report {
 /// events are kept, not the input bytes.
 pub struct Session<'o> {
     opts: &'o Options,
-    lights: Vec<Light>,
+    ingest: Ingest,
     unreadable: Vec<String>,
     progress: Option<OnProgress<'o>>,
     seen: Progress,
@@ -276,7 +276,7 @@ const BLOCK: usize = 8 << 20;
 
 impl<'o> Session<'o> {
     pub fn new(opts: &'o Options) -> Self {
-        Session { opts, lights: Vec::new(), unreadable: Vec::new(), progress: None, seen: Progress::default() }
+        Session { opts, ingest: Ingest::default(), unreadable: Vec::new(), progress: None, seen: Progress::default() }
     }
 
     /// Called after every block read.
@@ -300,16 +300,21 @@ impl<'o> Session<'o> {
         reader: &mut dyn std::io::Read,
         whole: Option<&dyn Fn() -> std::io::Result<Vec<u8>>>,
     ) -> std::io::Result<usize> {
-        let start = self.lights.len();
         let mut errors = Vec::new();
-        let mut buf: Vec<u8> = Vec::with_capacity(BLOCK + (1 << 16));
+        // When the first block is not all JSON lines, the source may be one
+        // pretty-printed document: its events wait here until that is known.
+        let mut pending: Option<Vec<Light>> = None;
+        // buf[..len] holds what was read and not yet parsed (zeroed once, reused).
+        let mut buf: Vec<u8> = vec![0; BLOCK];
+        let mut len = 0usize;
         let (mut line, mut first, mut blocks, mut events) = (1usize, true, 0usize, 0usize);
         let mut last_block: Vec<u8> = Vec::new();
         let mut want = BLOCK;
         loop {
-            let eof = fill(reader, &mut buf, want)? < want;
-            let cut = match memchr::memrchr(b'\n', &buf) {
-                _ if eof => buf.len(),
+            let eof = fill(reader, &mut buf, &mut len, want)?;
+            let filled = buf.get(..len).unwrap_or_default();
+            let cut = match memchr::memrchr(b'\n', filled) {
+                _ if eof => len,
                 Some(i) => i + 1,
                 None => {
                     // One line longer than a block: read on.
@@ -318,40 +323,48 @@ impl<'o> Session<'o> {
                 }
             };
             want = BLOCK;
-            let block = buf.get(..cut).unwrap_or_default();
+            let block = filled.get(..cut).unwrap_or_default();
             let block = if first { block.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(block) } else { block };
             first = false;
             let (lights, errs) = crate::input::parse_block(name, block, line, self.opts.threads.max(1));
             line += memchr::memchr_iter(b'\n', block).count();
             events += lights.len();
-            self.push(lights);
+            if blocks == 0 && !errs.is_empty() {
+                pending = Some(Vec::new());
+            }
             errors.extend(errs);
             blocks += 1;
-            self.seen.bytes += cut as u64;
             if blocks == 1 && eof && whole.is_none() {
                 last_block = block.to_vec();
             }
-            buf.drain(..cut);
+            match pending.as_mut() {
+                Some(p) => p.extend(lights),
+                None => self.push(lights),
+            }
+            self.seen.bytes += cut as u64;
+            buf.copy_within(cut..len, 0);
+            len -= cut;
             if let Some(p) = self.progress.as_mut() {
                 p(&self.seen);
             }
-            if eof && buf.is_empty() {
+            if eof && len == 0 {
                 break;
             }
         }
-        if !errors.is_empty() {
+        if let Some(lines) = pending {
             // Perhaps pretty-printed JSON: read the source whole.
             let bytes = match whole {
                 Some(read) => read()?,
                 None => last_block,
             };
             let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
-            if let Some((lights, errs)) = crate::input::parse_document(name, bytes) {
-                self.seen.events -= (self.lights.len() - start) as u64;
-                self.lights.truncate(start);
-                events = lights.len();
-                self.push(lights);
-                errors = errs;
+            match crate::input::parse_document(name, bytes) {
+                Some((lights, errs)) => {
+                    events = lights.len();
+                    self.push(lights);
+                    errors = errs;
+                }
+                None => self.push(lines),
             }
         }
         self.unreadable.extend(errors);
@@ -364,10 +377,10 @@ impl<'o> Session<'o> {
 
     fn push(&mut self, lights: Vec<Light>) {
         let shard = self.opts.shard;
-        let before = self.lights.len();
-        self.lights.reserve(lights.len());
-        self.lights.extend(lights.into_iter().filter(|l| in_shard(l, shard)));
-        self.seen.events += (self.lights.len() - before) as u64;
+        for l in lights.into_iter().filter(|l| in_shard(l, shard)) {
+            self.seen.events += 1;
+            self.ingest.add(l);
+        }
     }
 
     /// Records input that could not be read at all (a missing file).
@@ -376,7 +389,7 @@ impl<'o> Session<'o> {
     }
 
     pub fn finish(self) -> Report {
-        let mut report = verify_lights(self.lights, self.opts);
+        let mut report = verify_ingested(self.ingest, self.opts);
         report.unreadable.extend(self.unreadable);
         report.set_live(self.opts.live);
         report.shard = self.opts.shard;
@@ -384,24 +397,21 @@ impl<'o> Session<'o> {
     }
 }
 
-/// Appends to `buf` from `reader` until it holds `want` bytes or the input
-/// ends; returns how many bytes `buf` holds.
-fn fill(reader: &mut dyn std::io::Read, buf: &mut Vec<u8>, want: usize) -> std::io::Result<usize> {
-    let mut len = buf.len();
-    buf.resize(want.max(len), 0);
-    let result = loop {
-        if len >= want {
-            break Ok(());
-        }
-        match reader.read(buf.get_mut(len..).unwrap_or_default()) {
-            Ok(0) => break Ok(()),
-            Ok(n) => len += n,
+/// Reads from `reader` into `buf[len..]` until `len` reaches `want` or the
+/// input ends; returns whether it ended.
+fn fill(reader: &mut dyn std::io::Read, buf: &mut Vec<u8>, len: &mut usize, want: usize) -> std::io::Result<bool> {
+    if buf.len() < want {
+        buf.resize(want, 0);
+    }
+    while *len < want {
+        match reader.read(buf.get_mut(*len..want).unwrap_or_default()) {
+            Ok(0) => return Ok(true),
+            Ok(n) => *len += n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => break Err(e),
+            Err(e) => return Err(e),
         }
-    };
-    buf.truncate(len);
-    result.map(|()| len)
+    }
+    Ok(false)
 }
 
 /// Whether an event is for this shard: its emitter's shard, or a `loss`
@@ -435,64 +445,86 @@ pub fn verify_with(events: Vec<Value>, checkpoints: &[Checkpoint]) -> Report {
     verify_lights(events.into_iter().map(Light::from_value).collect(), &opts)
 }
 
-pub(crate) fn verify_lights(lights: Vec<Light>, opts: &Options) -> Report {
-    let checkpoints = &opts.checkpoints[..];
-    let mut breaks = Vec::new();
+/// The events read so far, deduplicated and grouped by emitter: what is
+/// kept of the input (the input itself is not).
+#[derive(Default)]
+pub(crate) struct Ingest {
+    breaks: Vec<Break>,
     // What tells copies apart: the content's hash and `chain.hash` as
     // written, 128 bits of each (a collision needs 2^64 work and only makes
     // one of two made-up events count as the other's copy).
-    let mut seen: FxSet<(u128, u128)> = FxSet::default();
-    let mut dups: HashMap<String, u64> = HashMap::new();
+    seen: FxSet<(u128, u128)>,
+    dups: HashMap<String, u64>,
     // Event id -> (emitter number, seq, content).
-    let mut ids: FxMap<u128, (u32, u64, (u128, u128))> = FxMap::default();
-    let mut names: Vec<String> = Vec::new();
-    let mut name_no: FxMap<String, u32> = FxMap::default();
-    let mut groups: BTreeMap<String, Vec<Entry>> = BTreeMap::new();
+    ids: FxMap<u128, (u32, u64, (u128, u128))>,
+    names: Vec<String>,
+    name_no: FxMap<String, u32>,
+    groups: BTreeMap<String, Vec<Entry>>,
+}
 
-    for light in lights {
+impl Ingest {
+    pub(crate) fn add(&mut self, light: Light) {
         let Light { computed, declared, emitter: emitter_field, body } = light;
         let key = (computed.prefix128(), declared.prefix128());
-        if seen.contains(&key) {
-            *dups.entry(emitter_field.unwrap_or_else(|| "?".into())).or_default() += 1;
-            continue;
+        if self.seen.contains(&key) {
+            *self.dups.entry(emitter_field.unwrap_or_else(|| "?".into())).or_default() += 1;
+            return;
         }
-        seen.insert(key);
+        self.seen.insert(key);
         let entry = match body {
             Body::Entry(e) => Some(*e),
-            Body::Value(ev) => read_entry(&ev, computed, emitter_field.as_deref(), &mut breaks),
+            Body::Value(ev) => read_entry(&ev, computed, emitter_field.as_deref(), &mut self.breaks),
         };
         let (Some(entry), Some(emitter)) = (entry, emitter_field) else {
-            continue;
+            return;
         };
-        let no = match name_no.get(&emitter) {
+        let no = match self.name_no.get(&emitter) {
             Some(n) => *n,
             None => {
-                let n = names.len() as u32;
-                names.push(emitter.clone());
-                name_no.insert(emitter.clone(), n);
+                let n = self.names.len() as u32;
+                self.names.push(emitter.clone());
+                self.name_no.insert(emitter.clone(), n);
                 n
             }
         };
         // Same id, different content (the content: its hash and `chain.hash`).
         if let Some(id) = &entry.id {
-            match ids.get(&id_key(id)) {
-                Some((e, s, w)) if *w != key => breaks.push(Break {
+            match self.ids.get(&id_key(id)) {
+                Some((e, s, w)) if *w != key => self.breaks.push(Break {
                     emitter: emitter.clone(),
                     seq: entry.seq,
                     problem: Problem::Duplicate,
                     detail: format!(
                         "id {id} also appears as emitter {} seq {s} with different content",
-                        names.get(*e as usize).map_or("?", String::as_str)
+                        self.names.get(*e as usize).map_or("?", String::as_str)
                     ),
                 }),
                 Some(_) => {}
                 None => {
-                    ids.insert(id_key(id), (no, entry.seq, key));
+                    self.ids.insert(id_key(id), (no, entry.seq, key));
                 }
             }
         }
-        groups.entry(emitter).or_default().push(entry);
+        match self.groups.get_mut(&emitter) {
+            Some(g) => g.push(entry),
+            None => {
+                self.groups.insert(emitter, vec![entry]);
+            }
+        }
     }
+}
+
+pub(crate) fn verify_lights(lights: Vec<Light>, opts: &Options) -> Report {
+    let mut ingest = Ingest::default();
+    for l in lights {
+        ingest.add(l);
+    }
+    verify_ingested(ingest, opts)
+}
+
+pub(crate) fn verify_ingested(ingest: Ingest, opts: &Options) -> Report {
+    let checkpoints = &opts.checkpoints[..];
+    let Ingest { mut breaks, dups, mut groups, .. } = ingest;
 
     // Losses that one emitter declares for another (valid events only).
     let mut elsewhere: BTreeMap<String, Vec<Foreign>> = BTreeMap::new();
