@@ -130,15 +130,21 @@ fn emitter_of(ev: &Value) -> Option<String> {
 
 /// Parses one block of whole lines into [`Light`] events, in parallel on
 /// `threads` threads when it is large.
-pub(crate) fn parse_block(name: &str, bytes: &[u8], first_line: usize, threads: usize) -> (Vec<Light>, Vec<String>) {
+pub(crate) fn parse_block(
+    name: &str,
+    bytes: &[u8],
+    first_line: usize,
+    threads: usize,
+    shard: Option<(u64, u64)>,
+) -> (Vec<Light>, Vec<String>) {
     let chunks = split_lines(bytes, threads);
     if chunks.len() <= 1 {
-        return lights_of(name, bytes, first_line, false);
+        return lights_of(name, bytes, first_line, false, shard);
     }
     let results: Vec<(Vec<Light>, Vec<String>)> = std::thread::scope(|s| {
         let handles: Vec<_> = chunks
             .iter()
-            .map(|(line, chunk)| s.spawn(move || lights_of(name, chunk, first_line + line - 1, false)))
+            .map(|(line, chunk)| s.spawn(move || lights_of(name, chunk, first_line + line - 1, false, shard)))
             .collect();
         handles
             .into_iter()
@@ -211,11 +217,19 @@ fn split_lines(bytes: &[u8], n: usize) -> Vec<(usize, &[u8])> {
     out
 }
 
-fn lights_of(name: &str, bytes: &[u8], first_line: usize, whole: bool) -> (Vec<Light>, Vec<String>) {
+fn lights_of(
+    name: &str,
+    bytes: &[u8],
+    first_line: usize,
+    whole: bool,
+    shard: Option<(u64, u64)>,
+) -> (Vec<Light>, Vec<String>) {
     let mut lights = Vec::with_capacity(bytes.len() / 1024);
     let mut errors = Vec::new();
     let mut sink = |raw: Raw<'_>, at: &dyn Fn() -> String, errors: &mut Vec<String>| match raw {
         Raw::Value(v) => lights.push(Light::from_value(v)),
+        // Another shard's plain event: not even hashed.
+        Raw::Canonical(t, spans) if other_shard(t, &spans, shard) => {}
         Raw::Canonical(t, spans) => match Light::from_spans(t, spans) {
             Some(l) => lights.push(l),
             None => errors.push(format!("{}: unreadable event", at())),
@@ -227,6 +241,19 @@ fn lights_of(name: &str, bytes: &[u8], first_line: usize, whole: bool) -> (Vec<L
         read_lines_only(name, bytes, first_line, &mut sink, &mut errors);
     }
     (lights, errors)
+}
+
+/// A canonical event of an emitter outside `shard` that is not a `loss`
+/// record (which may declare a gap in a chain of this shard).
+fn other_shard(line: &[u8], spans: &canonical::Spans, shard: Option<(u64, u64)>) -> bool {
+    let Some((i, n)) = shard else { return false };
+    let kind = spans.kind.clone().and_then(|k| line.get(k)).and_then(canonical::plain_string);
+    if kind.is_none_or(|k| k == "loss") {
+        return false;
+    }
+    let Some(chain) = spans.chain.clone().and_then(|c| line.get(c)) else { return false };
+    let emitter = canonical::members(chain).find(|(k, _)| *k == b"emitter").and_then(|(_, v)| canonical::plain_string(v));
+    emitter.is_some_and(|e| crate::shard_of(e, n) != i)
 }
 
 /// An event found in the input: parsed already, or a canonical line.
