@@ -326,7 +326,8 @@ impl<'o> Session<'o> {
             let block = filled.get(..cut).unwrap_or_default();
             let block = if first { block.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(block) } else { block };
             first = false;
-            let (lights, errs) = crate::input::parse_block(name, block, line, self.opts.threads.max(1), self.opts.shard);
+            let (lights, errs) =
+                crate::input::parse_block(name, block, line, self.opts.threads.max(1), self.opts.shard);
             line += memchr::memchr_iter(b'\n', block).count();
             events += lights.len();
             if blocks == 0 && !errs.is_empty() {

@@ -252,7 +252,8 @@ fn other_shard(line: &[u8], spans: &canonical::Spans, shard: Option<(u64, u64)>)
         return false;
     }
     let Some(chain) = spans.chain.clone().and_then(|c| line.get(c)) else { return false };
-    let emitter = canonical::members(chain).find(|(k, _)| *k == b"emitter").and_then(|(_, v)| canonical::plain_string(v));
+    let emitter =
+        canonical::members(chain).find(|(k, _)| *k == b"emitter").and_then(|(_, v)| canonical::plain_string(v));
     emitter.is_some_and(|e| crate::shard_of(e, n) != i)
 }
 
