@@ -7,6 +7,11 @@ only the filter's code; what Envoy spends on host calls and V8 around it is the 
 end-to-end figure.
 
     .venv/bin/python bench/wasm_profile.py [requests per payload, default 50]
+    .venv/bin/python bench/wasm_profile.py --signing [requests, default 50]
+
+`--signing` measures what a signed checkpoint costs: the small GET with a checkpoint after every
+event (`audit.checkpoint_every_events: 1`), unsigned and then signed (`audit.signing`); the
+difference per request is the cost of one Ed25519 signature in the filter.
 """
 import collections
 import json
@@ -49,7 +54,7 @@ def one_request(host, p, auth, response, sse):
     else:
         s.request_headers(headers + [("content-type", "application/json")])
         s.request_body(p["body"].read_bytes(), end_of_stream=True)
-    if p is sse["payload"]:
+    if sse is not None and p is sse["payload"]:
         s.response_headers([(":status", "200"), ("content-type", "text/event-stream")])
         frames = sse["bytes"].split(b"\n\n")
         for k, f in enumerate(frames):
@@ -60,7 +65,49 @@ def one_request(host, p, auth, response, sse):
     s.finish()
 
 
+SIGNING_KEY = "BQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQU="  # base64 of 32 bytes of 5: a bench key only
+
+
+def signing(n):
+    """Instructions per request with a checkpoint per event, unsigned vs signed."""
+    with tempfile.TemporaryDirectory() as d:
+        payloads = bench.bodies(pathlib.Path(d))
+        p = payloads["small"]
+        auth = f"Bearer {bench.token()}"
+        totals = {}
+        for label, signed in (("unsigned", False), ("signed", True)):
+            cfg = json.loads(json.dumps(bench.PLUGIN_CONFIG))
+            cfg["audit"]["checkpoint_every_events"] = 1
+            env = dict(ENV)
+            if signed:
+                cfg["audit"]["signing"] = {"key_env": "PROXY_AUDIT_SIGNING_KEY", "key_id": "bench"}
+                env["PROXY_AUDIT_SIGNING_KEY"] = SIGNING_KEY
+            host = Metered(env=env)
+            assert host.start(cfg), host.log_text()
+            one_request(host, p, auth, b"", None)
+            for c in host.pending_calls():
+                host.respond(c, 200)
+            host.burned.clear()
+            for _ in range(n):
+                one_request(host, p, auth, b"", None)
+            host.tick()
+            for c in host.pending_calls():
+                host.respond(c, 200)
+            totals[label] = sum(host.burned.values()) // n
+        per_sig = totals["signed"] - totals["unsigned"]
+        print(f"small GET, a checkpoint per event ({n} requests, `{sys.argv[0]} --signing`)\n")
+        print("| | instructions per request |")
+        print("|---|---:|")
+        print(f"| unsigned checkpoints | {totals['unsigned']:,} |")
+        print(f"| signed checkpoints | {totals['signed']:,} |")
+        print(f"| **one Ed25519 signature** | **{per_sig:,}** |")
+        print(f"| per event at the default `checkpoint_every_events` (1,000) | {per_sig // 1000:,} |")
+
+
 def main():
+    if sys.argv[1:2] == ["--signing"]:
+        signing(int(sys.argv[2]) if len(sys.argv) > 2 else 50)
+        return
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 50
     with tempfile.TemporaryDirectory() as d:
         d = pathlib.Path(d)

@@ -3,11 +3,18 @@
 use proxy_audit_core::config::Config;
 use proxy_audit_core::runtime;
 
-pub fn run(args: &[String]) -> u8 {
-    let [path] = args else {
-        eprintln!("usage: proxy-audit check-config FILE");
-        return 2;
-    };
+#[derive(clap::Args)]
+#[command(
+    after_help = "Exit: 0 valid, 1 invalid (each problem on a line: FILE: $.key.path: what is wrong), 2 unreadable."
+)]
+pub struct Args {
+    /// The plugin config (JSON), or `-` for standard input.
+    #[arg(value_name = "FILE")]
+    file: String,
+}
+
+pub fn run(args: &Args) -> u8 {
+    let path = &args.file;
     let bytes = match crate::read_input(path) {
         Ok(b) => b,
         Err(e) => {

@@ -1,43 +1,45 @@
-//! `proxy-audit`: verify audit chains, preview redaction, check configs.
-//! Built from the same core as the filter, so what it says is what the
-//! filter does.
+//! `proxy-audit`: verify audit chains, preview redaction, check configs, make
+//! signing keys. Built from the same core as the filter, so what it says is
+//! what the filter does.
 
 mod check_config;
+mod keygen;
 mod scan;
 mod verify_cmd;
 
+use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
-const USAGE: &str = "\
-proxy-audit — the proxy-audit command-line tool
+const EXIT_CODES: &str = "\
+Exit codes: 0 ok; 1 invalid config, broken or open chain, bad signature, blocked body;
+2 usage error or unreadable input.";
 
-USAGE:
-  proxy-audit check-config FILE           validate a plugin config (JSON); every problem with its key path
-  proxy-audit verify [--live | --live-within SECONDS] [--checkpoint [EMITTER@]SEQ:HASH]... FILE...|-
-                                          verify hash chains in NDJSON, OTLP-JSON, access-log and Envoy-log files
-  proxy-audit scan [--config FILE] [--direction request|response] [--content-type TYPE] [FILE|-]
-                                          run the classifier over a body; print the redacted body and findings
+#[derive(Parser)]
+#[command(name = "proxy-audit", version, about = "The proxy-audit command-line tool", after_help = EXIT_CODES)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-Exit codes: 0 ok, 1 invalid config / broken chain / blocked body, 2 usage or unreadable input.";
+#[derive(Subcommand)]
+enum Command {
+    /// Validate a plugin config (JSON): every problem with its key path.
+    CheckConfig(check_config::Args),
+    /// Run the classifier over a body: the redacted body and the findings.
+    Scan(scan::Args),
+    /// Verify the hash chains (and signatures) of an audit trail.
+    Verify(verify_cmd::Args),
+    /// Make an Ed25519 key pair for signed checkpoints (audit.signing).
+    Keygen(keygen::Args),
+}
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let code = match args.first().map(String::as_str) {
-        Some("scan") => scan::run(args.get(1..).unwrap_or_default()),
-        Some("verify") => verify_cmd::run(args.get(1..).unwrap_or_default()),
-        Some("check-config") => check_config::run(args.get(1..).unwrap_or_default()),
-        Some("-h" | "--help" | "help") => {
-            println!("{USAGE}");
-            0
-        }
-        Some("--version" | "-V") => {
-            println!("proxy-audit {}", env!("CARGO_PKG_VERSION"));
-            0
-        }
-        _ => {
-            eprintln!("{USAGE}");
-            2
-        }
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::CheckConfig(a) => check_config::run(&a),
+        Command::Scan(a) => scan::run(&a),
+        Command::Verify(a) => verify_cmd::run(&a),
+        Command::Keygen(a) => keygen::run(&a),
     };
     ExitCode::from(code)
 }

@@ -14,46 +14,67 @@ use proxy_audit_core::config::Config;
 use proxy_audit_core::exchange::{preview, PreviewInput, Side};
 use proxy_audit_core::runtime::Runtime;
 
-pub fn run(args: &[String]) -> u8 {
-    let mut config: Option<String> = None;
-    let mut direction = "request".to_string();
-    let mut content_type: Option<String> = None;
-    let mut method: Option<String> = None;
-    let mut path = "/".to_string();
-    let mut host = "scan.local".to_string();
-    let mut headers: Vec<(String, String)> = Vec::new();
-    let mut caller = Some("proxy-audit-scan".to_string());
-    let mut input = "-".to_string();
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let mut value = || it.next().cloned();
-        match a.as_str() {
-            "--config" => config = value(),
-            "--direction" => direction = value().unwrap_or_default(),
-            "--content-type" => content_type = value(),
-            "--method" => method = value(),
-            "--path" => path = value().unwrap_or_else(|| "/".into()),
-            "--host" => host = value().unwrap_or_default(),
-            "--caller" => caller = value(),
-            "--anonymous" => caller = None,
-            "--header" => match value().as_deref().and_then(|h| h.split_once(':')) {
-                Some((k, v)) => headers.push((k.trim().to_string(), v.trim().to_string())),
-                None => {
-                    eprintln!("--header needs NAME:VALUE");
-                    return 2;
-                }
-            },
-            _ => input = a.clone(),
-        }
-    }
-    let side = match direction.as_str() {
-        "request" => Side::Request,
-        "response" => Side::Response,
-        _ => {
-            eprintln!("--direction must be request or response");
-            return 2;
-        }
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Direction {
+    Request,
+    Response,
+}
+
+#[derive(clap::Args)]
+#[command(
+    after_help = "Exit: 0 forwarded, 1 the filter answers itself (the policy blocks the body, say), 2 usage error or unreadable input."
+)]
+pub struct Args {
+    /// Plugin config (JSON) whose policy applies, route overrides included; defaults when absent.
+    #[arg(long, value_name = "FILE")]
+    config: Option<String>,
+    /// Which body it is.
+    #[arg(long, value_enum, default_value = "request")]
+    direction: Direction,
+    /// Content type of the body; guessed from its first bytes when absent.
+    #[arg(long, value_name = "TYPE")]
+    content_type: Option<String>,
+    /// Request method (default POST for a request body, GET for a response's request).
+    #[arg(long, value_name = "METHOD")]
+    method: Option<String>,
+    /// Request path (routes match on it).
+    #[arg(long, value_name = "PATH", default_value = "/")]
+    path: String,
+    /// Request host (routes match on it).
+    #[arg(long, value_name = "HOST", default_value = "scan.local")]
+    host: String,
+    /// Extra header of the scanned message, NAME:VALUE (repeatable).
+    #[arg(long = "header", value_name = "NAME:VALUE", value_parser = parse_header)]
+    headers: Vec<(String, String)>,
+    /// The verified individual the request comes from (as jwt_authn would vouch for it).
+    #[arg(long, value_name = "SUB", default_value = "proxy-audit-scan", conflicts_with = "anonymous")]
+    caller: String,
+    /// No caller at all: identity rules apply as to an anonymous request.
+    #[arg(long)]
+    anonymous: bool,
+    /// The body, or `-` for standard input.
+    #[arg(value_name = "FILE", default_value = "-")]
+    input: String,
+}
+
+fn parse_header(s: &str) -> Result<(String, String), String> {
+    s.split_once(':')
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .ok_or_else(|| "expected NAME:VALUE".to_string())
+}
+
+pub fn run(args: &Args) -> u8 {
+    let config = args.config.clone();
+    let side = match args.direction {
+        Direction::Request => Side::Request,
+        Direction::Response => Side::Response,
     };
+    let direction = if side == Side::Request { "request" } else { "response" };
+    let content_type = args.content_type.clone();
+    let mut headers = args.headers.clone();
+    let caller = (!args.anonymous).then(|| args.caller.clone());
+    let (method, path, host) = (args.method.clone(), args.path.clone(), args.host.clone());
+    let input = args.input.clone();
     let cfg_bytes = match &config {
         Some(path) => match crate::read_input(path) {
             Ok(b) => b,
@@ -113,7 +134,7 @@ pub fn run(args: &[String]) -> u8 {
         None => println!("{}", String::from_utf8_lossy(&result.forwarded)),
     }
     let record = result.record.to_json();
-    println!("{}", serde_json::to_string_pretty(&serde_json::json!({ direction.clone(): record })).unwrap_or_default());
+    println!("{}", serde_json::to_string_pretty(&serde_json::json!({ direction: record })).unwrap_or_default());
     u8::from(result.refused.is_some())
 }
 

@@ -86,6 +86,72 @@ fn drain(rt: &mut Runtime) {
     }
 }
 
+const SENTENCES: [&str; 4] = [
+    "Please summarize the discharge notes for the follow-up visit next Tuesday.",
+    "The lab results from March show the hemoglobin level back within the normal range.",
+    "Draft a short, friendly reminder about the appointment and the fasting instructions.",
+    "List the medications with dose and frequency, and flag any interaction risks.",
+];
+const PII: [&str; 2] = [
+    "Reach the patient at jane.roe@example.com, SSN 123-45-6789.",
+    "Billing contact: billing.desk@example.com, SSN 234-56-7890.",
+];
+
+/// `bench.py`'s `text()`: sentences, every `pii_every`-th one with personal data.
+fn text(size: usize, pii_every: usize) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    let mut i = 0;
+    while out.iter().map(|s| s.len() + 1).sum::<usize>() < size {
+        out.push(if i % pii_every == pii_every - 1 { PII[i / pii_every % 2] } else { SENTENCES[i % 4] });
+        i += 1;
+    }
+    out.join(" ")
+}
+
+/// The chat case of `bench/run`: an 8 KB chat-completions request, a 16 KB answer.
+pub fn chat_facts(auth: &str) -> RecordedFacts {
+    let mut messages = vec![json!({"role": "system", "content": "You are a careful clinical assistant."})];
+    for k in 0..6 {
+        messages.push(json!({"role": if k % 2 == 0 { "user" } else { "assistant" }, "content": text(1290, 6)}));
+    }
+    let req = serde_json::to_vec(&json!({"model": "gpt-4o-mini", "stream": false, "messages": messages})).unwrap();
+    let resp = serde_json::to_vec(&json!({"id": "chatcmpl-bench", "object": "chat.completion", "created": 1_800_000_000u64,
+        "model": "gpt-4o-mini-2024-07-18",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text(16_100, 8)}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 2100, "completion_tokens": 3900, "total_tokens": 6000}}))
+    .unwrap();
+    let mut f = small_get_facts(auth);
+    f.request_headers = headers(&[
+        (":method", "POST"),
+        (":path", "/v1/chat/completions"),
+        (":authority", "api.example.com"),
+        (":scheme", "http"),
+        ("authorization", auth),
+        ("content-type", "application/json"),
+        ("content-length", &req.len().to_string()),
+        ("x-request-id", "r-1"),
+        ("user-agent", "bench"),
+    ]);
+    f.request_body = req;
+    f.response_body = resp;
+    f
+}
+
+fn chat(c: &mut Criterion) {
+    let mut rt = runtime();
+    let f = chat_facts(&token());
+    let mut g = c.benchmark_group("exchange");
+    g.sample_size(20).measurement_time(Duration::from_secs(2)).warm_up_time(Duration::from_millis(500));
+    g.throughput(Throughput::Bytes((f.request_body.len() + f.response_body.len()) as u64));
+    g.bench_function("chat_8k_16k", |b| {
+        b.iter(|| {
+            run_one(&mut rt, &f);
+            drain(&mut rt);
+        })
+    });
+    g.finish();
+}
+
 fn small_get(c: &mut Criterion) {
     let mut rt = runtime();
     let f = small_get_facts(&token());
@@ -122,5 +188,5 @@ fn seal_and_batch(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, small_get, seal_and_batch);
+criterion_group!(benches, small_get, chat, seal_and_batch);
 criterion_main!(benches);

@@ -161,6 +161,24 @@ pub struct AuditConfig {
     pub resources: Vec<ResourceConfig>,
     pub pseudonym_key_env: Option<String>,
     pub checkpoint_interval_ms: u64,
+    /// A `checkpoint` after this many records since the last one (under
+    /// load, as well as every `checkpoint_interval_ms` while idle or moving).
+    pub checkpoint_every_events: u64,
+    /// `audit.signing`: sign the chain's first record and every checkpoint.
+    pub signing: Option<SigningConfig>,
+    /// `audit.witness`: where signed checkpoints are also POSTed (NDJSON),
+    /// a second log service kept by another party.
+    pub witness: Option<ExporterConfig>,
+}
+
+/// `audit.signing`: the Ed25519 key (`proxy-audit keygen`) checkpoints are
+/// signed with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigningConfig {
+    /// The VM environment variable holding the `.key` file's content.
+    pub key_env: String,
+    /// Named in each signature; `verify --key KEY_ID.pub` finds the key by it.
+    pub key_id: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -692,6 +710,9 @@ impl Checker {
                 "resources",
                 "pseudonym_key_env",
                 "checkpoint_interval_ms",
+                "checkpoint_every_events",
+                "signing",
+                "witness",
             ],
         );
         let ep = "$.audit.exporter";
@@ -745,6 +766,11 @@ impl Checker {
             Some("closed") => OnFailure::Closed,
             _ => OnFailure::Open,
         };
+        let signing = self.signing(o.and_then(|m| m.get("signing")));
+        let witness = self.witness(o.and_then(|m| m.get("witness")), &exporter);
+        if witness.is_some() && signing.is_none() {
+            self.err(&format!("{p}.witness"), "needs audit.signing (the witness keeps signed checkpoints)");
+        }
         let mut resources = Vec::new();
         for (i, r) in self.array(o, "resources", p).iter().enumerate() {
             let rp = format!("{p}.resources[{i}]");
@@ -767,7 +793,50 @@ impl Checker {
             resources,
             pseudonym_key_env: self.opt_string(o, "pseudonym_key_env", p),
             checkpoint_interval_ms: self.integer(o, "checkpoint_interval_ms", p, 60_000, 1000, 60_000),
+            checkpoint_every_events: self.integer(o, "checkpoint_every_events", p, 1_000, 1, 1_000_000),
+            signing,
+            witness,
         }
+    }
+
+    fn signing(&mut self, v: Option<&Value>) -> Option<SigningConfig> {
+        let p = "$.audit.signing";
+        let o = self.object(v, p, &["key_env", "key_id"])?;
+        let key_env = self.nonempty(Some(o), "key_env", p, "");
+        if !key_env.is_empty() && !key_env.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_') {
+            self.err(&format!("{p}.key_env"), "must name an environment variable (letters, digits, _), not hold a key");
+        }
+        let key_id = self.nonempty(Some(o), "key_id", p, "");
+        if !key_id.is_empty()
+            && (key_id.len() > 64 || !key_id.bytes().all(|c| c.is_ascii_alphanumeric() || b"-_.".contains(&c)))
+        {
+            self.err(
+                &format!("{p}.key_id"),
+                "must be 1-64 characters of letters, digits, -, _ and . (it names the key file)",
+            );
+        }
+        Some(SigningConfig { key_env, key_id })
+    }
+
+    fn witness(&mut self, v: Option<&Value>, exporter: &ExporterConfig) -> Option<ExporterConfig> {
+        let p = "$.audit.witness";
+        let o = self.object(v, p, &["cluster", "authority", "path", "timeout_ms"])?;
+        let cluster = self.nonempty(Some(o), "cluster", p, "");
+        let path = self.nonempty(Some(o), "path", p, "/v1/checkpoints");
+        if !path.starts_with('/') {
+            self.err(&format!("{p}.path"), "must start with `/`");
+        }
+        Some(ExporterConfig {
+            authority: self.nonempty(Some(o), "authority", p, &cluster),
+            cluster,
+            path,
+            format: Format::Ndjson,
+            timeout_ms: self.integer(Some(o), "timeout_ms", p, 1000, 1, 60_000),
+            flush_interval_ms: exporter.flush_interval_ms,
+            max_batch_events: 100,
+            max_buffered_events: 1_000,
+            shared_queue: None,
+        })
     }
 
     fn route(&mut self, v: &Value, p: &str, defaults: &ActionsConfig) -> Option<RouteConfig> {
@@ -915,6 +984,44 @@ mod tests {
             assert!(joined.contains(needle), "missing {needle:?} in:\n{joined}");
         }
         assert_eq!(errs.len(), 13, "{joined}");
+    }
+
+    #[test]
+    fn signing_witness_and_checkpoint_cadence() {
+        let cfg = Config::parse(
+            br#"{"audit": {"signing": {"key_env": "PROXY_AUDIT_SIGNING_KEY", "key_id": "k-2026.12"},
+                 "checkpoint_every_events": 500, "witness": {"cluster": "witness", "path": "/cp"}}}"#,
+        )
+        .unwrap_or_else(|e| panic!("{e:?}"));
+        let signing = cfg.audit.signing.unwrap_or_else(|| panic!("signing"));
+        assert_eq!((signing.key_env.as_str(), signing.key_id.as_str()), ("PROXY_AUDIT_SIGNING_KEY", "k-2026.12"));
+        assert_eq!(cfg.audit.checkpoint_every_events, 500);
+        let w = cfg.audit.witness.unwrap_or_else(|| panic!("witness"));
+        assert_eq!((w.cluster.as_str(), w.authority.as_str(), w.path.as_str()), ("witness", "witness", "/cp"));
+        let defaults = Config::parse(b"{}").unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(
+            (defaults.audit.checkpoint_every_events, defaults.audit.signing, defaults.audit.witness),
+            (1_000, None, None)
+        );
+        let bad = br#"{"audit": {"signing": {"key_env": "c2VjcmV0IGtleQ==", "key_id": "a b", "alg": "rsa"},
+                       "checkpoint_every_events": 0, "witness": {"path": "cp"}}}"#;
+        let errs = Config::parse(bad).err().unwrap_or_default();
+        let joined = errs.join("\n");
+        for needle in [
+            "$.audit.signing.key_env: must name an environment variable",
+            "$.audit.signing.key_id: must be 1-64 characters",
+            "$.audit.signing.alg: unknown key",
+            "$.audit.checkpoint_every_events: expected an integer from 1 to 1000000, got 0",
+            "$.audit.witness.cluster: must not be empty",
+            "$.audit.witness.path: must start with `/`",
+        ] {
+            assert!(joined.contains(needle), "missing {needle:?} in:\n{joined}");
+        }
+        let errs = Config::parse(br#"{"audit": {"witness": {"cluster": "w"}}}"#).err().unwrap_or_default();
+        assert_eq!(
+            errs,
+            vec!["$.audit.witness: needs audit.signing (the witness keeps signed checkpoints)".to_string()]
+        );
     }
 
     #[test]

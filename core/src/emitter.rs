@@ -1,20 +1,51 @@
 //! One emitter: the chain, the id source and the export buffer of one VM
 //! instance on one worker. Seals events in order, declares losses with a
-//! `loss` event once the buffer has room, and attests the head with a `checkpoint` while idle.
+//! `loss` event once the buffer has room, and attests the head with a
+//! `checkpoint` every `checkpoint_every_events` records and at least every
+//! `checkpoint_interval_ms` (while the chain moves and while it is idle).
+//! With a [`Signer`], the chain's first record and every checkpoint (the
+//! `end` record included) carry `trail.signature` (see [`crate::signing`]),
+//! and with a witness exporter each of them is also queued for the witness.
 
 use crate::chain::{Chain, Sealed};
 use crate::config::ExporterConfig;
 use crate::event::trail_event;
 use crate::export::{Batch, Exporter};
 use crate::ids::IdGen;
+use crate::signing::Signer;
+use crate::timefmt::rfc3339_millis;
 use serde_json::{json, Map, Value};
+
+/// How an emitter attests its chain: checkpoint cadence, signing key, witness.
+#[derive(Debug, Clone)]
+pub struct TrailOptions {
+    pub checkpoint_interval_ms: u64,
+    pub checkpoint_every_events: u64,
+    pub signer: Option<Signer>,
+    /// Where signed records are also POSTed (`audit.witness`).
+    pub witness: Option<ExporterConfig>,
+}
+
+impl TrailOptions {
+    /// Checkpoints every `checkpoint_interval_ms` and every 1,000 records, unsigned.
+    pub fn unsigned(checkpoint_interval_ms: u64) -> Self {
+        TrailOptions { checkpoint_interval_ms, checkpoint_every_events: 1_000, signer: None, witness: None }
+    }
+}
 
 pub struct Emitter {
     chain: Chain,
     pub ids: IdGen,
     pub exporter: Exporter,
+    /// Signed records for the witness (`audit.witness`), if any.
+    pub witness: Option<Exporter>,
     checkpoint_interval_ms: u64,
-    last_event_ms: u64,
+    checkpoint_every_events: u64,
+    signer: Option<Signer>,
+    /// When the last checkpoint (or the `chain_start`) was sealed.
+    last_checkpoint_ms: u64,
+    /// Records sealed since then.
+    since_checkpoint: u64,
     /// `next_seq` right after the `end` checkpoint, if one was sealed.
     ended_at: Option<u64>,
 }
@@ -29,17 +60,73 @@ impl Emitter {
         now_ms: u64,
         reason: &str,
     ) -> Self {
+        Self::start_with(emitter, seed, exporter, TrailOptions::unsigned(checkpoint_interval_ms), now_ms, reason)
+    }
+
+    /// [`Self::start`] with a checkpoint cadence, a signing key and a witness.
+    pub fn start_with(
+        emitter: String,
+        seed: [u8; 32],
+        exporter: &ExporterConfig,
+        trail: TrailOptions,
+        now_ms: u64,
+        reason: &str,
+    ) -> Self {
         let mut e = Emitter {
             chain: Chain::new(emitter),
             ids: IdGen::new(seed),
             exporter: Exporter::new(exporter),
-            checkpoint_interval_ms,
-            last_event_ms: now_ms,
+            witness: trail.witness.as_ref().map(Exporter::new),
+            checkpoint_interval_ms: trail.checkpoint_interval_ms,
+            checkpoint_every_events: trail.checkpoint_every_events.max(1),
+            signer: trail.signer,
+            last_checkpoint_ms: now_ms,
+            since_checkpoint: 0,
             ended_at: None,
         };
         let id = e.ids.next_id();
-        e.emit(trail_event(id, now_ms, "chain_start", json!({"reason": reason})), now_ms);
+        let mut trail = json!({"reason": reason});
+        if let (Some(signer), Some(t)) = (&e.signer, trail.as_object_mut()) {
+            let sig = signer.sign(e.chain.emitter(), 0, &rfc3339_millis(now_ms), None);
+            t.insert("signature".into(), sig);
+        }
+        let sealed = e.chain.seal(&mut trail_event(id, now_ms, "chain_start", trail));
+        e.exporter.push(sealed.seq, &sealed.line);
+        e.witness_push(&sealed);
         e
+    }
+
+    fn witness_push(&mut self, sealed: &Sealed) {
+        if let (Some(w), Some(_)) = (&mut self.witness, &self.signer) {
+            w.push(sealed.seq, &sealed.line);
+        }
+    }
+
+    /// Seals a `checkpoint` of the head (signed when a key is set) and
+    /// queues it; `reason` is `events`, `interval`, `idle` or `end`.
+    fn checkpoint(&mut self, now_ms: u64, reason: &str) {
+        let Some((seq, hash)) = self.chain.head() else { return };
+        let hash = hash.to_string();
+        let mut trail = json!({"head_seq": seq, "head_hash": hash, "reason": reason});
+        if let (Some(signer), Some(t)) = (&self.signer, trail.as_object_mut()) {
+            let sig =
+                signer.sign(self.chain.emitter(), self.chain.next_seq(), &rfc3339_millis(now_ms), Some((seq, &hash)));
+            t.insert("signature".into(), sig);
+        }
+        let id = self.ids.next_id();
+        let sealed = self.chain.seal(&mut trail_event(id, now_ms, "checkpoint", trail));
+        self.exporter.push(sealed.seq, &sealed.line);
+        self.witness_push(&sealed);
+        self.last_checkpoint_ms = now_ms;
+        self.since_checkpoint = 0;
+    }
+
+    /// One more record sealed: a checkpoint once `checkpoint_every_events` are.
+    fn count_record(&mut self, now_ms: u64) {
+        self.since_checkpoint += 1;
+        if self.since_checkpoint >= self.checkpoint_every_events {
+            self.checkpoint(now_ms, "events");
+        }
     }
 
     pub fn name(&self) -> &str {
@@ -55,30 +142,34 @@ impl Emitter {
     pub fn emit(&mut self, mut event: Map<String, Value>, now_ms: u64) -> Sealed {
         let sealed = self.chain.seal(&mut event);
         self.exporter.push(sealed.seq, &sealed.line);
-        self.last_event_ms = now_ms;
+        self.count_record(now_ms);
         sealed
     }
 
     /// Seals and queues a request event, written canonically straight
     /// into its line (no map, no sort).
     pub fn emit_request(&mut self, event: &crate::event::RequestEvent, now_ms: u64) -> Sealed {
-        let sealed = self.seal_request(event, now_ms);
+        let (before, after) = event.canonical_parts();
+        let sealed = self.chain.seal_parts(&before, &after);
         self.exporter.push(sealed.seq, &sealed.line);
+        self.count_record(now_ms);
         sealed
     }
 
     /// Seals a request event without queuing it (write-ahead `begin`).
     pub fn seal_request(&mut self, event: &crate::event::RequestEvent, now_ms: u64) -> Sealed {
         let (before, after) = event.canonical_parts();
-        self.last_event_ms = now_ms;
-        self.chain.seal_parts(&before, &after)
+        let sealed = self.chain.seal_parts(&before, &after);
+        self.count_record(now_ms);
+        sealed
     }
 
     /// Seals an event without queuing it (write-ahead: the caller delivers it
     /// itself and hands it to [`Self::enqueue`] if that fails).
     pub fn seal(&mut self, mut event: Map<String, Value>, now_ms: u64) -> Sealed {
-        self.last_event_ms = now_ms;
-        self.chain.seal(&mut event)
+        let sealed = self.chain.seal(&mut event);
+        self.count_record(now_ms);
+        sealed
     }
 
     /// Queues an already sealed event for the batch exporter.
@@ -127,7 +218,7 @@ impl Emitter {
         let mut event = trail_event(id, now_ms, "loss", trail);
         let sealed = self.chain.seal(&mut event);
         self.exporter.push_loss(sealed.seq, &sealed.line, origin, loss);
-        self.last_event_ms = now_ms;
+        self.count_record(now_ms);
     }
 
     /// The chain's last record: a `checkpoint` of the head with reason
@@ -136,10 +227,8 @@ impl Emitter {
     /// tail may be missing.
     pub fn end(&mut self, now_ms: u64) {
         self.declare_loss(now_ms);
-        if let Some((seq, hash)) = self.chain.head() {
-            let trail = json!({"head_seq": seq, "head_hash": hash, "reason": "end"});
-            let id = self.ids.next_id();
-            self.emit(trail_event(id, now_ms, "checkpoint", trail), now_ms);
+        if self.chain.head().is_some() {
+            self.checkpoint(now_ms, "end");
             self.ended_at = Some(self.chain.next_seq());
         }
     }
@@ -175,15 +264,32 @@ impl Emitter {
         self.exporter.adopt(&name, &mut from.exporter);
     }
 
-    /// Timer work without the batch: declare losses, and a `checkpoint` when
-    /// idle for the interval.
+    /// Timer work without the batch: declare losses, and a `checkpoint`
+    /// once the interval has passed since the last one (reason `interval`
+    /// when records came since, `idle` when none did).
     pub fn tick_records(&mut self, now_ms: u64) {
         self.declare_loss(now_ms);
-        if now_ms.saturating_sub(self.last_event_ms) >= self.checkpoint_interval_ms {
-            if let Some((seq, hash)) = self.chain.head() {
-                let trail = json!({"head_seq": seq, "head_hash": hash, "reason": "idle"});
-                let id = self.ids.next_id();
-                self.emit(trail_event(id, now_ms, "checkpoint", trail), now_ms);
+        if now_ms.saturating_sub(self.last_checkpoint_ms) >= self.checkpoint_interval_ms {
+            let reason = if self.since_checkpoint > 0 { "interval" } else { "idle" };
+            self.checkpoint(now_ms, reason);
+        }
+    }
+
+    /// The next batch of signed records for the witness, if one is due.
+    pub fn witness_batch(&mut self, now_ms: u64) -> Option<Batch> {
+        self.witness.as_mut()?.next_batch(now_ms)
+    }
+
+    /// Reports the outcome of the witness batch in flight.
+    pub fn witness_done(&mut self, ok: bool, now_ms: u64) {
+        let Some(w) = self.witness.as_mut() else { return };
+        if ok {
+            w.delivered();
+        } else {
+            let backoff = w.backoff_ms().max(crate::export::BASE_BACKOFF_MS);
+            let jitter = self.ids.below(backoff);
+            if let Some(w) = self.witness.as_mut() {
+                w.failed(now_ms, jitter);
             }
         }
     }
@@ -297,12 +403,12 @@ mod tests {
             .collect();
         assert!(!lost.is_empty());
         let values: Vec<Value> = delivered.iter().filter_map(|l| serde_json::from_str(l).ok()).collect();
-        let report = crate::verify::verify(values.clone(), &[]);
+        let report = proxy_audit_verify::verify(values.clone(), &[]);
         assert_eq!(report.exit_code(), 0, "{}", report.render());
         assert!(report.render().contains("declared by node/1/shipper"), "{}", report.render());
         // Without the shipper's loss events, the worker's chain has holes.
         let without: Vec<Value> = values.into_iter().filter(|v| v["trail"]["emitter"] != "node/1").collect();
-        assert_eq!(crate::verify::verify(without, &[]).exit_code(), 1);
+        assert_eq!(proxy_audit_verify::verify(without, &[]).exit_code(), 1);
         assert!(shipper.forward(b"garbage").is_err());
     }
 
@@ -339,7 +445,7 @@ mod tests {
         }
         delivered.extend(drain(&mut shipper, t + 100_000));
         let values: Vec<Value> = delivered.iter().filter_map(|l| serde_json::from_str(l).ok()).collect();
-        let report = crate::verify::verify(values, &[]);
+        let report = proxy_audit_verify::verify(values, &[]);
         assert_eq!(report.exit_code(), 0, "{}", report.render());
         assert!(shipper.exporter.stats.dropped > 10);
     }
@@ -401,8 +507,8 @@ mod tests {
         let lines = drain(&mut new, 2_000);
         let values: Vec<Value> = lines.iter().filter_map(|l| serde_json::from_str(l).ok()).collect();
         assert!(values.iter().any(|v| v["kind"] == "loss" && v["trail"]["emitter"] == "node/1"));
-        let mut report = crate::verify::verify_with(values.clone(), &[]);
-        report.set_live(crate::verify::Live::No);
+        let mut report = proxy_audit_verify::verify_with(values.clone(), &[]);
+        report.set_live(proxy_audit_verify::Live::No);
         // The adopting chain is live (no end yet); the retired one is closed.
         let open: Vec<&str> = report.open.iter().map(|o| o.emitter.as_str()).collect();
         assert_eq!(open, vec!["node/2"], "{}", report.render());
@@ -429,10 +535,116 @@ mod tests {
         assert_eq!(records.len(), 2, "one loss (1..12), then end: {records:?}");
         delivered.extend(records);
         let values: Vec<Value> = delivered.iter().filter_map(|l| serde_json::from_str(l).ok()).collect();
-        let mut report = crate::verify::verify_with(values, &[]);
-        report.set_live(crate::verify::Live::No);
+        let mut report = proxy_audit_verify::verify_with(values, &[]);
+        report.set_live(proxy_audit_verify::Live::No);
         assert_eq!(report.exit_code(), 0, "{}", report.render());
         assert!(report.render().contains("LOSS emitter node/1 seq 1..12 declared (12 events)"), "{}", report.render());
+    }
+
+    fn signed(every: u64, witness: bool) -> Emitter {
+        let mut text = format!(
+            r#"{{"audit": {{"checkpoint_every_events": {every}, "signing": {{"key_env": "K", "key_id": "k1"}}"#
+        );
+        if witness {
+            text.push_str(r#", "witness": {"cluster": "w"}"#);
+        }
+        text.push_str("}}");
+        let cfg = Config::parse(text.as_bytes()).unwrap_or_else(|e| panic!("{e:?}"));
+        let key = crate::signing::key_files("k1", [5; 32]).0;
+        let signer = crate::runtime::load_signer(&cfg, &|_| Some(key.clone())).unwrap_or_else(|e| panic!("{e}"));
+        let trail = crate::runtime::trail_options(&cfg, signer);
+        Emitter::start_with("node/1".into(), [7; 32], &cfg.audit.exporter, trail, 1_000, "start")
+    }
+
+    /// Each signed record's signature, checked with the public key.
+    fn signature_ok(v: &Value) -> bool {
+        let public = crate::signing::PublicKey::parse(&crate::signing::key_files("k1", [5; 32]).1)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let t = &v["trail"];
+        let head = t["head_seq"].as_u64().map(|s| (s, t["head_hash"].as_str().unwrap_or_default()));
+        let msg = crate::signing::message(
+            t["signature"]["key_id"].as_str().unwrap_or_default(),
+            v["chain"]["emitter"].as_str().unwrap_or_default(),
+            v["chain"]["seq"].as_u64().unwrap_or(u64::MAX),
+            v["time"].as_str().unwrap_or_default(),
+            head,
+        );
+        public.verifies(&msg, t["signature"]["sig"].as_str().unwrap_or_default())
+    }
+
+    /// Under load a checkpoint follows every `checkpoint_every_events`
+    /// records; while the chain moves slowly, one per interval; the first
+    /// record, every checkpoint and the `end` record are signed.
+    #[test]
+    fn signed_checkpoints_under_load_and_over_time() {
+        let mut e = signed(10, false);
+        for i in 0..25 {
+            let id = e.next_id();
+            e.emit(trail_event(id, 1_001 + i, "access", json!({})), 1_001 + i);
+        }
+        // A slow trickle: one event every 20 s, never idle for the 60 s interval.
+        for k in 1..=4u64 {
+            let id = e.next_id();
+            e.emit(trail_event(id, 1_000 + k * 20_000, "access", json!({})), 1_000 + k * 20_000);
+            e.tick_records(1_000 + k * 20_000);
+        }
+        e.end(90_000);
+        let lines = drain(&mut e, 90_000);
+        let values: Vec<Value> = lines.iter().filter_map(|l| serde_json::from_str(l).ok()).collect();
+        let kinds: Vec<(u64, &str, &str)> = values
+            .iter()
+            .filter(|v| v["kind"] != "access")
+            .map(|v| {
+                (
+                    v["chain"]["seq"].as_u64().unwrap_or(0),
+                    v["kind"].as_str().unwrap_or(""),
+                    v["trail"]["reason"].as_str().unwrap_or(""),
+                )
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (0, "chain_start", "start"),
+                (11, "checkpoint", "events"),
+                (22, "checkpoint", "events"),
+                (32, "checkpoint", "interval"),
+                (33, "checkpoint", "end")
+            ],
+            "{lines:#?}"
+        );
+        for v in values.iter().filter(|v| v["kind"] != "access") {
+            assert_eq!(v["trail"]["signature"]["alg"], "ed25519");
+            assert!(signature_ok(v), "{v}");
+        }
+        assert!(values.iter().filter(|v| v["kind"] == "access").all(|v| v["trail"]["signature"].is_null()));
+        assert_eq!(check_lines(&lines), Ok(34));
+        // A record altered after signing no longer verifies.
+        let mut forged = values[11].clone();
+        assert!(signature_ok(&forged));
+        forged["time"] = json!("2026-01-01T00:00:00.000Z");
+        assert!(!signature_ok(&forged));
+    }
+
+    /// With a witness, each signed record is queued for it too.
+    #[test]
+    fn the_witness_gets_every_signed_record() {
+        let mut e = signed(3, true);
+        for i in 0..7 {
+            let id = e.next_id();
+            e.emit(trail_event(id, 1_001 + i, "access", json!({})), 1_001 + i);
+        }
+        let mut witnessed = Vec::new();
+        while let Some(b) = e.witness_batch(2_000) {
+            witnessed.extend(String::from_utf8_lossy(&b.body).lines().map(str::to_string));
+            e.witness_done(true, 2_000);
+        }
+        let lines = drain(&mut e, 2_000);
+        let signed: Vec<&String> = lines.iter().filter(|l| l.contains("\"signature\"")).collect();
+        assert_eq!(witnessed.iter().collect::<Vec<_>>(), signed);
+        assert_eq!(signed.len(), 3, "chain_start, checkpoints after 3 and 6 more records");
+        // Without a witness nothing is queued for one.
+        assert!(self::signed(3, false).witness_batch(2_000).is_none());
     }
 
     #[test]

@@ -430,6 +430,11 @@ impl Exporter {
     }
 }
 
+/// What the filter writes before a trail record in Envoy's log when it
+/// retires without a way to deliver it (the plugin's `handover` module);
+/// `proxy-audit verify` reads these lines.
+pub const RECORD_MARKER: &str = "proxy-audit: record ";
+
 /// A `chain_start`, `checkpoint` or `loss` record, from its sealed line
 /// (canonical JSON writes `"kind":"…"` without spaces; a string value that
 /// holds the same text is escaped, so it cannot match).

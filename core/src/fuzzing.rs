@@ -20,7 +20,7 @@ use crate::identity::{self, Evidence};
 use crate::inspect::{Inspection, Plan};
 use crate::runtime::{build_classifier, Runtime};
 use crate::sse::{SseFrame, SseParser};
-use crate::{jwt, pbstruct, verify};
+use crate::{jwt, pbstruct};
 use serde_json::Value;
 use std::sync::OnceLock;
 
@@ -44,7 +44,6 @@ pub const TARGETS: &[(&str, Driver)] = &[
     ("ai_request", ai_request),
     ("request_path", request_path),
     ("config", config),
-    ("verify", verify_chain),
     ("handoff", handoff),
 ];
 
@@ -512,17 +511,6 @@ pub fn config(data: &[u8]) {
     let _ = rt.path_facts("/users/jane.doe@example.com/orders/536-22-8841?x=1");
     let body = br#"{"messages":[{"role":"user","content":"mail jane.doe@example.com, SSN 536-22-8841"}]}"#;
     let _ = rt.classifier.scan(BodyKind::Json, body, &actions);
-}
-
-/// The CLI's chain verifier on an input file. The first line, when it looks
-/// like one, is also read as a `--checkpoint` value.
-pub fn verify_chain(data: &[u8]) {
-    let first = data.split(|&b| b == b'\n').next().unwrap_or(&[]);
-    let cps: Vec<verify::Checkpoint> = verify::Checkpoint::parse(&String::from_utf8_lossy(first)).into_iter().collect();
-    let report = verify::verify_inputs(&[("fuzz.ndjson", data)], &cps);
-    let _ = report.render();
-    let _ = report.exit_code();
-    let _ = verify::parse_events("fuzz.ndjson", data);
 }
 
 /// The shipping service on a shared-queue message: decode, carry the events

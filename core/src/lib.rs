@@ -27,6 +27,6 @@ pub mod jwt;
 pub mod pbstruct;
 pub mod resources;
 pub mod runtime;
+pub mod signing;
 pub mod sse;
 pub mod timefmt;
-pub mod verify;

@@ -4,8 +4,9 @@
 
 use crate::classify::{Action, Category, Classifier, CustomRule, FieldRule, Policy};
 use crate::config::Config;
-use crate::emitter::Emitter;
+use crate::emitter::{Emitter, TrailOptions};
 use crate::resources::Template;
+use crate::signing::Signer;
 
 pub struct Runtime {
     pub cfg: Config,
@@ -57,6 +58,10 @@ impl Runtime {
         };
         let hs256_key = secret("$.identity.jwt.hs256_secret_env", &cfg.identity.jwt.hs256_secret_env);
         let pseudonym_key = secret("$.audit.pseudonym_key_env", &cfg.audit.pseudonym_key_env);
+        let signer = load_signer(&cfg, env).unwrap_or_else(|e| {
+            errors.push(e);
+            None
+        });
         let templates = cfg
             .audit
             .resources
@@ -77,11 +82,11 @@ impl Runtime {
         let (true, Some(classifier)) = (errors.is_empty(), classifier) else {
             return Err(errors);
         };
-        let emitter = Emitter::start(
+        let emitter = Emitter::start_with(
             emitter_name,
             seed,
             &cfg.audit.exporter,
-            cfg.audit.checkpoint_interval_ms,
+            trail_options(&cfg, signer),
             now_ms,
             start_reason,
         );
@@ -108,6 +113,31 @@ impl Runtime {
         }
         facts.resource_value = None;
         facts
+    }
+}
+
+/// The signing key `audit.signing` names, read from the VM's environment
+/// (the error never quotes the variable's value).
+pub fn load_signer(cfg: &Config, env: &dyn Fn(&str) -> Option<String>) -> Result<Option<Signer>, String> {
+    let Some(s) = &cfg.audit.signing else { return Ok(None) };
+    match env(&s.key_env) {
+        Some(text) if !text.is_empty() => Signer::from_key_text(&s.key_id, &text)
+            .map(Some)
+            .map_err(|why| format!("$.audit.signing.key_env: environment variable {}: {why}", s.key_env)),
+        _ => Err(format!(
+            "$.audit.signing.key_env: environment variable {} is not set in the VM (vm_config.environment_variables)",
+            s.key_env
+        )),
+    }
+}
+
+/// The checkpoint cadence, signing key and witness of a config.
+pub fn trail_options(cfg: &Config, signer: Option<Signer>) -> TrailOptions {
+    TrailOptions {
+        checkpoint_interval_ms: cfg.audit.checkpoint_interval_ms,
+        checkpoint_every_events: cfg.audit.checkpoint_every_events,
+        signer,
+        witness: cfg.audit.witness.clone(),
     }
 }
 

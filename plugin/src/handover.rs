@@ -18,13 +18,11 @@
 use crate::host;
 use crate::shared::Shared;
 use proxy_audit_core::emitter::Emitter;
-use proxy_audit_core::export::{is_trail_record, Loss};
+use proxy_audit_core::export::{is_trail_record, Loss, RECORD_MARKER};
 use proxy_audit_core::runtime::Runtime;
 use proxy_wasm::types::LogLevel;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-
-use proxy_audit_core::verify::RECORD_MARKER;
 
 thread_local! {
     /// Filter instances of this VM that are configured and not retiring.

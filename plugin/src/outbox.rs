@@ -25,6 +25,8 @@ pub struct Outbox {
     /// `stats.dropped` at the last "buffer full" log line, and when.
     drops_logged: u64,
     drop_log_at_ms: u64,
+    /// Token of the witness batch in flight (`audit.witness`), if any.
+    witness_inflight: Option<u32>,
 }
 
 impl Outbox {
@@ -49,6 +51,28 @@ impl Outbox {
             Err(status) => {
                 host::log(LogLevel::Warn, &format!("proxy-audit: cannot reach cluster {}: {status:?}", ex.cluster));
                 emitter.batch_done(false, now);
+            }
+        }
+    }
+
+    /// POSTs the next batch of signed checkpoints to the witness
+    /// (`audit.witness`), like an event batch: one in flight, retried with
+    /// backoff until acknowledged.
+    pub fn flush_witness(&mut self, emitter: &mut Emitter, witness: Option<&ExporterConfig>) {
+        let Some(w) = witness else { return };
+        if self.witness_inflight.is_some() {
+            return;
+        }
+        let now = host::now_ms();
+        let Some(batch) = emitter.witness_batch(now) else { return };
+        match host::post_batch(w, &batch) {
+            Ok(token) => self.witness_inflight = Some(token),
+            Err(status) => {
+                host::log(
+                    LogLevel::Warn,
+                    &format!("proxy-audit: cannot reach witness cluster {}: {status:?}", w.cluster),
+                );
+                emitter.witness_done(false, now);
             }
         }
     }
@@ -78,6 +102,19 @@ impl Outbox {
     /// become one POST per event. The caller sends it, so a worker with a
     /// shipping service hands it over rather than POSTing it.
     pub fn on_response(&mut self, token: u32, num_headers: usize, emitter: &mut Emitter) -> Option<bool> {
+        if self.witness_inflight == Some(token) {
+            self.witness_inflight = None;
+            let status = host::call_status(num_headers);
+            let ok = status.is_some_and(|s| (200..300).contains(&s));
+            emitter.witness_done(ok, host::now_ms());
+            if !ok {
+                host::log(
+                    LogLevel::Warn,
+                    &format!("proxy-audit: witness answered {status:?}; checkpoints will be retried"),
+                );
+            }
+            return Some(false);
+        }
         if self.inflight != Some(token) {
             return None;
         }

@@ -51,6 +51,8 @@ impl Root {
                 let rt = &mut *rt;
                 self.outbox.flush(&mut rt.emitter, &rt.cfg.audit.exporter);
             }
+            let rt = &mut *rt;
+            self.outbox.flush_witness(&mut rt.emitter, rt.cfg.audit.witness.as_ref());
         }
         crate::metrics::publish(&shared);
     }
@@ -175,6 +177,7 @@ impl Context for Root {
         crate::handover::adopt_into(rt, now);
         rt.emitter.retire(now);
         crate::handover::log_undelivered(&rt.emitter);
+        self.outbox.flush_witness(&mut rt.emitter, rt.cfg.audit.witness.as_ref());
         self.outbox.start_drain(&mut rt.emitter, &rt.cfg.audit.exporter)
     }
 }

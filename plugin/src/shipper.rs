@@ -14,6 +14,7 @@ use crate::host;
 use crate::outbox::Outbox;
 use proxy_audit_core::config::{Config, ExporterConfig};
 use proxy_audit_core::emitter::Emitter;
+use proxy_audit_core::runtime;
 use proxy_wasm::types::LogLevel;
 
 /// The queue name when the config names none.
@@ -22,6 +23,7 @@ pub const DEFAULT_QUEUE: &str = "proxy_audit_events";
 pub struct Shipper {
     emitter: Emitter,
     exporter: ExporterConfig,
+    witness: Option<ExporterConfig>,
     queue: u32,
     outbox: Outbox,
 }
@@ -33,10 +35,11 @@ impl Shipper {
         let name = exporter.shared_queue.as_ref().map_or(DEFAULT_QUEUE, |q| q.name.as_str());
         let queue = host::register_queue(name)
             .ok_or_else(|| format!("the host refused to register shared queue {name:?} (no shared queues?)"))?;
-        let emitter =
-            Emitter::start(emitter_name, seed, &exporter, cfg.audit.checkpoint_interval_ms, host::now_ms(), reason);
+        let signer = runtime::load_signer(cfg, &|k| std::env::var(k).ok())?;
+        let trail = runtime::trail_options(cfg, signer);
+        let emitter = Emitter::start_with(emitter_name, seed, &exporter, trail, host::now_ms(), reason);
         host::log(LogLevel::Info, &format!("proxy-audit: shipping service {} reads queue {name:?}", emitter.name()));
-        Ok(Shipper { emitter, exporter, queue, outbox: Outbox::default() })
+        Ok(Shipper { emitter, exporter, witness: cfg.audit.witness.clone(), queue, outbox: Outbox::default() })
     }
 
     /// Workers handed off events: take every waiting message.
@@ -62,6 +65,7 @@ impl Shipper {
 
     pub fn flush(&mut self) {
         self.outbox.flush(&mut self.emitter, &self.exporter);
+        self.outbox.flush_witness(&mut self.emitter, self.witness.as_ref());
         self.publish();
     }
 
@@ -88,6 +92,7 @@ impl Shipper {
         self.on_queue_ready(self.queue);
         self.emitter.retire(host::now_ms());
         crate::handover::log_undelivered(&self.emitter);
+        self.outbox.flush_witness(&mut self.emitter, self.witness.as_ref());
         self.outbox.start_drain(&mut self.emitter, &self.exporter)
     }
 

@@ -42,9 +42,13 @@
 //!
 //! Nothing here panics on input.
 
-use crate::chain::{compute_hash, ZERO_HASH};
-use crate::ids::sha256_hex;
-use crate::jcs;
+#![cfg_attr(test, allow(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used))]
+
+#[doc(hidden)]
+pub mod fuzzing;
+
+use proxy_audit_core::chain::{compute_hash, ZERO_HASH};
+use proxy_audit_core::jcs;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
@@ -60,6 +64,12 @@ pub enum Problem {
     Missing,
     Reordered,
     BadPrev,
+    /// A signature that does not hold, a record signed by a key not given,
+    /// or (keys given) a chain start or checkpoint without a signature.
+    Signature,
+    /// A signed checkpoint anchors a head the chain no longer has: the
+    /// history before it was rewritten (and re-hashed).
+    Rewritten,
     /// Same id with different content, or a fork (two valid events, one seq).
     /// Identical copies of one event are not a problem (counted as dedup).
     Duplicate,
@@ -76,10 +86,31 @@ impl Problem {
             Problem::Missing => "missing",
             Problem::Reordered => "reordered",
             Problem::BadPrev => "bad prev",
+            Problem::Signature => "signature",
+            Problem::Rewritten => "rewritten",
             Problem::Duplicate => "duplicate",
             Problem::Truncated => "truncated",
             Problem::Malformed => "malformed",
         }
+    }
+}
+
+impl Problem {
+    /// The problem named by [`Problem::as_str`].
+    pub fn parse(s: &str) -> Option<Problem> {
+        [
+            Problem::Modified,
+            Problem::Missing,
+            Problem::Reordered,
+            Problem::BadPrev,
+            Problem::Signature,
+            Problem::Rewritten,
+            Problem::Duplicate,
+            Problem::Truncated,
+            Problem::Malformed,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == s)
     }
 }
 
@@ -123,6 +154,11 @@ pub struct EmitterReport {
     /// Events present although a `loss` event declared them lost (stored by
     /// the log service but never acknowledged): counted once, as present.
     pub present_though_declared: u64,
+    /// The last record whose signature holds (keys given), and its key id.
+    pub last_signed: Option<(u64, String)>,
+    /// Events after `last_signed` (all of them when none is signed): not
+    /// anchored by a signature yet.
+    pub unanchored: u64,
 }
 
 /// Which open chains are still being written (and so not failures).
@@ -149,8 +185,28 @@ pub struct Open {
     pub live: bool,
 }
 
+/// How to verify: external anchors, keys, shard, threads, live chains.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Expected heads kept elsewhere (`--checkpoint`, the witness's copy).
+    pub checkpoints: Vec<Checkpoint>,
+    /// Public keys (`--key`): when any is given, every chain must start with
+    /// a signed record, every checkpoint must be signed by a known key, and
+    /// every signature must hold.
+    pub keys: Vec<PublicKey>,
+    /// `(i, n)`: only the emitters of shard i of n ([`shard_of`]).
+    pub shard: Option<(u64, u64)>,
+    /// Threads for reading (0 or 1: one).
+    pub threads: usize,
+    pub live: Live,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Report {
+    /// `(i, n)` when only shard i of n was verified.
+    pub shard: Option<(u64, u64)>,
+    /// Whether signatures were checked (keys given).
+    pub signatures_checked: bool,
     pub emitters: Vec<EmitterReport>,
     pub breaks: Vec<Break>,
     /// Chains that are not closed (see [`Report::set_live`]).
@@ -189,883 +245,23 @@ impl Checkpoint {
     }
 }
 
-// ---------------------------------------------------------------------------
-// Input
-
-/// Parses one input file. Any unreadable line makes the whole file an error
-/// (see [`parse_events_lossy`] to keep the readable part).
-pub fn parse_events(name: &str, bytes: &[u8]) -> Result<Vec<Value>, String> {
-    let (events, errors) = parse_events_lossy(name, bytes);
-    if errors.is_empty() {
-        return Ok(events);
-    }
-    const SHOWN: usize = 5;
-    let mut msg = errors.iter().take(SHOWN).cloned().collect::<Vec<_>>().join("; ");
-    if errors.len() > SHOWN {
-        msg.push_str(&format!("; and {} more", errors.len() - SHOWN));
-    }
-    Err(msg)
-}
-
-/// Parses one input file, returning the events it could read and one message
-/// (`name:line N: why`) per part it could not.
-pub fn parse_events_lossy(name: &str, bytes: &[u8]) -> (Vec<Value>, Vec<String>) {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let mut values: Vec<(String, Value)> = Vec::new();
-    let mut errors = Vec::new();
-    // Envoy's own log: only the filter's `proxy-audit: record ` lines count.
-    let envoy_log = find(bytes, RECORD_MARKER.as_bytes()).is_some();
-    for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
-        let mut line = line.trim_ascii();
-        if line.is_empty() {
-            continue;
-        }
-        if envoy_log && !line.starts_with(b"{") {
-            match find(line, RECORD_MARKER.as_bytes()) {
-                Some(at) => line = line.get(at + RECORD_MARKER.len()..).unwrap_or_default().trim_ascii(),
-                None => continue,
-            }
-        }
-        let at = format!("{name}:line {}", i + 1);
-        match serde_json::from_slice::<Value>(line) {
-            Ok(v) => values.push((at, v)),
-            Err(e) => errors.push(format!("{at}: not JSON ({e})")),
-        }
-    }
-    if !errors.is_empty() {
-        // Perhaps one pretty-printed document (or several, concatenated).
-        let whole: Result<Vec<Value>, _> = serde_json::Deserializer::from_slice(bytes).into_iter::<Value>().collect();
-        if let Ok(docs) = whole {
-            if !docs.is_empty() {
-                values = docs.into_iter().map(|v| (name.to_string(), v)).collect();
-                errors.clear();
-            }
-        }
-    }
-    let mut events = Vec::new();
-    for (at, v) in values {
-        extract(&at, v, true, &mut events, &mut errors);
-    }
-    (events, errors)
-}
-
-/// What the filter writes before a trail record in Envoy's log when it
-/// retires without a way to deliver it (the plugin's `handover` module).
-pub const RECORD_MARKER: &str = "proxy-audit: record ";
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
-}
-
-/// One top-level JSON value: an event, an OTLP request, or an array of those.
-fn extract(at: &str, v: Value, top: bool, events: &mut Vec<Value>, errors: &mut Vec<String>) {
-    match v {
-        Value::Object(ref map) if map.contains_key("resourceLogs") => extract_otlp(at, map, events, errors),
-        Value::Object(ref map) if ["chain", "kind", "id", "schema"].iter().any(|k| map.contains_key(*k)) => {
-            events.push(v)
-        }
-        Value::Array(items) if top => {
-            for (i, item) in items.into_iter().enumerate() {
-                extract(&format!("{at}[{i}]"), item, false, events, errors);
-            }
-        }
-        Value::Object(ref map) if top => match access_log_event(map) {
-            Some(AccessLog::Event(ev)) => events.push(ev),
-            Some(AccessLog::NoEvent) => {}
-            None => errors.push(format!("{at}: neither an audit event nor an OTLP ExportLogsServiceRequest")),
-        },
-        _ => errors.push(format!("{at}: neither an audit event nor an OTLP ExportLogsServiceRequest")),
-    }
-}
-
-/// The field names an access-log format gives the sealed event.
-const ACCESS_LOG_FIELDS: [&str; 3] = ["audit_event", "event", "proxy_audit_event"];
-
-enum AccessLog {
-    Event(Value),
-    /// A record of a request that has no event (the filter did not see it,
-    /// Envoy writes `-` or null for absent filter state).
-    NoEvent,
-}
-
-/// An Envoy JSON access-log record carrying the sealed event in one of
-/// [`ACCESS_LOG_FIELDS`] (a string holding the event JSON, or the object).
-fn access_log_event(map: &serde_json::Map<String, Value>) -> Option<AccessLog> {
-    let mut named = false;
-    for key in ACCESS_LOG_FIELDS {
-        let Some(v) = map.get(key) else { continue };
-        named = true;
-        let ev = match v {
-            Value::String(s) if s.starts_with('{') => serde_json::from_str::<Value>(s).ok(),
-            Value::Object(_) => Some(v.clone()),
-            // `-`, null, empty: no event for this request.
-            _ => continue,
-        };
-        // Something that should be an event and is not: unreadable input.
-        return ev.filter(|e| e.get("chain").is_some()).map(AccessLog::Event);
-    }
-    named.then_some(AccessLog::NoEvent)
-}
-
-fn extract_otlp(at: &str, req: &serde_json::Map<String, Value>, events: &mut Vec<Value>, errors: &mut Vec<String>) {
-    let Some(resource_logs) = req.get("resourceLogs").and_then(Value::as_array) else {
-        errors.push(format!("{at}: resourceLogs is not an array"));
-        return;
-    };
-    for (r, rl) in resource_logs.iter().enumerate() {
-        let scopes = rl.get("scopeLogs").or_else(|| rl.get("instrumentationLibraryLogs")).and_then(Value::as_array);
-        for (s, sl) in scopes.into_iter().flatten().enumerate() {
-            let records = sl.get("logRecords").and_then(Value::as_array);
-            for (k, rec) in records.into_iter().flatten().enumerate() {
-                let here = format!("{at}: resourceLogs[{r}].scopeLogs[{s}].logRecords[{k}]");
-                let ours = rec.get("eventName").and_then(Value::as_str).is_some_and(|n| n.starts_with("proxy_audit."));
-                let body = rec.get("body").and_then(|b| b.get("stringValue")).and_then(Value::as_str);
-                let parsed = body.map(serde_json::from_str::<Value>);
-                match parsed {
-                    Some(Ok(ev @ Value::Object(_))) if ours || ev.get("chain").is_some() => events.push(ev),
-                    // Someone else's log record in a shared collector file.
-                    _ if !ours => {}
-                    Some(Ok(_)) => errors.push(format!("{here}: body is not a JSON object")),
-                    Some(Err(e)) => errors.push(format!("{here}: body.stringValue is not JSON ({e})")),
-                    None => errors.push(format!("{here}: no body.stringValue")),
-                }
-            }
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Verification
-
-/// One distinct event, as far as the chain is concerned.
-#[derive(Debug, Clone)]
-struct Entry {
-    seq: u64,
-    id: Option<String>,
-    kind: Option<String>,
-    prev: Option<String>,
-    hash: Option<String>,
-    computed: String,
-    hash_ok: bool,
-    /// `loss`: trail.first_seq..=trail.last_seq.
-    loss: Option<(u64, u64)>,
-    /// `loss` with `trail.emitter`: the chain the loss is declared for.
-    loss_for: Option<String>,
-    /// `checkpoint`: trail.head_seq, trail.head_hash.
-    attests: Option<(u64, String)>,
-    /// A `checkpoint` with `trail.reason` `end`: the emitter retired here.
-    end: bool,
-    time_ms: Option<u64>,
-}
-
-impl Entry {
-    /// The hash the next event links to.
-    fn link_hash(&self) -> &str {
-        self.hash.as_deref().unwrap_or(&self.computed)
-    }
-}
-
-/// A gap declared in another emitter's chain: `first..=last` of the target,
-/// declared by the `loss` event at seq `at` of emitter `by`.
-#[derive(Debug, Clone)]
-struct Foreign {
-    first: u64,
-    last: u64,
-    by: String,
-    at: u64,
-}
-
-/// One emitter after the chain checks, kept for the checkpoint checks.
-struct Checked {
-    /// The event standing for each seq.
-    by_seq: BTreeMap<u64, Entry>,
-    last_seq: u64,
-    /// Gaps other emitters declared (accepted ones): the only declarations
-    /// that can cover seqs past the last event (a chain's own `loss` event
-    /// always comes after the seqs it declares).
-    declared_elsewhere: Vec<(u64, u64)>,
-}
-
-/// Verifies with `SEQ:HASH` checkpoints (see [`verify_with`]), for chains
-/// that are still being written: open chains are reported, not failed.
-pub fn verify(events: Vec<Value>, checkpoints: &[(u64, String)]) -> Report {
-    let cps: Vec<Checkpoint> = checkpoints
-        .iter()
-        .map(|(seq, hash)| Checkpoint { emitter: None, seq: *seq, hash: hash.trim().to_ascii_lowercase() })
-        .collect();
-    let mut report = verify_with(events, &cps);
-    report.set_live(Live::All);
-    report
-}
-
-/// Parses every input and verifies the whole set (events of one emitter may be
-/// spread over several files). Unreadable parts land in `Report::unreadable`.
-pub fn verify_inputs(inputs: &[(&str, &[u8])], checkpoints: &[Checkpoint]) -> Report {
-    let mut events = Vec::new();
-    let mut unreadable = Vec::new();
-    for (name, bytes) in inputs {
-        let (evs, errs) = parse_events_lossy(name, bytes);
-        events.extend(evs);
-        unreadable.extend(errs);
-    }
-    let mut report = verify_with(events, checkpoints);
-    report.unreadable.extend(unreadable);
-    report
-}
-
-pub fn verify_with(events: Vec<Value>, checkpoints: &[Checkpoint]) -> Report {
-    let mut breaks = Vec::new();
-    let mut seen: HashSet<(String, String)> = HashSet::new();
-    let mut dups: HashMap<String, u64> = HashMap::new();
-    let mut ids: HashMap<String, (String, u64, String)> = HashMap::new();
-    let mut groups: BTreeMap<String, Vec<Entry>> = BTreeMap::new();
-
-    for ev in events {
-        let computed = compute_hash(&ev);
-        let declared = ev.get("chain").and_then(|c| c.get("hash"));
-        let key = (computed.clone(), declared.map(jcs::canonicalize).unwrap_or_default());
-        let emitter_field = ev
-            .get("chain")
-            .and_then(|c| c.get("emitter"))
-            .and_then(Value::as_str)
-            .filter(|e| !e.is_empty())
-            .map(str::to_string);
-        if !seen.insert(key) {
-            *dups.entry(emitter_field.unwrap_or_else(|| "?".into())).or_default() += 1;
-            continue;
-        }
-        let Some(entry) = read_entry(&ev, computed, emitter_field.as_deref(), &mut breaks) else {
-            continue;
-        };
-        let Some(emitter) = emitter_field else {
-            continue;
-        };
-        // Same id, different content.
-        if let Some(id) = &entry.id {
-            let whole = sha256_hex(jcs::canonicalize(&ev).as_bytes());
-            match ids.get(id) {
-                Some((e, s, w)) if *w != whole => breaks.push(Break {
-                    emitter: emitter.clone(),
-                    seq: entry.seq,
-                    problem: Problem::Duplicate,
-                    detail: format!("id {id} also appears as emitter {e} seq {s} with different content"),
-                }),
-                Some(_) => {}
-                None => {
-                    ids.insert(id.clone(), (emitter.clone(), entry.seq, whole));
-                }
-            }
-        }
-        groups.entry(emitter).or_default().push(entry);
-    }
-
-    // Losses that one emitter declares for another (valid events only).
-    let mut elsewhere: BTreeMap<String, Vec<Foreign>> = BTreeMap::new();
-    for (emitter, entries) in &groups {
-        for e in entries.iter().filter(|e| e.hash_ok) {
-            if let (Some((first, last)), Some(target)) = (e.loss, e.loss_for.as_ref().filter(|t| *t != emitter)) {
-                let f = Foreign { first, last, by: emitter.clone(), at: e.seq };
-                elsewhere.entry(target.clone()).or_default().push(f);
-            }
-        }
-    }
-    for target in elsewhere.keys() {
-        // Every event of that emitter lost: it still gets its line.
-        groups.entry(target.clone()).or_default();
-    }
-
-    let mut reports: BTreeMap<String, (EmitterReport, Vec<Break>)> = BTreeMap::new();
-    let mut checked: BTreeMap<String, Checked> = BTreeMap::new();
-    for (emitter, entries) in &groups {
-        let duplicates = dups.get(emitter).copied().unwrap_or(0);
-        let by_others = elsewhere.get(emitter).cloned().unwrap_or_default();
-        let mut own = Vec::new();
-        let (rep, state) = check_emitter(emitter, entries.clone(), by_others, duplicates, &mut own);
-        reports.insert(emitter.clone(), (rep, own));
-        checked.insert(emitter.clone(), state);
-    }
-
-    // A chain anchored by an external checkpoint cannot lose events
-    // unnoticed; a gap in it counts as declared by another emitter only when
-    // that emitter's chain is anchored too, past its `loss` event (anyone can
-    // write a chain that declares someone else's gap).
-    // A chain is anchored when a checkpoint is about it, whether or not it
-    // holds (a deleted tail makes it fail to hold); a declaring chain counts
-    // as attested only up to a checkpoint that holds.
-    let mut anchored: HashSet<&String> = HashSet::new();
-    let mut attested: HashMap<&String, u64> = HashMap::new();
-    for cp in checkpoints {
-        if let Some((name, c)) = resolve_checkpoint(cp, &checked) {
-            anchored.insert(name);
-            if checkpoint_holds(cp, c) {
-                let head = attested.entry(name).or_insert(cp.seq);
-                *head = (*head).max(cp.seq);
-            }
-        }
-    }
-    let mut redo: Vec<(String, Vec<Foreign>, Vec<Foreign>)> = Vec::new();
-    for (target, foreign) in &elsewhere {
-        if !anchored.contains(target) {
-            continue;
-        }
-        let (keep, drop): (Vec<Foreign>, Vec<Foreign>) =
-            foreign.iter().cloned().partition(|f| attested.get(&f.by).is_some_and(|head| *head >= f.at));
-        if !drop.is_empty() {
-            redo.push((target.clone(), keep, drop));
-        }
-    }
-    for (target, keep, drop) in redo {
-        let (Some(entries), Some(slot)) = (groups.get(&target), reports.get_mut(&target)) else { continue };
-        let mut own = Vec::new();
-        let duplicates = dups.get(&target).copied().unwrap_or(0);
-        let (rep, state) = check_emitter(&target, entries.clone(), keep, duplicates, &mut own);
-        for b in own.iter_mut().filter(|b| b.problem == Problem::Missing) {
-            if let Some(f) = drop.iter().find(|f| f.first <= b.seq && b.seq <= f.last) {
-                b.detail.push_str(&format!(
-                    " (declared only by {} at seq {}, which no checkpoint attests: not accepted for an anchored chain)",
-                    f.by, f.at
-                ));
-            }
-        }
-        *slot = (rep, own);
-        checked.insert(target, state);
-    }
-    let mut emitters = Vec::new();
-    for (_, (rep, own)) in reports {
-        emitters.push(rep);
-        breaks.extend(own);
-    }
-
-    for cp in checkpoints {
-        check_checkpoint(cp, &checked, &mut breaks);
-    }
-
-    // Open chains: no end record, and no external checkpoint that holds at
-    // (or past) the last event.
-    let open = emitters
-        .iter()
-        .filter(|e| !e.ended)
-        .filter(|e| {
-            let tail_anchored = checkpoints.iter().any(|cp| {
-                resolve_checkpoint(cp, &checked)
-                    .is_some_and(|(n, c)| *n == e.emitter && cp.seq >= c.last_seq && checkpoint_holds(cp, c))
-            });
-            e.events == 0 || !tail_anchored
-        })
-        .map(|e| Open { emitter: e.emitter.clone(), last_seq: (e.events > 0).then_some(e.last_seq), live: false })
-        .collect();
-
-    breaks.sort_by(|a, b| (&a.emitter, a.seq).cmp(&(&b.emitter, b.seq)));
-    Report { emitters, breaks, open, unreadable: Vec::new() }
-}
-
-fn is_hash(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
-
-fn short(h: &str) -> &str {
-    h.get(..16).unwrap_or(h)
-}
-
-/// Reads the chain fields; reports a `malformed` break and returns None when
-/// the event cannot be placed in a chain (no emitter or seq).
-fn read_entry(ev: &Value, computed: String, emitter: Option<&str>, breaks: &mut Vec<Break>) -> Option<Entry> {
-    let id = ev.get("id").and_then(Value::as_str).map(str::to_string);
-    let who = || match &id {
-        Some(id) => format!("event {id}"),
-        None => "event without id".to_string(),
-    };
-    let chain = ev.get("chain");
-    let seq = chain.and_then(|c| c.get("seq")).and_then(Value::as_u64);
-    let mut malformed = |seq: Option<u64>, detail: String| {
-        breaks.push(Break {
-            emitter: emitter.unwrap_or("?").to_string(),
-            seq: seq.unwrap_or(UNKNOWN_SEQ),
-            problem: Problem::Malformed,
-            detail,
-        })
-    };
-    let Some(chain) = chain.filter(|c| c.is_object()) else {
-        malformed(None, format!("{} has no chain object", who()));
-        return None;
-    };
-    if emitter.is_none() {
-        malformed(seq, format!("{} has no chain.emitter string", who()));
-        return None;
-    }
-    let Some(seq) = seq else {
-        malformed(None, format!("{} has no chain.seq (non-negative integer)", who()));
-        return None;
-    };
-    let field = |k: &str| chain.get(k).and_then(Value::as_str).map(str::to_string);
-    let (prev, hash) = (field("prev"), field("hash"));
-    for (k, v) in [("prev", &prev), ("hash", &hash)] {
-        if !v.as_deref().is_some_and(is_hash) {
-            malformed(Some(seq), format!("{} has no chain.{k} of 64 lowercase hex digits", who()));
-        }
-    }
-    let prev = prev.filter(|p| is_hash(p));
-    let hash = hash.filter(|h| is_hash(h));
-    let hash_ok = hash.as_deref() == Some(computed.as_str());
-    let kind = ev.get("kind").and_then(Value::as_str).map(str::to_string);
-    let trail = ev.get("trail");
-    let trail_u64 = |k: &str| trail.and_then(|t| t.get(k)).and_then(Value::as_u64);
-    let loss = match (kind.as_deref(), trail_u64("first_seq"), trail_u64("last_seq")) {
-        (Some("loss"), Some(a), Some(b)) if a <= b => Some((a, b)),
-        _ => None,
-    };
-    let loss_for = loss
-        .and(trail.and_then(|t| t.get("emitter")).and_then(Value::as_str))
-        .filter(|t| !t.is_empty() && Some(*t) != emitter)
-        .map(str::to_string);
-    let attests = match (kind.as_deref(), trail_u64("head_seq")) {
-        (Some("checkpoint"), Some(s)) => trail
-            .and_then(|t| t.get("head_hash"))
-            .and_then(Value::as_str)
-            .filter(|h| is_hash(h))
-            .map(|h| (s, h.to_string())),
-        _ => None,
-    };
-    let end = attests.is_some() && trail.and_then(|t| t.get("reason")).and_then(Value::as_str) == Some("end");
-    let time_ms = ev.get("time").and_then(Value::as_str).and_then(crate::timefmt::parse_rfc3339_millis);
-    Some(Entry { seq, id, kind, prev, hash, computed, hash_ok, loss, loss_for, attests, end, time_ms })
-}
-
-fn check_emitter(
-    emitter: &str,
-    entries: Vec<Entry>,
-    foreign: Vec<Foreign>,
-    duplicates: u64,
-    breaks: &mut Vec<Break>,
-) -> (EmitterReport, Checked) {
-    let mut brk = |seq: u64, problem: Problem, detail: String| {
-        breaks.push(Break { emitter: emitter.to_string(), seq, problem, detail })
-    };
-    let events = entries.len() as u64;
-
-    // Hash of each entry (declared and recomputed) -> seq, to name where a
-    // misplaced prev points.
-    let mut hash_seq: HashMap<&str, u64> = HashMap::new();
-    for e in &entries {
-        hash_seq.entry(e.computed.as_str()).or_insert(e.seq);
-        if let Some(h) = &e.hash {
-            hash_seq.insert(h.as_str(), e.seq);
-        }
-    }
-
-    let mut by_seq: BTreeMap<u64, Vec<&Entry>> = BTreeMap::new();
-    for e in &entries {
-        by_seq.entry(e.seq).or_default().push(e);
-    }
-
-    let mut declared: Vec<(u64, u64)> = entries
-        .iter()
-        .filter(|e| e.hash_ok && e.loss_for.is_none())
-        .filter_map(|e| e.loss)
-        .chain(foreign.iter().map(|f| (f.first, f.last)))
-        .collect();
-    declared.sort_unstable();
-    declared.dedup();
-
-    let mut chosen: BTreeMap<u64, Entry> = BTreeMap::new();
-    let mut prev_rep: Option<(u64, String)> = None; // (seq, link hash)
-    let mut expected: u64 = 0; // next seq without a gap
-    for (&seq, cands) in &by_seq {
-        for e in cands {
-            if let (Some(h), false) = (&e.hash, e.hash_ok) {
-                brk(
-                    seq,
-                    Problem::Modified,
-                    format!(
-                        "{}: chain.hash {}… but the content hashes to {}…",
-                        describe(e),
-                        short(h),
-                        short(&e.computed)
-                    ),
-                );
-            }
-        }
-        let valid: Vec<&&Entry> = cands.iter().filter(|e| e.hash_ok).collect();
-        if valid.len() > 1 {
-            let ids: Vec<String> = valid.iter().map(|e| describe(e)).collect();
-            brk(
-                seq,
-                Problem::Duplicate,
-                format!("{} different events with valid hashes claim this seq (fork): {}", valid.len(), ids.join(", ")),
-            );
-        }
-        // The event that stands for this seq: valid hash first, then the one
-        // linking to the previous seq.
-        let links = |e: &Entry| match &prev_rep {
-            Some((s, h)) if s.checked_add(1) == Some(seq) => e.prev.as_deref() == Some(h),
-            _ => false,
-        };
-        let Some(rep) = cands
-            .iter()
-            .max_by_key(|e| (e.hash_ok, links(e), std::cmp::Reverse(e.hash.is_none())))
-            .map(|e| (*e).clone())
-        else {
-            continue;
-        };
-
-        // Gap before this seq.
-        if seq > expected {
-            report_gap(expected, seq - 1, &declared, &mut brk);
-        }
-        expected = seq.saturating_add(1);
-
-        // Links.
-        if seq == 0 {
-            if rep.kind.as_deref() != Some("chain_start") {
-                brk(
-                    0,
-                    Problem::BadPrev,
-                    format!(
-                        "seq 0 is {} ({}), but a chain starts with a chain_start event",
-                        rep.kind.as_deref().map_or("an event without kind".to_string(), |k| format!("a {k} event")),
-                        rep.id.as_deref().unwrap_or("no id")
-                    ),
-                );
-            }
-            if let Some(p) = rep.prev.as_deref().filter(|p| *p != ZERO_HASH) {
-                let at = hash_seq.get(p).map(|s| format!(" (the hash of seq {s})")).unwrap_or_default();
-                brk(0, Problem::BadPrev, format!("seq 0 has prev {}…{at}, not 64 zeros", short(p)));
-            }
-        } else if let Some(p) = rep.prev.as_deref() {
-            let before = prev_rep.as_ref().filter(|(s, _)| s.checked_add(1) == Some(seq));
-            let elsewhere = hash_seq.get(p).copied().filter(|s| s.checked_add(1) != Some(seq));
-            match (before, elsewhere) {
-                (Some((_, h)), _) if h == p => {}
-                // Links to seq N-1's content, whose chain.hash was altered
-                // (already reported as modified there).
-                (Some(_), None) if hash_seq.contains_key(p) => {}
-                (_, Some(m)) => brk(
-                    seq,
-                    Problem::Reordered,
-                    format!("prev {}… is the hash of seq {m}, not of seq {}", short(p), seq - 1),
-                ),
-                (Some((_, h)), None) => brk(
-                    seq,
-                    Problem::BadPrev,
-                    format!("prev {}… is not the hash of seq {} ({}…)", short(p), seq - 1, short(h)),
-                ),
-                // Seq N-1 absent: the gap is reported; nothing to link to.
-                (None, None) => {}
-            }
-        }
-        prev_rep = Some((seq, rep.link_hash().to_string()));
-        chosen.insert(seq, rep);
-    }
-
-    // Heads attested by the emitter's own checkpoint events.
-    for cp in chosen.values().filter(|e| e.hash_ok) {
-        if let Some((s, h)) = &cp.attests {
-            if let Some(target) = chosen.get(s) {
-                if target.link_hash() != h {
-                    brk(
-                        *s,
-                        Problem::Modified,
-                        format!(
-                            "checkpoint event at seq {} attests hash {}…, the event has {}…",
-                            cp.seq,
-                            short(h),
-                            short(target.link_hash())
-                        ),
-                    );
-                }
-            }
-        }
-    }
-
-    let first_seq = chosen.keys().next().copied().unwrap_or(0);
-    let (last_seq, head) =
-        chosen.iter().next_back().map(|(s, e)| (*s, e.link_hash().to_string())).unwrap_or((0, String::new()));
-    let last = chosen.values().next_back();
-    // An end record counts when it is valid and attests the seq before it.
-    let ended = last.is_some_and(|e| {
-        e.end && e.hash_ok && e.attests.as_ref().is_some_and(|(s, _)| s.checked_add(1) == Some(e.seq))
-    });
-    let present_though_declared =
-        chosen.keys().filter(|s| declared.iter().any(|(a, b)| a <= *s && *s <= b)).count() as u64;
-    let report = EmitterReport {
-        emitter: emitter.to_string(),
-        events,
-        first_seq,
-        last_seq,
-        head,
-        declared_lost: declared,
-        declared_by: foreign.iter().map(|f| (f.first, f.last, f.by.clone())).collect(),
-        duplicates,
-        ended,
-        last_time_ms: last.and_then(|e| e.time_ms),
-        present_though_declared,
-    };
-    let mut declared_elsewhere: Vec<(u64, u64)> = foreign.iter().map(|f| (f.first, f.last)).collect();
-    declared_elsewhere.sort_unstable();
-    (report, Checked { by_seq: chosen, last_seq, declared_elsewhere })
-}
-
-fn describe(e: &Entry) -> String {
-    match (&e.id, &e.kind) {
-        (Some(id), Some(k)) => format!("{k} event {id}"),
-        (Some(id), None) => format!("event {id}"),
-        (None, Some(k)) => format!("{k} event"),
-        (None, None) => "event".to_string(),
-    }
-}
-
-/// Reports the parts of `a..=b` that no declared loss covers, one `missing`
-/// break per contiguous range, at its first seq.
-fn report_gap(a: u64, b: u64, declared: &[(u64, u64)], brk: &mut impl FnMut(u64, Problem, String)) {
-    let mut from = a; // first seq not yet accounted for
-    let mut done = false;
-    for &(da, db) in declared {
-        if done || da > b {
-            break;
-        }
-        if db < from {
-            continue;
-        }
-        if da > from {
-            missing_range(from, da - 1, brk);
-        }
-        match db.checked_add(1) {
-            Some(next) if db < b => from = next,
-            _ => done = true,
-        }
-    }
-    if !done && from <= b {
-        missing_range(from, b, brk);
-    }
-}
-
-/// Whether the declared losses cover every seq of `a..=b`.
-fn covered(a: u64, b: u64, declared: &[(u64, u64)]) -> bool {
-    let mut missing = false;
-    report_gap(a, b, declared, &mut |_, _, _| missing = true);
-    !missing
-}
-
-fn missing_range(x: u64, y: u64, brk: &mut impl FnMut(u64, Problem, String)) {
-    let detail = if x == y {
-        format!("seq {x} absent, no loss event declares it")
-    } else {
-        let n = (y - x).saturating_add(1);
-        format!("seq {x}..{y} absent ({n} events), no loss event declares them")
-    };
-    brk(x, Problem::Missing, detail);
-}
-
-fn checkpoint_holds(cp: &Checkpoint, c: &Checked) -> bool {
-    c.by_seq.get(&cp.seq).is_some_and(|e| e.link_hash() == cp.hash)
-        || cp
-            .seq
-            .checked_add(1)
-            .and_then(|n| c.by_seq.get(&n))
-            .is_some_and(|e| e.prev.as_deref() == Some(cp.hash.as_str()))
-}
-
-/// The emitter a checkpoint is about: the one it names; without a name, the
-/// one whose chain holds that hash at that seq, else the only candidate.
-fn resolve_checkpoint<'a>(
-    cp: &Checkpoint,
-    checked: &'a BTreeMap<String, Checked>,
-) -> Option<(&'a String, &'a Checked)> {
-    if let Some(e) = &cp.emitter {
-        return checked.get_key_value(e);
-    }
-    let at_seq = || checked.iter().filter(|(_, c)| c.by_seq.contains_key(&cp.seq));
-    checked
-        .iter()
-        .find(|(_, c)| checkpoint_holds(cp, c))
-        .or_else(|| (checked.len() == 1).then(|| checked.iter().next()).flatten())
-        .or_else(|| (at_seq().count() == 1).then(|| at_seq().next()).flatten())
-        .or_else(|| {
-            let mut short_ones = checked.iter().filter(|(_, c)| c.last_seq < cp.seq);
-            match (short_ones.next(), short_ones.next(), at_seq().next()) {
-                (Some(one), None, None) => Some(one),
-                _ => None,
-            }
-        })
-}
-
-fn check_checkpoint(cp: &Checkpoint, checked: &BTreeMap<String, Checked>, breaks: &mut Vec<Break>) {
-    let label = match &cp.emitter {
-        Some(e) => format!("checkpoint {e}@{}:{}…", cp.seq, short(&cp.hash)),
-        None => format!("checkpoint {}:{}…", cp.seq, short(&cp.hash)),
-    };
-    let next = cp.seq.checked_add(1);
-    let emitter = resolve_checkpoint(cp, checked);
-    if let (None, Some(e)) = (emitter, &cp.emitter) {
-        breaks.push(Break {
-            emitter: e.clone(),
-            seq: 0,
-            problem: Problem::Truncated,
-            detail: format!("{label}: no events of this emitter in the input"),
-        });
-        return;
-    }
-    let Some((name, c)) = emitter else {
-        let problem =
-            if checked.values().all(|c| c.last_seq < cp.seq) { Problem::Truncated } else { Problem::Modified };
-        breaks.push(Break {
-            emitter: "?".into(),
-            seq: cp.seq,
-            problem,
-            detail: format!(
-                "{label}: no emitter among {} holds this hash at this seq (give EMITTER@SEQ:HASH to name one)",
-                checked.len()
-            ),
-        });
-        return;
-    };
-    let mut brk =
-        |seq: u64, problem: Problem, detail: String| breaks.push(Break { emitter: name.clone(), seq, problem, detail });
-    if checkpoint_holds(cp, c) {
-        return;
-    }
-    if let Some(e) = c.by_seq.get(&cp.seq) {
-        brk(cp.seq, Problem::Modified, format!("{label}, but the event there has hash {}…", short(e.link_hash())));
-    } else if cp.seq > c.last_seq || c.by_seq.is_empty() {
-        let first = if c.by_seq.is_empty() { 0 } else { c.last_seq.saturating_add(1) };
-        if covered(first, cp.seq, &c.declared_elsewhere) {
-            // The tail is gone, but declared lost: reported as a LOSS line.
-            return;
-        }
-        brk(
-            first,
-            Problem::Truncated,
-            format!(
-                "{label}, but the chain ends at seq {}: seq {first}..{} absent (tail truncated)",
-                c.last_seq, cp.seq
-            ),
-        );
-    } else if let Some(e) = next.and_then(|n| c.by_seq.get(&n)) {
-        // The checkpointed event itself is absent (reported as a gap or a
-        // declared loss), but its successor links elsewhere.
-        brk(
-            cp.seq,
-            Problem::Modified,
-            format!(
-                "{label}, but seq {} links to {}…",
-                cp.seq.saturating_add(1),
-                short(e.prev.as_deref().unwrap_or("?"))
-            ),
-        );
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Output
-
-impl Report {
-    /// Marks the open chains that `live` counts as still being written.
-    pub fn set_live(&mut self, live: Live) {
-        let newest = self.emitters.iter().filter_map(|e| e.last_time_ms).max().unwrap_or(0);
-        for o in &mut self.open {
-            let last = self.emitters.iter().find(|e| e.emitter == o.emitter).and_then(|e| e.last_time_ms);
-            o.live = match live {
-                Live::No => false,
-                Live::All => true,
-                Live::Within(ms) => last.is_some_and(|t| t.saturating_add(ms) >= newest),
-            };
-        }
-    }
-
-    /// Open chains that fail the verdict (not live).
-    pub fn cut(&self) -> impl Iterator<Item = &Open> {
-        self.open.iter().filter(|o| !o.live)
-    }
-
-    /// Emitter lines, then breaks, declared losses, unreadable input and a
-    /// summary line.
-    pub fn render(&self) -> String {
-        let mut out = String::new();
-        for e in &self.emitters {
-            out.push_str(&format!(
-                "emitter {}: {} events, seq {}..{}, head {}\n",
-                e.emitter, e.events, e.first_seq, e.last_seq, e.head
-            ));
-        }
-        for b in &self.breaks {
-            let seq = if b.seq == UNKNOWN_SEQ && b.problem == Problem::Malformed {
-                "?".to_string()
-            } else {
-                b.seq.to_string()
-            };
-            out.push_str(&format!("BREAK emitter {} seq {seq}: {}: {}\n", b.emitter, b.problem, b.detail));
-        }
-        for e in &self.emitters {
-            for (a, b) in &e.declared_lost {
-                let by = e
-                    .declared_by
-                    .iter()
-                    .find(|(x, y, _)| (x, y) == (a, b))
-                    .map(|(_, _, by)| format!(" by {by}"))
-                    .unwrap_or_default();
-                out.push_str(&format!(
-                    "LOSS emitter {} seq {a}..{b} declared{by} ({} events)\n",
-                    e.emitter,
-                    (b - a).saturating_add(1)
-                ));
-            }
-            if e.present_though_declared > 0 {
-                out.push_str(&format!(
-                    "PRESENT emitter {}: {} events declared lost are in the input after all (stored, not acknowledged)\n",
-                    e.emitter, e.present_though_declared
-                ));
-            }
-        }
-        for o in &self.open {
-            let after = match o.last_seq {
-                Some(s) => format!("events after seq {s} may be missing"),
-                None => "none of its events is in the input".to_string(),
-            };
-            let note = if o.live { " (live: still being written)" } else { "" };
-            out.push_str(&format!("OPEN emitter {}: no end record; {after}{note}\n", o.emitter));
-        }
-        for u in &self.unreadable {
-            out.push_str(&format!("UNREADABLE {u}\n"));
-        }
-        let events: u64 = self.emitters.iter().map(|e| e.events).sum();
-        let dups: u64 = self.emitters.iter().map(|e| e.duplicates).sum();
-        let dup_note = if dups > 0 { format!(", {dups} duplicate deliveries ignored") } else { String::new() };
-        let cut = self.cut().count();
-        let verdict = match self.exit_code() {
-            0 => "OK: every chain holds".to_string(),
-            1 if self.breaks.is_empty() => format!(
-                "FAILED: {cut} open chain(s): events after their last seq may be missing (--live if they are still being written)"
-            ),
-            1 if cut > 0 => format!("FAILED: {} break(s), {cut} open chain(s)", self.breaks.len()),
-            1 => format!("FAILED: {} break(s)", self.breaks.len()),
-            _ => format!(
-                "UNREADABLE: {} part(s) of the input could not be read, {} break(s)",
-                self.unreadable.len(),
-                self.breaks.len()
-            ),
-        };
-        out.push_str(&format!("{verdict} ({} emitters, {events} events{dup_note})\n", self.emitters.len()));
-        out
-    }
-
-    /// 0 when every chain holds, 1 when one breaks or is open (not live), 2
-    /// when input was unreadable.
-    pub fn exit_code(&self) -> i32 {
-        if !self.unreadable.is_empty() {
-            2
-        } else if !self.breaks.is_empty() || self.cut().next().is_some() {
-            1
-        } else {
-            0
-        }
-    }
-}
+mod canonical;
+mod check;
+mod input;
+mod render;
+pub mod sources;
+#[doc(hidden)]
+pub mod synthetic;
+use check::is_hash;
+pub use check::{shard_of, verify, verify_inputs, verify_sources, verify_with, Progress, Session};
+pub use input::{parse_events, parse_events_lossy, RECORD_MARKER};
+pub use proxy_audit_core::signing::PublicKey;
 
 #[cfg(test)]
 #[allow(clippy::indexing_slicing)] // fixtures; a wrong index is a test bug
 mod tests {
     use super::*;
-    use crate::chain::Chain;
+    use proxy_audit_core::chain::Chain;
     use serde_json::{json, Map};
 
     /// Builds chains with `Chain::seal`, keeping the shipped NDJSON lines.
@@ -1088,7 +284,7 @@ mod tests {
             let mut m = Map::new();
             m.insert("schema".into(), json!("proxy-audit/1"));
             m.insert("id".into(), json!(format!("{:016x}{:016x}", self.no, seq)));
-            m.insert("time".into(), json!(crate::timefmt::rfc3339_millis(1_795_000_000_000 + seq * 10)));
+            m.insert("time".into(), json!(proxy_audit_core::timefmt::rfc3339_millis(1_795_000_000_000 + seq * 10)));
             m.insert("kind".into(), json!(kind));
             m
         }
@@ -1665,7 +861,7 @@ mod tests {
     fn fixture_files() {
         macro_rules! fixture {
             ($name:literal) => {
-                ($name, include_bytes!(concat!("../tests/data/verify/", $name)).as_slice())
+                ($name, include_bytes!(concat!("../../core/tests/data/verify/", $name)).as_slice())
             };
         }
         let check = |input: (&str, &[u8]), cps: &[Checkpoint]| verify_inputs(&[input], cps);

@@ -1,0 +1,1401 @@
+//! The chain checks: per emitter, then checkpoints and open chains.
+
+use super::*;
+use crate::input::{Body, Light};
+
+/// One distinct event, as far as the chain is concerned.
+#[derive(Debug, Clone)]
+pub(crate) struct Entry {
+    seq: u64,
+    id: Option<String>,
+    kind: Option<Kind>,
+    prev: Option<Hx>,
+    hash: Option<Hx>,
+    computed: Hx,
+    hash_ok: bool,
+    /// `loss`: trail.first_seq..=trail.last_seq.
+    loss: Option<(u64, u64)>,
+    /// `loss` with `trail.emitter`: the chain the loss is declared for.
+    loss_for: Option<String>,
+    /// `checkpoint`: trail.head_seq, trail.head_hash.
+    attests: Option<Box<(u64, Hx)>>,
+    /// A `checkpoint` with `trail.reason` `end`: the emitter retired here.
+    end: bool,
+    time_ms: Option<u64>,
+    /// `trail.signature`, with the record's `time` as written.
+    signed: Option<Box<Signed>>,
+}
+
+/// An event's `kind`: the usual ones without an allocation.
+pub(crate) type Kind = std::borrow::Cow<'static, str>;
+
+fn kind_of(k: &str) -> Kind {
+    const KNOWN: [&str; 8] = ["access", "denied", "blocked", "begin", "complete", "chain_start", "checkpoint", "loss"];
+    match KNOWN.iter().find(|x| **x == k) {
+        Some(x) => Kind::Borrowed(x),
+        None => Kind::Owned(k.to_string()),
+    }
+}
+
+/// A record's `trail.signature` (fields absent or of the wrong type read as empty).
+#[derive(Debug, Clone)]
+pub(crate) struct Signed {
+    key_id: String,
+    alg: String,
+    sig: String,
+    time: String,
+}
+
+impl Entry {
+    /// The hash the next event links to.
+    fn link_hash(&self) -> &str {
+        self.hash.as_ref().unwrap_or(&self.computed).as_str()
+    }
+
+    /// An event without `trail` (not a trail record), read from a canonical
+    /// line: `None` when a chain field is absent or not as the filter writes
+    /// it (the slow path then reports exactly what is wrong).
+    pub(crate) fn plain(line: &[u8], spans: &crate::canonical::Spans, computed: Hx) -> Option<(String, Entry)> {
+        use crate::canonical::{members, plain_string};
+        if spans.trail.is_some() {
+            return None;
+        }
+        let text = |r: &Option<std::ops::Range<usize>>| -> Option<Option<&str>> {
+            match r {
+                None => Some(None),
+                Some(r) => plain_string(line.get(r.clone())?).map(Some),
+            }
+        };
+        let (id, kind, time) = (text(&spans.id)?, text(&spans.kind)?, text(&spans.time)?);
+        let (id, kind) = (id.map(str::to_string), kind.map(kind_of));
+        if matches!(kind.as_deref(), Some("chain_start" | "checkpoint" | "loss")) {
+            return None;
+        }
+        let (mut emitter, mut seq, mut prev, mut hash) = (None, None, None, None);
+        for (name, value) in members(line.get(spans.chain.clone()?)?) {
+            match name {
+                b"emitter" => emitter = plain_string(value).filter(|e| !e.is_empty()),
+                b"seq" => seq = std::str::from_utf8(value).ok()?.parse::<u64>().ok(),
+                b"prev" => prev = plain_string(value).and_then(Hx::parse),
+                b"hash" => hash = plain_string(value).and_then(Hx::parse),
+                _ => {}
+            }
+        }
+        let (emitter, seq, prev, hash) = (emitter?, seq?, prev?, hash?);
+        let time_ms = time.and_then(proxy_audit_core::timefmt::parse_rfc3339_millis);
+        let entry = Entry {
+            seq,
+            id,
+            kind,
+            prev: Some(prev),
+            hash: Some(hash),
+            computed,
+            hash_ok: hash == computed,
+            loss: None,
+            loss_for: None,
+            attests: None,
+            end: false,
+            time_ms,
+            signed: None,
+        };
+        Some((emitter.to_string(), entry))
+    }
+}
+
+impl Entry {
+    pub(crate) fn hash_declared(&self) -> crate::input::Declared {
+        self.hash.map_or(crate::input::Declared::Absent, crate::input::Declared::Hash)
+    }
+}
+
+/// A SHA-256 in lowercase hex, held inline (no allocation per event).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Hx([u8; 64]);
+
+impl std::hash::Hash for Hx {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // 64 bits of a SHA-256 pick the bucket; equality compares all of it.
+        state.write(self.0.get(..16).unwrap_or(&self.0));
+    }
+}
+
+/// A fast hasher for the verifier's tables (FxHash): its keys are
+/// mostly hashes already; SipHash's DoS resistance buys nothing in a
+/// command-line tool that reads the files it is given.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct Fx(u64);
+
+impl std::hash::Hasher for Fx {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut w = [0u8; 8];
+            if let Some(dst) = w.get_mut(..chunk.len()) {
+                dst.copy_from_slice(chunk);
+            }
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(0x517c_c1b7_2722_0a95);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+pub(crate) type FxMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Fx>>;
+pub(crate) type FxSet<K> = HashSet<K, std::hash::BuildHasherDefault<Fx>>;
+
+impl Hx {
+    pub(crate) fn parse(s: &str) -> Option<Hx> {
+        if !is_hash(s) {
+            return None;
+        }
+        s.as_bytes().try_into().ok().map(Hx)
+    }
+
+    pub(crate) fn of_digest(d: &[u8]) -> Hx {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [b'0'; 64];
+        for (i, b) in d.iter().take(32).enumerate() {
+            if let (Some(hi), Some(lo)) = (HEX.get(usize::from(b >> 4)), HEX.get(usize::from(b & 15))) {
+                if let Some(o) = out.get_mut(2 * i..2 * i + 2) {
+                    o.copy_from_slice(&[*hi, *lo]);
+                }
+            }
+        }
+        Hx(out)
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+
+    /// The first 128 bits.
+    pub(crate) fn prefix128(&self) -> u128 {
+        self.0
+            .get(..32)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u128::from_str_radix(h, 16).ok())
+            .unwrap_or(0)
+    }
+}
+
+/// An event id as a table key: the id itself when it is 32 hex digits (as
+/// the filter writes them), else 128 bits of its SHA-256.
+fn id_key(id: &str) -> u128 {
+    if id.len() == 32 {
+        if let Ok(v) = u128::from_str_radix(id, 16) {
+            return v;
+        }
+    }
+    Hx::parse(&proxy_audit_core::ids::sha256_hex(id.as_bytes())).map_or(0, |h| h.prefix128() ^ 1)
+}
+
+impl AsRef<str> for Hx {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::fmt::Debug for Hx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A gap declared in another emitter's chain: `first..=last` of the target,
+/// declared by the `loss` event at seq `at` of emitter `by`.
+#[derive(Debug, Clone)]
+pub(crate) struct Foreign {
+    first: u64,
+    last: u64,
+    by: String,
+    at: u64,
+}
+
+/// One emitter after the chain checks, kept for the checkpoint checks.
+pub(crate) struct Checked<'a> {
+    /// The event standing for each seq.
+    by_seq: BTreeMap<u64, &'a Entry>,
+    last_seq: u64,
+    /// Gaps other emitters declared (accepted ones): the only declarations
+    /// that can cover seqs past the last event (a chain's own `loss` event
+    /// always comes after the seqs it declares).
+    declared_elsewhere: Vec<(u64, u64)>,
+}
+
+/// Verifies with `SEQ:HASH` checkpoints (see [`verify_with`]), for chains
+/// that are still being written: open chains are reported, not failed.
+pub fn verify(events: Vec<Value>, checkpoints: &[(u64, String)]) -> Report {
+    let cps: Vec<Checkpoint> = checkpoints
+        .iter()
+        .map(|(seq, hash)| Checkpoint { emitter: None, seq: *seq, hash: hash.trim().to_ascii_lowercase() })
+        .collect();
+    let mut report = verify_with(events, &cps);
+    report.set_live(Live::All);
+    report
+}
+
+/// Parses every input and verifies the whole set (events of one emitter may be
+/// spread over several files). Unreadable parts land in `Report::unreadable`.
+pub fn verify_inputs(inputs: &[(&str, &[u8])], checkpoints: &[Checkpoint]) -> Report {
+    let opts = Options { checkpoints: checkpoints.to_vec(), ..Options::default() };
+    verify_sources(inputs, &opts)
+}
+
+/// [`verify_inputs`] with keys, sharding and threads ([`Options`]).
+pub fn verify_sources(inputs: &[(&str, &[u8])], opts: &Options) -> Report {
+    let mut session = Session::new(opts);
+    for (name, bytes) in inputs {
+        session.add(name, bytes);
+    }
+    session.finish()
+}
+
+/// Verification fed one source at a time, read in blocks: only the parsed
+/// events are kept, not the input bytes.
+pub struct Session<'o> {
+    opts: &'o Options,
+    ingest: Ingest,
+    unreadable: Vec<String>,
+    progress: Option<OnProgress<'o>>,
+    seen: Progress,
+}
+
+type OnProgress<'o> = Box<dyn FnMut(&Progress) + 'o>;
+
+/// How far a [`Session`] has read.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Progress {
+    pub events: u64,
+    pub bytes: u64,
+    pub sources: u64,
+}
+
+/// Bytes read per block (cut at the last line end).
+const BLOCK: usize = 8 << 20;
+
+impl<'o> Session<'o> {
+    pub fn new(opts: &'o Options) -> Self {
+        Session { opts, ingest: Ingest::default(), unreadable: Vec::new(), progress: None, seen: Progress::default() }
+    }
+
+    /// Called after every block read.
+    pub fn on_progress(&mut self, f: impl FnMut(&Progress) + 'o) {
+        self.progress = Some(Box::new(f));
+    }
+
+    /// Reads one source held in memory; returns how many events it held.
+    pub fn add(&mut self, name: &str, bytes: &[u8]) -> usize {
+        let mut reader = bytes;
+        let whole = || Ok(bytes.to_vec());
+        self.add_reader(name, &mut reader, Some(&whole)).unwrap_or(0)
+    }
+
+    /// Reads one source block by block; `whole` reads it again at once (for
+    /// a file that turns out to be pretty-printed JSON). Returns how many
+    /// events it held.
+    pub fn add_reader(
+        &mut self,
+        name: &str,
+        reader: &mut dyn std::io::Read,
+        whole: Option<&dyn Fn() -> std::io::Result<Vec<u8>>>,
+    ) -> std::io::Result<usize> {
+        let mut errors = Vec::new();
+        // When the first block is not all JSON lines, the source may be one
+        // pretty-printed document: its events wait here until that is known.
+        let mut pending: Option<Vec<Light>> = None;
+        // buf[..len] holds what was read and not yet parsed (zeroed once, reused).
+        let mut buf: Vec<u8> = vec![0; BLOCK];
+        let mut len = 0usize;
+        let (mut line, mut first, mut blocks, mut events) = (1usize, true, 0usize, 0usize);
+        let mut last_block: Vec<u8> = Vec::new();
+        let mut want = BLOCK;
+        loop {
+            let eof = fill(reader, &mut buf, &mut len, want)?;
+            let filled = buf.get(..len).unwrap_or_default();
+            let cut = match memchr::memrchr(b'\n', filled) {
+                _ if eof => len,
+                Some(i) => i + 1,
+                None => {
+                    // One line longer than a block: read on.
+                    want = want.saturating_mul(2);
+                    continue;
+                }
+            };
+            want = BLOCK;
+            let block = filled.get(..cut).unwrap_or_default();
+            let block = if first { block.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(block) } else { block };
+            first = false;
+            let (lights, errs) =
+                crate::input::parse_block(name, block, line, self.opts.threads.max(1), self.opts.shard);
+            line += memchr::memchr_iter(b'\n', block).count();
+            events += lights.len();
+            if blocks == 0 && !errs.is_empty() {
+                pending = Some(Vec::new());
+            }
+            errors.extend(errs);
+            blocks += 1;
+            if blocks == 1 && eof && whole.is_none() {
+                last_block = block.to_vec();
+            }
+            match pending.as_mut() {
+                Some(p) => p.extend(lights),
+                None => self.push(lights),
+            }
+            self.seen.bytes += cut as u64;
+            buf.copy_within(cut..len, 0);
+            len -= cut;
+            if let Some(p) = self.progress.as_mut() {
+                p(&self.seen);
+            }
+            if eof && len == 0 {
+                break;
+            }
+        }
+        if let Some(lines) = pending {
+            // Perhaps pretty-printed JSON: read the source whole.
+            let bytes = match whole {
+                Some(read) => read()?,
+                None => last_block,
+            };
+            let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+            match crate::input::parse_document(name, bytes) {
+                Some((lights, errs)) => {
+                    events = lights.len();
+                    self.push(lights);
+                    errors = errs;
+                }
+                None => self.push(lines),
+            }
+        }
+        self.unreadable.extend(errors);
+        self.seen.sources += 1;
+        if let Some(p) = self.progress.as_mut() {
+            p(&self.seen);
+        }
+        Ok(events)
+    }
+
+    fn push(&mut self, lights: Vec<Light>) {
+        let shard = self.opts.shard;
+        for l in lights.into_iter().filter(|l| in_shard(l, shard)) {
+            self.seen.events += 1;
+            self.ingest.add(l);
+        }
+    }
+
+    /// Records input that could not be read at all (a missing file).
+    pub fn unreadable(&mut self, why: String) {
+        self.unreadable.push(why);
+    }
+
+    pub fn finish(self) -> Report {
+        let mut report = verify_ingested(self.ingest, self.opts);
+        report.unreadable.extend(self.unreadable);
+        report.set_live(self.opts.live);
+        report.shard = self.opts.shard;
+        report
+    }
+}
+
+/// Reads from `reader` into `buf[len..]` until `len` reaches `want` or the
+/// input ends; returns whether it ended.
+fn fill(reader: &mut dyn std::io::Read, buf: &mut Vec<u8>, len: &mut usize, want: usize) -> std::io::Result<bool> {
+    if buf.len() < want {
+        buf.resize(want, 0);
+    }
+    while *len < want {
+        match reader.read(buf.get_mut(*len..want).unwrap_or_default()) {
+            Ok(0) => return Ok(true),
+            Ok(n) => *len += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(false)
+}
+
+/// Whether an event is for this shard: its emitter's shard, or a `loss`
+/// event that declares a gap in a chain of this shard (the shipping
+/// service's declarations travel with the chains they are about).
+fn in_shard(l: &Light, shard: Option<(u64, u64)>) -> bool {
+    let Some((i, n)) = shard else { return true };
+    let of = |e: &str| shard_of(e, n) == i;
+    match &l.emitter {
+        None => i == 0, // malformed events are reported once, by shard 0
+        Some(e) if of(e) => true,
+        Some(_) => match &l.body {
+            Body::Value(v) => v.get("trail").and_then(|t| t.get("emitter")).and_then(Value::as_str).is_some_and(of),
+            Body::Entry(_) => false,
+        },
+    }
+}
+
+/// The shard (0..n) an emitter belongs to: FNV-1a of its name, mixed
+/// (the SplitMix64 finalizer: FNV's low bits alone spread names that differ
+/// in one digit badly), mod n.
+pub fn shard_of(emitter: &str, n: u64) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in emitter.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h ^= h >> 30;
+    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h ^= h >> 27;
+    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^= h >> 31;
+    h % n.max(1)
+}
+
+pub fn verify_with(events: Vec<Value>, checkpoints: &[Checkpoint]) -> Report {
+    let opts = Options { checkpoints: checkpoints.to_vec(), ..Options::default() };
+    verify_lights(events.into_iter().map(Light::from_value).collect(), &opts)
+}
+
+/// The events read so far, deduplicated and grouped by emitter: what is
+/// kept of the input (the input itself is not).
+#[derive(Default)]
+pub(crate) struct Ingest {
+    breaks: Vec<Break>,
+    // What tells copies apart: the content's hash and `chain.hash` as
+    // written, 128 bits of each (a collision needs 2^64 work and only makes
+    // one of two made-up events count as the other's copy).
+    seen: FxSet<(u128, u128)>,
+    dups: HashMap<String, u64>,
+    // Event id -> (emitter number, seq, content).
+    ids: FxMap<u128, (u32, u64, (u128, u128))>,
+    names: Vec<String>,
+    name_no: FxMap<String, u32>,
+    groups: BTreeMap<String, Vec<Entry>>,
+}
+
+impl Ingest {
+    pub(crate) fn add(&mut self, light: Light) {
+        let Light { computed, declared, emitter: emitter_field, body } = light;
+        let key = (computed.prefix128(), declared.prefix128());
+        if self.seen.contains(&key) {
+            *self.dups.entry(emitter_field.unwrap_or_else(|| "?".into())).or_default() += 1;
+            return;
+        }
+        self.seen.insert(key);
+        let entry = match body {
+            Body::Entry(e) => Some(*e),
+            Body::Value(ev) => read_entry(&ev, computed, emitter_field.as_deref(), &mut self.breaks),
+        };
+        let (Some(entry), Some(emitter)) = (entry, emitter_field) else {
+            return;
+        };
+        let no = match self.name_no.get(&emitter) {
+            Some(n) => *n,
+            None => {
+                let n = self.names.len() as u32;
+                self.names.push(emitter.clone());
+                self.name_no.insert(emitter.clone(), n);
+                n
+            }
+        };
+        // Same id, different content (the content: its hash and `chain.hash`).
+        if let Some(id) = &entry.id {
+            match self.ids.get(&id_key(id)) {
+                Some((e, s, w)) if *w != key => self.breaks.push(Break {
+                    emitter: emitter.clone(),
+                    seq: entry.seq,
+                    problem: Problem::Duplicate,
+                    detail: format!(
+                        "id {id} also appears as emitter {} seq {s} with different content",
+                        self.names.get(*e as usize).map_or("?", String::as_str)
+                    ),
+                }),
+                Some(_) => {}
+                None => {
+                    self.ids.insert(id_key(id), (no, entry.seq, key));
+                }
+            }
+        }
+        match self.groups.get_mut(&emitter) {
+            Some(g) => g.push(entry),
+            None => {
+                self.groups.insert(emitter, vec![entry]);
+            }
+        }
+    }
+}
+
+pub(crate) fn verify_lights(lights: Vec<Light>, opts: &Options) -> Report {
+    let mut ingest = Ingest::default();
+    for l in lights {
+        ingest.add(l);
+    }
+    verify_ingested(ingest, opts)
+}
+
+pub(crate) fn verify_ingested(ingest: Ingest, opts: &Options) -> Report {
+    let checkpoints = &opts.checkpoints[..];
+    let Ingest { mut breaks, dups, mut groups, .. } = ingest;
+
+    // Losses that one emitter declares for another (valid events only).
+    let mut elsewhere: BTreeMap<String, Vec<Foreign>> = BTreeMap::new();
+    for (emitter, entries) in &groups {
+        for e in entries.iter().filter(|e| e.hash_ok) {
+            if let (Some((first, last)), Some(target)) = (e.loss, e.loss_for.as_ref().filter(|t| *t != emitter)) {
+                let f = Foreign { first, last, by: emitter.clone(), at: e.seq };
+                elsewhere.entry(target.clone()).or_default().push(f);
+            }
+        }
+    }
+    if let Some((i, n)) = opts.shard {
+        // Chains of other shards came only for the gaps they declare here.
+        groups.retain(|e, _| shard_of(e, n) == i);
+        elsewhere.retain(|e, _| shard_of(e, n) == i);
+    }
+    for target in elsewhere.keys() {
+        // Every event of that emitter lost: it still gets its line.
+        groups.entry(target.clone()).or_default();
+    }
+
+    let mut reports: BTreeMap<String, (EmitterReport, Vec<Break>)> = BTreeMap::new();
+    let mut checked: BTreeMap<String, Checked<'_>> = BTreeMap::new();
+    // Emitters are independent here: checked in parallel.
+    fn typed<'a, F>(f: F) -> F
+    where
+        F: Fn((&'a String, &'a Vec<Entry>)) -> (String, EmitterReport, Vec<Break>, Checked<'a>),
+    {
+        f
+    }
+    let check_one = typed(|(emitter, entries)| {
+        let duplicates = dups.get(emitter).copied().unwrap_or(0);
+        let by_others = elsewhere.get(emitter).cloned().unwrap_or_default();
+        let mut own = Vec::new();
+        let (rep, state) = check_emitter(emitter, entries, by_others, duplicates, &opts.keys, &mut own);
+        (emitter.clone(), rep, own, state)
+    });
+    let all: Vec<(&String, &Vec<Entry>)> = groups.iter().collect();
+    let threads = opts.threads.clamp(1, all.len().max(1));
+    let results: Vec<(String, EmitterReport, Vec<Break>, Checked<'_>)> = if threads <= 1 {
+        all.into_iter().map(check_one).collect()
+    } else {
+        // Deal emitters round-robin, biggest first, so threads get similar work.
+        let mut order = all;
+        order.sort_by_key(|(_, e)| std::cmp::Reverse(e.len()));
+        let mut lanes: Vec<Vec<(&String, &Vec<Entry>)>> = (0..threads).map(|_| Vec::new()).collect();
+        for (k, item) in order.into_iter().enumerate() {
+            if let Some(lane) = lanes.get_mut(k % threads) {
+                lane.push(item);
+            }
+        }
+        std::thread::scope(|s| {
+            let handles: Vec<_> = lanes
+                .into_iter()
+                .map(|lane| s.spawn(move || lane.into_iter().map(check_one).collect::<Vec<_>>()))
+                .collect();
+            handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+        })
+    };
+    for (emitter, rep, own, state) in results {
+        reports.insert(emitter.clone(), (rep, own));
+        checked.insert(emitter, state);
+    }
+
+    // A chain anchored by an external checkpoint cannot lose events
+    // unnoticed; a gap in it counts as declared by another emitter only when
+    // that emitter's chain is anchored too, past its `loss` event (anyone can
+    // write a chain that declares someone else's gap).
+    // A chain is anchored when a checkpoint is about it, whether or not it
+    // holds (a deleted tail makes it fail to hold); a declaring chain counts
+    // as attested only up to a checkpoint that holds.
+    let mut anchored: HashSet<&String> = HashSet::new();
+    let mut attested: HashMap<&String, u64> = HashMap::new();
+    for cp in checkpoints {
+        if let Some((name, c)) = resolve_checkpoint(cp, &checked) {
+            anchored.insert(name);
+            if checkpoint_holds(cp, c) {
+                let head = attested.entry(name).or_insert(cp.seq);
+                *head = (*head).max(cp.seq);
+            }
+        }
+    }
+    let mut redo: Vec<(String, Vec<Foreign>, Vec<Foreign>)> = Vec::new();
+    for (target, foreign) in &elsewhere {
+        if !anchored.contains(target) {
+            continue;
+        }
+        let (keep, drop): (Vec<Foreign>, Vec<Foreign>) =
+            foreign.iter().cloned().partition(|f| attested.get(&f.by).is_some_and(|head| *head >= f.at));
+        if !drop.is_empty() {
+            redo.push((target.clone(), keep, drop));
+        }
+    }
+    for (target, keep, drop) in redo {
+        let (Some(entries), Some(slot)) = (groups.get(&target), reports.get_mut(&target)) else { continue };
+        let mut own = Vec::new();
+        let duplicates = dups.get(&target).copied().unwrap_or(0);
+        let (rep, state) = check_emitter(&target, entries, keep, duplicates, &opts.keys, &mut own);
+        for b in own.iter_mut().filter(|b| b.problem == Problem::Missing) {
+            if let Some(f) = drop.iter().find(|f| f.first <= b.seq && b.seq <= f.last) {
+                b.detail.push_str(&format!(
+                    " (declared only by {} at seq {}, which no checkpoint attests: not accepted for an anchored chain)",
+                    f.by, f.at
+                ));
+            }
+        }
+        *slot = (rep, own);
+        checked.insert(target, state);
+    }
+    let mut emitters = Vec::new();
+    for (_, (rep, own)) in reports {
+        emitters.push(rep);
+        breaks.extend(own);
+    }
+
+    for cp in checkpoints {
+        check_checkpoint(cp, &checked, &mut breaks);
+    }
+
+    // Open chains: no end record, and no external checkpoint that holds at
+    // (or past) the last event.
+    let open = emitters
+        .iter()
+        .filter(|e| !e.ended)
+        .filter(|e| {
+            let tail_anchored = checkpoints.iter().any(|cp| {
+                resolve_checkpoint(cp, &checked)
+                    .is_some_and(|(n, c)| *n == e.emitter && cp.seq >= c.last_seq && checkpoint_holds(cp, c))
+            });
+            e.events == 0 || !tail_anchored
+        })
+        .map(|e| Open { emitter: e.emitter.clone(), last_seq: (e.events > 0).then_some(e.last_seq), live: false })
+        .collect();
+
+    breaks.sort_by(|a, b| (&a.emitter, a.seq).cmp(&(&b.emitter, b.seq)));
+    Report { emitters, breaks, open, unreadable: Vec::new(), shard: None, signatures_checked: !opts.keys.is_empty() }
+}
+
+pub(crate) fn is_hash(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+pub(crate) fn short<S: AsRef<str> + ?Sized>(h: &S) -> &str {
+    let h = h.as_ref();
+    h.get(..16).unwrap_or(h)
+}
+
+/// Reads the chain fields; reports a `malformed` break and returns None when
+/// the event cannot be placed in a chain (no emitter or seq).
+pub(crate) fn read_entry(ev: &Value, computed: Hx, emitter: Option<&str>, breaks: &mut Vec<Break>) -> Option<Entry> {
+    let id = ev.get("id").and_then(Value::as_str).map(str::to_string);
+    let who = || match &id {
+        Some(id) => format!("event {id}"),
+        None => "event without id".to_string(),
+    };
+    let chain = ev.get("chain");
+    let seq = chain.and_then(|c| c.get("seq")).and_then(Value::as_u64);
+    let mut malformed = |seq: Option<u64>, detail: String| {
+        breaks.push(Break {
+            emitter: emitter.unwrap_or("?").to_string(),
+            seq: seq.unwrap_or(UNKNOWN_SEQ),
+            problem: Problem::Malformed,
+            detail,
+        })
+    };
+    let Some(chain) = chain.filter(|c| c.is_object()) else {
+        malformed(None, format!("{} has no chain object", who()));
+        return None;
+    };
+    if emitter.is_none() {
+        malformed(seq, format!("{} has no chain.emitter string", who()));
+        return None;
+    }
+    let Some(seq) = seq else {
+        malformed(None, format!("{} has no chain.seq (non-negative integer)", who()));
+        return None;
+    };
+    let field = |k: &str| chain.get(k).and_then(Value::as_str).map(str::to_string);
+    let (prev, hash) = (field("prev"), field("hash"));
+    for (k, v) in [("prev", &prev), ("hash", &hash)] {
+        if !v.as_deref().is_some_and(is_hash) {
+            malformed(Some(seq), format!("{} has no chain.{k} of 64 lowercase hex digits", who()));
+        }
+    }
+    let prev = prev.as_deref().and_then(Hx::parse);
+    let hash = hash.as_deref().and_then(Hx::parse);
+    let hash_ok = hash == Some(computed);
+    let kind = ev.get("kind").and_then(Value::as_str).map(kind_of);
+    let trail = ev.get("trail");
+    let trail_u64 = |k: &str| trail.and_then(|t| t.get(k)).and_then(Value::as_u64);
+    let loss = match (kind.as_deref(), trail_u64("first_seq"), trail_u64("last_seq")) {
+        (Some("loss"), Some(a), Some(b)) if a <= b => Some((a, b)),
+        _ => None,
+    };
+    let loss_for = loss
+        .and(trail.and_then(|t| t.get("emitter")).and_then(Value::as_str))
+        .filter(|t| !t.is_empty() && Some(*t) != emitter)
+        .map(str::to_string);
+    let attests = match (kind.as_deref(), trail_u64("head_seq")) {
+        (Some("checkpoint"), Some(s)) => {
+            trail.and_then(|t| t.get("head_hash")).and_then(Value::as_str).and_then(Hx::parse).map(|h| Box::new((s, h)))
+        }
+        _ => None,
+    };
+    let end = attests.is_some() && trail.and_then(|t| t.get("reason")).and_then(Value::as_str) == Some("end");
+    let time_ms = ev.get("time").and_then(Value::as_str).and_then(proxy_audit_core::timefmt::parse_rfc3339_millis);
+    let signed = trail.and_then(|t| t.get("signature")).map(|sg| {
+        let text = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or_default().to_string();
+        Box::new(Signed {
+            key_id: text(sg.get("key_id")),
+            alg: text(sg.get("alg")),
+            sig: text(sg.get("sig")),
+            time: text(ev.get("time")),
+        })
+    });
+    Some(Entry { seq, id, kind, prev, hash, computed, hash_ok, loss, loss_for, attests, end, time_ms, signed })
+}
+
+pub(crate) fn check_emitter<'a>(
+    emitter: &str,
+    entries: &'a [Entry],
+    foreign: Vec<Foreign>,
+    duplicates: u64,
+    keys: &[PublicKey],
+    breaks: &mut Vec<Break>,
+) -> (EmitterReport, Checked<'a>) {
+    let mut brk = |seq: u64, problem: Problem, detail: String| {
+        breaks.push(Break { emitter: emitter.to_string(), seq, problem, detail })
+    };
+    let events = entries.len() as u64;
+
+    // Hash of each entry (declared and recomputed) -> seq, to name where a
+    // misplaced prev points: built when a link is wrong.
+    let mut hash_seq: Option<FxMap<&str, u64>> = None;
+    fn hash_seq_of(entries: &[Entry]) -> FxMap<&str, u64> {
+        let mut m: FxMap<&str, u64> = FxMap::default();
+        for e in entries {
+            m.entry(e.computed.as_str()).or_insert(e.seq);
+            if let Some(h) = &e.hash {
+                m.insert(h.as_str(), e.seq);
+            }
+        }
+        m
+    }
+
+    // Entries by seq (stable: copies keep their input order).
+    let mut sorted: Vec<&Entry> = entries.iter().collect();
+    sorted.sort_by_key(|e| e.seq);
+    let by_seq = sorted.chunk_by(|a, b| a.seq == b.seq).filter_map(|c| c.first().map(|f| (f.seq, c)));
+
+    let mut declared: Vec<(u64, u64)> = entries
+        .iter()
+        .filter(|e| e.hash_ok && e.loss_for.is_none())
+        .filter_map(|e| e.loss)
+        .chain(foreign.iter().map(|f| (f.first, f.last)))
+        .collect();
+    declared.sort_unstable();
+    declared.dedup();
+
+    let mut chosen: BTreeMap<u64, &'a Entry> = BTreeMap::new();
+    let mut prev_rep: Option<(u64, Hx)> = None; // (seq, link hash)
+    let mut expected: u64 = 0; // next seq without a gap
+    for (seq, cands) in by_seq {
+        for e in cands {
+            if let (Some(h), false) = (&e.hash, e.hash_ok) {
+                brk(
+                    seq,
+                    Problem::Modified,
+                    format!(
+                        "{}: chain.hash {}… but the content hashes to {}…",
+                        describe(e),
+                        short(h),
+                        short(&e.computed)
+                    ),
+                );
+            }
+        }
+        let valid: Vec<&&Entry> = cands.iter().filter(|e| e.hash_ok).collect();
+        if valid.len() > 1 {
+            let ids: Vec<String> = valid.iter().map(|e| describe(e)).collect();
+            brk(
+                seq,
+                Problem::Duplicate,
+                format!("{} different events with valid hashes claim this seq (fork): {}", valid.len(), ids.join(", ")),
+            );
+        }
+        // The event that stands for this seq: valid hash first, then the one
+        // linking to the previous seq.
+        let links = |e: &Entry| match &prev_rep {
+            Some((s, h)) if s.checked_add(1) == Some(seq) => e.prev.as_ref() == Some(h),
+            _ => false,
+        };
+        let rep: &'a Entry = match cands {
+            [one] => one,
+            _ => match cands.iter().max_by_key(|e| (e.hash_ok, links(e), std::cmp::Reverse(e.hash.is_none()))) {
+                Some(e) => e,
+                None => continue,
+            },
+        };
+
+        // Gap before this seq.
+        if seq > expected {
+            report_gap(expected, seq - 1, &declared, &mut brk);
+        }
+        expected = seq.saturating_add(1);
+
+        // Links.
+        if seq == 0 {
+            if rep.kind.as_deref() != Some("chain_start") {
+                brk(
+                    0,
+                    Problem::BadPrev,
+                    format!(
+                        "seq 0 is {} ({}), but a chain starts with a chain_start event",
+                        rep.kind.as_deref().map_or("an event without kind".to_string(), |k| format!("a {k} event")),
+                        rep.id.as_deref().unwrap_or("no id")
+                    ),
+                );
+            }
+            if let Some(p) = rep.prev.as_ref().map(Hx::as_str).filter(|p| *p != ZERO_HASH) {
+                let hash_seq = hash_seq.get_or_insert_with(|| hash_seq_of(entries));
+                let at = hash_seq.get(p).map(|s| format!(" (the hash of seq {s})")).unwrap_or_default();
+                brk(0, Problem::BadPrev, format!("seq 0 has prev {}…{at}, not 64 zeros", short(p)));
+            }
+        } else if let Some(p) = rep.prev.as_ref().map(Hx::as_str) {
+            let before = prev_rep.as_ref().filter(|(s, _)| s.checked_add(1) == Some(seq));
+            let linked = before.is_some_and(|(_, h)| h.as_str() == p);
+            let hash_seq = if linked { None } else { Some(&*hash_seq.get_or_insert_with(|| hash_seq_of(entries))) };
+            let elsewhere = hash_seq.and_then(|m| m.get(p).copied()).filter(|s| s.checked_add(1) != Some(seq));
+            match (before, elsewhere) {
+                _ if linked => {}
+                // Links to seq N-1's content, whose chain.hash was altered
+                // (already reported as modified there).
+                (Some(_), None) if hash_seq.is_some_and(|m| m.contains_key(p)) => {}
+                (_, Some(m)) => brk(
+                    seq,
+                    Problem::Reordered,
+                    format!("prev {}… is the hash of seq {m}, not of seq {}", short(p), seq - 1),
+                ),
+                (Some((_, h)), None) => brk(
+                    seq,
+                    Problem::BadPrev,
+                    format!("prev {}… is not the hash of seq {} ({}…)", short(p), seq - 1, short(h)),
+                ),
+                // Seq N-1 absent: the gap is reported; nothing to link to.
+                (None, None) => {}
+            }
+        }
+        prev_rep = Some((seq, rep.hash.unwrap_or(rep.computed)));
+        chosen.insert(seq, rep);
+    }
+
+    // Heads attested by the emitter's own checkpoint events (signed ones,
+    // when keys are given, below).
+    for cp in chosen.values().filter(|e| e.hash_ok && (keys.is_empty() || e.signed.is_none())) {
+        if let Some((s, h)) = cp.attests.as_deref() {
+            if let Some(target) = chosen.get(s) {
+                if target.link_hash() != h.as_str() {
+                    brk(
+                        *s,
+                        Problem::Modified,
+                        format!(
+                            "checkpoint event at seq {} attests hash {}…, the event has {}…",
+                            cp.seq,
+                            short(h),
+                            short(target.link_hash())
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
+    let last_signed = if keys.is_empty() { None } else { check_signatures(emitter, &chosen, keys, &mut brk) };
+    let unanchored = match &last_signed {
+        Some((s, _)) => chosen.range(s.saturating_add(1)..).count() as u64,
+        None => chosen.len() as u64,
+    };
+
+    let first_seq = chosen.keys().next().copied().unwrap_or(0);
+    let (last_seq, head) =
+        chosen.iter().next_back().map(|(s, e)| (*s, e.link_hash().to_string())).unwrap_or((0, String::new()));
+    let last = chosen.values().next_back();
+    // An end record counts when it is valid and attests the seq before it.
+    let ended = last.is_some_and(|e| {
+        e.end && e.hash_ok && e.attests.as_deref().is_some_and(|(s, _)| s.checked_add(1) == Some(e.seq))
+    });
+    let present_though_declared =
+        chosen.keys().filter(|s| declared.iter().any(|(a, b)| a <= *s && *s <= b)).count() as u64;
+    let report = EmitterReport {
+        emitter: emitter.to_string(),
+        events,
+        first_seq,
+        last_seq,
+        head,
+        declared_lost: declared,
+        declared_by: foreign.iter().map(|f| (f.first, f.last, f.by.clone())).collect(),
+        duplicates,
+        ended,
+        last_time_ms: last.and_then(|e| e.time_ms),
+        present_though_declared,
+        last_signed,
+        unanchored,
+    };
+    let mut declared_elsewhere: Vec<(u64, u64)> = foreign.iter().map(|f| (f.first, f.last)).collect();
+    declared_elsewhere.sort_unstable();
+    (report, Checked { by_seq: chosen, last_seq, declared_elsewhere })
+}
+
+/// With keys: every chain start and checkpoint carries a signature by a
+/// known key that holds, and every signed head is the chain's. Returns the
+/// last record whose signature holds, with its key id.
+fn check_signatures(
+    emitter: &str,
+    chosen: &BTreeMap<u64, &Entry>,
+    keys: &[PublicKey],
+    brk: &mut impl FnMut(u64, Problem, String),
+) -> Option<(u64, String)> {
+    let mut last_signed = None;
+    // The last seq a signature anchors and the chain still holds.
+    let mut held: Option<u64> = None;
+    let mut rewritten = false;
+    for e in chosen.values().filter(|e| e.hash_ok) {
+        let start = e.kind.as_deref() == Some("chain_start");
+        if !start && e.kind.as_deref() != Some("checkpoint") {
+            continue;
+        }
+        let what = describe(e);
+        let Some(sg) = &e.signed else {
+            brk(
+                e.seq,
+                Problem::Signature,
+                format!("{what} has no signature (with signing on, chain starts and checkpoints are signed)"),
+            );
+            continue;
+        };
+        if sg.alg != proxy_audit_core::signing::ALG {
+            brk(e.seq, Problem::Signature, format!("{what}: signature alg {:?}, expected \"ed25519\"", sg.alg));
+            continue;
+        }
+        let Some(key) = keys.iter().find(|k| k.key_id == sg.key_id) else {
+            brk(
+                e.seq,
+                Problem::Signature,
+                format!("{what} is signed by key {:?}, which no --key file holds", sg.key_id),
+            );
+            continue;
+        };
+        let head = if start { None } else { e.attests.as_deref().map(|(s, h)| (*s, h.as_str())) };
+        if !start && head.is_none() {
+            brk(e.seq, Problem::Signature, format!("{what} is signed but names no head (trail.head_seq, head_hash)"));
+            continue;
+        }
+        let msg = proxy_audit_core::signing::message(&sg.key_id, emitter, e.seq, &sg.time, head);
+        if !key.verifies(&msg, &sg.sig) {
+            brk(e.seq, Problem::Signature, format!("{what}: bad signature by key {:?}", sg.key_id));
+            continue;
+        }
+        last_signed = Some((e.seq, sg.key_id.clone()));
+        match head {
+            None => held = Some(e.seq),
+            Some((s, h)) => match chosen.get(&s) {
+                // Later signed heads fail too once history is rewritten: one break says it.
+                Some(target) if target.link_hash() != h && rewritten => {}
+                Some(target) if target.link_hash() != h => {
+                    rewritten = true;
+                    let from = held.map_or(0, |x| x.saturating_add(1)).min(s);
+                    brk(
+                        from,
+                        Problem::Rewritten,
+                        format!(
+                            "the signed {what} at seq {} (key {:?}) anchors hash {}… at seq {s}, the chain has {}…: \
+                             seq {from}..{s} was rewritten after it was signed",
+                            e.seq,
+                            sg.key_id,
+                            short(h),
+                            short(target.link_hash())
+                        ),
+                    );
+                }
+                // The signed record's own position is authentic too.
+                _ => held = Some(e.seq),
+            },
+        }
+    }
+    last_signed
+}
+
+pub(crate) fn describe(e: &Entry) -> String {
+    match (&e.id, &e.kind) {
+        (Some(id), Some(k)) => format!("{k} event {id}"),
+        (Some(id), None) => format!("event {id}"),
+        (None, Some(k)) => format!("{k} event"),
+        (None, None) => "event".to_string(),
+    }
+}
+
+/// Reports the parts of `a..=b` that no declared loss covers, one `missing`
+/// break per contiguous range, at its first seq.
+pub(crate) fn report_gap(a: u64, b: u64, declared: &[(u64, u64)], brk: &mut impl FnMut(u64, Problem, String)) {
+    let mut from = a; // first seq not yet accounted for
+    let mut done = false;
+    for &(da, db) in declared {
+        if done || da > b {
+            break;
+        }
+        if db < from {
+            continue;
+        }
+        if da > from {
+            missing_range(from, da - 1, brk);
+        }
+        match db.checked_add(1) {
+            Some(next) if db < b => from = next,
+            _ => done = true,
+        }
+    }
+    if !done && from <= b {
+        missing_range(from, b, brk);
+    }
+}
+
+/// Whether the declared losses cover every seq of `a..=b`.
+pub(crate) fn covered(a: u64, b: u64, declared: &[(u64, u64)]) -> bool {
+    let mut missing = false;
+    report_gap(a, b, declared, &mut |_, _, _| missing = true);
+    !missing
+}
+
+pub(crate) fn missing_range(x: u64, y: u64, brk: &mut impl FnMut(u64, Problem, String)) {
+    let detail = if x == y {
+        format!("seq {x} absent, no loss event declares it")
+    } else {
+        let n = (y - x).saturating_add(1);
+        format!("seq {x}..{y} absent ({n} events), no loss event declares them")
+    };
+    brk(x, Problem::Missing, detail);
+}
+
+pub(crate) fn checkpoint_holds(cp: &Checkpoint, c: &Checked<'_>) -> bool {
+    c.by_seq.get(&cp.seq).is_some_and(|e| e.link_hash() == cp.hash)
+        || cp
+            .seq
+            .checked_add(1)
+            .and_then(|n| c.by_seq.get(&n))
+            .is_some_and(|e| e.prev.as_ref().map(Hx::as_str) == Some(cp.hash.as_str()))
+}
+
+/// The emitter a checkpoint is about: the one it names; without a name, the
+/// one whose chain holds that hash at that seq, else the only candidate.
+pub(crate) fn resolve_checkpoint<'a>(
+    cp: &Checkpoint,
+    checked: &'a BTreeMap<String, Checked<'a>>,
+) -> Option<(&'a String, &'a Checked<'a>)> {
+    if let Some(e) = &cp.emitter {
+        return checked.get_key_value(e);
+    }
+    let at_seq = || checked.iter().filter(|(_, c)| c.by_seq.contains_key(&cp.seq));
+    checked
+        .iter()
+        .find(|(_, c)| checkpoint_holds(cp, c))
+        .or_else(|| (checked.len() == 1).then(|| checked.iter().next()).flatten())
+        .or_else(|| (at_seq().count() == 1).then(|| at_seq().next()).flatten())
+        .or_else(|| {
+            let mut short_ones = checked.iter().filter(|(_, c)| c.last_seq < cp.seq);
+            match (short_ones.next(), short_ones.next(), at_seq().next()) {
+                (Some(one), None, None) => Some(one),
+                _ => None,
+            }
+        })
+}
+
+pub(crate) fn check_checkpoint(cp: &Checkpoint, checked: &BTreeMap<String, Checked<'_>>, breaks: &mut Vec<Break>) {
+    let label = match &cp.emitter {
+        Some(e) => format!("checkpoint {e}@{}:{}…", cp.seq, short(&cp.hash)),
+        None => format!("checkpoint {}:{}…", cp.seq, short(&cp.hash)),
+    };
+    let next = cp.seq.checked_add(1);
+    let emitter = resolve_checkpoint(cp, checked);
+    if let (None, Some(e)) = (emitter, &cp.emitter) {
+        breaks.push(Break {
+            emitter: e.clone(),
+            seq: 0,
+            problem: Problem::Truncated,
+            detail: format!("{label}: no events of this emitter in the input"),
+        });
+        return;
+    }
+    let Some((name, c)) = emitter else {
+        let problem =
+            if checked.values().all(|c| c.last_seq < cp.seq) { Problem::Truncated } else { Problem::Modified };
+        breaks.push(Break {
+            emitter: "?".into(),
+            seq: cp.seq,
+            problem,
+            detail: format!(
+                "{label}: no emitter among {} holds this hash at this seq (give EMITTER@SEQ:HASH to name one)",
+                checked.len()
+            ),
+        });
+        return;
+    };
+    let mut brk =
+        |seq: u64, problem: Problem, detail: String| breaks.push(Break { emitter: name.clone(), seq, problem, detail });
+    if checkpoint_holds(cp, c) {
+        return;
+    }
+    if let Some(e) = c.by_seq.get(&cp.seq) {
+        brk(cp.seq, Problem::Modified, format!("{label}, but the event there has hash {}…", short(e.link_hash())));
+    } else if cp.seq > c.last_seq || c.by_seq.is_empty() {
+        let first = if c.by_seq.is_empty() { 0 } else { c.last_seq.saturating_add(1) };
+        if covered(first, cp.seq, &c.declared_elsewhere) {
+            // The tail is gone, but declared lost: reported as a LOSS line.
+            return;
+        }
+        brk(
+            first,
+            Problem::Truncated,
+            format!(
+                "{label}, but the chain ends at seq {}: seq {first}..{} absent (tail truncated)",
+                c.last_seq, cp.seq
+            ),
+        );
+    } else if let Some(e) = next.and_then(|n| c.by_seq.get(&n)) {
+        // The checkpointed event itself is absent (reported as a gap or a
+        // declared loss), but its successor links elsewhere.
+        brk(
+            cp.seq,
+            Problem::Modified,
+            format!(
+                "{label}, but seq {} links to {}…",
+                cp.seq.saturating_add(1),
+                short(e.prev.as_ref().map_or("?", Hx::as_str))
+            ),
+        );
+    }
+}
+
+#[cfg(test)]
+mod signature_tests {
+    use super::*;
+    use proxy_audit_core::config::Config;
+    use proxy_audit_core::emitter::{Emitter, TrailOptions};
+    use proxy_audit_core::signing::{key_files, Signer};
+    use serde_json::json;
+
+    fn key(id: &str, seed: u8) -> (Signer, PublicKey) {
+        let (private, public) = key_files(id, [seed; 32]);
+        (Signer::from_key_text(id, &private).unwrap(), PublicKey::parse(&public).unwrap())
+    }
+
+    /// A signed chain of `n` access events, a checkpoint every 4 records, ended.
+    fn chain(name: &str, signer: &Signer, n: u64) -> Vec<String> {
+        let cfg = Config::parse(br#"{"audit": {"exporter": {"max_buffered_events": 100000}}}"#).unwrap();
+        let trail = TrailOptions {
+            checkpoint_interval_ms: 60_000,
+            checkpoint_every_events: 4,
+            signer: Some(signer.clone()),
+            witness: None,
+        };
+        let mut seed = [0u8; 32];
+        for (i, b) in name.bytes().enumerate() {
+            seed[i % 32] ^= b.wrapping_add(i as u8);
+        }
+        let mut e = Emitter::start_with(name.into(), seed, &cfg.audit.exporter, trail, 1_000, "start");
+        for i in 0..n {
+            let id = e.next_id();
+            let mut ev = proxy_audit_core::event::trail_event(id, 1_001 + i, "access", json!({}));
+            ev.remove("trail");
+            ev.insert("outcome".into(), json!({"status_code": 200}));
+            e.emit(ev, 1_001 + i);
+        }
+        e.end(2_000);
+        let mut lines = Vec::new();
+        while let Some(b) = e.exporter.next_batch(2_000) {
+            lines.extend(String::from_utf8_lossy(&b.body).lines().map(str::to_string));
+            e.exporter.delivered();
+        }
+        lines
+    }
+
+    fn run(lines: &[String], keys: &[PublicKey]) -> Report {
+        let text = lines.join("\n");
+        let opts = Options { keys: keys.to_vec(), ..Options::default() };
+        verify_sources(&[("t.ndjson", text.as_bytes())], &opts)
+    }
+
+    fn problems(r: &Report) -> Vec<(u64, Problem)> {
+        r.breaks.iter().map(|b| (b.seq, b.problem)).collect()
+    }
+
+    /// Re-seals every line from `from` on (an attacker with write access to
+    /// the store rebuilding the chain after an edit); `heads`: the
+    /// checkpoints' `trail.head_hash` too.
+    fn rehash(lines: &mut [String], from: usize, heads: bool) {
+        let mut prev: Option<String> = None;
+        for (i, line) in lines.iter_mut().enumerate() {
+            let mut v: Value = serde_json::from_str(line).unwrap();
+            if i >= from {
+                if let Some(p) = &prev {
+                    v["chain"]["prev"] = json!(p);
+                    if heads && v["kind"] == "checkpoint" {
+                        v["trail"]["head_hash"] = json!(p);
+                    }
+                }
+                let h = compute_hash(&v);
+                v["chain"]["hash"] = json!(h);
+                *line = proxy_audit_core::jcs::canonicalize(&v);
+            }
+            prev = v["chain"]["hash"].as_str().map(str::to_string);
+        }
+    }
+
+    #[test]
+    fn an_untouched_signed_chain_verifies_and_reports_its_anchor() {
+        let (signer, public) = key("k1", 1);
+        let lines = chain("node/a/1", &signer, 10);
+        let r = run(&lines, std::slice::from_ref(&public));
+        assert_eq!(r.exit_code(), 0, "{}", r.render());
+        let e = &r.emitters[0];
+        // 10 events, checkpoints after 4 and 8 records, end: seq 0..13.
+        assert_eq!((e.events, e.last_signed.clone(), e.unanchored), (14, Some((13, "k1".to_string())), 0));
+        assert!(r
+            .render()
+            .contains("SIGNED emitter node/a/1: last signed seq 13 (key k1), 0 events after it unanchored"));
+        // Without keys, as before: nothing about signatures.
+        let r = run(&lines, &[]);
+        assert_eq!(r.exit_code(), 0);
+        assert!(!r.render().contains("SIGNED"));
+    }
+
+    #[test]
+    fn an_edit_rehashed_to_the_end_fails_as_rewritten() {
+        let (signer, public) = key("k1", 1);
+        let mut lines = chain("node/a/1", &signer, 10);
+        // Seq 6 (an access event between the checkpoints at 5 and 10) edited, every later hash recomputed.
+        let mut v: Value = serde_json::from_str(&lines[6]).unwrap();
+        v["outcome"]["status_code"] = json!(403);
+        lines[6] = proxy_audit_core::jcs::canonicalize(&v);
+        let edited = lines.clone();
+        // Signed heads left as they were: they no longer match the chain.
+        rehash(&mut lines, 6, false);
+        let r = run(&lines, std::slice::from_ref(&public));
+        assert_eq!(problems(&r), vec![(6, Problem::Rewritten)], "{}", r.render());
+        assert_eq!(r.breaks[0].emitter, "node/a/1");
+        assert!(r.breaks[0].detail.contains("seq 6..9 was rewritten"), "{}", r.breaks[0].detail);
+        // Heads rewritten too: the hashes alone hold, the signatures do not.
+        let mut lines = edited;
+        rehash(&mut lines, 6, true);
+        assert_eq!(run(&lines, &[]).exit_code(), 0, "{}", run(&lines, &[]).render());
+        let r = run(&lines, std::slice::from_ref(&public));
+        assert_eq!(problems(&r), vec![(10, Problem::Signature), (13, Problem::Signature)], "{}", r.render());
+    }
+
+    #[test]
+    fn stripped_altered_and_unknown_signatures_fail() {
+        let (signer, public) = key("k1", 1);
+        let lines = chain("node/a/1", &signer, 10);
+        let at = 5; // the checkpoint after 4 events
+        assert!(lines[at].contains("\"checkpoint\""));
+        for (what, f) in [
+            (
+                "stripped",
+                Box::new(|v: &mut Value| {
+                    v["trail"].as_object_mut().unwrap().remove("signature");
+                }) as Box<dyn Fn(&mut Value)>,
+            ),
+            (
+                "altered",
+                Box::new(|v: &mut Value| {
+                    let sig = v["trail"]["signature"]["sig"].as_str().unwrap().to_string();
+                    let rest = sig.get(1..).unwrap_or_default();
+                    let flipped = if sig.starts_with('A') { format!("B{rest}") } else { format!("A{rest}") };
+                    v["trail"]["signature"]["sig"] = json!(flipped);
+                }),
+            ),
+            ("time", Box::new(|v: &mut Value| v["time"] = json!("2030-01-01T00:00:00.000Z"))),
+        ] {
+            let mut l = lines.clone();
+            let mut v: Value = serde_json::from_str(&l[at]).unwrap();
+            f(&mut v);
+            l[at] = proxy_audit_core::jcs::canonicalize(&v);
+            rehash(&mut l, at, true);
+            let r = run(&l, std::slice::from_ref(&public));
+            // The later signed heads were rewritten along: their signatures fail too.
+            assert_eq!(
+                problems(&r),
+                vec![(at as u64, Problem::Signature), (10, Problem::Signature), (13, Problem::Signature)],
+                "{what}: {}",
+                r.render()
+            );
+        }
+        // A key nobody gave.
+        let (_, other) = key("k2", 2);
+        let r = run(&lines, &[other]);
+        assert!(
+            r.breaks.iter().all(|b| b.problem == Problem::Signature && b.detail.contains("\"k1\"")),
+            "{}",
+            r.render()
+        );
+        assert_eq!(r.breaks.len(), 4, "chain start, two checkpoints, end: {}", r.render());
+        // An unsigned chain (made up, or signing off) with keys given.
+        let unsigned = {
+            let cfg = Config::parse(b"{}").unwrap();
+            let mut e = Emitter::start("node/x/9".into(), [3; 32], &cfg.audit.exporter, 60_000, 1_000, "start");
+            e.end(1_500);
+            let mut out = Vec::new();
+            while let Some(b) = e.exporter.next_batch(2_000) {
+                out.extend(String::from_utf8_lossy(&b.body).lines().map(str::to_string));
+                e.exporter.delivered();
+            }
+            out
+        };
+        let r = run(&unsigned, std::slice::from_ref(&public));
+        assert_eq!(problems(&r), vec![(0, Problem::Signature), (1, Problem::Signature)], "{}", r.render());
+    }
+
+    #[test]
+    fn key_rotation_needs_every_key() {
+        let (k1, p1) = key("k1", 1);
+        let (k2, p2) = key("k2", 2);
+        let mut lines = chain("node/a/1", &k1, 5);
+        lines.extend(chain("node/a/2", &k2, 5));
+        assert_eq!(run(&lines, &[p1.clone(), p2]).exit_code(), 0);
+        let r = run(&lines, &[p1]);
+        assert_eq!(r.exit_code(), 1);
+        assert!(r.breaks.iter().all(|b| b.emitter == "node/a/2" && b.problem == Problem::Signature), "{}", r.render());
+    }
+
+    #[test]
+    fn shards_partition_emitters_and_merge_into_one_verdict() {
+        let (k1, p1) = key("k1", 1);
+        let mut lines = Vec::new();
+        for i in 0..6 {
+            lines.extend(chain(&format!("node/{i}/e"), &k1, 3));
+        }
+        // One broken chain.
+        lines.retain(|l| !(l.contains("\"node/4/e\"") && l.contains("\"seq\":2}")));
+        let text = lines.join("\n");
+        let whole =
+            verify_sources(&[("t", text.as_bytes())], &Options { keys: vec![p1.clone()], ..Options::default() });
+        let parts: Vec<Report> = (0..3)
+            .map(|i| {
+                let opts = Options { keys: vec![p1.clone()], shard: Some((i, 3)), ..Options::default() };
+                let r = verify_sources(&[("t", text.as_bytes())], &opts);
+                Report::from_json(&r.to_json()).unwrap()
+            })
+            .collect();
+        assert_eq!(parts.iter().map(|r| r.emitters.len()).sum::<usize>(), 6);
+        let merged = Report::merge(parts.clone());
+        assert_eq!(merged.emitters, whole.emitters);
+        assert_eq!(merged.breaks, whole.breaks);
+        assert_eq!((merged.exit_code(), whole.exit_code()), (1, 1));
+        // A missing shard makes the merge unreadable, not OK.
+        let r = Report::merge(parts[..2].to_vec());
+        assert_eq!(r.exit_code(), 2);
+        assert!(r.unreadable.iter().any(|u| u.contains("no report for shard 2/3")), "{:?}", r.unreadable);
+        assert_eq!(shard_of("node/1/e", 1), 0);
+        // Names that differ in one character spread over the shards.
+        let mut per = [0u32; 4];
+        for k in 0..400 {
+            per[shard_of(&format!("node-{k}/proxy_audit/{k:016x}"), 4) as usize] += 1;
+        }
+        assert!(per.iter().all(|c| (70..=130).contains(c)), "{per:?}");
+    }
+}
