@@ -11,6 +11,7 @@
 
 mod detect;
 mod eventstream;
+pub mod fields;
 mod injection;
 mod prompt;
 mod response;

@@ -52,8 +52,8 @@ pub fn parse_request(d: &Detected, body: &[u8]) -> RequestMeta {
     let mut system: Vec<String> = Vec::new();
     let mut messages: Vec<(String, Vec<String>)> = Vec::new();
     // Top-level system prompts: Anthropic `system`, Responses `instructions`,
-    // Gemini `systemInstruction`, Bedrock Converse `system`.
-    for key in ["system", "instructions", "systemInstruction", "system_instruction"] {
+    // Gemini `systemInstruction`, Bedrock Converse `system`, Cohere v1 `preamble`.
+    for key in ["system", "instructions", "systemInstruction", "system_instruction", "preamble"] {
         system.extend(texts(v.get(key)));
     }
     let list = v.get("messages").or_else(|| v.get("contents")).and_then(Value::as_array);
@@ -65,8 +65,9 @@ pub fn parse_request(d: &Detected, body: &[u8]) -> RequestMeta {
         }
         messages.push((role, parts));
     }
-    // Responses API `input`, completions `prompt`, embeddings `input`, Ollama `prompt`.
-    for key in ["input", "prompt"] {
+    // Responses API `input`, completions `prompt`, embeddings `input`, Ollama
+    // `prompt`, Titan `inputText`, Cohere v1 `message`.
+    for key in ["input", "prompt", "inputText", "message"] {
         match v.get(key) {
             Some(Value::Array(items)) if items.iter().any(|i| i.get("role").is_some()) => {
                 for m in items {

@@ -5,16 +5,13 @@
 //! `InvokeModelWithResponseStream`, whose JSON payload wraps the model's chunk
 //! as base64 in `bytes`, and `ConverseStream`): their JSON is read as a
 //! frame's data, and a changed message is re-encoded with its string headers
-//! and fresh CRCs. For each `data:` JSON frame the
-//! redactor looks for the streamed text piece of known shapes:
-//!
-//! - OpenAI Chat Completions: `choices[i].delta.content`, `choices[i].text`,
-//!   `choices[i].delta.tool_calls[j].function.arguments`;
-//! - OpenAI Responses: `{"type": "response.*.delta", "delta": "..."}`;
-//! - Anthropic Messages: `content_block_delta` with `delta.text`
-//!   (`text_delta`), `delta.partial_json` or `delta.thinking`;
-//! - Gemini: `candidates[i].content.parts[j].text`;
-//! - Bedrock ConverseStream: `{"contentBlockIndex": i, "delta": {"text": ...}}`.
+//! and fresh CRCs. For each `data:` JSON frame the redactor finds the
+//! streamed text piece where the provider field table
+//! ([`crate::ai::fields`], shared with the response tracker) says it is:
+//! OpenAI Chat Completions `choices[i].delta.content` (and tool-call
+//! arguments), Responses `response.*.delta`, Anthropic `content_block_delta`,
+//! Cohere v2 `content-delta`, Gemini parts, Bedrock ConverseStream deltas,
+//! Titan, Llama, Cohere and Mistral chunks inside Bedrock's `bytes`.
 //!
 //! Pieces of one logical text (a *channel*: per choice / content block /
 //! candidate) are concatenated; the redactor holds back only the frames whose
@@ -34,6 +31,7 @@
 
 use super::detect::Hit;
 use super::{json, Actions, Category, Classifier, Finding, Sink, Tally, HOLD_BYTES};
+use crate::ai::fields::{self, Seg};
 use crate::ai::EventStreamParser;
 use crate::sse::{encode_frame, SseFrame, SseParser};
 use serde_json::Value;
@@ -47,12 +45,6 @@ const MAX_FRAME: usize = crate::ai::MAX_JSON_BYTES;
 const MAX_PENDING: usize = 256 * 1024;
 const MAX_TOKEN_HOLD: usize = 16 * 1024;
 const CTX_KEEP: usize = 64;
-
-#[derive(Debug, Clone)]
-enum Seg {
-    Key(&'static str),
-    Idx(usize),
-}
 
 struct Piece {
     chan: usize,
@@ -386,7 +378,7 @@ impl StreamRedactor {
     }
 
     fn ingest_json(&mut self, cl: &Classifier, p: &mut Pending, mut v: Value) {
-        let found = locate(&v);
+        let found = fields::stream_piece(&v).map(|p| (p.ptr, p.channel, p.location));
         let text = found.as_ref().and_then(|(ptr, _, _)| get_str(&mut v, ptr)).map(std::mem::take);
         let mut sink = self.sink(cl);
         let mut path = String::from("$");
@@ -659,117 +651,4 @@ fn get_str<'v>(v: &'v mut Value, ptr: &[Seg]) -> Option<&'v mut String> {
         Value::String(s) => Some(s),
         _ => None,
     }
-}
-
-fn is_str(v: &Value, ptr: &[Seg]) -> bool {
-    let mut cur = v;
-    for s in ptr {
-        let next = match s {
-            Seg::Key(k) => cur.get(*k),
-            Seg::Idx(i) => cur.get(*i),
-        };
-        match next {
-            Some(n) => cur = n,
-            None => return false,
-        }
-    }
-    cur.is_string()
-}
-
-/// The streamed text piece of a frame: (pointer, channel key, location).
-fn locate(v: &Value) -> Option<(Vec<Seg>, String, String)> {
-    use Seg::{Idx, Key};
-    if let Some(choices) = v.get("choices").and_then(Value::as_array) {
-        for (k, ch) in choices.iter().enumerate() {
-            let idx = ch.get("index").and_then(Value::as_u64).unwrap_or(k as u64);
-            let p = vec![Key("choices"), Idx(k), Key("delta"), Key("content")];
-            if is_str(v, &p) {
-                return Some((p, format!("oai:{idx}:content"), format!("$.choices[{idx}].delta.content")));
-            }
-            let p = vec![Key("choices"), Idx(k), Key("text")];
-            if is_str(v, &p) {
-                return Some((p, format!("oai:{idx}:text"), format!("$.choices[{idx}].text")));
-            }
-            if let Some(tcs) = ch.get("delta").and_then(|d| d.get("tool_calls")).and_then(Value::as_array) {
-                for (j, tc) in tcs.iter().enumerate() {
-                    let tci = tc.get("index").and_then(Value::as_u64).unwrap_or(j as u64);
-                    let p = vec![
-                        Key("choices"),
-                        Idx(k),
-                        Key("delta"),
-                        Key("tool_calls"),
-                        Idx(j),
-                        Key("function"),
-                        Key("arguments"),
-                    ];
-                    if is_str(v, &p) {
-                        return Some((
-                            p,
-                            format!("oai:{idx}:tool:{tci}"),
-                            format!("$.choices[{idx}].delta.tool_calls[{tci}].function.arguments"),
-                        ));
-                    }
-                }
-            }
-        }
-        return None;
-    }
-    // Bedrock ConverseStream `contentBlockDelta`.
-    if let Some(idx) = v.get("contentBlockIndex").and_then(Value::as_u64) {
-        for (p, what) in [
-            (vec![Key("delta"), Key("text")], "text"),
-            (vec![Key("delta"), Key("toolUse"), Key("input")], "toolUse.input"),
-            (vec![Key("delta"), Key("reasoningContent"), Key("text")], "reasoningContent.text"),
-        ] {
-            if is_str(v, &p) {
-                return Some((p, format!("converse:{idx}:{what}"), format!("$.delta.{what} (block {idx})")));
-            }
-        }
-    }
-    // Bedrock model-native chunks: Titan, Llama, Cohere, Mistral.
-    for (key, chan) in [("outputText", "titan"), ("generation", "llama")] {
-        if v.get(key).is_some_and(Value::is_string) {
-            return Some((vec![Key(key)], chan.to_string(), format!("$.{key}")));
-        }
-    }
-    if v.get("is_finished").is_some() && v.get("text").is_some_and(Value::is_string) {
-        return Some((vec![Key("text")], "cohere".to_string(), "$.text".to_string()));
-    }
-    if let Some(outputs) = v.get("outputs").and_then(Value::as_array) {
-        for (k, _) in outputs.iter().enumerate() {
-            let p = vec![Key("outputs"), Idx(k), Key("text")];
-            if is_str(v, &p) {
-                return Some((p, format!("mistral:{k}"), format!("$.outputs[{k}].text")));
-            }
-        }
-    }
-    let ty = v.get("type").and_then(Value::as_str).unwrap_or("");
-    if ty == "content_block_delta" {
-        let idx = v.get("index").and_then(Value::as_u64).unwrap_or(0);
-        for field in ["text", "partial_json", "thinking"] {
-            let p = vec![Key("delta"), Key(field)];
-            if is_str(v, &p) {
-                return Some((p, format!("ant:{idx}:{field}"), format!("$.delta.{field}")));
-            }
-        }
-        return None;
-    }
-    if ty.starts_with("response.") && ty.ends_with(".delta") && v.get("delta").is_some_and(Value::is_string) {
-        let item = v.get("item_id").and_then(Value::as_str).unwrap_or("");
-        let ci = v.get("content_index").and_then(Value::as_u64).unwrap_or(0);
-        return Some((vec![Key("delta")], format!("resp:{item}:{ci}:{ty}"), "$.delta".to_string()));
-    }
-    if let Some(cands) = v.get("candidates").and_then(Value::as_array) {
-        for (k, c) in cands.iter().enumerate() {
-            if let Some(parts) = c.get("content").and_then(|c| c.get("parts")).and_then(Value::as_array) {
-                for (j, _) in parts.iter().enumerate() {
-                    let p = vec![Key("candidates"), Idx(k), Key("content"), Key("parts"), Idx(j), Key("text")];
-                    if is_str(v, &p) {
-                        return Some((p, format!("gem:{k}"), format!("$.candidates[{k}].content.parts[{j}].text")));
-                    }
-                }
-            }
-        }
-    }
-    None
 }
