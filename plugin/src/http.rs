@@ -4,7 +4,7 @@
 
 use crate::host;
 use crate::shared::Shared;
-use proxy_audit_core::ai::{self, Detected, Override, RequestMeta, ResponseTracker};
+use proxy_audit_core::ai::{self, Detected, Override, RequestMeta, ResponseTracker, UsageChunks};
 use proxy_audit_core::chain::Sealed;
 use proxy_audit_core::classify::{restore, Actions, BodyKind};
 use proxy_audit_core::config::Oversize;
@@ -45,6 +45,10 @@ struct AiCall {
     request: RequestMeta,
     response: Option<ResponseTracker>,
     response_done: bool,
+    /// The filter added `stream_options.include_usage` to the request.
+    injected: bool,
+    /// Then: takes the usage it asked for back out of the stream.
+    usage_chunks: Option<UsageChunks>,
 }
 
 pub struct Request {
@@ -379,6 +383,8 @@ impl HttpContext for Request {
                 request: RequestMeta { stream: d.stream_from_path, ..RequestMeta::default() },
                 response: None,
                 response_done: false,
+                injected: false,
+                usage_chunks: None,
             });
             // Ask for an uncompressed answer: a compressed one cannot be read.
             host::set_header(MapType::HttpRequestHeaders, "accept-encoding", "identity");
@@ -496,6 +502,7 @@ impl HttpContext for Request {
                 if shared.borrow().cfg.ai.stream_usage == StreamUsage::Inject {
                     if let Some(new) = ai::inject_stream_usage(d, out.as_deref().unwrap_or(&body)) {
                         out = Some(new);
+                        call.injected = true;
                     }
                 }
             }
@@ -523,6 +530,12 @@ impl HttpContext for Request {
         if let (Some(d), Some(call)) = (self.facts.as_ref().and_then(|f| f.ai.as_ref()), self.ai.as_mut()) {
             let ctype = host::header(MapType::HttpResponseHeaders, "content-type").unwrap_or_default();
             let mut t = ResponseTracker::new(d, &ctype, call.request.stream);
+            t.set_status(self.status, call.injected);
+            let sse = ctype.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("text/event-stream"));
+            if call.injected && sse && !end_of_stream {
+                // The usage this filter asked for is the event's, not the client's.
+                call.usage_chunks = Some(UsageChunks::default());
+            }
             for h in ["x-amzn-bedrock-input-token-count", "x-amzn-bedrock-output-token-count"] {
                 if let Some(v) = host::header(MapType::HttpResponseHeaders, h) {
                     t.header(h, &v);
@@ -654,16 +667,31 @@ impl HttpContext for Request {
                     // Headers are gone: end the stream with an error event instead.
                     out = self.stream_block_frame(cat.as_str());
                     self.verdict = Some((Kind::Blocked, block_reason(cat.as_str(), "response")));
-                } else if let (Some(map), false) = (&restore_map, self.response.streams_aws()) {
-                    // (Not on AWS eventstream: its messages carry lengths and
-                    // CRCs; the redactor restores inside them.)
-                    out = restore(&out, map).unwrap_or(out);
+                } else {
+                    if let (Some(map), false) = (&restore_map, self.response.streams_aws()) {
+                        // (Not on AWS eventstream: its messages carry lengths and
+                        // CRCs; the redactor restores inside them.)
+                        out = restore(&out, map).unwrap_or(out);
+                    }
+                    if let Some(f) = self.ai.as_mut().and_then(|c| c.usage_chunks.as_mut()) {
+                        out = f.push(&out);
+                        if end_of_stream {
+                            out.extend(f.finish());
+                        }
+                    }
                 }
                 host::set_buffer(BufferType::HttpResponseBody, 0, body_size, &out);
                 Action::Continue
             }
             Plan::Skip(_) => {
                 self.response.observe(&body);
+                if let Some(f) = self.ai.as_mut().and_then(|c| c.usage_chunks.as_mut()) {
+                    let mut out = f.push(&body);
+                    if end_of_stream {
+                        out.extend(f.finish());
+                    }
+                    host::set_buffer(BufferType::HttpResponseBody, 0, body_size, &out);
+                }
                 Action::Continue
             }
         }
@@ -689,6 +717,13 @@ impl HttpContext for Request {
             .and_then(|c| u16::try_from(c).ok())
             .filter(|c| *c != 0)
             .or(self.status);
+        if let Some(call) = self.ai.as_mut() {
+            if let (Some(t), false) = (call.response.as_mut(), call.response_done) {
+                // The stream ended before the upstream finished (client gone).
+                t.finish(now, true);
+                call.response_done = true;
+            }
+        }
         let (kind, reason) = match self.verdict {
             Some((k, r)) => (k, Some(r.to_string())),
             // Another filter answered before us (e.g. jwt_authn's 401).
@@ -697,15 +732,16 @@ impl HttpContext for Request {
                 let kind = if matches!(status, Some(401 | 403)) { Kind::Denied } else { Kind::Access };
                 (kind, details)
             }
-            None => (Kind::Access, None),
-        };
-        if let Some(call) = self.ai.as_mut() {
-            if let (Some(t), false) = (call.response.as_mut(), call.response_done) {
-                // The stream ended before the upstream finished (client gone).
-                t.finish(now, true);
-                call.response_done = true;
+            None => {
+                // The upstream refused the `stream_options` the filter added.
+                let refused = self
+                    .ai
+                    .as_ref()
+                    .and_then(|c| c.response.as_ref())
+                    .is_some_and(ResponseTracker::stream_options_rejected);
+                (Kind::Access, refused.then(|| "stream_options_rejected".to_string()))
             }
-        }
+        };
         let ev = self.build_event(&shared, &facts, Phase::Complete, (kind, status, reason), now);
         if let Some(a) = &ev.ai {
             crate::metrics::ai_call(a);

@@ -208,6 +208,11 @@ impl ResponseTracker {
         self.finished = true;
     }
 
+    /// See [`Summary::stream_options_rejected`].
+    pub fn stream_options_rejected(&self) -> bool {
+        self.s.stream_options_rejected
+    }
+
     pub fn first_token_ms(&self) -> Option<u64> {
         self.s.first_token_ms
     }
