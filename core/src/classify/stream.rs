@@ -15,9 +15,14 @@
 //!
 //! Pieces of one logical text (a *channel*: per choice / content block /
 //! candidate) are concatenated; the redactor holds back only the frames whose
-//! text may still be part of a match: the last [`HOLD_BYTES`] bytes, the
-//! trailing run of non-space characters (long tokens such as JWTs), and any
-//! match that might still grow (an unterminated PEM block). A match spread
+//! text may still be part of a value: text is released up to the last point
+//! where no detectable value can still be growing (`detect::open_tail`: the
+//! trailing partial token, digit run or word; digit and letter groups that a
+//! spaced card, phone, IBAN or id may still continue; an open PEM header),
+//! and any match that crosses that point or reaches the end (an unterminated
+//! PEM block). Custom rules whose matches may hold whitespace add the last
+//! 256 bytes. A frame whose text ends at such a point goes out in the same
+//! call it came in. A match spread
 //! over several frames is rewritten in the frame where it starts and removed
 //! from the others. Every other string of a JSON frame, and non-JSON `data:`,
 //! is scanned within its own event. Unchanged frames are released byte for
@@ -30,7 +35,7 @@
 //! frames): [`StreamRedactor::blocked`] tells the caller to end the stream.
 
 use super::detect::Hit;
-use super::{json, Actions, Category, Classifier, Finding, Sink, Tally, HOLD_BYTES};
+use super::{json, Actions, Category, Classifier, Finding, Sink, Tally};
 use crate::ai::fields::{self, Seg};
 use crate::ai::EventStreamParser;
 use crate::sse::{encode_frame, SseFrame, SseParser};
@@ -44,7 +49,10 @@ use std::collections::VecDeque;
 const MAX_FRAME: usize = crate::ai::MAX_JSON_BYTES;
 const MAX_PENDING: usize = 256 * 1024;
 const MAX_TOKEN_HOLD: usize = 16 * 1024;
-const CTX_KEEP: usize = 64;
+/// Decided text kept as context for the next decision: context words are
+/// looked for up to 48 bytes before a value, an AWS secret key up to 120
+/// bytes after its `aws`/`secret` word.
+const CTX_KEEP: usize = 128;
 
 struct Piece {
     chan: usize,
@@ -468,16 +476,7 @@ impl StreamRedactor {
         let restores = restore_spans(&self.restore, &chan.buf, &hits);
         let buf = chan.buf.as_bytes();
         let len = buf.len();
-        let mut limit = if final_ {
-            len
-        } else {
-            let cut = len.saturating_sub(HOLD_BYTES);
-            let mut t = len;
-            while t > 0 && len - t < MAX_TOKEN_HOLD && !buf.get(t - 1).is_some_and(u8::is_ascii_whitespace) {
-                t -= 1;
-            }
-            cut.min(t)
-        };
+        let mut limit = if final_ { len } else { cl.stream_cut(buf, MAX_TOKEN_HOLD) };
         // Piece ends of this channel's undecided frames, in order.
         let ends: Vec<usize> = self
             .pending
@@ -495,8 +494,10 @@ impl StreamRedactor {
             let Some(r) = ends.iter().copied().filter(|&e| e <= limit).max() else {
                 return;
             };
+            // A match crossing `r`, or reaching the end of the text (it may
+            // still grow: an unterminated PEM block), is decided with its rest.
             let across = hits.iter().map(|h| (h.start, h.end)).chain(restores.iter().map(|x| (x.0, x.1)));
-            match across.filter(|&(a, b)| a < r && b > r).map(|(a, _)| a).min() {
+            match across.filter(|&(a, b)| a < r && (b > r || b == len && !final_)).map(|(a, _)| a).min() {
                 Some(start) => limit = start,
                 None => break r,
             }
