@@ -531,11 +531,6 @@ impl HttpContext for Request {
             let ctype = host::header(MapType::HttpResponseHeaders, "content-type").unwrap_or_default();
             let mut t = ResponseTracker::new(d, &ctype, call.request.stream);
             t.set_status(self.status, call.injected);
-            let sse = ctype.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("text/event-stream"));
-            if call.injected && sse && !end_of_stream {
-                // The usage this filter asked for is the event's, not the client's.
-                call.usage_chunks = Some(UsageChunks::default());
-            }
             for h in ["x-amzn-bedrock-input-token-count", "x-amzn-bedrock-output-token-count"] {
                 if let Some(v) = host::header(MapType::HttpResponseHeaders, h) {
                     t.header(h, &v);
@@ -555,8 +550,23 @@ impl HttpContext for Request {
             return Action::Pause;
         };
         self.response = Inspection::new(p, actions);
-        if let Some(ct) = host::header(MapType::HttpResponseHeaders, "content-type") {
-            self.response.set_stream_content_type(&ct);
+        let ctype = host::header(MapType::HttpResponseHeaders, "content-type");
+        if let Some(ct) = &ctype {
+            self.response.set_stream_content_type(ct);
+        }
+        let sse = ctype
+            .as_deref()
+            .and_then(|c| c.split(';').next())
+            .is_some_and(|m| m.trim().eq_ignore_ascii_case("text/event-stream"));
+        if let Some(call) = self.ai.as_mut().filter(|c| c.injected && sse) {
+            // The usage this filter asked for is the event's, not the client's:
+            // the redactor takes it back from the frames it reads, or else a
+            // reframer does.
+            if self.response.streams() && !self.response.streams_aws() {
+                self.response.take_back_injected_usage();
+            } else {
+                call.usage_chunks = Some(UsageChunks::default());
+            }
         }
         if matches!(p, Plan::Buffer(_) | Plan::Stream) {
             // The body may change length; see on_http_request_headers.

@@ -12,7 +12,9 @@
 //!   option is on; that member is removed again, byte for byte.
 //!
 //! Nothing else changes: a chunk without a null `usage` member goes out as it
-//! came. A request the upstream refuses naming `stream_options` (a 4xx) is
+//! came. Where the stream redactor reads the stream it does this itself on the
+//! frames it has parsed ([`crate::classify::StreamRedactor::take_back_injected_usage`]);
+//! otherwise [`UsageChunks`] reframes the stream. A request the upstream refuses naming `stream_options` (a 4xx) is
 //! recorded in the event (`outcome.reason: stream_options_rejected`).
 
 use super::detect::Detected;
@@ -149,9 +151,21 @@ fn usage_only(f: &SseFrame) -> bool {
     if f.oversize || !f.has_data || !empty_choices(f.data.as_bytes()) {
         return false;
     }
-    let Ok(v) = serde_json::from_str::<Value>(&f.data) else { return false };
+    serde_json::from_str::<Value>(&f.data).is_ok_and(|v| is_usage_only(&v))
+}
+
+/// The parsed chunk is the usage-only one (the stream redactor, which has
+/// parsed it already, asks this).
+pub(crate) fn is_usage_only(v: &Value) -> bool {
     v.get("choices").and_then(Value::as_array).is_some_and(Vec::is_empty)
         && v.get("usage").is_some_and(Value::is_object)
+}
+
+/// Removes a top-level `"usage": null` from a chunk the redactor re-encodes.
+pub(crate) fn remove_null_usage(v: &mut Value) {
+    if let Some(o) = v.as_object_mut().filter(|o| o.get("usage").is_some_and(Value::is_null)) {
+        o.shift_remove("usage");
+    }
 }
 
 /// A cheap look for `"choices"` followed by an empty array (before parsing).
@@ -171,7 +185,7 @@ fn empty_choices(data: &[u8]) -> bool {
 
 /// The frame without the top-level `"usage": null` member of its JSON data,
 /// when it has exactly one `data:` line holding a JSON object with one.
-fn strip_null_usage(raw: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn strip_null_usage(raw: &[u8]) -> Option<Vec<u8>> {
     memchr::memmem::find(raw, b"\"usage\"")?;
     let mut data_lines = raw.split(|&b| b == b'\n').filter(|l| l.starts_with(b"data:"));
     let line = data_lines.next()?;

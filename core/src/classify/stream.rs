@@ -122,6 +122,9 @@ pub struct StreamRedactor {
     restore: std::collections::HashMap<String, String>,
     /// Bytes of a broken eventstream, held for [`Self::broken`].
     broken_tail: Vec<u8>,
+    /// The filter added `stream_options.include_usage`: take back what it
+    /// changed (see [`crate::ai::stream_usage`]).
+    injected_usage: bool,
 }
 
 impl std::fmt::Debug for StreamRedactor {
@@ -149,7 +152,16 @@ impl StreamRedactor {
             tally: Tally::default(),
             restore: std::collections::HashMap::new(),
             broken_tail: Vec::new(),
+            injected_usage: false,
         }
+    }
+
+    /// The filter added `stream_options.include_usage` to the request: the
+    /// usage-only chunk is withheld (after `observe` saw it) and the
+    /// `"usage": null` of other chunks cut out, so the client gets the stream
+    /// it asked for.
+    pub fn take_back_injected_usage(&mut self) {
+        self.injected_usage = true;
     }
 
     /// Puts these `(token, original)` pseudonyms back in the streamed text
@@ -449,7 +461,7 @@ impl StreamRedactor {
                 break;
             };
             self.pending_bytes = self.pending_bytes.saturating_sub(p.frame.raw.len());
-            emit(p, &mut out);
+            emit(p, &mut out, self.injected_usage);
         }
         out
     }
@@ -598,7 +610,11 @@ fn restore_spans(
     out
 }
 
-fn emit(mut p: Pending, out: &mut Vec<u8>) {
+fn emit(mut p: Pending, out: &mut Vec<u8>, injected_usage: bool) {
+    let injected_usage = injected_usage && matches!(p.wire, Wire::Sse);
+    if injected_usage && p.json.as_ref().is_some_and(crate::ai::stream_usage::is_usage_only) {
+        return;
+    }
     let mut changed = p.changed;
     if let (Some(pc), Some(v)) = (p.piece.take(), p.json.as_mut()) {
         if let Some(Some(new)) = pc.done {
@@ -608,9 +624,18 @@ fn emit(mut p: Pending, out: &mut Vec<u8>) {
             }
         }
     }
+    let null_usage = injected_usage && p.json.as_ref().is_some_and(|v| v.get("usage").is_some_and(Value::is_null));
     if !changed {
-        out.extend_from_slice(&p.frame.raw);
+        match null_usage.then(|| crate::ai::stream_usage::strip_null_usage(&p.frame.raw)).flatten() {
+            Some(b) => out.extend_from_slice(&b),
+            None => out.extend_from_slice(&p.frame.raw),
+        }
         return;
+    }
+    if null_usage {
+        if let Some(v) = p.json.as_mut() {
+            crate::ai::stream_usage::remove_null_usage(v);
+        }
     }
     if p.frame.oversize || !p.frame.has_data {
         match p.replaced {

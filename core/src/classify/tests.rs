@@ -1096,6 +1096,11 @@ fn streamed_text_cut_anywhere_is_redacted_as_the_whole() {
         "key -----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA\n-----END RSA PRIVATE KEY----- x",
         "ip 192.168.10.20 and 2001:db8::8a2e:370:7334 fin",
         "SSN 123 45 6789 and NHS 943 476 5919.",
+        "ids 1482 1930 4111 1111 1111 1111 1221 done",
+        "call 415 555 2671 or 1 800 555 0199 or ring 030 1234 5678 now",
+        "mc 5500 0000 0000 0004 amex 3782 822463 10005 ok",
+        "sin 046 454 286 nhs 943 476 5919 ssn 123 45 6789 end",
+        "GB82 WEST 1234 5698 7654 32 AB 12 34 56 C +1 (415) 555-2671 x",
     ];
     let run = |pieces: &[&str]| {
         let mut r = StreamRedactor::new(all(Action::Redact));
@@ -1121,4 +1126,39 @@ fn streamed_text_cut_anywhere_is_redacted_as_the_whole() {
             assert_eq!(run(&refs), whole, "{text:?} in pieces of {size}");
         }
     }
+}
+
+#[test]
+fn the_redactor_takes_back_injected_usage_from_the_frames_it_reads() {
+    let c = cl();
+    let with = concat!(
+        "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Mail jane.d\"},\"finish_reason\":null}],\"usage\":null}\n\n",
+        "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"oe@example.com now\"},\"finish_reason\":null}],\"usage\":null}\n\n",
+        "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],\"usage\":null}\n\n",
+        "data: {\"id\":\"c\",\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4,\"total_tokens\":7}}\n\n",
+        "data: [DONE]\n\n",
+    );
+    let without = concat!(
+        "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Mail [REDACTED:EMAIL]\"},\"finish_reason\":null}]}\n\n",
+        "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\" now\"},\"finish_reason\":null}]}\n\n",
+        "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n",
+        "data: [DONE]\n\n",
+    );
+    for split in 0..=with.len() {
+        let mut r = StreamRedactor::new(Actions::default());
+        r.take_back_injected_usage();
+        let mut seen_usage = 0;
+        let mut out = Vec::new();
+        for part in [&with.as_bytes()[..split], &with.as_bytes()[split..]] {
+            out.extend(r.push_observed(&c, part, &mut |_, v| {
+                seen_usage += usize::from(v.is_some_and(|v| v["usage"].is_object()));
+            }));
+        }
+        out.extend(r.finish(&c));
+        assert_eq!(String::from_utf8_lossy(&out), without, "split {split}");
+        assert_eq!(seen_usage, 1, "the tracker still reads the usage chunk");
+    }
+    // Not asked to: the stream keeps everything.
+    let (out, _) = run_stream(&c, with.as_bytes(), &[], Actions::default());
+    assert!(String::from_utf8_lossy(&out).contains("\"usage\":{\"prompt_tokens\":3"));
 }
