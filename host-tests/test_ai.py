@@ -40,10 +40,13 @@ def test_openai_sdk(gateway, events, providers, stream):
     client = openai.OpenAI(base_url=envoy.url + "/v1", api_key="sk-test-not-a-real-key", max_retries=0)
     msgs = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "What colour is the sky?"}]
     if stream:
-        chunks = list(client.chat.completions.create(model="gpt-4o-mini", messages=msgs, stream=True))
-        text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-        # stream_usage: inject asked the upstream for the usage chunk; the SDK sees it too.
-        assert chunks[-1].usage.prompt_tokens == 12
+        chunks = []
+        for chunk in client.chat.completions.create(model="gpt-4o-mini", messages=msgs, stream=True):
+            chunk.choices[0]  # the common loop: a client that did not ask for usage gets no choice-less chunk
+            chunks.append(chunk)
+        text = "".join(c.choices[0].delta.content or "" for c in chunks)
+        # stream_usage: inject asked the upstream for usage; the event has it, the client does not.
+        assert [c.usage for c in chunks] == [None] * len(chunks)
     else:
         r = client.chat.completions.create(model="gpt-4o-mini", messages=msgs)
         text = r.choices[0].message.content
@@ -86,9 +89,11 @@ def test_anthropic_sdk(gateway, events, stream):
     assert ai["finish_reasons"] == ["end_turn"] and ai["completion_sha256"] == sha("The sky is blue.")
 
 
-def post(envoy, path, obj):
-    req = urllib.request.Request(envoy.url + path, data=json.dumps(obj).encode(), method="POST",
-                                 headers={"content-type": "application/json", "authorization": f"Bearer {token('alice')}"})
+def post(envoy, path, obj, host=None):
+    headers = {"content-type": "application/json", "authorization": f"Bearer {token('alice')}"}
+    if host:
+        headers["host"] = host
+    req = urllib.request.Request(envoy.url + path, data=json.dumps(obj).encode(), method="POST", headers=headers)
     with urllib.request.urlopen(req, timeout=10) as r:
         return r.status, r.read()
 
@@ -241,3 +246,131 @@ def test_filter_state_and_stats_per_model(gateway, events):
     stats = envoy.stats("proxy_audit.ai")
     prefix = "wasmcustom.proxy_audit.ai.openai_compatible.gpt-4o-mini-2024-07-18"
     assert (stats[f"{prefix}.requests"], stats[f"{prefix}.input_tokens"], stats[f"{prefix}.output_tokens"]) == ("2", "24", "14"), stats
+
+
+# --------------------------------------------------------------- stream_usage: inject stays invisible
+
+MSGS = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "What colour is the sky?"}]
+
+
+def sdk_stream_bytes(base_url, **kw):
+    """The stream's bytes as the official openai SDK receives them."""
+    client = openai.OpenAI(base_url=base_url, api_key="sk-test-not-a-real-key", max_retries=0, timeout=10)
+    with client.chat.completions.with_streaming_response.create(model="gpt-4o-mini", messages=MSGS, stream=True, **kw) as r:
+        return b"".join(r.iter_bytes())
+
+
+def forwarded(providers):
+    return [json.loads(r["body"]) for r in providers.state["requests"]]
+
+
+def test_a_client_that_did_not_ask_for_usage_gets_the_stream_it_would_get_without_the_filter(gateway, events, providers):
+    envoy = gateway()
+    direct = sdk_stream_bytes(f"http://127.0.0.1:{providers.server_address[1]}/v1")
+    via = sdk_stream_bytes(envoy.url + "/v1")
+    assert b'"usage"' not in direct and via == direct
+    # The filter did ask, and the event has the usage the client never saw.
+    assert [r.get("stream_options") for r in forwarded(providers)] == [None, {"include_usage": True}]
+    (e,) = ai_events(events, 1)
+    assert e["ai"]["usage"] == {"input_tokens": 12, "output_tokens": 7, "cached_input_tokens": 2, "reasoning_tokens": 0, "total_tokens": 19}
+    assert e["outcome"]["reason"] is None
+
+
+def test_a_client_that_asked_for_usage_still_gets_its_usage_chunk(gateway, events, providers):
+    envoy = gateway()
+    opts = {"stream_options": {"include_usage": True}}
+    direct = sdk_stream_bytes(f"http://127.0.0.1:{providers.server_address[1]}/v1", **opts)
+    via = sdk_stream_bytes(envoy.url + "/v1", **opts)
+    assert via == direct
+    client = openai.OpenAI(base_url=envoy.url + "/v1", api_key="sk-x", max_retries=0, timeout=10)
+    chunks = list(client.chat.completions.create(model="gpt-4o-mini", messages=MSGS, stream=True, **opts))
+    assert (chunks[-1].choices, chunks[-1].usage.prompt_tokens, chunks[-1].usage.completion_tokens) == ([], 12, 7)
+    assert [r.get("stream_options") for r in forwarded(providers)] == [{"include_usage": True}] * 3
+    for e in ai_events(events, 2):
+        assert e["ai"]["usage"]["input_tokens"] == 12
+
+
+def test_azure_gets_the_option_only_from_api_version_2024_10_21(gateway, events, providers):
+    envoy = gateway()
+    path = "/openai/deployments/prod-4o/chat/completions?api-version="
+    body = {"messages": [{"role": "user", "content": "hi"}], "stream": True}
+    texts = {}
+    for version in ["2024-06-01", "2024-10-21"]:
+        status, raw = post(envoy, path + version, body, host="contoso.openai.azure.com")
+        assert status == 200
+        texts[version] = raw
+    # Injected for the new version only; the client's stream is the same in both.
+    assert [r.get("stream_options") for r in forwarded(providers)] == [None, {"include_usage": True}]
+    assert texts["2024-06-01"] == texts["2024-10-21"] and b'"usage"' not in texts["2024-10-21"]
+    # Two emitters (workers) may ship in either order: the one without usage is the old version's.
+    old, new = sorted(ai_events(events, 2), key=lambda e: e["ai"]["usage"]["input_tokens"] is not None)
+    for e in (old, new):
+        assert (e["ai"]["provider"], e["ai"]["request_model"], e["ai"]["response_model"]) == ("azure_openai", "prod-4o", "gpt-4o-2024-11-20")
+        assert e["ai"]["response_id"] == "chatcmpl-azure", "the first chunk's empty id is no id"
+        assert e["outcome"]["status_code"] == 200
+    assert old["ai"]["usage"]["input_tokens"] is None, "without the option Azure sends no usage: null, never guessed"
+    assert new["ai"]["usage"] == {"input_tokens": 12, "output_tokens": 7, "cached_input_tokens": 0, "reasoning_tokens": 0, "total_tokens": 19}
+
+
+def test_mistral_is_not_given_stream_options_and_its_usage_is_recorded(gateway, events, providers):
+    envoy = gateway()
+    status, raw = post(envoy, "/v1/chat/completions", {"model": "mistral-small-latest", "stream": True,
+                                                       "messages": [{"role": "user", "content": "hi"}]}, host="api.mistral.ai")
+    assert status == 200 and b'"usage"' in raw, "Mistral's own usage reaches the client as it sent it"
+    assert "stream_options" not in forwarded(providers)[0]
+    (e,) = ai_events(events, 1)
+    assert (e["ai"]["provider"], e["ai"]["usage"]["input_tokens"], e["ai"]["usage"]["output_tokens"]) == ("mistral", 12, 7)
+
+
+def test_a_4xx_naming_stream_options_is_recorded(gateway, events, providers):
+    envoy = gateway()
+    client = openai.OpenAI(base_url=envoy.url + "/v1", api_key="sk-x", max_retries=0, timeout=10)
+    with pytest.raises(openai.BadRequestError):
+        client.chat.completions.create(model="refuses-stream-options", messages=MSGS, stream=True)
+    (e,) = ai_events(events, 1)
+    assert (e["kind"], e["outcome"]["status_code"], e["outcome"]["reason"]) == ("access", 400, "stream_options_rejected")
+    assert forwarded(providers)[0]["stream_options"] == {"include_usage": True}
+
+
+# --------------------------------------------------------------- every provider's fields, end to end
+
+SKY = sha("The sky is blue.")
+U = lambda i, o, c=None, r=None, t=19: {"input_tokens": i, "output_tokens": o, "cached_input_tokens": c, "reasoning_tokens": r, "total_tokens": t}
+
+E2E = [
+    # (path, host, request body, ai fields expected)
+    ("/v2/chat", "api.cohere.com", {"model": "command-a-03-2025", "stream": True, "messages": [{"role": "user", "content": "hi"}]},
+     {"provider": "cohere", "response_id": "cohere-v2-fixture", "usage": U(12, 7, 2), "finish_reasons": ["COMPLETE"], "stream": True}),
+    ("/v2/chat", "api.cohere.com", {"model": "command-a-03-2025", "messages": [{"role": "user", "content": "hi"}]},
+     {"provider": "cohere", "response_id": "cohere-v2-fixture", "usage": U(12, 7, 2), "finish_reasons": ["COMPLETE"], "stream": False}),
+    ("/v1/chat", "api.cohere.com", {"model": "command-r-plus", "stream": True, "message": "hi"},
+     {"provider": "cohere", "response_id": "cohere-v1-fixture", "usage": U(12, 7, 2), "finish_reasons": ["COMPLETE"], "stream": True}),
+    ("/v1/responses", "api.openai.com", {"model": "gpt-4.1", "stream": True, "input": "hi"},
+     {"provider": "openai", "response_model": "gpt-4.1-2025-04-14", "response_id": "resp_fixture", "usage": U(12, 7, 2, 0),
+      "finish_reasons": ["completed"], "stream": True}),
+    ("/v1/responses", "api.openai.com", {"model": "gpt-4.1", "input": "hi"},
+     {"provider": "openai", "response_model": "gpt-4.1-2025-04-14", "response_id": "resp_fixture", "usage": U(12, 7, 2, 0),
+      "finish_reasons": ["completed"], "stream": False}),
+    ("/model/amazon.titan-text-express-v1/invoke-with-response-stream", "bedrock-runtime.us-east-1.amazonaws.com", {"inputText": "hi"},
+     {"provider": "aws_bedrock", "response_model": "amazon.titan-text-express-v1", "usage": U(12, 7), "finish_reasons": ["FINISH"], "stream": True}),
+    ("/model/meta.llama3-8b-instruct-v1%3A0/invoke", "bedrock-runtime.us-east-1.amazonaws.com", {"prompt": "hi"},
+     {"provider": "aws_bedrock", "response_model": "meta.llama3-8b-instruct-v1:0", "usage": U(12, 7), "finish_reasons": ["stop"], "stream": False}),
+    ("/api/generate", "localhost:11434", {"model": "llama3.2", "prompt": "hi"},
+     {"provider": "ollama", "operation": "text_completion", "response_model": "llama3.2", "usage": U(12, 7),
+      "finish_reasons": ["stop"], "stream": True}),
+    ("/v1/embeddings", "api.openai.com", {"model": "text-embedding-3-small", "input": "hi"},
+     {"provider": "openai", "operation": "embeddings", "response_model": "text-embedding-3-small", "usage": U(8, None, t=8),
+      "finish_reasons": [], "stream": False, "completion_sha256": None}),
+]
+
+
+@pytest.mark.parametrize("path, host, body, want", E2E, ids=[f"{e[1]}{e[0]}:{'stream' if e[3]['stream'] else 'json'}" for e in E2E])
+def test_every_provider_field_through_envoy(gateway, events, path, host, body, want):
+    envoy = gateway()
+    status, _ = post(envoy, path, body, host=host)
+    assert status == 200
+    (e,) = ai_events(events, 1)
+    assert_schema_valid(e)
+    ai = e["ai"]
+    want = {"operation": "chat", "completion_sha256": SKY, "safety_filter_triggered": False, **want}
+    assert {k: ai[k] for k in want} == want, ai

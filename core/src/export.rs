@@ -493,16 +493,18 @@ pub fn otlp_record(line: &str) -> String {
     attr("client.address", at(&["source", "address"]));
     attr("user_agent.original", at(&["source", "user_agent"]));
     attr("proxy_audit.outcome.reason", at(&["outcome", "reason"]));
-    attr("gen_ai.provider.name", at(&["ai", "provider"]));
-    attr("gen_ai.operation.name", at(&["ai", "operation"]));
-    attr("gen_ai.request.model", at(&["ai", "request_model"]));
-    attr("gen_ai.response.model", at(&["ai", "response_model"]));
-    attr("gen_ai.response.id", at(&["ai", "response_id"]));
-    attr("gen_ai.usage.input_tokens", at(&["ai", "usage", "input_tokens"]));
-    attr("gen_ai.usage.output_tokens", at(&["ai", "usage", "output_tokens"]));
-    if let Some(Value::Array(reasons)) = at(&["ai", "finish_reasons"]) {
-        let values: Vec<Value> = reasons.iter().filter_map(Value::as_str).map(|r| json!({"stringValue": r})).collect();
-        attrs.push(json!({"key": "gen_ai.response.finish_reasons", "value": {"arrayValue": {"values": values}}}));
+    if let Some(ai) = ev.get("ai").filter(|a| a.is_object()) {
+        gen_ai_attributes(ai, &mut attr);
+        if let Some(Value::Array(reasons)) = ai.get("finish_reasons") {
+            let values: Vec<Value> =
+                reasons.iter().filter_map(Value::as_str).map(|r| json!({"stringValue": r})).collect();
+            attrs.push(json!({"key": "gen_ai.response.finish_reasons", "value": {"arrayValue": {"values": values}}}));
+        }
+        if let Some(ms) = ai.get("time_to_first_token_ms").and_then(Value::as_u64) {
+            attrs.push(
+                json!({"key": "gen_ai.response.time_to_first_chunk", "value": {"doubleValue": ms as f64 / 1000.0}}),
+            );
+        }
     }
     let severity = if matches!(kind, "denied" | "blocked" | "loss") { (13, "WARN") } else { (9, "INFO") };
     json!({
@@ -515,6 +517,62 @@ pub fn otlp_record(line: &str) -> String {
         "attributes": attrs,
     })
     .to_string()
+}
+
+/// `gen_ai.provider.name` as the OpenTelemetry GenAI conventions name the
+/// providers of the event's `ai.provider` (the event keeps the schema's
+/// names); providers the conventions do not list keep their own name.
+pub fn semconv_provider(provider: &str) -> &str {
+    match provider {
+        "azure_openai" => "azure.ai.openai",
+        "aws_bedrock" => "aws.bedrock",
+        "gcp_gemini" => "gcp.gemini",
+        "gcp_vertex_ai" => "gcp.vertex_ai",
+        "mistral" => "mistral_ai",
+        other => other,
+    }
+}
+
+/// `gen_ai.operation.name`: the event's operations are the conventions'
+/// values; an override's `responses` is a chat.
+pub fn semconv_operation(operation: &str) -> &str {
+    match operation {
+        "responses" => "chat",
+        other => other,
+    }
+}
+
+/// The GenAI attributes of an event's `ai` object (OpenTelemetry GenAI
+/// semantic conventions). Token counts follow the conventions' definitions:
+/// `gen_ai.usage.input_tokens` includes cached input, which Anthropic and
+/// Bedrock count apart (`cache_read_input_tokens`, `cacheReadInputTokens`);
+/// `gen_ai.usage.output_tokens` includes reasoning, which Gemini counts apart
+/// (`thoughtsTokenCount`).
+fn gen_ai_attributes(ai: &Value, attr: &mut dyn FnMut(&str, Option<&Value>)) {
+    let s = |k: &str| ai.get(k).and_then(Value::as_str);
+    let n = |k: &str| ai.get("usage").and_then(|u| u.get(k)).and_then(Value::as_u64);
+    let provider = s("provider").unwrap_or("");
+    attr("gen_ai.provider.name", s("provider").map(|p| Value::String(semconv_provider(p).into())).as_ref());
+    attr("gen_ai.operation.name", s("operation").map(|o| Value::String(semconv_operation(o).into())).as_ref());
+    attr("gen_ai.request.model", ai.get("request_model"));
+    attr("gen_ai.response.model", ai.get("response_model"));
+    attr("gen_ai.response.id", ai.get("response_id"));
+    attr("gen_ai.request.stream", ai.get("stream"));
+    let cached = n("cached_input_tokens");
+    let reasoning = n("reasoning_tokens");
+    let input = match provider {
+        "anthropic" | "aws_bedrock" => n("input_tokens").map(|i| i.saturating_add(cached.unwrap_or(0))),
+        _ => n("input_tokens"),
+    };
+    let output = match provider {
+        "gcp_gemini" | "gcp_vertex_ai" => n("output_tokens").map(|o| o.saturating_add(reasoning.unwrap_or(0))),
+        _ => n("output_tokens"),
+    };
+    let num = |x: Option<u64>| x.map(Value::from);
+    attr("gen_ai.usage.input_tokens", num(input).as_ref());
+    attr("gen_ai.usage.output_tokens", num(output).as_ref());
+    attr("gen_ai.usage.cache_read.input_tokens", num(cached).as_ref());
+    attr("gen_ai.usage.reasoning.output_tokens", num(reasoning).as_ref());
 }
 
 #[cfg(test)]
@@ -661,5 +719,169 @@ mod tests {
         assert_eq!(get("http.response.status_code"), Some(json!({"intValue": "200"})));
         assert_eq!(get("gen_ai.usage.input_tokens"), Some(json!({"intValue": "7"})));
         assert_eq!(get("gen_ai.provider.name"), Some(json!({"stringValue": "openai"})));
+    }
+
+    /// The OpenTelemetry GenAI semantic conventions, as published in the
+    /// attribute registry `model/gen-ai/registry.yaml` of
+    /// github.com/open-telemetry/semantic-conventions-genai (commit
+    /// e8fc5751506258db1459d1bde47994e01dee922e; the same provider and
+    /// operation members as open-telemetry/semantic-conventions
+    /// model/gen-ai/registry.yaml before the GenAI conventions moved):
+    /// `gen_ai.provider.name` members, `gen_ai.operation.name` members, and
+    /// the attribute keys this exporter writes.
+    const SEMCONV_PROVIDERS: &[&str] = &[
+        "openai",
+        "gcp.gen_ai",
+        "gcp.vertex_ai",
+        "gcp.gemini",
+        "anthropic",
+        "cohere",
+        "azure.ai.inference",
+        "azure.ai.openai",
+        "ibm.watsonx.ai",
+        "aws.bedrock",
+        "perplexity",
+        "x_ai",
+        "deepseek",
+        "groq",
+        "mistral_ai",
+    ];
+    const SEMCONV_OPERATIONS: &[&str] = &[
+        "chat",
+        "generate_content",
+        "text_completion",
+        "embeddings",
+        "retrieval",
+        "create_agent",
+        "invoke_agent",
+        "execute_tool",
+        "invoke_workflow",
+        "plan",
+    ];
+    /// (key, OTLP value type) of the registry's attributes used here.
+    const SEMCONV_ATTRIBUTES: &[(&str, &str)] = &[
+        ("gen_ai.provider.name", "stringValue"),
+        ("gen_ai.operation.name", "stringValue"),
+        ("gen_ai.request.model", "stringValue"),
+        ("gen_ai.request.stream", "boolValue"),
+        ("gen_ai.response.id", "stringValue"),
+        ("gen_ai.response.model", "stringValue"),
+        ("gen_ai.response.finish_reasons", "arrayValue"),
+        ("gen_ai.response.time_to_first_chunk", "doubleValue"),
+        ("gen_ai.usage.input_tokens", "intValue"),
+        ("gen_ai.usage.output_tokens", "intValue"),
+        ("gen_ai.usage.cache_read.input_tokens", "intValue"),
+        ("gen_ai.usage.reasoning.output_tokens", "intValue"),
+    ];
+
+    fn gen_ai_attrs(ai: Value) -> Vec<(String, Value)> {
+        let line = json!({"id": "x", "kind": "access", "time": "2026-01-01T00:00:00.000Z", "ai": ai}).to_string();
+        let rec: Value = serde_json::from_str(&otlp_record(&line)).unwrap_or_default();
+        rec["attributes"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|a| a["key"].as_str().is_some_and(|k| k.starts_with("gen_ai.")))
+            .map(|a| (a["key"].as_str().unwrap_or("").to_string(), a["value"].clone()))
+            .collect()
+    }
+
+    #[test]
+    fn gen_ai_attributes_are_the_conventions_published_names_and_values() {
+        // Every provider the schema lists: the conventions' name where they have one.
+        let names: Vec<(&str, &str)> = [
+            "openai",
+            "azure_openai",
+            "anthropic",
+            "aws_bedrock",
+            "gcp_gemini",
+            "gcp_vertex_ai",
+            "cohere",
+            "mistral",
+            "ollama",
+            "openai_compatible",
+        ]
+        .iter()
+        .map(|p| (*p, semconv_provider(p)))
+        .collect();
+        assert_eq!(
+            names,
+            vec![
+                ("openai", "openai"),
+                ("azure_openai", "azure.ai.openai"),
+                ("anthropic", "anthropic"),
+                ("aws_bedrock", "aws.bedrock"),
+                ("gcp_gemini", "gcp.gemini"),
+                ("gcp_vertex_ai", "gcp.vertex_ai"),
+                ("cohere", "cohere"),
+                ("mistral", "mistral_ai"),
+                ("ollama", "ollama"),
+                ("openai_compatible", "openai_compatible"),
+            ]
+        );
+        for (p, name) in &names {
+            let listed = SEMCONV_PROVIDERS.contains(name);
+            assert_eq!(listed, !matches!(*p, "ollama" | "openai_compatible"), "{p} -> {name}");
+        }
+        for op in ["chat", "text_completion", "embeddings", "generate_content", "responses"] {
+            assert!(SEMCONV_OPERATIONS.contains(&semconv_operation(op)), "{op}");
+        }
+        let attrs = gen_ai_attrs(json!({
+            "provider": "azure_openai", "operation": "chat", "request_model": "prod-4o",
+            "response_model": "gpt-4o-2024-11-20", "response_id": "chatcmpl-1", "stream": true,
+            "usage": {"input_tokens": 9, "output_tokens": 5, "cached_input_tokens": 4, "reasoning_tokens": 2, "total_tokens": 14},
+            "finish_reasons": ["stop"], "time_to_first_token_ms": 250,
+        }));
+        assert_eq!(
+            attrs,
+            vec![
+                ("gen_ai.provider.name".into(), json!({"stringValue": "azure.ai.openai"})),
+                ("gen_ai.operation.name".into(), json!({"stringValue": "chat"})),
+                ("gen_ai.request.model".into(), json!({"stringValue": "prod-4o"})),
+                ("gen_ai.response.model".into(), json!({"stringValue": "gpt-4o-2024-11-20"})),
+                ("gen_ai.response.id".into(), json!({"stringValue": "chatcmpl-1"})),
+                ("gen_ai.request.stream".into(), json!({"boolValue": true})),
+                ("gen_ai.usage.input_tokens".into(), json!({"intValue": "9"})),
+                ("gen_ai.usage.output_tokens".into(), json!({"intValue": "5"})),
+                ("gen_ai.usage.cache_read.input_tokens".into(), json!({"intValue": "4"})),
+                ("gen_ai.usage.reasoning.output_tokens".into(), json!({"intValue": "2"})),
+                ("gen_ai.response.finish_reasons".into(), json!({"arrayValue": {"values": [{"stringValue": "stop"}]}})),
+                ("gen_ai.response.time_to_first_chunk".into(), json!({"doubleValue": 0.25})),
+            ]
+        );
+        for (k, v) in &attrs {
+            let ty = SEMCONV_ATTRIBUTES.iter().find(|(name, _)| name == k).map(|(_, t)| *t);
+            assert!(ty.is_some_and(|t| v.get(t).is_some()), "{k} {v} is not the registry's attribute and type");
+        }
+    }
+
+    #[test]
+    fn token_counts_follow_the_conventions_definitions() {
+        let counts = |provider: &str| {
+            gen_ai_attrs(json!({"provider": provider, "operation": "chat",
+                "usage": {"input_tokens": 10, "output_tokens": 5, "cached_input_tokens": 4, "reasoning_tokens": 3}}))
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("gen_ai.usage."))
+            .map(|(k, v)| (k, v["intValue"].as_str().unwrap_or("").to_string()))
+            .collect::<Vec<_>>()
+        };
+        let row = |i: &str, o: &str| {
+            vec![
+                ("gen_ai.usage.input_tokens".to_string(), i.to_string()),
+                ("gen_ai.usage.output_tokens".to_string(), o.to_string()),
+                ("gen_ai.usage.cache_read.input_tokens".to_string(), "4".to_string()),
+                ("gen_ai.usage.reasoning.output_tokens".to_string(), "3".to_string()),
+            ]
+        };
+        // Input includes cached tokens; output includes reasoning tokens.
+        assert_eq!(counts("openai"), row("10", "5"));
+        assert_eq!(counts("anthropic"), row("14", "5"));
+        assert_eq!(counts("aws_bedrock"), row("14", "5"));
+        assert_eq!(counts("gcp_gemini"), row("10", "8"));
+        assert_eq!(counts("gcp_vertex_ai"), row("10", "8"));
+        // Counts the provider did not send stay absent.
+        let none = gen_ai_attrs(json!({"provider": "openai", "usage": {"input_tokens": null}}));
+        assert!(none.iter().all(|(k, _)| !k.starts_with("gen_ai.usage.")), "{none:?}");
     }
 }

@@ -383,6 +383,15 @@ pub fn sse(data: &[u8]) {
             assert!(again.first().map(|g| &g.data) == Some(&f.data), "encode_frame does not round-trip");
         }
     }
+    // Taking injected usage back out does not depend on the chunking either.
+    let unusage = |chunks: &[&[u8]]| {
+        let mut u = ai::UsageChunks::default();
+        let mut out: Vec<u8> = chunks.iter().flat_map(|c| u.push(c)).collect();
+        out.extend(u.finish());
+        assert_eq!(u.pending(), 0, "usage filter holds bytes after finish");
+        out
+    };
+    assert!(unusage(&chunks) == unusage(&[ctl.payload]), "the usage filter depends on the chunking");
 }
 
 /// `ResponseTracker` over a response body (control byte 0 picks the
@@ -447,6 +456,8 @@ pub fn ai_request(data: &[u8]) {
         ("/v1beta/models/gemini-2.0-flash:streamGenerateContent", "generativelanguage.googleapis.com"),
         ("/model/amazon.nova-pro/converse", "bedrock-runtime.us-east-1.amazonaws.com"),
         ("/api/generate", "localhost"),
+        ("/openai/deployments/d/chat/completions?api-version=2024-10-21", "r.openai.azure.com"),
+        ("/v1/chat/completions", "api.mistral.ai"),
     ] {
         let Some(d) = ai::detect("POST", path, host, None) else { continue };
         let _ = ai::parse_request(&d, data);

@@ -137,6 +137,14 @@ impl Inspection {
         }
     }
 
+    /// The filter added `stream_options.include_usage`: the stream redactor
+    /// takes back what that changed (see `StreamRedactor::take_back_injected_usage`).
+    pub fn take_back_injected_usage(&mut self) {
+        if let Some(r) = self.stream.as_mut() {
+            r.take_back_injected_usage();
+        }
+    }
+
     /// A streamed body's wire format from its `content-type`: AWS
     /// eventstream (Bedrock) or SSE.
     pub fn set_stream_content_type(&mut self, content_type: &str) {

@@ -11,6 +11,15 @@ pub struct Detected {
     pub model_from_path: Option<String>,
     /// Streaming is chosen by the URL (Bedrock `*-stream`, Gemini `:stream*`).
     pub stream_from_path: bool,
+    /// The wire API the path names: `chat_completions`, `completions`,
+    /// `responses`, `embeddings`, `messages`, `bedrock_invoke`,
+    /// `bedrock_converse`, `generate_content`, `cohere_v1`, `cohere_v2`,
+    /// `ollama_chat`, `ollama_generate`, `ollama_embed`; empty when a route
+    /// override names a provider for a path of its own.
+    pub api: &'static str,
+    /// Azure OpenAI: the `api-version` query parameter, or `v1` for the
+    /// versionless `/openai/v1/` API.
+    pub api_version: Option<String>,
 }
 
 /// Per-route override for custom gateways.
@@ -41,9 +50,19 @@ fn intern<'a>(s: &str, table: &[&'a str], fallback: &'a str) -> &'a str {
 
 /// Recognizes a model call; `None` for ordinary traffic.
 pub fn detect(method: &str, path: &str, host: &str, ov: Option<&Override>) -> Option<Detected> {
-    let path = path.split('?').next().unwrap_or(path);
+    let (path, query) = path.split_once('?').unwrap_or((path, ""));
     let host = host.to_ascii_lowercase();
-    let found = by_path(method, path, &host);
+    let mut found = by_path(method, path, &host);
+    if let Some(d) = found.as_mut().filter(|d| d.provider == "azure_openai") {
+        d.api_version = if path.starts_with("/openai/v1/") {
+            Some("v1".to_string())
+        } else {
+            query
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("api-version="))
+                .map(|v| percent_decode(v).chars().take(32).collect())
+        };
+    }
     match ov {
         None => found,
         Some(o) => {
@@ -52,6 +71,8 @@ pub fn detect(method: &str, path: &str, host: &str, ov: Option<&Override>) -> Op
                 operation: "chat",
                 model_from_path: None,
                 stream_from_path: false,
+                api: "",
+                api_version: None,
             });
             Some(Detected {
                 provider: intern(&o.provider, PROVIDERS, "openai_compatible"),
@@ -66,8 +87,9 @@ fn by_path(method: &str, path: &str, host: &str) -> Option<Detected> {
     if !method.eq_ignore_ascii_case("POST") {
         return None;
     }
-    let d =
-        |provider, operation| Some(Detected { provider, operation, model_from_path: None, stream_from_path: false });
+    let d = |provider, operation, api| {
+        Some(Detected { provider, operation, model_from_path: None, stream_from_path: false, api, api_version: None })
+    };
     let openai_like = || {
         if host.starts_with("api.openai.com") {
             "openai"
@@ -82,29 +104,33 @@ fn by_path(method: &str, path: &str, host: &str) -> Option<Detected> {
     // Azure OpenAI: /openai/deployments/{deployment}/chat/completions?api-version=...
     if let Some(rest) = path.strip_prefix("/openai/deployments/") {
         let (deployment, op) = rest.split_once('/')?;
-        let operation = openai_operation(&format!("/{op}"))?;
+        let (operation, api) = openai_operation(&format!("/{op}"))?;
         return Some(Detected {
             provider: "azure_openai",
             operation,
             model_from_path: Some(percent_decode(deployment)),
             stream_from_path: false,
+            api,
+            api_version: None,
         });
     }
     // AWS Bedrock runtime: /model/{modelId}/{invoke|invoke-with-response-stream|converse|converse-stream}
     if let Some(rest) = path.strip_prefix("/model/") {
         let (model, action) = rest.rsplit_once('/')?;
-        let (operation, stream) = match action {
-            "invoke" => ("chat", false),
-            "invoke-with-response-stream" => ("chat", true),
-            "converse" => ("chat", false),
-            "converse-stream" => ("chat", true),
+        let (api, stream) = match action {
+            "invoke" => ("bedrock_invoke", false),
+            "invoke-with-response-stream" => ("bedrock_invoke", true),
+            "converse" => ("bedrock_converse", false),
+            "converse-stream" => ("bedrock_converse", true),
             _ => return None,
         };
         return Some(Detected {
             provider: "aws_bedrock",
-            operation,
+            operation: "chat",
             model_from_path: Some(percent_decode(model)),
             stream_from_path: stream,
+            api,
+            api_version: None,
         });
     }
     // Gemini: /v1beta/models/{model}:generateContent; Vertex: /v1/projects/{p}/locations/{l}/publishers/google/models/{m}:...
@@ -125,28 +151,32 @@ fn by_path(method: &str, path: &str, host: &str) -> Option<Detected> {
             operation: "generate_content",
             model_from_path: model,
             stream_from_path: stream,
+            api: "generate_content",
+            api_version: None,
         });
     }
     match path {
-        "/v1/messages" => d("anthropic", "chat"),
-        "/v2/chat" | "/v1/chat" => d("cohere", "chat"),
-        "/api/chat" => d("ollama", "chat"),
-        "/api/generate" => d("ollama", "text_completion"),
-        "/api/embed" | "/api/embeddings" => d("ollama", "embeddings"),
+        "/v1/messages" => d("anthropic", "chat", "messages"),
+        "/v2/chat" => d("cohere", "chat", "cohere_v2"),
+        "/v1/chat" => d("cohere", "chat", "cohere_v1"),
+        "/api/chat" => d("ollama", "chat", "ollama_chat"),
+        "/api/generate" => d("ollama", "text_completion", "ollama_generate"),
+        "/api/embed" | "/api/embeddings" => d("ollama", "embeddings", "ollama_embed"),
         _ => {
             let tail = path.find("/v1/").and_then(|i| path.get(i + 3..))?;
-            let operation = openai_operation(tail)?;
-            d(openai_like(), operation)
+            let (operation, api) = openai_operation(tail)?;
+            d(openai_like(), operation, api)
         }
     }
 }
 
-fn openai_operation(tail: &str) -> Option<&'static str> {
+/// (operation, api) of an OpenAI-style path tail.
+fn openai_operation(tail: &str) -> Option<(&'static str, &'static str)> {
     match tail {
-        "/chat/completions" => Some("chat"),
-        "/completions" => Some("text_completion"),
-        "/responses" => Some("chat"),
-        "/embeddings" => Some("embeddings"),
+        "/chat/completions" => Some(("chat", "chat_completions")),
+        "/completions" => Some(("text_completion", "completions")),
+        "/responses" => Some(("chat", "responses")),
+        "/embeddings" => Some(("embeddings", "embeddings")),
         _ => None,
     }
 }
@@ -207,6 +237,29 @@ mod tests {
         assert_eq!(p("GET", "/v1/chat/completions", "api.openai.com"), None);
         assert_eq!(p("POST", "/patients/1", "api"), None);
         assert_eq!(p("POST", "/v1/models", "api.openai.com"), None);
+    }
+
+    #[test]
+    fn apis_and_azure_api_versions() {
+        let api = |path: &str, host: &str| detect("POST", path, host, None).map(|d| (d.api, d.api_version));
+        assert_eq!(api("/v1/responses", "api.openai.com"), Some(("responses", None)));
+        assert_eq!(api("/v1/chat", "api.cohere.com"), Some(("cohere_v1", None)));
+        assert_eq!(
+            api("/openai/deployments/d/chat/completions?x=1&api-version=2024-10-21", "r.openai.azure.com"),
+            Some(("chat_completions", Some("2024-10-21".into())))
+        );
+        assert_eq!(
+            api("/openai/deployments/d/chat/completions", "r.openai.azure.com"),
+            Some(("chat_completions", None))
+        );
+        assert_eq!(
+            api("/openai/v1/chat/completions?api-version=preview", "r.openai.azure.com"),
+            Some(("chat_completions", Some("v1".into())))
+        );
+        assert_eq!(
+            api("/v1/chat/completions?api-version=2024-10-21", "api.openai.com"),
+            Some(("chat_completions", None))
+        );
     }
 
     #[test]

@@ -11,9 +11,11 @@
 
 mod detect;
 mod eventstream;
+pub mod fields;
 mod injection;
 mod prompt;
 mod response;
+pub mod stream_usage;
 #[cfg(test)]
 mod tests;
 
@@ -23,8 +25,9 @@ pub use eventstream::{
     header_bytes as eventstream_header_bytes, EventStreamParser, Message,
 };
 pub use injection::injection_score;
-pub use prompt::{inject_stream_usage, parse_request, RequestMeta};
+pub use prompt::{parse_request, RequestMeta};
 pub use response::{ResponseTracker, MAX_JSON_BYTES};
+pub use stream_usage::{inject_stream_usage, UsageChunks};
 
 /// Model names come from clients and upstreams: at most 128 characters reach
 /// the event, filter state and metric labels.

@@ -52,8 +52,8 @@ pub fn parse_request(d: &Detected, body: &[u8]) -> RequestMeta {
     let mut system: Vec<String> = Vec::new();
     let mut messages: Vec<(String, Vec<String>)> = Vec::new();
     // Top-level system prompts: Anthropic `system`, Responses `instructions`,
-    // Gemini `systemInstruction`, Bedrock Converse `system`.
-    for key in ["system", "instructions", "systemInstruction", "system_instruction"] {
+    // Gemini `systemInstruction`, Bedrock Converse `system`, Cohere v1 `preamble`.
+    for key in ["system", "instructions", "systemInstruction", "system_instruction", "preamble"] {
         system.extend(texts(v.get(key)));
     }
     let list = v.get("messages").or_else(|| v.get("contents")).and_then(Value::as_array);
@@ -65,8 +65,9 @@ pub fn parse_request(d: &Detected, body: &[u8]) -> RequestMeta {
         }
         messages.push((role, parts));
     }
-    // Responses API `input`, completions `prompt`, embeddings `input`, Ollama `prompt`.
-    for key in ["input", "prompt"] {
+    // Responses API `input`, completions `prompt`, embeddings `input`, Ollama
+    // `prompt`, Titan `inputText`, Cohere v1 `message`.
+    for key in ["input", "prompt", "inputText", "message"] {
         match v.get(key) {
             Some(Value::Array(items)) if items.iter().any(|i| i.get("role").is_some()) => {
                 for m in items {
@@ -113,27 +114,6 @@ pub fn parse_request(d: &Detected, body: &[u8]) -> RequestMeta {
     }
 }
 
-/// `ai.stream_usage: inject`: an OpenAI-style streaming chat/completions
-/// request without `stream_options.include_usage` gets it, so the stream
-/// ends with exact usage. `None` when nothing changes.
-pub fn inject_stream_usage(d: &Detected, body: &[u8]) -> Option<Vec<u8>> {
-    let openai_style = matches!(d.provider, "openai" | "azure_openai" | "openai_compatible" | "mistral");
-    if !openai_style || d.operation == "embeddings" {
-        return None;
-    }
-    let mut v: Value = serde_json::from_slice(body).ok()?;
-    let obj = v.as_object_mut()?;
-    if obj.get("stream") != Some(&Value::Bool(true)) || obj.contains_key("input") && !obj.contains_key("messages") {
-        return None;
-    }
-    let opts = obj.entry("stream_options").or_insert_with(|| Value::Object(serde_json::Map::new())).as_object_mut()?;
-    if opts.contains_key("include_usage") {
-        return None;
-    }
-    opts.insert("include_usage".into(), Value::Bool(true));
-    serde_json::to_vec(&v).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,16 +158,5 @@ mod tests {
         );
         assert_eq!(r.prompt_injection_score, Some(45));
         assert_eq!(parse_request(&det("/v1/chat/completions"), b"\xff not json"), RequestMeta::default());
-    }
-
-    #[test]
-    fn stream_usage_injection() {
-        let d = det("/v1/chat/completions");
-        let out = inject_stream_usage(&d, br#"{"model":"m","stream":true,"messages":[]}"#).unwrap_or_default();
-        let v: Value = serde_json::from_slice(&out).unwrap_or_default();
-        assert_eq!(v["stream_options"]["include_usage"], true);
-        assert_eq!(inject_stream_usage(&d, br#"{"stream":false}"#), None);
-        assert_eq!(inject_stream_usage(&d, br#"{"stream":true,"stream_options":{"include_usage":false}}"#), None);
-        assert_eq!(inject_stream_usage(&det("/v1/messages"), br#"{"stream":true}"#), None);
     }
 }

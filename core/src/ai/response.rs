@@ -7,6 +7,7 @@
 
 use super::detect::Detected;
 use super::eventstream::EventStreamParser;
+use super::fields::{self, Count, Safety, Shape};
 use crate::ids::hex;
 use crate::sse::{SseFrame, SseParser};
 use base64::engine::general_purpose::STANDARD;
@@ -38,6 +39,9 @@ pub struct Summary {
     pub completion_sha256: Option<String>,
     pub first_token_ms: Option<u64>,
     pub streamed: bool,
+    /// The filter added `stream_options` and the upstream refused the request
+    /// naming it (a 4xx whose body mentions `stream_options`).
+    pub stream_options_rejected: bool,
 }
 
 #[derive(Debug)]
@@ -56,6 +60,11 @@ pub struct ResponseTracker {
     saw_text: bool,
     overflow: bool,
     finished: bool,
+    /// Rank (in its row's `id` list) of the path the response id came from.
+    id_rank: Option<usize>,
+    /// The response status and whether the filter injected `stream_options`.
+    status: Option<u16>,
+    injected: bool,
 }
 
 impl ResponseTracker {
@@ -64,7 +73,10 @@ impl ResponseTracker {
         let (mode, streamed) = match mime.as_str() {
             "text/event-stream" => (Mode::Sse(SseParser::new(MAX_JSON_BYTES)), true),
             "application/vnd.amazon.eventstream" => (Mode::EventStream(EventStreamParser::new(MAX_JSON_BYTES)), true),
-            "application/x-ndjson" | "application/jsonl" => (Mode::Ndjson(Vec::new()), true),
+            // Ollama streams NDJSON; Cohere's v1 streams `application/stream+json`.
+            "application/x-ndjson" | "application/jsonl" | "application/stream+json" => {
+                (Mode::Ndjson(Vec::new()), true)
+            }
             _ => (Mode::Json(Vec::new()), false),
         };
         ResponseTracker {
@@ -74,7 +86,18 @@ impl ResponseTracker {
             saw_text: false,
             overflow: false,
             finished: false,
+            id_rank: None,
+            status: None,
+            injected: false,
         }
+    }
+
+    /// The response status, and whether the filter added
+    /// `stream_options.include_usage` to the request: a 4xx answer that
+    /// names `stream_options` is then recorded as its refusal.
+    pub fn set_status(&mut self, status: Option<u16>, injected: bool) {
+        self.status = status;
+        self.injected = injected;
     }
 
     /// Response headers that carry usage (Bedrock `invoke`).
@@ -137,7 +160,7 @@ impl ResponseTracker {
                 }
                 for l in lines {
                     if let Ok(v) = serde_json::from_slice::<Value>(&l) {
-                        self.absorb(&v, now_ms, true);
+                        self.absorb(&v, now_ms);
                     }
                 }
             }
@@ -150,12 +173,18 @@ impl ResponseTracker {
             return;
         }
         match std::mem::replace(&mut self.mode, Mode::Json(Vec::new())) {
-            Mode::Json(buf) if !self.overflow => match serde_json::from_slice::<Value>(&buf) {
-                // Gemini's non-SSE stream: a JSON array of chunks.
-                Ok(Value::Array(chunks)) => chunks.iter().for_each(|c| self.absorb(c, now_ms, true)),
-                Ok(v) => self.absorb(&v, now_ms, false),
-                Err(_) => {}
-            },
+            Mode::Json(buf) if !self.overflow => {
+                let refused = self.injected && self.status.is_some_and(|s| (400..500).contains(&s));
+                if refused && memchr::memmem::find(&buf, b"stream_options").is_some() {
+                    self.s.stream_options_rejected = true;
+                }
+                match serde_json::from_slice::<Value>(&buf) {
+                    // Gemini's non-SSE stream: a JSON array of chunks.
+                    Ok(Value::Array(chunks)) => chunks.iter().for_each(|c| self.absorb(c, now_ms)),
+                    Ok(v) => self.absorb(&v, now_ms),
+                    Err(_) => {}
+                }
+            }
             Mode::Sse(mut p) => {
                 let mut frames = Vec::new();
                 p.finish(&mut frames);
@@ -165,7 +194,7 @@ impl ResponseTracker {
             }
             Mode::Ndjson(buf) => {
                 if let Ok(v) = serde_json::from_slice::<Value>(&buf) {
-                    self.absorb(&v, now_ms, true);
+                    self.absorb(&v, now_ms);
                 }
             }
             _ => {}
@@ -177,6 +206,11 @@ impl ResponseTracker {
             self.s.completion_sha256 = Some(hex(&self.hasher.clone().finalize()));
         }
         self.finished = true;
+    }
+
+    /// See [`Summary::stream_options_rejected`].
+    pub fn stream_options_rejected(&self) -> bool {
+        self.s.stream_options_rejected
     }
 
     pub fn first_token_ms(&self) -> Option<u64> {
@@ -213,7 +247,7 @@ impl ResponseTracker {
         if f.event.as_deref() == Some("error") || v.get("type").and_then(Value::as_str) == Some("error") {
             self.s.finish_reasons.push("error".into());
         }
-        self.absorb(v, now_ms, true);
+        self.absorb(v, now_ms);
     }
 
     fn sse_frame(&mut self, f: &SseFrame, now_ms: u64) {
@@ -229,11 +263,11 @@ impl ResponseTracker {
         // invoke-with-response-stream: {"bytes": base64(model-native chunk)}
         if let Some(inner) = v.get("bytes").and_then(Value::as_str).and_then(|b| STANDARD.decode(b).ok()) {
             if let Ok(inner) = serde_json::from_slice::<Value>(&inner) {
-                self.absorb(&inner, now_ms, true);
+                self.absorb(&inner, now_ms);
             }
             return;
         }
-        self.absorb(&v, now_ms, true);
+        self.absorb(&v, now_ms);
     }
 
     fn text(&mut self, t: &str, now_ms: u64) {
@@ -257,18 +291,7 @@ impl ResponseTracker {
         if r.is_empty() {
             return;
         }
-        let lower = r.to_ascii_lowercase();
-        if matches!(
-            lower.as_str(),
-            "content_filter"
-                | "refusal"
-                | "safety"
-                | "prohibited_content"
-                | "blocklist"
-                | "spii"
-                | "guardrail_intervened"
-                | "content_filtered"
-        ) {
+        if fields::SAFETY_REASONS.iter().any(|s| s.eq_ignore_ascii_case(r)) {
             self.s.safety = true;
         }
         if !self.s.finish_reasons.iter().any(|x| x == r) {
@@ -276,206 +299,96 @@ impl ResponseTracker {
         }
     }
 
-    /// Takes whatever this provider-shaped object says. `streaming` objects
-    /// contribute text from their deltas; final objects from their messages.
-    fn absorb(&mut self, v: &Value, now_ms: u64, streaming: bool) {
-        let str_at = |v: &Value, path: &[&str]| -> Option<String> {
-            path.iter().try_fold(v, |v, k| v.get(k)).and_then(Value::as_str).map(str::to_string)
-        };
-        // Model and id: OpenAI/Cohere top level, Anthropic message_start,
-        // Responses `response`, Gemini `modelVersion`/`responseId`.
-        for p in [&["model"][..], &["message", "model"], &["response", "model"], &["modelVersion"]] {
-            if let Some(m) = str_at(v, p) {
-                self.s.response_model = Some(super::bounded_model(&m));
-            }
+    /// Takes what the object's shape (and the extra rows) say, as the field
+    /// table in [`fields`] lists it.
+    fn absorb(&mut self, v: &Value, now_ms: u64) {
+        if let Some(shape) = fields::shape_of(v) {
+            self.take(v, shape, now_ms);
         }
-        if self.s.response_id.is_none() {
-            for p in [&["id"][..], &["message", "id"], &["response", "id"], &["responseId"]] {
-                if let Some(id) = str_at(v, p) {
-                    self.s.response_id = Some(id);
-                    break;
-                }
-            }
-        }
-        for u in [
-            v.get("usage"),
-            ptr(v, "/message/usage"),
-            ptr(v, "/response/usage"),
-            v.get("usageMetadata"),
-            v.get("amazon-bedrock-invocationMetrics"),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            self.usage(u);
-        }
-        if let Some(t) = ptr(v, "/usage/tokens").or_else(|| ptr(v, "/usage/billed_units")) {
-            self.usage(t);
-        }
-        // Ollama: counts at top level.
-        if v.get("eval_count").is_some() || v.get("prompt_eval_count").is_some() {
-            let n = |k: &str| v.get(k).and_then(Value::as_u64);
-            self.s.usage.input = n("prompt_eval_count").or(self.s.usage.input);
-            self.s.usage.output = n("eval_count").or(self.s.usage.output);
-        }
-        // Finish reasons.
-        for p in
-            ["/stop_reason", "/delta/stop_reason", "/stopReason", "/done_reason", "/finish_reason", "/response/status"]
-        {
-            if let Some(r) = ptr(v, p).and_then(Value::as_str) {
-                let r = r.to_string();
-                self.reason(&r);
-            }
-        }
-        if let Some(r) = ptr(v, "/response/incomplete_details/reason").and_then(Value::as_str) {
-            let r = r.to_string();
-            self.reason(&r);
-        }
-        if ptr(v, "/promptFeedback/blockReason").is_some()
-            || v.get("amazon-bedrock-guardrailAction").and_then(Value::as_str) == Some("INTERVENED")
-        {
-            self.s.safety = true;
-        }
-        for pf in v.get("prompt_filter_results").and_then(Value::as_array).into_iter().flatten() {
-            if filtered(pf.get("content_filter_results")) {
-                self.s.safety = true;
-            }
-        }
-        // OpenAI-style choices.
-        for c in v.get("choices").and_then(Value::as_array).into_iter().flatten() {
-            if let Some(r) = c.get("finish_reason").and_then(Value::as_str) {
-                let r = r.to_string();
-                self.reason(&r);
-            }
-            if filtered(c.get("content_filter_results")) {
-                self.s.safety = true;
-            }
-            let (msg, key) = if streaming { (c.get("delta"), "delta") } else { (c.get("message"), "message") };
-            let _ = key;
-            if let Some(m) = msg {
-                if let Some(t) = m.get("content").and_then(Value::as_str) {
-                    self.text(t, now_ms);
-                }
-                let calls = m.get("tool_calls").and_then(Value::as_array);
-                let n = calls.map_or(0, |a| a.iter().filter(|t| !streaming || t.get("id").is_some()).count());
-                self.tools(n as u64);
-            }
-            if let Some(t) = c.get("text").and_then(Value::as_str) {
-                self.text(t, now_ms);
-            }
-        }
-        // Gemini candidates.
-        for c in v.get("candidates").and_then(Value::as_array).into_iter().flatten() {
-            if let Some(r) = c.get("finishReason").and_then(Value::as_str) {
-                let r = r.to_string();
-                self.reason(&r);
-            }
-            for p in ptr(c, "/content/parts").and_then(Value::as_array).into_iter().flatten() {
-                if let Some(t) = p.get("text").and_then(Value::as_str) {
-                    self.text(t, now_ms);
-                }
-                if p.get("functionCall").is_some() {
-                    self.tools(1);
-                }
-            }
-        }
-        let kind = v.get("type").and_then(Value::as_str).unwrap_or("");
-        if streaming {
-            // Anthropic content_block_delta / Bedrock contentBlockDelta / Cohere content-delta.
-            for p in ["/delta/text", "/delta/message/content/text"] {
-                if let Some(t) = ptr(v, p).and_then(Value::as_str) {
-                    self.text(t, now_ms);
-                }
-            }
-            if kind == "response.output_text.delta" {
-                if let Some(t) = v.get("delta").and_then(Value::as_str) {
-                    self.text(t, now_ms);
-                }
-            }
-            let tool_start = ptr(v, "/content_block/type").and_then(Value::as_str) == Some("tool_use")
-                || ptr(v, "/start/toolUse").is_some()
-                || (kind == "response.output_item.added"
-                    && ptr(v, "/item/type").and_then(Value::as_str) == Some("function_call"))
-                || kind == "tool-call-start";
-            if tool_start {
-                self.tools(1);
-            }
-            // Ollama stream lines.
-            if let Some(t) =
-                ptr(v, "/message/content").and_then(Value::as_str).or_else(|| v.get("response").and_then(Value::as_str))
-            {
-                self.text(t, now_ms);
-            }
-        } else {
-            // Anthropic / Cohere content blocks, Responses output, Bedrock Converse, Ollama.
-            let blocks = [v.get("content"), ptr(v, "/message/content"), ptr(v, "/output/message/content")];
-            for b in blocks.into_iter().flatten() {
-                match b {
-                    Value::String(t) => self.text(t, now_ms),
-                    Value::Array(items) => {
-                        for it in items {
-                            if let Some(t) = it.get("text").and_then(Value::as_str) {
-                                self.text(t, now_ms);
-                            }
-                            if it.get("type").and_then(Value::as_str) == Some("tool_use") || it.get("toolUse").is_some()
-                            {
-                                self.tools(1);
-                            }
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            if let Some(calls) = ptr(v, "/message/tool_calls").and_then(Value::as_array) {
-                self.tools(calls.len() as u64);
-            }
-            for item in v.get("output").and_then(Value::as_array).into_iter().flatten() {
-                if item.get("type").and_then(Value::as_str) == Some("function_call") {
-                    self.tools(1);
-                }
-                for part in item.get("content").and_then(Value::as_array).into_iter().flatten() {
-                    if let Some(t) = part.get("text").and_then(Value::as_str) {
-                        self.text(t, now_ms);
-                    }
-                }
-            }
-            if let Some(t) = v.get("response").and_then(Value::as_str) {
-                self.text(t, now_ms);
+        for extra in fields::EXTRAS {
+            if fields::holds(v, &extra.when) {
+                self.take(v, extra, now_ms);
             }
         }
     }
 
-    fn usage(&mut self, u: &Value) {
-        let n = |keys: &[&str]| keys.iter().find_map(|k| ptr(u, k).and_then(Value::as_u64));
-        let s = &mut self.s.usage;
-        if let Some(x) =
-            n(&["/prompt_tokens", "/input_tokens", "/inputTokens", "/promptTokenCount", "/inputTokenCount"])
-        {
-            s.input = Some(x);
+    fn take(&mut self, v: &Value, shape: &Shape, now_ms: u64) {
+        for p in shape.model {
+            if let Some(m) = fields::at(v, p).and_then(Value::as_str).filter(|m| !m.is_empty()) {
+                self.s.response_model = Some(super::bounded_model(m));
+            }
         }
-        if let Some(x) =
-            n(&["/completion_tokens", "/output_tokens", "/outputTokens", "/candidatesTokenCount", "/outputTokenCount"])
-        {
-            s.output = Some(x);
+        // Ids: the first non-empty one (Azure's first chunk has `"id": ""`),
+        // unless a more preferred path of the row brings one later.
+        for (rank, p) in shape.id.iter().enumerate() {
+            if self.id_rank.is_some_and(|r| r <= rank) {
+                break;
+            }
+            if let Some(id) = fields::at(v, p).and_then(Value::as_str).filter(|id| !id.is_empty()) {
+                self.s.response_id = Some(super::bounded_model(id));
+                self.id_rank = Some(rank);
+                break;
+            }
         }
-        if let Some(x) = n(&[
-            "/prompt_tokens_details/cached_tokens",
-            "/input_tokens_details/cached_tokens",
-            "/cache_read_input_tokens",
-            "/cacheReadInputTokens",
-            "/cachedContentTokenCount",
-        ]) {
-            s.cached_input = Some(x);
+        for (which, p) in shape.usage {
+            let mut last = None;
+            fields::each(v, p, &mut |x| last = fields::count(x).or(last));
+            if let Some(n) = last {
+                let u = &mut self.s.usage;
+                let slot = match which {
+                    Count::Input => &mut u.input,
+                    Count::Output => &mut u.output,
+                    Count::CachedInput => &mut u.cached_input,
+                    Count::Reasoning => &mut u.reasoning,
+                    Count::Total => &mut u.total,
+                };
+                *slot = Some(n);
+            }
         }
-        if let Some(x) = n(&[
-            "/completion_tokens_details/reasoning_tokens",
-            "/output_tokens_details/reasoning_tokens",
-            "/thoughtsTokenCount",
-        ]) {
-            s.reasoning = Some(x);
+        for p in shape.finish {
+            let mut found = Vec::new();
+            fields::each(v, p, &mut |r| {
+                if let Some(r) = r.as_str() {
+                    found.push(r);
+                }
+            });
+            for r in found {
+                self.reason(r);
+            }
         }
-        if let Some(x) = n(&["/total_tokens", "/totalTokens", "/totalTokenCount"]) {
-            s.total = Some(x);
+        for t in shape.text.iter().filter(|t| t.completion) {
+            let mut found = Vec::new();
+            fields::each(v, t.path, &mut |x| {
+                if let Some(x) = x.as_str() {
+                    found.push(x);
+                }
+            });
+            for x in found {
+                self.text(x, now_ms);
+            }
+        }
+        for tool in shape.tools {
+            let mut n = 0u64;
+            fields::each(v, tool.path, &mut |x| {
+                if !x.is_null() && tool.when.as_ref().is_none_or(|g| fields::holds(x, g)) {
+                    n += 1;
+                }
+            });
+            self.tools(n);
+        }
+        for s in shape.safety {
+            let hit = match *s {
+                Safety::Has(p) => fields::at(v, p).is_some_and(|x| !x.is_null()),
+                Safety::Is(p, want) => fields::at(v, p).and_then(Value::as_str) == Some(want),
+                Safety::Filtered(p) => {
+                    let mut any = false;
+                    fields::each(v, p, &mut |x| any |= filtered(Some(x)));
+                    any
+                }
+            };
+            if hit {
+                self.s.safety = true;
+            }
         }
     }
 }
@@ -485,14 +398,4 @@ fn filtered(results: Option<&Value>) -> bool {
     results
         .and_then(Value::as_object)
         .is_some_and(|m| m.values().any(|r| r.get("filtered").and_then(Value::as_bool) == Some(true)))
-}
-
-/// `Value::pointer` for the constant paths used here, without its
-/// per-segment allocations (this runs for every streamed event).
-fn ptr<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
-    path.split('/').skip(1).try_fold(v, |v, k| match v {
-        Value::Object(m) => m.get(k),
-        Value::Array(a) => k.parse::<usize>().ok().and_then(|i| a.get(i)),
-        _ => None,
-    })
 }

@@ -23,6 +23,13 @@ impl CustomMatcher {
         Ok(CustomMatcher { re, literal: required_prefix(pattern), entity })
     }
 
+    /// Whether a match may hold whitespace (conservatively, from the pattern's
+    /// text): a stream holds back a fixed window for such rules, as it cannot
+    /// tell where their matches end.
+    pub(crate) fn may_match_whitespace(&self) -> bool {
+        may_match_whitespace(self.re.as_str())
+    }
+
     /// Depends on where the scanned value starts or ends.
     pub(crate) fn anchored(&self) -> bool {
         let p = self.re.as_str();
@@ -57,6 +64,26 @@ impl CustomMatcher {
             }
         }
     }
+}
+
+/// Constructs of a pattern that can match whitespace: a space, `.`, classes
+/// that name or negate it, escapes by code, Unicode classes, and the `x` flag
+/// (where spaces in classes and escaped spaces match).
+pub(crate) fn may_match_whitespace(pattern: &str) -> bool {
+    const ANY: &[&str] =
+        &[".", "[^", "\\s", "\\W", "\\D", "\\p", "\\P", "\\x", "\\u", "\\t", "\\n", "\\r", "\\f", "\\v"];
+    if pattern.chars().any(char::is_whitespace) || ANY.iter().any(|c| pattern.contains(c)) {
+        return true;
+    }
+    // Flag groups `(?x)`, `(?ix:...)`.
+    pattern.match_indices("(?").any(|(i, _)| {
+        pattern
+            .get(i + 2..)
+            .unwrap_or("")
+            .chars()
+            .take_while(|c| c.is_ascii_alphabetic() || *c == '-')
+            .any(|c| c == 'x')
+    })
 }
 
 /// A literal that every match of `pattern` must start with, when one is

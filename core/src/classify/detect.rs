@@ -1273,3 +1273,210 @@ fn icd_scan(b: &[u8], out: &mut Vec<Hit>) {
         i += 1;
     }
 }
+
+// ---------------------------------------------------------------- streams
+
+/// Longest built-in value with spaces inside, in bytes: a spaced IBAN (34
+/// characters in groups of four, 8 spaces); cards, phones, NINO, SSN/SIN/NHS
+/// in groups are shorter.
+pub(crate) const SPACED_MAX: usize = 42;
+/// Most space-separated groups in one built-in value (a spaced IBAN: 9).
+const SPACED_GROUPS: usize = 9;
+
+/// Bytes that occur in the groups of a spaced value: digits, upper-case
+/// letters (IBAN, NINO, PEM labels) and `+ ( ) - . /` (phones, dashed groups).
+fn group_byte(c: u8) -> bool {
+    c.is_ascii_digit() || c.is_ascii_uppercase() || matches!(c, b'+' | b'(' | b')' | b'-' | b'.' | b'/')
+}
+
+/// Whether a complete group (followed by a space) can be the first group of
+/// a spaced value: `+` or `(` (phones); digits as the numeric detectors take
+/// a first group (3 digits: NANP, SSN, SIN, NHS; `1`: 1-3-3-4; `0` and two or
+/// more: national phones; 4 digits starting 2-6: a card brand); two capital
+/// letters (NINO) or two and two digits (IBAN). A leading `-`, `.` or `/`
+/// (a group starting inside a token) is skipped.
+fn starts_spaced_value(group: &[u8]) -> bool {
+    let from = group.iter().position(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'(')).unwrap_or(group.len());
+    let g = group.get(from..).unwrap_or_default();
+    let all = |f: fn(&u8) -> bool, r: std::ops::Range<usize>| g.get(r).is_some_and(|x| x.iter().all(f));
+    match g.first() {
+        Some(b'+' | b'(') => true,
+        Some(c) if c.is_ascii_digit() => {
+            g.iter().all(u8::is_ascii_digit)
+                && (g.len() == 3
+                    || g == b"1"
+                    || (*c == b'0' && g.len() >= 2)
+                    || (g.len() == 4 && (b'2'..=b'6').contains(c)))
+        }
+        Some(c) if c.is_ascii_uppercase() => {
+            (g.len() == 2 && all(u8::is_ascii_uppercase, 0..2))
+                || (g.len() == 4 && all(u8::is_ascii_uppercase, 0..2) && all(u8::is_ascii_digit, 2..4))
+        }
+        _ => false,
+    }
+}
+
+/// Where text that keeps growing at its end must be held from: no built-in
+/// value found in `b` plus anything that may still follow it can start
+/// before the returned offset. What is before it can be decided now.
+///
+/// - No built-in value holds ASCII whitespace, except the spaced forms: the
+///   trailing run of non-whitespace (a partial token, word or digit run) is
+///   held, up to `max_token` bytes.
+/// - Spaced forms (card, phone, IBAN, NINO and national-id groups) join
+///   groups of [`group_byte`]s with one space: while the text ends in such
+///   groups (or in a space after one), they are held from the earliest group
+///   a spaced value can start with ([`starts_spaced_value`]), at most
+///   [`SPACED_GROUPS`] groups and [`SPACED_MAX`] bytes back; a group may start
+///   inside a token (`ab-4111 1111 …`), so the walk takes the token's trailing
+///   run of group bytes and stops there.
+/// - A PEM header still open (`-----BEGIN RSA PRIV`) is held from its start.
+///   (A complete PEM block without its end line is a match reaching the end:
+///   the caller holds matches that cross its cut.)
+pub(crate) fn open_tail(b: &[u8], max_token: usize) -> usize {
+    let n = b.len();
+    let space = |i: usize| at(b, i).is_ascii_whitespace();
+    let mut t = n;
+    while t > 0 && n - t < max_token && !space(t - 1) {
+        t -= 1;
+    }
+    let mut s = t;
+    // A group has a digit or an upper-case letter (`.` or `)` alone is none).
+    let is_group = |g: &[u8]| g.iter().all(|&c| group_byte(c)) && g.iter().any(|c| c.is_ascii_alphanumeric());
+    let tail_is_group = b.get(t..).is_some_and(|tok| tok.is_empty() || is_group(tok));
+    if tail_is_group {
+        // Walk back over the complete groups before the trailing token; hold
+        // from the earliest one a spaced value can start with.
+        let mut groups = usize::from(t < n);
+        let mut walk = t;
+        while walk >= 2 && at(b, walk - 1) == b' ' && !space(walk - 2) && groups < SPACED_GROUPS {
+            let end = walk - 1;
+            let mut g = end;
+            while g > 0 && group_byte(at(b, g - 1)) && n - (g - 1) <= SPACED_MAX {
+                g -= 1;
+            }
+            let Some(group) = b.get(g..end).filter(|gr| is_group(gr)) else { break };
+            if starts_spaced_value(group) {
+                s = g;
+            }
+            walk = g;
+            groups += 1;
+            if g > 0 && !space(g - 1) {
+                // The group starts inside a token: nothing before it joins.
+                break;
+            }
+        }
+    }
+    if let Some(p) = memchr::memmem::rfind(b, b"-----BEGIN") {
+        let label = p + 10;
+        let label_end = tok_end(b, label, |c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == b' ', 41);
+        // The label, or the label and part of its closing `-----`, reaches the end.
+        let dashes = tok_end(b, label_end, |c| c == b'-', 5) - label_end;
+        let open = label_end + dashes == n && dashes < 5;
+        if open && label_end - label <= 40 {
+            s = s.min(p);
+        }
+    }
+    s.min(t)
+}
+
+#[cfg(test)]
+mod open_tail_tests {
+    use super::*;
+
+    fn tail(s: &str) -> &str {
+        &s[open_tail(s.as_bytes(), 16 * 1024)..]
+    }
+
+    #[test]
+    fn only_what_may_still_grow_is_held() {
+        assert_eq!(tail("Hello there "), "");
+        assert_eq!(tail("Hello there"), "there");
+        assert_eq!(tail("write to jane.d"), "jane.d");
+        assert_eq!(tail("write to jane.doe@example.com"), "jane.doe@example.com");
+        assert_eq!(tail("done.\n"), "");
+        assert_eq!(tail("the answer is yes. "), "");
+        assert_eq!(tail("it is 42 . "), "", "no group is punctuation alone");
+        assert_eq!(tail(""), "");
+        // Digit groups joined by single spaces may still become a card, a phone or an id.
+        assert_eq!(tail("card 4111 1111 1111"), "4111 1111 1111");
+        assert_eq!(tail("card 4111 1111 1111 "), "4111 1111 1111 ");
+        assert_eq!(tail("call (555) 123"), "(555) 123");
+        assert_eq!(tail("dial +44 20 7946"), "+44 20 7946");
+        assert_eq!(tail("iban GB82 WEST 1234 5698 7654 32"), "GB82 WEST 1234 5698 7654 32");
+        assert_eq!(tail("nino AB 12 34"), "AB 12 34");
+        assert_eq!(tail("ref ab-4111 1111"), "-4111 1111", "a group starting inside a token");
+        // A word ends a spaced value; two spaces or a newline never join groups.
+        assert_eq!(tail("4111 1111 thanks"), "thanks");
+        assert_eq!(tail("4111 1111  2222"), "2222");
+        assert_eq!(tail("4111 1111\n2222"), "2222");
+        // Bounded: at most SPACED_MAX bytes and SPACED_GROUPS groups back.
+        let digits = "1 ".repeat(40) + "1";
+        assert_eq!(tail(&digits), "1 1 1 1 1 1 1 1 1");
+        let threes = "123 ".repeat(20) + "4";
+        assert_eq!(tail(&threes), "123 123 123 123 123 123 123 123 4", "nine groups");
+        // Groups no spaced value starts with are not held: only the partial one.
+        assert_eq!(tail("ids 1482 1930 1221 1557"), "1557");
+        assert_eq!(tail("ids 1482 1930 1221 1557 "), "");
+        assert_eq!(tail("ids 1482 4111 1221 1557"), "4111 1221 1557", "4111 may start a card");
+        assert_eq!(tail("AB CD EF GH"), "AB CD EF GH");
+        assert_eq!(tail("USA 12 34"), "34");
+        let long = "12345678901234567890 1234567890123456789012345";
+        assert_eq!(tail(long), "1234567890123456789012345");
+        // An open PEM header is held from its start.
+        assert_eq!(tail("key: -----BEGIN RSA PRIV"), "-----BEGIN RSA PRIV");
+        assert_eq!(tail("key: -----BEGIN RSA PRIVATE KEY---"), "-----BEGIN RSA PRIVATE KEY---");
+        assert_eq!(tail("key: -----BEGIN RSA PRIVATE KEY-----\nMIIE"), "MIIE");
+        // A token longer than the bound is cut at it.
+        assert_eq!(open_tail(b"aaaaaaaaaa", 4), 6);
+    }
+
+    /// Exhaustive check of the rule against the detectors: for every prefix
+    /// of texts with values, nothing before the cut is part of a value of the
+    /// whole text that reaches past the prefix.
+    #[test]
+    fn no_value_of_the_whole_text_starts_before_the_cut_and_ends_after_the_prefix() {
+        let texts = [
+            "Mail jane.doe@example.com or call (555) 123-4567 today.",
+            "card 4111 1111 1111 1111 exp 12/29, ssn 123-45-6789 ok",
+            "IBAN GB82 WEST 1234 5698 7654 32 and NINO AB 12 34 56 C done",
+            "token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl end",
+            "dial +44 20 7946 0958 or 030 1234 5678 please",
+            "ref ab-4111 1111 1111 1111 tail",
+            "key -----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA\n-----END RSA PRIVATE KEY----- x",
+            "ip 192.168.10.20 and 2001:db8::8a2e:370:7334 fin",
+            "ids 1482 1930 4111 1111 1111 1111 1221 done",
+            "call 415 555 2671 or 1 800 555 0199 or ring 030 1234 5678 now",
+            "mc 5500 0000 0000 0004 amex 3782 822463 10005 ok",
+            "sin 046 454 286 nhs 943 476 5919 ssn 123 45 6789 end",
+            "GB82 WEST 1234 5698 7654 32 AB 12 34 56 C +1 (415) 555-2671 x",
+        ];
+        let enabled = vec![true; 64];
+        let cx = ScanCtx { enabled: &enabled, key: b"", icd: false, first_only: false };
+        for text in texts {
+            let b = text.as_bytes();
+            let mut hits = Vec::new();
+            scan(b, &cx, &mut hits);
+            assert!(!hits.is_empty(), "{text}");
+            for end in 0..=b.len() {
+                // As the stream redactor decides: the open tail, moved back
+                // to the start of any match of the prefix that crosses it or
+                // reaches the prefix's end (it may still grow).
+                let mut cut = open_tail(&b[..end], 16 * 1024);
+                let mut now = Vec::new();
+                scan(&b[..end], &cx, &mut now);
+                while let Some(h) = now.iter().find(|h| h.start < cut && (h.end > cut || h.end == end)) {
+                    cut = h.start;
+                }
+                for h in &hits {
+                    assert!(
+                        !(h.start < cut && h.end > end),
+                        "{text:?}: prefix {end} released up to {cut}, but a value runs {}..{}",
+                        h.start,
+                        h.end
+                    );
+                }
+            }
+        }
+    }
+}

@@ -421,7 +421,8 @@ impl std::fmt::Debug for Classifier {
     }
 }
 
-/// Longest match a stream has to keep in its look-back window.
+/// The look-back window a stream keeps for custom rules whose matches may
+/// hold whitespace (their end cannot be told from the text's shape).
 pub(crate) const HOLD_BYTES: usize = 256;
 
 impl Classifier {
@@ -495,6 +496,18 @@ impl Classifier {
         }
         resolve(&mut hits);
         hits
+    }
+
+    /// Where a stream must hold its text from: what a value still growing at
+    /// the end may have started at ([`detect::open_tail`]); with custom rules
+    /// that may match whitespace, the last [`HOLD_BYTES`] as well.
+    pub(crate) fn stream_cut(&self, text: &[u8], max_token: usize) -> usize {
+        let cut = detect::open_tail(text, max_token);
+        if self.customs.iter().any(custom::CustomMatcher::may_match_whitespace) {
+            cut.min(text.len().saturating_sub(HOLD_BYTES))
+        } else {
+            cut
+        }
     }
 
     /// Whether `text` holds anything at all (stops at the first match).

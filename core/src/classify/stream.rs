@@ -5,22 +5,24 @@
 //! `InvokeModelWithResponseStream`, whose JSON payload wraps the model's chunk
 //! as base64 in `bytes`, and `ConverseStream`): their JSON is read as a
 //! frame's data, and a changed message is re-encoded with its string headers
-//! and fresh CRCs. For each `data:` JSON frame the
-//! redactor looks for the streamed text piece of known shapes:
-//!
-//! - OpenAI Chat Completions: `choices[i].delta.content`, `choices[i].text`,
-//!   `choices[i].delta.tool_calls[j].function.arguments`;
-//! - OpenAI Responses: `{"type": "response.*.delta", "delta": "..."}`;
-//! - Anthropic Messages: `content_block_delta` with `delta.text`
-//!   (`text_delta`), `delta.partial_json` or `delta.thinking`;
-//! - Gemini: `candidates[i].content.parts[j].text`;
-//! - Bedrock ConverseStream: `{"contentBlockIndex": i, "delta": {"text": ...}}`.
+//! and fresh CRCs. For each `data:` JSON frame the redactor finds the
+//! streamed text piece where the provider field table
+//! ([`crate::ai::fields`], shared with the response tracker) says it is:
+//! OpenAI Chat Completions `choices[i].delta.content` (and tool-call
+//! arguments), Responses `response.*.delta`, Anthropic `content_block_delta`,
+//! Cohere v2 `content-delta`, Gemini parts, Bedrock ConverseStream deltas,
+//! Titan, Llama, Cohere and Mistral chunks inside Bedrock's `bytes`.
 //!
 //! Pieces of one logical text (a *channel*: per choice / content block /
 //! candidate) are concatenated; the redactor holds back only the frames whose
-//! text may still be part of a match: the last [`HOLD_BYTES`] bytes, the
-//! trailing run of non-space characters (long tokens such as JWTs), and any
-//! match that might still grow (an unterminated PEM block). A match spread
+//! text may still be part of a value: text is released up to the last point
+//! where no detectable value can still be growing (`detect::open_tail`: the
+//! trailing partial token, digit run or word; digit and letter groups that a
+//! spaced card, phone, IBAN or id may still continue; an open PEM header),
+//! and any match that crosses that point or reaches the end (an unterminated
+//! PEM block). Custom rules whose matches may hold whitespace add the last
+//! 256 bytes. A frame whose text ends at such a point goes out in the same
+//! call it came in. A match spread
 //! over several frames is rewritten in the frame where it starts and removed
 //! from the others. Every other string of a JSON frame, and non-JSON `data:`,
 //! is scanned within its own event. Unchanged frames are released byte for
@@ -33,7 +35,8 @@
 //! frames): [`StreamRedactor::blocked`] tells the caller to end the stream.
 
 use super::detect::Hit;
-use super::{json, Actions, Category, Classifier, Finding, Sink, Tally, HOLD_BYTES};
+use super::{json, Actions, Category, Classifier, Finding, Sink, Tally};
+use crate::ai::fields::{self, Seg};
 use crate::ai::EventStreamParser;
 use crate::sse::{encode_frame, SseFrame, SseParser};
 use serde_json::Value;
@@ -46,13 +49,10 @@ use std::collections::VecDeque;
 const MAX_FRAME: usize = crate::ai::MAX_JSON_BYTES;
 const MAX_PENDING: usize = 256 * 1024;
 const MAX_TOKEN_HOLD: usize = 16 * 1024;
-const CTX_KEEP: usize = 64;
-
-#[derive(Debug, Clone)]
-enum Seg {
-    Key(&'static str),
-    Idx(usize),
-}
+/// Decided text kept as context for the next decision: context words are
+/// looked for up to 48 bytes before a value, an AWS secret key up to 120
+/// bytes after its `aws`/`secret` word.
+const CTX_KEEP: usize = 128;
 
 struct Piece {
     chan: usize,
@@ -122,6 +122,9 @@ pub struct StreamRedactor {
     restore: std::collections::HashMap<String, String>,
     /// Bytes of a broken eventstream, held for [`Self::broken`].
     broken_tail: Vec<u8>,
+    /// The filter added `stream_options.include_usage`: take back what it
+    /// changed (see [`crate::ai::stream_usage`]).
+    injected_usage: bool,
 }
 
 impl std::fmt::Debug for StreamRedactor {
@@ -149,7 +152,16 @@ impl StreamRedactor {
             tally: Tally::default(),
             restore: std::collections::HashMap::new(),
             broken_tail: Vec::new(),
+            injected_usage: false,
         }
+    }
+
+    /// The filter added `stream_options.include_usage` to the request: the
+    /// usage-only chunk is withheld (after `observe` saw it) and the
+    /// `"usage": null` of other chunks cut out, so the client gets the stream
+    /// it asked for.
+    pub fn take_back_injected_usage(&mut self) {
+        self.injected_usage = true;
     }
 
     /// Puts these `(token, original)` pseudonyms back in the streamed text
@@ -386,7 +398,7 @@ impl StreamRedactor {
     }
 
     fn ingest_json(&mut self, cl: &Classifier, p: &mut Pending, mut v: Value) {
-        let found = locate(&v);
+        let found = fields::stream_piece(&v).map(|p| (p.ptr, p.channel, p.location));
         let text = found.as_ref().and_then(|(ptr, _, _)| get_str(&mut v, ptr)).map(std::mem::take);
         let mut sink = self.sink(cl);
         let mut path = String::from("$");
@@ -449,7 +461,7 @@ impl StreamRedactor {
                 break;
             };
             self.pending_bytes = self.pending_bytes.saturating_sub(p.frame.raw.len());
-            emit(p, &mut out);
+            emit(p, &mut out, self.injected_usage);
         }
         out
     }
@@ -476,16 +488,7 @@ impl StreamRedactor {
         let restores = restore_spans(&self.restore, &chan.buf, &hits);
         let buf = chan.buf.as_bytes();
         let len = buf.len();
-        let mut limit = if final_ {
-            len
-        } else {
-            let cut = len.saturating_sub(HOLD_BYTES);
-            let mut t = len;
-            while t > 0 && len - t < MAX_TOKEN_HOLD && !buf.get(t - 1).is_some_and(u8::is_ascii_whitespace) {
-                t -= 1;
-            }
-            cut.min(t)
-        };
+        let mut limit = if final_ { len } else { cl.stream_cut(buf, MAX_TOKEN_HOLD) };
         // Piece ends of this channel's undecided frames, in order.
         let ends: Vec<usize> = self
             .pending
@@ -503,8 +506,10 @@ impl StreamRedactor {
             let Some(r) = ends.iter().copied().filter(|&e| e <= limit).max() else {
                 return;
             };
+            // A match crossing `r`, or reaching the end of the text (it may
+            // still grow: an unterminated PEM block), is decided with its rest.
             let across = hits.iter().map(|h| (h.start, h.end)).chain(restores.iter().map(|x| (x.0, x.1)));
-            match across.filter(|&(a, b)| a < r && b > r).map(|(a, _)| a).min() {
+            match across.filter(|&(a, b)| a < r && (b > r || b == len && !final_)).map(|(a, _)| a).min() {
                 Some(start) => limit = start,
                 None => break r,
             }
@@ -605,7 +610,11 @@ fn restore_spans(
     out
 }
 
-fn emit(mut p: Pending, out: &mut Vec<u8>) {
+fn emit(mut p: Pending, out: &mut Vec<u8>, injected_usage: bool) {
+    let injected_usage = injected_usage && matches!(p.wire, Wire::Sse);
+    if injected_usage && p.json.as_ref().is_some_and(crate::ai::stream_usage::is_usage_only) {
+        return;
+    }
     let mut changed = p.changed;
     if let (Some(pc), Some(v)) = (p.piece.take(), p.json.as_mut()) {
         if let Some(Some(new)) = pc.done {
@@ -615,9 +624,18 @@ fn emit(mut p: Pending, out: &mut Vec<u8>) {
             }
         }
     }
+    let null_usage = injected_usage && p.json.as_ref().is_some_and(|v| v.get("usage").is_some_and(Value::is_null));
     if !changed {
-        out.extend_from_slice(&p.frame.raw);
+        match null_usage.then(|| crate::ai::stream_usage::strip_null_usage(&p.frame.raw)).flatten() {
+            Some(b) => out.extend_from_slice(&b),
+            None => out.extend_from_slice(&p.frame.raw),
+        }
         return;
+    }
+    if null_usage {
+        if let Some(v) = p.json.as_mut() {
+            crate::ai::stream_usage::remove_null_usage(v);
+        }
     }
     if p.frame.oversize || !p.frame.has_data {
         match p.replaced {
@@ -659,117 +677,4 @@ fn get_str<'v>(v: &'v mut Value, ptr: &[Seg]) -> Option<&'v mut String> {
         Value::String(s) => Some(s),
         _ => None,
     }
-}
-
-fn is_str(v: &Value, ptr: &[Seg]) -> bool {
-    let mut cur = v;
-    for s in ptr {
-        let next = match s {
-            Seg::Key(k) => cur.get(*k),
-            Seg::Idx(i) => cur.get(*i),
-        };
-        match next {
-            Some(n) => cur = n,
-            None => return false,
-        }
-    }
-    cur.is_string()
-}
-
-/// The streamed text piece of a frame: (pointer, channel key, location).
-fn locate(v: &Value) -> Option<(Vec<Seg>, String, String)> {
-    use Seg::{Idx, Key};
-    if let Some(choices) = v.get("choices").and_then(Value::as_array) {
-        for (k, ch) in choices.iter().enumerate() {
-            let idx = ch.get("index").and_then(Value::as_u64).unwrap_or(k as u64);
-            let p = vec![Key("choices"), Idx(k), Key("delta"), Key("content")];
-            if is_str(v, &p) {
-                return Some((p, format!("oai:{idx}:content"), format!("$.choices[{idx}].delta.content")));
-            }
-            let p = vec![Key("choices"), Idx(k), Key("text")];
-            if is_str(v, &p) {
-                return Some((p, format!("oai:{idx}:text"), format!("$.choices[{idx}].text")));
-            }
-            if let Some(tcs) = ch.get("delta").and_then(|d| d.get("tool_calls")).and_then(Value::as_array) {
-                for (j, tc) in tcs.iter().enumerate() {
-                    let tci = tc.get("index").and_then(Value::as_u64).unwrap_or(j as u64);
-                    let p = vec![
-                        Key("choices"),
-                        Idx(k),
-                        Key("delta"),
-                        Key("tool_calls"),
-                        Idx(j),
-                        Key("function"),
-                        Key("arguments"),
-                    ];
-                    if is_str(v, &p) {
-                        return Some((
-                            p,
-                            format!("oai:{idx}:tool:{tci}"),
-                            format!("$.choices[{idx}].delta.tool_calls[{tci}].function.arguments"),
-                        ));
-                    }
-                }
-            }
-        }
-        return None;
-    }
-    // Bedrock ConverseStream `contentBlockDelta`.
-    if let Some(idx) = v.get("contentBlockIndex").and_then(Value::as_u64) {
-        for (p, what) in [
-            (vec![Key("delta"), Key("text")], "text"),
-            (vec![Key("delta"), Key("toolUse"), Key("input")], "toolUse.input"),
-            (vec![Key("delta"), Key("reasoningContent"), Key("text")], "reasoningContent.text"),
-        ] {
-            if is_str(v, &p) {
-                return Some((p, format!("converse:{idx}:{what}"), format!("$.delta.{what} (block {idx})")));
-            }
-        }
-    }
-    // Bedrock model-native chunks: Titan, Llama, Cohere, Mistral.
-    for (key, chan) in [("outputText", "titan"), ("generation", "llama")] {
-        if v.get(key).is_some_and(Value::is_string) {
-            return Some((vec![Key(key)], chan.to_string(), format!("$.{key}")));
-        }
-    }
-    if v.get("is_finished").is_some() && v.get("text").is_some_and(Value::is_string) {
-        return Some((vec![Key("text")], "cohere".to_string(), "$.text".to_string()));
-    }
-    if let Some(outputs) = v.get("outputs").and_then(Value::as_array) {
-        for (k, _) in outputs.iter().enumerate() {
-            let p = vec![Key("outputs"), Idx(k), Key("text")];
-            if is_str(v, &p) {
-                return Some((p, format!("mistral:{k}"), format!("$.outputs[{k}].text")));
-            }
-        }
-    }
-    let ty = v.get("type").and_then(Value::as_str).unwrap_or("");
-    if ty == "content_block_delta" {
-        let idx = v.get("index").and_then(Value::as_u64).unwrap_or(0);
-        for field in ["text", "partial_json", "thinking"] {
-            let p = vec![Key("delta"), Key(field)];
-            if is_str(v, &p) {
-                return Some((p, format!("ant:{idx}:{field}"), format!("$.delta.{field}")));
-            }
-        }
-        return None;
-    }
-    if ty.starts_with("response.") && ty.ends_with(".delta") && v.get("delta").is_some_and(Value::is_string) {
-        let item = v.get("item_id").and_then(Value::as_str).unwrap_or("");
-        let ci = v.get("content_index").and_then(Value::as_u64).unwrap_or(0);
-        return Some((vec![Key("delta")], format!("resp:{item}:{ci}:{ty}"), "$.delta".to_string()));
-    }
-    if let Some(cands) = v.get("candidates").and_then(Value::as_array) {
-        for (k, c) in cands.iter().enumerate() {
-            if let Some(parts) = c.get("content").and_then(|c| c.get("parts")).and_then(Value::as_array) {
-                for (j, _) in parts.iter().enumerate() {
-                    let p = vec![Key("candidates"), Idx(k), Key("content"), Key("parts"), Idx(j), Key("text")];
-                    if is_str(v, &p) {
-                        return Some((p, format!("gem:{k}"), format!("$.candidates[{k}].content.parts[{j}].text")));
-                    }
-                }
-            }
-        }
-    }
-    None
 }

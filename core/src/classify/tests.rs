@@ -916,3 +916,249 @@ fn eventstream_edge_cases_leak_nothing() {
     assert_eq!(restore(format!("a {tok}ff b").as_bytes(), &map), None);
     assert_eq!(restore(format!("a {tok} b").as_bytes(), &map), Some(b"a X b".to_vec()));
 }
+
+// ------------------------------------------------------------------ stream hold-back
+
+fn chunk_frame(piece: &str) -> Vec<u8> {
+    let d = json!({"choices":[{"index":0,"delta":{"content":piece}}]});
+    format!("data: {d}\n\n").into_bytes()
+}
+
+/// Pushes one frame per piece; returns, per push, the frames released.
+fn releases(c: &Classifier, r: &mut StreamRedactor, pieces: &[&str]) -> Vec<Vec<String>> {
+    pieces
+        .iter()
+        .map(|p| {
+            let out = r.push(c, &chunk_frame(p));
+            let mut parser = crate::sse::SseParser::new(1 << 20);
+            let mut frames = Vec::new();
+            parser.push(&out, &mut frames);
+            frames
+                .iter()
+                .map(|f| {
+                    let v: Value = serde_json::from_str(&f.data).unwrap();
+                    v["choices"][0]["delta"]["content"].as_str().unwrap().to_string()
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn words_that_end_at_a_boundary_are_released_in_the_event_they_arrive() {
+    let c = cl();
+    let mut r = StreamRedactor::new(Actions::default());
+    let pieces = ["Sure, ", "the ", "answer ", "is ", "yes. "];
+    let got = releases(&c, &mut r, &pieces);
+    assert_eq!(got, pieces.iter().map(|p| vec![p.to_string()]).collect::<Vec<_>>());
+    assert_eq!(r.held_bytes(), 0);
+}
+
+#[test]
+fn a_trailing_partial_word_holds_only_its_own_event() {
+    // Tokenizer-style pieces (a leading space): the last word may still grow
+    // (into an address, a key), so its event waits for the next one.
+    let c = cl();
+    let mut r = StreamRedactor::new(Actions::default());
+    let got = releases(&c, &mut r, &["Hello", " there", " my", " friend"]);
+    let want: Vec<Vec<String>> = vec![vec![], vec!["Hello".into()], vec![" there".into()], vec![" my".into()]];
+    assert_eq!(got, want);
+    assert_eq!(r.held_bytes(), chunk_frame(" friend").len());
+    assert_eq!(stream_text(&r.finish(&c)), " friend");
+}
+
+#[test]
+fn digit_groups_are_held_while_they_may_still_be_a_card() {
+    let c = cl();
+    let mut r = StreamRedactor::new(Actions::default());
+    let got = releases(&c, &mut r, &["Card ", "4111 ", "1111 ", "1111 ", "1111", " thanks", " bye "]);
+    let text: String = got.iter().flatten().cloned().collect();
+    assert_eq!(got[0], vec!["Card ".to_string()]);
+    assert!(got[1..5].iter().all(Vec::is_empty), "{got:?}");
+    assert_eq!(text, "Card ***************1111 thanks bye ", "masked in the frame where it starts");
+    // Short numbers that no detector can grow into a value past the bound go out.
+    let mut r = StreamRedactor::new(Actions::default());
+    let pieces: Vec<String> = (0..40).map(|k| format!("{} ", 10 + k)).collect();
+    let refs: Vec<&str> = pieces.iter().map(String::as_str).collect();
+    let got = releases(&c, &mut r, &refs);
+    let held_most = got.iter().scan(0i64, |held, out| {
+        *held += 1 - out.len() as i64;
+        Some(*held)
+    });
+    assert!(held_most.max().unwrap() <= 9, "at most a spaced IBAN's nine groups are held");
+}
+
+#[test]
+fn values_split_across_events_stay_redacted_with_the_small_hold() {
+    let c = cl();
+    let secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        // A PEM block streamed in small pieces, spaces and newlines inside.
+        (
+            "key -----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAx4 Zq\nabc\n-----END RSA PRIVATE KEY----- ok "
+                .as_bytes()
+                .chunks(3)
+                .map(|c| String::from_utf8(c.to_vec()).unwrap())
+                .collect(),
+            "MIIEow",
+        ),
+        // An AWS secret key whose context word went out long before it.
+        (
+            vec![
+                "The aws ".into(),
+                "secret for the staging account, rotated last week by the platform team, is ".into(),
+                secret[..20].into(),
+                secret[20..].into(),
+                " okay".into(),
+            ],
+            "EXAMPLEKEY",
+        ),
+        // A spaced IBAN, group by group.
+        (
+            ["Pay ", "GB82 ", "WEST ", "1234 ", "5698 ", "7654 ", "32", " now"].iter().map(|s| s.to_string()).collect(),
+            "5698",
+        ),
+    ];
+    for (pieces, leak) in cases {
+        for actions in [Actions::default(), all(Action::Redact)] {
+            let mut r = StreamRedactor::new(actions);
+            let mut out = Vec::new();
+            for p in &pieces {
+                out.extend(r.push(&c, &chunk_frame(p)));
+            }
+            out.extend(r.finish(&c));
+            let text = stream_text(&out);
+            if r.blocked().is_none() {
+                assert!(!text.contains(leak) && text.contains("[REDACTED:"), "{text}");
+            } else {
+                assert!(!String::from_utf8_lossy(&out).contains(leak));
+            }
+        }
+    }
+}
+
+#[test]
+fn custom_rules_that_may_span_spaces_keep_the_window() {
+    let p = Policy {
+        pseudonym_key: b"k".to_vec(),
+        custom: vec![CustomRule {
+            name: "patient_ref".into(),
+            pattern: r"Patient ref \d{3} \d{3}".into(),
+            category: Category::Phi,
+        }],
+        ..Policy::default()
+    };
+    let c = Classifier::new(&p).unwrap();
+    let mut r = StreamRedactor::new(Actions::default());
+    let mut out = Vec::new();
+    for piece in ["Note: Patient ", "ref 123 ", "456 filed."] {
+        out.extend(r.push(&c, &chunk_frame(piece)));
+    }
+    out.extend(r.finish(&c));
+    assert_eq!(stream_text(&out), "Note: [REDACTED:PATIENT_REF] filed.");
+    assert!(
+        custom::may_match_whitespace(r"a\sb")
+            && custom::may_match_whitespace("a.b")
+            && custom::may_match_whitespace("(?x)a")
+    );
+    assert!(custom::may_match_whitespace("[^0-9]") && custom::may_match_whitespace(r"\W"));
+    assert!(!custom::may_match_whitespace(r"MRN-\d{6}") && !custom::may_match_whitespace(r"[A-Z]{2}\d+"));
+}
+
+#[test]
+fn cohere_v2_text_is_redacted_across_events() {
+    let c = cl();
+    let mut s = Vec::new();
+    for piece in ["Mail jane.d", "oe@example", ".com soon"] {
+        let d = json!({"type":"content-delta","index":0,"delta":{"message":{"content":{"text":piece}}}});
+        s.extend_from_slice(format!("event: content-delta\ndata: {d}\n\n").as_bytes());
+    }
+    for split in 0..=s.len() {
+        let (out, r) = run_stream(&c, &s, &[split], Actions::default());
+        let text = String::from_utf8(out).unwrap();
+        assert!(!text.contains("jane") && !text.contains("example"), "split {split}: {text}");
+        assert_eq!(r.findings()[0].locations, vec!["$.delta.message.content.text"]);
+    }
+}
+
+/// Every value, in events cut anywhere (two events at every split point, and
+/// events of 1, 2, 3 and 5 bytes), comes out as it does from one event.
+#[test]
+fn streamed_text_cut_anywhere_is_redacted_as_the_whole() {
+    let c = cl();
+    let texts = [
+        "Mail jane.doe@example.com or call (555) 123-4567 today. ",
+        "card 4111 1111 1111 1111 exp 12/29, ssn 123-45-6789 ok",
+        "IBAN GB82 WEST 1234 5698 7654 32 and NINO AB 12 34 56 C done",
+        "token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl end",
+        "dial +44 20 7946 0958 or 030 1234 5678 please",
+        "ref ab-4111 1111 1111 1111 tail",
+        "key -----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA\n-----END RSA PRIVATE KEY----- x",
+        "ip 192.168.10.20 and 2001:db8::8a2e:370:7334 fin",
+        "SSN 123 45 6789 and NHS 943 476 5919.",
+        "ids 1482 1930 4111 1111 1111 1111 1221 done",
+        "call 415 555 2671 or 1 800 555 0199 or ring 030 1234 5678 now",
+        "mc 5500 0000 0000 0004 amex 3782 822463 10005 ok",
+        "sin 046 454 286 nhs 943 476 5919 ssn 123 45 6789 end",
+        "GB82 WEST 1234 5698 7654 32 AB 12 34 56 C +1 (415) 555-2671 x",
+    ];
+    let run = |pieces: &[&str]| {
+        let mut r = StreamRedactor::new(all(Action::Redact));
+        let mut out = Vec::new();
+        for p in pieces {
+            out.extend(r.push(&c, &chunk_frame(p)));
+        }
+        out.extend(r.finish(&c));
+        (stream_text(&out), r.findings().iter().map(|f| f.count).sum::<u32>())
+    };
+    for text in texts {
+        let whole = run(&[text]);
+        assert!(whole.1 > 0 && !whole.0.contains("4111 1111"), "{text}: {whole:?}");
+        for k in 0..=text.len() {
+            if text.is_char_boundary(k) {
+                assert_eq!(run(&[&text[..k], &text[k..]]), whole, "{text:?} cut at {k}");
+            }
+        }
+        for size in [1, 2, 3, 5] {
+            let pieces: Vec<String> =
+                text.as_bytes().chunks(size).map(|p| String::from_utf8(p.to_vec()).unwrap()).collect();
+            let refs: Vec<&str> = pieces.iter().map(String::as_str).collect();
+            assert_eq!(run(&refs), whole, "{text:?} in pieces of {size}");
+        }
+    }
+}
+
+#[test]
+fn the_redactor_takes_back_injected_usage_from_the_frames_it_reads() {
+    let c = cl();
+    let with = concat!(
+        "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Mail jane.d\"},\"finish_reason\":null}],\"usage\":null}\n\n",
+        "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"oe@example.com now\"},\"finish_reason\":null}],\"usage\":null}\n\n",
+        "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],\"usage\":null}\n\n",
+        "data: {\"id\":\"c\",\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4,\"total_tokens\":7}}\n\n",
+        "data: [DONE]\n\n",
+    );
+    let without = concat!(
+        "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Mail [REDACTED:EMAIL]\"},\"finish_reason\":null}]}\n\n",
+        "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\" now\"},\"finish_reason\":null}]}\n\n",
+        "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n",
+        "data: [DONE]\n\n",
+    );
+    for split in 0..=with.len() {
+        let mut r = StreamRedactor::new(Actions::default());
+        r.take_back_injected_usage();
+        let mut seen_usage = 0;
+        let mut out = Vec::new();
+        for part in [&with.as_bytes()[..split], &with.as_bytes()[split..]] {
+            out.extend(r.push_observed(&c, part, &mut |_, v| {
+                seen_usage += usize::from(v.is_some_and(|v| v["usage"].is_object()));
+            }));
+        }
+        out.extend(r.finish(&c));
+        assert_eq!(String::from_utf8_lossy(&out), without, "split {split}");
+        assert_eq!(seen_usage, 1, "the tracker still reads the usage chunk");
+    }
+    // Not asked to: the stream keeps everything.
+    let (out, _) = run_stream(&c, with.as_bytes(), &[], Actions::default());
+    assert!(String::from_utf8_lossy(&out).contains("\"usage\":{\"prompt_tokens\":3"));
+}

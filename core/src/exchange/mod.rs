@@ -18,7 +18,7 @@ pub use effects::{Effect, Event, Facts, Flow, Output, RecordedFacts, Side};
 pub use preview::{preview, Preview, PreviewInput};
 pub use request_facts::{details_reason, gather, strip_port, RequestFacts};
 
-use crate::ai::{self, RequestMeta, ResponseTracker};
+use crate::ai::{self, RequestMeta, ResponseTracker, UsageChunks};
 use crate::chain::Sealed;
 use crate::classify::{restore, Actions, BodyKind, Category};
 use crate::config::{Delivery, OnFailure, Oversize, StreamUsage};
@@ -34,6 +34,11 @@ struct AiCall {
     request: RequestMeta,
     response: Option<ResponseTracker>,
     response_done: bool,
+    /// The filter added `stream_options.include_usage` to the request.
+    injected: bool,
+    /// Then: takes the usage it asked for back out of the stream (when the
+    /// stream redactor does not read it).
+    usage_chunks: Option<UsageChunks>,
 }
 
 /// `secret_in_request`, `pci_in_response`, ...: the reason a body is blocked.
@@ -255,6 +260,8 @@ impl Exchange {
                 request: RequestMeta { stream, ..RequestMeta::default() },
                 response: None,
                 response_done: false,
+                injected: false,
+                usage_chunks: None,
             });
             // Ask for an uncompressed answer: a compressed one cannot be read.
             out.effects.push(Effect::SetHeader(Side::Request, "accept-encoding", "identity".into()));
@@ -387,6 +394,7 @@ impl Exchange {
             if rt.cfg.ai.stream_usage == StreamUsage::Inject {
                 if let Some(new) = ai::inject_stream_usage(d, rewritten.as_deref().unwrap_or(&body)) {
                     rewritten = Some(new);
+                    call.injected = true;
                 }
             }
         }
@@ -413,6 +421,7 @@ impl Exchange {
         if let (Some(d), Some(call)) = (self.facts.as_ref().and_then(|f| f.ai.as_ref()), self.ai.as_mut()) {
             let ctype = src.header(Side::Response, "content-type").unwrap_or_default();
             let mut t = ResponseTracker::new(d, &ctype, call.request.stream);
+            t.set_status(self.status, call.injected);
             for h in ["x-amzn-bedrock-input-token-count", "x-amzn-bedrock-output-token-count"] {
                 if let Some(v) = src.header(Side::Response, h) {
                     t.header(h, &v);
@@ -430,8 +439,23 @@ impl Exchange {
         let (scan, actions) = self.facts.as_ref().map_or((false, Actions::default()), |f| (f.scan_response, f.actions));
         let Some(p) = self.plan_body(rt, src, Side::Response, scan, out) else { return };
         self.response = Inspection::new(p, actions);
-        if let Some(ct) = src.header(Side::Response, "content-type") {
-            self.response.set_stream_content_type(&ct);
+        let ctype = src.header(Side::Response, "content-type");
+        if let Some(ct) = &ctype {
+            self.response.set_stream_content_type(ct);
+        }
+        let sse = ctype
+            .as_deref()
+            .and_then(|c| c.split(';').next())
+            .is_some_and(|m| m.trim().eq_ignore_ascii_case("text/event-stream"));
+        if let Some(call) = self.ai.as_mut().filter(|c| c.injected && sse) {
+            // The usage this filter asked for is the event's, not the client's:
+            // the redactor takes it back from the frames it reads, or else a
+            // reframer does.
+            if self.response.streams() && !self.response.streams_aws() {
+                self.response.take_back_injected_usage();
+            } else {
+                call.usage_chunks = Some(UsageChunks::default());
+            }
         }
         match p {
             Plan::Buffer(_) => self.may_rewrite(rt, Side::Response, out),
@@ -558,14 +582,31 @@ impl Exchange {
                     // Headers are gone: end the stream with an error event instead.
                     chunk = self.stream_block_frame(cat);
                     self.verdict = Some((Kind::Blocked, block_reason(cat, Side::Response)));
-                } else if let (Some(map), false) = (&restore_map, self.response.streams_aws()) {
-                    // (Not on AWS eventstream: its messages carry lengths and
-                    // CRCs; the redactor restores inside them.)
-                    chunk = restore(&chunk, map).unwrap_or(chunk);
+                } else {
+                    if let (Some(map), false) = (&restore_map, self.response.streams_aws()) {
+                        // (Not on AWS eventstream: its messages carry lengths and
+                        // CRCs; the redactor restores inside them.)
+                        chunk = restore(&chunk, map).unwrap_or(chunk);
+                    }
+                    if let Some(f) = self.ai.as_mut().and_then(|c| c.usage_chunks.as_mut()) {
+                        chunk = f.push(&chunk);
+                        if end_of_stream {
+                            chunk.extend(f.finish());
+                        }
+                    }
                 }
                 out.effects.push(Effect::ReplaceBody { side: Side::Response, size, bytes: chunk });
             }
-            Plan::Skip(_) => self.response.observe(&body),
+            Plan::Skip(_) => {
+                self.response.observe(&body);
+                if let Some(f) = self.ai.as_mut().and_then(|c| c.usage_chunks.as_mut()) {
+                    let mut chunk = f.push(&body);
+                    if end_of_stream {
+                        chunk.extend(f.finish());
+                    }
+                    out.effects.push(Effect::ReplaceBody { side: Side::Response, size, bytes: chunk });
+                }
+            }
         }
     }
 
@@ -629,6 +670,13 @@ impl Exchange {
         let code =
             src.property(&["response", "code"]).and_then(|b| Some(u64::from_le_bytes(b.get(..8)?.try_into().ok()?)));
         let status = code.and_then(|c| u16::try_from(c).ok()).filter(|c| *c != 0).or(self.status);
+        if let Some(call) = self.ai.as_mut() {
+            if let (Some(t), false) = (call.response.as_mut(), call.response_done) {
+                // The stream ended before the upstream finished (client gone).
+                t.finish(now, true);
+                call.response_done = true;
+            }
+        }
         let (kind, reason) = match self.verdict {
             Some((k, r)) => (k, Some(r.to_string())),
             // Another filter answered before us (e.g. jwt_authn's 401).
@@ -641,15 +689,16 @@ impl Exchange {
                 let kind = if matches!(status, Some(401 | 403)) { Kind::Denied } else { Kind::Access };
                 (kind, details)
             }
-            None => (Kind::Access, None),
-        };
-        if let Some(call) = self.ai.as_mut() {
-            if let (Some(t), false) = (call.response.as_mut(), call.response_done) {
-                // The stream ended before the upstream finished (client gone).
-                t.finish(now, true);
-                call.response_done = true;
+            None => {
+                // The upstream refused the `stream_options` the filter added.
+                let refused = self
+                    .ai
+                    .as_ref()
+                    .and_then(|c| c.response.as_ref())
+                    .is_some_and(ResponseTracker::stream_options_rejected);
+                (Kind::Access, refused.then(|| "stream_options_rejected".to_string()))
             }
-        }
+        };
         let ev = self.build_event(rt, Phase::Complete, (kind, status, reason), now);
         if let Some(actor) = &ev.actor.id {
             out.effects.push(Effect::FilterState("proxy_audit.actor_id", actor.clone()));
