@@ -679,8 +679,20 @@ impl Checker {
                 _ => StreamUsage::Inject,
             },
             block_injection_score: self.opt_score(o, p),
-            provider: self.opt_string(o, "provider", p),
-            operation: self.opt_string(o, "operation", p),
+            provider: self.known(o, "provider", p, crate::ai::PROVIDERS),
+            operation: self.known(o, "operation", p, crate::ai::OPERATIONS),
+        }
+    }
+
+    /// An optional string that must be one of `allowed` (a provider or
+    /// operation name): an unknown one is an error, never a silent fallback.
+    fn known(&mut self, o: Obj, key: &str, p: &str, allowed: &[&str]) -> Option<String> {
+        let v = self.opt_string(o, key, p)?;
+        if allowed.contains(&v.as_str()) {
+            Some(v)
+        } else {
+            self.err(&format!("{p}.{key}"), format!("\"{v}\" is not one of: {}", allowed.join(", ")));
+            None
         }
     }
 
@@ -883,8 +895,8 @@ impl Checker {
             request: self.opt_bool(c, "request", &cp),
             response: self.opt_bool(c, "response", &cp),
             ai_enabled: self.opt_bool(a, "enabled", &ap),
-            ai_provider: self.opt_string(a, "provider", &ap),
-            ai_operation: self.opt_string(a, "operation", &ap),
+            ai_provider: self.known(a, "provider", &ap, crate::ai::PROVIDERS),
+            ai_operation: self.known(a, "operation", &ap, crate::ai::OPERATIONS),
             block_injection_score: block,
         })
     }
@@ -1063,5 +1075,15 @@ mod path_tests {
         ] {
             assert_eq!(normalize_path(raw), want, "{raw}");
         }
+    }
+
+    #[test]
+    fn unknown_provider_and_operation_names_are_errors() {
+        let e = Config::parse(br#"{"ai": {"provider": "opneai"}, "routes": [{"match": {"path_prefix": "/x"}, "ai": {"operation": "chatt"}}]}"#)
+            .err()
+            .unwrap_or_default();
+        assert!(e.iter().any(|m| m.starts_with("$.ai.provider: \"opneai\" is not one of: openai,")), "{e:?}");
+        assert!(e.iter().any(|m| m.starts_with("$.routes[0].ai.operation: \"chatt\" is not one of: chat,")), "{e:?}");
+        assert!(Config::parse(br#"{"ai": {"provider": "aws_bedrock", "operation": "embeddings"}}"#).is_ok());
     }
 }

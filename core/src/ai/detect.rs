@@ -29,7 +29,8 @@ pub struct Override {
     pub operation: Option<String>,
 }
 
-const PROVIDERS: &[&str] = &[
+/// Every provider name the filter knows (`ai.provider` must be one of them).
+pub const PROVIDERS: &[&str] = &[
     "openai",
     "azure_openai",
     "anthropic",
@@ -42,7 +43,8 @@ const PROVIDERS: &[&str] = &[
     "openai_compatible",
 ];
 
-const OPERATIONS: &[&str] = &["chat", "text_completion", "embeddings", "generate_content", "responses"];
+/// Every operation name `ai.operation` may force.
+pub const OPERATIONS: &[&str] = &["chat", "text_completion", "embeddings", "generate_content", "responses"];
 
 fn intern<'a>(s: &str, table: &[&'a str], fallback: &'a str) -> &'a str {
     table.iter().copied().find(|p| *p == s).unwrap_or(fallback)

@@ -19,7 +19,7 @@ pub mod stream_usage;
 #[cfg(test)]
 mod tests;
 
-pub use detect::{detect, Detected, Override};
+pub use detect::{detect, Detected, Override, OPERATIONS, PROVIDERS};
 pub use eventstream::{
     crc32, encode as encode_eventstream, encode_raw as encode_eventstream_raw,
     header_bytes as eventstream_header_bytes, EventStreamParser, Message,
