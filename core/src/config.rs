@@ -1079,11 +1079,13 @@ mod path_tests {
 
     #[test]
     fn unknown_provider_and_operation_names_are_errors() {
-        let e = Config::parse(br#"{"ai": {"provider": "opneai"}, "routes": [{"match": {"path_prefix": "/x"}, "ai": {"operation": "chatt"}}]}"#)
+        let e = crate::config::Config::parse(br#"{"ai": {"provider": "opneai"}, "routes": [{"match": {"path_prefix": "/x"}, "ai": {"operation": "chatt"}}]}"#)
             .err()
             .unwrap_or_default();
         assert!(e.iter().any(|m| m.starts_with("$.ai.provider: \"opneai\" is not one of: openai,")), "{e:?}");
         assert!(e.iter().any(|m| m.starts_with("$.routes[0].ai.operation: \"chatt\" is not one of: chat,")), "{e:?}");
-        assert!(Config::parse(br#"{"ai": {"provider": "aws_bedrock", "operation": "embeddings"}}"#).is_ok());
+        assert!(
+            crate::config::Config::parse(br#"{"ai": {"provider": "aws_bedrock", "operation": "embeddings"}}"#).is_ok()
+        );
     }
 }
