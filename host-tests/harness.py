@@ -23,6 +23,46 @@ PSEUDONYM_KEY = "proxy-audit-demo-pseudonym-key-0123456789"
 RUNTIMES = {"v8": "envoy.wasm.runtime.v8", "wasmtime": "envoy.wasm.runtime.wasmtime", "wamr": "envoy.wasm.runtime.wamr"}
 
 
+# Every socket a test opens gets this timeout (seconds): a fault fails the test instead of hanging
+# it. pytest-timeout (host-tests/pytest.ini) bounds each test as a whole.
+SOCKET_TIMEOUT = 10
+# Envoy's file flush interval (`--file-flush-interval-msec`, default 10 s): access-log lines reach
+# their file within this; waits for them are counted in these periods.
+FILE_FLUSH_MS = 100
+# A condition that depends on a periodic action (the exporter's flush, Envoy's file flush) and is
+# still false after this many of its periods is broken, not slow: the bound of such waits.
+PERIODS = 100
+
+
+def periods(interval_ms, n=PERIODS):
+    """Seconds to wait for something that happens every `interval_ms` (a configured interval)."""
+    return interval_ms * n / 1000
+
+
+def connect(port, host="127.0.0.1"):
+    """A raw client socket to a local port, with the test socket timeout."""
+    return socket.create_connection((host, port), timeout=SOCKET_TIMEOUT)
+
+
+def recv_until(sock, marker, limit=1 << 20):
+    """Reads until `marker` has arrived; fails (never hangs) on a close, a timeout or `limit` bytes."""
+    got = b""
+    while marker not in got:
+        chunk = sock.recv(65536)
+        assert chunk, f"connection closed before {marker!r}: {got[-500:]!r}"
+        got += chunk
+        assert len(got) <= limit, f"{marker!r} not within {limit} bytes"
+    return got
+
+
+def recv_all(sock):
+    """Reads until the peer closes (within the socket's timeout)."""
+    out = b""
+    while chunk := sock.recv(65536):
+        out += chunk
+    return out
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -230,7 +270,7 @@ class Envoy:
         self.log_file = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
             [ENVOY, "-c", str(self.config_path), "--concurrency", str(self.concurrency), "--log-level", "info",
-             "--base-id", str(self.admin_port), *self.extra_args],
+             "--base-id", str(self.admin_port), "--file-flush-interval-msec", str(FILE_FLUSH_MS), *self.extra_args],
             stdout=self.log_file, stderr=subprocess.STDOUT,
         )
         deadline = time.time() + timeout

@@ -14,7 +14,7 @@ AWS_KEY = "AKIAIOSFODNN7EXAMPLE"
 
 
 def upstream_requests(upstream):
-    return json.loads(urllib.request.urlopen(f"http://127.0.0.1:{upstream.server_address[1]}/__requests").read())
+    return json.loads(urllib.request.urlopen(f"http://127.0.0.1:{upstream.server_address[1]}/__requests", timeout=10).read())
 
 
 def post_json(envoy, path, obj, headers=None):

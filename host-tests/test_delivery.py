@@ -110,12 +110,13 @@ def test_write_ahead_fail_closed_refuses_then_recovers(envoy_factory, events, si
     begin = [e for e in events.all() if e.get("phase") == "begin"]
     assert len(begin) == 1 and begin[0]["source"]["request_id"] == "wa-1", "begin acknowledged before forwarding"
     assert_schema_valid(begin[0])
-    sink.store.fail_status, sink.store.fail_until = 503, time.time() + 2
+    # The log service refuses until the refused request has been answered (no guessed window).
+    sink.store.fail_status, sink.store.fail_until = 503, time.time() + 3600
     status, h, body = call(envoy.url, "/ledger/2", "POST", {"content-type": "application/json", "x-request-id": "wa-2"}, b'{"amount": 6}')
+    sink.store.fail_until = time.time()
     assert status == 503 and json.loads(body)["error"]["code"] == "audit_unavailable"
-    seen = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{upstream.server_address[1]}/__requests").read())
+    seen = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{upstream.server_address[1]}/__requests", timeout=10).read())
     assert [r["path"] for r in seen] == ["/ledger/1"], "nothing forwarded while the trail is down"
-    harness.wait_for(lambda: time.time() > sink.store.fail_until + 0.3, 5)
     status, _, _ = call(envoy.url, "/ledger/3", "POST", {"content-type": "application/json"}, b'{"amount": 7}')
     assert status == 200
     evs = events.wait_requests(5, timeout=20)
@@ -126,14 +127,25 @@ def test_write_ahead_fail_closed_refuses_then_recovers(envoy_factory, events, si
         assert counter(envoy, "events_handed_off") >= 3 and counter(envoy, "shipper.events_delivered") >= 3
 
 
-def test_write_ahead_fail_open_proceeds(envoy_factory, events, sink):
+def test_write_ahead_fail_open_proceeds(envoy_factory, events, sink, upstream):
     cfg = harness.default_plugin_config(audit={"delivery": "write_ahead", "on_failure": "open"})
     envoy = envoy_factory(cfg)
-    sink.store.fail_status, sink.store.fail_until = 503, time.time() + 1
-    status, _, _ = call(envoy.url, "/open/1")
+    # The log service refuses everything until the request has been answered.
+    sink.store.fail_status, sink.store.fail_until = 503, time.time() + 3600
+    status, _, _ = call(envoy.url, "/open/1", headers={"x-request-id": "open-1"})
+    sink.store.fail_until = time.time()
     assert status == 200
+    # The begin POST did fail: the log service refused a batch holding it, and the filter counted it.
+    with sink.store.lock:
+        refused = [e for batch in sink.store.refused_batches for e in batch or []]
+    assert [(e["phase"], e["source"]["request_id"]) for e in refused if e["kind"] == "access"] == [("begin", "open-1")], refused
+    assert counter(envoy, "write_ahead_failed") == 1
+    seen = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{upstream.server_address[1]}/__requests", timeout=10).read())
+    assert [r["path"] for r in seen] == ["/open/1"], "forwarded all the same"
+    # Both records reach the trail once the log service is back (the begin by retry).
     evs = events.wait_requests(2, timeout=20)
-    assert sorted(e["phase"] for e in evs) == ["begin", "complete"]
+    assert sorted((e["phase"], e["source"]["request_id"]) for e in evs) == [("begin", "open-1"), ("complete", "open-1")]
+    settled_chains(events)
 
 
 def test_otlp_batches_parse_with_the_official_protobuf_definitions(envoy_factory, events, sink, tmp_path):
@@ -198,7 +210,8 @@ def test_filter_state_copy_for_access_logs(envoy_factory, events):
     tok = __import__("test_skeleton").token("alice")
     _, h, _ = call(envoy.url, "/fs", headers={"authorization": f"Bearer {tok}"})
     (ev,) = events.wait_requests(1)
-    harness.wait_for(lambda: envoy.access_log_path.exists() and envoy.access_log_path.read_text().strip(), 5)
+    assert harness.wait_for(lambda: envoy.access_log_path.exists() and envoy.access_log_path.read_text().strip(),
+                            harness.periods(harness.FILE_FLUSH_MS))
     line = json.loads(envoy.access_log_path.read_text().strip().splitlines()[-1])
     assert line["audit_id"] == h["x-proxy-audit-id"] == ev["id"]
     assert line["actor"] == "alice"

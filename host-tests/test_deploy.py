@@ -289,7 +289,8 @@ def test_compose_topology_runs_without_docker(sink, upstream, events, monkeypatc
         assert call(envoy.url, "/open")[0] == 200
         assert call(envoy.url, "/x", headers={"authorization": "Bearer not.a.token"})[0] == 401
         evs = events.wait_requests(3)
-        harness.wait_for(lambda: audit_id in envoy.log(), 5)
+        # The access log on Envoy's stdout: flushed every harness.FILE_FLUSH_MS.
+        assert harness.wait_for(lambda: audit_id in envoy.log(), harness.periods(harness.FILE_FLUSH_MS))
         log = envoy.log()
     assert len(evs) == 3
     for e in evs:

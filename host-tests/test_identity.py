@@ -92,7 +92,7 @@ def test_require_modes_per_route(envoy_factory, events, upstream):
     obo = [e for e in evs if e["actor"]["id"] == "svc-portal"][0]
     assert (obo["actor"]["type"], obo["actor"]["on_behalf_of"]) == ("service", "bob")
     # Nothing denied reached the upstream.
-    seen = json.loads(__import__("urllib.request").request.urlopen(f"http://127.0.0.1:{upstream.server_address[1]}/__requests").read())
+    seen = json.loads(__import__("urllib.request").request.urlopen(f"http://127.0.0.1:{upstream.server_address[1]}/__requests", timeout=10).read())
     assert sorted(r["path"] for r in seen) == sorted(p for p, _, s, _ in cases if s == 200)
 
 

@@ -9,6 +9,7 @@ sealed event, Envoy's log `proxy-audit: record` lines), or inside a declared los
 record is open)."""
 import http.client
 import json
+import re
 import subprocess
 import threading
 import time
@@ -20,9 +21,16 @@ import harness
 from test_skeleton import call
 
 CLI = harness.ROOT / "target" / "release" / "proxy-audit"
-# Envoy's stats flush and the filter's tick: 200 ms (harness default config); timing windows
-# below are multiples of it, with room for a loaded 2-core machine.
-TICK_S = harness.default_plugin_config()["audit"]["exporter"]["flush_interval_ms"] / 1000
+# The filter's tick: the exporter's flush_interval_ms (100 ms in the harness default config).
+# Waits below are conditions bounded by a number of these periods, or by the intervals Envoy and
+# the filter are configured with; no guessed windows.
+FLUSH_MS = harness.default_plugin_config()["audit"]["exporter"]["flush_interval_ms"]
+TICK_S = FLUSH_MS / 1000
+# How long a retired plugin instance keeps shipping what it holds (plugin/src/outbox.rs).
+DRAIN_MS = int(re.search(r"const DRAIN_MS: u64 = ([0-9_]+);",
+                         (harness.ROOT / "plugin" / "src" / "outbox.rs").read_text()).group(1).replace("_", ""))
+# Requests a test wants answered under load before it acts (the tests assert at least 50).
+UNDER_LOAD = 50
 
 
 def verify(*files, live=False):
@@ -51,6 +59,10 @@ class Load:
             except (OSError, urllib.error.URLError, http.client.HTTPException):
                 time.sleep(0.01)
             i += 1
+
+    def count(self):
+        with self.lock:
+            return len(self.answered)
 
     def stop(self):
         self.stop_flag.set()
@@ -110,7 +122,9 @@ def test_sigterm_during_an_outage_loses_nothing_unannounced(envoy_factory, sink,
     assert harness.wait_for(lambda: len({e["chain"]["emitter"] for e in sink.store.events}) >= 3, 10)
     sink.store.fail_status, sink.store.fail_until = 503, time.time() + 3600
     load = Load(envoy)
-    time.sleep(2)
+    # Under way: requests answered, and the log service has refused their events.
+    assert harness.wait_for(lambda: load.count() >= UNDER_LOAD and sink.store.refused >= 1, harness.periods(FLUSH_MS)), \
+        (load.count(), sink.store.refused)
     sigterm(envoy)  # while the load runs and the log service refuses everything
     client_answered = load.stop()
     answered = access_log(envoy)
@@ -145,11 +159,11 @@ def test_graceful_drain_then_stop_delivers_everything(envoy_factory, sink, tmp_p
     drain_s = 2
     envoy = envoy_factory(access_log=True, extra_args=["--drain-time-s", str(drain_s), "--drain-strategy", "immediate"])
     load = Load(envoy)
-    time.sleep(1.5)
+    assert harness.wait_for(lambda: load.count() >= UNDER_LOAD, harness.periods(FLUSH_MS)), load.count()
     # What an orchestrator does before stopping Envoy (Istio's pilot-agent posts the same).
     req = urllib.request.Request(f"http://127.0.0.1:{envoy.admin_port}/drain_listeners?graceful&skip_exit", method="POST")
     assert urllib.request.urlopen(req, timeout=10).status == 200
-    time.sleep(drain_s)
+    time.sleep(drain_s)  # the load goes on for the configured drain time
     load.stop()
     answered = access_log(envoy)
     assert len(answered) >= 50
@@ -188,10 +202,12 @@ def test_reload_with_the_log_service_down_past_the_drain_bound(envoy_factory, si
     def updates():
         return int(envoy.stats("listener_manager.lds.update_success").get("listener_manager.lds.update_success", 0))
     assert harness.wait_for(lambda: updates() >= 2, 20), "Envoy took the new listener config"
+    reloaded = time.time()
     for i in range(60):
         assert call(envoy.url, f"/after/{i}")[0] == 200
-    # Down for longer than the 10 s a retiring instance used to wait before giving up.
-    time.sleep(11)
+    # Down for longer than a retiring instance keeps shipping on its own (DRAIN_MS, counted from
+    # the reload Envoy took), plus ten ticks.
+    time.sleep(max(0.0, reloaded + DRAIN_MS / 1000 + 10 * TICK_S - time.time()))
     sink.store.fail_until = time.time()
     answered = access_log(envoy)
     ids = lambda: {e["id"] for e in sink.store.events}  # noqa: E731
@@ -227,13 +243,15 @@ def test_overload_declares_losses_while_it_lasts_then_stop(envoy_factory, sink, 
     sink.store.delay = 0.5  # a slow log service: at most 20 events per second per worker
     start = time.time()
     load = Load(envoy, workers=8)
-    time.sleep(12)
-    load_end = time.time()
+
+    def declared_during():
+        with sink.store.lock:
+            return [t for t, kinds in sink.store.arrivals if t > start and "loss" in kinds]
+    # Declarations reach the log service while the overload lasts, not only after: the load runs
+    # until three have arrived (each batch takes the log service's delay).
+    assert harness.wait_for(lambda: len(declared_during()) >= 3, harness.periods(sink.store.delay * 1000)), \
+        sink.store.arrivals[-5:]
     answered_by_client = len(load.stop())
-    # Declarations reached the log service while the overload lasted, not only after.
-    with sink.store.lock:
-        during = [t for t, kinds in sink.store.arrivals if start < t < load_end and "loss" in kinds]
-    assert len(during) >= 3, sink.store.arrivals[-5:]
     assert int(envoy.stats("proxy_audit.events_dropped")["wasmcustom.proxy_audit.events_dropped"]) > 0
     assert "buffer full:" in envoy.log()
     sink.store.delay = 0

@@ -55,7 +55,7 @@ def test_five_requests_five_events_naming_the_user(envoy_factory, events, upstre
         assert e["purpose"] == "treatment"
         assert e["data"]["request"]["findings"] == [] and e["data"]["response"]["findings"] == []
     # What reached the upstream carries the same audit id.
-    seen = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{upstream.server_address[1]}/__requests").read())
+    seen = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{upstream.server_address[1]}/__requests", timeout=10).read())
     assert sorted(r["headers"]["x-proxy-audit-id"] for r in seen) == sorted(ids)
     # No raw query value or token in any event.
     text = json.dumps(events.all())
@@ -140,9 +140,17 @@ def test_standalone_envoy_yaml_validates():
 
 
 def test_failed_batches_are_retried_and_counted(envoy_factory, events, sink):
-    envoy = envoy_factory()
-    sink.store.fail_status, sink.store.fail_until = 503, time.time() + 1.5
+    cfg = harness.default_plugin_config()
+    envoy = envoy_factory(cfg)
+    # Refused until a batch holding these requests' events has been refused (not for a guessed window).
+    sink.store.fail_status, sink.store.fail_until = 503, time.time() + 3600
     ids = [call(envoy.url, f"/retry/{i}")[1]["x-proxy-audit-id"] for i in range(5)]
+
+    def refused_one():
+        with sink.store.lock:
+            return any(e["id"] in ids for batch in sink.store.refused_batches for e in batch or [])
+    assert harness.wait_for(refused_one, harness.periods(cfg["audit"]["exporter"]["flush_interval_ms"]))
+    sink.store.fail_until = time.time()
     evs = events.wait_requests(5, timeout=20)
     assert set(ids) <= {e["id"] for e in evs}
     assert sink.store.refused >= 1

@@ -269,9 +269,61 @@ fn scan_buffered(ctl: &Control<'_>, kind: BodyKind) -> (Option<Vec<u8>>, Inspect
         assert!(out.is_none(), "a blocked body was rewritten");
     }
     if let Some(new) = &out {
-        let _ = restore(new, &insp.pseudonyms);
+        check_restore(new, &insp.pseudonyms);
     }
     (out, insp)
+}
+
+/// `restore(body, pseudonyms)`, checked against a plain model of what it
+/// promises: nothing when no token of `pseudonyms` stands whole in `body`
+/// (not followed by another hex digit), otherwise `body` with each whole
+/// token, left to right, replaced by its original, raw or JSON-escaped
+/// (one choice for the whole body), and no other byte changed.
+pub fn check_restore(body: &[u8], pseudonyms: &[(String, String)]) {
+    let got = restore(body, pseudonyms);
+    // The last pair wins for a token given twice, as in a map built from the list.
+    let originals: std::collections::HashMap<&str, &str> =
+        pseudonyms.iter().map(|(t, o)| (t.as_str(), o.as_str())).collect();
+    let mut whole: Vec<(usize, usize, &str)> = Vec::new();
+    let mut i = 0;
+    while i < body.len() {
+        let found = originals.iter().find(|(t, _)| {
+            body.get(i..).is_some_and(|rest| rest.starts_with(t.as_bytes()))
+                && !body.get(i + t.len()).is_some_and(u8::is_ascii_hexdigit)
+        });
+        match found {
+            Some((t, o)) => {
+                whole.push((i, i + t.len(), o));
+                i += t.len();
+            }
+            None => i += 1,
+        }
+    }
+    let Some(got) = got else {
+        assert!(whole.is_empty(), "restore left {} whole token(s) of the request in place", whole.len());
+        return;
+    };
+    assert!(!whole.is_empty(), "restore changed a body that holds no token of the request");
+    let splice = |escape: bool| {
+        let mut out = Vec::with_capacity(body.len());
+        let mut last = 0;
+        for (a, b, o) in &whole {
+            out.extend_from_slice(body.get(last..*a).unwrap_or(&[]));
+            if escape {
+                let quoted = serde_json::to_string(o).unwrap_or_default();
+                out.extend_from_slice(quoted.get(1..quoted.len().saturating_sub(1)).unwrap_or("").as_bytes());
+            } else {
+                out.extend_from_slice(o.as_bytes());
+            }
+            last = *b;
+        }
+        out.extend_from_slice(body.get(last..).unwrap_or(&[]));
+        out
+    };
+    assert!(
+        got == splice(false) || got == splice(true),
+        "restore did not put back exactly the originals of the whole tokens"
+    );
 }
 
 /// A buffered JSON body (`Classifier::scan` with `BodyKind::Json`), as
@@ -306,6 +358,10 @@ pub fn form_redact(data: &[u8]) {
     }
 }
 
+/// The pseudonym token `stream_redact` restores (selector bit 15), and its original.
+pub const RESTORE_TOKEN: &str = "pseu_0123456789abcdef";
+pub const RESTORE_ORIGINAL: &str = "Jane \"JD\" Doe";
+
 /// An SSE response redacted chunk by chunk (`Inspection::stream_chunk`, i.e.
 /// `StreamRedactor`), cut where the control bytes say. With no finding the
 /// stream must come out byte for byte.
@@ -318,7 +374,7 @@ pub fn stream_redact(data: &[u8]) {
     // events in some).
     let restoring = ctl.selector() & 0x8000 != 0;
     if restoring {
-        insp.set_restore(&[("pseu_0123456789abcdef".to_string(), "Jane \"JD\" Doe".to_string())]);
+        insp.set_restore(&[(RESTORE_TOKEN.to_string(), RESTORE_ORIGINAL.to_string())]);
     }
     let mut out = Vec::new();
     for chunk in ctl.chunks() {
@@ -346,7 +402,7 @@ pub fn stream_redact(data: &[u8]) {
         }
     }
     if insp.blocked.is_none() {
-        let _ = restore(&out, &insp.pseudonyms);
+        check_restore(&out, &insp.pseudonyms);
     }
 }
 

@@ -11,13 +11,17 @@
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use hmac::{Hmac, Mac};
-use proxy_audit_core::ai::encode_eventstream;
+use proxy_audit_core::ai::{encode_eventstream, EventStreamParser};
 use proxy_audit_core::chain::Chain;
-use proxy_audit_core::fuzzing::{self, Control, HS256_KEY, TARGETS};
+use proxy_audit_core::classify::Actions;
+use proxy_audit_core::fuzzing::{self, Control, HS256_KEY, RESTORE_ORIGINAL, RESTORE_TOKEN, TARGETS};
+use proxy_audit_core::inspect::{Inspection, Plan};
 use proxy_audit_core::pbstruct::encode;
 use serde_json::{json, Map, Value};
 use sha2::Sha256;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::Duration;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
@@ -35,31 +39,139 @@ fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
     out
 }
 
-fn run_folder(base: &Path) -> usize {
-    let mut n = 0;
-    for (target, driver) in TARGETS {
+/// How long one input may take through its driver. `scripts/fuzz` gives
+/// libFuzzer `-timeout=10` (`FUZZ_TIMEOUT`, seconds per input) for an
+/// optimized build, and slow inputs are kept here as regressions (the
+/// `*_timeout.bin` files): replayed unoptimized (cargo test's dev profile),
+/// each gets the same 10 s, so a return of the quadratic behaviour they
+/// caught fails the test instead of stretching CI.
+const INPUT_BUDGET: Duration = Duration::from_secs(10);
+
+/// What a replay of a folder found.
+#[derive(Debug, Default)]
+struct Replay {
+    /// Inputs that went through their driver within the budget.
+    ran: usize,
+    /// Inputs whose driver panicked (an invariant broke, or the code under test).
+    crashes: Vec<String>,
+    /// Inputs still running when their budget ran out.
+    over_budget: Vec<String>,
+}
+
+/// Every file under `base/<target>/` through that target's driver, each on
+/// its own thread with [`INPUT_BUDGET`]. A folder that names no target
+/// fails: its inputs would otherwise never run.
+fn replay(base: &Path) -> Replay {
+    replay_with(base, TARGETS, INPUT_BUDGET)
+}
+
+fn replay_with(base: &Path, targets: &[(&'static str, fuzzing::Driver)], budget: Duration) -> Replay {
+    let mut folders: Vec<String> = std::fs::read_dir(base)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .filter(|e| e.path().is_dir())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    folders.sort();
+    // Targets whose driver lives in another crate replay there
+    // (`verify/tests/fuzz_regressions.rs`).
+    const REPLAYED_ELSEWHERE: &[&str] = &["verify"];
+    folders.retain(|f| !REPLAYED_ELSEWHERE.contains(&f.as_str()));
+    for f in &folders {
+        assert!(
+            targets.iter().any(|(t, _)| t == f),
+            "{}/{f} names no fuzz target: its inputs would not run",
+            base.display()
+        );
+    }
+    let mut r = Replay::default();
+    for (target, driver) in targets {
         for (name, bytes) in files(&base.join(target)) {
-            let r = std::panic::catch_unwind(|| driver(&bytes));
-            assert!(r.is_ok(), "{target}: {} panicked", base.join(target).join(name).display());
-            n += 1;
+            let label = base.join(target).join(&name).display().to_string();
+            let (tx, rx) = mpsc::channel();
+            let driver = *driver;
+            std::thread::Builder::new()
+                .name(label.clone())
+                .spawn(move || {
+                    let ok = std::panic::catch_unwind(|| driver(&bytes)).is_ok();
+                    let _ = tx.send(ok);
+                })
+                .unwrap();
+            match rx.recv_timeout(budget) {
+                Ok(true) => r.ran += 1,
+                Ok(false) | Err(RecvTimeoutError::Disconnected) => r.crashes.push(label),
+                // The thread is left behind; the test fails on it.
+                Err(RecvTimeoutError::Timeout) => r.over_budget.push(label),
+            }
         }
     }
-    n
+    r
+}
+
+fn count_files(base: &Path) -> usize {
+    TARGETS.iter().map(|(t, _)| files(&base.join(t)).len()).sum()
 }
 
 #[test]
 fn crash_inputs_no_longer_crash() {
     // Targets where the fuzzer never crashed have no folder here.
-    run_folder(&root().join("tests/data/fuzz"));
+    let base = root().join("tests/data/fuzz");
+    let r = replay(&base);
+    assert_eq!(r.crashes, Vec::<String>::new(), "inputs that crash again");
+    assert_eq!(r.over_budget, Vec::<String>::new(), "inputs over their {INPUT_BUDGET:?} budget");
+    assert_eq!(r.ran, count_files(&base));
+    assert!(r.ran > 0, "no crash input found under {}", base.display());
 }
 
 #[test]
 fn seed_corpus_runs_clean_through_every_driver() {
-    let n = run_folder(&root().join("../fuzz/seeds"));
-    assert!(n >= TARGETS.len(), "expected seeds for every target, found {n} files");
+    let base = root().join("../fuzz/seeds");
+    let r = replay(&base);
+    assert_eq!(r.crashes, Vec::<String>::new(), "seeds that crash");
+    assert_eq!(r.over_budget, Vec::<String>::new(), "seeds over their {INPUT_BUDGET:?} budget");
+    assert_eq!(r.ran, count_files(&base));
     for (target, _) in TARGETS {
-        assert!(!files(&root().join("../fuzz/seeds").join(target)).is_empty(), "no seeds for {target}");
+        assert!(!files(&base.join(target)).is_empty(), "no seeds for {target}");
     }
+}
+
+/// The replay itself fails: an input whose driver panics is counted as a
+/// crash, one that outlives its budget as over budget, neither as run, and a
+/// folder that names no target stops the replay.
+#[test]
+fn the_replay_counts_crashes_and_inputs_over_budget() {
+    fn fine(_: &[u8]) {}
+    #[allow(clippy::panic)]
+    fn crashing(data: &[u8]) {
+        if data == b"crash" {
+            panic!("a broken invariant");
+        }
+    }
+    // Left behind when its budget runs out; the test process ends it.
+    fn slow(_: &[u8]) {
+        std::thread::sleep(Duration::from_secs(60));
+    }
+    let dir = std::env::temp_dir().join(format!("proxy-audit-replay-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    for (target, name, bytes) in
+        [("fine", "a", &b"x"[..]), ("crashing", "b", b"crash"), ("crashing", "c", b"no crash"), ("slow", "d", b"x")]
+    {
+        std::fs::create_dir_all(dir.join(target)).unwrap();
+        std::fs::write(dir.join(target).join(name), bytes).unwrap();
+    }
+    let targets: &[(&'static str, fuzzing::Driver)] = &[("fine", fine), ("crashing", crashing), ("slow", slow)];
+    // Long enough for a panic to print its backtrace.
+    let budget = Duration::from_secs(3);
+    let r = replay_with(&dir, targets, budget);
+    assert_eq!(r.ran, 2);
+    assert_eq!(r.crashes, vec![dir.join("crashing").join("b").display().to_string()]);
+    assert_eq!(r.over_budget, vec![dir.join("slow").join("d").display().to_string()]);
+    std::fs::create_dir_all(dir.join("no_such_target")).unwrap();
+    let unknown = std::panic::catch_unwind(|| replay_with(&dir, targets, budget));
+    assert!(unknown.is_err(), "a folder that names no target must fail the replay");
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -114,6 +226,82 @@ fn deep_nesting_does_not_overflow_the_stack() {
     let ok = format!("{}\"jane.doe@example.com\"{}", r#"{"a":["#.repeat(60), "]}".repeat(60));
     for (_, driver) in TARGETS {
         driver(ok.as_bytes());
+    }
+}
+
+/// A Bedrock stream whose text deltas are `pieces`: InvokeModelWithResponseStream
+/// (`chunk` messages wrapping base64 JSON) or ConverseStream (`contentBlockDelta`).
+fn bedrock_text_stream(invoke: bool, pieces: &[&str]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for p in pieces {
+        out.extend(if invoke {
+            let inner = json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": p}});
+            encode_eventstream(
+                &[(":event-type", "chunk"), (":content-type", "application/json"), (":message-type", "event")],
+                json!({"bytes": STANDARD.encode(inner.to_string())}).to_string().as_bytes(),
+            )
+        } else {
+            encode_eventstream(
+                &[
+                    (":event-type", "contentBlockDelta"),
+                    (":content-type", "application/json"),
+                    (":message-type", "event"),
+                ],
+                json!({"contentBlockIndex": 0, "delta": {"text": p}}).to_string().as_bytes(),
+            )
+        });
+    }
+    out
+}
+
+/// The text delta of each message of a Bedrock stream (CRCs checked by the parser).
+fn bedrock_texts(stream: &[u8]) -> Vec<String> {
+    let mut p = EventStreamParser::new(1 << 20);
+    let mut msgs = Vec::new();
+    p.push(stream, &mut msgs);
+    assert_eq!((p.error, p.pending()), (None, 0), "a well-formed eventstream with valid CRCs");
+    msgs.iter()
+        .map(|m| {
+            let mut v: Value = serde_json::from_slice(&m.payload).unwrap();
+            if let Some(b) = v.get("bytes").and_then(Value::as_str) {
+                v = serde_json::from_slice(&STANDARD.decode(b).unwrap()).unwrap();
+            }
+            v["delta"]["text"].as_str().unwrap().to_string()
+        })
+        .collect()
+}
+
+/// `classification.restore` on Bedrock streams, through the path the
+/// `stream_redact` driver takes (`Inspection::stream_chunk`): a pseudonym
+/// token the model splits across eventstream messages comes back whole, in
+/// the message where it starts, JSON-escaped, the messages it spread over
+/// emptied, every message re-encoded with valid CRCs; messages without a
+/// piece of it pass byte for byte. At every chunking.
+#[test]
+fn restore_puts_back_a_token_split_across_bedrock_eventstream_messages() {
+    let t = RESTORE_TOKEN;
+    let pieces = ["Write to ", &t[..3], &t[3..12], &t[12..], " today."];
+    for invoke in [true, false] {
+        let stream = bedrock_text_stream(invoke, &pieces);
+        let mut first_and_last = EventStreamParser::new(1 << 20);
+        let mut input_msgs = Vec::new();
+        first_and_last.push(&stream, &mut input_msgs);
+        for chunk in [1, 7, 13, 100, stream.len()] {
+            let mut insp = Inspection::new(Plan::Stream, Actions::default());
+            insp.set_restore(&[(RESTORE_TOKEN.to_string(), RESTORE_ORIGINAL.to_string())]);
+            let mut out = Vec::new();
+            for c in stream.chunks(chunk) {
+                out.extend(insp.stream_chunk(fuzzing::plain_classifier(), c, false));
+            }
+            out.extend(insp.stream_chunk(fuzzing::plain_classifier(), &[], true));
+            let what = format!("{} at {chunk}-byte chunks", if invoke { "invoke" } else { "converse" });
+            assert_eq!(bedrock_texts(&out), ["Write to ", RESTORE_ORIGINAL, "", "", " today."], "{what}");
+            assert!(insp.record().findings.is_empty(), "{what}: restoring is not a finding");
+            let mut p = EventStreamParser::new(1 << 20);
+            let mut out_msgs = Vec::new();
+            p.push(&out, &mut out_msgs);
+            assert!(out_msgs[0].raw == input_msgs[0].raw && out_msgs[4].raw == input_msgs[4].raw, "{what}");
+        }
     }
 }
 
@@ -327,7 +515,20 @@ fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     if let Some(b) = restoring.get_mut(1) {
         *b |= 0x80; // selector bit 15: restore
     }
-    add("stream_redact", "restore_split_token.bin", with(restoring, &sse_stream(&restored, true)));
+    add("stream_redact", "restore_split_token.bin", with(restoring.clone(), &sse_stream(&restored, true)));
+    let t = RESTORE_TOKEN;
+    for (invoke, name) in
+        [(true, "restore_split_token_bedrock_invoke.bin"), (false, "restore_split_token_bedrock_converse.bin")]
+    {
+        add(
+            "stream_redact",
+            name,
+            with(
+                restoring.clone(),
+                &bedrock_text_stream(invoke, &["Write to ", &t[..3], &t[3..12], &t[12..], " today."]),
+            ),
+        );
+    }
     add("sse", "openai.bin", with(vec![0, 0, 5, 0, 40, 3], &openai_stream()));
     add("sse", "anthropic_small_frames.bin", with(vec![1, 0, 20, 20, 20, 20], &anthropic_stream()));
     // ai_response: control byte 0 = content type (0 JSON, 1 SSE, 2 event stream, 3 NDJSON)
