@@ -73,3 +73,31 @@ def test_verify_reads_stdin():
     data = (VERIFY_DATA / "intact.ndjson").read_text()
     rc, out, _ = run("verify", "-", stdin=data)
     assert rc == 0 and "every chain holds" in out
+
+
+@pytest.mark.parametrize("sub", ["check-config", "scan", "verify", "keygen"])
+def test_every_subcommand_answers_help(sub):
+    rc, out, _ = run(sub, "--help")
+    assert rc == 0 and "Usage: proxy-audit " + sub in out and "Exit" in out, out
+
+
+def test_version_and_usage_errors():
+    rc, out, _ = run("--version")
+    assert rc == 0 and out.startswith("proxy-audit "), out
+    for args, why in [(("verify", "--live-within", "soon", "x"), "invalid value 'soon' for '--live-within <SECONDS>'"),
+                      (("scan", "--direction", "sideways"), "invalid value 'sideways' for '--direction"),
+                      (("verify", "--shard", "2/2", "x"), "need 0 <= I < N"),
+                      (("verify",), "required arguments were not provided"),
+                      (("frobnicate",), "unrecognized subcommand")]:
+        rc, _, err = run(*args)
+        assert rc == 2 and why in err, (args, err)
+
+
+def test_keygen_writes_a_private_and_a_public_key(tmp_path):
+    rc, out, err = run("keygen", "--id", "k-2026-12", "--out", str(tmp_path / "keys"))
+    assert rc == 0, err
+    key, pub = tmp_path / "keys" / "k-2026-12.key", tmp_path / "keys" / "k-2026-12.pub"
+    assert key.stat().st_mode & 0o777 == 0o600
+    assert len(key.read_text().strip()) == 44  # base64 of 32 bytes
+    assert json.loads(pub.read_text())["key_id"] == "k-2026-12"
+    assert run("keygen", "--id", "k-2026-12", "--out", str(tmp_path / "keys"))[0] == 2, "never overwrites a key"

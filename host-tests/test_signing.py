@@ -10,6 +10,7 @@ import time
 
 import harness
 from chaincheck import event_hash, jcs
+from conftest import assert_schema_valid
 from test_skeleton import call
 
 CLI = str(harness.ROOT / "target" / "release" / "proxy-audit")
@@ -86,6 +87,8 @@ def test_signed_trail_through_envoy_and_what_tampering_shows(envoy_factory, even
                           for e in signed)
     assert all("signature" not in e.get("trail", {}) for e in trail if e["kind"] == "access")
     assert any(e["trail"].get("reason") == "events" for e in trail if e["kind"] == "checkpoint")
+    for e in signed:
+        assert_schema_valid(e)
 
     # Untouched: every signature holds; each chain reports its last signed seq.
     rc, out = verify(tmp_path, trail, "--key", pub)

@@ -107,6 +107,13 @@ impl Scanner<'_> {
         let b = self.b;
         let mut i = self.i;
         loop {
+            // Eight bytes at a time while none of them needs a look.
+            while let Some(word) = b.get(i..i + 8).and_then(|w| <[u8; 8]>::try_from(w).ok()) {
+                if needs_a_look(u64::from_le_bytes(word)) {
+                    break;
+                }
+                i += 8;
+            }
             let c = *b.get(i)?;
             match c {
                 b'"' => break,
@@ -241,6 +248,18 @@ impl Scanner<'_> {
             }
         }
     }
+}
+
+/// Whether any byte of `w` is `"`, `\\`, a control character or not ASCII
+/// (bit tricks: each test is exact as a yes/no, so no byte is skipped wrongly).
+fn needs_a_look(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let zero_byte = |v: u64| v.wrapping_sub(ONES) & !v & HIGH != 0;
+    w & HIGH != 0
+        || zero_byte(w ^ (ONES * u64::from(b'"')))
+        || zero_byte(w ^ (ONES * u64::from(b'\\')))
+        || w.wrapping_sub(ONES * 0x20) & !w & HIGH != 0
 }
 
 /// `a < b` bytewise (names are short: no call to memcmp).

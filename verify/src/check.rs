@@ -7,7 +7,7 @@ use crate::input::{Body, Light};
 #[derive(Debug, Clone)]
 pub(crate) struct Entry {
     seq: u64,
-    id: Option<String>,
+    id: Option<EventId>,
     kind: Option<Kind>,
     prev: Option<Hx>,
     hash: Option<Hx>,
@@ -24,6 +24,41 @@ pub(crate) struct Entry {
     time_ms: Option<u64>,
     /// `trail.signature`, with the record's `time` as written.
     signed: Option<Box<Signed>>,
+}
+
+/// An event id: 32 lowercase hex digits (as the filter writes them) held as
+/// a number, anything else as text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum EventId {
+    Hex(u128),
+    Other(Box<str>),
+}
+
+impl EventId {
+    fn new(s: &str) -> EventId {
+        let hex = s.len() == 32 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        match u128::from_str_radix(s, 16) {
+            Ok(v) if hex => EventId::Hex(v),
+            _ => EventId::Other(s.into()),
+        }
+    }
+
+    /// Its key in the id table.
+    fn key(&self) -> u128 {
+        match self {
+            EventId::Hex(v) => *v,
+            EventId::Other(s) => id_key(s),
+        }
+    }
+}
+
+impl std::fmt::Display for EventId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EventId::Hex(v) => write!(f, "{v:032x}"),
+            EventId::Other(s) => f.write_str(s),
+        }
+    }
 }
 
 /// An event's `kind`: the usual ones without an allocation.
@@ -48,8 +83,8 @@ pub(crate) struct Signed {
 
 impl Entry {
     /// The hash the next event links to.
-    fn link_hash(&self) -> &str {
-        self.hash.as_ref().unwrap_or(&self.computed).as_str()
+    fn link(&self) -> Hx {
+        self.hash.unwrap_or(self.computed)
     }
 
     /// An event without `trail` (not a trail record), read from a canonical
@@ -67,7 +102,7 @@ impl Entry {
             }
         };
         let (id, kind, time) = (text(&spans.id)?, text(&spans.kind)?, text(&spans.time)?);
-        let (id, kind) = (id.map(str::to_string), kind.map(kind_of));
+        let (id, kind) = (id.map(EventId::new), kind.map(kind_of));
         if matches!(kind.as_deref(), Some("chain_start" | "checkpoint" | "loss")) {
             return None;
         }
@@ -108,14 +143,14 @@ impl Entry {
     }
 }
 
-/// A SHA-256 in lowercase hex, held inline (no allocation per event).
+/// A SHA-256, held inline as its 32 bytes (no allocation per event).
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Hx([u8; 64]);
+pub(crate) struct Hx([u8; 32]);
 
 impl std::hash::Hash for Hx {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         // 64 bits of a SHA-256 pick the bucket; equality compares all of it.
-        state.write(self.0.get(..16).unwrap_or(&self.0));
+        state.write(self.0.get(..8).unwrap_or(&self.0));
     }
 }
 
@@ -144,38 +179,63 @@ impl std::hash::Hasher for Fx {
 pub(crate) type FxMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Fx>>;
 pub(crate) type FxSet<K> = HashSet<K, std::hash::BuildHasherDefault<Fx>>;
 
+/// A hash as 64 lowercase hex digits, on the stack.
+pub(crate) struct Hex64([u8; 64]);
+
+impl Hex64 {
+    pub(crate) fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
 impl Hx {
+    pub(crate) const ZERO: Hx = Hx([0; 32]);
+
+    /// From 64 lowercase hex digits.
     pub(crate) fn parse(s: &str) -> Option<Hx> {
         if !is_hash(s) {
             return None;
         }
-        s.as_bytes().try_into().ok().map(Hx)
+        let mut out = [0u8; 32];
+        for (o, pair) in out.iter_mut().zip(s.as_bytes().chunks(2)) {
+            let digit = |c: u8| if c.is_ascii_digit() { c - b'0' } else { c - b'a' + 10 };
+            if let [hi, lo] = pair {
+                *o = (digit(*hi) << 4) | digit(*lo);
+            }
+        }
+        Some(Hx(out))
     }
 
     pub(crate) fn of_digest(d: &[u8]) -> Hx {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        let mut out = [b'0'; 64];
-        for (i, b) in d.iter().take(32).enumerate() {
-            if let (Some(hi), Some(lo)) = (HEX.get(usize::from(b >> 4)), HEX.get(usize::from(b & 15))) {
-                if let Some(o) = out.get_mut(2 * i..2 * i + 2) {
-                    o.copy_from_slice(&[*hi, *lo]);
-                }
-            }
+        let mut out = [0u8; 32];
+        for (o, b) in out.iter_mut().zip(d) {
+            *o = *b;
         }
         Hx(out)
     }
 
-    pub(crate) fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.0).unwrap_or_default()
+    pub(crate) fn hex(&self) -> Hex64 {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [b'0'; 64];
+        for (pair, b) in out.chunks_mut(2).zip(self.0) {
+            if let ([hi, lo], Some(h), Some(l)) = (pair, HEX.get(usize::from(b >> 4)), HEX.get(usize::from(b & 15))) {
+                *hi = *h;
+                *lo = *l;
+            }
+        }
+        Hex64(out)
+    }
+
+    /// The first 16 hex digits, for reports.
+    pub(crate) fn short(&self) -> String {
+        self.hex().as_str().get(..16).unwrap_or_default().to_string()
     }
 
     /// The first 128 bits.
     pub(crate) fn prefix128(&self) -> u128 {
-        self.0
-            .get(..32)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u128::from_str_radix(h, 16).ok())
-            .unwrap_or(0)
+        let mut b = [0u8; 16];
+        b.copy_from_slice(self.0.get(..16).unwrap_or(&[0; 16]));
+        u128::from_be_bytes(b)
     }
 }
 
@@ -190,15 +250,9 @@ fn id_key(id: &str) -> u128 {
     Hx::parse(&proxy_audit_core::ids::sha256_hex(id.as_bytes())).map_or(0, |h| h.prefix128() ^ 1)
 }
 
-impl AsRef<str> for Hx {
-    fn as_ref(&self) -> &str {
-        self.as_str()
-    }
-}
-
 impl std::fmt::Debug for Hx {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+        f.write_str(self.hex().as_str())
     }
 }
 
@@ -497,7 +551,7 @@ impl Ingest {
         };
         // Same id, different content (the content: its hash and `chain.hash`).
         if let Some(id) = &entry.id {
-            match self.ids.get(&id_key(id)) {
+            match self.ids.get(&id.key()) {
                 Some((e, s, w)) if *w != key => self.breaks.push(Break {
                     emitter: emitter.clone(),
                     seq: entry.seq,
@@ -509,7 +563,7 @@ impl Ingest {
                 }),
                 Some(_) => {}
                 None => {
-                    self.ids.insert(id_key(id), (no, entry.seq, key));
+                    self.ids.insert(id.key(), (no, entry.seq, key));
                 }
             }
         }
@@ -683,7 +737,7 @@ pub(crate) fn short<S: AsRef<str> + ?Sized>(h: &S) -> &str {
 /// Reads the chain fields; reports a `malformed` break and returns None when
 /// the event cannot be placed in a chain (no emitter or seq).
 pub(crate) fn read_entry(ev: &Value, computed: Hx, emitter: Option<&str>, breaks: &mut Vec<Break>) -> Option<Entry> {
-    let id = ev.get("id").and_then(Value::as_str).map(str::to_string);
+    let id = ev.get("id").and_then(Value::as_str).map(EventId::new);
     let who = || match &id {
         Some(id) => format!("event {id}"),
         None => "event without id".to_string(),
@@ -766,13 +820,13 @@ pub(crate) fn check_emitter<'a>(
 
     // Hash of each entry (declared and recomputed) -> seq, to name where a
     // misplaced prev points: built when a link is wrong.
-    let mut hash_seq: Option<FxMap<&str, u64>> = None;
-    fn hash_seq_of(entries: &[Entry]) -> FxMap<&str, u64> {
-        let mut m: FxMap<&str, u64> = FxMap::default();
+    let mut hash_seq: Option<FxMap<Hx, u64>> = None;
+    fn hash_seq_of(entries: &[Entry]) -> FxMap<Hx, u64> {
+        let mut m: FxMap<Hx, u64> = FxMap::default();
         for e in entries {
-            m.entry(e.computed.as_str()).or_insert(e.seq);
-            if let Some(h) = &e.hash {
-                m.insert(h.as_str(), e.seq);
+            m.entry(e.computed).or_insert(e.seq);
+            if let Some(h) = e.hash {
+                m.insert(h, e.seq);
             }
         }
         m
@@ -804,8 +858,8 @@ pub(crate) fn check_emitter<'a>(
                     format!(
                         "{}: chain.hash {}… but the content hashes to {}…",
                         describe(e),
-                        short(h),
-                        short(&e.computed)
+                        h.short(),
+                        e.computed.short()
                     ),
                 );
             }
@@ -822,7 +876,7 @@ pub(crate) fn check_emitter<'a>(
         // The event that stands for this seq: valid hash first, then the one
         // linking to the previous seq.
         let links = |e: &Entry| match &prev_rep {
-            Some((s, h)) if s.checked_add(1) == Some(seq) => e.prev.as_ref() == Some(h),
+            Some((s, h)) if s.checked_add(1) == Some(seq) => e.prev == Some(*h),
             _ => false,
         };
         let rep: &'a Entry = match cands {
@@ -848,34 +902,34 @@ pub(crate) fn check_emitter<'a>(
                     format!(
                         "seq 0 is {} ({}), but a chain starts with a chain_start event",
                         rep.kind.as_deref().map_or("an event without kind".to_string(), |k| format!("a {k} event")),
-                        rep.id.as_deref().unwrap_or("no id")
+                        rep.id.as_ref().map_or("no id".to_string(), EventId::to_string)
                     ),
                 );
             }
-            if let Some(p) = rep.prev.as_ref().map(Hx::as_str).filter(|p| *p != ZERO_HASH) {
+            if let Some(p) = rep.prev.filter(|p| *p != Hx::ZERO) {
                 let hash_seq = hash_seq.get_or_insert_with(|| hash_seq_of(entries));
-                let at = hash_seq.get(p).map(|s| format!(" (the hash of seq {s})")).unwrap_or_default();
-                brk(0, Problem::BadPrev, format!("seq 0 has prev {}…{at}, not 64 zeros", short(p)));
+                let at = hash_seq.get(&p).map(|s| format!(" (the hash of seq {s})")).unwrap_or_default();
+                brk(0, Problem::BadPrev, format!("seq 0 has prev {}…{at}, not 64 zeros", p.short()));
             }
-        } else if let Some(p) = rep.prev.as_ref().map(Hx::as_str) {
+        } else if let Some(p) = rep.prev {
             let before = prev_rep.as_ref().filter(|(s, _)| s.checked_add(1) == Some(seq));
-            let linked = before.is_some_and(|(_, h)| h.as_str() == p);
+            let linked = before.is_some_and(|(_, h)| *h == p);
             let hash_seq = if linked { None } else { Some(&*hash_seq.get_or_insert_with(|| hash_seq_of(entries))) };
-            let elsewhere = hash_seq.and_then(|m| m.get(p).copied()).filter(|s| s.checked_add(1) != Some(seq));
+            let elsewhere = hash_seq.and_then(|m| m.get(&p).copied()).filter(|s| s.checked_add(1) != Some(seq));
             match (before, elsewhere) {
                 _ if linked => {}
                 // Links to seq N-1's content, whose chain.hash was altered
                 // (already reported as modified there).
-                (Some(_), None) if hash_seq.is_some_and(|m| m.contains_key(p)) => {}
+                (Some(_), None) if hash_seq.is_some_and(|m| m.contains_key(&p)) => {}
                 (_, Some(m)) => brk(
                     seq,
                     Problem::Reordered,
-                    format!("prev {}… is the hash of seq {m}, not of seq {}", short(p), seq - 1),
+                    format!("prev {}… is the hash of seq {m}, not of seq {}", p.short(), seq - 1),
                 ),
                 (Some((_, h)), None) => brk(
                     seq,
                     Problem::BadPrev,
-                    format!("prev {}… is not the hash of seq {} ({}…)", short(p), seq - 1, short(h)),
+                    format!("prev {}… is not the hash of seq {} ({}…)", p.short(), seq - 1, h.short()),
                 ),
                 // Seq N-1 absent: the gap is reported; nothing to link to.
                 (None, None) => {}
@@ -890,15 +944,15 @@ pub(crate) fn check_emitter<'a>(
     for cp in chosen.values().filter(|e| e.hash_ok && (keys.is_empty() || e.signed.is_none())) {
         if let Some((s, h)) = cp.attests.as_deref() {
             if let Some(target) = chosen.get(s) {
-                if target.link_hash() != h.as_str() {
+                if target.link() != *h {
                     brk(
                         *s,
                         Problem::Modified,
                         format!(
                             "checkpoint event at seq {} attests hash {}…, the event has {}…",
                             cp.seq,
-                            short(h),
-                            short(target.link_hash())
+                            h.short(),
+                            target.link().short()
                         ),
                     );
                 }
@@ -914,7 +968,7 @@ pub(crate) fn check_emitter<'a>(
 
     let first_seq = chosen.keys().next().copied().unwrap_or(0);
     let (last_seq, head) =
-        chosen.iter().next_back().map(|(s, e)| (*s, e.link_hash().to_string())).unwrap_or((0, String::new()));
+        chosen.iter().next_back().map(|(s, e)| (*s, e.link().hex().as_str().to_string())).unwrap_or((0, String::new()));
     let last = chosen.values().next_back();
     // An end record counts when it is valid and attests the seq before it.
     let ended = last.is_some_and(|e| {
@@ -981,7 +1035,9 @@ fn check_signatures(
             );
             continue;
         };
-        let head = if start { None } else { e.attests.as_deref().map(|(s, h)| (*s, h.as_str())) };
+        let head_hx = if start { None } else { e.attests.as_deref().copied() };
+        let head_hex = head_hx.map(|(s, h)| (s, h.hex()));
+        let head = head_hex.as_ref().map(|(s, h)| (*s, h.as_str()));
         if !start && head.is_none() {
             brk(e.seq, Problem::Signature, format!("{what} is signed but names no head (trail.head_seq, head_hash)"));
             continue;
@@ -992,12 +1048,12 @@ fn check_signatures(
             continue;
         }
         last_signed = Some((e.seq, sg.key_id.clone()));
-        match head {
+        match head_hx {
             None => held = Some(e.seq),
             Some((s, h)) => match chosen.get(&s) {
                 // Later signed heads fail too once history is rewritten: one break says it.
-                Some(target) if target.link_hash() != h && rewritten => {}
-                Some(target) if target.link_hash() != h => {
+                Some(target) if target.link() != h && rewritten => {}
+                Some(target) if target.link() != h => {
                     rewritten = true;
                     let from = held.map_or(0, |x| x.saturating_add(1)).min(s);
                     brk(
@@ -1008,8 +1064,8 @@ fn check_signatures(
                              seq {from}..{s} was rewritten after it was signed",
                             e.seq,
                             sg.key_id,
-                            short(h),
-                            short(target.link_hash())
+                            h.short(),
+                            target.link().short()
                         ),
                     );
                 }
@@ -1073,12 +1129,9 @@ pub(crate) fn missing_range(x: u64, y: u64, brk: &mut impl FnMut(u64, Problem, S
 }
 
 pub(crate) fn checkpoint_holds(cp: &Checkpoint, c: &Checked<'_>) -> bool {
-    c.by_seq.get(&cp.seq).is_some_and(|e| e.link_hash() == cp.hash)
-        || cp
-            .seq
-            .checked_add(1)
-            .and_then(|n| c.by_seq.get(&n))
-            .is_some_and(|e| e.prev.as_ref().map(Hx::as_str) == Some(cp.hash.as_str()))
+    let Some(want) = Hx::parse(&cp.hash) else { return false };
+    c.by_seq.get(&cp.seq).is_some_and(|e| e.link() == want)
+        || cp.seq.checked_add(1).and_then(|n| c.by_seq.get(&n)).is_some_and(|e| e.prev == Some(want))
 }
 
 /// The emitter a checkpoint is about: the one it names; without a name, the
@@ -1141,7 +1194,7 @@ pub(crate) fn check_checkpoint(cp: &Checkpoint, checked: &BTreeMap<String, Check
         return;
     }
     if let Some(e) = c.by_seq.get(&cp.seq) {
-        brk(cp.seq, Problem::Modified, format!("{label}, but the event there has hash {}…", short(e.link_hash())));
+        brk(cp.seq, Problem::Modified, format!("{label}, but the event there has hash {}…", e.link().short()));
     } else if cp.seq > c.last_seq || c.by_seq.is_empty() {
         let first = if c.by_seq.is_empty() { 0 } else { c.last_seq.saturating_add(1) };
         if covered(first, cp.seq, &c.declared_elsewhere) {
@@ -1165,7 +1218,7 @@ pub(crate) fn check_checkpoint(cp: &Checkpoint, checked: &BTreeMap<String, Check
             format!(
                 "{label}, but seq {} links to {}…",
                 cp.seq.saturating_add(1),
-                short(e.prev.as_ref().map_or("?", Hx::as_str))
+                e.prev.map_or("?".to_string(), |p| p.short())
             ),
         );
     }

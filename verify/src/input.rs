@@ -329,8 +329,9 @@ fn canonical_event(line: &[u8]) -> Option<canonical::Spans> {
 /// The non-empty lines of `bytes` (Envoy's log: only its `proxy-audit:
 /// record` lines, from the marker on), with their numbers.
 fn lines<'a>(bytes: &'a [u8], first_line: usize, each: &mut dyn FnMut(usize, &'a [u8])) {
-    let envoy_log = memmem::find(bytes, RECORD_MARKER.as_bytes()).is_some();
+    // Envoy's log or not: looked up once, at the first line that is not JSON.
     let finder = memmem::Finder::new(RECORD_MARKER.as_bytes());
+    let mut envoy_log: Option<bool> = None;
     let mut start = 0;
     let ends = memchr::memchr_iter(b'\n', bytes).chain(std::iter::once(bytes.len()));
     for (i, end) in ends.enumerate() {
@@ -340,7 +341,7 @@ fn lines<'a>(bytes: &'a [u8], first_line: usize, each: &mut dyn FnMut(usize, &'a
         if line.is_empty() {
             continue;
         }
-        if envoy_log && !line.starts_with(b"{") {
+        if !line.starts_with(b"{") && *envoy_log.get_or_insert_with(|| finder.find(bytes).is_some()) {
             match finder.find(line) {
                 Some(at) => line = line.get(at + RECORD_MARKER.len()..).unwrap_or_default().trim_ascii(),
                 None => continue,

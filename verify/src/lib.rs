@@ -47,7 +47,7 @@
 #[doc(hidden)]
 pub mod fuzzing;
 
-use proxy_audit_core::chain::{compute_hash, ZERO_HASH};
+use proxy_audit_core::chain::compute_hash;
 use proxy_audit_core::jcs;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, HashSet};
