@@ -7,26 +7,22 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+// One folder per concern (see the README's Layout):
 pub mod ai;
-pub mod chain;
 pub mod classify;
-pub mod config;
-pub mod emitter;
-pub mod event;
 pub mod exchange;
-pub mod export;
+pub mod identity;
+pub mod policy;
+pub mod runtime;
+pub mod trail;
+
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
-pub mod handoff;
-pub mod identity;
-pub mod ids;
-pub mod inspect;
-pub mod jcs;
-pub mod jwt;
-pub mod pbstruct;
-pub mod resources;
-pub mod runtime;
-pub mod signing;
-pub mod sse;
-pub mod timefmt;
+
+// The paths the other crates (plugin, CLI, verifier, benches, fuzzers) use.
+pub use classify::sse;
+pub use exchange::inspect;
+pub use identity::{jwt, pbstruct};
+pub use policy::{config, resources};
+pub use trail::{chain, emitter, event, export, handoff, ids, jcs, signing, timefmt};

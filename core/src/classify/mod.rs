@@ -49,6 +49,7 @@
 mod custom;
 mod detect;
 mod json;
+pub mod sse;
 mod stream;
 pub(crate) mod strict_json;
 #[cfg(test)]

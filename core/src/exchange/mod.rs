@@ -9,6 +9,7 @@
 //! `proxy-audit scan` command, the benches and the tests drive it alike.
 
 mod effects;
+pub mod inspect;
 mod preview;
 mod request_facts;
 #[cfg(test)]

@@ -6,8 +6,10 @@
 //! yields no identity and a machine-readable reason. Tokens are never kept:
 //! `token_id` is the `jti` claim or a 16-hex SHA-256 fingerprint.
 
+pub mod jwt;
+pub mod pbstruct;
+
 use crate::config::{ClaimsConfig, IdentityConfig, Require};
-use crate::jwt;
 use serde_json::{json, Map, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
