@@ -7,6 +7,8 @@ only the filter's code; what Envoy spends on host calls and V8 around it is the 
 end-to-end figure.
 
     .venv/bin/python bench/wasm_profile.py [requests per payload, default 50]
+    .venv/bin/python bench/wasm_profile.py --check               # the regression gate of scripts/test
+    .venv/bin/python bench/wasm_profile.py --write-baseline [n]  # bench/results/wasm-baseline.json
     .venv/bin/python bench/wasm_profile.py --signing [requests, default 50]
 
 `--signing` measures what a signed checkpoint costs: the small GET with a checkpoint after every
@@ -104,20 +106,15 @@ def signing(n):
         print(f"| per event at the default `checkpoint_every_events` (1,000) | {per_sig // 1000:,} |")
 
 
-def main():
-    if sys.argv[1:2] == ["--signing"]:
-        signing(int(sys.argv[2]) if len(sys.argv) > 2 else 50)
-        return
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 50
+def measure(n):
+    """{payload key: {"label", "callbacks": {callback: per request}, "total": per request}}."""
+    out = {}
     with tempfile.TemporaryDirectory() as d:
         d = pathlib.Path(d)
         payloads = bench.bodies(d)
         response = (d / "response.json").read_bytes()
         sse = {"payload": payloads["stream"], "bytes": (d / "stream.sse").read_bytes()}
         auth = f"Bearer {bench.token()}"
-        print(f"wasm instructions per request ({n} requests per payload, `{sys.argv[0]}`)\n")
-        print("| payload | callback | instructions per request |")
-        print("|---|---|---:|")
         for key, p in payloads.items():
             host = Metered(env=ENV)
             assert host.start(bench.PLUGIN_CONFIG), host.log_text()
@@ -130,13 +127,52 @@ def main():
             host.tick()
             for c in host.pending_calls():
                 host.respond(c, 200)
-            total = 0
-            for name, fuel in sorted(host.burned.items(), key=lambda kv: -kv[1]):
-                if fuel // n:
-                    print(f"| {p['label']} | `{name}` | {fuel // n:,} |")
-                total += fuel
-            print(f"| {p['label']} | **all** | **{total // n:,}** |")
+            callbacks = {name: fuel // n for name, fuel in host.burned.items() if fuel // n}
+            out[key] = {"label": p["label"], "callbacks": callbacks, "total": sum(host.burned.values()) // n}
+    return out
+
+
+BASELINE = HERE / "results" / "wasm-baseline.json"
+TOLERANCE = 0.10
+
+
+def check():
+    """The regression gate (scripts/test): fails when a payload's wasm instructions per request grow
+    more than 10% over the committed baseline (bench/results/wasm-baseline.json), measured with as
+    many requests per payload as the baseline (the count is deterministic)."""
+    base = json.loads(BASELINE.read_text())
+    now = measure(base["requests_per_payload"])
+    failed = False
+    for key, b in base["payloads"].items():
+        got = now[key]["total"]
+        limit = int(b["total"] * (1 + TOLERANCE))
+        verdict = "ok" if got <= limit else "REGRESSION"
+        failed |= got > limit
+        print(f"{b['label']}: {got:,} wasm instructions per request (baseline {b['total']:,}, limit {limit:,}) {verdict}")
+    return 1 if failed else 0
+
+
+def main():
+    if sys.argv[1:2] == ["--signing"]:
+        signing(int(sys.argv[2]) if len(sys.argv) > 2 else 50)
+        return 0
+    if sys.argv[1:2] == ["--check"]:
+        return check()
+    if sys.argv[1:2] == ["--write-baseline"]:
+        n = int(sys.argv[2]) if len(sys.argv) > 2 else 20
+        BASELINE.write_text(json.dumps({"requests_per_payload": n, "payloads": measure(n)}, indent=1) + "\n")
+        print(f"wrote {BASELINE}")
+        return 0
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 50
+    print(f"wasm instructions per request ({n} requests per payload, `{sys.argv[0]}`)\n")
+    print("| payload | callback | instructions per request |")
+    print("|---|---|---:|")
+    for key, m in measure(n).items():
+        for name, per in sorted(m["callbacks"].items(), key=lambda kv: -kv[1]):
+            print(f"| {m['label']} | `{name}` | {per:,} |")
+        print(f"| {m['label']} | **all** | **{m['total']:,}** |")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
