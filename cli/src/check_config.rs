@@ -1,7 +1,6 @@
 //! `proxy-audit check-config FILE`: the filter's own parser, run offline.
 
-use proxy_audit_core::config::Config;
-use proxy_audit_core::runtime;
+use proxy_audit_core::policy;
 
 #[derive(clap::Args)]
 #[command(
@@ -22,11 +21,8 @@ pub fn run(args: &Args) -> u8 {
             return 2;
         }
     };
-    // The parser's checks, then those the filter makes when it starts.
-    match Config::parse(&bytes).and_then(|cfg| match runtime::validate(&cfg) {
-        errors if errors.is_empty() => Ok(cfg),
-        errors => Err(errors),
-    }) {
+    // The checks the filter makes when it starts, in one pass.
+    match policy::compile(&bytes) {
         Ok(_) => {
             println!("{path}: ok");
             0

@@ -302,11 +302,11 @@ pub struct Effective<'a> {
 
 impl Config {
     /// Parses and validates; on failure returns every problem, one per line.
-    pub fn parse(bytes: &[u8]) -> Result<Config, Vec<String>> {
+    pub fn parse(bytes: &[u8]) -> Result<Config, Vec<ConfigError>> {
         let root: Value = if bytes.iter().all(|b| b.is_ascii_whitespace()) {
             Value::Object(Map::new())
         } else {
-            serde_json::from_slice(bytes).map_err(|e| vec![format!("$: not valid JSON: {e}")])?
+            serde_json::from_slice(bytes).map_err(|e| vec![ConfigError::new("$", "valid JSON", e.to_string())])?
         };
         let mut c = Checker::default();
         let cfg = c.config(&root);
@@ -353,17 +353,38 @@ impl Config {
 pub const ACTIONS: &[&str] = &["redact", "mask", "pseudonymize", "remove", "block", "tag"];
 pub const CATEGORIES: &[&str] = &["pii", "phi", "pci", "secret", "custom"];
 
+/// One problem of a configuration: where (a JSON path), what was expected
+/// there, and what came.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub path: String,
+    pub expected: String,
+    pub got: String,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: expected {}, got {}", self.path, self.expected, self.got)
+    }
+}
+
+impl ConfigError {
+    pub fn new(path: impl Into<String>, expected: impl Into<String>, got: impl Into<String>) -> Self {
+        ConfigError { path: path.into(), expected: expected.into(), got: got.into() }
+    }
+}
+
 /// Collects problems while reading the tree.
 #[derive(Default)]
 struct Checker {
-    errors: Vec<String>,
+    errors: Vec<ConfigError>,
 }
 
 type Obj<'a> = Option<&'a Map<String, Value>>;
 
 impl Checker {
-    fn err(&mut self, path: &str, msg: impl AsRef<str>) {
-        self.errors.push(format!("{path}: {}", msg.as_ref()));
+    fn err(&mut self, path: &str, expected: impl Into<String>, got: impl Into<String>) {
+        self.errors.push(ConfigError::new(path, expected, got));
     }
 
     /// Reads an object, reporting unknown keys. `None` when absent or wrong.
@@ -373,13 +394,17 @@ impl Checker {
             Some(Value::Object(m)) => {
                 for k in m.keys() {
                     if !keys.contains(&k.as_str()) {
-                        self.err(&format!("{path}.{k}"), format!("unknown key (expected one of: {})", keys.join(", ")));
+                        self.err(
+                            &format!("{path}.{k}"),
+                            format!("one of the keys {}", keys.join(", ")),
+                            "an unknown key",
+                        );
                     }
                 }
                 Some(m)
             }
             Some(other) => {
-                self.err(path, format!("expected an object, got {}", type_name(other)));
+                self.err(path, "an object", type_name(other));
                 None
             }
         }
@@ -394,7 +419,7 @@ impl Checker {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) => Some(s.clone()),
             Some(other) => {
-                self.err(&format!("{path}.{key}"), format!("expected a string, got {}", type_name(other)));
+                self.err(&format!("{path}.{key}"), "a string", type_name(other));
                 None
             }
         }
@@ -403,7 +428,7 @@ impl Checker {
     fn nonempty(&mut self, o: Obj, key: &str, path: &str, default: &str) -> String {
         let s = self.string(o, key, path, default);
         if s.is_empty() {
-            self.err(&format!("{path}.{key}"), "must not be empty");
+            self.err(&format!("{path}.{key}"), "a non-empty string", "an empty string");
         }
         s
     }
@@ -417,7 +442,7 @@ impl Checker {
             None | Some(Value::Null) => None,
             Some(Value::Bool(b)) => Some(*b),
             Some(other) => {
-                self.err(&format!("{path}.{key}"), format!("expected a boolean, got {}", type_name(other)));
+                self.err(&format!("{path}.{key}"), "a boolean", type_name(other));
                 None
             }
         }
@@ -429,12 +454,12 @@ impl Checker {
             Some(Value::Number(n)) => match n.as_u64() {
                 Some(v) if (min..=max).contains(&v) => v,
                 _ => {
-                    self.err(&format!("{path}.{key}"), format!("expected an integer from {min} to {max}, got {n}"));
+                    self.err(&format!("{path}.{key}"), format!("an integer from {min} to {max}"), n.to_string());
                     default
                 }
             },
             Some(other) => {
-                self.err(&format!("{path}.{key}"), format!("expected an integer, got {}", type_name(other)));
+                self.err(&format!("{path}.{key}"), "an integer", type_name(other));
                 default
             }
         }
@@ -445,7 +470,7 @@ impl Checker {
         if allowed.contains(&s.as_str()) {
             Some(s)
         } else {
-            self.err(&format!("{path}.{key}"), format!("\"{s}\" is not one of: {}", allowed.join(", ")));
+            self.err(&format!("{path}.{key}"), format!("one of: {}", allowed.join(", ")), format!("\"{s}\""));
             None
         }
     }
@@ -460,17 +485,13 @@ impl Checker {
                 for (i, item) in items.iter().enumerate() {
                     match item {
                         Value::String(s) => out.push(s.clone()),
-                        other => self
-                            .err(&format!("{path}.{key}[{i}]"), format!("expected a string, got {}", type_name(other))),
+                        other => self.err(&format!("{path}.{key}[{i}]"), "a string", type_name(other)),
                     }
                 }
                 out
             }
             Some(other) => {
-                self.err(
-                    &format!("{path}.{key}"),
-                    format!("expected a string or a list of strings, got {}", type_name(other)),
-                );
+                self.err(&format!("{path}.{key}"), "a string or a list of strings", type_name(other));
                 Vec::new()
             }
         }
@@ -481,7 +502,7 @@ impl Checker {
             None | Some(Value::Null) => &[],
             Some(Value::Array(items)) => items,
             Some(other) => {
-                self.err(&format!("{path}.{key}"), format!("expected a list, got {}", type_name(other)));
+                self.err(&format!("{path}.{key}"), "a list", type_name(other));
                 &[]
             }
         }
@@ -491,7 +512,7 @@ impl Checker {
         match regex_lite::RegexBuilder::new(pattern).size_limit(1 << 20).build() {
             Ok(r) => Some(r),
             Err(e) => {
-                self.err(path, format!("invalid regular expression: {}", first_line(&e.to_string())));
+                self.err(path, "a valid regular expression", first_line(&e.to_string()));
                 None
             }
         }
@@ -609,14 +630,18 @@ impl Checker {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) if s == "all" => None,
             Some(Value::String(s)) => {
-                self.err(&format!("{p}.entities"), format!("expected \"all\" or a list of entity names, got \"{s}\""));
+                self.err(&format!("{p}.entities"), "\"all\" or a list of entity names", format!("\"{s}\""));
                 None
             }
             Some(_) => {
                 let names = self.string_list(o, "entities", p, &[]);
                 for (i, n) in names.iter().enumerate() {
                     if !crate::classify::builtin_entity_names().contains(&n.as_str()) {
-                        self.err(&format!("{p}.entities[{i}]"), format!("unknown entity \"{n}\""));
+                        self.err(
+                            &format!("{p}.entities[{i}]"),
+                            "a built-in entity name",
+                            format!("unknown entity \"{n}\""),
+                        );
                     }
                 }
                 Some(names)
@@ -646,7 +671,7 @@ impl Checker {
             }
             let path = self.nonempty(ro, "path", &rp, "");
             if !path.is_empty() && !path.starts_with('$') {
-                self.err(&format!("{rp}.path"), "a JSON path must start with `$`");
+                self.err(&format!("{rp}.path"), "a JSON path starting with `$`", format!("\"{path}\""));
             }
             let entity = self.nonempty(ro, "entity", &rp, "");
             let category = self.one_of(ro, "category", &rp, CATEGORIES).unwrap_or_else(|| "pii".into());
@@ -691,7 +716,7 @@ impl Checker {
         if allowed.contains(&v.as_str()) {
             Some(v)
         } else {
-            self.err(&format!("{p}.{key}"), format!("\"{v}\" is not one of: {}", allowed.join(", ")));
+            self.err(&format!("{p}.{key}"), format!("one of: {}", allowed.join(", ")), format!("\"{v}\""));
             None
         }
     }
@@ -752,12 +777,16 @@ impl Checker {
         let default_path = if format == Format::Otlp { "/v1/logs" } else { "/v1/events" };
         let path = self.nonempty(e, "path", ep, default_path);
         if !path.starts_with('/') {
-            self.err(&format!("{ep}.path"), "must start with `/`");
+            self.err(&format!("{ep}.path"), "a path starting with `/`", format!("\"{}\"", path));
         }
         let max_batch_events = self.integer(e, "max_batch_events", ep, 200, 1, 10_000) as usize;
         let max_buffered_events = self.integer(e, "max_buffered_events", ep, 10_000, 1, 1_000_000) as usize;
         if max_buffered_events < max_batch_events {
-            self.err(&format!("{ep}.max_buffered_events"), "must be at least max_batch_events");
+            self.err(
+                &format!("{ep}.max_buffered_events"),
+                format!("at least max_batch_events ({max_batch_events})"),
+                max_buffered_events.to_string(),
+            );
         }
         let exporter = ExporterConfig {
             cluster: self.nonempty(e, "cluster", ep, "audit_sink"),
@@ -781,7 +810,11 @@ impl Checker {
         let signing = self.signing(o.and_then(|m| m.get("signing")));
         let witness = self.witness(o.and_then(|m| m.get("witness")), &exporter);
         if witness.is_some() && signing.is_none() {
-            self.err(&format!("{p}.witness"), "needs audit.signing (the witness keeps signed checkpoints)");
+            self.err(
+                &format!("{p}.witness"),
+                "audit.signing as well (the witness keeps signed checkpoints)",
+                "no audit.signing",
+            );
         }
         let mut resources = Vec::new();
         for (i, r) in self.array(o, "resources", p).iter().enumerate() {
@@ -792,7 +825,7 @@ impl Checker {
             }
             let path = self.nonempty(ro, "path", &rp, "");
             if let Err(msg) = crate::resources::Template::parse(&path, "") {
-                self.err(&format!("{rp}.path"), msg);
+                self.err(&format!("{rp}.path"), "a path template (`/patients/{id}`)", msg);
             }
             let kind = self.nonempty(ro, "type", &rp, "");
             resources.push(ResourceConfig { path, kind });
@@ -816,7 +849,11 @@ impl Checker {
         let o = self.object(v, p, &["key_env", "key_id"])?;
         let key_env = self.nonempty(Some(o), "key_env", p, "");
         if !key_env.is_empty() && !key_env.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_') {
-            self.err(&format!("{p}.key_env"), "must name an environment variable (letters, digits, _), not hold a key");
+            self.err(
+                &format!("{p}.key_env"),
+                "the name of an environment variable (letters, digits, _), not a key",
+                "something else",
+            );
         }
         let key_id = self.nonempty(Some(o), "key_id", p, "");
         if !key_id.is_empty()
@@ -824,7 +861,8 @@ impl Checker {
         {
             self.err(
                 &format!("{p}.key_id"),
-                "must be 1-64 characters of letters, digits, -, _ and . (it names the key file)",
+                "1-64 characters of letters, digits, -, _ and . (it names the key file)",
+                format!("\"{key_id}\""),
             );
         }
         Some(SigningConfig { key_env, key_id })
@@ -836,7 +874,7 @@ impl Checker {
         let cluster = self.nonempty(Some(o), "cluster", p, "");
         let path = self.nonempty(Some(o), "path", p, "/v1/checkpoints");
         if !path.starts_with('/') {
-            self.err(&format!("{p}.path"), "must start with `/`");
+            self.err(&format!("{p}.path"), "a path starting with `/`", format!("\"{path}\""));
         }
         Some(ExporterConfig {
             authority: self.nonempty(Some(o), "authority", p, &cluster),
@@ -857,7 +895,7 @@ impl Checker {
         let mp = format!("{p}.match");
         let m = self.object(o.and_then(|m| m.get("match")), &mp, &["path_prefix", "host", "methods"]);
         if m.is_none() {
-            self.err(&mp, "required: an object with path_prefix, host and/or methods");
+            self.err(&mp, "an object with path_prefix, host and/or methods", "none");
         }
         let methods = m.and_then(|mm| mm.get("methods")).map(|_| self.string_list(m, "methods", &mp, &[]));
         let matcher = RouteMatch {
@@ -977,23 +1015,27 @@ mod tests {
           "extra": 1
         }"#;
         let errs = Config::parse(bad.as_bytes()).err().unwrap_or_default();
-        let joined = errs.join("\n");
-        for needle in [
-            "$.identity.jwt.header: expected a string",
-            "$.identity.jwt.colour: unknown key",
-            "$.identity.require: \"always\" is not one of",
-            "$.identity.service_subjects[0]: invalid regular expression",
-            "$.classification.custom[0].pattern: invalid regular expression",
-            "$.classification.actions.pii: \"shred\"",
-            "$.classification.max_body_bytes: expected an integer",
-            "$.audit.exporter.timeout_ms: expected an integer from 1",
-            "$.audit.exporter.format: \"xml\"",
-            "$.audit.resources[0].path:",
-            "$.routes[0].match: required",
-            "$.routes[0].classification.request: expected a boolean",
-            "$.extra: unknown key",
+        let joined = errs.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n");
+        // (key path, what was expected): the typed error names both.
+        for (path, expected) in [
+            ("$.identity.jwt.header", "a string"),
+            ("$.identity.jwt.colour", "one of the keys header,"),
+            ("$.identity.require", "one of: none, authenticated, individual"),
+            ("$.identity.service_subjects[0]", "a valid regular expression"),
+            ("$.classification.custom[0].pattern", "a valid regular expression"),
+            ("$.classification.actions.pii", "one of: redact,"),
+            ("$.classification.max_body_bytes", "an integer"),
+            ("$.audit.exporter.timeout_ms", "an integer from 1"),
+            ("$.audit.exporter.format", "one of: ndjson, otlp"),
+            ("$.audit.resources[0].path", "a path template"),
+            ("$.routes[0].match", "an object with path_prefix"),
+            ("$.routes[0].classification.request", "a boolean"),
+            ("$.extra", "one of the keys identity,"),
         ] {
-            assert!(joined.contains(needle), "missing {needle:?} in:\n{joined}");
+            assert!(
+                errs.iter().any(|e| e.path == path && e.expected.starts_with(expected)),
+                "missing {path} {expected:?} in:\n{joined}"
+            );
         }
         assert_eq!(errs.len(), 13, "{joined}");
     }
@@ -1018,28 +1060,40 @@ mod tests {
         let bad = br#"{"audit": {"signing": {"key_env": "c2VjcmV0IGtleQ==", "key_id": "a b", "alg": "rsa"},
                        "checkpoint_every_events": 0, "witness": {"path": "cp"}}}"#;
         let errs = Config::parse(bad).err().unwrap_or_default();
-        let joined = errs.join("\n");
-        for needle in [
-            "$.audit.signing.key_env: must name an environment variable",
-            "$.audit.signing.key_id: must be 1-64 characters",
-            "$.audit.signing.alg: unknown key",
-            "$.audit.checkpoint_every_events: expected an integer from 1 to 1000000, got 0",
-            "$.audit.witness.cluster: must not be empty",
-            "$.audit.witness.path: must start with `/`",
+        let joined = errs.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n");
+        for (path, expected) in [
+            ("$.audit.signing.key_env", "the name of an environment variable"),
+            ("$.audit.signing.key_id", "1-64 characters"),
+            ("$.audit.signing.alg", "one of the keys key_env, key_id"),
+            ("$.audit.checkpoint_every_events", "an integer from 1 to 1000000"),
+            ("$.audit.witness.cluster", "a non-empty string"),
+            ("$.audit.witness.path", "a path starting with `/`"),
         ] {
-            assert!(joined.contains(needle), "missing {needle:?} in:\n{joined}");
+            assert!(
+                errs.iter().any(|e| e.path == path && e.expected.starts_with(expected)),
+                "missing {path} {expected:?} in:\n{joined}"
+            );
         }
         let errs = Config::parse(br#"{"audit": {"witness": {"cluster": "w"}}}"#).err().unwrap_or_default();
         assert_eq!(
             errs,
-            vec!["$.audit.witness: needs audit.signing (the witness keeps signed checkpoints)".to_string()]
+            vec![ConfigError::new(
+                "$.audit.witness",
+                "audit.signing as well (the witness keeps signed checkpoints)",
+                "no audit.signing"
+            )]
         );
     }
 
     #[test]
     fn not_json_and_not_object() {
-        assert!(Config::parse(b"{").err().unwrap_or_default()[0].starts_with("$: not valid JSON"));
-        assert_eq!(Config::parse(b"[]").err().unwrap_or_default(), vec!["$: expected an object, got a list"]);
+        assert!(Config::parse(b"{").err().unwrap_or_default()[0]
+            .to_string()
+            .starts_with("$: expected valid JSON, got"));
+        assert_eq!(
+            Config::parse(b"[]").err().unwrap_or_default().iter().map(ToString::to_string).collect::<Vec<_>>(),
+            vec!["$: expected an object, got a list"]
+        );
     }
 
     #[test]
@@ -1082,8 +1136,16 @@ mod path_tests {
         let e = crate::config::Config::parse(br#"{"ai": {"provider": "opneai"}, "routes": [{"match": {"path_prefix": "/x"}, "ai": {"operation": "chatt"}}]}"#)
             .err()
             .unwrap_or_default();
-        assert!(e.iter().any(|m| m.starts_with("$.ai.provider: \"opneai\" is not one of: openai,")), "{e:?}");
-        assert!(e.iter().any(|m| m.starts_with("$.routes[0].ai.operation: \"chatt\" is not one of: chat,")), "{e:?}");
+        assert!(
+            e.iter().any(|m| m.path == "$.ai.provider"
+                && m.got == "\"opneai\""
+                && m.expected.starts_with("one of: openai,")),
+            "{e:?}"
+        );
+        assert!(
+            e.iter().any(|m| m.path == "$.routes[0].ai.operation" && m.expected.starts_with("one of: chat,")),
+            "{e:?}"
+        );
         assert!(
             crate::config::Config::parse(br#"{"ai": {"provider": "aws_bedrock", "operation": "embeddings"}}"#).is_ok()
         );
