@@ -15,8 +15,8 @@ USAGE:
   proxy-audit check-config FILE           validate a plugin config (JSON); every problem with its key path
   proxy-audit verify [--live | --live-within SECONDS] [--checkpoint [EMITTER@]SEQ:HASH]... FILE...|-
                                           verify hash chains in NDJSON, OTLP-JSON, access-log and Envoy-log files
-  proxy-audit scan [--config FILE] [--direction request|response] [--content-type TYPE] [FILE|-]
-                                          run the classifier over a body; print the redacted body and findings
+  proxy-audit scan [--config FILE] [--direction request|response] [--content-type TYPE] [--ndjson] [FILE|-]
+                                          run the classifier over a body (--ndjson: one body per line, one result line each)
 
 Exit codes: 0 ok, 1 invalid config / broken chain / blocked body, 2 usage or unreadable input.";
 
