@@ -16,8 +16,8 @@ redacted form (difflib), so a labelled value counts as found only when every let
 it was replaced by a `[REDACTED:ENTITY]` of its own entity (recall), and a look-alike counts as
 touched when any letter or digit of it was replaced.
 
-    .venv/bin/python host-tests/corpus/heldout.py            # prints the tables, exit 1 below target
-    .venv/bin/python host-tests/corpus/heldout.py --misses   # also lists what was missed (synthetic)
+    .venv/bin/python host-tests/corpus/heldout.py                     # the gate seed: tables, exit 1 below target
+    .venv/bin/python host-tests/corpus/heldout.py --tuning --misses   # the tuning seed, with what was missed
 """
 import base64
 import difflib
@@ -43,7 +43,11 @@ from stdnum.ca import sin as std_sin
 from stdnum.gb import nhs as std_nhs
 from stdnum.us import itin as std_itin, ssn as std_ssn
 
-SEED = 16_2026_0611  # not the tuning corpus' seed
+# The seed the test gates on. Its misses were never looked at while the detectors were tuned:
+# tuning used TUNING_SEED (same generators and layouts, other values). Neither is the seed of
+# the older tuning corpus (make_corpus.py).
+SEED = 16_2026_1201
+TUNING_SEED = 16_2026_0611
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 CLI = ROOT / "target" / "release" / "proxy-audit"
 
@@ -114,7 +118,8 @@ def v_credit_card(g):
         return g.pick([" ", "-"]).join(n[i:i + 4] for i in range(0, 16, 4)), True
     if len(n) == 15 and g.r.random() < 0.4:
         return f"{n[:4]} {n[4:10]} {n[10:]}", True
-    return n, True
+    # Twelve digits (Maestro) look like any ticket number: only a label says card.
+    return n, len(n) >= 13
 
 
 def v_iban(g):
@@ -202,11 +207,13 @@ def v_email(g):
     f = g.locs[g.pick(["en_US", "en_GB", "de_DE", "fr_FR", "es_ES", "nl_NL"])]
     r = g.r.random()
     if r < 0.6:
-        return f.email(), True
-    if r < 0.8:
-        return f"{f.user_name()}+{g.pick(['news', 'billing', 'x1'])}@{f.domain_name()}", True
-    return f"{f.first_name().lower()}.{f.last_name().lower()}@{f.domain_word()}.{f.domain_name()}".encode(
-        "ascii", "ignore").decode(), True
+        v = f.email()
+    elif r < 0.8:
+        v = f"{f.user_name()}+{g.pick(['news', 'billing', 'x1'])}@{f.domain_name()}"
+    else:
+        v = f"{f.first_name().lower()}.{f.last_name().lower()}@{f.domain_word()}.{f.domain_name()}"
+    # Faker's Dutch and Spanish locals keep spaces of compound names; no address has one.
+    return v.replace(" ", "").encode("ascii", "ignore").decode(), True
 
 
 PHONE_REGIONS = {"en_US": "US", "en_CA": "CA", "en_GB": "GB", "de_DE": "DE", "fr_FR": "FR", "it_IT": "IT",
@@ -414,6 +421,8 @@ JSON_KEYS = {
     "street_address": ["address", "street", "address_line1", "adresse", "anschrift", "shipping_address"],
     "mrn": ["mrn", "medical_record_number", "patientId", "chart_no"],
     "icd10": ["diagnosis", "icd10", "dx_code", "diagnose"],
+    # A bare 40-character key is only an AWS secret by its name.
+    "secret.aws_secret_key": ["aws_secret_access_key", "AWS_SECRET_ACCESS_KEY", "awsSecretKey", "secret_access_key"],
 }
 SECRET_KEYS = ["token", "api_key", "apiKey", "secret", "credentials", "auth"]
 
@@ -577,7 +586,7 @@ def render_kv(g, body, items):
             t.add(f"{k}:").mark(tag, value).add(g.pick(["\n", " | ", ", ", ";"]))
     elif style == "env":
         for tag, ent, value, si in items:
-            k = g.pick(json_keys_for(ent)).upper()
+            k = re.sub(r"(?<=[a-z])(?=[A-Z])", "_", g.pick(json_keys_for(ent))).upper()
             t.add(f"export {k}=" if g.r.random() < 0.3 else f"{k}=")
             if "\n" in value:
                 t.add('"').mark(tag, value).add('"\n')
@@ -601,8 +610,11 @@ def render_url(g, body, items):
     host = g.pick(["api.example.com", "portal.example.org", "10.20.0.5:8443", "intranet.local"])
     t.add(g.pick(["GET ", "POST ", "curl '", "Open ", "redirect to ", ""]))
     for tag, ent, value, si in items:
-        enc = urllib.parse.quote(value, safe="") if g.r.random() < 0.7 else urllib.parse.quote_plus(value, safe="")
         r = g.r.random()
+        in_query = r >= 0.35
+        # Query values are percent- or form-encoded; path segments only percent-encoded.
+        form = in_query and g.r.random() < 0.3
+        enc = urllib.parse.quote_plus(value, safe="") if form else urllib.parse.quote(value, safe="")
         if ent == "secret.github_token" and r < 0.5:
             t.add("https://").mark(tag, value).add(f"@github.com/{g.us.user_name()}/{g.us.word()}.git ")
             continue
@@ -640,9 +652,9 @@ DASHES = ["\u2013", "\u2014", "\u2011"]
 SPACES = ["\u00a0", "\u2009", "\u202f"]
 
 
-def unicode_variant(g, value):
+def unicode_variant(g, value, spaced=True):
     """Same value as people paste it: Unicode dashes/spaces, full-width or one-by-one digits."""
-    r = g.r.random()
+    r = g.r.random() * (1.0 if spaced else 0.6)
     if r < 0.3 and ("-" in value or " " in value):
         return value.replace("-", g.pick(DASHES)).replace(" ", g.pick(SPACES))
     if r < 0.6:
@@ -803,7 +815,7 @@ def generate(seed=SEED, n=100):
         for _ in range(max(10, n // 3)):
             v, si = VALUES[ent](g)
             b = Body("unicode")
-            render_prose(g, b, [(("L", ent), ent, unicode_variant(g, v), si)])
+            render_prose(g, b, [(("L", ent), ent, unicode_variant(g, v, ent != "date_of_birth"), False)])
             bodies.append(b)
     for ent in ["email", "credit_card", "us_ssn", "iban", "phone", "secret.github_token", "person_name"]:
         for _ in range(max(10, n // 3)):
@@ -971,11 +983,15 @@ def table(rec_stats, look_stats):
 
 def main(argv):
     n = 100
-    records = generate(SEED, n)
+    seed = TUNING_SEED if "--tuning" in argv else SEED
+    if "--misses" in argv and seed == SEED:
+        print("--misses lists values of the gate seed: use it with --tuning only (the gate seed stays unseen)")
+        return 2
+    records = generate(seed, n)
     results = scan(records)
     rec_stats, look_stats, misses = score(records, results)
     text, below = table(rec_stats, look_stats)
-    print(f"held-out corpus: seed {SEED}, {len(records)} bodies, "
+    print(f"held-out corpus: seed {seed}, {len(records)} bodies, "
           f"{sum(len(r['labels']) for r in records)} labelled values, "
           f"{sum(len(r['lookalikes']) for r in records)} look-alikes\n")
     print(text)

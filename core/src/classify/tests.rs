@@ -38,7 +38,12 @@ const POSITIVES: &[(&str, &str)] = &[
     ("date_of_birth", "Date of birth 17.05.1980"),
     ("us_npi", "NPI 1234567893"),
     ("us_dea", "DEA AB1234563"),
-    ("uk_nhs", "943 476 5919"),
+    ("us_dea", "DEA# AB1234567"),
+    ("uk_nhs", "NHS 943 476 5919"),
+    ("uk_nhs", "NHS 9434765918"),
+    ("us_npi", "NPI 1234567890"),
+    ("us_npi", "npi-like 1234567890"),
+    ("phone", "call me at 415 555 2671"),
     ("uk_nhs", "NHS number 9434765919"),
     ("credit_card", "4111111111111111"),
     ("credit_card", "card 4111 1111 1111 1111 exp"),
@@ -57,10 +62,12 @@ const POSITIVES: &[(&str, &str)] = &[
     ("us_ssn", "SSN: 123456789"),
     ("us_itin", "912-70-1234"),
     ("us_itin", "ITIN 912941234"),
-    ("uk_nino", "AB123456C"),
+    ("uk_nino", "NINO AB123456C"),
+    ("uk_nino", "NI number QQ123456C"),
     ("uk_nino", "ni AB 12 34 56 C."),
-    ("ca_sin", "130 692 544"),
-    ("ca_sin", "130-692-544"),
+    ("ca_sin", "SIN 130 692 544"),
+    ("ca_sin", "sin: 130-692-544"),
+    ("ca_sin", "SIN 130 692 545"),
     ("ca_sin", "SIN: 130692544"),
     ("iban", "DE89370400440532013000"),
     ("iban", "iban DE89 3704 0044 0532 0130 00 ok"),
@@ -70,6 +77,8 @@ const POSITIVES: &[(&str, &str)] = &[
     ("secret.aws_access_key", "key=ASIAIOSFODNN7EXAMPLE;"),
     ("secret.aws_secret_key", "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
     ("secret.github_token", "token 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"),
+    ("secret.github_token", "ghp_8aspm4G7VmSUfOoD6V1vrORcmn0iSH2JWh3e"),
+    ("secret.github_token", "https://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@github.com/o/r.git"),
     ("secret.github_token", "github_pat_11ABCDEFG0abcdefghijkl_abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456"),
     ("secret.openai_key", "sk-proj-Ab3dEfGhIjKlMnOpQrStUvWxYz0123456789_-abcdEFGH"),
     ("secret.openai_key", "OPENAI_API_KEY=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"),
@@ -103,12 +112,9 @@ const NEGATIVES: &[&str] = &[
     "123-00-4567",
     "123-45-0000",
     "912-34-5678",
-    "npi-like 1234567890",
-    "NPI 1234567890",
     "AB1234567",
     "DE89370400440532013000X",
     "DE89370400440532013001",
-    "ghp_8aspm4G7VmSUfOoD6V1vrORcmn0iSH2JWh3e",
     "ghp_abc",
     "sk-learn is a library",
     "eyJub3QiOiJqc29uIn0.eyJzdWIiOiIxIn0.sig",
@@ -117,8 +123,13 @@ const NEGATIVES: &[&str] = &[
     "a@b.c",
     "std::vec::Vec",
     "130 692 545",
-    "NHS 9434765918",
     "QQ123456C",
+    "part no AB1234563",
+    "code JK123456A",
+    "ticket 561234567890",
+    "ticket 043 397 4731",
+    "ORD-05536-26238",
+    "866-97-2688-X",
     "AKIAIOSFODNN7EXAMPL",
     "my bank is DEUTDEFF",
     "+05:00",
@@ -145,11 +156,18 @@ fn look_alike_negatives_are_not_found() {
 }
 
 #[test]
-fn ssn_area_9xx_is_itin_not_ssn() {
+fn a_label_decides_the_entity_of_its_format_valid_or_not() {
     let c = cl();
     assert_eq!(entities(&c, "912-70-1234"), vec!["us_itin"]);
-    assert_eq!(entities(&c, "ssn 912-70-1234"), vec!["us_itin"]);
-    assert!(entities(&c, "ssn 900-12-3456").is_empty());
+    assert!(entities(&c, "900-12-3456").is_empty());
+    // Test data and typos after an explicit label are still what it says.
+    for t in ["ssn 912-70-1234", "SSN 900-12-3456", "social security number: 000-12-3456", "SSN:666123456"] {
+        assert_eq!(entities(&c, t), vec!["us_ssn"], "{t}");
+    }
+    assert_eq!(entities(&c, "ITIN 123-45-6789"), vec!["us_itin"]);
+    assert_eq!(entities(&c, "NHS number 9434765919, NPI 1234567893"), vec!["uk_nhs", "us_npi"]);
+    // A label farther than an identifier word does not claim the value.
+    assert!(entities(&c, "card declined. booking 593019980915").is_empty());
 }
 
 #[test]
@@ -192,7 +210,7 @@ fn entities_filter_and_errors() {
     assert!(err[1].contains("classification.custom[0].pattern"));
     assert!(err[2].contains("classification.fields[0].path"));
     assert!(builtin_entity_names().contains(&"secret.aws_access_key"));
-    assert_eq!(builtin_entity_names().len(), 25);
+    assert_eq!(builtin_entity_names().len(), 27);
     for (k, (n, _)) in BUILTINS.iter().enumerate() {
         assert_eq!(builtin_entity_names()[k], *n);
     }
@@ -207,16 +225,16 @@ fn custom_rules_with_and_without_prefix() {
     assert_eq!(custom::required_prefix(r"a|b"), None);
     let c = Classifier::new(&Policy {
         custom: vec![
-            CustomRule { name: "mrn".into(), pattern: r"\bMRN-[0-9]{8}\b".into(), category: Category::Phi },
+            CustomRule { name: "case_no".into(), pattern: r"\bCASE-[0-9]{8}\b".into(), category: Category::Phi },
             CustomRule { name: "emp".into(), pattern: r"[A-Z]{3}[0-9]{5}".into(), category: Category::Custom },
         ],
         ..Policy::default()
     })
     .unwrap();
-    let out = c.scan(BodyKind::Text, b"xMRN-12345678 MRN-12345678 and MRN-1234 emp ABC12345.", &Actions::default());
+    let out = c.scan(BodyKind::Text, b"xCASE-12345678 CASE-12345678 and CASE-1234 emp ABC12345.", &Actions::default());
     let body = String::from_utf8(out.body.unwrap()).unwrap();
-    assert_eq!(body, "xMRN-12345678 [REDACTED:MRN] and MRN-1234 emp [REDACTED:EMP].");
-    let mrn = out.findings.iter().find(|f| f.entity == "mrn").unwrap();
+    assert_eq!(body, "xCASE-12345678 [REDACTED:CASE_NO] and CASE-1234 emp [REDACTED:EMP].");
+    let mrn = out.findings.iter().find(|f| f.entity == "case_no").unwrap();
     assert_eq!((mrn.category, mrn.count, mrn.action), (Category::Phi, 1, Action::Redact));
 }
 
