@@ -283,10 +283,37 @@ fn last_end(hay: &[u8], words: Words, whole: bool) -> Option<usize> {
             continue;
         }
         if let Some(end) = match_words(hay, p, words, whole) {
-            found = Some(end);
+            found = Some(found.map_or(end, |f: usize| f.max(end)));
         }
     }
     found
+}
+
+/// Whether one of `words` ends exactly at `e` in `b` (tried from the up to
+/// three word starts before `e`, within 24 bytes): cheaper than a window
+/// scan when the label must sit right before a value.
+pub(crate) fn ends_with_word(b: &[u8], e: usize, words: Words) -> bool {
+    let mut p = e;
+    for _ in 0..3 {
+        while p > 0 && at(b, p - 1).is_ascii_alphabetic() {
+            p -= 1;
+        }
+        if e - p > 24 || p == e {
+            return false;
+        }
+        let c = at(b, p);
+        if letter_bit(c) & words.firsts != 0 && word_start(b, p) {
+            let l = usize::from(c.to_ascii_lowercase().wrapping_sub(b'a'));
+            if words.with_first(l).iter().any(|w| match_at(b, p, w) == Some(e)) {
+                return true;
+            }
+        }
+        if p == 0 || !matches!(at(b, p - 1), b' ' | b'_' | b'-' | b'.') {
+            return false;
+        }
+        p -= 1;
+    }
+    false
 }
 
 /// Whether any of `words` occurs in `hay`.

@@ -25,6 +25,8 @@ const C_PLUS: u8 = 4;
 const C_LPAREN: u8 = 5;
 const C_COLON: u8 = 6;
 const C_DASH: u8 = 7;
+/// The lead byte of a Latin-1 letter (`É`): a name may start there.
+const C_LATIN: u8 = 8;
 
 #[allow(clippy::indexing_slicing)] // const-evaluated, i < 256
 const CLASS: [u8; 256] = {
@@ -46,6 +48,8 @@ const CLASS: [u8; 256] = {
             C_COLON
         } else if c == b'-' {
             C_DASH
+        } else if c == 0xC3 {
+            C_LATIN
         } else {
             0
         };
@@ -120,6 +124,8 @@ pub(crate) struct ScanCtx<'a> {
     /// Set when the text has digits spaced one by one (`4 1 1 1 1 …`): the
     /// caller normalises it and scans again.
     pub spaced: std::cell::Cell<bool>,
+    /// The member name says the value is a person's name.
+    pub name_key: bool,
 }
 
 impl ScanCtx<'_> {
@@ -153,6 +159,9 @@ pub(crate) fn scan(b: &[u8], cx: &ScanCtx<'_>, out: &mut Vec<Hit>) {
             C_AT if cx.on(e::EMAIL) => email(b, i).map(|(s, end)| hit(out, s, end, e::EMAIL)),
             C_PLUS | C_LPAREN if cx.on(e::PHONE) && !is_word(prev(b, i)) => phone_at(b, i, cx, false, out),
             C_COLON if at(b, i + 1).is_ascii_hexdigit() || at(b, i + 1) == b':' => ipv6(b, i, cx, out),
+            C_LATIN if cx.on(e::PERSON_NAME) => {
+                names::person(b, i, cx.key, cx.name_key).map(|ne| hit(out, i, ne, e::PERSON_NAME))
+            }
             C_DASH if cx.on(e::PRIVATE_KEY) && starts_with_at(b, i, b"-----BEGIN ") => {
                 private_key(b, i).map(|end| hit(out, i, end, e::PRIVATE_KEY))
             }
@@ -176,8 +185,10 @@ const TRIGGER: [u8; 256] = {
     while i < 256 {
         let c = i as u8;
         let word = c.is_ascii_alphanumeric() || c == b'_';
-        let start =
-            c.is_ascii_digit() || c.is_ascii_uppercase() || matches!(c, b'a' | b'e' | b'g' | b'r' | b's' | b'x');
+        let start = c.is_ascii_digit()
+            || c.is_ascii_uppercase()
+            || matches!(c, b'a' | b'e' | b'g' | b'r' | b's' | b'x')
+            || c == 0xC3;
         let any = matches!(c, b'@' | b'+' | b'(' | b':' | b'-');
         t[i] = ((start || any) as u8) | ((any as u8) << 1) | ((word as u8) << 2);
         i += 1;
@@ -208,7 +219,7 @@ fn class(c: u8) -> u8 {
 
 // ---------------------------------------------------------------- context words
 
-use super::{context, phone};
+use super::{context, names, phone};
 
 const AWS_WORDS: context::Words = context::words(&[b"aws", b"secret"]);
 
@@ -515,6 +526,12 @@ fn numeric(b: &[u8], i: usize, cx: &ScanCtx<'_>, out: &mut Vec<Hit>) -> usize {
     let total: usize = (0..gr.n).map(|k| gr.len(k)).sum();
     if gr.sep == b' ' && gr.n >= 5 && (0..5).all(|k| gr.len(k) == 1) {
         cx.spaced.set(true);
+    }
+    // A house number: `734 Rebekah Loop`, `8, rue Jeanne Henry`.
+    if total <= 6 && gr.n == 1 && cx.on(e::STREET_ADDRESS) && matches!(at(b, end), b' ' | b',') {
+        if let Some(ae) = names::address_at_number(b, s, cx.key) {
+            return hit(out, s, ae, e::STREET_ADDRESS);
+        }
     }
     // Every numeric detector needs at least 7 digits, or a date's groups,
     // or is `1 (415) 555-2671` or `12 March 1985`.
@@ -1007,12 +1024,25 @@ fn word_start(b: &[u8], i: usize, cx: &ScanCtx<'_>, out: &mut Vec<Hit>) -> Optio
         if let Some(r) = upper_ids(b, i, cx, out) {
             return Some(r);
         }
+        if cx.on(e::STREET_ADDRESS) {
+            if let Some(ae) = names::address_german(b, i) {
+                return Some(hit(out, names::german_street_start(b, i), ae, e::STREET_ADDRESS));
+            }
+            if let Some(ae) = names::address_at_unit(b, i, cx.key) {
+                return Some(hit(out, i, ae, e::STREET_ADDRESS));
+            }
+        }
         // `March 12, 1985` after a birth label.
         if cx.on(e::DATE_OF_BIRTH) {
             if let Some(de) = month_day_year(b, i) {
                 if ctx(b, i, cx, context::DOB) {
                     return Some(hit(out, i, de, e::DATE_OF_BIRTH));
                 }
+            }
+        }
+        if cx.on(e::PERSON_NAME) {
+            if let Some(ne) = names::person(b, i, cx.key, cx.name_key) {
+                return Some(hit(out, i, ne, e::PERSON_NAME));
             }
         }
         // An ICD-10 code after a diagnosis label (in clinical fields every

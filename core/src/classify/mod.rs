@@ -50,6 +50,7 @@ mod context;
 mod custom;
 mod detect;
 mod json;
+mod names;
 mod normalize;
 mod phone;
 mod stream;
@@ -64,7 +65,6 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 /// Built-in entity ids (index into the entity table).
-#[allow(dead_code)] // person_name and street_address: detectors in the next step
 pub(crate) mod entity {
     pub const EMAIL: u16 = 0;
     pub const PHONE: u16 = 1;
@@ -513,12 +513,24 @@ impl Classifier {
             icd,
             first_only,
             spaced: std::cell::Cell::new(false),
+            name_key: !key.is_empty() && context::has_word(key.as_bytes(), names::NAME_LABELS),
         };
         let from = out.len();
+        // Asked only whether there is anything: a hit in the text as it is
+        // answers that without looking for what to normalise.
+        if first_only {
+            detect::scan(text.as_bytes(), &cx, out);
+            if out.len() > from {
+                return;
+            }
+        }
         let norm = match normalize::first_change(text.as_bytes()) {
-            Some(f) => normalize::normalize_from(text, f),
+            // From the start: a run of spaced digits may come before `f`.
+            Some(_) => normalize::normalize_from(text, 0),
             None => {
-                detect::scan(text.as_bytes(), &cx, out);
+                if !first_only {
+                    detect::scan(text.as_bytes(), &cx, out);
+                }
                 // Digits spaced one by one: scan the whole text normalised.
                 if cx.spaced.get() {
                     out.truncate(from);
@@ -547,17 +559,43 @@ impl Classifier {
                 continue;
             };
             let mut sub = Vec::new();
-            self.detect(&inner, "", false, false, false, &mut sub);
-            for c in &self.customs {
-                c.find(&inner, &mut sub);
+            match serde_json::from_str::<serde_json::Value>(&inner) {
+                // Encoded JSON: its strings with their member names as context.
+                Ok(v @ (serde_json::Value::Object(_) | serde_json::Value::Array(_))) => {
+                    self.detect_json(&v, "", &mut sub)
+                }
+                _ => {
+                    self.detect(&inner, "", false, false, false, &mut sub);
+                    for c in &self.customs {
+                        c.find(&inner, &mut sub);
+                    }
+                    resolve(&mut sub);
+                }
             }
-            resolve(&mut sub);
             if let Some(h) = sub.first() {
                 out.push(Hit { start: s, end: e, entity: h.entity });
                 if first_only {
                     return;
                 }
             }
+        }
+    }
+
+    /// Hits in the strings of decoded JSON (positions are not kept: the
+    /// caller covers the whole encoded run). Bounded by the run's size.
+    fn detect_json(&self, v: &serde_json::Value, key: &str, out: &mut Vec<Hit>) {
+        match v {
+            serde_json::Value::String(s) => {
+                let from = out.len();
+                self.detect(s, key, false, false, false, out);
+                for c in &self.customs {
+                    c.find(s, out);
+                }
+                out.truncate(from + usize::from(out.len() > from));
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|x| self.detect_json(x, key, out)),
+            serde_json::Value::Object(map) => map.iter().for_each(|(k, x)| self.detect_json(x, k, out)),
+            _ => {}
         }
     }
 

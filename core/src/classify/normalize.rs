@@ -71,20 +71,33 @@ fn cls(c: u8) -> u8 {
 /// Runs of spaced characters are found by the detectors themselves (they
 /// report single digits in a row) and normalised from the start.
 pub(crate) fn first_change(b: &[u8]) -> Option<usize> {
-    let mut first: Option<usize> = None;
-    let mut take = |p: usize| first = Some(first.map_or(p, |f: usize| f.min(p)));
-    if !b.is_ascii() {
-        if let Some(p) = memchr::memchr3_iter(0xC2, 0xE2, 0xEF, b).find(|&p| unit(b, p).is_some()) {
-            take(p);
+    let mut i = 0;
+    while let Some(p) = next_candidate(b, i) {
+        if unit(b, p).is_some() || pct_utf8(b, p).is_some() {
+            return Some(p);
         }
-        if let Some(p) = memchr::memchr_iter(0xE3, b).find(|&p| unit(b, p).is_some()) {
-            take(p);
+        i = p + 1;
+    }
+    None
+}
+
+/// The next byte at or after `from` that may start something to normalise
+/// (a byte >= 0x80, `%` or `+`), eight bytes at a time.
+fn next_candidate(b: &[u8], from: usize) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let zero = |v: u64| v.wrapping_sub(LO) & !v & HI;
+    let mut i = from;
+    while let Some(chunk) = b.get(i..i + 8) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(chunk);
+        let v = u64::from_le_bytes(w);
+        if (v & HI) | zero(v ^ (LO * 0x25)) | zero(v ^ (LO * 0x2B)) != 0 {
+            break;
         }
+        i += 8;
     }
-    if let Some(p) = memchr::memchr2_iter(b'%', b'+', b).find(|&p| unit(b, p).is_some()) {
-        take(p);
-    }
-    first
+    b.get(i..)?.iter().position(|&c| cls(c) & NORM != 0 || c >= 0x80).map(|p| i + p)
 }
 
 /// Whether `b` has a run of at least [`MIN_B64`] base64 characters. A run
@@ -144,9 +157,7 @@ fn unit(b: &[u8], i: usize) -> Option<(u8, usize)> {
             }
         }
         b'%' => {
-            let hex = |x: u8| (x as char).to_digit(16);
-            let v = hex(at(b, i + 1))? * 16 + hex(at(b, i + 2))?;
-            let v = u8::try_from(v).ok()?;
+            let v = pct(b, i)?;
             (0x20..0x7F).contains(&v).then_some((v, 3))
         }
         b'+' if form_space(b, i) => Some((b' ', 1)),
@@ -154,12 +165,44 @@ fn unit(b: &[u8], i: usize) -> Option<(u8, usize)> {
     }
 }
 
+/// The byte `%XX` at `i` encodes.
+fn pct(b: &[u8], i: usize) -> Option<u8> {
+    if at(b, i) != b'%' {
+        return None;
+    }
+    let hex = |x: u8| (x as char).to_digit(16);
+    u8::try_from(hex(at(b, i + 1))? * 16 + hex(at(b, i + 2))?).ok()
+}
+
+/// A percent-encoded UTF-8 character of two or three bytes at `i`
+/// (`%C3%A9`): its bytes and the length of its encoding.
+fn pct_utf8(b: &[u8], i: usize) -> Option<([u8; 3], usize, usize)> {
+    let lead = pct(b, i)?;
+    let n = match lead {
+        0xC2..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        _ => return None,
+    };
+    let mut out = [lead, 0, 0];
+    for k in 1..n {
+        let c = pct(b, i + 3 * k)?;
+        if c & 0xC0 != 0x80 {
+            return None;
+        }
+        if let Some(slot) = out.get_mut(k) {
+            *slot = c;
+        }
+    }
+    std::str::from_utf8(out.get(..n)?).ok()?;
+    Some((out, n, 3 * n))
+}
+
 /// A `+` that form encoding made of a space: between two letters or digits
 /// in a query value (`?ssn=078+05+1120&`), unless the value is an e-mail
 /// address (`jane+news@example.com` sent unencoded).
 fn form_space(b: &[u8], i: usize) -> bool {
     let word = |c: u8| c.is_ascii_alphanumeric() || c == b'%';
-    if i == 0 || !word(at(b, i - 1)) || !word(at(b, i + 1)) {
+    if i == 0 || !(word(at(b, i - 1)) || at(b, i - 1) == b'.') || !word(at(b, i + 1)) {
         return false;
     }
     let stop = |c: u8| c.is_ascii_whitespace() || matches!(c, b'"' | b'\'' | b'<' | b'>');
@@ -273,6 +316,15 @@ pub(crate) fn normalize_from(text: &str, first: usize) -> Option<Normalized> {
                 continue;
             }
         }
+        if c == b'%' {
+            if let Some((bytes, n, len)) = pct_utf8(b, i) {
+                breaks.push((out.len(), i));
+                out.extend_from_slice(bytes.get(..n).unwrap_or_default());
+                i += len;
+                breaks.push((out.len(), i));
+                continue;
+            }
+        }
         if cls(c) & NORM != 0 {
             if let Some((v, len)) = unit(b, i) {
                 breaks.push((out.len(), i));
@@ -362,6 +414,7 @@ mod tests {
         roundtrip("4111\u{a0}1111\u{2009}1111\u{202f}1111", "4111 1111 1111 1111");
         roundtrip("\u{ff10}\u{ff17}\u{ff18}", "078");
         roundtrip("jane.doe%40example.com", "jane.doe@example.com");
+        roundtrip("name/Magdalene%20Gie%C3%9F/x", "name/Magdalene Gie\u{df}/x");
         roundtrip("?q=415+555+2671&x", "?q=415 555 2671&x");
         assert!(normalize("AWS_KEY=Ab+cD/e+f").is_none());
         roundtrip("?iban=NL93+EZNN+7886&d=16+March+1994", "?iban=NL93 EZNN 7886&d=16 March 1994");
