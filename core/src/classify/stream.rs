@@ -50,7 +50,7 @@ const CTX_KEEP: usize = 64;
 
 #[derive(Debug, Clone)]
 enum Seg {
-    Key(&'static str),
+    Key(std::borrow::Cow<'static, str>),
     Idx(usize),
 }
 
@@ -89,7 +89,9 @@ struct Pending {
     /// New `data` for a non-JSON frame (or new raw bytes for an oversize one).
     replaced: Option<Vec<u8>>,
     changed: bool,
-    piece: Option<Piece>,
+    /// The frame's streamed strings: its text piece and every other string
+    /// under its delta, each joined with the same field of earlier frames.
+    pieces: Vec<Piece>,
 }
 
 struct Chan {
@@ -268,7 +270,7 @@ impl StreamRedactor {
 
     fn ingest(&mut self, cl: &Classifier, frame: SseFrame, observe: &mut Observer<'_>) {
         self.pending_bytes += frame.raw.len();
-        let mut p = Pending { frame, wire: Wire::Sse, json: None, replaced: None, changed: false, piece: None };
+        let mut p = Pending { frame, wire: Wire::Sse, json: None, replaced: None, changed: false, pieces: Vec::new() };
         let parsed = match p.frame.data.trim() {
             _ if p.frame.oversize || !p.frame.has_data => None,
             "" | "[DONE]" => None,
@@ -323,7 +325,7 @@ impl StreamRedactor {
         let header_bytes = crate::ai::eventstream_header_bytes(&m.raw).to_vec();
         let frame = SseFrame { raw: m.raw, event, data, has_data: true, oversize: false };
         let wire = Wire::Aws { header_bytes, outer };
-        let mut p = Pending { frame, wire, json: None, replaced: None, changed: false, piece: None };
+        let mut p = Pending { frame, wire, json: None, replaced: None, changed: false, pieces: Vec::new() };
         match parsed {
             Some(v) => self.ingest_json(cl, &mut p, v),
             None => self.ingest_text(cl, &mut p),
@@ -386,14 +388,21 @@ impl StreamRedactor {
     }
 
     fn ingest_json(&mut self, cl: &Classifier, p: &mut Pending, mut v: Value) {
-        let found = locate(&v);
-        let text = found.as_ref().and_then(|(ptr, _, _)| get_str(&mut v, ptr)).map(std::mem::take);
+        // The text piece of a known shape, then every other string under the
+        // event's delta: each is joined with the same field of earlier events.
+        let mut streamed: Vec<(Vec<Seg>, String, String)> = locate(&v).into_iter().collect();
+        // The known text piece is also under a delta: it keeps its own channel.
+        let known = streamed.first().map(|(ptr, _, _)| ptr.clone());
+        delta_strings(&v, known.as_deref(), &mut streamed);
+        let texts: Vec<Option<String>> =
+            streamed.iter().map(|(ptr, _, _)| get_str(&mut v, ptr).map(std::mem::take)).collect();
         let mut sink = self.sink(cl);
         let mut path = String::from("$");
         let w = json::walk(cl, &mut sink, &mut v, &mut path, "", None, false);
         self.tally = sink.t;
         p.changed = w.changed;
-        if let (Some((ptr, key, loc)), Some(text)) = (found, text) {
+        for ((ptr, key, loc), text) in streamed.into_iter().zip(texts) {
+            let Some(text) = text else { continue };
             if let Some(s) = get_str(&mut v, &ptr) {
                 *s = text.clone();
             }
@@ -402,7 +411,7 @@ impl StreamRedactor {
                 let start = c.buf.len();
                 c.buf.push_str(&text);
                 c.fresh = true;
-                p.piece = Some(Piece { chan, ptr, start, end: c.buf.len(), done: None });
+                p.pieces.push(Piece { chan, ptr, start, end: c.buf.len(), done: None });
             }
         }
         p.json = Some(v);
@@ -442,7 +451,7 @@ impl StreamRedactor {
             return out;
         }
         while let Some(front) = self.pending.front() {
-            if front.piece.as_ref().is_some_and(|p| p.done.is_none()) {
+            if front.pieces.iter().any(|p| p.done.is_none()) {
                 break;
             }
             let Some(p) = self.pending.pop_front() else {
@@ -459,7 +468,7 @@ impl StreamRedactor {
             return;
         };
         if chan.buf.is_empty()
-            && !self.pending.iter().any(|p| p.piece.as_ref().is_some_and(|x| x.chan == ci && x.done.is_none()))
+            && !self.pending.iter().any(|p| p.pieces.iter().any(|x| x.chan == ci && x.done.is_none()))
         {
             return;
         }
@@ -490,7 +499,7 @@ impl StreamRedactor {
         let ends: Vec<usize> = self
             .pending
             .iter()
-            .filter_map(|p| p.piece.as_ref())
+            .flat_map(|p| p.pieces.iter())
             .filter(|x| x.chan == ci && x.done.is_none())
             .map(|x| x.end)
             .collect();
@@ -524,8 +533,7 @@ impl StreamRedactor {
         applicable.extend(restores.into_iter().filter(|x| x.1 <= r).map(|(a, b, o)| (a, b, Some(o))));
         applicable.sort_by_key(|x| x.0);
         self.tally = sink.t;
-        for p in self.pending.iter_mut() {
-            let Some(pc) = p.piece.as_mut() else { continue };
+        for pc in self.pending.iter_mut().flat_map(|p| p.pieces.iter_mut()) {
             if pc.chan != ci || pc.done.is_some() || pc.end > r {
                 continue;
             }
@@ -564,12 +572,10 @@ impl StreamRedactor {
             chan.ctx = joined.get(from..).unwrap_or("").to_string();
             chan.buf = text.get(r..).unwrap_or("").to_string();
         }
-        for p in self.pending.iter_mut() {
-            if let Some(pc) = p.piece.as_mut() {
-                if pc.chan == ci && pc.done.is_none() {
-                    pc.start -= r;
-                    pc.end -= r;
-                }
+        for pc in self.pending.iter_mut().flat_map(|p| p.pieces.iter_mut()) {
+            if pc.chan == ci && pc.done.is_none() {
+                pc.start -= r;
+                pc.end -= r;
             }
         }
     }
@@ -607,11 +613,13 @@ fn restore_spans(
 
 fn emit(mut p: Pending, out: &mut Vec<u8>) {
     let mut changed = p.changed;
-    if let (Some(pc), Some(v)) = (p.piece.take(), p.json.as_mut()) {
-        if let Some(Some(new)) = pc.done {
-            if let Some(s) = get_str(v, &pc.ptr) {
-                *s = new;
-                changed = true;
+    if let Some(v) = p.json.as_mut() {
+        for pc in std::mem::take(&mut p.pieces) {
+            if let Some(Some(new)) = pc.done {
+                if let Some(s) = get_str(v, &pc.ptr) {
+                    *s = new;
+                    changed = true;
+                }
             }
         }
     }
@@ -651,7 +659,7 @@ fn get_str<'v>(v: &'v mut Value, ptr: &[Seg]) -> Option<&'v mut String> {
     let mut cur = v;
     for s in ptr {
         cur = match s {
-            Seg::Key(k) => cur.get_mut(*k)?,
+            Seg::Key(k) => cur.get_mut(k.as_ref())?,
             Seg::Idx(i) => cur.get_mut(*i)?,
         };
     }
@@ -665,7 +673,7 @@ fn is_str(v: &Value, ptr: &[Seg]) -> bool {
     let mut cur = v;
     for s in ptr {
         let next = match s {
-            Seg::Key(k) => cur.get(*k),
+            Seg::Key(k) => cur.get(k.as_ref()),
             Seg::Idx(i) => cur.get(*i),
         };
         match next {
@@ -676,17 +684,109 @@ fn is_str(v: &Value, ptr: &[Seg]) -> bool {
     cur.is_string()
 }
 
+/// Members under a delta that name or classify the piece rather than carry
+/// streamed text (they repeat in every event).
+const DELTA_META: &[&str] =
+    &["type", "role", "id", "index", "object", "model", "finish_reason", "stop_reason", "name", "call_id", "status"];
+
+/// Every string under a member named `delta` (or in Gemini's
+/// `candidates[].content.parts[]`), as (pointer, channel key, location).
+/// The channel key carries the event's block, item and content index so
+/// that parallel blocks stay apart. A delta is looked for in the first three
+/// levels; nothing is allocated until a string is found.
+fn delta_strings(v: &Value, known: Option<&[Seg]>, out: &mut Vec<(Vec<Seg>, String, String)>) {
+    let mut stack: Vec<Step<'_>> = Vec::new();
+    collect(v, &mut stack, false, v, known, out);
+}
+
+/// Whether the walk's position is the pointer `ptr`.
+fn at_ptr(stack: &[Step<'_>], ptr: &[Seg]) -> bool {
+    stack.len() == ptr.len()
+        && stack.iter().zip(ptr).all(|(a, b)| match (a, b) {
+            (Step::Key(x), Seg::Key(y)) => *x == y.as_ref(),
+            (Step::Idx(x), Seg::Idx(y)) => x == y,
+            _ => false,
+        })
+}
+
+#[derive(Clone, Copy)]
+enum Step<'a> {
+    Key(&'a str),
+    Idx(usize),
+}
+
+fn collect<'a>(
+    v: &'a Value,
+    stack: &mut Vec<Step<'a>>,
+    under: bool,
+    root: &Value,
+    known: Option<&[Seg]>,
+    out: &mut Vec<(Vec<Seg>, String, String)>,
+) {
+    if out.len() >= MAX_CHANNELS || (!under && stack.len() > 3) {
+        return;
+    }
+    match v {
+        Value::String(_) if under && !known.is_some_and(|k| at_ptr(stack, k)) => {
+            let mut path = String::from("$");
+            let mut ptr = Vec::with_capacity(stack.len());
+            for st in stack.iter() {
+                match *st {
+                    Step::Key(k) => {
+                        json::push_key(&mut path, k);
+                        ptr.push(Seg::Key(std::borrow::Cow::Owned(k.to_string())));
+                    }
+                    Step::Idx(i) => {
+                        path.push_str(&format!("[{i}]"));
+                        ptr.push(Seg::Idx(i));
+                    }
+                }
+            }
+            let disc: Vec<String> = ["index", "contentBlockIndex", "item_id", "content_index"]
+                .iter()
+                .map(|k| root.get(*k).map(Value::to_string).unwrap_or_default())
+                .collect();
+            out.push((ptr, format!("delta:{}:{path}", disc.join(":")), path));
+        }
+        Value::Array(items) => {
+            for (k, item) in items.iter().enumerate() {
+                stack.push(Step::Idx(k));
+                collect(item, stack, under, root, known, out);
+                stack.pop();
+            }
+        }
+        Value::Object(map) => {
+            let parts = matches!(stack.as_slice(), [Step::Key("candidates"), Step::Idx(_), Step::Key("content")]);
+            for (k, item) in map {
+                if under && DELTA_META.contains(&k.as_str()) {
+                    continue;
+                }
+                if !(under || item.is_object() || item.is_array()) {
+                    continue;
+                }
+                stack.push(Step::Key(k));
+                let below = under || k == "delta" || (parts && k == "parts");
+                collect(item, stack, below, root, known, out);
+                stack.pop();
+            }
+        }
+        _ => {}
+    }
+}
+
 /// The streamed text piece of a frame: (pointer, channel key, location).
 fn locate(v: &Value) -> Option<(Vec<Seg>, String, String)> {
+    use std::borrow::Cow;
     use Seg::{Idx, Key};
     if let Some(choices) = v.get("choices").and_then(Value::as_array) {
         for (k, ch) in choices.iter().enumerate() {
             let idx = ch.get("index").and_then(Value::as_u64).unwrap_or(k as u64);
-            let p = vec![Key("choices"), Idx(k), Key("delta"), Key("content")];
+            let p =
+                vec![Key(Cow::Borrowed("choices")), Idx(k), Key(Cow::Borrowed("delta")), Key(Cow::Borrowed("content"))];
             if is_str(v, &p) {
                 return Some((p, format!("oai:{idx}:content"), format!("$.choices[{idx}].delta.content")));
             }
-            let p = vec![Key("choices"), Idx(k), Key("text")];
+            let p = vec![Key(Cow::Borrowed("choices")), Idx(k), Key(Cow::Borrowed("text"))];
             if is_str(v, &p) {
                 return Some((p, format!("oai:{idx}:text"), format!("$.choices[{idx}].text")));
             }
@@ -694,13 +794,13 @@ fn locate(v: &Value) -> Option<(Vec<Seg>, String, String)> {
                 for (j, tc) in tcs.iter().enumerate() {
                     let tci = tc.get("index").and_then(Value::as_u64).unwrap_or(j as u64);
                     let p = vec![
-                        Key("choices"),
+                        Key(Cow::Borrowed("choices")),
                         Idx(k),
-                        Key("delta"),
-                        Key("tool_calls"),
+                        Key(Cow::Borrowed("delta")),
+                        Key(Cow::Borrowed("tool_calls")),
                         Idx(j),
-                        Key("function"),
-                        Key("arguments"),
+                        Key(Cow::Borrowed("function")),
+                        Key(Cow::Borrowed("arguments")),
                     ];
                     if is_str(v, &p) {
                         return Some((
@@ -717,9 +817,15 @@ fn locate(v: &Value) -> Option<(Vec<Seg>, String, String)> {
     // Bedrock ConverseStream `contentBlockDelta`.
     if let Some(idx) = v.get("contentBlockIndex").and_then(Value::as_u64) {
         for (p, what) in [
-            (vec![Key("delta"), Key("text")], "text"),
-            (vec![Key("delta"), Key("toolUse"), Key("input")], "toolUse.input"),
-            (vec![Key("delta"), Key("reasoningContent"), Key("text")], "reasoningContent.text"),
+            (vec![Key(Cow::Borrowed("delta")), Key(Cow::Borrowed("text"))], "text"),
+            (
+                vec![Key(Cow::Borrowed("delta")), Key(Cow::Borrowed("toolUse")), Key(Cow::Borrowed("input"))],
+                "toolUse.input",
+            ),
+            (
+                vec![Key(Cow::Borrowed("delta")), Key(Cow::Borrowed("reasoningContent")), Key(Cow::Borrowed("text"))],
+                "reasoningContent.text",
+            ),
         ] {
             if is_str(v, &p) {
                 return Some((p, format!("converse:{idx}:{what}"), format!("$.delta.{what} (block {idx})")));
@@ -729,15 +835,15 @@ fn locate(v: &Value) -> Option<(Vec<Seg>, String, String)> {
     // Bedrock model-native chunks: Titan, Llama, Cohere, Mistral.
     for (key, chan) in [("outputText", "titan"), ("generation", "llama")] {
         if v.get(key).is_some_and(Value::is_string) {
-            return Some((vec![Key(key)], chan.to_string(), format!("$.{key}")));
+            return Some((vec![Key(Cow::Borrowed(key))], chan.to_string(), format!("$.{key}")));
         }
     }
     if v.get("is_finished").is_some() && v.get("text").is_some_and(Value::is_string) {
-        return Some((vec![Key("text")], "cohere".to_string(), "$.text".to_string()));
+        return Some((vec![Key(Cow::Borrowed("text"))], "cohere".to_string(), "$.text".to_string()));
     }
     if let Some(outputs) = v.get("outputs").and_then(Value::as_array) {
         for (k, _) in outputs.iter().enumerate() {
-            let p = vec![Key("outputs"), Idx(k), Key("text")];
+            let p = vec![Key(Cow::Borrowed("outputs")), Idx(k), Key(Cow::Borrowed("text"))];
             if is_str(v, &p) {
                 return Some((p, format!("mistral:{k}"), format!("$.outputs[{k}].text")));
             }
@@ -747,7 +853,7 @@ fn locate(v: &Value) -> Option<(Vec<Seg>, String, String)> {
     if ty == "content_block_delta" {
         let idx = v.get("index").and_then(Value::as_u64).unwrap_or(0);
         for field in ["text", "partial_json", "thinking"] {
-            let p = vec![Key("delta"), Key(field)];
+            let p = vec![Key(Cow::Borrowed("delta")), Key(Cow::Borrowed(field))];
             if is_str(v, &p) {
                 return Some((p, format!("ant:{idx}:{field}"), format!("$.delta.{field}")));
             }
@@ -757,13 +863,20 @@ fn locate(v: &Value) -> Option<(Vec<Seg>, String, String)> {
     if ty.starts_with("response.") && ty.ends_with(".delta") && v.get("delta").is_some_and(Value::is_string) {
         let item = v.get("item_id").and_then(Value::as_str).unwrap_or("");
         let ci = v.get("content_index").and_then(Value::as_u64).unwrap_or(0);
-        return Some((vec![Key("delta")], format!("resp:{item}:{ci}:{ty}"), "$.delta".to_string()));
+        return Some((vec![Key(Cow::Borrowed("delta"))], format!("resp:{item}:{ci}:{ty}"), "$.delta".to_string()));
     }
     if let Some(cands) = v.get("candidates").and_then(Value::as_array) {
         for (k, c) in cands.iter().enumerate() {
             if let Some(parts) = c.get("content").and_then(|c| c.get("parts")).and_then(Value::as_array) {
                 for (j, _) in parts.iter().enumerate() {
-                    let p = vec![Key("candidates"), Idx(k), Key("content"), Key("parts"), Idx(j), Key("text")];
+                    let p = vec![
+                        Key(Cow::Borrowed("candidates")),
+                        Idx(k),
+                        Key(Cow::Borrowed("content")),
+                        Key(Cow::Borrowed("parts")),
+                        Idx(j),
+                        Key(Cow::Borrowed("text")),
+                    ];
                     if is_str(v, &p) {
                         return Some((p, format!("gem:{k}"), format!("$.candidates[{k}].content.parts[{j}].text")));
                     }

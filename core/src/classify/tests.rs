@@ -487,6 +487,55 @@ fn streams_split_at_every_byte_never_leak_the_email() {
     }
 }
 
+/// A stream whose e-mail address is split across events in a field that is
+/// not a known text channel, at `pointer` under each event's delta.
+fn other_field_stream(field: &[&str]) -> Vec<u8> {
+    let mut s = Vec::new();
+    let nest = |v: Value| field.iter().rev().fold(v, |acc, k| json!({ *k: acc }));
+    for piece in ["Let me think: mail jo", "hn.doe@exam", "ple.com and ", "then answer. "] {
+        let d = json!({"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta": nest(json!(piece))}]});
+        s.extend_from_slice(format!("data: {d}\n\n").as_bytes());
+    }
+    let d = json!({"type":"content_block_delta","index":1,"delta":{"type":"citations_delta","citation":{"cited_text":"jo"}}});
+    s.extend_from_slice(format!("data: {d}\n\n").as_bytes());
+    for piece in ["hn.doe@exam", "ple.com cited"] {
+        let d = json!({"type":"content_block_delta","index":1,"delta":{"type":"citations_delta","citation":{"cited_text":piece}}});
+        s.extend_from_slice(format!("data: {d}\n\n").as_bytes());
+    }
+    s.extend_from_slice(b"data: [DONE]\n\n");
+    s
+}
+
+#[test]
+fn values_split_across_events_in_any_delta_field_never_leak() {
+    let c = cl();
+    for (field, loc) in [
+        (&["reasoning_content"][..], "$.choices[0].delta.reasoning_content"),
+        (&["extra", "note"][..], "$.choices[0].delta.extra.note"),
+    ] {
+        let stream = other_field_stream(field);
+        let (whole, r) = run_stream(&c, &stream, &[], Actions::default());
+        let s = String::from_utf8_lossy(&whole);
+        assert_eq!(s.matches("[REDACTED:EMAIL]").count(), 2, "{s}");
+        let f = r.findings();
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].count, 2);
+        assert_eq!(f[0].locations, vec![loc.to_string(), "$.delta.citation.cited_text".to_string()]);
+        for split in 0..=stream.len() {
+            let (out, _) = run_stream(&c, &stream, &[split], Actions::default());
+            let s = String::from_utf8_lossy(&out);
+            assert!(
+                !s.contains("john.doe") && !s.contains("@exam") && !s.contains("ple.com"),
+                "{loc} split {split}: {s}"
+            );
+            assert_eq!(out, whole, "{loc} split {split}");
+        }
+        let all_splits: Vec<usize> = (1..stream.len()).collect();
+        let (out, _) = run_stream(&c, &stream, &all_splits, Actions::default());
+        assert_eq!(out, whole);
+    }
+}
+
 #[test]
 fn clean_streams_pass_through_byte_for_byte() {
     let c = cl();
