@@ -1143,7 +1143,9 @@ fn aws_secret_scan(b: &[u8], from: usize, to: usize, out: &mut Vec<Hit>) {
         if tokc(c) && (!tokc(p) || p == b'/') {
             let e = tok_end(b, k, tokc, 1024);
             let en = k + 40;
-            let bounded = (en == e && at(b, e) != b'=') || (en < e && at(b, en) == b'/' && p == b'/');
+            // A `=` right after is base64 padding unless a word follows (`KEY=x`).
+            let padded = at(b, e) == b'=' && !at(b, e + 1).is_ascii_alphanumeric();
+            let bounded = (en == e && !padded) || (en < e && at(b, en) == b'/' && p == b'/');
             if bounded && b.get(k..en).is_some_and(looks) {
                 push(out, k, en, e::AWS_SECRET_KEY);
                 k = en;

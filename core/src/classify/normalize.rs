@@ -56,6 +56,7 @@ const CLS: [u8; 256] = {
     t[0xEF] |= NORM; // U+FF01-U+FF5E
     t[b'%' as usize] |= NORM;
     t[b'+' as usize] |= NORM;
+    t[b'\\' as usize] |= NORM;
     t
 };
 
@@ -82,7 +83,7 @@ pub(crate) fn first_change(b: &[u8]) -> Option<usize> {
 }
 
 /// The next byte at or after `from` that may start something to normalise
-/// (a byte >= 0x80, `%` or `+`), eight bytes at a time.
+/// (a byte >= 0x80, `%`, `+` or `\\`), eight bytes at a time.
 fn next_candidate(b: &[u8], from: usize) -> Option<usize> {
     const LO: u64 = 0x0101_0101_0101_0101;
     const HI: u64 = 0x8080_8080_8080_8080;
@@ -92,7 +93,7 @@ fn next_candidate(b: &[u8], from: usize) -> Option<usize> {
         let mut w = [0u8; 8];
         w.copy_from_slice(chunk);
         let v = u64::from_le_bytes(w);
-        if (v & HI) | zero(v ^ (LO * 0x25)) | zero(v ^ (LO * 0x2B)) != 0 {
+        if (v & HI) | zero(v ^ (LO * 0x25)) | zero(v ^ (LO * 0x2B)) | zero(v ^ (LO * 0x5C)) != 0 {
             break;
         }
         i += 8;
@@ -161,6 +162,13 @@ fn unit(b: &[u8], i: usize) -> Option<(u8, usize)> {
             (0x20..0x7F).contains(&v).then_some((v, 3))
         }
         b'+' if form_space(b, i) => Some((b' ', 1)),
+        // JSON and C escapes in text (a JSON document logged as text):
+        // `\n078-05-1120` starts the value at a word boundary.
+        b'\\' => match at(b, i + 1) {
+            b'n' | b't' | b'r' => Some((b' ', 2)),
+            c @ (b'"' | b'/' | b'\'') => Some((c, 2)),
+            _ => None,
+        },
         _ => None,
     }
 }
@@ -414,6 +422,7 @@ mod tests {
         roundtrip("4111\u{a0}1111\u{2009}1111\u{202f}1111", "4111 1111 1111 1111");
         roundtrip("\u{ff10}\u{ff17}\u{ff18}", "078");
         roundtrip("jane.doe%40example.com", "jane.doe@example.com");
+        roundtrip(r#"{\"ssn\":\"078-05-1120\"}\n"#, r#"{"ssn":"078-05-1120"} "#);
         roundtrip("name/Magdalene%20Gie%C3%9F/x", "name/Magdalene Gie\u{df}/x");
         roundtrip("?q=415+555+2671&x", "?q=415 555 2671&x");
         assert!(normalize("AWS_KEY=Ab+cD/e+f").is_none());

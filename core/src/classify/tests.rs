@@ -983,3 +983,93 @@ fn eventstream_edge_cases_leak_nothing() {
     assert_eq!(restore(format!("a {tok}ff b").as_bytes(), &map), None);
     assert_eq!(restore(format!("a {tok} b").as_bytes(), &map), Some(b"a X b".to_vec()));
 }
+
+/// (entity, label before it or "", value): one of each built-in.
+const MATRIX: &[(&str, &str, &str)] = &[
+    ("email", "", "jane.doe@example.com"),
+    ("phone", "", "+44 20 7946 0958"),
+    ("ip_address", "", "10.1.2.3"),
+    ("date_of_birth", "DOB", "1980-05-17"),
+    ("person_name", "", "Maria Lopez"),
+    ("street_address", "", "734 Rebekah Loop"),
+    ("us_npi", "NPI", "1234567893"),
+    ("us_dea", "DEA", "AB1234563"),
+    ("uk_nhs", "NHS", "943 476 5919"),
+    ("icd10", "diagnosis", "E11.9"),
+    ("credit_card", "", "4111111111111111"),
+    ("us_ssn", "", "078-05-1120"),
+    ("us_itin", "", "912-70-1234"),
+    ("uk_nino", "NINO", "AB123456C"),
+    ("ca_sin", "SIN", "130 692 544"),
+    ("iban", "", "DE89370400440532013000"),
+    ("mrn", "MRN", "12345678"),
+    ("secret.aws_access_key", "", "AKIAIOSFODNN7EXAMPLE"),
+    ("secret.aws_secret_key", "aws_secret_access_key", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
+    ("secret.github_token", "", "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"),
+    ("secret.openai_key", "", "sk-proj-Ab3dEfGhIjKlMnOpQrStUvWxYz0123456789_-abcdEFGH"),
+    ("secret.anthropic_key", "", "sk-ant-api03-Ab3dEfGhIjKlMnOpQrStUvWxYz0123456789-abcdEFGHijkl_mnopAA"),
+    ("secret.slack_token", "", "xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx"),
+    ("secret.stripe_key", "", "sk_live_4eC39HqLyjWDarjtT1zdp7dc"),
+    ("secret.google_api_key", "", "AIzaSyDaGmWKa4JsXZ-HjGw7ISLn_3namBGewQe"),
+    (
+        "secret.jwt",
+        "",
+        "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+    ),
+];
+
+/// Every delimiter a value can touch, as (before, after).
+const DELIMITERS: &[(&str, &str)] = &[
+    (" ", " "),
+    (":", ":"),
+    ("=", "="),
+    ("/", "/"),
+    ("?", "?"),
+    ("&", "&"),
+    ("#", "#"),
+    (",", ","),
+    (";", ";"),
+    ("|", "|"),
+    ("(", ")"),
+    ("[", "]"),
+    ("{", "}"),
+    ("<", ">"),
+    ("\"", "\""),
+    ("'", "'"),
+    ("\t", "\t"),
+    ("\n", "\n"),
+    ("\\n", "\\n"),
+    ("\\\"", "\\\""),
+    ("?q=", "&page=2"),
+    ("/v1/x/", "/edit"),
+];
+
+#[test]
+fn boundaries_every_entity_by_every_delimiter() {
+    let c = cl();
+    let mut misses = Vec::new();
+    for (ent, label, value) in MATRIX {
+        let lead = if label.is_empty() { String::new() } else { format!("{label} ") };
+        let mut texts: Vec<String> = DELIMITERS.iter().map(|(a, b)| format!("{lead}{a}{value}{b}tail")).collect();
+        // start and end of the string
+        texts.push(format!("{lead}{value}"));
+        if label.is_empty() {
+            texts.push((*value).to_string());
+        }
+        for t in texts {
+            let spans = c.text_spans(&t);
+            let want = t.find(value).map(|s| (s, s + value.len()));
+            let got = spans.iter().find(|(e, _, _)| e == ent).map(|(_, s, e)| (*s, *e));
+            if got != want {
+                misses.push(format!("{ent} in {t:?}: {spans:?}"));
+            }
+        }
+    }
+    // host:port, in a URL too
+    for t in ["10.1.2.3:8080", "http://10.1.2.3:8080/health", "ip:10.1.2.3", "ip=[2001:db8::1]:443"] {
+        if !c.text_spans(t).iter().any(|(e, _, _)| *e == "ip_address") {
+            misses.push(format!("ip_address in {t:?}"));
+        }
+    }
+    assert!(misses.is_empty(), "{} misses:\n{}", misses.len(), misses.join("\n"));
+}
