@@ -9,10 +9,20 @@
 //! is a verified individual (`--caller SUB`, as `jwt_authn` would vouch for
 //! it; `--anonymous` for none), so identity rules pass unless asked. Exit 1
 //! when the policy blocks the body (or the filter would answer it itself).
+//!
+//! With `--ndjson`, the input holds many bodies, one per line: a JSON string
+//! is a body of that text (its content type guessed, or `--content-type`), a
+//! JSON object or array is a JSON body (the line as it is). One result line
+//! per body: `{"line": N, "blocked": reason|null, "body": forwarded,
+//! "<direction>": record}`, `body` a string for a string line and JSON for a
+//! JSON line (`null` when blocked). Exit 1 when any body is blocked.
+//!
+//! A closed output pipe (`| head`) ends the run quietly.
 
 use proxy_audit_core::config::Config;
 use proxy_audit_core::exchange::{preview, PreviewInput, Side};
 use proxy_audit_core::runtime::Runtime;
+use std::io::Write;
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum Direction {
@@ -52,6 +62,9 @@ pub struct Args {
     /// No caller at all: identity rules apply as to an anonymous request.
     #[arg(long)]
     anonymous: bool,
+    /// Many bodies, one per line (a JSON string: that text; a JSON object or array: a JSON body); one result line each.
+    #[arg(long)]
+    ndjson: bool,
     /// The body, or `-` for standard input.
     #[arg(value_name = "FILE", default_value = "-")]
     input: String,
@@ -71,7 +84,7 @@ pub fn run(args: &Args) -> u8 {
     };
     let direction = if side == Side::Request { "request" } else { "response" };
     let content_type = args.content_type.clone();
-    let mut headers = args.headers.clone();
+    let headers = args.headers.clone();
     let caller = (!args.anonymous).then(|| args.caller.clone());
     let (method, path, host) = (args.method.clone(), args.path.clone(), args.host.clone());
     let input = args.input.clone();
@@ -114,28 +127,116 @@ pub fn run(args: &Args) -> u8 {
             return 2;
         }
     };
-    let ctype = content_type.unwrap_or_else(|| guess_content_type(&body).to_string());
-    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
-        headers.push(("content-type".into(), ctype));
-    }
-    let method = method.unwrap_or_else(|| if side == Side::Request { "POST".into() } else { "GET".into() });
-    let input = PreviewInput { side, method, path, authority: host, headers, body, caller };
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-    let result = preview(&mut rt, &input, now);
-    match &result.refused {
-        Some((status, reason)) => {
-            println!(
-                "BLOCKED: {reason} (the filter answers {status}; nothing of the body is {})",
-                if side == Side::Request { "forwarded" } else { "returned" }
-            )
+    let method = method.unwrap_or_else(|| if side == Side::Request { "POST".into() } else { "GET".into() });
+    let mut run = Run { rt: &mut rt, side, direction, method, path, host, headers, caller, now };
+    let stdout = std::io::stdout();
+    let mut w = std::io::BufWriter::new(stdout.lock());
+    let result = if args.ndjson {
+        many(&mut run, &body, content_type.as_deref(), &mut w)
+    } else {
+        one(&mut run, body, content_type.as_deref(), &mut w)
+    };
+    match result.and_then(|code| w.flush().map(|()| code)) {
+        Ok(code) => code,
+        // The reader went away (`| head`): nothing more to say to it.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
+        Err(e) => {
+            eprintln!("stdout: {e}");
+            2
         }
-        None => println!("{}", String::from_utf8_lossy(&result.forwarded)),
+    }
+}
+
+/// One scan run: the runtime and the request every body is sent as.
+struct Run<'a> {
+    rt: &'a mut Runtime,
+    side: Side,
+    direction: &'static str,
+    method: String,
+    path: String,
+    host: String,
+    headers: Vec<(String, String)>,
+    caller: Option<String>,
+    now: u64,
+}
+
+impl Run<'_> {
+    fn preview(&mut self, body: Vec<u8>, ctype: &str) -> proxy_audit_core::exchange::Preview {
+        let mut headers = self.headers.clone();
+        if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
+            headers.push(("content-type".into(), ctype.to_string()));
+        }
+        let input = PreviewInput {
+            side: self.side,
+            method: self.method.clone(),
+            path: self.path.clone(),
+            authority: self.host.clone(),
+            headers,
+            body,
+            caller: self.caller.clone(),
+        };
+        preview(self.rt, &input, self.now)
+    }
+}
+
+fn one(run: &mut Run<'_>, body: Vec<u8>, content_type: Option<&str>, w: &mut impl Write) -> std::io::Result<u8> {
+    let ctype = content_type.map_or_else(|| guess_content_type(&body).to_string(), str::to_string);
+    let result = run.preview(body, &ctype);
+    match &result.refused {
+        Some((status, reason)) => writeln!(
+            w,
+            "BLOCKED: {reason} (the filter answers {status}; nothing of the body is {})",
+            if run.side == Side::Request { "forwarded" } else { "returned" }
+        )?,
+        None => writeln!(w, "{}", String::from_utf8_lossy(&result.forwarded))?,
     }
     let record = result.record.to_json();
-    println!("{}", serde_json::to_string_pretty(&serde_json::json!({ direction: record })).unwrap_or_default());
-    u8::from(result.refused.is_some())
+    writeln!(w, "{}", serde_json::to_string_pretty(&serde_json::json!({ run.direction: record })).unwrap_or_default())?;
+    Ok(u8::from(result.refused.is_some()))
+}
+
+fn many(run: &mut Run<'_>, input: &[u8], content_type: Option<&str>, w: &mut impl Write) -> std::io::Result<u8> {
+    let mut code = 0;
+    for (n, line) in input.split(|&c| c == b'\n').enumerate() {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let parsed: Result<serde_json::Value, _> = serde_json::from_slice(line);
+        let (result, json) = match parsed {
+            Ok(serde_json::Value::String(text)) => {
+                let ctype =
+                    content_type.map_or_else(|| guess_content_type(text.as_bytes()).to_string(), str::to_string);
+                (run.preview(text.into_bytes(), &ctype), false)
+            }
+            Ok(serde_json::Value::Object(_) | serde_json::Value::Array(_)) => {
+                (run.preview(line.to_vec(), "application/json"), true)
+            }
+            _ => {
+                eprintln!("line {}: expected a JSON string, object or array", n + 1);
+                return Ok(2);
+            }
+        };
+        let text = || serde_json::Value::String(String::from_utf8_lossy(&result.forwarded).into_owned());
+        let body = match (&result.refused, json) {
+            (Some(_), _) => serde_json::Value::Null,
+            (None, true) => serde_json::from_slice(&result.forwarded).unwrap_or_else(|_| text()),
+            (None, false) => text(),
+        };
+        if result.refused.is_some() {
+            code = 1;
+        }
+        let line_out = serde_json::json!({
+            "line": n + 1,
+            "blocked": result.refused.as_ref().map(|(_, reason)| reason.clone()),
+            "body": body,
+            run.direction: result.record.to_json(),
+        });
+        writeln!(w, "{line_out}")?;
+    }
+    Ok(code)
 }
 
 fn guess_content_type(body: &[u8]) -> &'static str {

@@ -232,10 +232,12 @@ NEG = [
     lambda: ("Request id {} failed.", [(None, str(uuid.UUID(int=rnd.getrandbits(128))))]),
     lambda: ("The job ran at {} and finished.", [(None, fake.iso8601())]),
     lambda: ("Meeting moved to {}.", [(None, fake.date())]),
-    lambda: ("Card {} was declined.", [(None, luhn_invalid_card())]),
+    # A label next to a value of the right format is that entity even when its
+    # check digit fails (issue 16): these two are positives since then.
+    lambda: ("Card {} was declined.", [("credit_card", luhn_invalid_card())]),
     lambda: ("Account {} looks wrong.", [(None, bad_iban())]),
     lambda: ("IBAN-like {}XYZ in a code.", [(None, iban().replace(" ", ""))]),
-    lambda: ("Token {} is fake.", [(None, github_token(valid=False))]),
+    lambda: ("Token {} is fake.", [("secret.github_token", github_token(valid=False))]),
     lambda: ("Build {} released.", [(None, f"{rnd.randint(1, 9)}.{rnd.randint(0, 30)}.{rnd.randint(0, 99)}")]),
     lambda: ("Total was {} dollars.", [(None, f"{rnd.randint(1, 999)},{digits(3)},{digits(3)}.{digits(2)}")]),
     lambda: ("Value {} computed.", [(None, f"{rnd.randint(1, 9)}.{digits(12)}")]),

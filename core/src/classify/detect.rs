@@ -25,6 +25,8 @@ const C_PLUS: u8 = 4;
 const C_LPAREN: u8 = 5;
 const C_COLON: u8 = 6;
 const C_DASH: u8 = 7;
+/// The lead byte of a Latin-1 letter (`É`): a name may start there.
+const C_LATIN: u8 = 8;
 
 #[allow(clippy::indexing_slicing)] // const-evaluated, i < 256
 const CLASS: [u8; 256] = {
@@ -46,6 +48,8 @@ const CLASS: [u8; 256] = {
             C_COLON
         } else if c == b'-' {
             C_DASH
+        } else if c == 0xC3 {
+            C_LATIN
         } else {
             0
         };
@@ -117,6 +121,11 @@ pub(crate) struct ScanCtx<'a> {
     pub icd: bool,
     /// Stop at the first hit (the caller only asks whether there is one).
     pub first_only: bool,
+    /// Set when the text has digits spaced one by one (`4 1 1 1 1 …`): the
+    /// caller normalises it and scans again.
+    pub spaced: std::cell::Cell<bool>,
+    /// The member name says the value is a person's name.
+    pub name_key: bool,
 }
 
 impl ScanCtx<'_> {
@@ -131,7 +140,7 @@ pub(crate) fn scan(b: &[u8], cx: &ScanCtx<'_>, out: &mut Vec<Hit>) {
     let n = b.len();
     let mut i = 0;
     // A key like "aws_secret_access_key" puts the whole value in context.
-    if !cx.key.is_empty() && cx.on(e::AWS_SECRET_KEY) && has_word(cx.key, &[b"aws", b"secret"]) {
+    if !cx.key.is_empty() && cx.on(e::AWS_SECRET_KEY) && has_word(cx.key, AWS_WORDS) {
         aws_secret_scan(b, 0, n, out);
     }
     if cx.icd && cx.on(e::ICD10) {
@@ -148,9 +157,11 @@ pub(crate) fn scan(b: &[u8], cx: &ScanCtx<'_>, out: &mut Vec<Hit>) {
                 (!after_decimal).then(|| numeric(b, i, cx, out))
             }
             C_AT if cx.on(e::EMAIL) => email(b, i).map(|(s, end)| hit(out, s, end, e::EMAIL)),
-            C_PLUS if cx.on(e::PHONE) && !is_word(prev(b, i)) => phone_plus(b, i).map(|end| hit(out, i, end, e::PHONE)),
-            C_LPAREN if cx.on(e::PHONE) => phone_paren(b, i).map(|end| hit(out, i, end, e::PHONE)),
-            C_COLON if at(b, i + 1).is_ascii_hexdigit() || at(b, i + 1) == b':' => Some(ipv6(b, i, cx, out)),
+            C_PLUS | C_LPAREN if cx.on(e::PHONE) && !is_word(prev(b, i)) => phone_at(b, i, cx, false, out),
+            C_COLON if at(b, i + 1).is_ascii_hexdigit() || at(b, i + 1) == b':' => ipv6(b, i, cx, out),
+            C_LATIN if cx.on(e::PERSON_NAME) => {
+                names::person(b, i, cx.key, cx.name_key).map(|ne| hit(out, i, ne, e::PERSON_NAME))
+            }
             C_DASH if cx.on(e::PRIVATE_KEY) && starts_with_at(b, i, b"-----BEGIN ") => {
                 private_key(b, i).map(|end| hit(out, i, end, e::PRIVATE_KEY))
             }
@@ -174,8 +185,10 @@ const TRIGGER: [u8; 256] = {
     while i < 256 {
         let c = i as u8;
         let word = c.is_ascii_alphanumeric() || c == b'_';
-        let start =
-            c.is_ascii_digit() || c.is_ascii_uppercase() || matches!(c, b'a' | b'e' | b'g' | b'r' | b's' | b'x');
+        let start = c.is_ascii_digit()
+            || c.is_ascii_uppercase()
+            || matches!(c, b'a' | b'e' | b'g' | b'r' | b's' | b'x')
+            || c == 0xC3;
         let any = matches!(c, b'@' | b'+' | b'(' | b':' | b'-');
         t[i] = ((start || any) as u8) | ((any as u8) << 1) | ((word as u8) << 2);
         i += 1;
@@ -206,89 +219,18 @@ fn class(c: u8) -> u8 {
 
 // ---------------------------------------------------------------- context words
 
-fn is_lower(c: u8) -> bool {
-    c.is_ascii_lowercase()
+use super::{context, names, phone};
+
+const AWS_WORDS: context::Words = context::words(&[b"aws", b"secret"]);
+
+fn has_word(hay: &[u8], words: context::Words) -> bool {
+    context::has_word(hay, words)
 }
 
-/// Case-insensitive search for any of `words` in `hay`, at a word start
-/// (previous byte not a letter, or a camelCase hump). Words of up to four
-/// letters must also end at a word end; longer ones may be prefixes
-/// ("birth" matches "birthday").
-fn has_word(hay: &[u8], words: &[&[u8]]) -> bool {
-    // First letters of `words` as a bit set: most word starts are rejected
-    // by one test.
-    let firsts = words.iter().filter_map(|w| w.first()).fold(0u32, |m, &c| m | letter_bit(c));
-    let mut p = 0;
-    while p < hay.len() {
-        let cur = at(hay, p);
-        let pc = prev(hay, p);
-        let start_ok = letter_bit(cur) & firsts != 0
-            && cur.is_ascii_alphabetic()
-            && (!pc.is_ascii_alphabetic() || (is_lower(pc) && cur.is_ascii_uppercase()));
-        if start_ok {
-            let lc = cur.to_ascii_lowercase();
-            for w in words {
-                if w.first() != Some(&lc) || !starts_with_ci(hay, p, w) {
-                    continue;
-                }
-                let l = w.len();
-                let nc = at(hay, p + l);
-                let last = at(hay, p + l - 1);
-                if l > 4 || !nc.is_ascii_alphabetic() || (is_lower(last) && nc.is_ascii_uppercase()) {
-                    return true;
-                }
-            }
-        }
-        p += 1;
-    }
-    false
+/// A label in the key or in the window before `start`.
+fn ctx(b: &[u8], start: usize, cx: &ScanCtx<'_>, words: context::Words) -> bool {
+    context::distance(b, start, cx.key, words).is_some()
 }
-
-/// A bit per letter, case-insensitive (0 for anything else).
-fn letter_bit(c: u8) -> u32 {
-    let l = c.to_ascii_lowercase();
-    if l.is_ascii_lowercase() {
-        1 << (l - b'a')
-    } else {
-        0
-    }
-}
-
-const CTX_WINDOW: usize = 48;
-
-/// Context words in the key or in the `CTX_WINDOW` bytes before `start`.
-fn ctx(b: &[u8], start: usize, cx: &ScanCtx<'_>, words: &[&[u8]]) -> bool {
-    let from = start.saturating_sub(CTX_WINDOW);
-    has_word(cx.key, words) || b.get(from..start).is_some_and(|w| has_word(w, words))
-}
-
-const SSN_WORDS: &[&[u8]] = &[b"ssn", b"social security", b"social sec", b"ss#", b"ss no"];
-const ITIN_WORDS: &[&[u8]] = &[b"itin", b"taxpayer", b"tin"];
-const SIN_WORDS: &[&[u8]] = &[b"sin", b"social insurance", b"nas"];
-const NHS_WORDS: &[&[u8]] = &[b"nhs", b"health service", b"nhsno"];
-const NPI_WORDS: &[&[u8]] = &[b"npi", b"national provider", b"prescriber", b"provider id", b"provider number"];
-/// Words that make a valid-looking NHS number a phone number instead.
-const STRONG_PHONE_WORDS: &[&[u8]] = &[b"phone", b"tel", b"telephone", b"mobile", b"cell", b"fax", b"whatsapp", b"sms"];
-const PHONE_WORDS: &[&[u8]] = &[
-    b"phone",
-    b"tel",
-    b"telephone",
-    b"mobile",
-    b"cell",
-    b"cellphone",
-    b"call",
-    b"fax",
-    b"sms",
-    b"whatsapp",
-    b"contact",
-    b"dial",
-    b"text me",
-    b"ring",
-    b"mob",
-    b"tlf",
-];
-const DOB_WORDS: &[&[u8]] =
-    &[b"dob", b"d.o.b", b"birth", b"born", b"bday", b"date_of_birth", b"geburtsdatum", b"nacimiento"];
 
 // ---------------------------------------------------------------- checksums
 
@@ -312,44 +254,18 @@ pub(crate) fn luhn(digits: &[u8]) -> bool {
     sum.is_multiple_of(10)
 }
 
-fn npi_valid(d: &[u8]) -> bool {
-    if d.len() != 10 || !matches!(d.first(), Some(b'1' | b'2')) {
-        return false;
-    }
-    let mut full = Vec::with_capacity(15);
-    full.extend_from_slice(b"80840");
-    full.extend_from_slice(d);
-    luhn(&full)
-}
-
+/// NHS number check digit (mod 11).
 fn nhs_valid(d: &[u8]) -> bool {
     if d.len() != 10 {
         return false;
     }
     let mut sum = 0u32;
     for (k, &c) in d.iter().take(9).enumerate() {
-        sum += u32::from(c - b'0') * (10 - k as u32);
+        sum += u32::from(c.wrapping_sub(b'0')) * (10 - k as u32);
     }
     let check = 11 - (sum % 11);
     let check = if check == 11 { 0 } else { check };
-    check != 10 && Some(check) == d.get(9).map(|c| u32::from(c - b'0'))
-}
-
-fn dea_valid(b: &[u8]) -> bool {
-    // b = 2 letters + 7 digits
-    let (Some(&l1), Some(&l2)) = (b.first(), b.get(1)) else {
-        return false;
-    };
-    if !b"ABCDEFGHJKLMPRSTUX".contains(&l1) || !(l2.is_ascii_uppercase() || l2 == b'9') {
-        return false;
-    }
-    let d: Vec<u32> = b.iter().skip(2).map(|&c| u32::from(c.wrapping_sub(b'0'))).collect();
-    if d.len() != 7 || d.iter().any(|&v| v > 9) {
-        return false;
-    }
-    let g = |k: usize| d.get(k).copied().unwrap_or(0);
-    let s = g(0) + g(2) + g(4) + 2 * (g(1) + g(3) + g(5));
-    s % 10 == g(6)
+    check != 10 && Some(check) == d.get(9).map(|c| u32::from(c.wrapping_sub(b'0')))
 }
 
 fn digits_of(b: &[u8], s: usize, e: usize) -> Vec<u8> {
@@ -374,10 +290,6 @@ fn itin_valid(d: &[u8]) -> bool {
     };
     let (a, g) = (num(a), num(g));
     (900..=999).contains(&a) && matches!(g, 50..=65 | 70..=88 | 90..=92 | 94..=99) && d.len() == 9
-}
-
-fn sin_valid(d: &[u8]) -> bool {
-    d.len() == 9 && !matches!(d.first(), Some(b'0' | b'8')) && luhn(d)
 }
 
 /// Card brand + length rules.
@@ -507,40 +419,6 @@ fn iban_mod97(compact: &[u8]) -> bool {
     r == 1
 }
 
-fn crc32(data: &[u8]) -> u32 {
-    let mut crc = 0xFFFF_FFFFu32;
-    for &byte in data {
-        crc ^= u32::from(byte);
-        for _ in 0..8 {
-            let mask = (crc & 1).wrapping_neg();
-            crc = (crc >> 1) ^ (0xEDB8_8320 & mask);
-        }
-    }
-    !crc
-}
-
-fn base62_val(c: u8) -> Option<u64> {
-    match c {
-        b'0'..=b'9' => Some(u64::from(c - b'0')),
-        b'A'..=b'Z' => Some(u64::from(c - b'A') + 10),
-        b'a'..=b'z' => Some(u64::from(c - b'a') + 36),
-        _ => None,
-    }
-}
-
-/// GitHub classic tokens: 30 random base62 chars + base62(CRC32(random)), 6 chars.
-pub(crate) fn github_crc_ok(body: &[u8]) -> bool {
-    let (Some(rand), Some(check)) = (body.get(..30), body.get(30..36)) else {
-        return false;
-    };
-    let mut v: u64 = 0;
-    for &c in check {
-        let Some(d) = base62_val(c) else { return false };
-        v = v * 62 + d;
-    }
-    v == u64::from(crc32(rand))
-}
-
 // ---------------------------------------------------------------- numeric
 
 #[derive(Clone, Copy, Default)]
@@ -609,13 +487,56 @@ fn date_ok(y: u32, m: u32, d: u32) -> bool {
     (1900..=2100).contains(&y) && (1..=12).contains(&m) && (1..=31).contains(&d)
 }
 
+/// Labels that can claim a run of digits, by its shape (fewer sets to look
+/// for is less work per number).
+const NINE_LABELS: &[(u16, context::Words)] = &[
+    (e::US_SSN, context::SSN),
+    (e::US_ITIN, context::ITIN),
+    (e::CA_SIN, context::SIN),
+    (e::PHONE, context::PHONE),
+    (e::MRN, context::MRN),
+];
+const TEN_LABELS: &[(u16, context::Words)] =
+    &[(e::UK_NHS, context::NHS), (e::US_NPI, context::NPI), (e::PHONE, context::PHONE), (e::MRN, context::MRN)];
+/// [`TEN_LABELS`] for ten digits that pass the NHS check: about a patient,
+/// the check digit adds the confidence the weaker word lacks.
+const NHS_VALID_LABELS: &[(u16, context::Words)] = &[
+    (e::UK_NHS, context::NHS),
+    (e::UK_NHS, context::PATIENT),
+    (e::US_NPI, context::NPI),
+    (e::PHONE, context::PHONE),
+    (e::MRN, context::MRN),
+];
+const CARD_LABELS: &[(u16, context::Words)] =
+    &[(e::CREDIT_CARD, context::CARD), (e::PHONE, context::PHONE), (e::MRN, context::MRN)];
+const OTHER_LABELS: &[(u16, context::Words)] = &[(e::PHONE, context::PHONE), (e::MRN, context::MRN)];
+
+/// A number joined to letters by a hyphen (`ORD-05536-26238`,
+/// `866-97-2688-X`) is an identifier.
+fn glued(b: &[u8], s: usize, end: usize) -> bool {
+    (prev(b, s) == b'-' && s >= 2 && at(b, s - 2).is_ascii_alphanumeric())
+        || (at(b, end) == b'-' && at(b, end + 1).is_ascii_alphabetic())
+}
+
 /// Numeric detectors at a digit that starts a word. Returns where to resume.
 fn numeric(b: &[u8], i: usize, cx: &ScanCtx<'_>, out: &mut Vec<Hit>) -> usize {
     let gr = groups(b, i);
     let s = gr.start();
     let end = gr.end();
-    // Every numeric detector needs at least 9 digits or several groups.
-    if gr.n == 1 && gr.len(0) < 9 {
+    let total: usize = (0..gr.n).map(|k| gr.len(k)).sum();
+    if gr.sep == b' ' && gr.n >= 5 && (0..5).all(|k| gr.len(k) == 1) {
+        cx.spaced.set(true);
+    }
+    // A house number: `734 Rebekah Loop`, `8, rue Jeanne Henry`.
+    if total <= 6 && gr.n == 1 && cx.on(e::STREET_ADDRESS) && matches!(at(b, end), b' ' | b',') {
+        if let Some(ae) = names::address_at_number(b, s, cx.key) {
+            return hit(out, s, ae, e::STREET_ADDRESS);
+        }
+    }
+    // Every numeric detector needs at least 7 digits, or a date's groups,
+    // or is `1 (415) 555-2671` or `12 March 1985`.
+    let next_is = |c: fn(&u8) -> bool| at(b, end) == b' ' && c(&at(b, end + 1));
+    if total < 7 && gr.n < 3 && !(next_is(|&c| c == b'(') || (gr.len(0) <= 2 && next_is(u8::is_ascii_uppercase))) {
         return end;
     }
     let clean = clean_end(b, end);
@@ -624,10 +545,14 @@ fn numeric(b: &[u8], i: usize, cx: &ScanCtx<'_>, out: &mut Vec<Hit>) -> usize {
     // A group is a run of digits: its bytes are its digits.
     let gdig = |k: usize| gr.g.get(k).and_then(|&(s, e)| b.get(s..e)).unwrap_or_default();
 
-    // IPv4
-    if gr.n == 4 && sep == b'.' && clean && prev(b, s) != b'.' {
+    // IPv4, a port after it allowed (`10.1.2.3:8080`).
+    if gr.n == 4 && sep == b'.' && prev(b, s) != b'.' {
+        let port = at(b, end) == b':' && at(b, end + 1).is_ascii_digit() && {
+            let pe = run_end(b, end + 1, |c| c.is_ascii_digit());
+            pe - end <= 6 && !is_word(at(b, pe)) && !(at(b, pe) == b'.' && at(b, pe + 1).is_ascii_digit())
+        };
         let ok = (0..4).all(|k| gr.len(k) <= 3 && num(gdig(k)) <= 255);
-        if ok {
+        if ok && (clean || port) {
             if cx.on(e::IP_ADDRESS) {
                 push(out, s, end, e::IP_ADDRESS);
             }
@@ -643,215 +568,233 @@ fn numeric(b: &[u8], i: usize, cx: &ScanCtx<'_>, out: &mut Vec<Hit>) -> usize {
             && gr.len(2) == 4
             && (date_ok(c, m, a) || date_ok(c, a, m));
         if ymd || dmy {
-            if cx.on(e::DATE_OF_BIRTH) && ctx(b, s, cx, DOB_WORDS) {
+            if cx.on(e::DATE_OF_BIRTH) && ctx(b, s, cx, context::DOB) {
                 push(out, s, end, e::DATE_OF_BIRTH);
             }
             return end;
         }
     }
-    // SSN / ITIN: ddd-dd-dddd (space-separated only in context)
-    if gr.lens_are(&[3, 2, 4])
-        && clean
-        && (sep == b'-' || (sep == b' ' && (ctx(b, s, cx, SSN_WORDS) || ctx(b, s, cx, ITIN_WORDS))))
-    {
+    // `12 March 1985` after a birth label.
+    if gr.n == 1 && gr.len(0) <= 2 && cx.on(e::DATE_OF_BIRTH) {
+        if let Some(de) = day_month_year(b, s) {
+            if ctx(b, s, cx, context::DOB) {
+                push(out, s, de, e::DATE_OF_BIRTH);
+                return de;
+            }
+        }
+    }
+    let is_glued = glued(b, s, end);
+    let dash_or_space = matches!(sep, b'-' | b' ');
+    let nine =
+        clean && total == 9 && (gr.n == 1 || (dash_or_space && (gr.lens_are(&[3, 2, 4]) || gr.lens_are(&[3, 3, 3]))));
+    let ten = clean && total == 10 && (gr.n == 1 || (dash_or_space && gr.lens_are(&[3, 3, 4])));
+    // The nearest label, unless an identifier word (ticket, order...) is nearer.
+    let labels = if nine {
+        NINE_LABELS
+    } else if ten {
+        if nhs_valid(&d()) {
+            NHS_VALID_LABELS
+        } else {
+            TEN_LABELS
+        }
+    } else if total >= 12 {
+        CARD_LABELS
+    } else {
+        OTHER_LABELS
+    };
+    let label = if total >= 7 { context::nearest(b, s, cx.key, labels) } else { None };
+    let label = label.filter(|&(_, d)| !context::identifier_nearer(b, s, cx.key, Some(d))).map(|(l, _)| l);
+    // A label decides the entity of a value of its format, valid or not.
+    let labelled = |ent: u16| label == Some(ent) && cx.on(ent);
+    if nine && labelled(e::US_SSN) && !gr.lens_are(&[3, 3, 3]) {
+        return hit(out, s, end, e::US_SSN);
+    }
+    if nine && labelled(e::US_ITIN) && !gr.lens_are(&[3, 3, 3]) {
+        return hit(out, s, end, e::US_ITIN);
+    }
+    if nine && labelled(e::CA_SIN) && !gr.lens_are(&[3, 2, 4]) {
+        return hit(out, s, end, e::CA_SIN);
+    }
+    if ten && labelled(e::UK_NHS) {
+        return hit(out, s, end, e::UK_NHS);
+    }
+    if ten && gr.n == 1 && labelled(e::US_NPI) {
+        return hit(out, s, end, e::US_NPI);
+    }
+    if labelled(e::MRN) && (gr.n == 1 || sep == b'-') && clean && (6..=12).contains(&total) {
+        return hit(out, s, end, e::MRN);
+    }
+    if label == Some(e::CREDIT_CARD) && cx.on(e::CREDIT_CARD) && !is_glued {
+        if let Some(ce) = card_groups(b, &gr, true) {
+            return hit(out, s, ce, e::CREDIT_CARD);
+        }
+    }
+    if is_glued {
+        return skip_identifier(b, end);
+    }
+
+    // SSN / ITIN without a label: ddd-dd-dddd, valid ranges only.
+    if gr.lens_are(&[3, 2, 4]) && clean && sep == b'-' {
         let dd = d();
         if itin_valid(&dd) {
             if cx.on(e::US_ITIN) {
                 push(out, s, end, e::US_ITIN);
             }
-        } else if ssn_valid(&dd) && cx.on(e::US_SSN) {
-            push(out, s, end, e::US_SSN);
+            return end;
         }
-        return end;
+        if ssn_valid(&dd) {
+            if cx.on(e::US_SSN) {
+                push(out, s, end, e::US_SSN);
+            }
+            return end;
+        }
     }
-    // Canadian SIN: ddd-ddd-ddd / ddd ddd ddd
-    if gr.lens_are(&[3, 3, 3]) && clean && matches!(sep, b'-' | b' ') && sin_valid(&d()) && cx.on(e::CA_SIN) {
-        push(out, s, end, e::CA_SIN);
-        return end;
-    }
-    // NHS: 3-3-4 with spaces (dashes only in context)
-    if gr.lens_are(&[3, 3, 4])
-        && clean
-        && (sep == b' ' || (sep == b'-' && ctx(b, s, cx, NHS_WORDS)))
-        && nhs_valid(&d())
-        && cx.on(e::UK_NHS)
-        && !ctx(b, s, cx, STRONG_PHONE_WORDS)
-    {
-        push(out, s, end, e::UK_NHS);
-        return end;
-    }
-    // Credit cards: one run of 13-19 digits, or groups (first of 4) joined by
-    // one consistent separator (space or dash).
+    // Credit cards: brand and Luhn (twelve digits only with a label).
     if cx.on(e::CREDIT_CARD) {
-        if gr.n == 1 {
-            let l = gr.len(0);
-            if (12..=19).contains(&l) && clean && card_valid(&d()) {
-                push(out, s, end, e::CREDIT_CARD);
-                return end;
-            }
-        } else if matches!(sep, b' ' | b'-') && gr.len(0) == 4 {
-            let mut total = 0;
-            let mut best = None;
-            for k in 0..gr.n {
-                let l = gr.len(k);
-                if !(3..=6).contains(&l) {
-                    break;
-                }
-                total += l;
-                if total > 19 {
-                    break;
-                }
-                if total >= 13 && !is_word(at(b, gr.end_of(k))) {
-                    best = Some(k);
-                }
-            }
-            // longest valid prefix of groups
-            if let Some(kmax) = best {
-                for k in (1..=kmax).rev() {
-                    let dd = digits_of(b, s, gr.end_of(k));
-                    if (12..=19).contains(&dd.len()) && card_valid(&dd) {
-                        push(out, s, gr.end_of(k), e::CREDIT_CARD);
-                        return gr.end_of(k);
-                    }
-                }
-            }
+        if let Some(ce) = card_groups(b, &gr, false) {
+            return hit(out, s, ce, e::CREDIT_CARD);
         }
     }
-    if gr.n == 1 && clean {
-        let l = gr.len(0);
-        if l == 10 && cx.on(e::US_NPI) && ctx(b, s, cx, NPI_WORDS) && npi_valid(&d()) {
-            push(out, s, end, e::US_NPI);
-            return end;
-        }
-        if l == 10 && cx.on(e::UK_NHS) && ctx(b, s, cx, NHS_WORDS) && nhs_valid(&d()) {
-            push(out, s, end, e::UK_NHS);
-            return end;
-        }
-        if l == 9 {
-            let dd = d();
-            if ctx(b, s, cx, ITIN_WORDS) && itin_valid(&dd) {
-                if cx.on(e::US_ITIN) {
-                    push(out, s, end, e::US_ITIN);
-                }
-                return end;
-            }
-            if ctx(b, s, cx, SSN_WORDS) {
-                if itin_valid(&dd) {
-                    if cx.on(e::US_ITIN) {
-                        push(out, s, end, e::US_ITIN);
-                    }
-                } else if ssn_valid(&dd) && cx.on(e::US_SSN) {
-                    push(out, s, end, e::US_SSN);
-                }
-                return end;
-            }
-            if ctx(b, s, cx, SIN_WORDS) && sin_valid(&dd) {
-                if cx.on(e::CA_SIN) {
-                    push(out, s, end, e::CA_SIN);
-                }
-                return end;
-            }
-        }
-        if (10..=11).contains(&l) && cx.on(e::PHONE) && ctx(b, s, cx, PHONE_WORDS) {
-            push(out, s, end, e::PHONE);
-            return end;
+    if cx.on(e::PHONE) {
+        if let Some(pe) = phone_at(b, s, cx, label == Some(e::PHONE), out) {
+            return pe;
         }
     }
-    // Phones: NANP 3-3-4 / 1-3-3-4 with a consistent separator.
-    if cx.on(e::PHONE) && clean && matches!(sep, b'-' | b'.' | b' ') {
-        let nanp = |k: usize| {
-            let a = gdig(k);
-            let x = gdig(k + 1);
-            matches!(a.first(), Some(b'2'..=b'9')) && matches!(x.first(), Some(b'2'..=b'9'))
-        };
-        if gr.lens_are(&[3, 3, 4]) && nanp(0) {
-            push(out, s, end, e::PHONE);
-            return end;
-        }
-        if gr.lens_are(&[1, 3, 3, 4]) && at(b, s) == b'1' && nanp(1) {
-            push(out, s, end, e::PHONE);
-            return end;
-        }
-        // European national formats: trunk prefix 0, 2-4 groups, 10-11 digits.
-        if at(b, s) == b'0' && (2..=4).contains(&gr.n) && sep != b'.' && gr.len(0) >= 2 {
-            let total = d().len();
-            if (10..=11).contains(&total) && (0..gr.n).all(|k| gr.len(k) >= 2) {
-                push(out, s, end, e::PHONE);
-                return end;
-            }
-        }
-    }
-    run_end(b, i, |c| c.is_ascii_digit())
+    // Past the whole run: a later group is not a value of its own
+    // (`9400 4532 2856 7482 8161 83` holds no card).
+    end
 }
 
-/// `+` country code and 7-14 more digits with optional single separators.
-fn phone_plus(b: &[u8], i: usize) -> Option<usize> {
-    let mut j = i + 1;
-    if !matches!(at(b, j), b'1'..=b'9') {
+/// Past an identifier's digits, letters and hyphens.
+fn skip_identifier(b: &[u8], end: usize) -> usize {
+    run_end(b, end, |c| c.is_ascii_alphanumeric() || c == b'-')
+}
+
+/// The end of a card number at `gr`: one run of 13-19 digits (12 with a
+/// label), or groups (the first of four digits) joined by one separator
+/// (space or dash). Without `labelled`, brand and Luhn must hold.
+fn card_groups(b: &[u8], gr: &Groups, labelled: bool) -> Option<usize> {
+    let s = gr.start();
+    let ok = |dd: &[u8]| {
+        let min = if labelled { 12 } else { 13 };
+        (min..=19).contains(&dd.len()) && (labelled || card_valid(dd))
+    };
+    if gr.n == 1 {
+        let end = gr.end();
+        return (clean_end(b, end) && ok(&digits_of(b, s, end))).then_some(end);
+    }
+    if !matches!(gr.sep, b' ' | b'-') || gr.len(0) != 4 {
         return None;
     }
-    let mut digits = 0;
-    let mut last_digit_end = j;
-    let mut groups = 0;
-    while j < b.len() && j - i < 24 {
-        let c = at(b, j);
-        if c.is_ascii_digit() {
-            let e = run_end(b, j, |c| c.is_ascii_digit());
-            digits += e - j;
-            groups += 1;
-            j = e;
-            last_digit_end = e;
-        } else if matches!(c, b' ' | b'-' | b'.') && at(b, j + 1).is_ascii_digit() {
-            j += 1;
-        } else if c == b'(' || c == b')' {
-            j += 1;
-            if at(b, j) == b' ' {
-                j += 1;
-            }
-        } else {
+    let mut total = 0;
+    let mut best = None;
+    for k in 0..gr.n {
+        let l = gr.len(k);
+        if !(3..=6).contains(&l) {
             break;
         }
+        total += l;
+        if total > 19 {
+            break;
+        }
+        if total >= 12 && !is_word(at(b, gr.end_of(k))) {
+            best = Some(k);
+        }
     }
-    let _ = groups;
-    if (8..=15).contains(&digits)
-        && !is_word(at(b, last_digit_end))
-        && !(at(b, last_digit_end) == b'.' && at(b, last_digit_end + 1).is_ascii_digit())
-    {
-        Some(last_digit_end)
-    } else {
-        None
-    }
+    // longest valid prefix of groups
+    let kmax = best?;
+    (1..=kmax).rev().map(|k| gr.end_of(k)).find(|&e| ok(&digits_of(b, s, e)))
 }
 
-/// `(555) 123-4567`, `(555)123-4567`, `(555) 123 4567`.
-fn phone_paren(b: &[u8], i: usize) -> Option<usize> {
-    let area = b.get(i + 1..i + 4)?;
-    if !area.iter().all(u8::is_ascii_digit) || at(b, i + 4) != b')' || !matches!(area.first(), Some(b'2'..=b'9')) {
+/// A phone number at `s` (a digit, `+` or `(`): where it ends, after
+/// pushing it.
+pub(super) fn phone_at(b: &[u8], s: usize, cx: &ScanCtx<'_>, labelled: bool, out: &mut Vec<Hit>) -> Option<usize> {
+    let sh = phone::parse(b, s)?;
+    if glued(b, sh.start, sh.end) || !phone::is_phone(&sh, true) {
         return None;
     }
-    let mut j = i + 5;
-    if at(b, j) == b' ' {
+    // An identifier word nearer than any phone label: not a phone (an
+    // E.164 number with its `+` is one whatever precedes it).
+    if !sh.plus && context::says_identifier(b, sh.start, cx.key, context::PHONE) {
+        return None;
+    }
+    let labelled = labelled || context::distance(b, sh.start, cx.key, context::PHONE).is_some();
+    if !phone::is_phone(&sh, labelled) {
+        return None;
+    }
+    push(out, sh.start, sh.end, e::PHONE);
+    Some(sh.end)
+}
+
+/// An English month name (or its first three letters) at `i`: its end.
+fn month_at(b: &[u8], i: usize) -> Option<usize> {
+    let l = |k: usize| at(b, i + k).to_ascii_lowercase();
+    let full: &[u8] = match [l(0), l(1), l(2)] {
+        [b'j', b'a', b'n'] => b"january",
+        [b'f', b'e', b'b'] => b"february",
+        [b'm', b'a', b'r'] => b"march",
+        [b'a', b'p', b'r'] => b"april",
+        [b'm', b'a', b'y'] => b"may",
+        [b'j', b'u', b'n'] => b"june",
+        [b'j', b'u', b'l'] => b"july",
+        [b'a', b'u', b'g'] => b"august",
+        [b's', b'e', b'p'] => b"september",
+        [b'o', b'c', b't'] => b"october",
+        [b'n', b'o', b'v'] => b"november",
+        [b'd', b'e', b'c'] => b"december",
+        _ => return None,
+    };
+    if starts_with_ci(b, i, full) && !at(b, i + full.len()).is_ascii_alphabetic() {
+        return Some(i + full.len());
+    }
+    if at(b, i + 3).is_ascii_alphabetic() {
+        return None;
+    }
+    Some(i + 3 + usize::from(at(b, i + 3) == b'.'))
+}
+
+fn year_at(b: &[u8], i: usize) -> Option<usize> {
+    let e = run_end(b, i, |c| c.is_ascii_digit());
+    (e - i == 4 && date_ok(num(b.get(i..e)?), 1, 1) && !is_word(at(b, e))).then_some(e)
+}
+
+/// `12 March 1985`, `12 Mar. 1985` at the day's digits: the end.
+fn day_month_year(b: &[u8], s: usize) -> Option<usize> {
+    let de = run_end(b, s, |c| c.is_ascii_digit());
+    if !(1..=2).contains(&(de - s)) || at(b, de) != b' ' {
+        return None;
+    }
+    let me = month_at(b, de + 1)?;
+    if at(b, me) != b' ' {
+        return None;
+    }
+    year_at(b, me + 1)
+}
+
+/// `March 12, 1985` at the month: the end.
+fn month_day_year(b: &[u8], s: usize) -> Option<usize> {
+    let me = month_at(b, s)?;
+    if at(b, me) != b' ' {
+        return None;
+    }
+    let de = run_end(b, me + 1, |c| c.is_ascii_digit());
+    if !(1..=2).contains(&(de - me - 1)) {
+        return None;
+    }
+    let mut j = de;
+    if at(b, j) == b',' {
         j += 1;
     }
-    let ex = b.get(j..j + 3)?;
-    if !ex.iter().all(u8::is_ascii_digit) {
+    if at(b, j) != b' ' {
         return None;
     }
-    j += 3;
-    if matches!(at(b, j), b'-' | b' ' | b'.') {
-        j += 1;
-    }
-    let line = b.get(j..j + 4)?;
-    if !line.iter().all(u8::is_ascii_digit) || !clean_end(b, j + 4) {
-        return None;
-    }
-    Some(j + 4)
+    year_at(b, j + 1)
 }
 
 // ---------------------------------------------------------------- email
 
 fn is_local(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'%' | b'+' | b'-')
+    c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'%' | b'+' | b'-' | b'\'')
 }
 
 fn email(b: &[u8], at_i: usize) -> Option<(usize, usize)> {
@@ -862,7 +805,7 @@ fn email(b: &[u8], at_i: usize) -> Option<(usize, usize)> {
     if s > 0 && is_local(at(b, s - 1)) {
         return None; // local part too long
     }
-    while s < at_i && matches!(at(b, s), b'.' | b'-' | b'+') {
+    while s < at_i && matches!(at(b, s), b'.' | b'-' | b'+' | b'\'') {
         s += 1;
     }
     if s == at_i || at(b, at_i - 1) == b'.' {
@@ -896,7 +839,9 @@ fn email(b: &[u8], at_i: usize) -> Option<(usize, usize)> {
 
 // ---------------------------------------------------------------- IPv6
 
-fn ipv6(b: &[u8], i: usize, cx: &ScanCtx<'_>, out: &mut Vec<Hit>) -> usize {
+/// IPv6 around the `:` at `i`: where it ends when one is there. A key glued
+/// to it (`ip:2001:db8::1`, `IP-Adresse:fe80::1`) is not part of it.
+fn ipv6(b: &[u8], i: usize, cx: &ScanCtx<'_>, out: &mut Vec<Hit>) -> Option<usize> {
     let is_tok = |c: u8| c.is_ascii_hexdigit() || c == b':';
     let mut s = i;
     while s > 0 && i - s < 40 && is_tok(at(b, s - 1)) {
@@ -906,15 +851,21 @@ fn ipv6(b: &[u8], i: usize, cx: &ScanCtx<'_>, out: &mut Vec<Hit>) -> usize {
     while e > i && matches!(at(b, e - 1), b'.') {
         e -= 1;
     }
-    if e - s > 45 || is_word(prev(b, s)) || is_word(at(b, e)) || prev(b, s) == b'.' {
-        return e;
+    if is_word(at(b, e)) || !cx.on(e::IP_ADDRESS) {
+        return None;
     }
-    if let Some(tok) = b.get(s..e) {
-        if cx.on(e::IP_ADDRESS) && ipv6_valid(tok) {
-            out.push(Hit { start: s, end: e, entity: e::IP_ADDRESS });
+    // The whole token, or what follows its first single `:` (a key before it).
+    let key_end = (s..=i).find(|&k| at(b, k) == b':' && at(b, k + 1) != b':' && prev(b, k) != b':');
+    for start in [Some(s), key_end.map(|k| k + 1)].into_iter().flatten() {
+        if start >= e || e - start > 45 || is_word(prev(b, start)) || prev(b, start) == b'.' {
+            continue;
+        }
+        if b.get(start..e).is_some_and(ipv6_valid) {
+            out.push(Hit { start, end: e, entity: e::IP_ADDRESS });
+            return Some(e);
         }
     }
-    e
+    None
 }
 
 fn ipv4_valid(t: &[u8]) -> bool {
@@ -1073,6 +1024,36 @@ fn word_start(b: &[u8], i: usize, cx: &ScanCtx<'_>, out: &mut Vec<Hit>) -> Optio
         if let Some(r) = upper_ids(b, i, cx, out) {
             return Some(r);
         }
+        if cx.on(e::STREET_ADDRESS) {
+            if let Some(ae) = names::address_german(b, i) {
+                return Some(hit(out, names::german_street_start(b, i), ae, e::STREET_ADDRESS));
+            }
+            if let Some(ae) = names::address_at_unit(b, i, cx.key) {
+                return Some(hit(out, i, ae, e::STREET_ADDRESS));
+            }
+        }
+        // `March 12, 1985` after a birth label.
+        if cx.on(e::DATE_OF_BIRTH) {
+            if let Some(de) = month_day_year(b, i) {
+                if ctx(b, i, cx, context::DOB) {
+                    return Some(hit(out, i, de, e::DATE_OF_BIRTH));
+                }
+            }
+        }
+        if cx.on(e::PERSON_NAME) {
+            if let Some(ne) = names::person(b, i, cx.key, cx.name_key) {
+                return Some(hit(out, i, ne, e::PERSON_NAME));
+            }
+        }
+        // An ICD-10 code after a diagnosis label (in clinical fields every
+        // code is one, see `icd_scan`).
+        if cx.on(e::ICD10) && !cx.icd {
+            if let Some(ie) = icd_code(b, i) {
+                if ctx(b, i, cx, context::ICD) {
+                    return Some(hit(out, i, ie, e::ICD10));
+                }
+            }
+        }
     }
     if matches!(c, b'a' | b'A' | b's' | b'S')
         && cx.on(e::AWS_SECRET_KEY)
@@ -1098,7 +1079,7 @@ fn github(b: &[u8], i: usize) -> Option<usize> {
     if at(b, i + 1) == b'h' && matches!(at(b, i + 2), b'p' | b'o' | b'u' | b's' | b'r') && at(b, i + 3) == b'_' {
         let p = i + 4;
         let e = tok_end(b, p, b62, 37);
-        if e - p == 36 && !b64url(at(b, e)) && github_crc_ok(b.get(p..e)?) {
+        if e - p == 36 && !b64url(at(b, e)) {
             return Some(e);
         }
     }
@@ -1147,25 +1128,35 @@ fn private_key(b: &[u8], i: usize) -> Option<usize> {
     Some(b.len())
 }
 
+/// 40-character AWS secret keys in `b[from..to]` (the caller found their
+/// label). In a URL path (`/aws_secret_access_key/<key>/edit`) the key is
+/// the 40 characters between two slashes.
 fn aws_secret_scan(b: &[u8], from: usize, to: usize, out: &mut Vec<Hit>) {
     let tokc = |c: u8| c.is_ascii_alphanumeric() || c == b'/' || c == b'+';
+    let looks = |t: &[u8]| {
+        t.iter().any(u8::is_ascii_uppercase) && t.iter().any(u8::is_ascii_lowercase) && t.iter().any(u8::is_ascii_digit)
+    };
     let mut k = from;
     while k < to {
-        if tokc(at(b, k)) && !tokc(prev(b, k)) {
-            let e = tok_end(b, k, tokc, 41);
-            if e - k == 40 && !tokc(at(b, e)) && at(b, e) != b'=' {
-                let t = b.get(k..e).unwrap_or(&[]);
-                let up = t.iter().any(u8::is_ascii_uppercase);
-                let lo = t.iter().any(u8::is_ascii_lowercase);
-                let dg = t.iter().any(u8::is_ascii_digit);
-                if up && lo && dg {
-                    push(out, k, e, e::AWS_SECRET_KEY);
-                }
+        let c = at(b, k);
+        let p = prev(b, k);
+        if tokc(c) && (!tokc(p) || p == b'/') {
+            let e = tok_end(b, k, tokc, 1024);
+            let en = k + 40;
+            // A `=` right after is base64 padding unless a word follows (`KEY=x`).
+            let padded = at(b, e) == b'=' && !at(b, e + 1).is_ascii_alphanumeric();
+            let bounded = (en == e && !padded) || (en < e && at(b, en) == b'/' && p == b'/');
+            if bounded && b.get(k..en).is_some_and(looks) {
+                push(out, k, en, e::AWS_SECRET_KEY);
+                k = en;
+                continue;
             }
-            k = e.max(k + 1);
-        } else {
-            k += 1;
+            if !tokc(p) && e - k < 40 {
+                k = e;
+                continue;
+            }
         }
+        k += 1;
     }
 }
 
@@ -1202,42 +1193,57 @@ fn upper_ids(b: &[u8], i: usize, cx: &ScanCtx<'_>, out: &mut Vec<Hit>) -> Option
             }
         }
     }
-    // UK NINO: two prefix letters, six digits (optionally in pairs), suffix A-D.
-    if c2.is_ascii_uppercase() && cx.on(e::UK_NINO) {
-        let bad_first = b"DFIQUV";
-        let bad_second = b"DFIQUVO";
-        let bad_pair: [&[u8; 2]; 7] = [b"BG", b"GB", b"NK", b"KN", b"TN", b"NT", b"ZZ"];
-        if !bad_first.contains(&c1) && !bad_second.contains(&c2) && !bad_pair.iter().any(|p| p == &&[c1, c2]) {
-            let mut j = i + 2;
-            let mut nd = 0;
-            let spaced = at(b, j) == b' ';
-            while nd < 6 {
-                if spaced && nd % 2 == 0 && at(b, j) == b' ' {
-                    j += 1;
-                }
-                if !at(b, j).is_ascii_digit() {
-                    break;
-                }
-                nd += 1;
+    // UK NINO: two prefix letters, six digits (optionally in pairs), suffix
+    // A-D; only after its label (a bare `JK123456A` is a part number), and
+    // then whatever its prefix letters.
+    if c2.is_ascii_uppercase()
+        && (at(b, i + 2).is_ascii_digit() || at(b, i + 2) == b' ')
+        && cx.on(e::UK_NINO)
+        && ctx(b, i, cx, context::NINO)
+    {
+        let mut j = i + 2;
+        let mut nd = 0;
+        let spaced = at(b, j) == b' ';
+        while nd < 6 {
+            if spaced && nd % 2 == 0 && at(b, j) == b' ' {
                 j += 1;
             }
-            if nd == 6 {
-                if spaced && at(b, j) == b' ' {
-                    j += 1;
-                }
-                if matches!(at(b, j), b'A'..=b'D') && !is_word(at(b, j + 1)) {
-                    push(out, i, j + 1, e::UK_NINO);
-                    return Some(j + 1);
-                }
+            if !at(b, j).is_ascii_digit() {
+                break;
+            }
+            nd += 1;
+            j += 1;
+        }
+        if nd == 6 {
+            if spaced && at(b, j) == b' ' {
+                j += 1;
+            }
+            if matches!(at(b, j), b'A'..=b'D') && !is_word(at(b, j + 1)) {
+                push(out, i, j + 1, e::UK_NINO);
+                return Some(j + 1);
             }
         }
     }
     // DEA registration number: 2 letters + 7 digits with checksum.
+    // Only after its label; then a failed check digit does not veto it.
     if (c2.is_ascii_uppercase() || c2 == b'9') && cx.on(e::US_DEA) {
         let e = run_end(b, i + 2, |c| c.is_ascii_digit());
-        if e - (i + 2) == 7 && !is_word(at(b, e)) && dea_valid(b.get(i..e)?) {
+        if e - (i + 2) == 7 && !is_word(at(b, e)) && ctx(b, i, cx, context::DEA) {
             push(out, i, e, e::US_DEA);
             return Some(e);
+        }
+    }
+    // Medical record numbers with a letter prefix (`E1234567`, `MRN12345678`),
+    // after their label.
+    if cx.on(e::MRN) {
+        let le = run_end(b, i, |c| c.is_ascii_uppercase());
+        let de = run_end(b, le, |c| c.is_ascii_digit());
+        if (1..=3).contains(&(le - i)) && (5..=10).contains(&(de - le)) && !is_word(at(b, de)) {
+            let own = starts_with_ci(b, i, b"MRN");
+            if own || context::close(b, i, cx.key, context::MRN, 20) {
+                push(out, i, de, e::MRN);
+                return Some(de);
+            }
         }
     }
     None
@@ -1245,30 +1251,35 @@ fn upper_ids(b: &[u8], i: usize, cx: &ScanCtx<'_>, out: &mut Vec<Hit>) -> Option
 
 // ---------------------------------------------------------------- ICD-10
 
-/// ICD-10(-CM) codes: letter (not U), two digits (the second may be A/B),
-/// optional `.` and 1-4 more characters. Only called for clinical fields.
+/// An ICD-10(-CM) code at `i`: letter (not U), two digits (the second may
+/// be A/B), optional `.` and 1-4 more characters. Its end.
+fn icd_code(b: &[u8], i: usize) -> Option<usize> {
+    let c = at(b, i);
+    if !(c.is_ascii_uppercase()
+        && c != b'U'
+        && !is_word(prev(b, i))
+        && at(b, i + 1).is_ascii_digit()
+        && (at(b, i + 2).is_ascii_digit() || matches!(at(b, i + 2), b'A' | b'B')))
+    {
+        return None;
+    }
+    let e = i + 3;
+    let e = if at(b, e) == b'.' && at(b, e + 1).is_ascii_alphanumeric() {
+        tok_end(b, e + 1, |c| c.is_ascii_digit() || c.is_ascii_uppercase(), 4)
+    } else {
+        tok_end(b, e, |c| c.is_ascii_digit() || c.is_ascii_uppercase(), 4)
+    };
+    (!is_word(at(b, e))).then_some(e)
+}
+
+/// Every ICD-10 code in `b` (clinical fields only).
 fn icd_scan(b: &[u8], out: &mut Vec<Hit>) {
     let mut i = 0;
     while i < b.len() {
-        let c = at(b, i);
-        if c.is_ascii_uppercase()
-            && c != b'U'
-            && !is_word(prev(b, i))
-            && at(b, i + 1).is_ascii_digit()
-            && (at(b, i + 2).is_ascii_digit() || matches!(at(b, i + 2), b'A' | b'B'))
-        {
-            let mut e = i + 3;
-            if at(b, e) == b'.' && at(b, e + 1).is_ascii_alphanumeric() {
-                e = tok_end(b, e + 1, |c| c.is_ascii_digit() || c.is_ascii_uppercase(), 4);
-            } else {
-                let t = tok_end(b, e, |c| c.is_ascii_digit() || c.is_ascii_uppercase(), 4);
-                e = t;
-            }
-            if !is_word(at(b, e)) {
-                push(out, i, e, e::ICD10);
-                i = e;
-                continue;
-            }
+        if let Some(e) = icd_code(b, i) {
+            push(out, i, e, e::ICD10);
+            i = e;
+            continue;
         }
         i += 1;
     }
@@ -1343,7 +1354,9 @@ pub(crate) fn open_tail(b: &[u8], max_token: usize) -> usize {
     let mut s = t;
     // A group has a digit or an upper-case letter (`.` or `)` alone is none).
     let is_group = |g: &[u8]| g.iter().all(|&c| group_byte(c)) && g.iter().any(|c| c.is_ascii_alphanumeric());
-    let tail_is_group = b.get(t..).is_some_and(|tok| tok.is_empty() || is_group(tok));
+    // The trailing token may be a group still growing, or only the start of
+    // one (`(`, `+`, `-` before its digits arrive).
+    let tail_is_group = b.get(t..).is_some_and(|tok| tok.iter().all(|&c| group_byte(c)));
     if tail_is_group {
         // Walk back over the complete groups before the trailing token; hold
         // from the earliest one a spaced value can start with.
@@ -1442,17 +1455,24 @@ mod open_tail_tests {
             "IBAN GB82 WEST 1234 5698 7654 32 and NINO AB 12 34 56 C done",
             "token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl end",
             "dial +44 20 7946 0958 or 030 1234 5678 please",
-            "ref ab-4111 1111 1111 1111 tail",
+            "ref ab 4111 1111 1111 1111 tail",
             "key -----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA\n-----END RSA PRIVATE KEY----- x",
             "ip 192.168.10.20 and 2001:db8::8a2e:370:7334 fin",
-            "ids 1482 1930 4111 1111 1111 1111 1221 done",
+            "see 1482, then 4111 1111 1111 1111 and 1221 done",
             "call 415 555 2671 or 1 800 555 0199 or ring 030 1234 5678 now",
             "mc 5500 0000 0000 0004 amex 3782 822463 10005 ok",
             "sin 046 454 286 nhs 943 476 5919 ssn 123 45 6789 end",
             "GB82 WEST 1234 5698 7654 32 AB 12 34 56 C +1 (415) 555-2671 x",
         ];
         let enabled = vec![true; 64];
-        let cx = ScanCtx { enabled: &enabled, key: b"", icd: false, first_only: false };
+        let cx = ScanCtx {
+            enabled: &enabled,
+            key: b"",
+            icd: false,
+            first_only: false,
+            spaced: std::cell::Cell::new(false),
+            name_key: false,
+        };
         for text in texts {
             let b = text.as_bytes();
             let mut hits = Vec::new();

@@ -46,9 +46,13 @@
 //!
 //! Matched values never appear in errors, `Debug` output or findings.
 
+mod context;
 mod custom;
 mod detect;
 mod json;
+mod names;
+mod normalize;
+mod phone;
 pub mod sse;
 mod stream;
 pub(crate) mod strict_json;
@@ -88,9 +92,11 @@ pub(crate) mod entity {
     pub const GOOGLE_API_KEY: u16 = 22;
     pub const PRIVATE_KEY: u16 = 23;
     pub const JWT: u16 = 24;
+    pub const MRN: u16 = 25;
+    pub const STREET_ADDRESS: u16 = 26;
 }
 
-const BUILTINS: [(&str, Category); 25] = [
+const BUILTINS: [(&str, Category); 27] = [
     ("email", Category::Pii),
     ("phone", Category::Pii),
     ("ip_address", Category::Pii),
@@ -116,9 +122,11 @@ const BUILTINS: [(&str, Category); 25] = [
     ("secret.google_api_key", Category::Secret),
     ("secret.private_key", Category::Secret),
     ("secret.jwt", Category::Secret),
+    ("mrn", Category::Phi),
+    ("street_address", Category::Pii),
 ];
 
-const BUILTIN_NAMES: [&str; 25] = [
+const BUILTIN_NAMES: [&str; 27] = [
     "email",
     "phone",
     "ip_address",
@@ -144,6 +152,8 @@ const BUILTIN_NAMES: [&str; 25] = [
     "secret.google_api_key",
     "secret.private_key",
     "secret.jwt",
+    "mrn",
+    "street_address",
 ];
 
 /// Names accepted in `classification.entities` (and usable in field rules).
@@ -448,10 +458,6 @@ impl Classifier {
                 }
             }
         }
-        // person_name has no detector of its own: only field rules produce it.
-        if let Some(slot) = enabled.get_mut(entity::PERSON_NAME as usize) {
-            *slot = false;
-        }
         let mut customs = Vec::new();
         for (k, rule) in p.custom.iter().enumerate() {
             if rule.name.trim().is_empty() {
@@ -486,12 +492,11 @@ impl Classifier {
         self.entities.get(id as usize)
     }
 
-    /// All matches in `text`, overlaps resolved (earliest, then longest wins).
+    /// All matches in `text`, overlaps resolved (see [`resolve`]).
     /// `key` is the member/field name holding the text (context words).
     pub(crate) fn find(&self, text: &str, key: &str, icd: bool) -> Vec<Hit> {
         let mut hits = Vec::new();
-        let cx = detect::ScanCtx { enabled: &self.enabled, key: key.as_bytes(), icd, first_only: false };
-        detect::scan(text.as_bytes(), &cx, &mut hits);
+        self.detect(text, key, icd, false, true, &mut hits);
         for c in &self.customs {
             c.find(text, &mut hits);
         }
@@ -511,11 +516,107 @@ impl Classifier {
         }
     }
 
+    /// The built-in detectors over `text`, normalised (Unicode dashes and
+    /// spaces, full-width and spaced digits, percent-encoding) with hits
+    /// mapped back to `text`; then, with `decode`, long base64 runs that
+    /// decode to text holding a finding become a finding as a whole.
+    fn detect(&self, text: &str, key: &str, icd: bool, first_only: bool, decode: bool, out: &mut Vec<Hit>) {
+        let cx = detect::ScanCtx {
+            enabled: &self.enabled,
+            key: key.as_bytes(),
+            icd,
+            first_only,
+            spaced: std::cell::Cell::new(false),
+            name_key: !key.is_empty() && context::has_word(key.as_bytes(), names::NAME_LABELS),
+        };
+        let from = out.len();
+        // Asked only whether there is anything: a hit in the text as it is
+        // answers that without looking for what to normalise.
+        if first_only {
+            detect::scan(text.as_bytes(), &cx, out);
+            if out.len() > from {
+                return;
+            }
+        }
+        let norm = match normalize::first_change(text.as_bytes()) {
+            // From the start: a run of spaced digits may come before `f`.
+            Some(_) => normalize::normalize_from(text, 0),
+            None => {
+                if !first_only {
+                    detect::scan(text.as_bytes(), &cx, out);
+                }
+                // Digits spaced one by one: scan the whole text normalised.
+                if cx.spaced.get() {
+                    out.truncate(from);
+                    normalize::normalize_from(text, 0)
+                } else {
+                    None
+                }
+            }
+        };
+        if let Some(n) = norm {
+            out.truncate(from);
+            detect::scan(n.text.as_bytes(), &cx, out);
+            for h in out.iter_mut().skip(from) {
+                h.start = n.map(h.start);
+                h.end = n.map(h.end);
+            }
+        }
+        if !decode || (first_only && !out.is_empty()) || !normalize::has_base64_run(text.as_bytes()) {
+            return;
+        }
+        for (s, e) in normalize::base64_runs(text.as_bytes()) {
+            if out.iter().any(|h| h.start < e && s < h.end) {
+                continue;
+            }
+            let Some(inner) = text.get(s..e).and_then(|r| normalize::decode_text(r.as_bytes())) else {
+                continue;
+            };
+            let mut sub = Vec::new();
+            match serde_json::from_str::<serde_json::Value>(&inner) {
+                // Encoded JSON: its strings with their member names as context.
+                Ok(v @ (serde_json::Value::Object(_) | serde_json::Value::Array(_))) => {
+                    self.detect_json(&v, "", &mut sub)
+                }
+                _ => {
+                    self.detect(&inner, "", false, false, false, &mut sub);
+                    for c in &self.customs {
+                        c.find(&inner, &mut sub);
+                    }
+                    resolve(&mut sub);
+                }
+            }
+            if let Some(h) = sub.first() {
+                out.push(Hit { start: s, end: e, entity: h.entity });
+                if first_only {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Hits in the strings of decoded JSON (positions are not kept: the
+    /// caller covers the whole encoded run). Bounded by the run's size.
+    fn detect_json(&self, v: &serde_json::Value, key: &str, out: &mut Vec<Hit>) {
+        match v {
+            serde_json::Value::String(s) => {
+                let from = out.len();
+                self.detect(s, key, false, false, false, out);
+                for c in &self.customs {
+                    c.find(s, out);
+                }
+                out.truncate(from + usize::from(out.len() > from));
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|x| self.detect_json(x, key, out)),
+            serde_json::Value::Object(map) => map.iter().for_each(|(k, x)| self.detect_json(x, k, out)),
+            _ => {}
+        }
+    }
+
     /// Whether `text` holds anything at all (stops at the first match).
     pub(crate) fn finds_any(&self, text: &str) -> bool {
         let mut hits = Vec::new();
-        let cx = detect::ScanCtx { enabled: &self.enabled, key: b"", icd: false, first_only: true };
-        detect::scan(text.as_bytes(), &cx, &mut hits);
+        self.detect(text, "", false, true, true, &mut hits);
         if !hits.is_empty() {
             return true;
         }
@@ -682,21 +783,55 @@ fn intern(entities: &mut Vec<EntityInfo>, name: &str, category: Category) -> u16
     (entities.len() - 1) as u16
 }
 
-/// Sorts hits and drops overlaps: earliest start wins, then the longest.
+/// How sure a kind of hit is when two overlap: a prefixed secret over
+/// anything (`https://ghp_…@github.com` is a token, not an e-mail), then
+/// checksummed and labelled ids, then the rest.
+fn priority(ent: u16) -> u8 {
+    use self::entity as e;
+    match ent {
+        e::AWS_ACCESS_KEY..=e::JWT => 3,
+        e::US_NPI
+        | e::US_DEA
+        | e::UK_NHS
+        | e::CREDIT_CARD
+        | e::US_SSN
+        | e::US_ITIN
+        | e::UK_NINO
+        | e::CA_SIN
+        | e::IBAN => 2,
+        _ => 1,
+    }
+}
+
+/// Sorts hits and drops overlaps: the higher [`priority`] wins, then the
+/// earliest start, then the longest.
 pub(crate) fn resolve(hits: &mut Vec<Hit>) {
     if hits.len() < 2 {
         return;
     }
     hits.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
-    let mut last_end = 0;
-    hits.retain(|h| {
-        if h.start >= last_end && h.end > h.start {
-            last_end = h.end;
-            true
-        } else {
-            false
-        }
+    let overlaps = hits.windows(2).any(|w| matches!(w, [a, b] if b.start < a.end));
+    if !overlaps {
+        hits.retain(|h| h.end > h.start);
+        return;
+    }
+    let mut order: Vec<Hit> = hits.clone();
+    order.sort_by(|a, b| {
+        priority(b.entity).cmp(&priority(a.entity)).then(a.start.cmp(&b.start)).then(b.end.cmp(&a.end))
     });
+    let mut kept: Vec<Hit> = Vec::with_capacity(hits.len());
+    for h in order {
+        if h.end <= h.start {
+            continue;
+        }
+        let ix = kept.partition_point(|k| k.start < h.start);
+        let left_ok = ix == 0 || kept.get(ix - 1).is_some_and(|k| k.end <= h.start);
+        let right_ok = kept.get(ix).is_none_or(|k| k.start >= h.end);
+        if left_ok && right_ok {
+            kept.insert(ix, h);
+        }
+    }
+    *hits = kept;
 }
 
 /// Splits bytes into valid UTF-8 runs (`Some(str)`) and invalid bytes (`None`).

@@ -36,7 +36,7 @@
 
 use super::detect::Hit;
 use super::{json, Actions, Category, Classifier, Finding, Sink, Tally};
-use crate::ai::fields::{self, Seg};
+use crate::ai::fields;
 use crate::ai::EventStreamParser;
 use crate::sse::{encode_frame, SseFrame, SseParser};
 use serde_json::Value;
@@ -53,6 +53,11 @@ const MAX_TOKEN_HOLD: usize = 16 * 1024;
 /// looked for up to 48 bytes before a value, an AWS secret key up to 120
 /// bytes after its `aws`/`secret` word.
 const CTX_KEEP: usize = 128;
+#[derive(Debug, Clone)]
+enum Seg {
+    Key(std::borrow::Cow<'static, str>),
+    Idx(usize),
+}
 
 struct Piece {
     chan: usize,
@@ -89,7 +94,9 @@ struct Pending {
     /// New `data` for a non-JSON frame (or new raw bytes for an oversize one).
     replaced: Option<Vec<u8>>,
     changed: bool,
-    piece: Option<Piece>,
+    /// The frame's streamed strings: its text piece and every other string
+    /// under its delta, each joined with the same field of earlier frames.
+    pieces: Vec<Piece>,
 }
 
 struct Chan {
@@ -280,7 +287,7 @@ impl StreamRedactor {
 
     fn ingest(&mut self, cl: &Classifier, frame: SseFrame, observe: &mut Observer<'_>) {
         self.pending_bytes += frame.raw.len();
-        let mut p = Pending { frame, wire: Wire::Sse, json: None, replaced: None, changed: false, piece: None };
+        let mut p = Pending { frame, wire: Wire::Sse, json: None, replaced: None, changed: false, pieces: Vec::new() };
         let parsed = match p.frame.data.trim() {
             _ if p.frame.oversize || !p.frame.has_data => None,
             "" | "[DONE]" => None,
@@ -335,7 +342,7 @@ impl StreamRedactor {
         let header_bytes = crate::ai::eventstream_header_bytes(&m.raw).to_vec();
         let frame = SseFrame { raw: m.raw, event, data, has_data: true, oversize: false };
         let wire = Wire::Aws { header_bytes, outer };
-        let mut p = Pending { frame, wire, json: None, replaced: None, changed: false, piece: None };
+        let mut p = Pending { frame, wire, json: None, replaced: None, changed: false, pieces: Vec::new() };
         match parsed {
             Some(v) => self.ingest_json(cl, &mut p, v),
             None => self.ingest_text(cl, &mut p),
@@ -398,14 +405,25 @@ impl StreamRedactor {
     }
 
     fn ingest_json(&mut self, cl: &Classifier, p: &mut Pending, mut v: Value) {
-        let found = fields::stream_piece(&v).map(|p| (p.ptr, p.channel, p.location));
-        let text = found.as_ref().and_then(|(ptr, _, _)| get_str(&mut v, ptr)).map(std::mem::take);
+        // The text piece of a known shape (the provider field tables), then
+        // every other string under the event's delta: each is joined with the
+        // same field of earlier events.
+        let mut streamed: Vec<(Vec<Seg>, String, String)> = fields::stream_piece(&v)
+            .map(|p| (p.ptr.into_iter().map(Seg::from).collect(), p.channel, p.location))
+            .into_iter()
+            .collect();
+        // The known text piece is also under a delta: it keeps its own channel.
+        let known = streamed.first().map(|(ptr, _, _)| ptr.clone());
+        delta_strings(&v, known.as_deref(), &mut streamed);
+        let texts: Vec<Option<String>> =
+            streamed.iter().map(|(ptr, _, _)| get_str(&mut v, ptr).map(std::mem::take)).collect();
         let mut sink = self.sink(cl);
         let mut path = String::from("$");
         let w = json::walk(cl, &mut sink, &mut v, &mut path, "", None, false);
         self.tally = sink.t;
         p.changed = w.changed;
-        if let (Some((ptr, key, loc)), Some(text)) = (found, text) {
+        for ((ptr, key, loc), text) in streamed.into_iter().zip(texts) {
+            let Some(text) = text else { continue };
             if let Some(s) = get_str(&mut v, &ptr) {
                 *s = text.clone();
             }
@@ -414,7 +432,7 @@ impl StreamRedactor {
                 let start = c.buf.len();
                 c.buf.push_str(&text);
                 c.fresh = true;
-                p.piece = Some(Piece { chan, ptr, start, end: c.buf.len(), done: None });
+                p.pieces.push(Piece { chan, ptr, start, end: c.buf.len(), done: None });
             }
         }
         p.json = Some(v);
@@ -454,7 +472,7 @@ impl StreamRedactor {
             return out;
         }
         while let Some(front) = self.pending.front() {
-            if front.piece.as_ref().is_some_and(|p| p.done.is_none()) {
+            if front.pieces.iter().any(|p| p.done.is_none()) {
                 break;
             }
             let Some(p) = self.pending.pop_front() else {
@@ -471,7 +489,7 @@ impl StreamRedactor {
             return;
         };
         if chan.buf.is_empty()
-            && !self.pending.iter().any(|p| p.piece.as_ref().is_some_and(|x| x.chan == ci && x.done.is_none()))
+            && !self.pending.iter().any(|p| p.pieces.iter().any(|x| x.chan == ci && x.done.is_none()))
         {
             return;
         }
@@ -493,7 +511,7 @@ impl StreamRedactor {
         let ends: Vec<usize> = self
             .pending
             .iter()
-            .filter_map(|p| p.piece.as_ref())
+            .flat_map(|p| p.pieces.iter())
             .filter(|x| x.chan == ci && x.done.is_none())
             .map(|x| x.end)
             .collect();
@@ -529,8 +547,7 @@ impl StreamRedactor {
         applicable.extend(restores.into_iter().filter(|x| x.1 <= r).map(|(a, b, o)| (a, b, Some(o))));
         applicable.sort_by_key(|x| x.0);
         self.tally = sink.t;
-        for p in self.pending.iter_mut() {
-            let Some(pc) = p.piece.as_mut() else { continue };
+        for pc in self.pending.iter_mut().flat_map(|p| p.pieces.iter_mut()) {
             if pc.chan != ci || pc.done.is_some() || pc.end > r {
                 continue;
             }
@@ -569,12 +586,10 @@ impl StreamRedactor {
             chan.ctx = joined.get(from..).unwrap_or("").to_string();
             chan.buf = text.get(r..).unwrap_or("").to_string();
         }
-        for p in self.pending.iter_mut() {
-            if let Some(pc) = p.piece.as_mut() {
-                if pc.chan == ci && pc.done.is_none() {
-                    pc.start -= r;
-                    pc.end -= r;
-                }
+        for pc in self.pending.iter_mut().flat_map(|p| p.pieces.iter_mut()) {
+            if pc.chan == ci && pc.done.is_none() {
+                pc.start -= r;
+                pc.end -= r;
             }
         }
     }
@@ -616,11 +631,13 @@ fn emit(mut p: Pending, out: &mut Vec<u8>, injected_usage: bool) {
         return;
     }
     let mut changed = p.changed;
-    if let (Some(pc), Some(v)) = (p.piece.take(), p.json.as_mut()) {
-        if let Some(Some(new)) = pc.done {
-            if let Some(s) = get_str(v, &pc.ptr) {
-                *s = new;
-                changed = true;
+    if let Some(v) = p.json.as_mut() {
+        for pc in std::mem::take(&mut p.pieces) {
+            if let Some(Some(new)) = pc.done {
+                if let Some(s) = get_str(v, &pc.ptr) {
+                    *s = new;
+                    changed = true;
+                }
             }
         }
     }
@@ -669,12 +686,111 @@ fn get_str<'v>(v: &'v mut Value, ptr: &[Seg]) -> Option<&'v mut String> {
     let mut cur = v;
     for s in ptr {
         cur = match s {
-            Seg::Key(k) => cur.get_mut(*k)?,
+            Seg::Key(k) => cur.get_mut(k.as_ref())?,
             Seg::Idx(i) => cur.get_mut(*i)?,
         };
     }
     match cur {
         Value::String(s) => Some(s),
         _ => None,
+    }
+}
+
+/// Members under a delta that name or classify the piece rather than carry
+/// streamed text (they repeat in every event).
+const DELTA_META: &[&str] =
+    &["type", "role", "id", "index", "object", "model", "finish_reason", "stop_reason", "name", "call_id", "status"];
+
+/// Every string under a member named `delta` (or in Gemini's
+/// `candidates[].content.parts[]`), as (pointer, channel key, location).
+/// The channel key carries the event's block, item and content index so
+/// that parallel blocks stay apart. A delta is looked for in the first three
+/// levels; nothing is allocated until a string is found.
+fn delta_strings(v: &Value, known: Option<&[Seg]>, out: &mut Vec<(Vec<Seg>, String, String)>) {
+    let mut stack: Vec<Step<'_>> = Vec::new();
+    collect(v, &mut stack, false, v, known, out);
+}
+
+/// Whether the walk's position is the pointer `ptr`.
+fn at_ptr(stack: &[Step<'_>], ptr: &[Seg]) -> bool {
+    stack.len() == ptr.len()
+        && stack.iter().zip(ptr).all(|(a, b)| match (a, b) {
+            (Step::Key(x), Seg::Key(y)) => *x == y.as_ref(),
+            (Step::Idx(x), Seg::Idx(y)) => x == y,
+            _ => false,
+        })
+}
+
+#[derive(Clone, Copy)]
+enum Step<'a> {
+    Key(&'a str),
+    Idx(usize),
+}
+
+fn collect<'a>(
+    v: &'a Value,
+    stack: &mut Vec<Step<'a>>,
+    under: bool,
+    root: &Value,
+    known: Option<&[Seg]>,
+    out: &mut Vec<(Vec<Seg>, String, String)>,
+) {
+    if out.len() >= MAX_CHANNELS || (!under && stack.len() > 3) {
+        return;
+    }
+    match v {
+        Value::String(_) if under && !known.is_some_and(|k| at_ptr(stack, k)) => {
+            let mut path = String::from("$");
+            let mut ptr = Vec::with_capacity(stack.len());
+            for st in stack.iter() {
+                match *st {
+                    Step::Key(k) => {
+                        json::push_key(&mut path, k);
+                        ptr.push(Seg::Key(std::borrow::Cow::Owned(k.to_string())));
+                    }
+                    Step::Idx(i) => {
+                        path.push_str(&format!("[{i}]"));
+                        ptr.push(Seg::Idx(i));
+                    }
+                }
+            }
+            let disc: Vec<String> = ["index", "contentBlockIndex", "item_id", "content_index"]
+                .iter()
+                .map(|k| root.get(*k).map(Value::to_string).unwrap_or_default())
+                .collect();
+            out.push((ptr, format!("delta:{}:{path}", disc.join(":")), path));
+        }
+        Value::Array(items) => {
+            for (k, item) in items.iter().enumerate() {
+                stack.push(Step::Idx(k));
+                collect(item, stack, under, root, known, out);
+                stack.pop();
+            }
+        }
+        Value::Object(map) => {
+            let parts = matches!(stack.as_slice(), [Step::Key("candidates"), Step::Idx(_), Step::Key("content")]);
+            for (k, item) in map {
+                if under && DELTA_META.contains(&k.as_str()) {
+                    continue;
+                }
+                if !(under || item.is_object() || item.is_array()) {
+                    continue;
+                }
+                stack.push(Step::Key(k));
+                let below = under || k == "delta" || (parts && k == "parts");
+                collect(item, stack, below, root, known, out);
+                stack.pop();
+            }
+        }
+        _ => {}
+    }
+}
+
+impl From<fields::Seg> for Seg {
+    fn from(s: fields::Seg) -> Self {
+        match s {
+            fields::Seg::Key(k) => Seg::Key(std::borrow::Cow::Borrowed(k)),
+            fields::Seg::Idx(i) => Seg::Idx(i),
+        }
     }
 }

@@ -38,7 +38,12 @@ const POSITIVES: &[(&str, &str)] = &[
     ("date_of_birth", "Date of birth 17.05.1980"),
     ("us_npi", "NPI 1234567893"),
     ("us_dea", "DEA AB1234563"),
-    ("uk_nhs", "943 476 5919"),
+    ("us_dea", "DEA# AB1234567"),
+    ("uk_nhs", "NHS 943 476 5919"),
+    ("uk_nhs", "NHS 9434765918"),
+    ("us_npi", "NPI 1234567890"),
+    ("us_npi", "npi-like 1234567890"),
+    ("phone", "call me at 415 555 2671"),
     ("uk_nhs", "NHS number 9434765919"),
     ("credit_card", "4111111111111111"),
     ("credit_card", "card 4111 1111 1111 1111 exp"),
@@ -57,10 +62,12 @@ const POSITIVES: &[(&str, &str)] = &[
     ("us_ssn", "SSN: 123456789"),
     ("us_itin", "912-70-1234"),
     ("us_itin", "ITIN 912941234"),
-    ("uk_nino", "AB123456C"),
+    ("uk_nino", "NINO AB123456C"),
+    ("uk_nino", "NI number QQ123456C"),
     ("uk_nino", "ni AB 12 34 56 C."),
-    ("ca_sin", "130 692 544"),
-    ("ca_sin", "130-692-544"),
+    ("ca_sin", "SIN 130 692 544"),
+    ("ca_sin", "sin: 130-692-544"),
+    ("ca_sin", "SIN 130 692 545"),
     ("ca_sin", "SIN: 130692544"),
     ("iban", "DE89370400440532013000"),
     ("iban", "iban DE89 3704 0044 0532 0130 00 ok"),
@@ -70,6 +77,8 @@ const POSITIVES: &[(&str, &str)] = &[
     ("secret.aws_access_key", "key=ASIAIOSFODNN7EXAMPLE;"),
     ("secret.aws_secret_key", "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
     ("secret.github_token", "token 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"),
+    ("secret.github_token", "ghp_8aspm4G7VmSUfOoD6V1vrORcmn0iSH2JWh3e"),
+    ("secret.github_token", "https://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@github.com/o/r.git"),
     ("secret.github_token", "github_pat_11ABCDEFG0abcdefghijkl_abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456"),
     ("secret.openai_key", "sk-proj-Ab3dEfGhIjKlMnOpQrStUvWxYz0123456789_-abcdEFGH"),
     ("secret.openai_key", "OPENAI_API_KEY=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"),
@@ -103,12 +112,9 @@ const NEGATIVES: &[&str] = &[
     "123-00-4567",
     "123-45-0000",
     "912-34-5678",
-    "npi-like 1234567890",
-    "NPI 1234567890",
     "AB1234567",
     "DE89370400440532013000X",
     "DE89370400440532013001",
-    "ghp_8aspm4G7VmSUfOoD6V1vrORcmn0iSH2JWh3e",
     "ghp_abc",
     "sk-learn is a library",
     "eyJub3QiOiJqc29uIn0.eyJzdWIiOiIxIn0.sig",
@@ -117,8 +123,13 @@ const NEGATIVES: &[&str] = &[
     "a@b.c",
     "std::vec::Vec",
     "130 692 545",
-    "NHS 9434765918",
     "QQ123456C",
+    "part no AB1234563",
+    "code JK123456A",
+    "ticket 561234567890",
+    "ticket 043 397 4731",
+    "ORD-05536-26238",
+    "866-97-2688-X",
     "AKIAIOSFODNN7EXAMPL",
     "my bank is DEUTDEFF",
     "+05:00",
@@ -145,11 +156,18 @@ fn look_alike_negatives_are_not_found() {
 }
 
 #[test]
-fn ssn_area_9xx_is_itin_not_ssn() {
+fn a_label_decides_the_entity_of_its_format_valid_or_not() {
     let c = cl();
     assert_eq!(entities(&c, "912-70-1234"), vec!["us_itin"]);
-    assert_eq!(entities(&c, "ssn 912-70-1234"), vec!["us_itin"]);
-    assert!(entities(&c, "ssn 900-12-3456").is_empty());
+    assert!(entities(&c, "900-12-3456").is_empty());
+    // Test data and typos after an explicit label are still what it says.
+    for t in ["ssn 912-70-1234", "SSN 900-12-3456", "social security number: 000-12-3456", "SSN:666123456"] {
+        assert_eq!(entities(&c, t), vec!["us_ssn"], "{t}");
+    }
+    assert_eq!(entities(&c, "ITIN 123-45-6789"), vec!["us_itin"]);
+    assert_eq!(entities(&c, "NHS number 9434765919, NPI 1234567893"), vec!["uk_nhs", "us_npi"]);
+    // A label farther than an identifier word does not claim the value.
+    assert!(entities(&c, "card declined. booking 593019980915").is_empty());
 }
 
 #[test]
@@ -192,7 +210,7 @@ fn entities_filter_and_errors() {
     assert!(err[1].contains("classification.custom[0].pattern"));
     assert!(err[2].contains("classification.fields[0].path"));
     assert!(builtin_entity_names().contains(&"secret.aws_access_key"));
-    assert_eq!(builtin_entity_names().len(), 25);
+    assert_eq!(builtin_entity_names().len(), 27);
     for (k, (n, _)) in BUILTINS.iter().enumerate() {
         assert_eq!(builtin_entity_names()[k], *n);
     }
@@ -207,16 +225,16 @@ fn custom_rules_with_and_without_prefix() {
     assert_eq!(custom::required_prefix(r"a|b"), None);
     let c = Classifier::new(&Policy {
         custom: vec![
-            CustomRule { name: "mrn".into(), pattern: r"\bMRN-[0-9]{8}\b".into(), category: Category::Phi },
+            CustomRule { name: "case_no".into(), pattern: r"\bCASE-[0-9]{8}\b".into(), category: Category::Phi },
             CustomRule { name: "emp".into(), pattern: r"[A-Z]{3}[0-9]{5}".into(), category: Category::Custom },
         ],
         ..Policy::default()
     })
     .unwrap();
-    let out = c.scan(BodyKind::Text, b"xMRN-12345678 MRN-12345678 and MRN-1234 emp ABC12345.", &Actions::default());
+    let out = c.scan(BodyKind::Text, b"xCASE-12345678 CASE-12345678 and CASE-1234 emp ABC12345.", &Actions::default());
     let body = String::from_utf8(out.body.unwrap()).unwrap();
-    assert_eq!(body, "xMRN-12345678 [REDACTED:MRN] and MRN-1234 emp [REDACTED:EMP].");
-    let mrn = out.findings.iter().find(|f| f.entity == "mrn").unwrap();
+    assert_eq!(body, "xCASE-12345678 [REDACTED:CASE_NO] and CASE-1234 emp [REDACTED:EMP].");
+    let mrn = out.findings.iter().find(|f| f.entity == "case_no").unwrap();
     assert_eq!((mrn.category, mrn.count, mrn.action), (Category::Phi, 1, Action::Redact));
 }
 
@@ -466,6 +484,55 @@ fn streams_split_at_every_byte_never_leak_the_email() {
         let all_splits: Vec<usize> = (1..stream.len()).collect();
         let (out, _) = run_stream(&c, &stream, &all_splits, Actions::default());
         assert_eq!(stream_text(&out), text);
+    }
+}
+
+/// A stream whose e-mail address is split across events in a field that is
+/// not a known text channel, at `pointer` under each event's delta.
+fn other_field_stream(field: &[&str]) -> Vec<u8> {
+    let mut s = Vec::new();
+    let nest = |v: Value| field.iter().rev().fold(v, |acc, k| json!({ *k: acc }));
+    for piece in ["Let me think: mail jo", "hn.doe@exam", "ple.com and ", "then answer. "] {
+        let d = json!({"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta": nest(json!(piece))}]});
+        s.extend_from_slice(format!("data: {d}\n\n").as_bytes());
+    }
+    let d = json!({"type":"content_block_delta","index":1,"delta":{"type":"citations_delta","citation":{"cited_text":"jo"}}});
+    s.extend_from_slice(format!("data: {d}\n\n").as_bytes());
+    for piece in ["hn.doe@exam", "ple.com cited"] {
+        let d = json!({"type":"content_block_delta","index":1,"delta":{"type":"citations_delta","citation":{"cited_text":piece}}});
+        s.extend_from_slice(format!("data: {d}\n\n").as_bytes());
+    }
+    s.extend_from_slice(b"data: [DONE]\n\n");
+    s
+}
+
+#[test]
+fn values_split_across_events_in_any_delta_field_never_leak() {
+    let c = cl();
+    for (field, loc) in [
+        (&["reasoning_content"][..], "$.choices[0].delta.reasoning_content"),
+        (&["extra", "note"][..], "$.choices[0].delta.extra.note"),
+    ] {
+        let stream = other_field_stream(field);
+        let (whole, r) = run_stream(&c, &stream, &[], Actions::default());
+        let s = String::from_utf8_lossy(&whole);
+        assert_eq!(s.matches("[REDACTED:EMAIL]").count(), 2, "{s}");
+        let f = r.findings();
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].count, 2);
+        assert_eq!(f[0].locations, vec![loc.to_string(), "$.delta.citation.cited_text".to_string()]);
+        for split in 0..=stream.len() {
+            let (out, _) = run_stream(&c, &stream, &[split], Actions::default());
+            let s = String::from_utf8_lossy(&out);
+            assert!(
+                !s.contains("john.doe") && !s.contains("@exam") && !s.contains("ple.com"),
+                "{loc} split {split}: {s}"
+            );
+            assert_eq!(out, whole, "{loc} split {split}");
+        }
+        let all_splits: Vec<usize> = (1..stream.len()).collect();
+        let (out, _) = run_stream(&c, &stream, &all_splits, Actions::default());
+        assert_eq!(out, whole);
     }
 }
 
@@ -1092,11 +1159,11 @@ fn streamed_text_cut_anywhere_is_redacted_as_the_whole() {
         "IBAN GB82 WEST 1234 5698 7654 32 and NINO AB 12 34 56 C done",
         "token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl end",
         "dial +44 20 7946 0958 or 030 1234 5678 please",
-        "ref ab-4111 1111 1111 1111 tail",
+        "ref ab 4111 1111 1111 1111 tail",
         "key -----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA\n-----END RSA PRIVATE KEY----- x",
         "ip 192.168.10.20 and 2001:db8::8a2e:370:7334 fin",
         "SSN 123 45 6789 and NHS 943 476 5919.",
-        "ids 1482 1930 4111 1111 1111 1111 1221 done",
+        "see 1482, then 4111 1111 1111 1111 and 1221 done",
         "call 415 555 2671 or 1 800 555 0199 or ring 030 1234 5678 now",
         "mc 5500 0000 0000 0004 amex 3782 822463 10005 ok",
         "sin 046 454 286 nhs 943 476 5919 ssn 123 45 6789 end",
@@ -1161,4 +1228,94 @@ fn the_redactor_takes_back_injected_usage_from_the_frames_it_reads() {
     // Not asked to: the stream keeps everything.
     let (out, _) = run_stream(&c, with.as_bytes(), &[], Actions::default());
     assert!(String::from_utf8_lossy(&out).contains("\"usage\":{\"prompt_tokens\":3"));
+}
+
+/// (entity, label before it or "", value): one of each built-in.
+const MATRIX: &[(&str, &str, &str)] = &[
+    ("email", "", "jane.doe@example.com"),
+    ("phone", "", "+44 20 7946 0958"),
+    ("ip_address", "", "10.1.2.3"),
+    ("date_of_birth", "DOB", "1980-05-17"),
+    ("person_name", "", "Maria Lopez"),
+    ("street_address", "", "734 Rebekah Loop"),
+    ("us_npi", "NPI", "1234567893"),
+    ("us_dea", "DEA", "AB1234563"),
+    ("uk_nhs", "NHS", "943 476 5919"),
+    ("icd10", "diagnosis", "E11.9"),
+    ("credit_card", "", "4111111111111111"),
+    ("us_ssn", "", "078-05-1120"),
+    ("us_itin", "", "912-70-1234"),
+    ("uk_nino", "NINO", "AB123456C"),
+    ("ca_sin", "SIN", "130 692 544"),
+    ("iban", "", "DE89370400440532013000"),
+    ("mrn", "MRN", "12345678"),
+    ("secret.aws_access_key", "", "AKIAIOSFODNN7EXAMPLE"),
+    ("secret.aws_secret_key", "aws_secret_access_key", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
+    ("secret.github_token", "", "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"),
+    ("secret.openai_key", "", "sk-proj-Ab3dEfGhIjKlMnOpQrStUvWxYz0123456789_-abcdEFGH"),
+    ("secret.anthropic_key", "", "sk-ant-api03-Ab3dEfGhIjKlMnOpQrStUvWxYz0123456789-abcdEFGHijkl_mnopAA"),
+    ("secret.slack_token", "", "xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx"),
+    ("secret.stripe_key", "", "sk_live_4eC39HqLyjWDarjtT1zdp7dc"),
+    ("secret.google_api_key", "", "AIzaSyDaGmWKa4JsXZ-HjGw7ISLn_3namBGewQe"),
+    (
+        "secret.jwt",
+        "",
+        "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+    ),
+];
+
+/// Every delimiter a value can touch, as (before, after).
+const DELIMITERS: &[(&str, &str)] = &[
+    (" ", " "),
+    (":", ":"),
+    ("=", "="),
+    ("/", "/"),
+    ("?", "?"),
+    ("&", "&"),
+    ("#", "#"),
+    (",", ","),
+    (";", ";"),
+    ("|", "|"),
+    ("(", ")"),
+    ("[", "]"),
+    ("{", "}"),
+    ("<", ">"),
+    ("\"", "\""),
+    ("'", "'"),
+    ("\t", "\t"),
+    ("\n", "\n"),
+    ("\\n", "\\n"),
+    ("\\\"", "\\\""),
+    ("?q=", "&page=2"),
+    ("/v1/x/", "/edit"),
+];
+
+#[test]
+fn boundaries_every_entity_by_every_delimiter() {
+    let c = cl();
+    let mut misses = Vec::new();
+    for (ent, label, value) in MATRIX {
+        let lead = if label.is_empty() { String::new() } else { format!("{label} ") };
+        let mut texts: Vec<String> = DELIMITERS.iter().map(|(a, b)| format!("{lead}{a}{value}{b}tail")).collect();
+        // start and end of the string
+        texts.push(format!("{lead}{value}"));
+        if label.is_empty() {
+            texts.push((*value).to_string());
+        }
+        for t in texts {
+            let spans = c.text_spans(&t);
+            let want = t.find(value).map(|s| (s, s + value.len()));
+            let got = spans.iter().find(|(e, _, _)| e == ent).map(|(_, s, e)| (*s, *e));
+            if got != want {
+                misses.push(format!("{ent} in {t:?}: {spans:?}"));
+            }
+        }
+    }
+    // host:port, in a URL too
+    for t in ["10.1.2.3:8080", "http://10.1.2.3:8080/health", "ip:10.1.2.3", "ip=[2001:db8::1]:443"] {
+        if !c.text_spans(t).iter().any(|(e, _, _)| *e == "ip_address") {
+            misses.push(format!("ip_address in {t:?}"));
+        }
+    }
+    assert!(misses.is_empty(), "{} misses:\n{}", misses.len(), misses.join("\n"));
 }
