@@ -790,21 +790,7 @@ mod tests {
     #[test]
     fn gen_ai_attributes_are_the_conventions_published_names_and_values() {
         // Every provider the schema lists: the conventions' name where they have one.
-        let names: Vec<(&str, &str)> = [
-            "openai",
-            "azure_openai",
-            "anthropic",
-            "aws_bedrock",
-            "gcp_gemini",
-            "gcp_vertex_ai",
-            "cohere",
-            "mistral",
-            "ollama",
-            "openai_compatible",
-        ]
-        .iter()
-        .map(|p| (*p, semconv_provider(p)))
-        .collect();
+        let names: Vec<(&str, &str)> = crate::ai::PROVIDERS.iter().map(|p| (*p, semconv_provider(p))).collect();
         assert_eq!(
             names,
             vec![
