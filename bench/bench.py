@@ -52,6 +52,12 @@ PLUGIN_CONFIG = {
     },
 }
 
+# BENCH_HOLD=1: the filter holds headers while it reads a body it may rewrite
+# (envoy.allow_on_headers_stop_iteration, with Envoy's PluginConfig knob of the same name set
+# by the harness), to measure what the hold costs against the same run without it.
+if os.environ.get("BENCH_HOLD") == "1":
+    PLUGIN_CONFIG["envoy"] = {"allow_on_headers_stop_iteration": True}
+
 # The peer: Envoy's Lua filter buffering both bodies and redacting emails and US SSNs.
 LUA = r"""
 local function redact(s)

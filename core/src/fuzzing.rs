@@ -45,6 +45,7 @@ pub const TARGETS: &[(&str, Driver)] = &[
     ("request_path", request_path),
     ("config", config),
     ("handoff", handoff),
+    ("exchange", exchange),
 ];
 
 /// The driver of a target, by name.
@@ -601,4 +602,113 @@ pub fn handoff(data: &[u8]) {
             shipper.batch_done(true, now);
         }
     }
+}
+
+/// One request's whole lifecycle through the exchange, as the filter drives
+/// it, from untrusted bytes: request line, headers, both bodies and the chunk
+/// cuts come from the input; the control selector picks write-ahead, held
+/// headers and the actions. Invariants: a local reply pauses the stream,
+/// replaced body bytes never exceed the limit the config sets plus the
+/// error body, and the log callback seals exactly one event that parses.
+pub fn exchange(data: &[u8]) {
+    use crate::exchange::{Effect, Event, Exchange, Flow, RecordedFacts};
+    let c = Control::split(data);
+    let sel = c.selector();
+    let a = c.actions();
+    let act = |x: crate::classify::Action| format!("{x:?}").to_ascii_lowercase();
+    let cfg = format!(
+        r#"{{"classification": {{"max_body_bytes": 4096, "on_oversize": "{}", "restore": {},
+            "actions": {{"pii": "{}", "phi": "{}", "pci": "{}", "secret": "{}", "custom": "{}"}}}},
+            "audit": {{"delivery": "{}", "pseudonym_key_env": "K"}},
+            "envoy": {{"allow_on_headers_stop_iteration": {}}}}}"#,
+        if sel & 1 == 0 { "pass" } else { "reject" },
+        sel & 2 != 0,
+        act(a.pii),
+        act(a.phi),
+        act(a.pci),
+        act(a.secret),
+        act(a.custom),
+        if sel & 4 == 0 { "async" } else { "write_ahead" },
+        sel & 8 != 0,
+    );
+    let Ok(cfg) = Config::parse(cfg.as_bytes()) else { return };
+    let env = |_: &str| Some("fuzz-key".to_string());
+    let Ok(mut rt) = crate::runtime::Runtime::new(cfg, &env, [1; 32], "fuzz/exchange".into(), 1_000, "start") else {
+        return;
+    };
+    // Payload: request line \n headers (k: v lines) \n\n request body \0 response body.
+    let p = c.payload;
+    let (head, rest) = match p.windows(2).position(|w| w == b"\n\n") {
+        Some(i) => (p.get(..i).unwrap_or_default(), p.get(i + 2..).unwrap_or_default()),
+        None => (p, &[][..]),
+    };
+    let (req_body, resp_body) = match rest.iter().position(|&b| b == 0) {
+        Some(i) => (rest.get(..i).unwrap_or_default(), rest.get(i + 1..).unwrap_or_default()),
+        None => (rest, &[][..]),
+    };
+    let text = String::from_utf8_lossy(head);
+    let mut lines = text.lines();
+    let line = lines.next().unwrap_or("GET /");
+    let (method, path) = line.split_once(' ').unwrap_or(("GET", "/"));
+    let mut request_headers = vec![
+        (":method".to_string(), method.to_string()),
+        (":path".to_string(), path.to_string()),
+        (":authority".into(), "h".into()),
+    ];
+    let mut response_headers = vec![(":status".to_string(), "200".to_string())];
+    for l in lines {
+        if let Some((k, v)) = l.split_once(':') {
+            let k = k.trim().to_ascii_lowercase();
+            if let Some(rk) = k.strip_prefix("resp-") {
+                response_headers.push((rk.to_string(), v.trim().to_string()));
+            } else {
+                request_headers.push((k, v.trim().to_string()));
+            }
+        }
+    }
+    let facts = RecordedFacts {
+        request_headers,
+        response_headers,
+        request_body: req_body.to_vec(),
+        response_body: resp_body.to_vec(),
+        now_ms: 2_000,
+        ..RecordedFacts::default()
+    };
+    let cut = |len: usize| (usize::from(c.byte(2)) + 1).min(len.max(1));
+    let mut ex = Exchange::new();
+    let mut outs = vec![ex.handle(&mut rt, &facts, Event::RequestHeaders { end_of_stream: req_body.is_empty() })];
+    if sel & 4 != 0 {
+        outs.push(ex.handle(
+            &mut rt,
+            &facts,
+            Event::BeginDelivered { status: Some(if sel & 16 == 0 { 200 } else { 503 }) },
+        ));
+    }
+    let mut at = 0;
+    while !req_body.is_empty() && at < req_body.len() {
+        at = (at + cut(req_body.len())).min(req_body.len());
+        outs.push(ex.handle(&mut rt, &facts, Event::RequestBody { size: at, end_of_stream: at == req_body.len() }));
+    }
+    outs.push(ex.handle(&mut rt, &facts, Event::ResponseHeaders { end_of_stream: resp_body.is_empty() }));
+    if !resp_body.is_empty() {
+        // One callback: the fixture's body stands for the host's whole buffer.
+        outs.push(ex.handle(&mut rt, &facts, Event::ResponseBody { size: resp_body.len(), end_of_stream: true }));
+    }
+    for o in &outs {
+        if o.effects.iter().any(|e| matches!(e, Effect::LocalReply { .. })) {
+            assert_eq!(o.flow, Flow::Pause, "a local reply pauses the stream");
+        }
+    }
+    let log = ex.handle(&mut rt, &facts, Event::Log);
+    let sealed: Vec<&String> = log
+        .effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Sealed { line, .. } => Some(line),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sealed.len(), 1, "one event per request");
+    let v: Value = serde_json::from_str(sealed.first().map_or("", |s| s.as_str())).unwrap_or(Value::Null);
+    assert!(v.get("chain").is_some(), "the sealed event parses: {v}");
 }
