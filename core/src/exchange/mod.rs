@@ -419,9 +419,10 @@ impl Exchange {
         if self.verdict.is_some() {
             return;
         }
+        // Read once: the model-call tracker and the body plan both need it.
+        let ctype = src.header(Side::Response, "content-type");
         if let (Some(d), Some(call)) = (self.facts.as_ref().and_then(|f| f.ai.as_ref()), self.ai.as_mut()) {
-            let ctype = src.header(Side::Response, "content-type").unwrap_or_default();
-            let mut t = ResponseTracker::new(d, &ctype, call.request.stream);
+            let mut t = ResponseTracker::new(d, ctype.as_deref().unwrap_or_default(), call.request.stream);
             t.set_status(self.status, call.injected);
             for h in ["x-amzn-bedrock-input-token-count", "x-amzn-bedrock-output-token-count"] {
                 if let Some(v) = src.header(Side::Response, h) {
@@ -440,7 +441,6 @@ impl Exchange {
         let (scan, actions) = self.facts.as_ref().map_or((false, Actions::default()), |f| (f.scan_response, f.actions));
         let Some(p) = self.plan_body(rt, src, Side::Response, scan, out) else { return };
         self.response = Inspection::new(p, actions);
-        let ctype = src.header(Side::Response, "content-type");
         if let Some(ct) = &ctype {
             self.response.set_stream_content_type(ct);
         }
