@@ -19,8 +19,8 @@
 //!
 //! A closed output pipe (`| head`) ends the run quietly.
 
-use proxy_audit_core::config::Config;
 use proxy_audit_core::exchange::{preview, PreviewInput, Side};
+use proxy_audit_core::policy;
 use proxy_audit_core::runtime::Runtime;
 use std::io::Write;
 
@@ -98,7 +98,7 @@ pub fn run(args: &Args) -> u8 {
         },
         None => Vec::new(),
     };
-    let cfg = match Config::parse(&cfg_bytes) {
+    let cfg = match policy::compile(&cfg_bytes) {
         Ok(c) => c,
         Err(problems) => {
             for p in problems {

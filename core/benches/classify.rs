@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use proxy_audit_core::classify::{Actions, BodyKind, Classifier, Policy};
+use proxy_audit_core::classify::{Actions, BodyKind, Classifier, Rules};
 
 const SENTENCES: &[&str] = &[
     "Can you summarize the quarterly report for the board meeting next Tuesday?",
@@ -39,7 +39,7 @@ fn chat_json(size: usize, pii: bool) -> Vec<u8> {
 }
 
 fn bench(c: &mut Criterion) {
-    let cl = Classifier::new(&Policy { pseudonym_key: b"bench".to_vec(), ..Policy::default() }).unwrap();
+    let cl = Classifier::new(&Rules { pseudonym_key: b"bench".to_vec(), ..Rules::default() });
     let actions = Actions::default()
         .with(proxy_audit_core::classify::Category::Secret, proxy_audit_core::classify::Action::Redact);
     for (group, pii) in [("classify_json_clean", false), ("classify_json_pii", true)] {

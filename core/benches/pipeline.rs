@@ -12,7 +12,7 @@ use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion
 use hmac::{Hmac, Mac};
 use proxy_audit_core::ai::{self, EventStreamParser, ResponseTracker};
 use proxy_audit_core::chain::Chain;
-use proxy_audit_core::classify::{Actions, Classifier, Policy, StreamRedactor};
+use proxy_audit_core::classify::{Actions, Classifier, Rules, StreamRedactor};
 use proxy_audit_core::config::Config;
 use proxy_audit_core::event::{verb, BodyRecord, Kind, Phase, RequestEvent};
 use proxy_audit_core::identity::{self, Evidence};
@@ -127,7 +127,7 @@ fn streams(c: &mut Criterion) {
     let sse = openai_stream();
     let bytes: usize = sse.iter().map(Vec::len).sum();
     let det = ai::detect("POST", "/v1/chat/completions", "api.openai.com", None).unwrap();
-    let cl = Classifier::new(&Policy { pseudonym_key: b"bench".to_vec(), ..Policy::default() }).unwrap();
+    let cl = Classifier::new(&Rules { pseudonym_key: b"bench".to_vec(), ..Rules::default() });
     let mut g = c.benchmark_group(format!("stream_openai_{EVENTS}_events_{bytes}_bytes"));
     g.throughput(Throughput::Elements(EVENTS as u64));
     g.bench_function("sse_parse", |b| {

@@ -1,16 +1,16 @@
-//! Everything built once per configuration: the parsed config, compiled
-//! templates, keys read from the environment, and the emitter. The filter
-//! builds it in `on_configure`; nothing here is rebuilt per request.
+//! Everything a configuration starts: the compiled policy (a parsed
+//! [`Config`]: templates, regexes, entities and actions are compiled by the
+//! parser, once), keys read from the environment, the classifier and the
+//! emitter. The filter builds it in `on_configure`; nothing here is rebuilt
+//! per request.
 
-use crate::classify::{Action, Category, Classifier, CustomRule, FieldRule, Policy};
-use crate::config::Config;
+use crate::classify::Classifier;
+use crate::config::{Config, ConfigError};
 use crate::emitter::{Emitter, TrailOptions};
-use crate::resources::Template;
 use crate::signing::Signer;
 
 pub struct Runtime {
     pub cfg: Config,
-    pub templates: Vec<Template>,
     pub hs256_key: Option<Vec<u8>>,
     pub pseudonym_key: Option<Vec<u8>>,
     pub emitter: Emitter,
@@ -19,8 +19,9 @@ pub struct Runtime {
     pub tokens: crate::identity::TokenCache,
 }
 
-/// Problems that stop the filter from starting (config errors are separate).
-pub type StartError = Vec<String>;
+/// Problems of the VM's environment that stop the filter from starting
+/// (the config itself was checked when it was parsed), by key path.
+pub type StartError = Vec<ConfigError>;
 
 impl Runtime {
     /// `env` reads the VM's environment (Envoy `vm_config.environment_variables`,
@@ -46,11 +47,13 @@ impl Runtime {
                         && var.len() <= 64
                         && var.bytes().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == b'_');
                     errors.push(if looks_like_name {
-                        format!(
-                            "{key}: environment variable {var} is not set in the VM (vm_config.environment_variables)"
+                        ConfigError::new(
+                            key,
+                            "an environment variable set in the VM (vm_config.environment_variables)",
+                            format!("{var} is not set"),
                         )
                     } else {
-                        format!("{key}: must name an environment variable (A-Z, 0-9, _), not hold a value")
+                        ConfigError::new(key, "the name of an environment variable (A-Z, 0-9, _)", "a value")
                     });
                     None
                 }
@@ -62,26 +65,10 @@ impl Runtime {
             errors.push(e);
             None
         });
-        let templates = cfg
-            .audit
-            .resources
-            .iter()
-            .filter_map(|r| Template::parse(&r.path, &r.kind).map_err(|e| errors.push(format!("{}: {e}", r.path))).ok())
-            .collect();
-        if uses_pseudonyms(&cfg) && cfg.audit.pseudonym_key_env.is_none() {
-            errors.push(PSEUDONYM_KEY_REQUIRED.into());
-        }
-        let classifier = build_classifier(&cfg, pseudonym_key.clone().unwrap_or_default());
-        let classifier = match classifier {
-            Ok(c) => Some(c),
-            Err(mut e) => {
-                errors.append(&mut e);
-                None
-            }
-        };
-        let (true, Some(classifier)) = (errors.is_empty(), classifier) else {
+        if !errors.is_empty() {
             return Err(errors);
-        };
+        }
+        let classifier = Classifier::new(&cfg.classification.rules(pseudonym_key.clone().unwrap_or_default()));
         let emitter = Emitter::start_with(
             emitter_name,
             seed,
@@ -90,7 +77,7 @@ impl Runtime {
             now_ms,
             start_reason,
         );
-        Ok(Runtime { cfg, templates, hs256_key, pseudonym_key, emitter, classifier, tokens: Default::default() })
+        Ok(Runtime { cfg, hs256_key, pseudonym_key, emitter, classifier, tokens: Default::default() })
     }
 }
 
@@ -101,7 +88,7 @@ impl Runtime {
     /// without a key), so the event never carries it.
     pub fn path_facts(&self, raw_path: &str) -> crate::resources::PathFacts {
         let flag = |segment: &str| self.classifier.segment_entity(segment).map(str::to_string);
-        let mut facts = crate::resources::apply(&self.templates, raw_path, &flag);
+        let mut facts = crate::resources::apply(&self.cfg.audit.resources, raw_path, &flag);
         if let (Some(value), Some(kind)) = (&facts.resource_value, &facts.resource_type) {
             if let Some(entity) = flag(value) {
                 let opaque = match self.pseudonym_key {
@@ -118,15 +105,17 @@ impl Runtime {
 
 /// The signing key `audit.signing` names, read from the VM's environment
 /// (the error never quotes the variable's value).
-pub fn load_signer(cfg: &Config, env: &dyn Fn(&str) -> Option<String>) -> Result<Option<Signer>, String> {
+pub fn load_signer(cfg: &Config, env: &dyn Fn(&str) -> Option<String>) -> Result<Option<Signer>, ConfigError> {
     let Some(s) = &cfg.audit.signing else { return Ok(None) };
+    let key = "$.audit.signing.key_env";
     match env(&s.key_env) {
-        Some(text) if !text.is_empty() => Signer::from_key_text(&s.key_id, &text)
-            .map(Some)
-            .map_err(|why| format!("$.audit.signing.key_env: environment variable {}: {why}", s.key_env)),
-        _ => Err(format!(
-            "$.audit.signing.key_env: environment variable {} is not set in the VM (vm_config.environment_variables)",
-            s.key_env
+        Some(text) if !text.is_empty() => Signer::from_key_text(&s.key_id, &text).map(Some).map_err(|why| {
+            ConfigError::new(key, "an Ed25519 private key (proxy-audit keygen)", format!("{}: {why}", s.key_env))
+        }),
+        _ => Err(ConfigError::new(
+            key,
+            "an environment variable set in the VM (vm_config.environment_variables)",
+            format!("{} is not set", s.key_env),
         )),
     }
 }
@@ -141,66 +130,6 @@ pub fn trail_options(cfg: &Config, signer: Option<Signer>) -> TrailOptions {
     }
 }
 
-const PSEUDONYM_KEY_REQUIRED: &str =
-    "$.audit.pseudonym_key_env: required when an action is `pseudonymize` (keyed HMAC, never an unkeyed hash)";
-
-fn uses_pseudonyms(cfg: &Config) -> bool {
-    std::iter::once(&cfg.classification.actions)
-        .chain(cfg.routes.iter().filter_map(|r| r.actions.as_ref()))
-        .any(|a| [a.pii, a.phi, a.pci, a.secret, a.custom].contains(&Action::Pseudonymize))
-}
-
-/// Every check `Runtime::new` makes that does not need the VM's environment
-/// (resource templates, rules the classifier compiles, the pseudonym key
-/// requirement): what `proxy-audit check-config` adds to `Config::parse`.
-pub fn validate(cfg: &Config) -> Vec<String> {
-    let mut errors: Vec<String> = cfg
-        .audit
-        .resources
-        .iter()
-        .filter_map(|r| Template::parse(&r.path, &r.kind).err().map(|e| format!("{}: {e}", r.path)))
-        .collect();
-    if uses_pseudonyms(cfg) && cfg.audit.pseudonym_key_env.is_none() {
-        errors.push(PSEUDONYM_KEY_REQUIRED.into());
-    }
-    if let Err(mut e) = build_classifier(cfg, Vec::new()) {
-        errors.append(&mut e);
-    }
-    errors
-}
-
-/// The classifier of a config (also what `proxy-audit scan` uses).
-pub fn build_classifier(cfg: &Config, pseudonym_key: Vec<u8>) -> Result<Classifier, Vec<String>> {
-    let c = &cfg.classification;
-    let policy = Policy {
-        entities: c.entities.clone(),
-        custom: c
-            .custom
-            .iter()
-            .map(|r| CustomRule {
-                name: r.name.clone(),
-                pattern: r.pattern.clone(),
-                category: Category::parse(&r.category).unwrap_or(Category::Custom),
-            })
-            .collect(),
-        fields: c
-            .fields
-            .iter()
-            .map(|f| FieldRule {
-                path: f.path.clone(),
-                entity: f.entity.clone(),
-                category: Category::parse(&f.category).unwrap_or(Category::Pii),
-            })
-            .collect(),
-        pseudonym_key,
-    };
-    Classifier::new(&policy).map_err(|e| {
-        e.into_iter()
-            .map(|m| if m.starts_with("classification.") { format!("$.{m}") } else { format!("$.classification: {m}") })
-            .collect()
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,8 +139,14 @@ mod tests {
         let cfg = Config::parse(br#"{"identity": {"jwt": {"hs256_secret_env": "NOPE"}}}"#)
             .unwrap_or_else(|e| panic!("{e:?}"));
         let err = Runtime::new(cfg, &|_| None, [0; 32], "e".into(), 0, "start").err().unwrap_or_default();
-        assert_eq!(err.len(), 1);
-        assert!(err[0].contains("NOPE"), "{err:?}");
+        assert_eq!(
+            err,
+            vec![ConfigError::new(
+                "$.identity.jwt.hs256_secret_env",
+                "an environment variable set in the VM (vm_config.environment_variables)",
+                "NOPE is not set"
+            )]
+        );
     }
 
     #[test]

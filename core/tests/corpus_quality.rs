@@ -8,7 +8,7 @@
 //! (`CORPUS=path` for another corpus, `VERBOSE=1` to list misses).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-use proxy_audit_core::classify::{Classifier, Policy};
+use proxy_audit_core::classify::{Classifier, Rules};
 use std::collections::BTreeMap;
 
 #[test]
@@ -16,7 +16,7 @@ fn corpus_precision_and_recall_meet_the_targets() {
     let path = std::env::var("CORPUS")
         .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../host-tests/corpus/corpus.jsonl").to_string());
     let data = std::fs::read_to_string(&path).expect("read corpus");
-    let cl = Classifier::new(&Policy::default()).expect("classifier");
+    let cl = Classifier::new(&Rules::default());
     // entity -> (tp, fp, fn)
     let mut stats: BTreeMap<String, (u32, u32, u32)> = BTreeMap::new();
     let verbose = std::env::var("VERBOSE").is_ok();

@@ -8,6 +8,7 @@ use crate::outbox::Outbox;
 use crate::shared::Shared;
 use crate::shipper::Shipper;
 use proxy_audit_core::config::{Config, SHIPPER_ROOT_ID};
+use proxy_audit_core::policy;
 use proxy_audit_core::runtime::Runtime;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
@@ -185,7 +186,7 @@ impl Context for Root {
 impl RootContext for Root {
     fn on_configure(&mut self, plugin_configuration_size: usize) -> bool {
         let bytes = host::buffer(BufferType::PluginConfiguration, 0, plugin_configuration_size);
-        let cfg = match Config::parse(&bytes) {
+        let cfg = match policy::compile(&bytes) {
             Ok(c) => c,
             Err(errors) => {
                 for e in &errors {

@@ -35,7 +35,7 @@ impl Shipper {
         let name = exporter.shared_queue.as_ref().map_or(DEFAULT_QUEUE, |q| q.name.as_str());
         let queue = host::register_queue(name)
             .ok_or_else(|| format!("the host refused to register shared queue {name:?} (no shared queues?)"))?;
-        let signer = runtime::load_signer(cfg, &|k| std::env::var(k).ok())?;
+        let signer = runtime::load_signer(cfg, &|k| std::env::var(k).ok()).map_err(|e| e.to_string())?;
         let trail = runtime::trail_options(cfg, signer);
         let emitter = Emitter::start_with(emitter_name, seed, &exporter, trail, host::now_ms(), reason);
         host::log(LogLevel::Info, &format!("proxy-audit: shipping service {} reads queue {name:?}", emitter.name()));

@@ -2,44 +2,85 @@
 
 use super::detect::Hit;
 
-pub(crate) struct CustomMatcher {
+/// A custom rule's regex, compiled once at configure with the options the
+/// filter runs it with, and what its text tells about its matches.
+#[derive(Clone)]
+pub struct Pattern {
     re: regex_lite::Regex,
     /// A literal every match starts with (after an optional `\b`/`^`), used to
     /// skip the regex entirely where it does not occur.
     literal: Option<String>,
+    whitespace: bool,
+    anchored: bool,
+}
+
+impl Pattern {
+    /// The largest compiled program a rule may have.
+    pub const SIZE_LIMIT: usize = 1 << 20;
+
+    /// Err is `(what was expected, what came)`; regex-lite's messages quote
+    /// the pattern, never data.
+    pub fn compile(pattern: &str) -> Result<Pattern, (&'static str, String)> {
+        if pattern.is_empty() {
+            return Err(("a non-empty regular expression", "\"\"".to_string()));
+        }
+        let re = regex_lite::RegexBuilder::new(pattern)
+            .size_limit(Self::SIZE_LIMIT)
+            .build()
+            .map_err(|e| ("a valid regular expression", e.to_string().lines().next().unwrap_or("").to_string()))?;
+        if re.is_match("") {
+            return Err(("a regular expression that cannot match the empty string", "a pattern matching \"\"".into()));
+        }
+        let anchored = ["^", "$", "\\A", "\\z"].iter().any(|a| pattern.contains(a));
+        Ok(Pattern { literal: required_prefix(pattern), whitespace: may_match_whitespace(pattern), anchored, re })
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.re.as_str()
+    }
+}
+
+impl PartialEq for Pattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Pattern {}
+
+impl std::fmt::Debug for Pattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Pattern({:?})", self.as_str())
+    }
+}
+
+pub(crate) struct CustomMatcher {
+    pattern: Pattern,
     entity: u16,
 }
 
 impl CustomMatcher {
-    pub(crate) fn new(pattern: &str, entity: u16) -> Result<Self, String> {
-        if pattern.is_empty() {
-            return Err("must not be empty".to_string());
-        }
-        // Error messages from regex-lite quote the pattern, never data.
-        let re = regex_lite::Regex::new(pattern).map_err(|e| format!("invalid regex: {e}"))?;
-        if re.is_match("") {
-            return Err("pattern matches the empty string".to_string());
-        }
-        Ok(CustomMatcher { re, literal: required_prefix(pattern), entity })
+    pub(crate) fn new(pattern: &Pattern, entity: u16) -> Self {
+        CustomMatcher { pattern: pattern.clone(), entity }
     }
 
     /// Whether a match may hold whitespace (conservatively, from the pattern's
     /// text): a stream holds back a fixed window for such rules, as it cannot
     /// tell where their matches end.
     pub(crate) fn may_match_whitespace(&self) -> bool {
-        may_match_whitespace(self.re.as_str())
+        self.pattern.whitespace
     }
 
     /// Depends on where the scanned value starts or ends.
     pub(crate) fn anchored(&self) -> bool {
-        let p = self.re.as_str();
-        p.contains('^') || p.contains('$') || p.contains("\\A") || p.contains("\\z")
+        self.pattern.anchored
     }
 
     pub(crate) fn find(&self, text: &str, out: &mut Vec<Hit>) {
-        match &self.literal {
+        let re = &self.pattern.re;
+        match &self.pattern.literal {
             None => {
-                for m in self.re.find_iter(text) {
+                for m in re.find_iter(text) {
                     if m.end() > m.start() {
                         out.push(Hit { start: m.start(), end: m.end(), entity: self.entity });
                     }
@@ -49,7 +90,7 @@ impl CustomMatcher {
                 let mut pos = 0;
                 while let Some(rel) = text.get(pos..).and_then(|t| t.find(lit.as_str())) {
                     let p = pos + rel;
-                    match self.re.find_at(text, p) {
+                    match re.find_at(text, p) {
                         Some(m) if m.end() > m.start() => {
                             out.push(Hit { start: m.start(), end: m.end(), entity: self.entity });
                             pos = m.end();
@@ -138,14 +179,37 @@ enum PTok {
     AnyKey,
 }
 
-/// A compiled field path, matched against rendered JSON paths.
-pub(crate) struct FieldMatcher {
+/// A field rule's JSON path, compiled once at configure; matched against
+/// the rendered paths of a body's values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldPath {
+    source: String,
     toks: Vec<PTok>,
+}
+
+/// A field rule with the id its entity has in the classifier.
+pub(crate) struct FieldMatcher {
+    path: FieldPath,
     pub(crate) entity: u16,
 }
 
 impl FieldMatcher {
-    pub(crate) fn new(path: &str, entity: u16) -> Result<Self, String> {
+    pub(crate) fn new(path: &FieldPath, entity: u16) -> Self {
+        FieldMatcher { path: path.clone(), entity }
+    }
+
+    pub(crate) fn matches(&self, path: &str) -> bool {
+        match_toks(&self.path.toks, path)
+    }
+}
+
+impl FieldPath {
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
+
+    /// Err says what is wrong with the path.
+    pub fn parse(path: &str) -> Result<Self, String> {
         let Some(body) = path.strip_prefix('$') else {
             return Err("must start with `$`".to_string());
         };
@@ -199,11 +263,7 @@ impl FieldMatcher {
             }
         }
         flush(&mut lit, &mut toks);
-        Ok(FieldMatcher { toks, entity })
-    }
-
-    pub(crate) fn matches(&self, path: &str) -> bool {
-        match_toks(&self.toks, path)
+        Ok(FieldPath { source: path.to_string(), toks })
     }
 }
 

@@ -2,15 +2,15 @@
 //!
 //! # Overview
 //!
-//! A [`Classifier`] is built once per configuration from a [`Policy`]
-//! ([`Classifier::new`] compiles custom regexes and field-path rules and
-//! validates entity names). Per request, [`Classifier::scan`] inspects a body
+//! A [`Classifier`] is built once per configuration from compiled [`Rules`]
+//! (the config parser compiles custom regexes and field paths and checks
+//! entity names; [`entities::TABLE`] lists the built-ins). Per request, [`Classifier::scan`] inspects a body
 //! according to its [`BodyKind`] and applies the per-category [`Actions`];
 //! SSE responses go through a [`StreamRedactor`] event by event.
 //!
 //! Built-in detectors are hand-written single-pass scanners with real
 //! validation (Luhn, mod 97, mod 11, DEA and GitHub CRC32 checksums, range
-//! rules, context words); see [`builtin_entity_names`]. Custom rules use
+//! rules, context words); see [`entities::TABLE`]. Custom rules use
 //! `regex-lite` and only run where their literal prefix occurs (when one can
 //! be extracted from the pattern).
 //!
@@ -46,254 +46,61 @@
 //!
 //! Matched values never appear in errors, `Debug` output or findings.
 
+mod actions;
+mod body_kind;
 mod context;
 mod custom;
 mod detect;
+pub mod entities;
+mod form;
 mod json;
 mod names;
 mod normalize;
 mod phone;
+mod pseudonym;
 pub mod sse;
 mod stream;
 pub(crate) mod strict_json;
 #[cfg(test)]
 mod tests;
 
+pub use actions::{Action, Actions, Category};
+pub use body_kind::{body_kind, BodyKind};
+pub(crate) use pseudonym::pseudonym;
+pub use pseudonym::restore;
 pub use stream::{Observer, StreamRedactor};
 
 use detect::Hit;
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 
-/// Built-in entity ids (index into the entity table).
-pub(crate) mod entity {
-    pub const EMAIL: u16 = 0;
-    pub const PHONE: u16 = 1;
-    pub const IP_ADDRESS: u16 = 2;
-    pub const DATE_OF_BIRTH: u16 = 3;
-    pub const PERSON_NAME: u16 = 4;
-    pub const US_NPI: u16 = 5;
-    pub const US_DEA: u16 = 6;
-    pub const UK_NHS: u16 = 7;
-    pub const ICD10: u16 = 8;
-    pub const CREDIT_CARD: u16 = 9;
-    pub const US_SSN: u16 = 10;
-    pub const US_ITIN: u16 = 11;
-    pub const UK_NINO: u16 = 12;
-    pub const CA_SIN: u16 = 13;
-    pub const IBAN: u16 = 14;
-    pub const AWS_ACCESS_KEY: u16 = 15;
-    pub const AWS_SECRET_KEY: u16 = 16;
-    pub const GITHUB_TOKEN: u16 = 17;
-    pub const OPENAI_KEY: u16 = 18;
-    pub const ANTHROPIC_KEY: u16 = 19;
-    pub const SLACK_TOKEN: u16 = 20;
-    pub const STRIPE_KEY: u16 = 21;
-    pub const GOOGLE_API_KEY: u16 = 22;
-    pub const PRIVATE_KEY: u16 = 23;
-    pub const JWT: u16 = 24;
-    pub const MRN: u16 = 25;
-    pub const STREET_ADDRESS: u16 = 26;
-}
-
-const BUILTINS: [(&str, Category); 27] = [
-    ("email", Category::Pii),
-    ("phone", Category::Pii),
-    ("ip_address", Category::Pii),
-    ("date_of_birth", Category::Pii),
-    ("person_name", Category::Pii),
-    ("us_npi", Category::Phi),
-    ("us_dea", Category::Phi),
-    ("uk_nhs", Category::Phi),
-    ("icd10", Category::Phi),
-    ("credit_card", Category::Pci),
-    ("us_ssn", Category::Pii),
-    ("us_itin", Category::Pii),
-    ("uk_nino", Category::Pii),
-    ("ca_sin", Category::Pii),
-    ("iban", Category::Pii),
-    ("secret.aws_access_key", Category::Secret),
-    ("secret.aws_secret_key", Category::Secret),
-    ("secret.github_token", Category::Secret),
-    ("secret.openai_key", Category::Secret),
-    ("secret.anthropic_key", Category::Secret),
-    ("secret.slack_token", Category::Secret),
-    ("secret.stripe_key", Category::Secret),
-    ("secret.google_api_key", Category::Secret),
-    ("secret.private_key", Category::Secret),
-    ("secret.jwt", Category::Secret),
-    ("mrn", Category::Phi),
-    ("street_address", Category::Pii),
-];
-
-const BUILTIN_NAMES: [&str; 27] = [
-    "email",
-    "phone",
-    "ip_address",
-    "date_of_birth",
-    "person_name",
-    "us_npi",
-    "us_dea",
-    "uk_nhs",
-    "icd10",
-    "credit_card",
-    "us_ssn",
-    "us_itin",
-    "uk_nino",
-    "ca_sin",
-    "iban",
-    "secret.aws_access_key",
-    "secret.aws_secret_key",
-    "secret.github_token",
-    "secret.openai_key",
-    "secret.anthropic_key",
-    "secret.slack_token",
-    "secret.stripe_key",
-    "secret.google_api_key",
-    "secret.private_key",
-    "secret.jwt",
-    "mrn",
-    "street_address",
-];
+/// Built-in entity ids, as the detectors name them.
+pub(crate) use entities::id as entity;
+pub use entities::{EntityId, Validator};
 
 /// Names accepted in `classification.entities` (and usable in field rules).
-pub fn builtin_entity_names() -> &'static [&'static str] {
-    &BUILTIN_NAMES
+pub fn builtin_entity_names() -> impl Iterator<Item = &'static str> {
+    entities::TABLE.iter().map(|e| e.name)
 }
 
 /// Category of a built-in entity name.
 pub fn builtin_category(name: &str) -> Option<Category> {
-    BUILTINS.iter().find(|(n, _)| *n == name).map(|(_, c)| *c)
+    entities::by_name(name).map(|e| e.category)
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Category {
-    Pii,
-    Phi,
-    Pci,
-    Secret,
-    Custom,
-}
+pub use custom::{FieldPath, Pattern};
 
-impl Category {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Category::Pii => "pii",
-            Category::Phi => "phi",
-            Category::Pci => "pci",
-            Category::Secret => "secret",
-            Category::Custom => "custom",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Category> {
-        Some(match s {
-            "pii" => Category::Pii,
-            "phi" => Category::Phi,
-            "pci" => Category::Pci,
-            "secret" => Category::Secret,
-            "custom" => Category::Custom,
-            _ => return None,
-        })
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Action {
-    Redact,
-    Mask,
-    Pseudonymize,
-    Remove,
-    Block,
-    Tag,
-}
-
-impl Action {
-    pub fn parse(s: &str) -> Option<Action> {
-        Some(match s {
-            "redact" => Action::Redact,
-            "mask" => Action::Mask,
-            "pseudonymize" => Action::Pseudonymize,
-            "remove" => Action::Remove,
-            "block" => Action::Block,
-            "tag" => Action::Tag,
-            _ => return None,
-        })
-    }
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Redact => "redact",
-            Action::Mask => "mask",
-            Action::Pseudonymize => "pseudonymize",
-            Action::Remove => "remove",
-            Action::Block => "block",
-            Action::Tag => "tag",
-        }
-    }
-    /// The form used in audit events (`findings[].action`).
-    pub fn past_tense(self) -> &'static str {
-        match self {
-            Action::Redact => "redacted",
-            Action::Mask => "masked",
-            Action::Pseudonymize => "pseudonymized",
-            Action::Remove => "removed",
-            Action::Block => "blocked",
-            Action::Tag => "tagged",
-        }
-    }
-}
-
-/// Action per category.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Actions {
-    pub pii: Action,
-    pub phi: Action,
-    pub pci: Action,
-    pub secret: Action,
-    pub custom: Action,
-}
-
-impl Default for Actions {
-    fn default() -> Self {
-        Actions {
-            pii: Action::Redact,
-            phi: Action::Redact,
-            pci: Action::Mask,
-            secret: Action::Block,
-            custom: Action::Redact,
-        }
-    }
-}
-
-impl Actions {
-    /// A copy with `category` set to `action`.
-    pub fn with(mut self, category: Category, action: Action) -> Self {
-        match category {
-            Category::Pii => self.pii = action,
-            Category::Phi => self.phi = action,
-            Category::Pci => self.pci = action,
-            Category::Secret => self.secret = action,
-            Category::Custom => self.custom = action,
-        }
-        self
-    }
-
-    pub fn for_category(&self, c: Category) -> Action {
-        match c {
-            Category::Pii => self.pii,
-            Category::Phi => self.phi,
-            Category::Pci => self.pci,
-            Category::Secret => self.secret,
-            Category::Custom => self.custom,
-        }
-    }
-}
-
-/// A regex rule (`classification.custom[]`).
+/// A regex rule (`classification.custom[]`), compiled.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CustomRule {
     pub name: String,
-    pub pattern: String,
+    pub pattern: Pattern,
     pub category: Category,
+}
+
+impl CustomRule {
+    /// Compiles `pattern` (Err: what was expected, what came).
+    pub fn new(name: &str, pattern: &str, category: Category) -> Result<Self, (&'static str, String)> {
+        Ok(CustomRule { name: name.to_string(), pattern: Pattern::compile(pattern)?, category })
+    }
 }
 
 /// A JSON-path rule (`classification.fields[]`): the value at `path` is
@@ -301,64 +108,37 @@ pub struct CustomRule {
 /// `$.a.*` (any member), `$['odd key']`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldRule {
-    pub path: String,
+    pub path: FieldPath,
     pub entity: String,
     pub category: Category,
 }
 
+impl FieldRule {
+    /// Parses `path` (Err says what is wrong with it).
+    pub fn new(path: &str, entity: &str, category: Category) -> Result<Self, String> {
+        Ok(FieldRule { path: FieldPath::parse(path)?, entity: entity.to_string(), category })
+    }
+}
+
+/// What a classifier is built from: the config's `classification` rules,
+/// already compiled and checked, and the pseudonym key.
 #[derive(Clone, Default)]
-pub struct Policy {
-    /// `None` = all built-ins.
-    pub entities: Option<Vec<String>>,
+pub struct Rules {
+    /// Built-in entities on; `None` = all.
+    pub entities: Option<Vec<EntityId>>,
     pub custom: Vec<CustomRule>,
     pub fields: Vec<FieldRule>,
     pub pseudonym_key: Vec<u8>,
 }
 
-impl std::fmt::Debug for Policy {
+impl std::fmt::Debug for Rules {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Policy")
+        f.debug_struct("Rules")
             .field("entities", &self.entities)
             .field("custom", &self.custom)
             .field("fields", &self.fields)
             .field("pseudonym_key", &"<hidden>")
             .finish()
-    }
-}
-
-/// What kind of body a `content-type` announces.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BodyKind {
-    Json,
-    Text,
-    Form,
-    EventStream,
-    Other,
-}
-
-/// `application/json`, `*/*+json` → Json; `text/event-stream` and AWS
-/// `application/vnd.amazon.eventstream` → EventStream;
-/// `application/x-www-form-urlencoded` → Form; `text/*`, NDJSON, XML,
-/// GraphQL, JavaScript → Text; anything else → Other (not scanned).
-pub fn body_kind(content_type: &str) -> BodyKind {
-    let mime = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    if mime == "text/event-stream" || mime == "application/vnd.amazon.eventstream" {
-        BodyKind::EventStream
-    } else if mime == "application/json" || mime.ends_with("+json") || mime == "text/json" {
-        BodyKind::Json
-    } else if mime == "application/x-www-form-urlencoded" {
-        BodyKind::Form
-    } else if mime.starts_with("text/")
-        || mime == "application/x-ndjson"
-        || mime == "application/jsonl"
-        || mime == "application/xml"
-        || mime.ends_with("+xml")
-        || mime == "application/graphql"
-        || mime == "application/javascript"
-    {
-        BodyKind::Text
-    } else {
-        BodyKind::Other
     }
 }
 
@@ -437,55 +217,36 @@ impl std::fmt::Debug for Classifier {
 pub(crate) const HOLD_BYTES: usize = 256;
 
 impl Classifier {
-    /// Compiles the policy. Errors (all of them, one message each): unknown
-    /// entity, invalid regex, invalid field path, empty names.
-    pub fn new(p: &Policy) -> Result<Self, Vec<String>> {
-        let mut errors = Vec::new();
-        let mut entities: Vec<EntityInfo> = BUILTINS
+    /// Builds the classifier from compiled rules: nothing here can fail or
+    /// compile anything (the config parser did, once, with typed errors).
+    pub fn new(rules: &Rules) -> Self {
+        let mut entities: Vec<EntityInfo> = entities::TABLE
             .iter()
-            .map(|(n, c)| EntityInfo { name: (*n).to_string(), category: *c, label: n.to_ascii_uppercase() })
+            .map(|e| EntityInfo { name: e.name.to_string(), category: e.category, label: e.name.to_ascii_uppercase() })
             .collect();
-        let mut enabled = vec![p.entities.is_none(); BUILTINS.len()];
-        if let Some(list) = &p.entities {
-            for (k, name) in list.iter().enumerate() {
-                match BUILTINS.iter().position(|(n, _)| n == name) {
-                    Some(ix) => {
-                        if let Some(slot) = enabled.get_mut(ix) {
-                            *slot = true;
-                        }
-                    }
-                    None => errors.push(format!("classification.entities[{k}]: unknown entity {name:?}")),
-                }
+        let mut enabled = vec![rules.entities.is_none(); entities::TABLE.len()];
+        for id in rules.entities.iter().flatten() {
+            if let Some(slot) = enabled.get_mut(usize::from(*id)) {
+                *slot = true;
             }
         }
-        let mut customs = Vec::new();
-        for (k, rule) in p.custom.iter().enumerate() {
-            if rule.name.trim().is_empty() {
-                errors.push(format!("classification.custom[{k}].name: must not be empty"));
-                continue;
-            }
-            let id = intern(&mut entities, &rule.name, rule.category);
-            match custom::CustomMatcher::new(&rule.pattern, id) {
-                Ok(m) => customs.push(m),
-                Err(e) => errors.push(format!("classification.custom[{k}].pattern: {e}")),
-            }
-        }
-        let mut fields = Vec::new();
-        for (k, rule) in p.fields.iter().enumerate() {
-            if rule.entity.trim().is_empty() {
-                errors.push(format!("classification.fields[{k}].entity: must not be empty"));
-                continue;
-            }
-            let id = intern(&mut entities, &rule.entity, rule.category);
-            match custom::FieldMatcher::new(&rule.path, id) {
-                Ok(m) => fields.push(m),
-                Err(e) => errors.push(format!("classification.fields[{k}].path: {e}")),
-            }
-        }
-        if !errors.is_empty() {
-            return Err(errors);
-        }
-        Ok(Classifier { entities, enabled, customs, fields, key: p.pseudonym_key.clone() })
+        let customs = rules
+            .custom
+            .iter()
+            .map(|r| custom::CustomMatcher::new(&r.pattern, intern(&mut entities, &r.name, r.category)))
+            .collect();
+        let fields = rules
+            .fields
+            .iter()
+            .map(|r| custom::FieldMatcher::new(&r.path, intern(&mut entities, &r.entity, r.category)))
+            .collect();
+        Classifier { entities, enabled, customs, fields, key: rules.pseudonym_key.clone() }
+    }
+
+    /// The same classifier with `key` for pseudonyms.
+    pub fn with_key(mut self, key: Vec<u8>) -> Self {
+        self.key = key;
+        self
     }
 
     pub(crate) fn entity(&self, id: u16) -> Option<&EntityInfo> {
@@ -719,60 +480,6 @@ impl Classifier {
             None
         }
     }
-
-    fn scan_form(&self, body: &[u8], actions: &Actions) -> ScanOutcome {
-        let mut sink = Sink::new(self, actions);
-        let mut out: Vec<u8> = Vec::with_capacity(body.len());
-        let mut changed = false;
-        let mut first = true;
-        for pair in body.split(|&c| c == b'&') {
-            let (k, v) = match pair.iter().position(|&c| c == b'=') {
-                Some(p) => (pair.get(..p).unwrap_or(&[]), Some(pair.get(p + 1..).unwrap_or(&[]))),
-                None => (pair, None),
-            };
-            // A pair without `=` is a value too (`jane@example.com&x=1`).
-            let (key, raw) = match v {
-                Some(v) => (String::from_utf8_lossy(&url_decode(k)).into_owned(), url_decode(v)),
-                None => (String::new(), url_decode(k)),
-            };
-            let loc = match v {
-                Some(_) => format!("$.form.{}", self.location_name(&key)),
-                None => "$.form".to_string(),
-            };
-            // A field name that is itself personal data gets the action too.
-            let mut name_out: Option<Vec<u8>> = None;
-            if v.is_some() {
-                let hits = self.find(&key, "", false);
-                let (new, remove) = sink.apply(&key, &hits, &loc, true);
-                if remove {
-                    changed = true;
-                    continue;
-                }
-                name_out = new.map(|n| url_encode(&n).into_bytes());
-            }
-            // Invalid UTF-8 in a value must not hide the rest of it.
-            let val = String::from_utf8_lossy(&raw);
-            let hits = self.find(&val, &key, false);
-            let (new, remove) = sink.apply(&val, &hits, &loc, true);
-            if remove {
-                changed = true;
-                continue;
-            }
-            let value_out = new.map(|n| url_encode(&n).into_bytes());
-            let keep: Vec<u8> = match (v, name_out, value_out) {
-                (_, None, None) => pair.to_vec(),
-                (Some(v), name, value) => [name.as_deref().unwrap_or(k), b"=", value.as_deref().unwrap_or(v)].concat(),
-                (None, _, value) => value.unwrap_or_else(|| pair.to_vec()),
-            };
-            changed |= keep != pair;
-            if !first {
-                out.push(b'&');
-            }
-            first = false;
-            out.extend_from_slice(&keep);
-        }
-        sink.finish(if changed { Some(out) } else { None })
-    }
 }
 
 fn intern(entities: &mut Vec<EntityInfo>, name: &str, category: Category) -> u16 {
@@ -787,20 +494,7 @@ fn intern(entities: &mut Vec<EntityInfo>, name: &str, category: Category) -> u16
 /// anything (`https://ghp_…@github.com` is a token, not an e-mail), then
 /// checksummed and labelled ids, then the rest.
 fn priority(ent: u16) -> u8 {
-    use self::entity as e;
-    match ent {
-        e::AWS_ACCESS_KEY..=e::JWT => 3,
-        e::US_NPI
-        | e::US_DEA
-        | e::UK_NHS
-        | e::CREDIT_CARD
-        | e::US_SSN
-        | e::US_ITIN
-        | e::UK_NINO
-        | e::CA_SIN
-        | e::IBAN => 2,
-        _ => 1,
-    }
+    entities::rank(ent)
 }
 
 /// Sorts hits and drops overlaps: the higher [`priority`] wins, then the
@@ -853,60 +547,6 @@ fn utf8_pieces(mut b: &[u8]) -> Vec<(&[u8], Option<&str>)> {
                 out.push((bad_b, None));
                 b = rest;
             }
-        }
-    }
-    out
-}
-
-fn url_decode(s: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(s.len());
-    let mut i = 0;
-    while let Some(&c) = s.get(i) {
-        if c == b'+' {
-            out.push(b' ');
-            i += 1;
-        } else if c == b'%' {
-            let hex = |x: u8| (x as char).to_digit(16);
-            match (s.get(i + 1).and_then(|&x| hex(x)), s.get(i + 2).and_then(|&x| hex(x))) {
-                (Some(h), Some(l)) => {
-                    out.push((h * 16 + l) as u8);
-                    i += 3;
-                }
-                _ => {
-                    out.push(c);
-                    i += 1;
-                }
-            }
-        } else {
-            out.push(c);
-            i += 1;
-        }
-    }
-    out
-}
-
-fn url_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 8);
-    for &c in s.as_bytes() {
-        if c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b'~' | b'*') {
-            out.push(c as char);
-        } else if c == b' ' {
-            out.push('+');
-        } else {
-            out.push_str(&format!("%{c:02X}"));
-        }
-    }
-    out
-}
-
-pub(crate) fn pseudonym(key: &[u8], value: &str) -> String {
-    let mut out = String::with_capacity(21);
-    out.push_str("pseu_");
-    if let Ok(mut mac) = <Hmac<Sha256> as Mac>::new_from_slice(key) {
-        mac.update(value.as_bytes());
-        let tag = mac.finalize().into_bytes();
-        for b in tag.iter().take(8) {
-            out.push_str(&format!("{b:02x}"));
         }
     }
     out
@@ -1036,48 +676,4 @@ impl<'c> Sink<'c> {
             pseudonyms: self.t.pseudonyms,
         }
     }
-}
-
-/// Puts pseudonymized originals back where their tokens appear (for
-/// `classification.restore`). Returns `None` when nothing was replaced. When
-/// the body looks like JSON the originals are inserted JSON-escaped.
-pub fn restore(body: &[u8], pseudonyms: &[(String, String)]) -> Option<Vec<u8>> {
-    if pseudonyms.is_empty() {
-        return None;
-    }
-    // JSON, and SSE whose data lines are JSON: originals go in JSON-escaped.
-    let json_like = matches!(body.iter().find(|c| !c.is_ascii_whitespace()), Some(b'{' | b'['))
-        || [&b"data:"[..], b"event:", b"id:", b":"].iter().any(|p| body.starts_with(p));
-    let by_token: std::collections::HashMap<&[u8], &str> =
-        pseudonyms.iter().map(|(t, o)| (t.as_bytes(), o.as_str())).collect();
-    let mut out = Vec::with_capacity(body.len());
-    let mut i = 0;
-    let mut changed = false;
-    let mut last = 0;
-    while i + 21 <= body.len() {
-        if body.get(i..i + 5) == Some(b"pseu_") {
-            if let Some(tok) = body.get(i..i + 21).filter(|_| !body.get(i + 21).is_some_and(u8::is_ascii_hexdigit)) {
-                if let Some(orig) = by_token.get(tok) {
-                    out.extend_from_slice(body.get(last..i).unwrap_or(&[]));
-                    if json_like {
-                        let quoted = serde_json::to_string(orig).unwrap_or_default();
-                        let inner = quoted.get(1..quoted.len().saturating_sub(1)).unwrap_or("");
-                        out.extend_from_slice(inner.as_bytes());
-                    } else {
-                        out.extend_from_slice(orig.as_bytes());
-                    }
-                    i += 21;
-                    last = i;
-                    changed = true;
-                    continue;
-                }
-            }
-        }
-        i += 1;
-    }
-    if !changed {
-        return None;
-    }
-    out.extend_from_slice(body.get(last..).unwrap_or(&[]));
-    Some(out)
 }

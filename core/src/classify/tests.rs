@@ -4,7 +4,7 @@ use super::*;
 use serde_json::{json, Value};
 
 fn cl() -> Classifier {
-    Classifier::new(&Policy { pseudonym_key: b"k".to_vec(), ..Policy::default() }).unwrap()
+    Classifier::new(&Rules { pseudonym_key: b"k".to_vec(), ..Rules::default() })
 }
 
 fn entities(c: &Classifier, text: &str) -> Vec<String> {
@@ -195,25 +195,29 @@ fn icd10_only_in_clinical_fields() {
 }
 
 #[test]
-fn entities_filter_and_errors() {
-    let c = Classifier::new(&Policy { entities: Some(vec!["email".into()]), ..Policy::default() }).unwrap();
+fn entities_filter_and_rule_errors() {
+    let c = Classifier::new(&Rules { entities: Some(vec![entity::EMAIL]), ..Rules::default() });
     assert_eq!(entities(&c, "a@example.com 123-45-6789"), vec!["email"]);
-    let err = Classifier::new(&Policy {
-        entities: Some(vec!["emial".into()]),
-        custom: vec![CustomRule { name: "x".into(), pattern: "(".into(), category: Category::Custom }],
-        fields: vec![FieldRule { path: "patient.name".into(), entity: "person_name".into(), category: Category::Phi }],
-        ..Policy::default()
-    })
-    .unwrap_err();
-    assert_eq!(err.len(), 3, "{err:?}");
-    assert!(err[0].contains("classification.entities[0]"));
-    assert!(err[1].contains("classification.custom[0].pattern"));
-    assert!(err[2].contains("classification.fields[0].path"));
-    assert!(builtin_entity_names().contains(&"secret.aws_access_key"));
-    assert_eq!(builtin_entity_names().len(), 27);
-    for (k, (n, _)) in BUILTINS.iter().enumerate() {
-        assert_eq!(builtin_entity_names()[k], *n);
-    }
+    // Rules are compiled (and refused) when they are built, with what was
+    // expected and what came.
+    assert_eq!(CustomRule::new("x", "(", Category::Custom).err().map(|e| e.0), Some("a valid regular expression"));
+    assert_eq!(
+        CustomRule::new("x", "a?", Category::Custom).err().map(|e| e.0),
+        Some("a regular expression that cannot match the empty string")
+    );
+    assert!(FieldRule::new("patient.name", "person_name", Category::Phi).is_err());
+    assert!(FieldRule::new("$.a[x]", "person_name", Category::Phi).is_err());
+    assert!(builtin_entity_names().any(|n| n == "secret.aws_access_key"));
+    assert_eq!(builtin_entity_names().count(), 27);
+    assert_eq!(builtin_category("credit_card"), Some(Category::Pci));
+}
+
+fn custom(name: &str, pattern: &str, category: Category) -> CustomRule {
+    CustomRule::new(name, pattern, category).unwrap_or_else(|e| panic!("{e:?}"))
+}
+
+fn field(path: &str, entity: &str, category: Category) -> FieldRule {
+    FieldRule::new(path, entity, category).unwrap_or_else(|e| panic!("{e}"))
 }
 
 #[test]
@@ -223,14 +227,13 @@ fn custom_rules_with_and_without_prefix() {
     assert_eq!(custom::required_prefix(r"abc?d").as_deref(), Some("ab"));
     assert_eq!(custom::required_prefix(r"(?i)mrn"), None);
     assert_eq!(custom::required_prefix(r"a|b"), None);
-    let c = Classifier::new(&Policy {
+    let c = Classifier::new(&Rules {
         custom: vec![
-            CustomRule { name: "case_no".into(), pattern: r"\bCASE-[0-9]{8}\b".into(), category: Category::Phi },
-            CustomRule { name: "emp".into(), pattern: r"[A-Z]{3}[0-9]{5}".into(), category: Category::Custom },
+            custom("case_no", r"\bCASE-[0-9]{8}\b", Category::Phi),
+            custom("emp", r"[A-Z]{3}[0-9]{5}", Category::Custom),
         ],
-        ..Policy::default()
-    })
-    .unwrap();
+        ..Rules::default()
+    });
     let out = c.scan(BodyKind::Text, b"xCASE-12345678 CASE-12345678 and CASE-1234 emp ABC12345.", &Actions::default());
     let body = String::from_utf8(out.body.unwrap()).unwrap();
     assert_eq!(body, "xCASE-12345678 [REDACTED:CASE_NO] and CASE-1234 emp [REDACTED:EMP].");
@@ -330,15 +333,14 @@ fn deep_or_invalid_json_is_scanned_as_text() {
 
 #[test]
 fn field_rules() {
-    let c = Classifier::new(&Policy {
+    let c = Classifier::new(&Rules {
         fields: vec![
-            FieldRule { path: "$.patient.name".into(), entity: "person_name".into(), category: Category::Phi },
-            FieldRule { path: "$.notes[*].author".into(), entity: "person_name".into(), category: Category::Pii },
-            FieldRule { path: "$.meta.*".into(), entity: "mrn".into(), category: Category::Phi },
+            field("$.patient.name", "person_name", Category::Phi),
+            field("$.notes[*].author", "person_name", Category::Pii),
+            field("$.meta.*", "mrn", Category::Phi),
         ],
-        ..Policy::default()
-    })
-    .unwrap();
+        ..Rules::default()
+    });
     let body = br#"{"patient":{"name":"Jane Roe","age":40},"notes":[{"author":"Dr Who"},{"author":"X"}],"meta":{"a":"1","b":2}}"#;
     let out = c.scan(BodyKind::Json, body, &Actions::default());
     let v: Value = serde_json::from_slice(&out.body.unwrap()).unwrap();
@@ -394,7 +396,7 @@ fn segment_entity_for_paths() {
 fn debug_output_holds_no_values() {
     let c = cl();
     let out = c.scan(BodyKind::Json, br#"{"e":"secret.person@example.com"}"#, &all(Action::Pseudonymize));
-    let dbg = format!("{out:?} {c:?} {:?}", Policy { pseudonym_key: b"topsecretkey".to_vec(), ..Policy::default() });
+    let dbg = format!("{out:?} {c:?} {:?}", Rules { pseudonym_key: b"topsecretkey".to_vec(), ..Rules::default() });
     assert!(!dbg.contains("secret.person") && !dbg.contains("topsecretkey"), "{dbg}");
 }
 
@@ -1106,16 +1108,12 @@ fn values_split_across_events_stay_redacted_with_the_small_hold() {
 
 #[test]
 fn custom_rules_that_may_span_spaces_keep_the_window() {
-    let p = Policy {
+    let p = Rules {
         pseudonym_key: b"k".to_vec(),
-        custom: vec![CustomRule {
-            name: "patient_ref".into(),
-            pattern: r"Patient ref \d{3} \d{3}".into(),
-            category: Category::Phi,
-        }],
-        ..Policy::default()
+        custom: vec![custom("patient_ref", r"Patient ref \d{3} \d{3}", Category::Phi)],
+        ..Rules::default()
     };
-    let c = Classifier::new(&p).unwrap();
+    let c = Classifier::new(&p);
     let mut r = StreamRedactor::new(Actions::default());
     let mut out = Vec::new();
     for piece in ["Note: Patient ", "ref 123 ", "456 filed."] {

@@ -194,7 +194,7 @@ impl Inspection {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::classify::Policy;
+    use crate::classify::Rules;
 
     #[test]
     fn plans() {
@@ -209,7 +209,7 @@ mod tests {
 
     #[test]
     fn buffered_json_is_redacted_and_recorded_without_values() {
-        let cl = Classifier::new(&Policy::default()).unwrap_or_else(|e| panic!("{e:?}"));
+        let cl = Classifier::new(&Rules::default());
         let mut i = Inspection::new(Plan::Buffer(BodyKind::Json), Actions::default());
         let body = br#"{"messages":[{"role":"user","content":"mail jane.doe@example.com"}]}"#;
         let out = i.scan_buffered(&cl, body, &Actions::default()).unwrap_or_default();

@@ -1,34 +1,30 @@
-//! The plugin configuration: its schema and parser with key-path errors
-//! (`config`), and the path templates and resource matching it compiles
-//! (`resources`). Built once per configuration, never per request.
+//! The plugin configuration, compiled once per configuration and never per
+//! request: its schema (`config`), the parser that checks every key and
+//! compiles rules with typed errors (`parse`), route overrides (`routes`),
+//! and the path templates of `audit.resources` (`resources`).
 
 pub mod config;
+mod parse;
 pub mod resources;
+pub mod routes;
+
+pub use routes::{normalize_path, Effective, RouteMatch};
 
 pub use config::ConfigError;
 
+/// The compiled policy: a parsed [`config::Config`] holds everything
+/// compiled once (regexes with the options the filter runs them with, path
+/// templates, field paths, entity ids, categories, actions and provider
+/// names as enums).
+pub type Policy = config::Config;
+
 /// The whole configuration check in one call, as the filter makes it when it
-/// starts, without the VM's environment: the parser's checks (every key,
-/// type and range, provider and operation names, categories and actions as
-/// enums, regexes compiled with the options used at runtime) and those of
-/// what is built from it once (path templates, the classifier's rules, the
-/// pseudonym key requirement). `proxy-audit check-config` runs exactly this.
-pub fn compile(bytes: &[u8]) -> Result<config::Config, Vec<ConfigError>> {
-    let cfg = config::Config::parse(bytes)?;
-    let later: Vec<ConfigError> = crate::runtime::validate(&cfg)
-        .into_iter()
-        .map(|m| match m.split_once(": ") {
-            Some((path, what)) if path.starts_with('$') => {
-                ConfigError::new(path, "a rule the filter can compile", what.to_string())
-            }
-            _ => ConfigError::new("$", "a configuration the filter can start with", m),
-        })
-        .collect();
-    if later.is_empty() {
-        Ok(cfg)
-    } else {
-        Err(later)
-    }
+/// starts, without the VM's environment: every key, type and range, every
+/// name, every rule compiled, with typed errors (key path, what was
+/// expected, what came). The filter's `on_configure`, `proxy-audit
+/// check-config` and `proxy-audit scan` all run exactly this.
+pub fn compile(bytes: &[u8]) -> Result<Policy, Vec<ConfigError>> {
+    config::Config::parse(bytes)
 }
 
 #[cfg(test)]
@@ -93,7 +89,27 @@ mod tests {
             (
                 r#"{"classification": {"actions": {"pii": "pseudonymize"}}}"#,
                 "$.audit.pseudonym_key_env",
-                "a rule the filter can compile",
+                "an environment variable name when an action is `pseudonymize`",
+            ),
+            (
+                r#"{"routes": [{"match": {"path_prefix": "/x"}, "classification": {"actions": {"phi": "pseudonymize"}}}]}"#,
+                "$.audit.pseudonym_key_env",
+                "an environment variable name when an action is `pseudonymize`",
+            ),
+            (
+                r#"{"classification": {"custom": [{"name": "x", "pattern": "a*", "category": "custom"}]}}"#,
+                "$.classification.custom[0].pattern",
+                "a regular expression that cannot match the empty string",
+            ),
+            (
+                r#"{"classification": {"custom": [{"name": "x", "pattern": "a", "category": "card"}]}}"#,
+                "$.classification.custom[0].category",
+                "one of: pii, phi, pci, secret, custom",
+            ),
+            (
+                r#"{"classification": {"fields": [{"path": "$.a[x]", "entity": "mrn"}]}}"#,
+                "$.classification.fields[0].path",
+                "a JSON path (",
             ),
             (
                 r#"{"audit": {"resources": [{"path": "/p/{id", "type": "p"}]}}"#,

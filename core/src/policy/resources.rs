@@ -14,8 +14,11 @@ enum Seg {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Template {
+    /// The template as written (`/patients/{id}`).
+    pub path: String,
+    /// `target.resource_type` of the paths it matches.
+    pub kind: String,
     segs: Vec<Seg>,
-    kind: String,
 }
 
 impl Template {
@@ -36,7 +39,7 @@ impl Template {
                 segs.push(Seg::Lit(s.to_string()));
             }
         }
-        Ok(Template { segs, kind: kind.to_string() })
+        Ok(Template { path: path.to_string(), kind: kind.to_string(), segs })
     }
 }
 
