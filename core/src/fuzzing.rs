@@ -555,7 +555,12 @@ pub fn request_path(data: &[u8]) {
     assert!(facts.resource_value.is_none(), "path_facts leaked the raw resource value");
     let route_path = raw_path.split('?').next().unwrap_or(raw_path);
     let _ = rt.cfg.effective(method, route_path, authority);
-    let ov = ai::Override { provider: authority.to_string(), operation: Some(method.to_string()) };
+    // The config parser only lets listed names through: pick one by the input.
+    let pick = |names: &[&'static str], s: &str| names.get(s.len() % names.len().max(1)).copied();
+    let ov = ai::Override {
+        provider: pick(ai::PROVIDERS, authority).unwrap_or("openai"),
+        operation: pick(ai::OPERATIONS, method),
+    };
     let found = ai::detect(method, raw_path, authority, None);
     let _ = ai::detect(method, raw_path, authority, Some(&ov));
     let _ = crate::event::verb(method, raw_path, Some(authority), found.is_some());

@@ -25,8 +25,10 @@ pub struct Detected {
 /// Per-route override for custom gateways.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Override {
-    pub provider: String,
-    pub operation: Option<String>,
+    /// One of [`PROVIDERS`] (the config parser checked it).
+    pub provider: &'static str,
+    /// One of [`OPERATIONS`].
+    pub operation: Option<&'static str>,
 }
 
 /// Every provider name the filter knows (`ai.provider` must be one of them).
@@ -45,10 +47,6 @@ pub const PROVIDERS: &[&str] = &[
 
 /// Every operation name `ai.operation` may force.
 pub const OPERATIONS: &[&str] = &["chat", "text_completion", "embeddings", "generate_content", "responses"];
-
-fn intern<'a>(s: &str, table: &[&'a str], fallback: &'a str) -> &'a str {
-    table.iter().copied().find(|p| *p == s).unwrap_or(fallback)
-}
 
 /// Recognizes a model call; `None` for ordinary traffic.
 pub fn detect(method: &str, path: &str, host: &str, ov: Option<&Override>) -> Option<Detected> {
@@ -76,11 +74,7 @@ pub fn detect(method: &str, path: &str, host: &str, ov: Option<&Override>) -> Op
                 api: "",
                 api_version: None,
             });
-            Some(Detected {
-                provider: intern(&o.provider, PROVIDERS, "openai_compatible"),
-                operation: o.operation.as_deref().map_or(base.operation, |op| intern(op, OPERATIONS, "chat")),
-                ..base
-            })
+            Some(Detected { provider: o.provider, operation: o.operation.unwrap_or(base.operation), ..base })
         }
     }
 }
@@ -266,7 +260,7 @@ mod tests {
 
     #[test]
     fn override_for_custom_gateways() {
-        let ov = Override { provider: "anthropic".into(), operation: None };
+        let ov = Override { provider: "anthropic", operation: None };
         let d = detect("POST", "/llm/proxy", "gw", Some(&ov));
         assert_eq!(d.map(|d| (d.provider, d.operation)), Some(("anthropic", "chat")));
     }

@@ -68,9 +68,7 @@ pub fn gather(rt: &mut Runtime, src: &dyn Facts, now_ms: u64) -> RequestFacts {
     };
     let identity = identity::resolve_cached(&cfg.identity, &evidence, Some(&mut rt.tokens));
     let ai_call = if eff.ai_enabled {
-        let ov = eff
-            .ai_provider
-            .map(|p| Override { provider: p.to_string(), operation: eff.ai_operation.map(str::to_string) });
+        let ov = eff.ai_provider.map(|provider| Override { provider, operation: eff.ai_operation });
         ai::detect(&method, raw_path, &authority, ov.as_ref())
     } else {
         None

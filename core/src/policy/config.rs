@@ -104,8 +104,8 @@ pub struct AiConfig {
     /// Block (403 `prompt_injection`) at or above this score; `None` = never.
     pub block_injection_score: Option<u8>,
     /// Force a provider (custom gateways); `None` = detect.
-    pub provider: Option<String>,
-    pub operation: Option<String>,
+    pub provider: Option<&'static str>,
+    pub operation: Option<&'static str>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -196,8 +196,8 @@ pub struct RouteConfig {
     pub request: Option<bool>,
     pub response: Option<bool>,
     pub ai_enabled: Option<bool>,
-    pub ai_provider: Option<String>,
-    pub ai_operation: Option<String>,
+    pub ai_provider: Option<&'static str>,
+    pub ai_operation: Option<&'static str>,
     pub block_injection_score: Option<Option<u8>>,
 }
 

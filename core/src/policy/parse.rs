@@ -371,10 +371,11 @@ impl Checker {
 
     /// An optional string that must be one of `allowed` (a provider or
     /// operation name): an unknown one is an error, never a silent fallback.
-    fn known(&mut self, o: Obj, key: &str, p: &str, allowed: &[&str]) -> Option<String> {
+    /// A name from a fixed list, as the list's own `&'static str`.
+    fn known(&mut self, o: Obj, key: &str, p: &str, allowed: &[&'static str]) -> Option<&'static str> {
         let v = self.opt_string(o, key, p)?;
-        if allowed.contains(&v.as_str()) {
-            Some(v)
+        if let Some(known) = allowed.iter().copied().find(|a| *a == v) {
+            Some(known)
         } else {
             self.err(&format!("{p}.{key}"), format!("one of: {}", allowed.join(", ")), format!("\"{v}\""));
             None

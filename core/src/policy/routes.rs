@@ -85,8 +85,8 @@ pub struct Effective<'a> {
     pub request: bool,
     pub response: bool,
     pub ai_enabled: bool,
-    pub ai_provider: Option<&'a str>,
-    pub ai_operation: Option<&'a str>,
+    pub ai_provider: Option<&'static str>,
+    pub ai_operation: Option<&'static str>,
     pub block_injection_score: Option<u8>,
 }
 
@@ -102,8 +102,8 @@ impl Config {
             request: self.classification.request,
             response: self.classification.response,
             ai_enabled: self.ai.enabled,
-            ai_provider: self.ai.provider.as_deref(),
-            ai_operation: self.ai.operation.as_deref(),
+            ai_provider: self.ai.provider,
+            ai_operation: self.ai.operation,
             block_injection_score: self.ai.block_injection_score,
         };
         if let Some(r) = self.routes.iter().find(|r| r.matcher.matches(method, path, host)) {
@@ -114,8 +114,8 @@ impl Config {
             e.request = r.request.unwrap_or(e.request);
             e.response = r.response.unwrap_or(e.response);
             e.ai_enabled = r.ai_enabled.unwrap_or(e.ai_enabled);
-            e.ai_provider = r.ai_provider.as_deref().or(e.ai_provider);
-            e.ai_operation = r.ai_operation.as_deref().or(e.ai_operation);
+            e.ai_provider = r.ai_provider.or(e.ai_provider);
+            e.ai_operation = r.ai_operation.or(e.ai_operation);
             if let Some(b) = r.block_injection_score {
                 e.block_injection_score = b;
             }
