@@ -17,6 +17,8 @@ pub struct Runtime {
     pub classifier: Classifier,
     /// HS256 tokens verified under this configuration.
     pub tokens: crate::identity::TokenCache,
+    /// Headers the VM's exchanges hold while they read a body.
+    pub holds: crate::exchange::hold::Holds,
 }
 
 /// Problems of the VM's environment that stop the filter from starting
@@ -77,11 +79,34 @@ impl Runtime {
             now_ms,
             start_reason,
         );
-        Ok(Runtime { cfg, hs256_key, pseudonym_key, emitter, classifier, tokens: Default::default() })
+        Ok(Runtime {
+            cfg,
+            hs256_key,
+            pseudonym_key,
+            emitter,
+            classifier,
+            tokens: Default::default(),
+            holds: Default::default(),
+        })
     }
 }
 
 impl Runtime {
+    /// The root's tick for held headers: what stalled is released (see
+    /// [`crate::exchange::hold`]), and after repeated unproven stalls
+    /// `envoy.allow_on_headers_stop_iteration` is off for this VM (the log
+    /// line then says so).
+    pub fn tick_holds(&mut self, now_ms: u64) -> crate::exchange::hold::HoldTick {
+        let mut t = self.holds.tick(now_ms);
+        if t.disable && self.cfg.envoy.allow_on_headers_stop_iteration {
+            self.cfg.envoy.allow_on_headers_stop_iteration = false;
+            if let Some(log) = &mut t.log {
+                log.push_str("; envoy.allow_on_headers_stop_iteration turned off for this VM");
+            }
+        }
+        t
+    }
+
     /// `action.path` and `target.*` for a raw request path: segments the
     /// classifier recognizes become `{entity}`, and a resource id that is
     /// itself personal data becomes its keyed pseudonym (or `{entity}`

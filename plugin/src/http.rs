@@ -47,8 +47,30 @@ impl Facts for HostFacts {
     }
 }
 
+/// Carries out an effect that needs only the host (the stream it is for
+/// being the effective context).
+pub fn carry_out(effect: Effect) {
+    match effect {
+        // A refused write is logged by `host`; the request goes on as it can.
+        Effect::SetHeader(side, name, value) => {
+            host::set_header(map(side), name, &value);
+        }
+        Effect::RemoveHeader(side, name) => {
+            host::remove_header(map(side), name);
+        }
+        Effect::ReplaceBody { side, size, bytes } => {
+            host::set_buffer(buffer(side), 0, size, &bytes);
+        }
+        Effect::FilterState(key, value) => host::set_property(&[key], value.as_bytes()),
+        Effect::Resume(side) => {
+            host::resume(side == Side::Response);
+        }
+        // The request's own effects (replies, deliveries, counters).
+        Effect::LocalReply { .. } | Effect::PostBegin(_) | Effect::Count(_) | Effect::Sealed { .. } => {}
+    }
+}
+
 pub struct Request {
-    context_id: u32,
     shared: Option<Shared>,
     exchange: Exchange,
     /// Token of the write-ahead `begin` delivery, while in flight.
@@ -57,7 +79,7 @@ pub struct Request {
 
 impl Request {
     pub fn new(context_id: u32, shared: Option<Shared>) -> Self {
-        Request { context_id, shared, exchange: Exchange::new(), begin_token: None }
+        Request { shared, exchange: Exchange::for_context(context_id), begin_token: None }
     }
 
     /// Runs one event through the exchange and carries out its effects.
@@ -74,20 +96,9 @@ impl Request {
         let mut flow = out.flow;
         for effect in out.effects {
             match effect {
-                Effect::SetHeader(side, name, value) => {
-                    host::set_header(map(side), name, &value);
-                }
-                Effect::RemoveHeader(side, name) => {
-                    host::remove_header(map(side), name);
-                }
-                Effect::ReplaceBody { side, size, bytes } => {
-                    host::set_buffer(buffer(side), 0, size, &bytes);
-                }
                 Effect::LocalReply { status, body, audit_id, .. } => {
-                    crate::hold::release(self.context_id);
                     host::send_json(u32::from(status), &body, &audit_id);
                 }
-                Effect::FilterState(key, value) => host::set_property(&[key], value.as_bytes()),
                 Effect::PostBegin(batch) => {
                     let sent = self
                         .shared
@@ -99,13 +110,13 @@ impl Request {
                         None => flow = self.run(Event::BeginDelivered { status: None }),
                     }
                 }
-                Effect::HoldHeaders(side) => crate::hold::held(self.context_id, side, host::now_ms()),
                 Effect::Count(name) => crate::metrics::count_event(name),
                 Effect::Sealed { ai, .. } => {
                     if let Some(a) = &ai {
                         crate::metrics::ai_call(a);
                     }
                 }
+                other => carry_out(other),
             }
         }
         flow
@@ -116,11 +127,6 @@ impl Request {
             Flow::Continue => Action::Continue,
             Flow::Pause => Action::Pause,
         }
-    }
-
-    /// A body callback came: headers held for it are no longer at risk.
-    fn body_seen(&self, side: Side) {
-        crate::hold::body_seen(self.context_id, side);
     }
 }
 
@@ -143,12 +149,10 @@ impl HttpContext for Request {
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        self.body_seen(Side::Request);
         self.action(Event::RequestBody { size: body_size, end_of_stream })
     }
 
     fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
-        self.body_seen(Side::Request);
         self.action(Event::RequestTrailers)
     }
 
@@ -157,17 +161,14 @@ impl HttpContext for Request {
     }
 
     fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        self.body_seen(Side::Response);
         self.action(Event::ResponseBody { size: body_size, end_of_stream })
     }
 
     fn on_http_response_trailers(&mut self, _num_trailers: usize) -> Action {
-        self.body_seen(Side::Response);
         self.action(Event::ResponseTrailers)
     }
 
     fn on_log(&mut self) {
-        crate::hold::release(self.context_id);
         self.run(Event::Log);
     }
 }

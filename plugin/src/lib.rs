@@ -5,7 +5,6 @@
 //! core decided. Every host call goes through [`host`], which never panics.
 
 mod handover;
-mod hold;
 mod host;
 mod http;
 mod metrics;

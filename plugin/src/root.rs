@@ -236,12 +236,17 @@ impl RootContext for Root {
         }
         self.flush();
         self.finish_drain();
-        if let Some(disable) = crate::hold::check(host::now_ms()) {
-            crate::raw::set_effective_context(self.context_id);
-            if let (true, Some(shared)) = (disable, &self.shared) {
-                shared.borrow_mut().cfg.envoy.allow_on_headers_stop_iteration = false;
-                host::log(LogLevel::Error, "proxy-audit: envoy.allow_on_headers_stop_iteration turned off for this VM");
+        // Held headers that stalled: released with their stream effective.
+        let Some(shared) = &self.shared else { return };
+        let tick = shared.borrow_mut().tick_holds(host::now_ms());
+        for (context_id, effects) in tick.release {
+            if crate::raw::set_effective_context(context_id) {
+                effects.into_iter().for_each(crate::http::carry_out);
             }
+        }
+        if let Some(line) = tick.log {
+            crate::raw::set_effective_context(self.context_id);
+            host::log(LogLevel::Error, &line);
         }
     }
 

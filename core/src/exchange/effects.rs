@@ -81,10 +81,9 @@ pub enum Effect {
     /// Deliver the write-ahead `begin` record now and report with
     /// [`Event::BeginDelivered`].
     PostBegin(Batch),
-    /// Headers of `side` are held while the body is read
-    /// (`envoy.allow_on_headers_stop_iteration`): the host's safety net
-    /// releases them if no body ever comes (see the plugin's `hold`).
-    HoldHeaders(Side),
+    /// Let the stream of `side` go on (headers held by an exchange that a
+    /// tick released, see [`super::hold`]).
+    Resume(Side),
     /// A counter (`proxy_audit.<name>`).
     Count(&'static str),
     /// The event sealed for this request: the host's per-model counters read

@@ -9,6 +9,7 @@
 //! `proxy-audit scan` command, the benches and the tests drive it alike.
 
 mod effects;
+pub mod hold;
 pub mod inspect;
 mod preview;
 mod request_facts;
@@ -64,6 +65,8 @@ const BLOCKED_RESPONSE: &str = "The response carried data that policy does not a
 /// One request's state.
 #[derive(Debug)]
 pub struct Exchange {
+    /// The host's id of the stream (keys the VM's [`hold::Holds`]).
+    context: u32,
     id: Option<String>,
     start_ms: u64,
     facts: Option<RequestFacts>,
@@ -97,7 +100,13 @@ impl Default for Exchange {
 
 impl Exchange {
     pub fn new() -> Self {
+        Exchange::for_context(0)
+    }
+
+    /// The exchange of the host's stream `context`.
+    pub fn for_context(context: u32) -> Self {
         Exchange {
+            context,
             id: None,
             start_ms: 0,
             facts: None,
@@ -141,6 +150,19 @@ impl Exchange {
     /// One event in, the host's answer out.
     pub fn handle(&mut self, rt: &mut Runtime, src: &dyn Facts, event: Event) -> Output {
         let mut out = Output::new();
+        // Held headers a tick released have left, without content-length.
+        if self.held_request && rt.holds.take_released(self.context, Side::Request) {
+            self.held_request = false;
+        }
+        if self.held_response && rt.holds.take_released(self.context, Side::Response) {
+            self.held_response = false;
+        }
+        match &event {
+            Event::RequestBody { .. } | Event::RequestTrailers => rt.holds.body_seen(self.context, Side::Request),
+            Event::ResponseBody { .. } | Event::ResponseTrailers => rt.holds.body_seen(self.context, Side::Response),
+            Event::Log => rt.holds.forget(self.context),
+            _ => {}
+        }
         match event {
             Event::RequestHeaders { end_of_stream } => self.request_headers(rt, src, end_of_stream, &mut out),
             Event::RequestBody { size, end_of_stream } => self.request_body(rt, src, size, end_of_stream, &mut out),
@@ -185,6 +207,7 @@ impl Exchange {
         let body = self.error_body(reason, message);
         self.verdict = Some((kind, reason));
         self.status = Some(status);
+        rt.holds.forget(self.context);
         out.effects.push(Effect::LocalReply { status, reason, body, audit_id });
         out.flow = Flow::Pause;
     }
@@ -223,14 +246,14 @@ impl Exchange {
     /// A body that may be rewritten: its headers are held until it is read
     /// (the knob on), or travel without `content-length` (chunked on
     /// HTTP/1.1) so its length is never wrong.
-    fn may_rewrite(&mut self, rt: &Runtime, side: Side, out: &mut Output) {
+    fn may_rewrite(&mut self, rt: &mut Runtime, side: Side, now_ms: u64, out: &mut Output) {
         if rt.cfg.envoy.allow_on_headers_stop_iteration {
             if !self.held(side) {
                 match side {
                     Side::Request => self.held_request = true,
                     Side::Response => self.held_response = true,
                 }
-                out.effects.push(Effect::HoldHeaders(side));
+                rt.holds.hold(self.context, side, now_ms);
             }
         } else {
             out.effects.push(Effect::RemoveHeader(side, "content-length"));
@@ -282,7 +305,7 @@ impl Exchange {
                 p = Plan::Buffer(BodyKind::EventStream);
             }
             if matches!(p, Plan::Buffer(_)) || self.hold_request {
-                self.may_rewrite(rt, Side::Request, out);
+                self.may_rewrite(rt, Side::Request, src.now_ms(), out);
             }
             self.request = Inspection::new(p, actions);
         }
@@ -459,7 +482,7 @@ impl Exchange {
             }
         }
         match p {
-            Plan::Buffer(_) => self.may_rewrite(rt, Side::Response, out),
+            Plan::Buffer(_) => self.may_rewrite(rt, Side::Response, src.now_ms(), out),
             // A stream keeps streaming: its length may change, its headers go now.
             Plan::Stream => out.effects.push(Effect::RemoveHeader(Side::Response, "content-length")),
             Plan::Skip(_) => {}

@@ -114,7 +114,7 @@ fn held_headers_leave_with_the_rewritten_length() {
     let mut ex = Exchange::new();
     let outs = request(&mut ex, &mut rt, &f, &[]);
     assert_eq!(outs[0].flow, Flow::Pause, "headers held for the body");
-    assert!(has(&outs[..1], &Effect::HoldHeaders(Side::Request)));
+    assert_eq!(rt.holds.len(), 0, "the body came: nothing left at risk");
     assert!(!has(&outs, &Effect::RemoveHeader(Side::Request, "content-length")));
     let body = replaced(&outs, Side::Request).unwrap_or_default();
     assert!(has(&outs, &Effect::SetHeader(Side::Request, "content-length", body.len().to_string())));
@@ -402,4 +402,41 @@ fn denied_callers_are_answered_locally() {
     let outs = request(&mut ex, &mut rt, &f, &[]);
     assert_eq!(reply(&outs).map(|(s, b)| (s, b["error"]["code"].clone())), Some((401, "missing_token".into())));
     assert_eq!(logged(&mut ex, &mut rt, &f)["kind"], "denied");
+}
+
+/// Envoy's knob missing: held headers that get no body are released by the
+/// root's tick (without content-length); the exchange learns it at its next
+/// event and never sends a length for headers that have left.
+#[test]
+fn held_headers_released_by_a_tick_leave_without_content_length() {
+    let mut rt = runtime(r#"{"envoy": {"allow_on_headers_stop_iteration": true}}"#);
+    let f = post_json(SSN_BODY);
+    let mut ex = Exchange::for_context(42);
+    let first = ex.handle(&mut rt, &f, Event::RequestHeaders { end_of_stream: false });
+    assert_eq!(first.flow, Flow::Pause);
+    assert_eq!(rt.holds.len(), 1);
+    assert_eq!(rt.tick_holds(f.now_ms + hold::GRACE_MS - 1), hold::HoldTick::default());
+    let tick = rt.tick_holds(f.now_ms + hold::GRACE_MS);
+    assert_eq!(
+        tick.release,
+        vec![(42, vec![Effect::RemoveHeader(Side::Request, "content-length"), Effect::Resume(Side::Request)])]
+    );
+    assert!(!tick.disable && rt.cfg.envoy.allow_on_headers_stop_iteration);
+    let last = ex.handle(&mut rt, &f, Event::RequestBody { size: f.request_body.len(), end_of_stream: true });
+    let body = replaced(std::slice::from_ref(&last), Side::Request).unwrap_or_default();
+    assert!(String::from_utf8_lossy(&body).contains("[REDACTED:EMAIL]"));
+    assert!(!last.effects.iter().any(|e| matches!(e, Effect::SetHeader(_, "content-length", _))), "{last:?}");
+    assert_eq!(last.flow, Flow::Continue);
+    // Three such stalls with no body ever seen turn the key off for the VM.
+    for k in 0..2u64 {
+        let mut other = Exchange::for_context(100 + k as u32);
+        other.handle(&mut rt, &f, Event::RequestHeaders { end_of_stream: false });
+        let t = rt.tick_holds(f.now_ms + 10_000 * (k + 1));
+        assert_eq!(t.disable, k == 1);
+    }
+    assert!(!rt.cfg.envoy.allow_on_headers_stop_iteration);
+    let mut later = Exchange::for_context(7);
+    let out = later.handle(&mut rt, &f, Event::RequestHeaders { end_of_stream: false });
+    assert!(has(std::slice::from_ref(&out), &Effect::RemoveHeader(Side::Request, "content-length")));
+    assert_eq!(rt.holds.len(), 0);
 }
