@@ -24,6 +24,13 @@ ROUTED = {
     ],
 }
 NO_REQUEST_SCAN = {"classification": {"request": False}}
+OVERSIZE = {"classification": {"max_body_bytes": 32, "on_oversize": "reject"}}
+SSE = (b'data: {"choices":[{"delta":{"content":"write to jane."}}]}\n\n'
+       b'data: {"choices":[{"delta":{"content":"doe@example.com or call +1 415 555 2671"}}]}\n\n'
+       b"data: [DONE]\n\n")
+SSE_SECRET = (b'data: {"choices":[{"delta":{"content":"the key: "}}]}\n\n'
+              b'data: {"choices":[{"delta":{"content":"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"}}]}\n\n'
+              b"data: [DONE]\n\n")
 
 # name, config overrides, direction, path, content type, body
 CASES = [
@@ -37,6 +44,13 @@ CASES = [
     ("clean_untouched", {}, "request", "/c", "application/json", b'{"note": "nothing here", "n": 1}'),
     ("response_redacted", NO_REQUEST_SCAN, "response", "/r", "application/json", PII),
     ("response_secret", NO_REQUEST_SCAN, "response", "/r", "application/json", SECRET),
+    # A request event stream is buffered whole and scanned (never streamed).
+    ("request_event_stream", {}, "request", "/s", "text/event-stream", SSE),
+    # A streamed answer: redacted event by event, the same bytes as scan's.
+    ("response_stream", NO_REQUEST_SCAN, "response", "/r", "text/event-stream", SSE),
+    ("response_stream_secret", NO_REQUEST_SCAN, "response", "/r", "text/event-stream", SSE_SECRET),
+    # Declared too large: refused with 413 before anything is read.
+    ("oversize_rejected", OVERSIZE, "request", "/o", "application/json", PII),
 ]
 
 
@@ -59,8 +73,12 @@ def scan(cfg, tmp_path, direction, path, ctype, body):
     # The body line(s), then the pretty JSON record from the line that opens it.
     cut = out.index("\n{\n") if "\n{\n" in out else out.index("{\n")
     head, record = out[:cut], json.loads(out[cut:])
-    blocked = head.strip().split()[1] if head.startswith("BLOCKED:") else None
-    return head.rstrip("\n").encode(), record[direction], blocked, p.returncode
+    blocked = status = None
+    if head.startswith("BLOCKED:"):
+        # "BLOCKED: <reason> (the client gets status <status>; ...)"
+        words = head.split()
+        blocked, status = words[1], int(words[words.index("status") + 1].rstrip(";"))
+    return head.rstrip("\n").encode(), record[direction], (blocked, status), p.returncode
 
 
 @pytest.mark.parametrize("name, overrides, direction, path, ctype, body", CASES, ids=[c[0] for c in CASES])
@@ -75,19 +93,28 @@ def test_scan_matches_the_filter(envoy_factory, events, upstream, tmp_path, name
     status, _, answer = call(envoy.url, path, "POST", headers, body)
     (ev,) = events.wait_requests(1)
     seen = json.loads(urllib.request.urlopen(up, timeout=10).read())
-    forwarded, record, blocked, rc = scan(cfg, tmp_path, direction, path, ctype, body)
+    forwarded, record, (blocked, blocked_status), rc = scan(cfg, tmp_path, direction, path, ctype, body)
 
     assert ev["data"][direction]["findings"] == record["findings"], (ev["data"][direction], record)
     assert ev["data"][direction]["scanned"] == record["scanned"]
     if blocked:
         assert rc == 1 and ev["kind"] == "blocked" and ev["outcome"]["reason"] == blocked, (blocked, ev["outcome"])
-        assert json.loads(answer)["error"]["code"] == blocked
+        # The status the client got is the one scan names.
+        assert status == blocked_status, (status, blocked_status)
+        if ctype == "text/event-stream" and direction == "response":
+            # The stream ends with an SSE error event carrying the JSON error.
+            assert b"event: error" in answer and b"ghp_" not in answer, answer
+            error = json.loads(answer.split(b"event: error\ndata: ", 1)[1].split(b"\n", 1)[0])
+            assert error["error"]["code"] == blocked
+        else:
+            assert json.loads(answer)["error"]["code"] == blocked
         if direction == "request":
-            assert status == 403 and seen == [], "a blocked request never reaches the upstream"
+            assert seen == [], "a blocked request never reaches the upstream"
         return
     assert rc == 0 and ev["outcome"]["reason"] is None and status == 200
     if direction == "request":
         (req,) = seen
-        assert req["body"].encode() == forwarded, (req["body"], forwarded)
+        # (scan prints the body as a line: its trailing newlines are the line's end)
+        assert req["body"].encode().rstrip(b"\n") == forwarded, (req["body"], forwarded)
     else:
-        assert answer == forwarded, (answer, forwarded)
+        assert answer.rstrip(b"\n") == forwarded, (answer, forwarded)

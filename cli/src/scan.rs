@@ -188,7 +188,7 @@ fn one(run: &mut Run<'_>, body: Vec<u8>, content_type: Option<&str>, w: &mut imp
     match &result.refused {
         Some((status, reason)) => writeln!(
             w,
-            "BLOCKED: {reason} (the filter answers {status}; nothing of the body is {})",
+            "BLOCKED: {reason} (the client gets status {status}; nothing of the body is {})",
             if run.side == Side::Request { "forwarded" } else { "returned" }
         )?,
         None => writeln!(w, "{}", String::from_utf8_lossy(&result.forwarded))?,

@@ -26,7 +26,9 @@ pub struct PreviewInput {
 pub struct Preview {
     /// The bytes forwarded (request) or returned (response).
     pub forwarded: Vec<u8>,
-    /// `Some((status, reason))` when the filter answers itself.
+    /// `Some((status, reason))` when the filter answers itself or blocks:
+    /// the status the client gets (a response blocked after its status line
+    /// left keeps the upstream's, with the JSON error as its body).
     pub refused: Option<(u16, String)>,
     pub record: BodyRecord,
 }
@@ -38,9 +40,11 @@ fn take(
     forwarded: &mut Vec<u8>,
     first: &mut bool,
     refused: &mut Option<(u16, String)>,
+    status: &mut u16,
 ) {
     for e in effects {
         match e {
+            Effect::SetHeader(Side::Response, ":status", s) => *status = s.parse().unwrap_or(*status),
             Effect::ReplaceBody { side: s, bytes, .. } if *s == side => {
                 if *first {
                     forwarded.clear();
@@ -77,6 +81,8 @@ pub fn preview(rt: &mut Runtime, input: &PreviewInput, now_ms: u64) -> Preview {
     let mut forwarded = input.body.clone();
     let mut refused = None;
     let mut first = true;
+    // The upstream's status, as the preview's upstream answers.
+    let mut status = 200;
     let eos = input.body.is_empty();
     match input.side {
         Side::Request => {
@@ -84,10 +90,10 @@ pub fn preview(rt: &mut Runtime, input: &PreviewInput, now_ms: u64) -> Preview {
             facts.request_headers = headers;
             facts.request_body = input.body.clone();
             let h = ex.handle(rt, &facts, Event::RequestHeaders { end_of_stream: eos });
-            take(&h.effects, Side::Request, &mut forwarded, &mut first, &mut refused);
+            take(&h.effects, Side::Request, &mut forwarded, &mut first, &mut refused, &mut status);
             if !eos && refused.is_none() {
                 let b = ex.handle(rt, &facts, Event::RequestBody { size: input.body.len(), end_of_stream: true });
-                take(&b.effects, Side::Request, &mut forwarded, &mut first, &mut refused);
+                take(&b.effects, Side::Request, &mut forwarded, &mut first, &mut refused, &mut status);
             }
         }
         Side::Response => {
@@ -97,21 +103,22 @@ pub fn preview(rt: &mut Runtime, input: &PreviewInput, now_ms: u64) -> Preview {
             facts.response_headers = response;
             facts.response_body = input.body.clone();
             let h = ex.handle(rt, &facts, Event::RequestHeaders { end_of_stream: true });
-            take(&h.effects, Side::Request, &mut Vec::new(), &mut true, &mut refused);
+            take(&h.effects, Side::Request, &mut Vec::new(), &mut true, &mut refused, &mut status);
             if refused.is_none() {
                 let rh = ex.handle(rt, &facts, Event::ResponseHeaders { end_of_stream: eos });
-                take(&rh.effects, Side::Response, &mut forwarded, &mut first, &mut refused);
+                take(&rh.effects, Side::Response, &mut forwarded, &mut first, &mut refused, &mut status);
                 if !eos && refused.is_none() {
                     let b = ex.handle(rt, &facts, Event::ResponseBody { size: input.body.len(), end_of_stream: true });
-                    take(&b.effects, Side::Response, &mut forwarded, &mut first, &mut refused);
+                    take(&b.effects, Side::Response, &mut forwarded, &mut first, &mut refused, &mut status);
                 }
             }
         }
     }
     if refused.is_none() {
         if let Some((_, reason)) = ex.verdict() {
-            // A response blocked after its headers left: the body is the error.
-            refused = Some((403, reason.to_string()));
+            // A response blocked after its status line left: the body is the
+            // error, the status the upstream's (403 only if headers were held).
+            refused = Some((status, reason.to_string()));
         }
     }
     let (req, resp) = ex.records();
