@@ -90,8 +90,7 @@ impl<'a> Control<'a> {
     /// Per-category actions: every combination of the six actions over the
     /// five categories is reachable (6^5 = 7776 values of the selector).
     pub fn actions(&self) -> Actions {
-        const ALL: [Action; 6] =
-            [Action::Redact, Action::Mask, Action::Pseudonymize, Action::Remove, Action::Block, Action::Tag];
+        const ALL: &[Action] = Action::ALL;
         let mut n = usize::from(self.selector()) % 7776;
         let mut pick = || {
             let a = ALL.get(n % 6).copied().unwrap_or(Action::Redact);

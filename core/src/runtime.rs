@@ -174,6 +174,39 @@ mod tests {
         );
     }
 
+    /// Every key that names an environment variable refuses the config when
+    /// the VM lacks it, and a value pasted where a name belongs is never
+    /// repeated in the error.
+    #[test]
+    fn every_named_secret_must_be_set_and_values_are_never_echoed() {
+        let cfg = Config::parse(
+            br#"{"audit": {"pseudonym_key_env": "PSEUDO", "signing": {"key_env": "SIGNING", "key_id": "k1"}},
+                 "identity": {"jwt": {"hs256_secret_env": "c2VjcmV0IHZhbHVl"}}}"#,
+        )
+        .unwrap_or_else(|e| panic!("{e:?}"));
+        let err = Runtime::new(cfg, &|_| None, [0; 32], "e".into(), 0, "start").err().unwrap_or_default();
+        let got: Vec<(&str, &str)> = err.iter().map(|e| (e.path.as_str(), e.got.as_str())).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("$.identity.jwt.hs256_secret_env", "a value"),
+                ("$.audit.pseudonym_key_env", "PSEUDO is not set"),
+                ("$.audit.signing.key_env", "SIGNING is not set"),
+            ]
+        );
+        assert!(!format!("{err:?}").contains("c2VjcmV0"), "{err:?}");
+        // A signing key that is not one.
+        let cfg = Config::parse(br#"{"audit": {"signing": {"key_env": "SIGNING", "key_id": "k1"}}}"#)
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        let env = |k: &str| (k == "SIGNING").then(|| "not a key".to_string());
+        let err = Runtime::new(cfg, &env, [0; 32], "e".into(), 0, "start").err().unwrap_or_default();
+        assert_eq!(
+            err.iter().map(|e| (e.path.as_str(), e.expected.as_str())).collect::<Vec<_>>(),
+            vec![("$.audit.signing.key_env", "an Ed25519 private key (proxy-audit keygen)")]
+        );
+        assert!(!format!("{err:?}").contains("not a key"), "{err:?}");
+    }
+
     #[test]
     fn personal_data_in_paths_never_reaches_the_event() {
         let cfg = Config::parse(

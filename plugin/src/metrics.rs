@@ -142,23 +142,8 @@ pub fn publish_exporter(prefix: &str, exporter: &mut Exporter) {
 /// names are sanitized and the set is bounded). The filter state comes from
 /// the exchange.
 pub fn ai_call(ai: &serde_json::Value) {
-    let s = |k: &str| ai.get(k).and_then(serde_json::Value::as_str).unwrap_or("");
-    let n = |k: &str| ai.get("usage").and_then(|u| u.get(k)).and_then(serde_json::Value::as_u64);
-    let provider = s("provider");
-    let model = if s("response_model").is_empty() { s("request_model") } else { s("response_model") };
-    let label = |v: &str| -> String {
-        let cleaned: String = v
-            .chars()
-            .take(64)
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c.to_ascii_lowercase() } else { '_' })
-            .collect();
-        if cleaned.is_empty() {
-            "unknown".into()
-        } else {
-            cleaned
-        }
-    };
-    let (provider, mut model) = (label(provider), label(model));
+    let c = proxy_audit_core::ai::metrics::call_counters(ai);
+    let (provider, mut model) = (c.provider, c.model);
     let known = REGISTRY.with(|r| {
         let mut r = r.borrow_mut();
         if r.ids.contains_key(&format!("proxy_audit.ai.{provider}.{model}.requests")) {
@@ -173,6 +158,6 @@ pub fn ai_call(ai: &serde_json::Value) {
     }
     let prefix = format!("proxy_audit.ai.{provider}.{model}");
     count(&format!("{prefix}.requests"), 1);
-    count(&format!("{prefix}.input_tokens"), n("input_tokens").unwrap_or(0));
-    count(&format!("{prefix}.output_tokens"), n("output_tokens").unwrap_or(0));
+    count(&format!("{prefix}.input_tokens"), c.input_tokens);
+    count(&format!("{prefix}.output_tokens"), c.output_tokens);
 }

@@ -30,6 +30,16 @@ pub struct Outbox {
 }
 
 impl Outbox {
+    /// The emitter these calls were for was handed over whole (in-flight
+    /// batches included) to a new one: their answers must not settle against
+    /// the new emitter (a failure would put its fresh chain into backoff).
+    /// The adopted copies are sent again; the log service may see them twice,
+    /// and `verify` counts a duplicate once.
+    pub fn forget_inflight(&mut self) {
+        self.inflight = None;
+        self.witness_inflight = None;
+    }
+
     pub fn busy(&self) -> bool {
         self.inflight.is_some()
     }

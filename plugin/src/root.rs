@@ -211,6 +211,7 @@ impl RootContext for Root {
                     Some(old) => {
                         crate::metrics::retire(&old);
                         crate::handover::bequeath(old);
+                        self.outbox.forget_inflight();
                     }
                     None => crate::handover::joined(),
                 }

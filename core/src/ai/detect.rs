@@ -264,4 +264,17 @@ mod tests {
         let d = detect("POST", "/llm/proxy", "gw", Some(&ov));
         assert_eq!(d.map(|d| (d.provider, d.operation)), Some(("anthropic", "chat")));
     }
+
+    /// Every provider the config accepts has a `stream_options` rule (a new
+    /// provider never silently goes without one), and the rules name no
+    /// provider the config refuses.
+    #[test]
+    fn every_provider_has_a_stream_usage_rule() {
+        let ruled: Vec<&str> = crate::ai::stream_usage::RULES.iter().map(|(p, _)| *p).collect();
+        let mut a = ruled.clone();
+        let mut b = PROVIDERS.to_vec();
+        a.sort_unstable();
+        b.sort_unstable();
+        assert_eq!(a, b);
+    }
 }

@@ -13,6 +13,7 @@ mod detect;
 mod eventstream;
 pub mod fields;
 mod injection;
+pub mod metrics;
 mod prompt;
 mod response;
 pub mod stream_usage;

@@ -3,69 +3,56 @@
 
 use super::entities;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Category {
-    Pii,
-    Phi,
-    Pci,
-    Secret,
-    Custom,
-}
-
-impl Category {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Category::Pii => "pii",
-            Category::Phi => "phi",
-            Category::Pci => "pci",
-            Category::Secret => "secret",
-            Category::Custom => "custom",
+/// An enum with its config names, from one list: `as_str`, `parse`, `ALL`
+/// and `NAMES` cannot disagree.
+macro_rules! named {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident = $text:literal),* $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($variant),*
         }
-    }
-    pub fn parse(s: &str) -> Option<Category> {
-        Some(match s {
-            "pii" => Category::Pii,
-            "phi" => Category::Phi,
-            "pci" => Category::Pci,
-            "secret" => Category::Secret,
-            "custom" => Category::Custom,
-            _ => return None,
-        })
-    }
+
+        impl $name {
+            /// Every value, in the config's order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),*];
+            /// Every config name, in the same order.
+            pub const NAMES: &'static [&'static str] = &[$($text),*];
+
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),*
+                }
+            }
+
+            pub fn parse(s: &str) -> Option<$name> {
+                match s {
+                    $($text => Some($name::$variant),)*
+                    _ => None,
+                }
+            }
+        }
+    };
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Action {
-    Redact,
-    Mask,
-    Pseudonymize,
-    Remove,
-    Block,
-    Tag,
+named! {
+    /// A category of regulated data.
+    Category { Pii = "pii", Phi = "phi", Pci = "pci", Secret = "secret", Custom = "custom" }
+}
+
+named! {
+    /// What a policy does with a finding.
+    Action {
+        Redact = "redact",
+        Mask = "mask",
+        Pseudonymize = "pseudonymize",
+        Remove = "remove",
+        Block = "block",
+        Tag = "tag",
+    }
 }
 
 impl Action {
-    pub fn parse(s: &str) -> Option<Action> {
-        Some(match s {
-            "redact" => Action::Redact,
-            "mask" => Action::Mask,
-            "pseudonymize" => Action::Pseudonymize,
-            "remove" => Action::Remove,
-            "block" => Action::Block,
-            "tag" => Action::Tag,
-            _ => return None,
-        })
-    }
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Redact => "redact",
-            Action::Mask => "mask",
-            Action::Pseudonymize => "pseudonymize",
-            Action::Remove => "remove",
-            Action::Block => "block",
-            Action::Tag => "tag",
-        }
-    }
     /// The form used in audit events (`findings[].action`).
     pub fn past_tense(self) -> &'static str {
         match self {
@@ -128,5 +115,23 @@ impl Actions {
             Category::Secret => self.secret,
             Category::Custom => self.custom,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for (a, n) in Action::ALL.iter().zip(Action::NAMES) {
+            assert_eq!((a.as_str(), Action::parse(n)), (*n, Some(*a)));
+        }
+        for (c, n) in Category::ALL.iter().zip(Category::NAMES) {
+            assert_eq!((c.as_str(), Category::parse(n)), (*n, Some(*c)));
+        }
+        assert_eq!((Action::parse("shred"), Category::parse("PII")), (None, None));
+        let all = Category::ALL.iter().fold(Actions::default(), |a, c| a.with(*c, Action::Tag));
+        assert!(Category::ALL.iter().all(|c| all.for_category(*c) == Action::Tag));
     }
 }

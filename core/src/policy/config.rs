@@ -237,8 +237,9 @@ impl Config {
     }
 }
 
-pub const ACTIONS: &[&str] = &["redact", "mask", "pseudonymize", "remove", "block", "tag"];
-pub const CATEGORIES: &[&str] = &["pii", "phi", "pci", "secret", "custom"];
+/// The config's action and category names (the enums' own lists).
+pub const ACTIONS: &[&str] = crate::classify::Action::NAMES;
+pub const CATEGORIES: &[&str] = crate::classify::Category::NAMES;
 
 /// One problem of a configuration: where (a JSON path), what was expected
 /// there, and what came.

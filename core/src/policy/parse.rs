@@ -109,6 +109,7 @@ impl Checker {
     }
 
     /// A category name (`category` of a custom or field rule), as the enum.
+    /// Absent: `default`; not a category: an error (reported by `one_of`).
     fn category(&mut self, o: Obj, path: &str, default: Category) -> Category {
         self.one_of(o, "category", path, CATEGORIES).as_deref().and_then(Category::parse).unwrap_or(default)
     }
@@ -240,14 +241,8 @@ impl Checker {
         use crate::classify::Action;
         let o = self.object(v, p, CATEGORIES);
         let mut out = *base;
-        for (key, cat) in [
-            ("pii", Category::Pii),
-            ("phi", Category::Phi),
-            ("pci", Category::Pci),
-            ("secret", Category::Secret),
-            ("custom", Category::Custom),
-        ] {
-            if let Some(a) = self.one_of(o, key, p, ACTIONS).as_deref().and_then(Action::parse) {
+        for &cat in Category::ALL {
+            if let Some(a) = self.one_of(o, cat.as_str(), p, ACTIONS).as_deref().and_then(Action::parse) {
                 out = out.with(cat, a);
             }
         }
