@@ -72,6 +72,18 @@ pub(crate) const PATIENT: Words = words(&[b"patient", b"paciente", b"pt"]);
 pub(crate) const DEA: Words = words(&[b"dea", b"dea#", b"drug enforcement"]);
 pub(crate) const NINO: Words =
     words(&[b"insurance number", b"nino", b"ni", b"ni number", b"ni no", b"ni#", b"national insurance", b"nat ins"]);
+/// Words before an IBAN (bank account in the languages of IBAN countries).
+pub(crate) const IBAN: Words = words(&[
+    b"bank account",
+    b"bankverbindung",
+    b"compte",
+    b"conto",
+    b"cuenta",
+    b"iban",
+    b"kontonummer",
+    b"rekeningnummer",
+    b"rib",
+]);
 pub(crate) const CARD: Words = words(&[
     b"amex",
     b"card",

@@ -171,6 +171,58 @@ fn a_label_decides_the_entity_of_its_format_valid_or_not() {
 }
 
 #[test]
+fn a_labelled_iban_of_its_countrys_length_is_found_whatever_its_check_digits() {
+    let c = cl();
+    // DE89 3704 0044 0532 0130 00 with its last digit changed: mod 97 fails.
+    for t in [
+        "IBAN DE89370400440532013001",
+        "Bankverbindung: DE89 3704 0044 0532 0130 01",
+        "rib FR7630006000011234567890188",
+    ] {
+        assert_eq!(entities(&c, t), vec!["iban"], "{t}");
+    }
+    assert_eq!(found_in_key(&c, "payout_iban", "AT611904300234573202"), vec!["iban"]);
+    // Without a label the check digits decide; a wrong length is never an IBAN.
+    assert!(entities(&c, "ref DE89370400440532013001").is_empty());
+    assert!(entities(&c, "IBAN DE8937040044053201300").is_empty());
+    assert!(entities(&c, "IBAN DE893704004405320130001").is_empty());
+}
+
+#[test]
+fn slack_rotating_and_refresh_tokens_are_slack_tokens() {
+    let c = cl();
+    for t in [
+        "token xoxe.xoxp-1-46226049733-5752606813066-gtMCNV2NSKrqeiPimCZ7MOVp",
+        "SLACK_BOT_TOKEN=xoxe.xoxb-1-MS0yLTIxMjM0NTY3ODkwLTEyMzQ1Njc4OTA ok",
+        "refresh xoxe-1-My0xLTEyMzQ1Njc4OTAxMi0xMjM0NTY3ODkwMTIzLTEyMzQ1Njc4OTA end",
+    ] {
+        assert_eq!(entities(&c, t), vec!["secret.slack_token"], "{t}");
+    }
+    // The whole token is one finding, its `xoxe.` prefix included.
+    let t = "a xoxe.xoxp-1-46226049733-5752606813066-gtMCNV2NSKrqeiPimCZ7MOVp b";
+    assert_eq!(c.text_spans(t), vec![("secret.slack_token", 2, t.len() - 2)]);
+    assert!(entities(&c, "xoxe.something else, xoxo-kisses").is_empty());
+}
+
+#[test]
+fn a_labelled_card_inside_a_longer_run_of_groups_covers_the_whole_run() {
+    let c = cl();
+    // 4111 1111 1111 1111 after a reference group, or before a trailing one.
+    for (t, run) in [
+        ("card 1930 4111 1111 1111 1111 ok", "1930 4111 1111 1111 1111"),
+        ("Kartennummer: 4111-1111-1111-1111-1930", "4111-1111-1111-1111-1930"),
+        ("card 9400 1930 5500 0000 0000 0004", "9400 1930 5500 0000 0000 0004"),
+    ] {
+        let at = t.find(run).unwrap();
+        assert_eq!(c.text_spans(t), vec![("credit_card", at, at + run.len())], "{t}");
+    }
+    // Without a label a run longer than a card holds none (tracking and
+    // reference numbers in groups of four hold a brand and Luhn match by chance).
+    assert!(entities(&c, "ref 1930 4111 1111 1111 1111 ok").is_empty());
+    assert!(entities(&c, "tracking 9400 4532 2856 7482 8161 83").is_empty());
+}
+
+#[test]
 fn json_key_gives_context() {
     let c = cl();
     assert_eq!(found_in_key(&c, "ssn", "123456789"), vec!["us_ssn"]);

@@ -1,0 +1,111 @@
+"""The second held-out detection gate (host-tests/corpus/heldout2.py): eleven layouts the detectors were
+never tuned on (CSV, Markdown, YAML/TOML, HTML, XML, e-mail, SQL, logs, multi-language chat with tool
+calls, nested JSON, URLs), regenerated from its seed on every run and scored through
+`proxy-audit scan --ndjson`. The thresholds are issue 16's and were committed before the detectors
+first ran on this corpus; each entity is its own test case so a miss names itself."""
+import json
+
+import pytest
+
+from corpus import heldout2
+
+import harness
+
+# Targets this gate misses (measured 2026-12 on the gate seed, after the fixes found on the tuning seed),
+# each kept as an xfail naming why: a pass then FAILS, so an entry must be removed when the detectors
+# reach the target. The thresholds are not lowered. Causes, from the tuning seed's misses:
+#  HEADER   the label is a column header (CSV/TSV, SQL INSERT column list, Markdown header row), not
+#           next to the value: the context reads the 48 bytes before a value and its JSON key only.
+#  ACRONYM  keys that join an acronym to a word (`DEANumber`, `NHSNumber`, `CardNo`) or pluralise it
+#           (`npis`, `DEANumbers`) are not read as the label.
+#  NEAREST  a label word of a neighbouring field inside the 48-byte window claims a value it does not
+#           name (`contacts:` above `- type: aws_account`, `SSN ... bytes: 5735599248`).
+#  PHONE    national formats libphonenumber itself prints (NL `010-560 6486`, ES `610 11 75 47`,
+#           DE `030 951503`, FR `06.15.20.41.42`) without a phone word right before them.
+#  TWICE    values in redirect parameters percent-encoded twice (`%2520`).
+HEADER_ETC = "HEADER, ACRONYM and NEAREST (see KNOWN_MISSES)"
+KNOWN_MISSES = {
+    **{e: f"overall recall below target: {HEADER_ETC}" for e in
+       ["ca_sin", "uk_nhs", "uk_nino", "us_dea", "us_npi", "us_itin", "us_ssn", "secret.aws_secret_key",
+        "date_of_birth", "mrn", "icd10"]},
+    **{e + " per layout": f"CSV/SQL/Markdown/JSON/URL below target: {HEADER_ETC}" for e in
+       ["ca_sin", "uk_nhs", "uk_nino", "us_dea", "us_npi", "us_itin", "us_ssn", "secret.aws_secret_key",
+        "credit_card", "iban"]},
+    "credit_card": "0.949: CSV 0.79, SQL 0.96, URL 0.95 (HEADER: 12-digit and Luhn-invalid cards need their label)",
+    "iban": "0.977: CSV 0.94, SQL 0.95 (HEADER: IBANs with a bad check digit need their label; TWICE)",
+    "phone": "0.932: PHONE and HEADER (CSV 0.83, URL 0.85)",
+    "person_name": "0.406: names with no label word right before them and no dictionary given name "
+                   "(HEADER, e-mail signatures, HTML/XML fields, `Last, First`)",
+    "look-alikes": "1.13%: NEAREST, and 12-15 digit ids without a checksum of their own taken for cards/phones "
+                   "(AWS account ids 5.1%, EAN/ISBN 3.8%, IMEI 3.2%, counters 2.6%, epoch timestamps 1.9%)",
+}
+
+
+@pytest.fixture(scope="module")
+def gate():
+    records = heldout2.generate(heldout2.SEED)
+    results = heldout2.scan(records, harness.ROOT / "target" / "release" / "proxy-audit")
+    rec_stats, look_stats, _ = heldout2.score(records, results)
+    text, _ = heldout2.table(rec_stats, look_stats)
+    print(text)
+    return rec_stats, look_stats
+
+
+def check(case, ok, message):
+    reason = KNOWN_MISSES.get(case)
+    if reason is None:
+        assert ok, message
+    elif ok:
+        pytest.fail(f"{case} now meets its target: remove it from KNOWN_MISSES ({reason})")
+    else:
+        pytest.xfail(f"{message}: {reason}")
+
+
+def test_the_corpus_is_the_same_on_every_run_and_has_every_entity_in_every_layout():
+    a = heldout2.generate(heldout2.SEED, 2)
+    assert json.dumps(a) == json.dumps(heldout2.generate(heldout2.SEED, 2))
+    assert json.dumps(a) != json.dumps(heldout2.generate(heldout2.TUNING_SEED, 2))
+    seen = {(ent, r["layout"]) for r in a for ent, *_ in r["labels"]}
+    for ent in heldout2.VALUES:
+        for layout in heldout2.LAYOUTS:
+            if ent in heldout2.MULTILINE and layout in heldout2.NO_MULTILINE:
+                continue
+            assert (ent, layout) in seen, (ent, layout)
+    assert {k for r in a for k, *_ in r["lookalikes"]} == set(heldout2.LOOKALIKES) | {"capitalised"}
+    # Neither seed is the first corpus's.
+    from corpus import heldout
+    assert {heldout2.SEED, heldout2.TUNING_SEED}.isdisjoint({heldout.SEED, heldout.TUNING_SEED})
+
+
+@pytest.mark.parametrize("entity", list(heldout2.VALUES))
+def test_recall_of_the_entity_over_all_layouts_meets_its_target(gate, entity):
+    rec_stats, _ = gate
+    found = sum(v[0] for (e, _), v in rec_stats.items() if e == entity)
+    total = sum(v[2] for (e, _), v in rec_stats.items() if e == entity)
+    target = heldout2.TARGETS[entity]
+    check(entity, found / total >= target, f"{entity}: recall {found}/{total} = {found / total:.4f} < {target}")
+
+
+@pytest.mark.parametrize("entity", heldout2.CHECKSUM + heldout2.SECRETS)
+def test_checksum_and_secret_entities_meet_the_target_in_every_layout(gate, entity):
+    rec_stats, _ = gate
+    target = heldout2.TARGETS[entity]
+    below = [f"{lay} {v[0]}/{v[2]}" for (e, lay), v in sorted(rec_stats.items()) if e == entity and v[0] / v[2] < target]
+    check(entity + " per layout", below == [], f"{entity} below {target} in: {', '.join(below)}")
+
+
+def test_look_alikes_stay_untouched(gate):
+    _, look_stats = gate
+    listed = [k for k in look_stats if k != "capitalised"]
+    touched = sum(look_stats[k][0] for k in listed)
+    total = sum(look_stats[k][1] for k in listed)
+    per = {k: look_stats[k] for k in listed if look_stats[k][0]}
+    check("look-alikes", touched / total <= heldout2.LOOKALIKE_MAX,
+          f"look-alikes touched {touched}/{total} = {touched / total:.4f} > {heldout2.LOOKALIKE_MAX}: {per}")
+
+
+def test_capitalised_phrases_that_are_not_names_stay_untouched(gate):
+    _, look_stats = gate
+    touched, total = look_stats["capitalised"]
+    check("capitalised", touched / total <= heldout2.CAPITALISED_MAX,
+          f"capitalised non-names touched {touched}/{total} > {heldout2.CAPITALISED_MAX}")
