@@ -17,12 +17,18 @@
 //! candidate) are concatenated; the redactor holds back only the frames whose
 //! text may still be part of a value: text is released up to the last point
 //! where no detectable value can still be growing (`detect::open_tail`: the
-//! trailing partial token, digit run or word; digit and letter groups that a
-//! spaced card, phone, IBAN or id may still continue; an open PEM header),
-//! and any match that crosses that point or reaches the end (an unterminated
-//! PEM block). Custom rules whose matches may hold whitespace add the last
-//! 256 bytes. A frame whose text ends at such a point goes out in the same
-//! call it came in. A match spread
+//! trailing partial token, digit run or word; the tokens joined by single
+//! spaces that a value in one of its layouts may still continue: a spaced
+//! number, IBAN or NINO, a name, an address, a date, a run of spaced single
+//! characters; an open PEM header), and any match that crosses that point,
+//! reaches the end (an unterminated PEM block) or may still be continued
+//! (`415 555 2671 x…`, `Maria Lopez G…`). The decided text before (kept as
+//! context) counts: after a label any layout of digit groups may be a value.
+//! A channel's text ends with a frame that says so (a choice's finish reason,
+//! `[DONE]`, `message_stop`...): its held word goes out with that frame.
+//! Custom rules whose matches may hold whitespace add the last 256 bytes. A
+//! frame whose text ends at such a point goes out in the same call it came
+//! in. A match spread
 //! over several frames is rewritten in the frame where it starts and removed
 //! from the others. Every other string of a JSON frame, and non-JSON `data:`,
 //! is scanned within its own event. Unchanged frames are released byte for
@@ -132,6 +138,10 @@ pub struct StreamRedactor {
     /// The filter added `stream_options.include_usage`: take back what it
     /// changed (see [`crate::ai::stream_usage`]).
     injected_usage: bool,
+    /// Channels whose text ended with a frame just read (a choice's
+    /// `finish_reason`, `[DONE]`, `message_stop`...), by location prefix
+    /// (`""`: every channel): their last word cannot grow any more.
+    ending: Vec<String>,
 }
 
 impl std::fmt::Debug for StreamRedactor {
@@ -160,6 +170,7 @@ impl StreamRedactor {
             restore: std::collections::HashMap::new(),
             broken_tail: Vec::new(),
             injected_usage: false,
+            ending: Vec::new(),
         }
     }
 
@@ -308,6 +319,9 @@ impl StreamRedactor {
             return;
         }
         let data = p.frame.data.trim();
+        if data == "[DONE]" {
+            self.ending.push(String::new());
+        }
         if !p.frame.has_data || data.is_empty() || data == "[DONE]" {
             self.pending.push_back(p);
             return;
@@ -405,6 +419,7 @@ impl StreamRedactor {
     }
 
     fn ingest_json(&mut self, cl: &Classifier, p: &mut Pending, mut v: Value) {
+        ending_channels(&v, &mut self.ending);
         // The text piece of a known shape (the provider field tables), then
         // every other string under the event's delta: each is joined with the
         // same field of earlier events.
@@ -459,10 +474,12 @@ impl StreamRedactor {
 
     /// Decides what can be decided, then releases frames from the front.
     fn release(&mut self, cl: &Classifier, final_: bool) -> Vec<u8> {
+        let ending = std::mem::take(&mut self.ending);
         for ci in 0..self.chans.len() {
             let fresh = self.chans.get_mut(ci).is_some_and(|c| std::mem::take(&mut c.fresh));
-            if fresh || final_ {
-                self.decide(cl, ci, final_);
+            let ends = self.chans.get(ci).is_some_and(|c| ending.iter().any(|e| c.loc.starts_with(e.as_str())));
+            if fresh || final_ || ends {
+                self.decide(cl, ci, final_ || ends);
             }
         }
         let mut out = Vec::new();
@@ -500,13 +517,18 @@ impl StreamRedactor {
         let hits: Vec<Hit> = cl
             .find(&scan, "", false)
             .into_iter()
-            .filter(|h| h.start >= off)
-            .map(|h| Hit { start: h.start - off, end: h.end - off, entity: h.entity })
+            // A match that starts in the decided context and reaches into the
+            // new text (the hold-back missed a way a value can grow) has its
+            // new part redacted rather than none of it.
+            .filter(|h| h.end > off)
+            .map(|h| Hit { start: h.start.max(off) - off, end: h.end - off, entity: h.entity })
             .collect();
         let restores = restore_spans(&self.restore, &chan.buf, &hits);
         let buf = chan.buf.as_bytes();
         let len = buf.len();
-        let mut limit = if final_ { len } else { cl.stream_cut(buf, MAX_TOKEN_HOLD) };
+        // The cut is found with the decided context before the text: a label
+        // there (`phone:`) lets a run of digit groups be a value.
+        let mut limit = if final_ { len } else { cl.stream_cut(scan.as_bytes(), MAX_TOKEN_HOLD).saturating_sub(off) };
         // Piece ends of this channel's undecided frames, in order.
         let ends: Vec<usize> = self
             .pending
@@ -526,8 +548,14 @@ impl StreamRedactor {
             };
             // A match crossing `r`, or reaching the end of the text (it may
             // still grow: an unterminated PEM block), is decided with its rest.
-            let across = hits.iter().map(|h| (h.start, h.end)).chain(restores.iter().map(|x| (x.0, x.1)));
-            match across.filter(|&(a, b)| a < r && (b > r || b == len && !final_)).map(|(a, _)| a).min() {
+            // So is a spaced match followed by one space and what may
+            // continue it (`415 555 2671 x`, `Maria Lopez G`).
+            let open = |b: usize, ent: Option<u16>| {
+                !final_ && (b == len || ent.is_some_and(|ent| super::detect::may_continue(buf, b, ent)))
+            };
+            let across =
+                hits.iter().map(|h| (h.start, h.end, Some(h.entity))).chain(restores.iter().map(|x| (x.0, x.1, None)));
+            match across.filter(|&(a, b, ent)| a < r && (b > r || open(b, ent))).map(|(a, _, _)| a).min() {
                 Some(start) => limit = start,
                 None => break r,
             }
@@ -590,6 +618,29 @@ impl StreamRedactor {
             if pc.chan == ci && pc.done.is_none() {
                 pc.start -= r;
                 pc.end -= r;
+            }
+        }
+    }
+}
+
+/// Events that end streamed text: a choice's or candidate's finish reason
+/// ends its channels (by location prefix), `message_stop` (Anthropic),
+/// `message-end` (Cohere) and the Responses API's final events end them all.
+fn ending_channels(v: &Value, out: &mut Vec<String>) {
+    if let Some(Value::String(t)) = v.get("type") {
+        if matches!(
+            t.as_str(),
+            "message_stop" | "message-end" | "response.completed" | "response.incomplete" | "response.failed"
+        ) {
+            out.push(String::new());
+        }
+    }
+    for (list, reason) in [("choices", "finish_reason"), ("candidates", "finishReason")] {
+        let Some(Value::Array(items)) = v.get(list) else { continue };
+        for (k, item) in items.iter().enumerate() {
+            if item.get(reason).is_some_and(|r| !r.is_null()) {
+                let i = item.get("index").and_then(Value::as_u64).map_or(k, |i| i as usize);
+                out.push(format!("$.{list}[{i}]"));
             }
         }
     }
