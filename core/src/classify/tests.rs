@@ -536,6 +536,97 @@ fn values_split_across_events_in_any_delta_field_never_leak() {
     }
 }
 
+/// Events whose e-mail address is split over three events in `field` (a
+/// pointer from the event's root; numbers index arrays), around text.
+fn field_stream(field: &[Value]) -> Vec<u8> {
+    let mut s = Vec::new();
+    for piece in ["Let me think: mail jo", "hn.doe@exam", "ple.com and ", "then answer. "] {
+        let mut d = json!({"id":"c1","object":"chat.completion.chunk","system_fingerprint":"fp_44709d6fcb",
+                           "choices":[{"index":0,"delta":{"role":"assistant"},"finish_reason":null}],"obfuscation":piece.len().to_string()});
+        let mut cur = &mut d;
+        for (k, seg) in field.iter().enumerate() {
+            let next = field.get(k + 1);
+            let fresh = if next.is_some_and(Value::is_u64) { json!([{}]) } else { json!({}) };
+            cur = match seg {
+                Value::String(key) => {
+                    let o = cur.as_object_mut().unwrap();
+                    o.entry(key.clone()).or_insert(if next.is_some() { fresh } else { json!(piece) })
+                }
+                Value::Number(i) => &mut cur[i.as_u64().unwrap() as usize],
+                _ => unreachable!(),
+            };
+        }
+        s.extend_from_slice(format!("data: {d}\n\n").as_bytes());
+    }
+    s.extend_from_slice(b"data: [DONE]\n\n");
+    s
+}
+
+/// Issue 16.6: a value split across events in any string field of the event
+/// (a tool-call argument, a refusal, reasoning, log-prob tokens, a field of
+/// the provider's own, at the top or nested) never reaches the client, cut
+/// anywhere.
+#[test]
+fn values_split_across_events_in_any_string_field_never_leak() {
+    let c = cl();
+    for (field, loc) in [
+        (
+            json!(["choices", 0, "delta", "tool_calls", 0, "function", "arguments"]),
+            "$.choices[0].delta.tool_calls[0].function.arguments",
+        ),
+        (json!(["choices", 0, "delta", "refusal"]), "$.choices[0].delta.refusal"),
+        (json!(["choices", 0, "delta", "reasoning"]), "$.choices[0].delta.reasoning"),
+        (json!(["choices", 0, "logprobs", "content", 0, "token"]), "$.choices[0].logprobs.content[0].token"),
+        (json!(["annotation"]), "$.annotation"),
+        (json!(["x_vendor", "trace", "note"]), "$.x_vendor.trace.note"),
+    ] {
+        let field = field.as_array().unwrap().clone();
+        let stream = field_stream(&field);
+        let (whole, r) = run_stream(&c, &stream, &[], Actions::default());
+        let s = String::from_utf8_lossy(&whole);
+        assert_eq!(s.matches("[REDACTED:EMAIL]").count(), 1, "{loc}: {s}");
+        let f = r.findings();
+        assert_eq!(f.len(), 1, "{loc}: {f:?}");
+        assert_eq!(f[0].locations, vec![loc.to_string()]);
+        for split in 0..=stream.len() {
+            let (out, _) = run_stream(&c, &stream, &[split], Actions::default());
+            assert_eq!(out, whole, "{loc} split {split}");
+        }
+        let all_splits: Vec<usize> = (1..stream.len()).collect();
+        let (out, _) = run_stream(&c, &stream, &all_splits, Actions::default());
+        assert_eq!(out, whole, "{loc} byte by byte");
+        let out = String::from_utf8_lossy(&out);
+        assert!(!out.contains("john.doe") && !out.contains("@exam") && !out.contains("ple.com"), "{loc}: {out}");
+    }
+}
+
+/// Fields outside the text hold nothing back once they are seen to repeat
+/// (a fingerprint) or once the next event does not carry them; metadata and
+/// random padding (`obfuscation`) are never joined.
+#[test]
+fn other_fields_hold_an_event_only_while_a_value_may_continue() {
+    let c = cl();
+    let frame = |text: &str, extra: Value| {
+        let mut d = json!({"id":"c1","system_fingerprint":"fp_44709d6fcb","obfuscation":format!("x{}", text.len()),
+                           "choices":[{"index":0,"delta":{"content":text},"finish_reason":null}]});
+        d.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        format!("data: {d}\n\n").into_bytes()
+    };
+    let mut r = StreamRedactor::new(Actions::default());
+    let f1 = frame("Hello ", json!({}));
+    let f2 = frame("there ", json!({"note":"ok"}));
+    let f3 = frame("friend ", json!({}));
+    assert_eq!(r.push(&c, &f1), f1, "metadata and padding hold nothing");
+    assert!(r.push(&c, &f2).is_empty(), "`ok` may go on in the next event");
+    assert_eq!(r.push(&c, &f3), [f2.clone(), f3.clone()].concat(), "the next event has no `note`: it ended");
+    // A field repeated unchanged is metadata: from its second event on, it holds nothing.
+    let mut r = StreamRedactor::new(Actions::default());
+    let g = |t: &str| frame(t, json!({"tier":"default"}));
+    assert!(r.push(&c, &g("Hello ")).is_empty());
+    assert_eq!(r.push(&c, &g("there ")), [g("Hello "), g("there ")].concat());
+    assert_eq!(r.push(&c, &g("friend ")), g("friend "));
+}
+
 #[test]
 fn clean_streams_pass_through_byte_for_byte() {
     let c = cl();
@@ -1077,7 +1168,11 @@ fn a_finish_reason_releases_the_last_word() {
     assert!(r.push(&c, &chunk_frame(" Bye")).is_empty());
     let other = b"data: {\"choices\":[{\"index\":1,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n";
     assert!(r.push(&c, other).is_empty());
-    assert_eq!(r.push(&c, b"data: [DONE]\n\n").len(), want.len() - stop.len() + other.len() + 14);
+    // `[DONE]` ends every channel; it is itself held until the stream ends
+    // (a client that stops reading at it cannot end the exchange early).
+    assert_eq!(r.push(&c, b"data: [DONE]\n\n"), [chunk_frame(" Bye"), other.to_vec()].concat());
+    assert_eq!(r.held_bytes(), 14);
+    assert_eq!(r.finish(&c), b"data: [DONE]\n\n");
 }
 
 #[test]
