@@ -385,14 +385,28 @@ def test_mistral_is_not_given_stream_options_and_its_usage_is_recorded(gateway, 
     assert (e["ai"]["provider"], e["ai"]["usage"]["input_tokens"], e["ai"]["usage"]["output_tokens"]) == ("mistral", 12, 7)
 
 
-def test_a_4xx_naming_stream_options_is_recorded(gateway, events, providers):
-    envoy = gateway()
+@pytest.mark.parametrize("status", [400, 422])
+def test_a_4xx_naming_stream_options_is_retried_without_it(gateway, envoy_factory, events, providers, status):
+    """An upstream that refuses the option the filter added (an OpenAI-compatible server answering 400,
+    a pydantic one 422): the client (the openai SDK) gets the answer to the request it sent, the event
+    records the refusal, and the VM does not inject for that upstream again."""
+    envoy = envoy_factory(harness.default_plugin_config(), upstream_port=providers.server_address[1],
+                          access_log=True, concurrency=1)
     client = openai.OpenAI(base_url=envoy.url + "/v1", api_key="sk-x", max_retries=0, timeout=10)
-    with pytest.raises(openai.BadRequestError):
-        client.chat.completions.create(model="refuses-stream-options", messages=MSGS, stream=True)
-    (e,) = ai_events(events, 1)
-    assert (e["kind"], e["outcome"]["status_code"], e["outcome"]["reason"]) == ("access", 400, "stream_options_rejected")
-    assert forwarded(providers)[0]["stream_options"] == {"include_usage": True}
+    model = "refuses-stream-options" + ("-422" if status == 422 else "")
+    for n in (1, 2):
+        chunks = list(client.chat.completions.create(model=model, messages=MSGS, stream=True))
+        assert "".join(c.choices[0].delta.content or "" for c in chunks) == "The sky is blue."
+        assert [c.usage for c in chunks] == [None] * len(chunks)
+    sent = forwarded(providers)
+    assert [r.get("stream_options") for r in sent] == [{"include_usage": True}, None, None], \
+        "injected, retried as sent, then not injected again"
+    assert [{k: v for k, v in r.items() if k != "stream_options"} for r in sent] == [sent[1]] * 3
+    first, second = ai_events(events, 2)
+    assert (first["kind"], first["outcome"]["status_code"], first["outcome"]["reason"]) == ("access", 200, "stream_options_rejected")
+    assert (second["outcome"]["status_code"], second["outcome"].get("reason")) == (200, None)
+    for e in (first, second):
+        assert e["ai"]["completion_sha256"] == SKY and e["ai"]["finish_reasons"] == ["stop"]
 
 
 # --------------------------------------------------------------- every provider's fields, end to end

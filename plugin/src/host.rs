@@ -119,6 +119,30 @@ pub fn post_batch(
     hostcalls::dispatch_http_call(&ex.cluster, headers, Some(&batch.body), vec![], timeout)
 }
 
+/// Sends a request to an upstream cluster (a model call retried); the
+/// token of the call.
+pub fn call_upstream(cluster: &str, headers: &[(String, String)], body: &[u8], timeout_ms: u32) -> Option<u32> {
+    let pairs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let timeout = std::time::Duration::from_millis(u64::from(timeout_ms));
+    hostcalls::dispatch_http_call(cluster, pairs, Some(body), vec![], timeout).ok()
+}
+
+/// The answer to an HTTP call, in its response callback: headers (`:status`
+/// included) and body; `None` for a failed call.
+pub fn call_response(num_headers: usize, body_size: usize) -> Option<proxy_audit_core::exchange::CallResponse> {
+    if num_headers == 0 {
+        return None;
+    }
+    let body = if body_size == 0 { Vec::new() } else { buffer(BufferType::HttpCallResponseBody, 0, body_size) };
+    Some((headers(MapType::HttpCallResponseHeaders), body))
+}
+
+/// Answers locally with this status, headers and body.
+pub fn send_reply(status: u16, headers: &[(String, String)], body: &[u8]) -> bool {
+    let pairs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    crate::raw::send_local_response(u32::from(status), &pairs, body)
+}
+
 /// 32 random bytes from WASI `random_get`, which every proxy-wasm host that
 /// runs wasip1 modules provides; falls back to time-derived bytes.
 pub fn random_seed() -> [u8; 32] {

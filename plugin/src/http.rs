@@ -4,12 +4,16 @@
 
 use crate::host;
 use crate::shared::Shared;
-use proxy_audit_core::exchange::{Effect, Event, Exchange, Facts, Flow, Output, Side};
+use proxy_audit_core::exchange::{CallResponse, Effect, Event, Exchange, Facts, Flow, Output, Side};
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, BufferType, MapType};
 
-/// The host as the exchange's source of facts.
-struct HostFacts;
+/// The host as the exchange's source of facts (and, in an HTTP call's
+/// response callback, that call's answer).
+#[derive(Default)]
+struct HostFacts {
+    call: Option<CallResponse>,
+}
 
 fn map(side: Side) -> MapType {
     match side {
@@ -45,6 +49,10 @@ impl Facts for HostFacts {
     fn now_ms(&self) -> u64 {
         host::now_ms()
     }
+
+    fn call_response(&self) -> Option<CallResponse> {
+        self.call.clone()
+    }
 }
 
 /// Carries out an effect that needs only the host (the stream it is for
@@ -66,7 +74,12 @@ pub fn carry_out(effect: Effect) {
             host::resume(side == Side::Response);
         }
         // The request's own effects (replies, deliveries, counters).
-        Effect::LocalReply { .. } | Effect::PostBegin(_) | Effect::Count(_) | Effect::Sealed { .. } => {}
+        Effect::LocalReply { .. }
+        | Effect::PostBegin(_)
+        | Effect::Retry { .. }
+        | Effect::Reply { .. }
+        | Effect::Count(_)
+        | Effect::Sealed { .. } => {}
     }
 }
 
@@ -75,19 +88,25 @@ pub struct Request {
     exchange: Exchange,
     /// Token of the write-ahead `begin` delivery, while in flight.
     begin_token: Option<u32>,
+    /// Token of a retried model call, while in flight.
+    retry_token: Option<u32>,
 }
 
 impl Request {
     pub fn new(context_id: u32, shared: Option<Shared>) -> Self {
-        Request { shared, exchange: Exchange::for_context(context_id), begin_token: None }
+        Request { shared, exchange: Exchange::for_context(context_id), begin_token: None, retry_token: None }
     }
 
     /// Runs one event through the exchange and carries out its effects.
     fn run(&mut self, event: Event) -> Flow {
+        self.run_with(event, HostFacts::default())
+    }
+
+    fn run_with(&mut self, event: Event, facts: HostFacts) -> Flow {
         let Some(shared) = self.shared.clone() else { return Flow::Continue };
         let out = {
             let mut rt = shared.borrow_mut();
-            self.exchange.handle(&mut rt, &HostFacts, event)
+            self.exchange.handle(&mut rt, &facts, event)
         };
         self.apply(out)
     }
@@ -110,6 +129,16 @@ impl Request {
                         None => flow = self.run(Event::BeginDelivered { status: None }),
                     }
                 }
+                Effect::Retry { cluster, headers, body, timeout_ms } => {
+                    match host::call_upstream(&cluster, &headers, &body, timeout_ms) {
+                        Some(token) => self.retry_token = Some(token),
+                        // Not sent: the refusal goes on to the client.
+                        None => flow = self.run(Event::RetryAnswered { status: None }),
+                    }
+                }
+                Effect::Reply { status, headers, body } => {
+                    host::send_reply(status, &headers, &body);
+                }
                 Effect::Count(name) => crate::metrics::count_event(name),
                 Effect::Sealed { ai, .. } => {
                     if let Some(a) = &ai {
@@ -131,7 +160,16 @@ impl Request {
 }
 
 impl Context for Request {
-    fn on_http_call_response(&mut self, token_id: u32, num_headers: usize, _body_size: usize, _num_trailers: usize) {
+    fn on_http_call_response(&mut self, token_id: u32, num_headers: usize, body_size: usize, _num_trailers: usize) {
+        if self.retry_token == Some(token_id) {
+            self.retry_token = None;
+            let call = host::call_response(num_headers, body_size);
+            let status = call.as_ref().and_then(|_| host::call_status(num_headers));
+            if self.run_with(Event::RetryAnswered { status }, HostFacts { call }) == Flow::Continue {
+                host::resume(true);
+            }
+            return;
+        }
         if self.begin_token != Some(token_id) {
             return;
         }

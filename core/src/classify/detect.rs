@@ -1318,60 +1318,268 @@ fn icd_scan(b: &[u8], out: &mut Vec<Hit>) {
 
 // ---------------------------------------------------------------- streams
 
-/// Longest built-in value with spaces inside, in bytes: a spaced IBAN (34
-/// characters in groups of four, 8 spaces); cards, phones, NINO, SSN/SIN/NHS
-/// in groups are shorter.
-pub(crate) const SPACED_MAX: usize = 42;
-/// Most space-separated groups in one built-in value (a spaced IBAN: 9).
-const SPACED_GROUPS: usize = 9;
+/// Most tokens and bytes of one value whose tokens are joined by single
+/// spaces (a name or an address of five words with particles and a unit, a
+/// spaced IBAN of nine groups, a phone with an extension).
+const CHAIN_TOKENS: usize = 12;
+const CHAIN_BYTES: usize = 96;
+/// Most single characters of a spaced run (`4 1 1 1 …`) that can still be a
+/// value: the normaliser joins the whole run into one token, and no built-in
+/// value without spaces is longer than 40 letters and digits.
+const SPACED_SINGLES: usize = 64;
+/// A spaced number (card, phone, national id) has at most 19 digits, 8
+/// groups and 40 bytes (the phone reader's bounds).
+const RUN_DIGITS: usize = 19;
+const RUN_GROUPS: usize = 8;
+const RUN_BYTES: usize = 40;
 
-/// Bytes that occur in the groups of a spaced value: digits, upper-case
-/// letters (IBAN, NINO, PEM labels) and `+ ( ) - . /` (phones, dashed groups).
+/// Labels that let a run of digit groups be a value in any layout (a
+/// labelled phone takes any groups; a labelled card needs no brand).
+const RUN_LABELS: &[(u16, context::Words)] = &[
+    (e::PHONE, context::PHONE),
+    (e::CREDIT_CARD, context::CARD),
+    (e::US_SSN, context::SSN),
+    (e::US_ITIN, context::ITIN),
+    (e::CA_SIN, context::SIN),
+    (e::UK_NHS, context::NHS),
+    (e::UK_NHS, context::PATIENT),
+    (e::US_NPI, context::NPI),
+    (e::MRN, context::MRN),
+];
+
+/// Bytes of a spaced number: digits and `+ ( ) - . /`.
 fn group_byte(c: u8) -> bool {
-    c.is_ascii_digit() || c.is_ascii_uppercase() || matches!(c, b'+' | b'(' | b')' | b'-' | b'.' | b'/')
+    c.is_ascii_digit() || matches!(c, b'+' | b'(' | b')' | b'-' | b'.' | b'/')
 }
 
-/// Whether a complete group (followed by a space) can be the first group of
-/// a spaced value: `+` or `(` (phones); digits as the numeric detectors take
-/// a first group (3 digits: NANP, SSN, SIN, NHS; `1`: 1-3-3-4; `0` and two or
-/// more: national phones; 4 digits starting 2-6: a card brand); two capital
-/// letters (NINO) or two and two digits (IBAN). A leading `-`, `.` or `/`
-/// (a group starting inside a token) is skipped.
-fn starts_spaced_value(group: &[u8]) -> bool {
-    let from = group.iter().position(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'(')).unwrap_or(group.len());
-    let g = group.get(from..).unwrap_or_default();
-    let all = |f: fn(&u8) -> bool, r: std::ops::Range<usize>| g.get(r).is_some_and(|x| x.iter().all(f));
-    match g.first() {
-        Some(b'+' | b'(') => true,
-        Some(c) if c.is_ascii_digit() => {
-            g.iter().all(u8::is_ascii_digit)
-                && (g.len() == 3
-                    || g == b"1"
-                    || (*c == b'0' && g.len() >= 2)
-                    || (g.len() == 4 && (b'2'..=b'6').contains(c)))
+fn all(t: &[u8], f: impl Fn(u8) -> bool) -> bool {
+    t.iter().all(|&c| f(c))
+}
+
+/// A capitalised word (`Maria`, `O'Neill`, `Jörg-Geißler-Weg`), or, when
+/// `partial`, the start of one.
+fn cap_like(t: &[u8], partial: bool) -> bool {
+    let first = t.first().is_some_and(|c| c.is_ascii_uppercase() || *c == 0xC3);
+    let rest =
+        all(t.get(1..).unwrap_or_default(), |c| c.is_ascii_alphabetic() || c >= 0x80 || matches!(c, b'-' | b'\''));
+    first && rest && (partial || (t.len() >= 2 && !at(t, 1).is_ascii_uppercase()))
+}
+
+/// A phone extension word (`x778`, `ext.`, `extension`), or its start.
+fn ext_like(t: &[u8], partial: bool) -> bool {
+    let lower: Vec<u8> = t.iter().map(u8::to_ascii_lowercase).collect();
+    let digits_after = |k: usize| all(lower.get(k..).unwrap_or_default(), |c| c.is_ascii_digit());
+    (lower.first() == Some(&b'x') && digits_after(1))
+        || matches!(lower.as_slice(), b"ext" | b"ext." | b"extension")
+        || (partial && !lower.is_empty() && b"extension".starts_with(&lower))
+}
+
+/// The name of a month (`March`, `mar.`), or, when `partial`, its start.
+fn month_like(t: &[u8], partial: bool) -> bool {
+    const MONTHS: &[&[u8]] = &[
+        b"january",
+        b"february",
+        b"march",
+        b"april",
+        b"may",
+        b"june",
+        b"july",
+        b"august",
+        b"september",
+        b"october",
+        b"november",
+        b"december",
+    ];
+    let w: Vec<u8> = t.strip_suffix(b".").unwrap_or(t).iter().map(u8::to_ascii_lowercase).collect();
+    !w.is_empty()
+        && MONTHS.iter().any(|m| {
+            if partial {
+                m.starts_with(&w)
+            } else {
+                *m == w.as_slice() || m.get(..3) == Some(w.as_slice())
+            }
+        })
+}
+
+/// Whether a run of spaced digit groups from `s` (the tokens `toks`, the
+/// last one still growing when `partial`) may still become, or grow, a
+/// number a numeric detector takes: a labelled one in any layout; else the
+/// layouts that need no label (NANP 3-3-4 and 1-3-3-4, a card's groups of
+/// 3-6 digits from four starting 2-6, `+`, `(` and trunk-`0` phones).
+fn digits_live(b: &[u8], s: usize, toks: &[(usize, usize)]) -> bool {
+    let mut groups: Vec<usize> = Vec::new();
+    let mut run = 0;
+    let mut ext = false;
+    for (k, &(ts, te)) in toks.iter().enumerate() {
+        let last = k + 1 == toks.len();
+        let t = b.get(ts.max(s)..te).unwrap_or_default();
+        if ext || (!groups.is_empty() && ext_like(t, last)) {
+            // An extension ends the number.
+            ext = true;
+            continue;
         }
-        Some(c) if c.is_ascii_uppercase() => {
-            (g.len() == 2 && all(u8::is_ascii_uppercase, 0..2))
-                || (g.len() == 4 && all(u8::is_ascii_uppercase, 0..2) && all(u8::is_ascii_digit, 2..4))
+        if !all(t, group_byte) {
+            return false;
         }
+        for &c in t {
+            if c.is_ascii_digit() {
+                run += 1;
+            } else if run > 0 {
+                groups.push(run);
+                run = 0;
+            }
+        }
+        if run > 0 {
+            groups.push(run);
+            run = 0;
+        }
+    }
+    let growing = at(b, toks.last().map_or(s, |t| t.1).saturating_sub(1)).is_ascii_digit();
+    let d: usize = groups.iter().sum();
+    let end = toks.last().map_or(s, |t| t.1);
+    if d > RUN_DIGITS || groups.len() > RUN_GROUPS || end - s > RUN_BYTES || ext && d < 7 {
+        return false;
+    }
+    if context::nearest(b, s, b"", RUN_LABELS).is_some() {
+        return true;
+    }
+    let fits = |layout: &[usize]| {
+        groups.len() <= layout.len()
+            && groups.iter().enumerate().all(|(k, &g)| {
+                let want = layout.get(k).copied().unwrap_or(0);
+                if growing && k + 1 == groups.len() {
+                    g <= want
+                } else {
+                    g == want
+                }
+            })
+            && (growing || groups.len() < layout.len() || ext)
+    };
+    match at(b, s) {
+        b'+' => d <= 15,
+        b'(' => d <= 12,
+        b'0' => d <= 17,
+        b'1' if groups.first() == Some(&1) && (groups.len() > 1 || !growing) => fits(&[1, 3, 3, 4]),
+        c if (b'2'..=b'6').contains(&c) && groups.first().is_some_and(|&g| g == 4 || growing && groups.len() == 1) => {
+            groups.iter().enumerate().all(|(k, &g)| g <= 6 && (g >= 3 || growing && k + 1 == groups.len()))
+                || fits(&[3, 3, 4])
+        }
+        c if c.is_ascii_digit() => fits(&[3, 3, 4]),
         _ => false,
     }
+}
+
+/// Upper-case groups of a spaced IBAN (`GB82 WEST 1234 …`, at most 34
+/// characters in 9 groups) or NINO (`AB 12 34 56 C`).
+fn upper_groups_live(b: &[u8], toks: &[(usize, usize)]) -> bool {
+    let tok = |k: usize| toks.get(k).and_then(|&(s, e)| b.get(s..e)).unwrap_or_default();
+    let first = tok(0);
+    let upper_digit = |c: u8| c.is_ascii_uppercase() || c.is_ascii_digit();
+    let starts = (first.len() == 2 && all(first, |c| c.is_ascii_uppercase()))
+        || (first.len() == 4
+            && all(first.get(..2).unwrap_or_default(), |c| c.is_ascii_uppercase())
+            && all(first.get(2..).unwrap_or_default(), |c| c.is_ascii_digit()));
+    let chars: usize = toks.iter().map(|t| t.1 - t.0).sum();
+    starts
+        && toks.len() <= 9
+        && chars <= 34
+        && (1..toks.len()).all(|k| {
+            let t = tok(k);
+            t.len() <= 4 && all(t, upper_digit) && (!t.is_empty() || k + 1 == toks.len())
+        })
+}
+
+/// A person's name or a street address whose words are joined by single
+/// spaces: names of up to five capitalised words and particles (the first
+/// one a given name or after a label or honorific); US/UK, French and
+/// unit-first addresses from their number; German ones from the words
+/// before the street word (`Hans Jörg-Geißler-Weg 4`).
+fn words_live(b: &[u8], toks: &[(usize, usize)]) -> bool {
+    let tok = |k: usize| toks.get(k).and_then(|&(s, e)| b.get(s..e)).unwrap_or_default();
+    let n = toks.len();
+    let is_last = |k: usize| k + 1 == n;
+    let first = tok(0);
+    let lowercase = |t: &[u8], k: usize| {
+        let w = t.strip_suffix(b",").unwrap_or(t);
+        if is_last(k) {
+            names::starts_particle_or_voie(w)
+        } else {
+            names::is_particle(w) || names::is_voie(w)
+        }
+    };
+    let number = |t: &[u8]| {
+        let w = t.strip_suffix(b",").unwrap_or(t);
+        !w.is_empty()
+            && w.len() <= 12
+            && at(w, 0).is_ascii_digit()
+            && all(w, |c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'/'))
+    };
+    let cap = |k: usize| {
+        let t = tok(k);
+        cap_like(t.strip_suffix(b".").unwrap_or(t), is_last(k))
+    };
+    let caps = (0..n).filter(|&k| cap(k)).count();
+    // Names, and the words of a German street before its number.
+    if cap_like(first, false) {
+        let name_start = toks.first().is_some_and(|&(s0, _)| names::may_start_name(b, s0, first));
+        let street_lead = names::may_lead_street(first);
+        let words_ok = (1..n).all(|k| {
+            cap(k) || lowercase(tok(k), k) || (k + 1 == n && number(tok(k))) || is_last(k) && tok(k).is_empty()
+        });
+        if words_ok && caps <= 5 && (name_start || street_lead) {
+            return true;
+        }
+    }
+    // An address from its house number or unit word.
+    let unit_first = matches!(first, b"Flat" | b"Studio" | b"Apartment" | b"Unit");
+    if number(first) || unit_first {
+        let mut prev_unit = unit_first;
+        return caps <= 7
+            && (1..n).all(|k| {
+                let t = tok(k);
+                let ok = cap(k)
+                    || lowercase(t, k)
+                    || (prev_unit && number(t))
+                    || (t.first() == Some(&b'#') && all(t.get(1..).unwrap_or_default(), |c| c.is_ascii_digit()))
+                    || (is_last(k) && t.is_empty());
+                prev_unit = matches!(t, b"Apt." | b"Apt" | b"Suite" | b"Unit" | b"Flat" | b"Studio" | b"Apartment");
+                ok
+            });
+    }
+    false
+}
+
+/// `12 March 1985` and `March 12, 1985` (dates of birth after a label).
+fn date_live(b: &[u8], toks: &[(usize, usize)]) -> bool {
+    let tok = |k: usize| toks.get(k).and_then(|&(s, e)| b.get(s..e)).unwrap_or_default();
+    let n = toks.len();
+    let digits = |t: &[u8], max: usize| !t.is_empty() && t.len() <= max && all(t, |c| c.is_ascii_digit());
+    let ok = |k: usize, f: &dyn Fn(&[u8], bool) -> bool| {
+        let last = k + 1 == n;
+        k >= n || f(tok(k), last) || (last && tok(k).is_empty())
+    };
+    n <= 3
+        && ((ok(0, &|t, _| digits(t, 2)) && ok(1, &month_like) && ok(2, &|t, _| digits(t, 4)))
+            || (ok(0, &month_like)
+                && ok(1, &|t, _| digits(t.strip_suffix(b",").unwrap_or(t), 2))
+                && ok(2, &|t, _| digits(t, 4))))
 }
 
 /// Where text that keeps growing at its end must be held from: no built-in
 /// value found in `b` plus anything that may still follow it can start
 /// before the returned offset. What is before it can be decided now.
 ///
-/// - No built-in value holds ASCII whitespace, except the spaced forms: the
-///   trailing run of non-whitespace (a partial token, word or digit run) is
-///   held, up to `max_token` bytes.
-/// - Spaced forms (card, phone, IBAN, NINO and national-id groups) join
-///   groups of [`group_byte`]s with one space: while the text ends in such
-///   groups (or in a space after one), they are held from the earliest group
-///   a spaced value can start with ([`starts_spaced_value`]), at most
-///   [`SPACED_GROUPS`] groups and [`SPACED_MAX`] bytes back; a group may start
-///   inside a token (`ab-4111 1111 …`), so the walk takes the token's trailing
-///   run of group bytes and stops there.
+/// - The trailing run of non-whitespace (a partial token, word or digit
+///   run) is held, up to `max_token` bytes: any of it may still become a
+///   value (a word, an e-mail's local part once `@` follows).
+/// - Values with spaces inside join tokens with one space: while the text
+///   ends in such a chain (or in one space after it), a token of it is held
+///   with all after it only if a value starting there may still reach past
+///   the end: spaced numbers in their layouts ([`digits_live`], any layout
+///   after a label), upper-case groups ([`upper_groups_live`]), names and
+///   addresses ([`words_live`]), dates ([`date_live`]), and a run of spaced
+///   single characters the normaliser joins into one token. A chain of
+///   plain words, or of more groups than any layout, holds nothing.
 /// - A PEM header still open (`-----BEGIN RSA PRIV`) is held from its start.
 ///   (A complete PEM block without its end line is a match reaching the end:
 ///   the caller holds matches that cross its cut.)
@@ -1383,32 +1591,55 @@ pub(crate) fn open_tail(b: &[u8], max_token: usize) -> usize {
         t -= 1;
     }
     let mut s = t;
-    // A group has a digit or an upper-case letter (`.` or `)` alone is none).
-    let is_group = |g: &[u8]| g.iter().all(|&c| group_byte(c)) && g.iter().any(|c| c.is_ascii_alphanumeric());
-    // The trailing token may be a group still growing, or only the start of
-    // one (`(`, `+`, `-` before its digits arrive).
-    let tail_is_group = b.get(t..).is_some_and(|tok| tok.iter().all(|&c| group_byte(c)));
-    if tail_is_group {
-        // Walk back over the complete groups before the trailing token; hold
-        // from the earliest one a spaced value can start with.
-        let mut groups = usize::from(t < n);
-        let mut walk = t;
-        while walk >= 2 && at(b, walk - 1) == b' ' && !space(walk - 2) && groups < SPACED_GROUPS {
-            let end = walk - 1;
-            let mut g = end;
-            while g > 0 && group_byte(at(b, g - 1)) && n - (g - 1) <= SPACED_MAX {
-                g -= 1;
-            }
-            let Some(group) = b.get(g..end).filter(|gr| is_group(gr)) else { break };
-            if starts_spaced_value(group) {
-                s = g;
-            }
-            walk = g;
-            groups += 1;
-            if g > 0 && !space(g - 1) {
-                // The group starts inside a token: nothing before it joins.
-                break;
-            }
+    // The chain of tokens joined by single spaces that the text ends in;
+    // its last token `t..n` (empty after a space) may still grow.
+    let joined = |i: usize| i >= 2 && at(b, i - 1) == b' ' && !space(i - 2);
+    let mut toks: Vec<(usize, usize)> = vec![(t, n)];
+    let mut i = t;
+    while joined(i) && toks.len() <= SPACED_SINGLES && n - i <= 2 * SPACED_SINGLES + CHAIN_BYTES {
+        let e = i - 1;
+        let mut k = e;
+        while k > 0 && !space(k - 1) && e - k < CHAIN_BYTES {
+            k -= 1;
+        }
+        toks.insert(0, (k, e));
+        i = k;
+    }
+    // Spaced single characters: the normaliser joins the whole run.
+    let single = |&(a, z): &(usize, usize)| z - a == 1 && at(b, a).is_ascii_alphanumeric();
+    let open_slot = toks.last().is_some_and(|l| l.0 == l.1);
+    let m = toks.len() - usize::from(open_slot);
+    let run = toks.get(..m).map_or(0, |ts| ts.iter().rev().take_while(|x| single(x)).count());
+    // One single may start a run unless it is a lower-case letter (no
+    // value joined from single characters starts with one).
+    let lone_ok = run == 1 && toks.get(m.saturating_sub(1)).is_some_and(|&(a, _)| !at(b, a).is_ascii_lowercase());
+    if (2..=SPACED_SINGLES).contains(&run) || lone_ok {
+        if let Some(&(a, _)) = toks.get(m - run) {
+            s = s.min(a);
+        }
+    }
+    for k in toks.len().saturating_sub(CHAIN_TOKENS)..toks.len().saturating_sub(1) {
+        let Some(&(ts, te)) = toks.get(k) else { continue };
+        if n - ts > CHAIN_BYTES || ts >= s {
+            continue;
+        }
+        let rest = toks.get(k..).unwrap_or_default();
+        if upper_groups_live(b, rest) || words_live(b, rest) || date_live(b, rest) {
+            s = ts;
+            break;
+        }
+        // A spaced number may start inside a token (`ab-4111 1111 …`): at
+        // the token's trailing run of digits and `+ ( ) - . /`.
+        let mut g = te;
+        while g > ts && group_byte(at(b, g - 1)) {
+            g -= 1;
+        }
+        while g < te && !(at(b, g).is_ascii_digit() || matches!(at(b, g), b'+' | b'(')) {
+            g += 1;
+        }
+        if g < te && digits_live(b, g, rest) {
+            s = g;
+            break;
         }
     }
     if let Some(p) = memchr::memmem::rfind(b, b"-----BEGIN") {
@@ -1422,6 +1653,56 @@ pub(crate) fn open_tail(b: &[u8], max_token: usize) -> usize {
         }
     }
     s.min(t)
+}
+
+/// Entities whose values join tokens with spaces.
+const SPACED_ENTITIES: &[u16] = &[
+    e::PHONE,
+    e::CREDIT_CARD,
+    e::US_SSN,
+    e::US_ITIN,
+    e::CA_SIN,
+    e::UK_NHS,
+    e::US_NPI,
+    e::MRN,
+    e::IBAN,
+    e::UK_NINO,
+    e::PERSON_NAME,
+    e::STREET_ADDRESS,
+    e::DATE_OF_BIRTH,
+];
+
+/// Whether a match of `entity` ending at `end` may still change as the text
+/// grows: it is one of the spaced kinds, and only one space and tokens that
+/// may continue it (digit groups, upper-case groups, capitalised words,
+/// particles, street types, an extension, a unit) come after it.
+pub(crate) fn may_continue(b: &[u8], end: usize, entity: u16) -> bool {
+    let n = b.len();
+    if !SPACED_ENTITIES.contains(&entity) || at(b, end) != b' ' || n - end > CHAIN_BYTES {
+        return false;
+    }
+    let mut i = end + 1;
+    while i < n {
+        let e = run_end(b, i, |c| !c.is_ascii_whitespace());
+        let t = b.get(i..e).unwrap_or_default();
+        let last = e == n;
+        let w = t.strip_suffix(b",").or_else(|| t.strip_suffix(b".")).unwrap_or(t);
+        let joins = (all(t, group_byte) && t.iter().any(u8::is_ascii_digit))
+            || (all(t, |c| c.is_ascii_uppercase() || c.is_ascii_digit()) && !t.is_empty())
+            || cap_like(w, last)
+            || names::is_particle(w)
+            || names::is_voie(w)
+            || ext_like(t, last)
+            || month_like(t, last)
+            || t.first() == Some(&b'#')
+            || (last && names::starts_particle_or_voie(t));
+        let single_space = at(b, e) == b' ' && !at(b, e + 1).is_ascii_whitespace();
+        if !joins || (e < n && !single_space) {
+            return false;
+        }
+        i = e + 1;
+    }
+    true
 }
 
 /// Texts with values of every kind the stream hold-back must not cut into:
@@ -1441,6 +1722,13 @@ pub(crate) const HOLD_TEXTS: &[&str] = &[
     "mc 5500 0000 0000 0004 amex 3782 822463 10005 ok",
     "sin 046 454 286 nhs 943 476 5919 ssn 123 45 6789 end",
     "GB82 WEST 1234 5698 7654 32 AB 12 34 56 C +1 (415) 555-2671 x",
+    "Patient Maria Lopez was seen by Dr. Weber today.",
+    "lives at 734 Rebekah Loop now, or 8, rue de la Paix then",
+    "write to Hans Joerg-Geissler-Weg 4 soon",
+    "card 1482 1930 1221 1557 ok, phone 12 34 56 78 ok",
+    "call 812 845 878 891 823 ok or 415 555 2671 x778 then",
+    "ids 812 845 878 891 823 415 555 2671 end, call 415 555 2671 now",
+    "DOB 12 March 1985 and born March 12, 1985 fin",
 ];
 
 #[cfg(test)]
@@ -1468,24 +1756,51 @@ mod open_tail_tests {
         assert_eq!(tail("dial +44 20 7946"), "+44 20 7946");
         assert_eq!(tail("iban GB82 WEST 1234 5698 7654 32"), "GB82 WEST 1234 5698 7654 32");
         assert_eq!(tail("nino AB 12 34"), "AB 12 34");
-        assert_eq!(tail("ref ab-4111 1111"), "-4111 1111", "a group starting inside a token");
+        assert_eq!(tail("ref ab-4111 1111"), "4111 1111", "a group starting inside a token");
         // A word ends a spaced value; two spaces or a newline never join groups.
         assert_eq!(tail("4111 1111 thanks"), "thanks");
         assert_eq!(tail("4111 1111  2222"), "2222");
         assert_eq!(tail("4111 1111\n2222"), "2222");
-        // Bounded: at most SPACED_MAX bytes and SPACED_GROUPS groups back.
+        // Spaced single characters are one token to the normaliser: the run
+        // is held whole, up to SPACED_SINGLES of them.
         let digits = "1 ".repeat(40) + "1";
-        assert_eq!(tail(&digits), "1 1 1 1 1 1 1 1 1");
-        let threes = "123 ".repeat(20) + "4";
-        assert_eq!(tail(&threes), "123 123 123 123 123 123 123 123 4", "nine groups");
+        assert_eq!(tail(&digits), digits);
+        let many = "1 ".repeat(70) + "1";
+        assert_eq!(tail(&many), "1 1", "past the bound, what a 1-3-3-4 number may start with");
+        assert_eq!(tail("it is a "), "", "a lone lower-case letter starts no run");
+        assert_eq!(tail("then I "), "I ");
+        // A run of groups is held only from a group whose layout it still
+        // fits: NANP 3-3-4 without a label, so two groups and the growing one.
+        let threes = "823 ".repeat(20) + "4";
+        assert_eq!(tail(&threes), "823 823 4");
+        assert_eq!(tail("ids 823 845 878 "), "845 878 ", "823 is done: a third group of three ends a NANP layout");
+        assert_eq!(tail("ids 823 845 "), "823 845 ");
+        assert_eq!(tail("call me: 823 845 878 891 82"), "823 845 878 891 82", "after a label any layout");
+        assert_eq!(tail("phone 12 34 56"), "12 34 56");
+        assert_eq!(tail("card 1482 1930 1221"), "1482 1930 1221", "a labelled card needs no brand");
         // Groups no spaced value starts with are not held: only the partial one.
         assert_eq!(tail("ids 1482 1930 1221 1557"), "1557");
-        assert_eq!(tail("ids 1482 1930 1221 1557 "), "");
+        assert_eq!(tail("ids 1482 1930 1221 1557 "), "1557 ", "a house number: a street may follow");
+        assert_eq!(tail("ids 1482 1930 1221 1557 and"), "and");
         assert_eq!(tail("ids 1482 4111 1221 1557"), "4111 1221 1557", "4111 may start a card");
         assert_eq!(tail("AB CD EF GH"), "AB CD EF GH");
         assert_eq!(tail("USA 12 34"), "34");
         let long = "12345678901234567890 1234567890123456789012345";
         assert_eq!(tail(long), "1234567890123456789012345");
+        // Names and addresses: capitalised words joined by spaces.
+        assert_eq!(tail("patient Maria "), "Maria ");
+        assert_eq!(tail("Patient Maria "), "Patient Maria ", "two words may lead a German street name");
+        assert_eq!(tail("Please ask Maria Lo"), "Maria Lo");
+        assert_eq!(tail("Please ask Maria de la"), "Maria de la");
+        assert_eq!(tail("The "), "", "no name starts with The, no street either");
+        assert_eq!(tail("The patient record shows a"), "a");
+        assert_eq!(tail("lives at 734 Rebekah "), "734 Rebekah ");
+        assert_eq!(tail("lives at 8, rue de "), "8, rue de ");
+        assert_eq!(tail("in Paris "), "Paris ", "a street name may follow (Paris Straße 4)");
+        assert_eq!(tail("DOB 12 Mar"), "12 Mar");
+        assert_eq!(tail("over 12 months "), "");
+        // Extensions of a phone.
+        assert_eq!(tail("call 415 555 2671 ext"), "415 555 2671 ext");
         // An open PEM header is held from its start.
         assert_eq!(tail("key: -----BEGIN RSA PRIV"), "-----BEGIN RSA PRIV");
         assert_eq!(tail("key: -----BEGIN RSA PRIVATE KEY---"), "-----BEGIN RSA PRIVATE KEY---");
@@ -1521,7 +1836,11 @@ mod open_tail_tests {
                 let mut cut = open_tail(&b[..end], 16 * 1024);
                 let mut now = Vec::new();
                 scan(&b[..end], &cx, &mut now);
-                while let Some(h) = now.iter().find(|h| h.start < cut && (h.end > cut || h.end == end)) {
+                let pre = &b[..end];
+                while let Some(h) = now
+                    .iter()
+                    .find(|h| h.start < cut && (h.end > cut || h.end == end || may_continue(pre, h.end, h.entity)))
+                {
                     cut = h.start;
                 }
                 for h in &hits {

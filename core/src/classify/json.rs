@@ -32,7 +32,7 @@ fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle))
 }
 
-fn is_clinical(key: &str) -> bool {
+pub(crate) fn is_clinical(key: &str) -> bool {
     let k = key.as_bytes();
     contains_ci(k, b"diagnos")
         || contains_ci(k, b"icd")

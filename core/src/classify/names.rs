@@ -813,6 +813,46 @@ pub(crate) fn address_german(b: &[u8], i: usize) -> Option<usize> {
     house_number(b, j + 1)
 }
 
+/// Capitalised words that open a sentence or a clause and never lead a
+/// street name (`The Goethestraße 4` is at `Goethestraße 4`).
+const NOT_STREET_LEAD: &[&[u8]] = &[
+    b"and", b"are", b"at", b"but", b"by", b"for", b"from", b"he", b"hello", b"her", b"hi", b"his", b"i", b"if", b"is",
+    b"it", b"its", b"my", b"no", b"of", b"on", b"or", b"our", b"please", b"she", b"so", b"thanks", b"that", b"the",
+    b"their", b"these", b"they", b"this", b"those", b"to", b"was", b"we", b"were", b"with", b"yes", b"you", b"your",
+];
+
+/// Whether a capitalised word may be part of a German street name before
+/// its street word (see [`german_street_start`]).
+pub(crate) fn may_lead_street(word: &[u8]) -> bool {
+    !in_list(word, NOT_STREET_LEAD)
+}
+
+/// A lower-case surname particle (`de`, `van`, `d'`).
+pub(crate) fn is_particle(word: &[u8]) -> bool {
+    PARTICLES.contains(&word)
+}
+
+/// A French street type (`rue`, `avenue`...).
+pub(crate) fn is_voie(word: &[u8]) -> bool {
+    in_list(word, VOIES)
+}
+
+/// The start of a particle or a French street type (a word still growing).
+pub(crate) fn starts_particle_or_voie(start: &[u8]) -> bool {
+    let lower: Vec<u8> = start.iter().map(u8::to_ascii_lowercase).collect();
+    !lower.is_empty() && PARTICLES.iter().chain(VOIES).any(|w| w.starts_with(&lower))
+}
+
+/// Whether the capitalised `word` at `i` may start a person's name once
+/// more words follow: a given name of the dictionary, or a name label or
+/// an honorific right before it (what [`person`] asks of a first word).
+pub(crate) fn may_start_name(b: &[u8], i: usize, word: &[u8]) -> bool {
+    is_first_name(word)
+        || label_right_before(b, i, HONORIFICS)
+        || label_right_before(b, i, NAME_LABELS)
+        || after_honorific(b, i)
+}
+
 /// Where a German street name that ends at the word at `i` starts: up to
 /// two capitalised words before it belong to it (`Hans Jörg-Geißler-Weg`).
 pub(crate) fn german_street_start(b: &[u8], i: usize) -> usize {
@@ -826,7 +866,7 @@ pub(crate) fn german_street_start(b: &[u8], i: usize) -> usize {
         while k > 0 && (name_byte(at(b, k - 1)) || at(b, k - 1) == b'-') {
             k -= 1;
         }
-        if k == e || cap_word(b, k) != Some(e) {
+        if k == e || cap_word(b, k) != Some(e) || !may_lead_street(b.get(k..e).unwrap_or_default()) {
             break;
         }
         s = k;

@@ -17,12 +17,18 @@
 //! candidate) are concatenated; the redactor holds back only the frames whose
 //! text may still be part of a value: text is released up to the last point
 //! where no detectable value can still be growing (`detect::open_tail`: the
-//! trailing partial token, digit run or word; digit and letter groups that a
-//! spaced card, phone, IBAN or id may still continue; an open PEM header),
-//! and any match that crosses that point or reaches the end (an unterminated
-//! PEM block). Custom rules whose matches may hold whitespace add the last
-//! 256 bytes. A frame whose text ends at such a point goes out in the same
-//! call it came in. A match spread
+//! trailing partial token, digit run or word; the tokens joined by single
+//! spaces that a value in one of its layouts may still continue: a spaced
+//! number, IBAN or NINO, a name, an address, a date, a run of spaced single
+//! characters; an open PEM header), and any match that crosses that point,
+//! reaches the end (an unterminated PEM block) or may still be continued
+//! (`415 555 2671 x…`, `Maria Lopez G…`). The decided text before (kept as
+//! context) counts: after a label any layout of digit groups may be a value.
+//! A channel's text ends with a frame that says so (a choice's finish reason,
+//! `[DONE]`, `message_stop`...): its held word goes out with that frame.
+//! Custom rules whose matches may hold whitespace add the last 256 bytes. A
+//! frame whose text ends at such a point goes out in the same call it came
+//! in. A match spread
 //! over several frames is rewritten in the frame where it starts and removed
 //! from the others. Every other string of a JSON frame, and non-JSON `data:`,
 //! is scanned within its own event. Unchanged frames are released byte for
@@ -97,6 +103,10 @@ struct Pending {
     /// The frame's streamed strings: its text piece and every other string
     /// under its delta, each joined with the same field of earlier frames.
     pieces: Vec<Piece>,
+    /// The stream's end marker (`[DONE]`, `message_stop`...): held until the
+    /// upstream's stream ends, so that a client that stops reading at it
+    /// (the SDKs do) cannot end the exchange before the upstream does.
+    end_marker: bool,
 }
 
 struct Chan {
@@ -110,6 +120,17 @@ struct Chan {
     /// with nothing new decides nothing more, and rescanning a long held
     /// token on every network chunk (a slow drip) was quadratic.
     fresh: bool,
+    /// A string field outside the text channels and deltas: scanned with
+    /// its member name as context, joined only over consecutive events that
+    /// carry it, and not at all once it repeats itself.
+    other: Option<Other>,
+}
+
+struct Other {
+    member: String,
+    icd: bool,
+    last: String,
+    constant: bool,
 }
 
 /// Text channels tracked per stream (choices, content blocks, tool calls).
@@ -132,6 +153,12 @@ pub struct StreamRedactor {
     /// The filter added `stream_options.include_usage`: take back what it
     /// changed (see [`crate::ai::stream_usage`]).
     injected_usage: bool,
+    /// Channels whose text ended with a frame just read (a choice's
+    /// `finish_reason`, `[DONE]`, `message_stop`...), by location prefix
+    /// (`""`: every channel): their last word cannot grow any more.
+    ending: Vec<String>,
+    /// Field channels whose run of consecutive events ended (see [`Other`]).
+    ending_chans: Vec<usize>,
 }
 
 impl std::fmt::Debug for StreamRedactor {
@@ -160,6 +187,8 @@ impl StreamRedactor {
             restore: std::collections::HashMap::new(),
             broken_tail: Vec::new(),
             injected_usage: false,
+            ending: Vec::new(),
+            ending_chans: Vec::new(),
         }
     }
 
@@ -287,7 +316,15 @@ impl StreamRedactor {
 
     fn ingest(&mut self, cl: &Classifier, frame: SseFrame, observe: &mut Observer<'_>) {
         self.pending_bytes += frame.raw.len();
-        let mut p = Pending { frame, wire: Wire::Sse, json: None, replaced: None, changed: false, pieces: Vec::new() };
+        let mut p = Pending {
+            frame,
+            wire: Wire::Sse,
+            json: None,
+            replaced: None,
+            changed: false,
+            pieces: Vec::new(),
+            end_marker: false,
+        };
         let parsed = match p.frame.data.trim() {
             _ if p.frame.oversize || !p.frame.has_data => None,
             "" | "[DONE]" => None,
@@ -308,6 +345,10 @@ impl StreamRedactor {
             return;
         }
         let data = p.frame.data.trim();
+        if data == "[DONE]" {
+            self.ending.push(String::new());
+            p.end_marker = true;
+        }
         if !p.frame.has_data || data.is_empty() || data == "[DONE]" {
             self.pending.push_back(p);
             return;
@@ -342,7 +383,8 @@ impl StreamRedactor {
         let header_bytes = crate::ai::eventstream_header_bytes(&m.raw).to_vec();
         let frame = SseFrame { raw: m.raw, event, data, has_data: true, oversize: false };
         let wire = Wire::Aws { header_bytes, outer };
-        let mut p = Pending { frame, wire, json: None, replaced: None, changed: false, pieces: Vec::new() };
+        let mut p =
+            Pending { frame, wire, json: None, replaced: None, changed: false, pieces: Vec::new(), end_marker: false };
         match parsed {
             Some(v) => self.ingest_json(cl, &mut p, v),
             None => self.ingest_text(cl, &mut p),
@@ -405,6 +447,7 @@ impl StreamRedactor {
     }
 
     fn ingest_json(&mut self, cl: &Classifier, p: &mut Pending, mut v: Value) {
+        p.end_marker = ending_channels(&v, &mut self.ending);
         // The text piece of a known shape (the provider field tables), then
         // every other string under the event's delta: each is joined with the
         // same field of earlier events.
@@ -415,6 +458,21 @@ impl StreamRedactor {
         // The known text piece is also under a delta: it keeps its own channel.
         let known = streamed.first().map(|(ptr, _, _)| ptr.clone());
         delta_strings(&v, known.as_deref(), &mut streamed);
+        // Every other string field (not metadata, not under a field rule):
+        // joined over the consecutive events that carry it.
+        let mut others = Vec::new();
+        other_strings(cl, &v, known.as_deref(), MAX_OTHER, &mut others);
+        // Bounded per stream: past MAX_OTHER fields, new ones are scanned
+        // within their own event only.
+        let mut fields_now = self.chans.iter().filter(|c| c.other.is_some()).count();
+        others.retain(|o| {
+            let known_field = self.chans.iter().any(|c| c.key == o.key);
+            let keep = known_field || (fields_now < MAX_OTHER && self.chans.len() < MAX_CHANNELS);
+            fields_now += usize::from(keep && !known_field);
+            keep
+        });
+        let n_streamed = streamed.len();
+        streamed.extend(others.iter().map(|o| (o.ptr.clone(), o.key.clone(), o.loc.clone())));
         let texts: Vec<Option<String>> =
             streamed.iter().map(|(ptr, _, _)| get_str(&mut v, ptr).map(std::mem::take)).collect();
         let mut sink = self.sink(cl);
@@ -422,17 +480,41 @@ impl StreamRedactor {
         let w = json::walk(cl, &mut sink, &mut v, &mut path, "", None, false);
         self.tally = sink.t;
         p.changed = w.changed;
-        for ((ptr, key, loc), text) in streamed.into_iter().zip(texts) {
+        let mut carried = Vec::new();
+        for (k, ((ptr, key, loc), text)) in streamed.into_iter().zip(texts).enumerate() {
             let Some(text) = text else { continue };
             if let Some(s) = get_str(&mut v, &ptr) {
                 *s = text.clone();
             }
             let chan = self.chan(&key, &loc);
+            let field = k.checked_sub(n_streamed).and_then(|o| others.get(o));
             if let Some(c) = self.chans.get_mut(chan) {
+                if let Some(f) = field {
+                    let o = c.other.get_or_insert_with(|| Other {
+                        member: f.member.clone(),
+                        icd: f.icd,
+                        last: String::new(),
+                        constant: false,
+                    });
+                    // The same value again is metadata repeated by every event
+                    // (a fingerprint, a status), not a value streamed in pieces.
+                    o.constant |= !o.last.is_empty() && o.last == text;
+                    o.last.clone_from(&text);
+                    if o.constant {
+                        self.ending_chans.push(chan);
+                    }
+                    carried.push(chan);
+                }
                 let start = c.buf.len();
                 c.buf.push_str(&text);
                 c.fresh = true;
                 p.pieces.push(Piece { chan, ptr, start, end: c.buf.len(), done: None });
+            }
+        }
+        // A field missing from this event ends its run: what it held is decided.
+        for (ci, c) in self.chans.iter().enumerate() {
+            if c.other.is_some() && !carried.contains(&ci) && !c.buf.is_empty() {
+                self.ending_chans.push(ci);
             }
         }
         p.json = Some(v);
@@ -453,16 +535,21 @@ impl StreamRedactor {
             buf: String::new(),
             ctx: String::new(),
             fresh: false,
+            other: None,
         });
         self.chans.len() - 1
     }
 
     /// Decides what can be decided, then releases frames from the front.
     fn release(&mut self, cl: &Classifier, final_: bool) -> Vec<u8> {
+        let ending = std::mem::take(&mut self.ending);
+        let ending_chans = std::mem::take(&mut self.ending_chans);
         for ci in 0..self.chans.len() {
             let fresh = self.chans.get_mut(ci).is_some_and(|c| std::mem::take(&mut c.fresh));
-            if fresh || final_ {
-                self.decide(cl, ci, final_);
+            let ends = ending_chans.contains(&ci)
+                || self.chans.get(ci).is_some_and(|c| ending.iter().any(|e| c.loc.starts_with(e.as_str())));
+            if fresh || final_ || ends {
+                self.decide(cl, ci, final_ || ends);
             }
         }
         let mut out = Vec::new();
@@ -472,7 +559,7 @@ impl StreamRedactor {
             return out;
         }
         while let Some(front) = self.pending.front() {
-            if front.pieces.iter().any(|p| p.done.is_none()) {
+            if front.pieces.iter().any(|p| p.done.is_none()) || (front.end_marker && !final_) {
                 break;
             }
             let Some(p) = self.pending.pop_front() else {
@@ -497,16 +584,22 @@ impl StreamRedactor {
         scan.push_str(&chan.ctx);
         scan.push_str(&chan.buf);
         let off = chan.ctx.len();
+        let (member, icd) = chan.other.as_ref().map_or(("", false), |o| (o.member.as_str(), o.icd));
         let hits: Vec<Hit> = cl
-            .find(&scan, "", false)
+            .find(&scan, member, icd)
             .into_iter()
-            .filter(|h| h.start >= off)
-            .map(|h| Hit { start: h.start - off, end: h.end - off, entity: h.entity })
+            // A match that starts in the decided context and reaches into the
+            // new text (the hold-back missed a way a value can grow) has its
+            // new part redacted rather than none of it.
+            .filter(|h| h.end > off)
+            .map(|h| Hit { start: h.start.max(off) - off, end: h.end - off, entity: h.entity })
             .collect();
         let restores = restore_spans(&self.restore, &chan.buf, &hits);
         let buf = chan.buf.as_bytes();
         let len = buf.len();
-        let mut limit = if final_ { len } else { cl.stream_cut(buf, MAX_TOKEN_HOLD) };
+        // The cut is found with the decided context before the text: a label
+        // there (`phone:`) lets a run of digit groups be a value.
+        let mut limit = if final_ { len } else { cl.stream_cut(scan.as_bytes(), MAX_TOKEN_HOLD).saturating_sub(off) };
         // Piece ends of this channel's undecided frames, in order.
         let ends: Vec<usize> = self
             .pending
@@ -526,8 +619,14 @@ impl StreamRedactor {
             };
             // A match crossing `r`, or reaching the end of the text (it may
             // still grow: an unterminated PEM block), is decided with its rest.
-            let across = hits.iter().map(|h| (h.start, h.end)).chain(restores.iter().map(|x| (x.0, x.1)));
-            match across.filter(|&(a, b)| a < r && (b > r || b == len && !final_)).map(|(a, _)| a).min() {
+            // So is a spaced match followed by one space and what may
+            // continue it (`415 555 2671 x`, `Maria Lopez G`).
+            let open = |b: usize, ent: Option<u16>| {
+                !final_ && (b == len || ent.is_some_and(|ent| super::detect::may_continue(buf, b, ent)))
+            };
+            let across =
+                hits.iter().map(|h| (h.start, h.end, Some(h.entity))).chain(restores.iter().map(|x| (x.0, x.1, None)));
+            match across.filter(|&(a, b, ent)| a < r && (b > r || open(b, ent))).map(|(a, _, _)| a).min() {
                 Some(start) => limit = start,
                 None => break r,
             }
@@ -593,6 +692,33 @@ impl StreamRedactor {
             }
         }
     }
+}
+
+/// Events that end streamed text: a choice's or candidate's finish reason
+/// ends its channels (by location prefix), `message_stop` (Anthropic),
+/// `message-end` (Cohere) and the Responses API's final events end them all.
+/// Returns whether the event ends the whole stream.
+fn ending_channels(v: &Value, out: &mut Vec<String>) -> bool {
+    let mut last = false;
+    if let Some(Value::String(t)) = v.get("type") {
+        if matches!(
+            t.as_str(),
+            "message_stop" | "message-end" | "response.completed" | "response.incomplete" | "response.failed"
+        ) {
+            out.push(String::new());
+            last = true;
+        }
+    }
+    for (list, reason) in [("choices", "finish_reason"), ("candidates", "finishReason")] {
+        let Some(Value::Array(items)) = v.get(list) else { continue };
+        for (k, item) in items.iter().enumerate() {
+            if item.get(reason).is_some_and(|r| !r.is_null()) {
+                let i = item.get("index").and_then(Value::as_u64).map_or(k, |i| i as usize);
+                out.push(format!("$.{list}[{i}]"));
+            }
+        }
+    }
+    last
 }
 
 /// Pseudonym tokens (`pseu_` + 16 hex) of the restore map in `buf`, as
@@ -693,6 +819,129 @@ fn get_str<'v>(v: &'v mut Value, ptr: &[Seg]) -> Option<&'v mut String> {
     match cur {
         Value::String(s) => Some(s),
         _ => None,
+    }
+}
+
+/// Field channels per stream (strings outside the text channels and deltas).
+const MAX_OTHER: usize = 32;
+
+/// Members anywhere in an event that identify or describe it rather than
+/// carry text (ids, names, enums, fingerprints, random padding).
+const META: &[&str] = &[
+    "type",
+    "role",
+    "id",
+    "index",
+    "object",
+    "model",
+    "modelVersion",
+    "finish_reason",
+    "finishReason",
+    "stop_reason",
+    "stop_sequence",
+    "name",
+    "status",
+    "event",
+    "event_type",
+    "system_fingerprint",
+    "obfuscation",
+    "service_tier",
+    "created_at",
+    "category",
+    "probability",
+    "severity",
+    "signature",
+    "tool_choice",
+    "truncation",
+];
+
+/// A string field outside the text channels and deltas.
+struct Field {
+    ptr: Vec<Seg>,
+    key: String,
+    loc: String,
+    member: String,
+    icd: bool,
+}
+
+/// Every string of an event that no text channel or delta takes, up to
+/// `room` of them, as [`Field`]s: not under a member named `delta` (nor
+/// Gemini's parts), not a [`META`] member or an id (`…_id`, `…Id`), not
+/// under a field rule (the JSON walk applies those). Array elements are
+/// named by their `index` member when they have one, so that parallel
+/// choices stay apart.
+fn other_strings(cl: &Classifier, v: &Value, known: Option<&[Seg]>, room: usize, out: &mut Vec<Field>) {
+    let w = FieldWalk { cl, known, room };
+    w.go(v, &mut Vec::new(), &mut String::from("$"), ("", false), out);
+}
+
+struct FieldWalk<'a> {
+    cl: &'a Classifier,
+    known: Option<&'a [Seg]>,
+    room: usize,
+}
+
+impl FieldWalk<'_> {
+    /// `ctx`: the nearest member name and whether a clinical one is above.
+    fn go(&self, v: &Value, ptr: &mut Vec<Seg>, path: &mut String, ctx: (&str, bool), out: &mut Vec<Field>) {
+        let cl = self.cl;
+        if out.len() >= self.room
+            || ptr.len() > 8
+            || (!cl.fields.is_empty() && cl.fields.iter().any(|f| f.matches(path)))
+        {
+            return;
+        }
+        match v {
+            Value::String(_) => {
+                let same = self.known.is_some_and(|k| {
+                    k.len() == ptr.len()
+                        && k.iter().zip(ptr.iter()).all(|(a, b)| match (a, b) {
+                            (Seg::Key(x), Seg::Key(y)) => x == y,
+                            (Seg::Idx(x), Seg::Idx(y)) => x == y,
+                            _ => false,
+                        })
+                });
+                if !same {
+                    out.push(Field {
+                        ptr: ptr.clone(),
+                        key: format!("field:{path}"),
+                        loc: path.clone(),
+                        member: ctx.0.to_string(),
+                        icd: ctx.1,
+                    });
+                }
+            }
+            Value::Array(items) => {
+                for (k, item) in items.iter().enumerate() {
+                    let len = path.len();
+                    let name = item.get("index").and_then(Value::as_u64).unwrap_or(k as u64);
+                    path.push_str(&format!("[{name}]"));
+                    ptr.push(Seg::Idx(k));
+                    self.go(item, ptr, path, ctx, out);
+                    ptr.pop();
+                    path.truncate(len);
+                }
+            }
+            Value::Object(map) => {
+                let parts = path.starts_with("$.candidates[") && path.ends_with("].content");
+                for (k, item) in map {
+                    let id = k.ends_with("_id") || k.ends_with("Id");
+                    if k == "delta" || (parts && k == "parts") || META.contains(&k.as_str()) || id {
+                        continue;
+                    }
+                    if !(item.is_string() || item.is_object() || item.is_array()) {
+                        continue;
+                    }
+                    let len = path.len();
+                    json::push_key(path, k);
+                    ptr.push(Seg::Key(std::borrow::Cow::Owned(k.clone())));
+                    self.go(item, ptr, path, (k, ctx.1 || json::is_clinical(k)), out);
+                    ptr.pop();
+                    path.truncate(len);
+                }
+            }
+            _ => {}
+        }
     }
 }
 

@@ -26,7 +26,15 @@ pub trait Facts {
     fn body(&self, side: Side, size: usize) -> Vec<u8>;
     /// Milliseconds since the epoch.
     fn now_ms(&self) -> u64;
+    /// The headers (pseudo-headers included) and body of the answer to the
+    /// call of [`Effect::Retry`], while [`Event::RetryAnswered`] is handled.
+    fn call_response(&self) -> Option<CallResponse> {
+        None
+    }
 }
+
+/// An HTTP call's answer: its headers (`:status` included) and body.
+pub type CallResponse = (Vec<(String, String)>, Vec<u8>);
 
 /// An event of one request's lifecycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +60,11 @@ pub enum Event {
     /// The write-ahead `begin` record's delivery: `Some(2xx)` acknowledged,
     /// anything else (or `None`: not sent, reset, timeout) failed.
     BeginDelivered {
+        status: Option<u16>,
+    },
+    /// The retried model call ([`Effect::Retry`]) answered: `Some(status)`,
+    /// its headers and body through [`Facts::call_response`]; `None`: it failed.
+    RetryAnswered {
         status: Option<u16>,
     },
     /// The host logs the stream (every stream, local replies included).
@@ -84,6 +97,22 @@ pub enum Effect {
     /// Let the stream of `side` go on (headers held by an exchange that a
     /// tick released, see [`super::hold`]).
     Resume(Side),
+    /// Send this request to the upstream `cluster` (the model call again,
+    /// without what the filter added) and report with [`Event::RetryAnswered`];
+    /// the response in hand stays held until then.
+    Retry {
+        cluster: String,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+        timeout_ms: u32,
+    },
+    /// Answer the client with this response instead of the one held (the
+    /// retried call's answer, redacted like any response).
+    Reply {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    },
     /// A counter (`proxy_audit.<name>`).
     Count(&'static str),
     /// The event sealed for this request: the host's per-model counters read

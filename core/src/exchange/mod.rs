@@ -13,10 +13,11 @@ pub mod hold;
 pub mod inspect;
 mod preview;
 mod request_facts;
+mod retry;
 #[cfg(test)]
 mod tests;
 
-pub use effects::{Effect, Event, Facts, Flow, Output, RecordedFacts, Side};
+pub use effects::{CallResponse, Effect, Event, Facts, Flow, Output, RecordedFacts, Side};
 pub use preview::{preview, Preview, PreviewInput};
 pub use request_facts::{details_reason, gather, strip_port, RequestFacts};
 
@@ -41,6 +42,36 @@ struct AiCall {
     /// Then: takes the usage it asked for back out of the stream (when the
     /// stream redactor does not read it).
     usage_chunks: Option<UsageChunks>,
+    /// Then: the request as it was before (for a retry without the option):
+    /// its body, the upstream's key in the negative cache, and its headers as
+    /// they went upstream (the host shows no request headers once the
+    /// response has come).
+    original: Option<Original>,
+    retry: Retry,
+    /// The request's headers as they went upstream, kept for a retry when
+    /// the filter may inject (read at the headers: Envoy shows them no more
+    /// once they have left).
+    sent_headers: Vec<(String, String)>,
+}
+
+/// A request before the filter added `stream_options` to it.
+#[derive(Debug)]
+struct Original {
+    body: Vec<u8>,
+    /// The upstream's key in the negative cache.
+    key: String,
+    /// Its headers as they went upstream.
+    headers: Vec<(String, String)>,
+}
+
+/// A model call sent again without the `stream_options` the filter added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Retry {
+    No,
+    InFlight,
+    /// The retry answered (the client got that answer) or failed (the
+    /// refusal went on to the client).
+    Done,
 }
 
 /// `secret_in_request`, `pci_in_response`, ...: the reason a body is blocked.
@@ -177,6 +208,7 @@ impl Exchange {
                 self.response_body(rt, src, size, true, &mut out)
             }
             Event::BeginDelivered { status } => self.begin_delivered(rt, status, &mut out),
+            Event::RetryAnswered { status } => self.retry_answered(rt, src, status, &mut out),
             Event::Log => self.log(rt, src, &mut out),
         }
         out
@@ -286,9 +318,24 @@ impl Exchange {
                 response_done: false,
                 injected: false,
                 usage_chunks: None,
+                original: None,
+                retry: Retry::No,
+                sent_headers: Vec::new(),
             });
             // Ask for an uncompressed answer: a compressed one cannot be read.
             out.effects.push(Effect::SetHeader(Side::Request, "accept-encoding", "identity".into()));
+            let may_inject = self.facts.as_ref().and_then(|f| f.ai.as_ref()).is_some_and(ai::stream_usage::accepts);
+            if may_inject && rt.cfg.ai.stream_usage == StreamUsage::Inject {
+                if let Some(call) = self.ai.as_mut() {
+                    let mut sent = src.headers(Side::Request);
+                    sent.retain(|(k, _)| !matches!(k.as_str(), "accept-encoding" | "x-proxy-audit-id"));
+                    sent.extend(out.effects.iter().filter_map(|e| match e {
+                        Effect::SetHeader(Side::Request, k, v) => Some((k.to_string(), v.clone())),
+                        _ => None,
+                    }));
+                    call.sent_headers = sent;
+                }
+            }
             if !end_of_stream {
                 self.hold_request = true;
             }
@@ -416,9 +463,16 @@ impl Exchange {
                 }
             }
             if rt.cfg.ai.stream_usage == StreamUsage::Inject {
-                if let Some(new) = ai::inject_stream_usage(d, rewritten.as_deref().unwrap_or(&body)) {
-                    rewritten = Some(new);
-                    call.injected = true;
+                // Not where the upstream refused the option before (this VM).
+                let authority = self.facts.as_ref().map_or("", |f| f.authority.as_str());
+                let key = retry::key(d.provider, authority, d.api_version.as_deref());
+                if !retry::refused(&key) {
+                    if let Some(new) = ai::inject_stream_usage(d, rewritten.as_deref().unwrap_or(&body)) {
+                        let before = rewritten.replace(new).unwrap_or_else(|| body.clone());
+                        let headers = std::mem::take(&mut call.sent_headers);
+                        call.original = Some(Original { body: before, key, headers });
+                        call.injected = true;
+                    }
                 }
             }
         }
@@ -440,6 +494,9 @@ impl Exchange {
             out.effects.push(Effect::SetHeader(Side::Response, "x-proxy-audit-id", id.clone()));
         }
         if self.verdict.is_some() {
+            return;
+        }
+        if self.retry_without_injection(src, out) {
             return;
         }
         // Read once: the model-call tracker and the body plan both need it.
@@ -492,6 +549,81 @@ impl Exchange {
         }
     }
 
+    /// The upstream answered 400 or 422 to a request the filter added
+    /// `stream_options` to: the response is held and the request, as the
+    /// client sent it, goes again to the same cluster ([`retry`]).
+    fn retry_without_injection(&mut self, src: &dyn Facts, out: &mut Output) -> bool {
+        let Some(call) = self.ai.as_mut() else { return false };
+        if call.retry != Retry::No || !call.injected || !retry::may_be_refusal(self.status) {
+            return false;
+        }
+        let cluster = src.property(&["xds", "cluster_name"]).and_then(|b| String::from_utf8(b).ok());
+        let (Some(cluster), Some(original)) = (cluster.filter(|c| !c.is_empty()), call.original.as_mut()) else {
+            return false;
+        };
+        let body = std::mem::take(&mut original.body);
+        let headers = retry::request_headers(&original.headers, body.len());
+        call.retry = Retry::InFlight;
+        out.effects.push(Effect::Retry { cluster, headers, body, timeout_ms: retry::TIMEOUT_MS });
+        out.flow = Flow::Pause;
+        true
+    }
+
+    /// The retry answered: that answer, read and redacted as the response,
+    /// goes to the client instead of the refusal; a 2xx teaches the VM not
+    /// to inject for this upstream again. A failed retry lets the refusal go.
+    fn retry_answered(&mut self, rt: &mut Runtime, src: &dyn Facts, status: Option<u16>, out: &mut Output) {
+        let Some(call) = self.ai.as_mut().filter(|c| c.retry == Retry::InFlight) else { return };
+        call.retry = Retry::Done;
+        let Some((status, (headers, body))) = status.zip(src.call_response()) else {
+            out.flow = Flow::Continue;
+            return;
+        };
+        if (200..300).contains(&status) {
+            if let Some(original) = &call.original {
+                retry::remember(&original.key);
+            }
+        }
+        // The answer is to the request without the option: nothing to take back.
+        call.injected = false;
+        call.usage_chunks = None;
+        call.response = None;
+        call.response_done = false;
+        self.status = Some(status);
+        self.held_response = false;
+        let mut got = headers.clone();
+        got.retain(|(k, _)| k != ":status");
+        got.push((":status".into(), status.to_string()));
+        let answer = CallAnswer { src, headers: got, body };
+        let mut sub = Output::new();
+        self.response_headers(rt, &answer, answer.body.is_empty(), &mut sub);
+        if !answer.body.is_empty() {
+            self.response_body(rt, &answer, answer.body.len(), true, &mut sub);
+        }
+        let (mut reply_status, mut reply_headers, mut reply_body) =
+            (status, retry::reply_headers(&headers), answer.body.clone());
+        for e in sub.effects {
+            match e {
+                Effect::SetHeader(Side::Response, ":status", v) => reply_status = v.parse().unwrap_or(reply_status),
+                Effect::SetHeader(Side::Response, "content-length", _) | Effect::Resume(_) => {}
+                Effect::SetHeader(Side::Response, name, v) => {
+                    reply_headers.retain(|(k, _)| !k.eq_ignore_ascii_case(name));
+                    reply_headers.push((name.to_string(), v));
+                }
+                Effect::RemoveHeader(Side::Response, name) => {
+                    reply_headers.retain(|(k, _)| !k.eq_ignore_ascii_case(name))
+                }
+                Effect::ReplaceBody { side: Side::Response, bytes, .. } => reply_body = bytes,
+                other => out.effects.push(other),
+            }
+        }
+        // Answered whole: nothing of this stream is held any more.
+        self.held_response = false;
+        rt.holds.forget(self.context);
+        out.effects.push(Effect::Reply { status: reply_status, headers: reply_headers, body: reply_body });
+        out.flow = Flow::Pause;
+    }
+
     /// Pseudonyms of the request, when `classification.restore` is on.
     fn restore_map(&self, rt: &Runtime) -> Option<Vec<(String, String)>> {
         let on = rt.cfg.classification.restore;
@@ -525,6 +657,11 @@ impl Exchange {
             return;
         }
         if self.verdict.is_some() {
+            return;
+        }
+        if self.ai.as_ref().is_some_and(|c| c.retry == Retry::InFlight) {
+            // The refusal waits for the retry's answer, which replaces it.
+            out.flow = Flow::Pause;
             return;
         }
         // Buffered bodies grow while paused: read them once, whole, at the end
@@ -715,11 +852,9 @@ impl Exchange {
             }
             None => {
                 // The upstream refused the `stream_options` the filter added.
-                let refused = self
-                    .ai
-                    .as_ref()
-                    .and_then(|c| c.response.as_ref())
-                    .is_some_and(ResponseTracker::stream_options_rejected);
+                let refused = self.ai.as_ref().is_some_and(|c| {
+                    c.retry != Retry::No || c.response.as_ref().is_some_and(ResponseTracker::stream_options_rejected)
+                });
                 (Kind::Access, refused.then(|| "stream_options_rejected".to_string()))
             }
         };
@@ -765,5 +900,43 @@ fn ai_filter_state(ai: &serde_json::Value, out: &mut Output) {
         if !value.is_empty() {
             out.effects.push(Effect::FilterState(key, value));
         }
+    }
+}
+
+/// The retried call's answer as the response's facts (the rest from the host).
+struct CallAnswer<'a> {
+    src: &'a dyn Facts,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Facts for CallAnswer<'_> {
+    fn headers(&self, side: Side) -> Vec<(String, String)> {
+        match side {
+            Side::Response => self.headers.clone(),
+            Side::Request => self.src.headers(side),
+        }
+    }
+
+    fn header(&self, side: Side, name: &str) -> Option<String> {
+        match side {
+            Side::Response => self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone()),
+            Side::Request => self.src.header(side, name),
+        }
+    }
+
+    fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
+        self.src.property(path)
+    }
+
+    fn body(&self, side: Side, size: usize) -> Vec<u8> {
+        match side {
+            Side::Response => self.body.get(..size.min(self.body.len())).unwrap_or_default().to_vec(),
+            Side::Request => self.src.body(side, size),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.src.now_ms()
     }
 }

@@ -678,3 +678,126 @@ fn client_abort_while_the_begin_record_is_in_flight() {
     let late = ex.handle(&mut rt, &f, Event::BeginDelivered { status: Some(200) });
     assert_eq!(late.effects, vec![]);
 }
+
+/// Facts of a model call whose upstream refuses `stream_options`, and the
+/// answer the retry gets.
+struct RetryFacts {
+    f: RecordedFacts,
+    call: Option<CallResponse>,
+}
+
+impl Facts for RetryFacts {
+    fn headers(&self, side: Side) -> Vec<(String, String)> {
+        self.f.headers(side)
+    }
+    fn header(&self, side: Side, name: &str) -> Option<String> {
+        self.f.header(side, name)
+    }
+    fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
+        self.f.property(path)
+    }
+    fn body(&self, side: Side, size: usize) -> Vec<u8> {
+        self.f.body(side, size)
+    }
+    fn now_ms(&self) -> u64 {
+        self.f.now_ms
+    }
+    fn call_response(&self) -> Option<CallResponse> {
+        self.call.clone()
+    }
+}
+
+/// Issue 19.1: the upstream answers 400/422 to the `stream_options` the
+/// filter added. The refusal is held, the request goes again as the client
+/// sent it (to the same cluster), the client gets that answer (redacted like
+/// any), the event records `stream_options_rejected`, and, after a 2xx, the
+/// VM injects no more for that upstream. (status of the refusal, of the
+/// retry or None when it failed) -> what the client gets.
+#[test]
+fn a_refused_stream_options_is_retried_without_it() {
+    let sent_body = br#"{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
+    let stream = "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"mail jane.doe@example.com \"}}]}\n\ndata: [DONE]\n\n";
+    let facts = |host: &str, status: &str| {
+        let mut f = post_json(sent_body);
+        f.request_headers.retain(|(k, _)| k != ":path" && k != ":authority");
+        f.request_headers.extend(headers(&[(":path", "/v1/chat/completions"), (":authority", host)]));
+        f.response_headers = headers(&[(":status", status), ("content-type", "application/json")]);
+        f.response_body = br#"{"error":{"message":"Unrecognized request argument supplied: stream_options"}}"#.to_vec();
+        f.properties = vec![(vec!["xds".into(), "cluster_name".into()], b"llm_upstream".to_vec())];
+        f
+    };
+    let answer = Some((
+        headers(&[(":status", "200"), ("content-type", "text/event-stream"), ("transfer-encoding", "chunked")]),
+        stream.as_bytes().to_vec(),
+    ));
+    super::retry::forget_all();
+    for (host, refusal, retry_status, retried, reply_status) in [
+        ("a.example", "400", Some(200), true, Some(200)),
+        ("b.example", "422", Some(200), true, Some(200)),
+        ("c.example", "422", Some(404), true, Some(404)),
+        ("d.example", "400", None, true, None),
+        ("e.example", "401", Some(200), false, None),
+    ] {
+        let mut rt = runtime("{}");
+        let mut ex = Exchange::new();
+        let f = facts(host, refusal);
+        let outs = request(&mut ex, &mut rt, &f, &[]);
+        let sent = replaced(&outs, Side::Request).unwrap_or_default();
+        assert!(String::from_utf8_lossy(&sent).contains("\"include_usage\":true"), "{host}: injected");
+        let h = ex.handle(&mut rt, &f, Event::ResponseHeaders { end_of_stream: false });
+        let call = h.effects.iter().find_map(|e| match e {
+            Effect::Retry { cluster, headers, body, .. } => Some((cluster.clone(), headers.clone(), body.clone())),
+            _ => None,
+        });
+        assert_eq!(call.is_some(), retried, "{host}");
+        if !retried {
+            assert_eq!(h.flow, Flow::Continue);
+            continue;
+        }
+        let (cluster, sent_headers, body) = call.unwrap_or_default();
+        assert_eq!(h.flow, Flow::Pause, "{host}: the refusal is held");
+        assert_eq!(cluster, "llm_upstream");
+        assert_eq!(body, sent_body.to_vec(), "{host}: the request as the client sent it");
+        assert!(sent_headers.contains(&("content-length".into(), sent_body.len().to_string())));
+        assert!(sent_headers.iter().any(|(k, v)| k == ":path" && v == "/v1/chat/completions"));
+        let b = ex.handle(&mut rt, &f, Event::ResponseBody { size: f.response_body.len(), end_of_stream: true });
+        assert_eq!(b.flow, Flow::Pause, "{host}: its body too");
+        let rf = RetryFacts {
+            f: f.clone(),
+            call: answer.clone().map(|(mut hs, b)| {
+                if let Some(s) = retry_status {
+                    hs[0].1 = s.to_string();
+                }
+                (hs, b)
+            }),
+        };
+        let a = ex.handle(&mut rt, &rf, Event::RetryAnswered { status: retry_status });
+        let reply = a.effects.iter().find_map(|e| match e {
+            Effect::Reply { status, headers, body } => Some((*status, headers.clone(), body.clone())),
+            _ => None,
+        });
+        assert_eq!(reply.as_ref().map(|r| r.0), reply_status, "{host}");
+        if let Some((_, hs, body)) = &reply {
+            let body = String::from_utf8_lossy(body);
+            assert!(body.contains("[REDACTED:EMAIL]") && !body.contains("jane.doe"), "{host}: {body}");
+            assert!(body.ends_with("data: [DONE]\n\n"), "{host}: {body}");
+            assert!(hs.contains(&("content-type".into(), "text/event-stream".into())), "{hs:?}");
+            assert!(hs.iter().all(|(k, _)| k != "transfer-encoding" && !k.starts_with(':')), "{hs:?}");
+            assert!(hs.iter().any(|(k, _)| k == "x-proxy-audit-id"), "{hs:?}");
+        } else {
+            assert_eq!(a.flow, Flow::Continue, "{host}: a failed retry lets the refusal go");
+        }
+        let ev = logged(&mut ex, &mut rt, &f);
+        assert_eq!(ev["outcome"]["reason"], "stream_options_rejected", "{host}: {ev}");
+        if retry_status == Some(200) {
+            assert_eq!(ev["ai"]["finish_reasons"], serde_json::json!([]), "{host}: the retried stream is the event's");
+        }
+        // Later requests to that upstream: injected again only if the retry was not a 2xx.
+        let mut ex = Exchange::new();
+        let outs = request(&mut ex, &mut rt, &f, &[]);
+        let again =
+            replaced(&outs, Side::Request).is_some_and(|b| String::from_utf8_lossy(&b).contains("include_usage"));
+        assert_eq!(again, retry_status != Some(200), "{host}");
+    }
+    super::retry::forget_all();
+}
