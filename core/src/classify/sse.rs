@@ -100,7 +100,7 @@ impl SseParser {
 
 fn parse_frame(raw: Vec<u8>) -> SseFrame {
     let mut frame = SseFrame::default();
-    let text = String::from_utf8_lossy(&raw).into_owned();
+    let text = String::from_utf8_lossy(&raw);
     for line in text.split(['\n', '\r']) {
         if line.is_empty() || line.starts_with(':') {
             continue;
@@ -121,6 +121,7 @@ fn parse_frame(raw: Vec<u8>) -> SseFrame {
             _ => {}
         }
     }
+    drop(text);
     frame.raw = raw;
     frame
 }

@@ -428,7 +428,7 @@ impl StreamRedactor {
         // Most events repeat the previous one's other members (`id`,
         // `model`, ...) exactly: an event equal to one that was walked and
         // found clean is clean again (the walk is a function of the value).
-        if !self.clean.iter().any(|c| same(c, &v)) {
+        if !self.clean.iter().rev().any(|c| same(c, &v)) {
             let before = self.tally.hits();
             let mut sink = self.sink(cl);
             let mut path = String::from("$");
