@@ -641,8 +641,12 @@ fn first_string(v: &Value, path: &'static str, ptr: &mut Vec<Seg>, names: &mut V
 
 fn piece(v: &Value, shape: &Shape, t: &Text, ptr: Vec<Seg>, names: &[(usize, u64)]) -> Piece {
     use std::fmt::Write;
-    let mut location = String::from("$");
-    let mut channel = format!("{}:{}", shape.name, t.path);
+    let mut location = String::with_capacity(32);
+    location.push('$');
+    let mut channel = String::with_capacity(shape.name.len() + t.path.len() + 8);
+    channel.push_str(shape.name);
+    channel.push(':');
+    channel.push_str(t.path);
     for (i, s) in ptr.iter().enumerate() {
         match s {
             Seg::Key(k) => {
@@ -651,9 +655,12 @@ fn piece(v: &Value, shape: &Shape, t: &Text, ptr: Vec<Seg>, names: &[(usize, u64
             }
             Seg::Idx(k) => {
                 let name = names.iter().find(|(at, _)| *at == i).map(|&(_, n)| n);
-                let _ = write!(location, "[{}]", name.unwrap_or(*k as u64));
+                location.push('[');
+                push_decimal(&mut location, name.unwrap_or(*k as u64));
+                location.push(']');
                 if let Some(n) = name {
-                    let _ = write!(channel, ":{n}");
+                    channel.push(':');
+                    push_decimal(&mut channel, n);
                 }
             }
         }
@@ -661,7 +668,8 @@ fn piece(v: &Value, shape: &Shape, t: &Text, ptr: Vec<Seg>, names: &[(usize, u64
     for m in shape.channel {
         match member(v, m) {
             Some(Value::String(s)) => {
-                let _ = write!(channel, ":{s}");
+                channel.push(':');
+                channel.push_str(s);
             }
             Some(x @ Value::Number(_)) => {
                 let _ = write!(channel, ":{x}");
@@ -670,6 +678,25 @@ fn piece(v: &Value, shape: &Shape, t: &Text, ptr: Vec<Seg>, names: &[(usize, u64
         }
     }
     Piece { ptr, channel, location }
+}
+
+/// `n` in decimal (what `{n}` formats), without the formatting machinery.
+fn push_decimal(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        if let Some(d) = digits.get_mut(at) {
+            *d = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || at == 0 {
+            break;
+        }
+    }
+    for &d in digits.get(at..).unwrap_or_default() {
+        out.push(char::from(d));
+    }
 }
 
 #[cfg(test)]
@@ -714,6 +741,15 @@ mod tests {
         assert_eq!(p.channel, "cohere.v2.event:delta/message/content/text:0:content-delta");
         assert_eq!(stream_piece(&json!({"choices": [{"index": 0, "delta": {}}]})), None);
         assert_eq!(stream_piece(&json!({"unknown": "x"})), None);
+    }
+
+    #[test]
+    fn decimals_are_written_as_format_does() {
+        for n in [0, 7, 10, 99, 12_345, u64::MAX] {
+            let mut s = String::from("x");
+            push_decimal(&mut s, n);
+            assert_eq!(s, format!("x{n}"));
+        }
     }
 
     #[test]

@@ -445,15 +445,18 @@ impl StreamRedactor {
         }
         for ((ptr, key, loc), text) in streamed.into_iter().zip(texts) {
             let Some(text) = text else { continue };
-            if let Some(s) = get_str(&mut v, &ptr) {
-                *s = text.clone();
-            }
             let chan = self.chan(&key, &loc);
-            if let Some(c) = self.chans.get_mut(chan) {
+            let span = self.chans.get_mut(chan).map(|c| {
                 let start = c.buf.len();
                 c.buf.push_str(&text);
                 c.fresh = true;
-                p.pieces.push(Piece { chan, ptr, start, end: c.buf.len(), done: None });
+                (start, c.buf.len())
+            });
+            if let Some(s) = get_str(&mut v, &ptr) {
+                *s = text;
+            }
+            if let Some((start, end)) = span {
+                p.pieces.push(Piece { chan, ptr, start, end, done: None });
             }
         }
         p.json = Some(v);
