@@ -490,12 +490,50 @@ pub fn holds(v: &Value, g: &Guard) -> bool {
     }
 }
 
+/// `v.get(key)` for an object: small objects (every streamed event, most
+/// answers) are searched in order, which costs less than hashing the name.
+pub fn member<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
+    match v {
+        Value::Object(m) if m.len() <= SMALL_OBJECT => m.iter().find(|(k, _)| k.as_str() == key).map(|(_, x)| x),
+        Value::Object(m) => m.get(key),
+        _ => None,
+    }
+}
+
+/// [`member`], for writing.
+pub fn member_mut<'a>(v: &'a mut Value, key: &str) -> Option<&'a mut Value> {
+    let Value::Object(m) = v else { return None };
+    if m.len() > SMALL_OBJECT {
+        return m.get_mut(key);
+    }
+    m.iter_mut().find(|(k, _)| k.as_str() == key).map(|(_, x)| x)
+}
+
+/// Objects up to this many members are searched in order.
+const SMALL_OBJECT: usize = 16;
+
 /// The value at a path without wildcards.
 pub fn at<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
     if path.is_empty() {
         return Some(v);
     }
-    path.split('/').try_fold(v, |v, k| v.get(k))
+    let mut cur = v;
+    let mut rest = path;
+    while !rest.is_empty() {
+        let (head, tail) = first_step(rest);
+        cur = member(cur, head)?;
+        rest = tail;
+    }
+    Some(cur)
+}
+
+/// `path.split_once('/')`, or the whole path and nothing: a byte search
+/// (the table's paths are short and ASCII).
+fn first_step(path: &str) -> (&str, &str) {
+    match path.bytes().position(|b| b == b'/') {
+        Some(i) => (path.get(..i).unwrap_or(""), path.get(i + 1..).unwrap_or("")),
+        None => (path, ""),
+    }
 }
 
 /// Calls `f` with every value a path reaches (wildcards walk arrays).
@@ -504,7 +542,7 @@ pub fn each<'a>(v: &'a Value, path: &str, f: &mut dyn FnMut(&'a Value)) {
         f(v);
         return;
     }
-    let (head, rest) = path.split_once('/').unwrap_or((path, ""));
+    let (head, rest) = first_step(path);
     let next = |x: &'a Value, f: &mut dyn FnMut(&'a Value)| {
         if rest.is_empty() {
             f(x)
@@ -519,7 +557,7 @@ pub fn each<'a>(v: &'a Value, path: &str, f: &mut dyn FnMut(&'a Value)) {
             }
         }
         key => {
-            if let Some(x) = v.get(key) {
+            if let Some(x) = member(v, key) {
                 next(x, f);
             }
         }
@@ -570,14 +608,14 @@ fn first_string(v: &Value, path: &'static str, ptr: &mut Vec<Seg>, names: &mut V
     if path.is_empty() {
         return v.is_string();
     }
-    let (head, rest) = path.split_once('/').unwrap_or((path, ""));
+    let (head, rest) = first_step(path);
     match head {
         "*" | "#" => {
             for (k, x) in v.as_array().into_iter().flatten().enumerate() {
                 ptr.push(Seg::Idx(k));
                 let named = head == "*";
                 if named {
-                    names.push((ptr.len() - 1, x.get("index").and_then(Value::as_u64).unwrap_or(k as u64)));
+                    names.push((ptr.len() - 1, member(x, "index").and_then(Value::as_u64).unwrap_or(k as u64)));
                 }
                 if first_string(x, rest, ptr, names) {
                     return true;
@@ -590,7 +628,7 @@ fn first_string(v: &Value, path: &'static str, ptr: &mut Vec<Seg>, names: &mut V
             false
         }
         key => {
-            let Some(x) = v.get(key) else { return false };
+            let Some(x) = member(v, key) else { return false };
             ptr.push(Seg::Key(key));
             let found = first_string(x, rest, ptr, names);
             if !found {
@@ -603,8 +641,12 @@ fn first_string(v: &Value, path: &'static str, ptr: &mut Vec<Seg>, names: &mut V
 
 fn piece(v: &Value, shape: &Shape, t: &Text, ptr: Vec<Seg>, names: &[(usize, u64)]) -> Piece {
     use std::fmt::Write;
-    let mut location = String::from("$");
-    let mut channel = format!("{}:{}", shape.name, t.path);
+    let mut location = String::with_capacity(32);
+    location.push('$');
+    let mut channel = String::with_capacity(shape.name.len() + t.path.len() + 8);
+    channel.push_str(shape.name);
+    channel.push(':');
+    channel.push_str(t.path);
     for (i, s) in ptr.iter().enumerate() {
         match s {
             Seg::Key(k) => {
@@ -613,17 +655,21 @@ fn piece(v: &Value, shape: &Shape, t: &Text, ptr: Vec<Seg>, names: &[(usize, u64
             }
             Seg::Idx(k) => {
                 let name = names.iter().find(|(at, _)| *at == i).map(|&(_, n)| n);
-                let _ = write!(location, "[{}]", name.unwrap_or(*k as u64));
+                location.push('[');
+                push_decimal(&mut location, name.unwrap_or(*k as u64));
+                location.push(']');
                 if let Some(n) = name {
-                    let _ = write!(channel, ":{n}");
+                    channel.push(':');
+                    push_decimal(&mut channel, n);
                 }
             }
         }
     }
     for m in shape.channel {
-        match v.get(*m) {
+        match member(v, m) {
             Some(Value::String(s)) => {
-                let _ = write!(channel, ":{s}");
+                channel.push(':');
+                channel.push_str(s);
             }
             Some(x @ Value::Number(_)) => {
                 let _ = write!(channel, ":{x}");
@@ -632,6 +678,25 @@ fn piece(v: &Value, shape: &Shape, t: &Text, ptr: Vec<Seg>, names: &[(usize, u64
         }
     }
     Piece { ptr, channel, location }
+}
+
+/// `n` in decimal (what `{n}` formats), without the formatting machinery.
+fn push_decimal(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        if let Some(d) = digits.get_mut(at) {
+            *d = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || at == 0 {
+            break;
+        }
+    }
+    for &d in digits.get(at..).unwrap_or_default() {
+        out.push(char::from(d));
+    }
 }
 
 #[cfg(test)]
@@ -676,6 +741,15 @@ mod tests {
         assert_eq!(p.channel, "cohere.v2.event:delta/message/content/text:0:content-delta");
         assert_eq!(stream_piece(&json!({"choices": [{"index": 0, "delta": {}}]})), None);
         assert_eq!(stream_piece(&json!({"unknown": "x"})), None);
+    }
+
+    #[test]
+    fn decimals_are_written_as_format_does() {
+        for n in [0, 7, 10, 99, 12_345, u64::MAX] {
+            let mut s = String::from("x");
+            push_decimal(&mut s, n);
+            assert_eq!(s, format!("x{n}"));
+        }
     }
 
     #[test]

@@ -315,7 +315,7 @@ impl ResponseTracker {
     fn take(&mut self, v: &Value, shape: &Shape, now_ms: u64) {
         for p in shape.model {
             if let Some(m) = fields::at(v, p).and_then(Value::as_str).filter(|m| !m.is_empty()) {
-                self.s.response_model = Some(super::bounded_model(m));
+                set_bounded(&mut self.s.response_model, m);
             }
         }
         // Ids: the first non-empty one (Azure's first chunk has `"id": ""`),
@@ -325,7 +325,7 @@ impl ResponseTracker {
                 break;
             }
             if let Some(id) = fields::at(v, p).and_then(Value::as_str).filter(|id| !id.is_empty()) {
-                self.s.response_id = Some(super::bounded_model(id));
+                set_bounded(&mut self.s.response_id, id);
                 self.id_rank = Some(rank);
                 break;
             }
@@ -390,6 +390,14 @@ impl ResponseTracker {
                 self.s.safety = true;
             }
         }
+    }
+}
+
+/// `slot = Some(bounded_model(value))`, without a new string when every
+/// event of a stream repeats the same value.
+fn set_bounded(slot: &mut Option<String>, value: &str) {
+    if slot.as_deref() != Some(value) {
+        *slot = Some(super::bounded_model(value));
     }
 }
 

@@ -563,6 +563,13 @@ pub(crate) struct Tally {
     tokens: std::collections::HashSet<String>,
 }
 
+impl Tally {
+    /// Matches recorded so far (every finding's count).
+    pub(crate) fn hits(&self) -> u64 {
+        self.findings.iter().map(|f| u64::from(f.count)).sum()
+    }
+}
+
 /// Applies actions and aggregates findings.
 pub(crate) struct Sink<'c> {
     cl: &'c Classifier,

@@ -100,13 +100,16 @@ impl SseParser {
 
 fn parse_frame(raw: Vec<u8>) -> SseFrame {
     let mut frame = SseFrame::default();
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    for line in text.split(['\n', '\r']) {
+    let text = String::from_utf8_lossy(&raw);
+    for line in lines(&text) {
         if line.is_empty() || line.starts_with(':') {
             continue;
         }
-        let (field, value) = match line.split_once(':') {
-            Some((f, v)) => (f, v.strip_prefix(' ').unwrap_or(v)),
+        let (field, value) = match line.bytes().position(|b| b == b':') {
+            Some(i) => {
+                let v = line.get(i + 1..).unwrap_or("");
+                (line.get(..i).unwrap_or(line), v.strip_prefix(' ').unwrap_or(v))
+            }
             None => (line, ""),
         };
         match field {
@@ -121,8 +124,28 @@ fn parse_frame(raw: Vec<u8>) -> SseFrame {
             _ => {}
         }
     }
+    drop(text);
     frame.raw = raw;
     frame
+}
+
+/// The lines of a frame, split at every `\n` and `\r` as `str::split` with
+/// both would, by a byte search (both are ASCII).
+fn lines(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = Some(text);
+    std::iter::from_fn(move || {
+        let t = rest?;
+        match t.bytes().position(|b| b == b'\n' || b == b'\r') {
+            Some(i) => {
+                rest = t.get(i + 1..);
+                t.get(..i)
+            }
+            None => {
+                rest = None;
+                Some(t)
+            }
+        }
+    })
 }
 
 /// Serializes a frame with new data, keeping its event name.
@@ -169,6 +192,13 @@ mod tests {
         assert_eq!(whole[3].data, "[DONE]");
         for split in 0..=STREAM.len() {
             assert_eq!(frames_with_split(STREAM, split), whole, "split at {split}");
+        }
+    }
+
+    #[test]
+    fn lines_split_as_str_split_does() {
+        for text in ["", "a", "a\n", "\r\n", "data: x\r\ndata: y\n\nz\r", "é:ü\nß"] {
+            assert_eq!(lines(text).collect::<Vec<_>>(), text.split(['\n', '\r']).collect::<Vec<_>>(), "{text:?}");
         }
     }
 

@@ -159,7 +159,14 @@ pub struct StreamRedactor {
     ending: Vec<String>,
     /// Field channels whose run of consecutive events ended (see [`Other`]).
     ending_chans: Vec<usize>,
+    /// The last events (their streamed strings taken out) whose walk found
+    /// nothing: see `ingest_json`.
+    clean: VecDeque<Value>,
 }
+
+/// Clean events remembered, and the largest remembered.
+const CLEAN_FRAMES: usize = 4;
+const CLEAN_FRAME_BYTES: usize = 2048;
 
 impl std::fmt::Debug for StreamRedactor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -189,6 +196,7 @@ impl StreamRedactor {
             injected_usage: false,
             ending: Vec::new(),
             ending_chans: Vec::new(),
+            clean: VecDeque::new(),
         }
     }
 
@@ -475,20 +483,31 @@ impl StreamRedactor {
         streamed.extend(others.iter().map(|o| (o.ptr.clone(), o.key.clone(), o.loc.clone())));
         let texts: Vec<Option<String>> =
             streamed.iter().map(|(ptr, _, _)| get_str(&mut v, ptr).map(std::mem::take)).collect();
-        let mut sink = self.sink(cl);
-        let mut path = String::from("$");
-        let w = json::walk(cl, &mut sink, &mut v, &mut path, "", None, false);
-        self.tally = sink.t;
-        p.changed = w.changed;
+        // Most events repeat the previous one's other members (`id`,
+        // `model`, ...) exactly: an event equal to one that was walked and
+        // found clean is clean again (the walk is a function of the value,
+        // and the streamed strings are taken out of it).
+        if !self.clean.iter().rev().any(|c| same(c, &v)) {
+            let before = self.tally.hits();
+            let mut sink = self.sink(cl);
+            let mut path = String::from("$");
+            let w = json::walk(cl, &mut sink, &mut v, &mut path, "", None, false);
+            self.tally = sink.t;
+            p.changed = w.changed;
+            let clean = !w.changed && !w.remove && self.tally.blocked.is_none() && self.tally.hits() == before;
+            if clean && p.frame.raw.len() <= CLEAN_FRAME_BYTES {
+                if self.clean.len() >= CLEAN_FRAMES {
+                    self.clean.pop_front();
+                }
+                self.clean.push_back(v.clone());
+            }
+        }
         let mut carried = Vec::new();
         for (k, ((ptr, key, loc), text)) in streamed.into_iter().zip(texts).enumerate() {
             let Some(text) = text else { continue };
-            if let Some(s) = get_str(&mut v, &ptr) {
-                *s = text.clone();
-            }
             let chan = self.chan(&key, &loc);
             let field = k.checked_sub(n_streamed).and_then(|o| others.get(o));
-            if let Some(c) = self.chans.get_mut(chan) {
+            let span = self.chans.get_mut(chan).map(|c| {
                 if let Some(f) = field {
                     let o = c.other.get_or_insert_with(|| Other {
                         member: f.member.clone(),
@@ -500,15 +519,23 @@ impl StreamRedactor {
                     // (a fingerprint, a status), not a value streamed in pieces.
                     o.constant |= !o.last.is_empty() && o.last == text;
                     o.last.clone_from(&text);
-                    if o.constant {
-                        self.ending_chans.push(chan);
-                    }
-                    carried.push(chan);
                 }
                 let start = c.buf.len();
                 c.buf.push_str(&text);
                 c.fresh = true;
-                p.pieces.push(Piece { chan, ptr, start, end: c.buf.len(), done: None });
+                (start, c.buf.len(), c.other.as_ref().is_some_and(|o| o.constant))
+            });
+            if let Some(s) = get_str(&mut v, &ptr) {
+                *s = text;
+            }
+            if let Some((start, end, constant)) = span {
+                if field.is_some() {
+                    if constant {
+                        self.ending_chans.push(chan);
+                    }
+                    carried.push(chan);
+                }
+                p.pieces.push(Piece { chan, ptr, start, end, done: None });
             }
         }
         // A field missing from this event ends its run: what it held is decided.
@@ -808,11 +835,23 @@ fn emit(mut p: Pending, out: &mut Vec<u8>, injected_usage: bool) {
     }
 }
 
+/// Equal values, members in the same order (cheaper than `==`, which
+/// hashes every member name).
+fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|((ka, va), (kb, vb))| ka == kb && same(va, vb))
+        }
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(va, vb)| same(va, vb)),
+        _ => a == b,
+    }
+}
+
 fn get_str<'v>(v: &'v mut Value, ptr: &[Seg]) -> Option<&'v mut String> {
     let mut cur = v;
     for s in ptr {
         cur = match s {
-            Seg::Key(k) => cur.get_mut(k.as_ref())?,
+            Seg::Key(k) => fields::member_mut(cur, k.as_ref())?,
             Seg::Idx(i) => cur.get_mut(*i)?,
         };
     }

@@ -1503,3 +1503,24 @@ fn boundaries_every_entity_by_every_delimiter() {
     }
     assert!(misses.is_empty(), "{} misses:\n{}", misses.len(), misses.join("\n"));
 }
+
+#[test]
+fn repeated_event_members_are_scanned_until_found_clean() {
+    // Events that repeat a clean event's other members skip their walk; an
+    // event that differs (here: an email in `id`) is walked and redacted,
+    // and the same values again are found again.
+    let c = cl();
+    let mut s = Vec::new();
+    for id in ["c1", "c1", "jane.roe@example.com", "c1", "jane.roe@example.com", "c1"] {
+        let d = json!({"id": id, "choices": [{"index": 0, "delta": {"content": "hi "}}]});
+        s.extend_from_slice(format!("data: {d}\n\n").as_bytes());
+    }
+    let (out, r) = run_stream(&c, &s, &[], Actions::default());
+    let out = String::from_utf8(out).unwrap();
+    assert_eq!(out.matches("jane.roe").count(), 0, "{out}");
+    assert_eq!(out.matches(r#""id":"[REDACTED:EMAIL]""#).count(), 2, "{out}");
+    assert_eq!(out.matches(r#""id":"c1""#).count(), 4, "{out}");
+    let f = r.findings();
+    assert_eq!(f.len(), 1);
+    assert_eq!((f[0].entity.as_str(), f[0].count, f[0].locations.clone()), ("email", 2, vec!["$.id".to_string()]));
+}

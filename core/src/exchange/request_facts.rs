@@ -8,7 +8,6 @@ use crate::classify::Actions;
 use crate::config::Require;
 use crate::event;
 use crate::identity::{self, Evidence, Resolution};
-use crate::pbstruct;
 use crate::runtime::Runtime;
 
 /// What the request headers told us, kept for the event.
@@ -37,36 +36,35 @@ pub struct RequestFacts {
 /// Reads the request facts (also in the log phase, for streams that never
 /// reached the request headers callback).
 pub fn gather(rt: &mut Runtime, src: &dyn Facts, now_ms: u64) -> RequestFacts {
-    let headers = src.headers(Side::Request);
-    let get = |name: &str| headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str());
+    // Only the headers the event and the policy read, one by one (a host
+    // hands over every header of a `get_map` as new strings).
+    let get = |name: &str| src.header(Side::Request, name);
     let cfg = &rt.cfg;
-    let method = get(":method").unwrap_or("").to_string();
-    let raw_path = get(":path").unwrap_or("/");
-    let authority = get(":authority").unwrap_or("").to_string();
+    let method = get(":method").unwrap_or_default();
+    let path_header = get(":path");
+    let raw_path = path_header.as_deref().unwrap_or("/");
+    let authority = get(":authority").unwrap_or_default();
     let route_path = raw_path.split('?').next().unwrap_or(raw_path);
     let eff = cfg.effective(&method, route_path, &authority);
     let pf = rt.path_facts(raw_path);
-    // Envoy returns the `metadata` property as protobuf `Metadata` bytes.
-    let jwt_authn_claims = src
-        .property(&["metadata"])
-        .and_then(|b| pbstruct::filter_metadata(&b, "envoy.filters.http.jwt_authn"))
-        .and_then(|ns| match ns.get(&cfg.identity.jwt.jwt_authn_payload_key) {
-            Some(serde_json::Value::Object(claims)) if !claims.is_empty() => Some(claims.clone()),
-            _ => None,
-        });
+    // Envoy returns the `metadata` property as protobuf `Metadata` bytes
+    // (decoded once per distinct metadata: see `resolve_metadata_cached`).
+    let metadata = src.property(&["metadata"]);
     let peer_san = src
         .property(&["connection", "uri_san_peer_certificate"])
         .and_then(|b| String::from_utf8(b).ok())
         .filter(|s| !s.is_empty());
+    let token_header = get(&cfg.identity.jwt.header);
+    let on_behalf_of = cfg.identity.on_behalf_of_header.as_deref().and_then(get);
     let evidence = Evidence {
-        jwt_authn_claims,
-        token_header: get(&cfg.identity.jwt.header),
+        jwt_authn_claims: None,
+        token_header: token_header.as_deref(),
         hs256_key: rt.hs256_key.as_deref(),
         peer_uri_san: peer_san.as_deref(),
-        on_behalf_of_header: cfg.identity.on_behalf_of_header.as_deref().and_then(&get),
+        on_behalf_of_header: on_behalf_of.as_deref(),
         now_s: now_ms / 1000,
     };
-    let identity = identity::resolve_cached(&cfg.identity, &evidence, Some(&mut rt.tokens));
+    let identity = identity::resolve_metadata_cached(&cfg.identity, metadata.as_deref(), &evidence, &mut rt.tokens);
     let ai_call = if eff.ai_enabled {
         let ov = eff.ai_provider.map(|provider| Override { provider, operation: eff.ai_operation });
         ai::detect(&method, raw_path, &authority, ov.as_ref())
@@ -79,16 +77,16 @@ pub fn gather(rt: &mut Runtime, src: &dyn Facts, now_ms: u64) -> RequestFacts {
         .filter(|s| !s.is_empty())
         .map(|a| strip_port(&a));
     RequestFacts {
-        verb: event::verb(&method, raw_path, get("accept"), ai_call.is_some()),
+        verb: event::verb(&method, raw_path, get("accept").as_deref(), ai_call.is_some()),
         method,
         path: pf.path,
         authority,
         resource_type: pf.resource_type,
         resource_id: pf.resource_id,
         address,
-        user_agent: get("user-agent").map(bounded_header),
-        request_id: get("x-request-id").map(str::to_string),
-        purpose: get(&cfg.audit.purpose_header).map(bounded_header),
+        user_agent: get("user-agent").as_deref().map(bounded_header),
+        request_id: get("x-request-id"),
+        purpose: get(&cfg.audit.purpose_header).as_deref().map(bounded_header),
         identity,
         require: eff.require,
         actions: *eff.actions,

@@ -133,7 +133,24 @@ pub fn resolve(cfg: &IdentityConfig, ev: &Evidence) -> Resolution {
 #[derive(Debug, Default)]
 pub struct TokenCache {
     entries: std::collections::HashMap<String, Cached>,
+    /// What `jwt_authn` metadata resolved to, by the metadata's bytes (see
+    /// [`resolve_metadata_cached`]).
+    metadata: std::collections::HashMap<Vec<u8>, CachedMetadata>,
 }
+
+#[derive(Debug)]
+struct CachedMetadata {
+    /// The bearer token of the request the entry was made for (the
+    /// resolution's `token_id` may be its fingerprint).
+    token: Option<String>,
+    /// `None`: the metadata holds no `jwt_authn` claims.
+    resolution: Option<Resolution>,
+    /// The claims' `exp` (seconds, skew applied); `u64::MAX` without one.
+    until_s: u64,
+}
+
+/// Metadata larger than this is decoded per request, not remembered.
+pub const METADATA_CACHE_BYTES: usize = 8 * 1024;
 
 #[derive(Debug)]
 struct Cached {
@@ -154,6 +171,82 @@ impl TokenCache {
 
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+}
+
+/// [`resolve_cached`] from the host's `metadata` property (protobuf
+/// `envoy.config.core.v3.Metadata`): the claims Envoy's `jwt_authn` left
+/// under `identity.jwt.jwt_authn_payload_key` win; decoding them and walking
+/// the claims is done once per distinct metadata and token (the metadata's
+/// bytes are the key, compared whole), bounded like the token cache, and an
+/// entry is not used past the claims' `exp`. The on-behalf-of header is
+/// taken per request. `ev.jwt_authn_claims` is ignored.
+pub fn resolve_metadata_cached(
+    cfg: &IdentityConfig,
+    metadata: Option<&[u8]>,
+    ev: &Evidence,
+    cache: &mut TokenCache,
+) -> Resolution {
+    let Some(bytes) = metadata.filter(|b| !b.is_empty()) else {
+        let ev = Evidence { jwt_authn_claims: None, ..ev.clone() };
+        return resolve_cached(cfg, &ev, Some(cache));
+    };
+    let token = ev.token_header.and_then(jwt::bearer);
+    let hit = cache
+        .metadata
+        .get(bytes)
+        .filter(|c| c.token.as_deref() == token && ev.now_s <= c.until_s)
+        .map(|c| c.resolution.clone());
+    let resolution = match hit {
+        Some(r) => r,
+        None => {
+            let claims = jwt_authn_claims(cfg, bytes);
+            let until_s = claims.as_ref().map_or(u64::MAX, |c| claims_until(cfg, c));
+            let resolution = claims.map(|claims| {
+                let without_header =
+                    Evidence { jwt_authn_claims: Some(claims), on_behalf_of_header: None, ..ev.clone() };
+                resolve_cached(cfg, &without_header, None)
+            });
+            if bytes.len() <= METADATA_CACHE_BYTES {
+                if cache.metadata.len() >= TOKEN_CACHE_ENTRIES {
+                    cache.metadata.clear();
+                }
+                let entry =
+                    CachedMetadata { token: token.map(str::to_string), resolution: resolution.clone(), until_s };
+                cache.metadata.insert(bytes.to_vec(), entry);
+            }
+            resolution
+        }
+    };
+    match resolution {
+        Some(mut r) => {
+            if r.actor.verified && r.actor.on_behalf_of.is_none() {
+                r.actor.on_behalf_of = ev.on_behalf_of_header.filter(|v| !v.is_empty()).map(str::to_string);
+            }
+            r
+        }
+        None => {
+            let ev = Evidence { jwt_authn_claims: None, ..ev.clone() };
+            resolve_cached(cfg, &ev, Some(cache))
+        }
+    }
+}
+
+/// The claims `jwt_authn` verified, from the `metadata` property's bytes.
+pub fn jwt_authn_claims(cfg: &IdentityConfig, metadata: &[u8]) -> Option<Map<String, Value>> {
+    let ns = pbstruct::filter_metadata(metadata, "envoy.filters.http.jwt_authn")?;
+    match ns.get(&cfg.jwt.jwt_authn_payload_key) {
+        Some(Value::Object(claims)) if !claims.is_empty() => Some(claims.clone()),
+        _ => None,
+    }
+}
+
+/// Until when (seconds, skew applied) claims hold by their `exp`.
+fn claims_until(cfg: &IdentityConfig, claims: &Map<String, Value>) -> u64 {
+    match claims.get("exp").and_then(Value::as_f64) {
+        Some(exp) if (0.0..1e15).contains(&exp) => (exp.floor() as u64).saturating_add(cfg.jwt.clock_skew_seconds),
+        Some(_) => 0,
+        None => u64::MAX,
     }
 }
 
@@ -557,6 +650,55 @@ mod tests {
         );
         assert_eq!(lax.actor.on_behalf_of, None, "act from an unverified token is ignored");
         assert_eq!(check(Require::Authenticated, &lax).map(|d| d.reason), Some("unverified_token"));
+    }
+
+    /// The metadata cache answers as a fresh decode would: per token, with
+    /// the on-behalf-of header of each request, metadata without claims
+    /// falling through to the token, and not past the claims' `exp`.
+    #[test]
+    fn jwt_authn_metadata_cache_answers_as_a_decode_would() {
+        let c = cfg(r#", "on_behalf_of_header": "x-obo""#);
+        let claims = json!({"sub": "dana", "groups": ["g"], "exp": NOW + 10});
+        let md = pbstruct::encode::encode_metadata(&[("envoy.filters.http.jwt_authn", json!({"payload": claims}))]);
+        let other = pbstruct::encode::encode_metadata(&[("envoy.filters.http.rbac", json!({"x": "y"}))]);
+        let token = hs256(json!({"sub": "erin", "exp": NOW + 100}));
+        let mut cache = TokenCache::default();
+        for (metadata, header, obo, now_s) in [
+            (Some(md.as_slice()), Some("Bearer x.y.z"), None, NOW),
+            (Some(md.as_slice()), Some("Bearer x.y.z"), Some("pat"), NOW),
+            (Some(md.as_slice()), Some("Bearer a.b.c"), None, NOW),
+            (Some(md.as_slice()), None, None, NOW),
+            (Some(md.as_slice()), Some("Bearer x.y.z"), None, NOW + 20),
+            (Some(other.as_slice()), Some(token.as_str()), None, NOW),
+            (Some(other.as_slice()), Some(token.as_str()), Some("pat"), NOW),
+            (None, Some(token.as_str()), None, NOW),
+        ] {
+            let ev = Evidence {
+                token_header: header,
+                hs256_key: Some(KEY),
+                on_behalf_of_header: obo,
+                now_s,
+                ..Default::default()
+            };
+            let want = resolve(
+                &c,
+                &Evidence { jwt_authn_claims: metadata.and_then(|m| jwt_authn_claims(&c, m)), ..ev.clone() },
+            );
+            for _ in 0..2 {
+                assert_eq!(resolve_metadata_cached(&c, metadata, &ev, &mut cache), want, "{header:?} {obo:?} {now_s}");
+            }
+        }
+        let r = resolve_metadata_cached(
+            &c,
+            Some(&md),
+            &Evidence { token_header: Some("Bearer x.y.z"), now_s: NOW, ..Default::default() },
+            &mut cache,
+        );
+        assert_eq!(
+            (r.actor.id.as_deref(), r.actor.source, r.actor.token_id),
+            (Some("dana"), Source::JwtAuthn, Some(jwt::fingerprint("x.y.z")))
+        );
+        assert_eq!(cache.metadata.len(), 2);
     }
 
     #[test]
