@@ -93,7 +93,12 @@ impl Entry {
     /// An event without `trail` (not a trail record), read from a canonical
     /// line: `None` when a chain field is absent or not as the filter writes
     /// it (the slow path then reports exactly what is wrong).
-    pub(crate) fn plain(line: &[u8], spans: &crate::canonical::Spans, computed: Hx) -> Option<(String, Entry)> {
+    pub(crate) fn plain(
+        line: &[u8],
+        spans: &crate::canonical::Spans,
+        computed: Hx,
+        declared: Option<Hx>,
+    ) -> Option<(String, Entry)> {
         use crate::canonical::{members, plain_string};
         if spans.trail.is_some() {
             return None;
@@ -115,7 +120,7 @@ impl Entry {
                 b"emitter" => emitter = plain_string(value).filter(|e| !e.is_empty()),
                 b"seq" => seq = std::str::from_utf8(value).ok()?.parse::<u64>().ok(),
                 b"prev" => prev = plain_string(value).and_then(Hx::parse),
-                b"hash" => hash = plain_string(value).and_then(Hx::parse),
+                b"hash" => hash = declared.or_else(|| plain_string(value).and_then(Hx::parse)),
                 _ => {}
             }
         }
@@ -197,17 +202,30 @@ impl Hx {
 
     /// From 64 lowercase hex digits.
     pub(crate) fn parse(s: &str) -> Option<Hx> {
-        if !is_hash(s) {
-            return None;
-        }
+        // One pass through a table (lowercase digits only; 0xff: not one).
+        // Evaluated at compile time: an index out of range fails the build.
+        #[allow(clippy::indexing_slicing)]
+        const DIGIT: [u8; 256] = {
+            let mut t = [0xffu8; 256];
+            let mut i = 0;
+            while i < 16 {
+                t[b"0123456789abcdef"[i] as usize] = i as u8;
+                i += 1;
+            }
+            t
+        };
+        let b: &[u8; 64] = s.as_bytes().try_into().ok()?;
+        let d = |c: u8| DIGIT.get(usize::from(c)).copied().unwrap_or(0xff);
         let mut out = [0u8; 32];
-        for (o, pair) in out.iter_mut().zip(s.as_bytes().chunks(2)) {
-            let digit = |c: u8| if c.is_ascii_digit() { c - b'0' } else { c - b'a' + 10 };
+        let mut bad = 0u8;
+        for (o, pair) in out.iter_mut().zip(b.chunks_exact(2)) {
             if let [hi, lo] = pair {
-                *o = (digit(*hi) << 4) | digit(*lo);
+                let (hi, lo) = (d(*hi), d(*lo));
+                bad |= hi | lo;
+                *o = (hi << 4) | lo;
             }
         }
-        Some(Hx(out))
+        (bad < 16).then_some(Hx(out))
     }
 
     pub(crate) fn of_digest(d: &[u8]) -> Hx {
@@ -340,8 +358,9 @@ pub struct Progress {
     pub sources: u64,
 }
 
-/// Bytes read per block (cut at the last line end).
-const BLOCK: usize = 8 << 20;
+/// Bytes read per block and reading thread (cut at the last line end): a
+/// block stays in the CPU's cache between its read and its parse.
+const BLOCK: usize = 1 << 20;
 
 impl<'o> Session<'o> {
     pub fn new(opts: &'o Options) -> Self {
@@ -380,11 +399,12 @@ impl<'o> Session<'o> {
         // pretty-printed document: its events wait here until that is known.
         let mut pending: Option<Vec<Light>> = None;
         // buf[..len] holds what was read and not yet parsed (zeroed once, reused).
-        let mut buf: Vec<u8> = vec![0; BLOCK];
+        let block_size = BLOCK * self.opts.threads.clamp(1, 64);
+        let mut buf: Vec<u8> = vec![0; block_size];
         let mut len = 0usize;
         let (mut line, mut first, mut blocks, mut events) = (1usize, true, 0usize, 0usize);
         let mut last_block: Vec<u8> = Vec::new();
-        let mut want = BLOCK;
+        let mut want = block_size;
         loop {
             let eof = fill(reader, &mut buf, &mut len, want)?;
             let filled = buf.get(..len).unwrap_or_default();
@@ -397,13 +417,13 @@ impl<'o> Session<'o> {
                     continue;
                 }
             };
-            want = BLOCK;
+            want = block_size;
             let block = filled.get(..cut).unwrap_or_default();
             let block = if first { block.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(block) } else { block };
             first = false;
-            let (lights, errs) =
+            let (lights, errs, newlines) =
                 crate::input::parse_block(name, block, line, self.opts.threads.max(1), self.opts.shard);
-            line += memchr::memchr_iter(b'\n', block).count();
+            line += newlines;
             events += lights.len();
             if blocks == 0 && !errs.is_empty() {
                 pending = Some(Vec::new());

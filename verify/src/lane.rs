@@ -144,6 +144,13 @@ impl Lane {
         if e.seq < self.next {
             return self.late(name, e, key, ctx);
         }
+        if self.pending.is_empty() && e.seq == self.next && self.continues(&e) {
+            // The common case: the next event of the chain, nothing waiting.
+            self.events += 1;
+            self.note(name, &e);
+            self.settle(name, e.seq, &[(e, key)], ctx);
+            return true;
+        }
         let cands = self.pending.entry(e.seq).or_default();
         if cands.iter().any(|(_, k)| *k == key) {
             self.duplicates += 1;
@@ -252,16 +259,22 @@ impl Lane {
         self.hist.get(i).copied().filter(|p| *p != 0)
     }
 
+    /// Whether `c`, valid, continues the chain at `self.next`.
+    fn continues(&self, c: &Entry) -> bool {
+        c.hash_ok
+            && match self.prev_rep {
+                _ if c.seq == 0 => c.prev == Some(Hx::ZERO) && c.kind.as_deref() == Some("chain_start"),
+                Some((p, h)) => p.checked_add(1) == Some(c.seq) && c.prev == Some(h),
+                None => false,
+            }
+    }
+
     /// Settles the events that continue the chain.
     fn settle_ready(&mut self, name: &str, ctx: &Ctx<'_>) {
         while let Some((s, cands)) = self.pending.first_key_value() {
             let ready = *s == self.next
                 && match cands.as_slice() {
-                    [(c, _)] if c.hash_ok => match self.prev_rep {
-                        _ if *s == 0 => c.prev == Some(Hx::ZERO) && c.kind.as_deref() == Some("chain_start"),
-                        Some((p, h)) => p.checked_add(1) == Some(*s) && c.prev == Some(h),
-                        None => false,
-                    },
+                    [(c, _)] => self.continues(c),
                     _ => false,
                 };
             if !ready {
@@ -283,7 +296,12 @@ impl Lane {
     pub(crate) fn settle_first(&mut self, name: &str, ctx: &Ctx<'_>) {
         let Some((seq, cands)) = self.pending.pop_first() else { return };
         self.pending_len = self.pending_len.saturating_sub(cands.len());
-        for (e, _) in &cands {
+        self.settle(name, seq, &cands, ctx);
+    }
+
+    /// Settles `seq` with its candidates (all the events that claim it).
+    fn settle(&mut self, name: &str, seq: u64, cands: &[(Entry, Key)], ctx: &Ctx<'_>) {
+        for (e, _) in cands {
             if let (Some(h), false) = (&e.hash, e.hash_ok) {
                 let detail = format!(
                     "{}: chain.hash {}… but the content hashes to {}…",
@@ -306,7 +324,7 @@ impl Lane {
             Some((s, h)) if s.checked_add(1) == Some(seq) => e.prev == Some(*h),
             _ => false,
         };
-        let rep_ix = match cands.as_slice() {
+        let rep_ix = match cands {
             [_] => 0,
             _ => cands
                 .iter()
@@ -319,7 +337,7 @@ impl Lane {
             self.gaps.push((self.next, seq - 1));
         }
         self.next = seq.saturating_add(1);
-        self.check_link(name, seq, rep, &cands);
+        self.check_link(name, seq, rep, cands);
         self.prev_rep = Some((seq, rep.link()));
         self.on_rep(name, rep, ctx);
         for (i, (e, key)) in cands.iter().enumerate() {
