@@ -391,62 +391,43 @@ impl<'o> Session<'o> {
     pub fn add_reader(
         &mut self,
         name: &str,
-        reader: &mut dyn std::io::Read,
+        reader: &mut (dyn std::io::Read + Send),
         whole: Option<&dyn Fn() -> std::io::Result<Vec<u8>>>,
     ) -> std::io::Result<usize> {
-        let mut errors = Vec::new();
-        // When the first block is not all JSON lines, the source may be one
-        // pretty-printed document: its events wait here until that is known.
-        let mut pending: Option<Vec<Light>> = None;
-        // buf[..len] holds what was read and not yet parsed (zeroed once, reused).
-        let block_size = BLOCK * self.opts.threads.clamp(1, 64);
-        let mut buf: Vec<u8> = vec![0; block_size];
-        let mut len = 0usize;
-        let (mut line, mut first, mut blocks, mut events) = (1usize, true, 0usize, 0usize);
-        let mut last_block: Vec<u8> = Vec::new();
-        let mut want = block_size;
-        loop {
-            let eof = fill(reader, &mut buf, &mut len, want)?;
-            let filled = buf.get(..len).unwrap_or_default();
-            let cut = match memchr::memrchr(b'\n', filled) {
-                _ if eof => len,
-                Some(i) => i + 1,
-                None => {
-                    // One line longer than a block: read on.
-                    want = want.saturating_mul(2);
-                    continue;
+        let threads = self.opts.threads.clamp(1, 64);
+        let mut blocks = Blocks::new(BLOCK * threads);
+        let mut read = Reading { line: 1, ..Reading::default() };
+        if threads == 1 {
+            while let Some((buf, cut)) = blocks.next(reader)? {
+                self.block(name, buf.get(..cut).unwrap_or_default(), blocks.done, whole.is_none(), &mut read);
+                blocks.spare.push(buf);
+            }
+        } else {
+            // One thread reads the next block while the others parse this one.
+            std::thread::scope(|s| -> std::io::Result<()> {
+                let (tx, rx) = std::sync::mpsc::sync_channel::<std::io::Result<(Vec<u8>, usize, bool)>>(1);
+                let (back, spare) = std::sync::mpsc::channel::<Vec<u8>>();
+                s.spawn(move || loop {
+                    blocks.spare.extend(spare.try_iter());
+                    let next = blocks.next(reader).transpose();
+                    let stop = !matches!(next, Some(Ok(_)));
+                    let sent = match next {
+                        Some(n) => tx.send(n.map(|(buf, cut)| (buf, cut, blocks.done))).is_ok(),
+                        None => false,
+                    };
+                    if stop || !sent {
+                        break;
+                    }
+                });
+                for msg in rx {
+                    let (buf, cut, eof) = msg?;
+                    self.block(name, buf.get(..cut).unwrap_or_default(), eof, whole.is_none(), &mut read);
+                    let _ = back.send(buf);
                 }
-            };
-            want = block_size;
-            let block = filled.get(..cut).unwrap_or_default();
-            let block = if first { block.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(block) } else { block };
-            first = false;
-            let (lights, errs, newlines) =
-                crate::input::parse_block(name, block, line, self.opts.threads.max(1), self.opts.shard);
-            line += newlines;
-            events += lights.len();
-            if blocks == 0 && !errs.is_empty() {
-                pending = Some(Vec::new());
-            }
-            errors.extend(errs);
-            blocks += 1;
-            if blocks == 1 && eof && whole.is_none() {
-                last_block = block.to_vec();
-            }
-            match pending.as_mut() {
-                Some(p) => p.extend(lights),
-                None => self.push(lights),
-            }
-            self.seen.bytes += cut as u64;
-            buf.copy_within(cut..len, 0);
-            len -= cut;
-            if let Some(p) = self.progress.as_mut() {
-                p(&self.seen);
-            }
-            if eof && len == 0 {
-                break;
-            }
+                Ok(())
+            })?;
         }
+        let Reading { mut errors, pending, last_block, mut events, .. } = read;
         if let Some(lines) = pending {
             // Perhaps pretty-printed JSON: read the source whole.
             let bytes = match whole {
@@ -471,6 +452,32 @@ impl<'o> Session<'o> {
         Ok(events)
     }
 
+    /// Parses one block of whole lines of a source and takes its events.
+    fn block(&mut self, name: &str, block: &[u8], eof: bool, keep_last: bool, read: &mut Reading) {
+        let cut = block.len();
+        let block = if read.blocks == 0 { block.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(block) } else { block };
+        let (lights, errs, newlines) =
+            crate::input::parse_block(name, block, read.line, self.opts.threads.max(1), self.opts.shard);
+        read.line += newlines;
+        read.events += lights.len();
+        if read.blocks == 0 && !errs.is_empty() {
+            read.pending = Some(Vec::new());
+        }
+        read.errors.extend(errs);
+        read.blocks += 1;
+        if read.blocks == 1 && eof && keep_last {
+            read.last_block = block.to_vec();
+        }
+        match read.pending.as_mut() {
+            Some(p) => p.extend(lights),
+            None => self.push(lights),
+        }
+        self.seen.bytes += cut as u64;
+        if let Some(p) = self.progress.as_mut() {
+            p(&self.seen);
+        }
+    }
+
     fn push(&mut self, lights: Vec<Light>) {
         let shard = self.opts.shard;
         for l in lights.into_iter().filter(|l| in_shard(l, shard)) {
@@ -490,6 +497,71 @@ impl<'o> Session<'o> {
         report.set_live(self.opts.live);
         report.shard = self.opts.shard;
         report
+    }
+}
+
+/// Where the reading of one source stands.
+#[derive(Default)]
+struct Reading {
+    errors: Vec<String>,
+    /// When the first block is not all JSON lines, the source may be one
+    /// pretty-printed document: its events wait here until that is known.
+    pending: Option<Vec<Light>>,
+    /// The first block, when it is the only one and the source cannot be read again.
+    last_block: Vec<u8>,
+    line: usize,
+    blocks: usize,
+    events: usize,
+}
+
+/// A source cut into blocks of whole lines.
+struct Blocks {
+    size: usize,
+    want: usize,
+    /// `buf[..len]`: read and not yet handed out.
+    buf: Vec<u8>,
+    len: usize,
+    /// Buffers handed back, to be filled again (zeroed once).
+    spare: Vec<Vec<u8>>,
+    done: bool,
+}
+
+impl Blocks {
+    fn new(size: usize) -> Blocks {
+        Blocks { size, want: size, buf: vec![0; size], len: 0, spare: Vec::new(), done: false }
+    }
+
+    /// The next block: a buffer and how much of it is whole lines (all of
+    /// it at the end of the input); `None` once the input is done.
+    fn next(&mut self, reader: &mut dyn std::io::Read) -> std::io::Result<Option<(Vec<u8>, usize)>> {
+        if self.done {
+            return Ok(None);
+        }
+        loop {
+            let eof = fill(reader, &mut self.buf, &mut self.len, self.want)?;
+            let filled = self.buf.get(..self.len).unwrap_or_default();
+            let cut = match memchr::memrchr(b'\n', filled) {
+                _ if eof => self.len,
+                Some(i) => i + 1,
+                None => {
+                    // One line longer than a block: read on.
+                    self.want = self.want.saturating_mul(2);
+                    continue;
+                }
+            };
+            self.want = self.size;
+            let mut next = self.spare.pop().unwrap_or_default();
+            let rest = self.len - cut;
+            if next.len() < self.size.max(rest) {
+                next.resize(self.size.max(rest), 0);
+            }
+            if let (Some(dst), Some(src)) = (next.get_mut(..rest), self.buf.get(cut..self.len)) {
+                dst.copy_from_slice(src);
+            }
+            self.len = rest;
+            self.done = eof;
+            return Ok(Some((std::mem::replace(&mut self.buf, next), cut)));
+        }
     }
 }
 

@@ -211,9 +211,9 @@ pub(crate) fn parse_document(name: &str, bytes: &[u8]) -> Option<(Vec<Light>, Ve
     Some((lights, errors))
 }
 
-/// Splits at line ends into about `n` chunks of at least 1 MB.
+/// Splits at line ends into about `n` chunks of at least 256 KB.
 fn split_lines(bytes: &[u8], n: usize) -> Vec<&[u8]> {
-    const MIN: usize = 1 << 20;
+    const MIN: usize = 1 << 18;
     let n = n.max(1).min(bytes.len() / MIN).max(1);
     if n == 1 {
         return vec![bytes];

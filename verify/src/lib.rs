@@ -489,6 +489,31 @@ mod tests {
         assert_eq!(r.emitters[0].duplicates, 1);
     }
 
+    /// Several threads (a reading thread, chunks parsed in parallel) give the
+    /// report of one, line numbers of unreadable lines included.
+    #[test]
+    fn threads_read_like_one() {
+        let mut e = chain(9_000);
+        e.end();
+        let mut lines = e.lines.clone();
+        lines.insert(8_000, "garbage".into());
+        let text = lines.join("\n");
+        assert!(text.len() > 2 * (1 << 20), "two chunks per block, several blocks: {}", text.len());
+        let run = |threads: usize| {
+            let opts = Options { threads, ..Options::default() };
+            let mut s = Session::new(&opts);
+            let mut reader = text.as_bytes();
+            let n = s.add_reader("t", &mut reader, None);
+            (n.ok(), s.finish())
+        };
+        let (n1, one) = run(1);
+        let (n3, three) = run(3);
+        assert_eq!((n1, n3), (Some(9_001), Some(9_001)));
+        assert_eq!(one, three);
+        assert_eq!(one.unreadable, vec!["t:line 8001: not JSON (expected value at line 1 column 1)".to_string()]);
+        assert_eq!(one.emitters[0].events, 9_001);
+    }
+
     /// Events further out of order than the window are not placed: the
     /// input is unreadable (exit 2), with the emitter named.
     #[test]
