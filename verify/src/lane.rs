@@ -142,7 +142,7 @@ impl Lane {
     /// Takes one event; returns false when it is a copy of one already taken.
     pub(crate) fn add(&mut self, name: &str, e: Entry, key: Key, ctx: &Ctx<'_>) -> bool {
         if e.seq < self.next {
-            return self.late(name, e, key, ctx);
+            return self.late(name, e, key);
         }
         if self.pending.is_empty() && e.seq == self.next && self.continues(&e) {
             // The common case: the next event of the chain, nothing waiting.
@@ -197,8 +197,7 @@ impl Lane {
     }
 
     /// An event for a seq already settled (or passed as a gap).
-    fn late(&mut self, name: &str, e: Entry, key: Key, ctx: &Ctx<'_>) -> bool {
-        let _ = ctx;
+    fn late(&mut self, name: &str, e: Entry, key: Key) -> bool {
         let here: Vec<&Recent> = self.recent.iter().filter(|r| r.seq == e.seq).collect();
         if here.iter().any(|r| r.key == key) {
             self.duplicates += 1;
