@@ -1118,6 +1118,33 @@ pub(crate) fn check_checkpoint(
 }
 
 #[cfg(test)]
+mod memory_tests {
+    use super::*;
+
+    /// What is kept per emitter does not grow with its events: the last
+    /// RING events, nothing waiting, no history for one source; with
+    /// history, 8 bytes per seq.
+    #[test]
+    fn what_is_kept_is_bounded_by_the_emitters() {
+        let trail = crate::synthetic::trail(6_000, 3, None);
+        for history in [false, true] {
+            let opts = Options { history, ..Options::default() };
+            let mut s = Session::new(&opts);
+            s.add("t", &trail);
+            let kept: Vec<(usize, usize, usize)> = s.ingest.lanes.values().map(|l| l.retained()).collect();
+            assert_eq!(kept.len(), 3);
+            for (recent, hist, pending) in kept {
+                assert_eq!((recent, pending), (crate::lane::RING, 0));
+                // 2,000 events and 2 checkpoints a chain, its start and end: 2,004 seqs.
+                assert_eq!(hist, if history { 2_004 } else { 0 });
+            }
+            let r = s.finish();
+            assert_eq!(r.exit_code(), 0, "{}", r.render());
+        }
+    }
+}
+
+#[cfg(test)]
 mod signature_tests {
     use super::*;
     use proxy_audit_core::config::Config;

@@ -560,6 +560,12 @@ impl Lane {
         }
     }
 
+    /// What it holds: events remembered, seqs of history, events waiting.
+    #[cfg(test)]
+    pub(crate) fn retained(&self) -> (usize, usize, usize) {
+        (self.recent.len(), self.hist.len(), self.pending_len)
+    }
+
     pub(crate) fn last_signed(&self) -> Option<(u64, String)> {
         self.signing.last_signed.clone()
     }
