@@ -202,7 +202,8 @@ pub struct Options {
     pub keys: Vec<PublicKey>,
     /// `(i, n)`: only the emitters of shard i of n ([`shard_of`]).
     pub shard: Option<(u64, u64)>,
-    /// Threads for reading (0 or 1: one).
+    /// Threads (0 or 1: one; more: one reads the next block while the
+    /// others parse this one).
     pub threads: usize,
     pub live: Live,
     /// Keep 8 bytes per event (the first 64 bits of its hash) to tell a copy
