@@ -196,3 +196,46 @@ def test_the_witness_keeps_every_signed_record(upstream, sink, events, tmp_path)
     finally:
         witness.shutdown()
 
+
+
+def test_a_witness_queue_overflow_is_declared_in_the_chain(upstream, sink, events, tmp_path):
+    """The witness unreachable for longer than its queue (1,000 records) holds: the signed records it
+    dropped are still in the chain, and a `loss` event (reason witness_buffer_full) in the chain says
+    which; verify reports it and the trail holds."""
+    key, pub = keygen(tmp_path, "k1")
+    cfg = signing_config("PROXY_AUDIT_SIGNING_KEY", "k1", checkpoint_every_events=1,
+                         witness={"cluster": "audit_witness", "path": "/v1/checkpoints"})
+    envoy = harness.Envoy(cfg, upstream.server_address[1], sink.server_address[1], concurrency=1,
+                          env={"PROXY_AUDIT_SIGNING_KEY": key})
+    # The witness's cluster points at a port nobody listens on.
+    envoy.config["static_resources"]["clusters"].append(harness.cluster("audit_witness", harness.free_port()))
+    envoy.config_path.write_text(json.dumps(envoy.config, indent=1))
+    with envoy:
+        n = 1_100  # one worker: a signed checkpoint after every request, more than the queue holds
+        load(envoy, n, "unwitnessed")
+        events.wait_requests(n)
+        witness_losses = lambda evs: list({e["id"]: e for e in evs  # noqa: E731
+                                           if e["kind"] == "loss" and e["trail"].get("reason") == "witness_buffer_full"
+                                           }.values())
+        assert harness.wait_for(lambda: witness_losses(events.all()), 20), "no witness_buffer_full loss event"
+        trail = events.all()
+    losses = witness_losses(trail)
+    by_seq = {(e["chain"]["emitter"], e["chain"]["seq"]): e for e in trail}
+    signed = {k for k, e in by_seq.items() if "signature" in e.get("trail", {})}
+    for loss in losses:
+        assert_schema_valid(loss)
+        t = loss["trail"]
+        assert set(t) == {"lost_events", "first_seq", "last_seq", "reason"}, t
+        em = loss["chain"]["emitter"]
+        # The range starts and ends at signed records of this chain, all present, and counts at most those.
+        assert (em, t["first_seq"]) in signed and (em, t["last_seq"]) in signed, t
+        in_range = sum(1 for s in range(t["first_seq"], t["last_seq"] + 1) if (em, s) in signed)
+        assert 1 <= t["lost_events"] <= in_range, t
+    rc, out = verify(tmp_path, trail, "--key", pub)
+    assert rc == 0, out
+    lines = re.findall(r"^WITNESS emitter (\S+): (\d+) signed records in seq (\d+)\.\.(\d+) not sent to the witness",
+                       out, re.M)
+    want = [(e["chain"]["emitter"], str(e["trail"]["lost_events"]), str(e["trail"]["first_seq"]),
+             str(e["trail"]["last_seq"])) for e in losses]
+    assert sorted(lines) == sorted(want), out
+    assert "LOSS emitter" not in out, out

@@ -103,6 +103,8 @@ pub fn run(args: &Args) -> u8 {
             (false, Some(secs)) => Live::Within(secs.saturating_mul(1000)),
             (false, None) => Live::No,
         },
+        // Several sources may carry the same events far apart (8 bytes per event).
+        history: sources.len() > 1,
     };
     // The witness's copy: its signed records anchor the trail (their
     // signatures checked with the keys, like the trail's own).

@@ -250,6 +250,165 @@ impl Scanner<'_> {
     }
 }
 
+/// The quick look: where the members the verifier reads lie, without
+/// checking that the line is canonical. The top-level object and `chain`
+/// must be written without whitespace, with strictly ascending member names
+/// (so each member is there once); other values are only skipped (strings
+/// up to their closing quote, objects and arrays to their closing bracket).
+/// The caller takes the line as written only when SHA-256 of its bytes
+/// without `chain.hash` is that hash (then these are the very bytes that
+/// were sealed), and otherwise calls [`scan`].
+pub fn quick(line: &[u8]) -> Option<Spans> {
+    let mut q = Quick { b: line, i: 0 };
+    let mut spans = Spans::default();
+    q.object(true, &mut spans)?;
+    (q.i == line.len()).then_some(spans)
+}
+
+struct Quick<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl Quick<'_> {
+    fn byte(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    fn eat(&mut self, c: u8) -> Option<()> {
+        (self.byte()? == c).then(|| self.i += 1)
+    }
+
+    /// A string from its opening quote; returns its content range.
+    fn string(&mut self) -> Option<Range<usize>> {
+        self.eat(b'"')?;
+        let start = self.i;
+        loop {
+            // Eight bytes at a time: the first quote or backslash in them.
+            let c = match self.b.get(self.i..self.i + 8).and_then(|w| <[u8; 8]>::try_from(w).ok()) {
+                Some(w) => match quote_or_backslash(u64::from_le_bytes(w)) {
+                    0 => {
+                        self.i += 8;
+                        continue;
+                    }
+                    m => {
+                        self.i += (m.trailing_zeros() / 8) as usize;
+                        *self.b.get(self.i)?
+                    }
+                },
+                None => *self.b.get(self.i)?,
+            };
+            match c {
+                b'"' => {
+                    self.i += 1;
+                    return Some(start..self.i - 1);
+                }
+                b'\\' => self.i += 2, // the byte after the backslash is not the end
+                _ => self.i += 1,
+            }
+        }
+    }
+
+    /// Skips any value (not checked beyond its brackets and strings).
+    fn skip(&mut self) -> Option<()> {
+        match self.byte()? {
+            b'"' => self.string().map(|_| ()),
+            b'{' | b'[' => {
+                let mut depth = 0usize;
+                loop {
+                    match self.byte()? {
+                        b'"' => {
+                            self.string()?;
+                            continue;
+                        }
+                        b'{' | b'[' => depth += 1,
+                        b'}' | b']' => {
+                            depth -= 1;
+                            if depth == 0 {
+                                self.i += 1;
+                                return Some(());
+                            }
+                        }
+                        _ => {}
+                    }
+                    self.i += 1;
+                }
+            }
+            _ => {
+                let rest = self.b.get(self.i..)?;
+                let end = rest.iter().position(|c| matches!(c, b',' | b'}' | b']')).unwrap_or(rest.len());
+                (end > 0).then(|| self.i += end)
+            }
+        }
+    }
+
+    /// The top-level object (`top`) or `chain` (recording `hash`).
+    fn object(&mut self, top: bool, spans: &mut Spans) -> Option<()> {
+        self.eat(b'{')?;
+        if self.eat(b'}').is_some() {
+            return Some(());
+        }
+        let mut prev: Option<Range<usize>> = None;
+        loop {
+            let member_start = self.i;
+            let name = self.string()?;
+            let key = self.b.get(name.clone())?;
+            if let Some(p) = &prev {
+                if !ascending(self.b.get(p.clone())?, key) {
+                    return None;
+                }
+            }
+            self.eat(b':')?;
+            let value_start = self.i;
+            if top && key == b"chain" {
+                self.object(false, spans)?;
+            } else {
+                self.skip()?;
+            }
+            let value = value_start..self.i;
+            if top {
+                match key {
+                    b"chain" => spans.chain = Some(value),
+                    b"id" => spans.id = Some(value),
+                    b"kind" => spans.kind = Some(value),
+                    b"time" => spans.time = Some(value),
+                    b"trail" => spans.trail = Some(value),
+                    _ => {}
+                }
+            } else if key == b"hash" {
+                spans.hash = Some(value);
+                // As `scan` cuts it: with the comma before, or after when first.
+                spans.hash_cut = Some(if prev.is_some() {
+                    member_start - 1..self.i
+                } else if self.byte() == Some(b',') {
+                    member_start..self.i + 1
+                } else {
+                    member_start..self.i
+                });
+            }
+            prev = Some(name);
+            match self.byte()? {
+                b',' => self.i += 1,
+                b'}' => {
+                    self.i += 1;
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
+}
+
+/// The bytes of `w` (little endian) that are `"` or `\\`: the high bit of
+/// each, exact up to the first (bytes above it may be marked wrongly), 0
+/// when there is none.
+fn quote_or_backslash(w: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let zero_bytes = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+    zero_bytes(w ^ (ONES * u64::from(b'"'))) | zero_bytes(w ^ (ONES * u64::from(b'\\')))
+}
+
 /// Whether any byte of `w` is `"`, `\\`, a control character or not ASCII
 /// (bit tricks: each test is exact as a yes/no, so no byte is skipped wrongly).
 fn needs_a_look(w: u64) -> bool {
@@ -336,6 +495,26 @@ mod tests {
         }
     }
 
+    /// Strings with escapes at every offset of an eight-byte word, and
+    /// structure the quick look must not be fooled by.
+    #[test]
+    fn the_quick_look_reads_strings_and_nesting_exactly() {
+        for pad in 0..17 {
+            let text = format!("{}\\\"{}\\\\", "x".repeat(pad), "y".repeat(pad));
+            let line = format!(
+                r#"{{"a":"{text}","b":[{{"chain":1}},"]}}"],"chain":{{"emitter":"{text}","hash":"h","seq":1}},"id":"{text}"}}"#
+            );
+            let s = quick(line.as_bytes()).unwrap_or_else(|| panic!("{line}"));
+            assert_eq!(&line[s.id.clone().unwrap()], format!("\"{text}\""));
+            assert_eq!(&line[s.hash.clone().unwrap()], "\"h\"");
+            assert_eq!(scan(line.as_bytes()), Some(s), "{line}");
+        }
+        // Names out of order, repeated, or whitespace at the top: not taken.
+        for line in [r#"{"b":1,"a":2}"#, r#"{"chain":{},"chain":{}}"#, r#"{ "a":1}"#, r#"{"a":"x"#, r#"{"a":[1}"#] {
+            assert!(quick(line.as_bytes()).is_none(), "{line}");
+        }
+    }
+
     #[test]
     fn anything_not_canonical_takes_the_slow_path() {
         for line in [
@@ -413,6 +592,10 @@ mod tests {
                 }
                 floats(&v)
             };
+            // The quick look finds the same spans in every canonical line.
+            if let Some(full) = scan(line.as_bytes()) {
+                assert_eq!(quick(line.as_bytes()), Some(full), "{line}");
+            }
             match scan(line.as_bytes()) {
                 Some(_) => {
                     let back: Value = serde_json::from_str(&line).unwrap();

@@ -6,24 +6,27 @@ use crate::input::{Body, Light};
 /// One distinct event, as far as the chain is concerned.
 #[derive(Debug, Clone)]
 pub(crate) struct Entry {
-    seq: u64,
-    id: Option<EventId>,
-    kind: Option<Kind>,
-    prev: Option<Hx>,
-    hash: Option<Hx>,
-    computed: Hx,
-    hash_ok: bool,
+    pub(crate) seq: u64,
+    pub(crate) id: Option<EventId>,
+    pub(crate) kind: Option<Kind>,
+    pub(crate) prev: Option<Hx>,
+    pub(crate) hash: Option<Hx>,
+    pub(crate) computed: Hx,
+    pub(crate) hash_ok: bool,
     /// `loss`: trail.first_seq..=trail.last_seq.
-    loss: Option<(u64, u64)>,
+    pub(crate) loss: Option<(u64, u64)>,
     /// `loss` with `trail.emitter`: the chain the loss is declared for.
-    loss_for: Option<String>,
+    pub(crate) loss_for: Option<String>,
     /// `checkpoint`: trail.head_seq, trail.head_hash.
-    attests: Option<Box<(u64, Hx)>>,
+    pub(crate) attests: Option<Box<(u64, Hx)>>,
     /// A `checkpoint` with `trail.reason` `end`: the emitter retired here.
-    end: bool,
-    time_ms: Option<u64>,
+    pub(crate) end: bool,
+    pub(crate) time_ms: Option<u64>,
+    /// A `loss` of reason `witness_buffer_full`: first, last seq, count
+    /// (records the witness did not get; no gap in the chain).
+    pub(crate) witness_lost: Option<(u64, u64, u64)>,
     /// `trail.signature`, with the record's `time` as written.
-    signed: Option<Box<Signed>>,
+    pub(crate) signed: Option<Box<Signed>>,
 }
 
 /// An event id: 32 lowercase hex digits (as the filter writes them) held as
@@ -43,8 +46,8 @@ impl EventId {
         }
     }
 
-    /// Its key in the id table.
-    fn key(&self) -> u128 {
+    /// 128 bits that tell ids apart.
+    pub(crate) fn key(&self) -> u128 {
         match self {
             EventId::Hex(v) => *v,
             EventId::Other(s) => id_key(s),
@@ -75,22 +78,27 @@ fn kind_of(k: &str) -> Kind {
 /// A record's `trail.signature` (fields absent or of the wrong type read as empty).
 #[derive(Debug, Clone)]
 pub(crate) struct Signed {
-    key_id: String,
-    alg: String,
-    sig: String,
-    time: String,
+    pub(crate) key_id: String,
+    pub(crate) alg: String,
+    pub(crate) sig: String,
+    pub(crate) time: String,
 }
 
 impl Entry {
     /// The hash the next event links to.
-    fn link(&self) -> Hx {
+    pub(crate) fn link(&self) -> Hx {
         self.hash.unwrap_or(self.computed)
     }
 
     /// An event without `trail` (not a trail record), read from a canonical
     /// line: `None` when a chain field is absent or not as the filter writes
     /// it (the slow path then reports exactly what is wrong).
-    pub(crate) fn plain(line: &[u8], spans: &crate::canonical::Spans, computed: Hx) -> Option<(String, Entry)> {
+    pub(crate) fn plain(
+        line: &[u8],
+        spans: &crate::canonical::Spans,
+        computed: Hx,
+        declared: Option<Hx>,
+    ) -> Option<(String, Entry)> {
         use crate::canonical::{members, plain_string};
         if spans.trail.is_some() {
             return None;
@@ -112,7 +120,7 @@ impl Entry {
                 b"emitter" => emitter = plain_string(value).filter(|e| !e.is_empty()),
                 b"seq" => seq = std::str::from_utf8(value).ok()?.parse::<u64>().ok(),
                 b"prev" => prev = plain_string(value).and_then(Hx::parse),
-                b"hash" => hash = plain_string(value).and_then(Hx::parse),
+                b"hash" => hash = declared.or_else(|| plain_string(value).and_then(Hx::parse)),
                 _ => {}
             }
         }
@@ -132,6 +140,7 @@ impl Entry {
             end: false,
             time_ms,
             signed: None,
+            witness_lost: None,
         };
         Some((emitter.to_string(), entry))
     }
@@ -193,17 +202,30 @@ impl Hx {
 
     /// From 64 lowercase hex digits.
     pub(crate) fn parse(s: &str) -> Option<Hx> {
-        if !is_hash(s) {
-            return None;
-        }
+        // One pass through a table (lowercase digits only; 0xff: not one).
+        // Evaluated at compile time: an index out of range fails the build.
+        #[allow(clippy::indexing_slicing)]
+        const DIGIT: [u8; 256] = {
+            let mut t = [0xffu8; 256];
+            let mut i = 0;
+            while i < 16 {
+                t[b"0123456789abcdef"[i] as usize] = i as u8;
+                i += 1;
+            }
+            t
+        };
+        let b: &[u8; 64] = s.as_bytes().try_into().ok()?;
+        let d = |c: u8| DIGIT.get(usize::from(c)).copied().unwrap_or(0xff);
         let mut out = [0u8; 32];
-        for (o, pair) in out.iter_mut().zip(s.as_bytes().chunks(2)) {
-            let digit = |c: u8| if c.is_ascii_digit() { c - b'0' } else { c - b'a' + 10 };
+        let mut bad = 0u8;
+        for (o, pair) in out.iter_mut().zip(b.chunks_exact(2)) {
             if let [hi, lo] = pair {
-                *o = (digit(*hi) << 4) | digit(*lo);
+                let (hi, lo) = (d(*hi), d(*lo));
+                bad |= hi | lo;
+                *o = (hi << 4) | lo;
             }
         }
-        Some(Hx(out))
+        (bad < 16).then_some(Hx(out))
     }
 
     pub(crate) fn of_digest(d: &[u8]) -> Hx {
@@ -229,6 +251,13 @@ impl Hx {
     /// The first 16 hex digits, for reports.
     pub(crate) fn short(&self) -> String {
         self.hex().as_str().get(..16).unwrap_or_default().to_string()
+    }
+
+    /// The first 64 bits.
+    pub(crate) fn prefix64(&self) -> u64 {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(self.0.get(..8).unwrap_or(&[0; 8]));
+        u64::from_be_bytes(b)
     }
 
     /// The first 128 bits.
@@ -260,17 +289,19 @@ impl std::fmt::Debug for Hx {
 /// declared by the `loss` event at seq `at` of emitter `by`.
 #[derive(Debug, Clone)]
 pub(crate) struct Foreign {
-    first: u64,
-    last: u64,
-    by: String,
-    at: u64,
+    pub(crate) first: u64,
+    pub(crate) last: u64,
+    pub(crate) by: String,
+    pub(crate) at: u64,
 }
 
 /// One emitter after the chain checks, kept for the checkpoint checks.
-pub(crate) struct Checked<'a> {
-    /// The event standing for each seq.
-    by_seq: BTreeMap<u64, &'a Entry>,
+pub(crate) struct Checked {
+    /// What the chain has at each external checkpoint's seq (by index).
+    facts: FxMap<usize, crate::lane::Fact>,
     last_seq: u64,
+    /// No event of it is in the input.
+    empty: bool,
     /// Gaps other emitters declared (accepted ones): the only declarations
     /// that can cover seqs past the last event (a chain's own `loss` event
     /// always comes after the seqs it declares).
@@ -298,6 +329,8 @@ pub fn verify_inputs(inputs: &[(&str, &[u8])], checkpoints: &[Checkpoint]) -> Re
 
 /// [`verify_inputs`] with keys, sharding and threads ([`Options`]).
 pub fn verify_sources(inputs: &[(&str, &[u8])], opts: &Options) -> Report {
+    // Several sources may carry the same events far apart.
+    let opts = &Options { history: opts.history || inputs.len() > 1, ..opts.clone() };
     let mut session = Session::new(opts);
     for (name, bytes) in inputs {
         session.add(name, bytes);
@@ -309,7 +342,7 @@ pub fn verify_sources(inputs: &[(&str, &[u8])], opts: &Options) -> Report {
 /// events are kept, not the input bytes.
 pub struct Session<'o> {
     opts: &'o Options,
-    ingest: Ingest,
+    ingest: Ingest<'o>,
     unreadable: Vec<String>,
     progress: Option<OnProgress<'o>>,
     seen: Progress,
@@ -325,12 +358,19 @@ pub struct Progress {
     pub sources: u64,
 }
 
-/// Bytes read per block (cut at the last line end).
-const BLOCK: usize = 8 << 20;
+/// Bytes read per block and reading thread (cut at the last line end): a
+/// block stays in the CPU's cache between its read and its parse.
+const BLOCK: usize = 1 << 20;
 
 impl<'o> Session<'o> {
     pub fn new(opts: &'o Options) -> Self {
-        Session { opts, ingest: Ingest::default(), unreadable: Vec::new(), progress: None, seen: Progress::default() }
+        Session {
+            opts,
+            ingest: Ingest::new(opts, opts.history),
+            unreadable: Vec::new(),
+            progress: None,
+            seen: Progress::default(),
+        }
     }
 
     /// Called after every block read.
@@ -351,61 +391,43 @@ impl<'o> Session<'o> {
     pub fn add_reader(
         &mut self,
         name: &str,
-        reader: &mut dyn std::io::Read,
+        reader: &mut (dyn std::io::Read + Send),
         whole: Option<&dyn Fn() -> std::io::Result<Vec<u8>>>,
     ) -> std::io::Result<usize> {
-        let mut errors = Vec::new();
-        // When the first block is not all JSON lines, the source may be one
-        // pretty-printed document: its events wait here until that is known.
-        let mut pending: Option<Vec<Light>> = None;
-        // buf[..len] holds what was read and not yet parsed (zeroed once, reused).
-        let mut buf: Vec<u8> = vec![0; BLOCK];
-        let mut len = 0usize;
-        let (mut line, mut first, mut blocks, mut events) = (1usize, true, 0usize, 0usize);
-        let mut last_block: Vec<u8> = Vec::new();
-        let mut want = BLOCK;
-        loop {
-            let eof = fill(reader, &mut buf, &mut len, want)?;
-            let filled = buf.get(..len).unwrap_or_default();
-            let cut = match memchr::memrchr(b'\n', filled) {
-                _ if eof => len,
-                Some(i) => i + 1,
-                None => {
-                    // One line longer than a block: read on.
-                    want = want.saturating_mul(2);
-                    continue;
+        let threads = self.opts.threads.clamp(1, 64);
+        let mut blocks = Blocks::new(BLOCK * threads);
+        let mut read = Reading { line: 1, ..Reading::default() };
+        if threads == 1 {
+            while let Some((buf, cut)) = blocks.next(reader)? {
+                self.block(name, buf.get(..cut).unwrap_or_default(), blocks.done, whole.is_none(), &mut read);
+                blocks.spare.push(buf);
+            }
+        } else {
+            // One thread reads the next block while the others parse this one.
+            std::thread::scope(|s| -> std::io::Result<()> {
+                let (tx, rx) = std::sync::mpsc::sync_channel::<std::io::Result<(Vec<u8>, usize, bool)>>(1);
+                let (back, spare) = std::sync::mpsc::channel::<Vec<u8>>();
+                s.spawn(move || loop {
+                    blocks.spare.extend(spare.try_iter());
+                    let next = blocks.next(reader).transpose();
+                    let stop = !matches!(next, Some(Ok(_)));
+                    let sent = match next {
+                        Some(n) => tx.send(n.map(|(buf, cut)| (buf, cut, blocks.done))).is_ok(),
+                        None => false,
+                    };
+                    if stop || !sent {
+                        break;
+                    }
+                });
+                for msg in rx {
+                    let (buf, cut, eof) = msg?;
+                    self.block(name, buf.get(..cut).unwrap_or_default(), eof, whole.is_none(), &mut read);
+                    let _ = back.send(buf);
                 }
-            };
-            want = BLOCK;
-            let block = filled.get(..cut).unwrap_or_default();
-            let block = if first { block.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(block) } else { block };
-            first = false;
-            let (lights, errs) =
-                crate::input::parse_block(name, block, line, self.opts.threads.max(1), self.opts.shard);
-            line += memchr::memchr_iter(b'\n', block).count();
-            events += lights.len();
-            if blocks == 0 && !errs.is_empty() {
-                pending = Some(Vec::new());
-            }
-            errors.extend(errs);
-            blocks += 1;
-            if blocks == 1 && eof && whole.is_none() {
-                last_block = block.to_vec();
-            }
-            match pending.as_mut() {
-                Some(p) => p.extend(lights),
-                None => self.push(lights),
-            }
-            self.seen.bytes += cut as u64;
-            buf.copy_within(cut..len, 0);
-            len -= cut;
-            if let Some(p) = self.progress.as_mut() {
-                p(&self.seen);
-            }
-            if eof && len == 0 {
-                break;
-            }
+                Ok(())
+            })?;
         }
+        let Reading { mut errors, pending, last_block, mut events, .. } = read;
         if let Some(lines) = pending {
             // Perhaps pretty-printed JSON: read the source whole.
             let bytes = match whole {
@@ -430,6 +452,32 @@ impl<'o> Session<'o> {
         Ok(events)
     }
 
+    /// Parses one block of whole lines of a source and takes its events.
+    fn block(&mut self, name: &str, block: &[u8], eof: bool, keep_last: bool, read: &mut Reading) {
+        let cut = block.len();
+        let block = if read.blocks == 0 { block.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(block) } else { block };
+        let (lights, errs, newlines) =
+            crate::input::parse_block(name, block, read.line, self.opts.threads.max(1), self.opts.shard);
+        read.line += newlines;
+        read.events += lights.len();
+        if read.blocks == 0 && !errs.is_empty() {
+            read.pending = Some(Vec::new());
+        }
+        read.errors.extend(errs);
+        read.blocks += 1;
+        if read.blocks == 1 && eof && keep_last {
+            read.last_block = block.to_vec();
+        }
+        match read.pending.as_mut() {
+            Some(p) => p.extend(lights),
+            None => self.push(lights),
+        }
+        self.seen.bytes += cut as u64;
+        if let Some(p) = self.progress.as_mut() {
+            p(&self.seen);
+        }
+    }
+
     fn push(&mut self, lights: Vec<Light>) {
         let shard = self.opts.shard;
         for l in lights.into_iter().filter(|l| in_shard(l, shard)) {
@@ -449,6 +497,71 @@ impl<'o> Session<'o> {
         report.set_live(self.opts.live);
         report.shard = self.opts.shard;
         report
+    }
+}
+
+/// Where the reading of one source stands.
+#[derive(Default)]
+struct Reading {
+    errors: Vec<String>,
+    /// When the first block is not all JSON lines, the source may be one
+    /// pretty-printed document: its events wait here until that is known.
+    pending: Option<Vec<Light>>,
+    /// The first block, when it is the only one and the source cannot be read again.
+    last_block: Vec<u8>,
+    line: usize,
+    blocks: usize,
+    events: usize,
+}
+
+/// A source cut into blocks of whole lines.
+struct Blocks {
+    size: usize,
+    want: usize,
+    /// `buf[..len]`: read and not yet handed out.
+    buf: Vec<u8>,
+    len: usize,
+    /// Buffers handed back, to be filled again (zeroed once).
+    spare: Vec<Vec<u8>>,
+    done: bool,
+}
+
+impl Blocks {
+    fn new(size: usize) -> Blocks {
+        Blocks { size, want: size, buf: vec![0; size], len: 0, spare: Vec::new(), done: false }
+    }
+
+    /// The next block: a buffer and how much of it is whole lines (all of
+    /// it at the end of the input); `None` once the input is done.
+    fn next(&mut self, reader: &mut dyn std::io::Read) -> std::io::Result<Option<(Vec<u8>, usize)>> {
+        if self.done {
+            return Ok(None);
+        }
+        loop {
+            let eof = fill(reader, &mut self.buf, &mut self.len, self.want)?;
+            let filled = self.buf.get(..self.len).unwrap_or_default();
+            let cut = match memchr::memrchr(b'\n', filled) {
+                _ if eof => self.len,
+                Some(i) => i + 1,
+                None => {
+                    // One line longer than a block: read on.
+                    self.want = self.want.saturating_mul(2);
+                    continue;
+                }
+            };
+            self.want = self.size;
+            let mut next = self.spare.pop().unwrap_or_default();
+            let rest = self.len - cut;
+            if next.len() < self.size.max(rest) {
+                next.resize(self.size.max(rest), 0);
+            }
+            if let (Some(dst), Some(src)) = (next.get_mut(..rest), self.buf.get(cut..self.len)) {
+                dst.copy_from_slice(src);
+            }
+            self.len = rest;
+            self.done = eof;
+            return Ok(Some((std::mem::replace(&mut self.buf, next), cut)));
+        }
     }
 }
 
@@ -507,149 +620,120 @@ pub fn verify_with(events: Vec<Value>, checkpoints: &[Checkpoint]) -> Report {
     verify_lights(events.into_iter().map(Light::from_value).collect(), &opts)
 }
 
-/// The events read so far, deduplicated and grouped by emitter: what is
-/// kept of the input (the input itself is not).
-#[derive(Default)]
-pub(crate) struct Ingest {
+/// The events read so far, per emitter ([`crate::lane::Lane`]): what is
+/// kept of the input (the input itself is not), bounded by the number of
+/// emitters, not of events (see [`crate::lane`]).
+pub(crate) struct Ingest<'o> {
+    opts: &'o Options,
+    history: bool,
     breaks: Vec<Break>,
-    // What tells copies apart: the content's hash and `chain.hash` as
-    // written, 128 bits of each (a collision needs 2^64 work and only makes
-    // one of two made-up events count as the other's copy).
-    seen: FxSet<(u128, u128)>,
-    dups: HashMap<String, u64>,
-    // Event id -> (emitter number, seq, content).
-    ids: FxMap<u128, (u32, u64, (u128, u128))>,
-    names: Vec<String>,
-    name_no: FxMap<String, u32>,
-    groups: BTreeMap<String, Vec<Entry>>,
+    lanes: FxMap<String, crate::lane::Lane>,
+    pending: usize,
+    /// Copies of events that name no emitter or seq (reported once).
+    loose: FxSet<(u128, u128)>,
 }
 
-impl Ingest {
+impl<'o> Ingest<'o> {
+    pub(crate) fn new(opts: &'o Options, history: bool) -> Self {
+        Ingest { opts, history, breaks: Vec::new(), lanes: FxMap::default(), pending: 0, loose: FxSet::default() }
+    }
+
+    fn ctx(&self) -> crate::lane::Ctx<'o> {
+        crate::lane::Ctx { keys: &self.opts.keys, checkpoints: &self.opts.checkpoints, history: self.history }
+    }
+
     pub(crate) fn add(&mut self, light: Light) {
         let Light { computed, declared, emitter: emitter_field, body } = light;
         let key = (computed.prefix128(), declared.prefix128());
-        if self.seen.contains(&key) {
-            *self.dups.entry(emitter_field.unwrap_or_else(|| "?".into())).or_default() += 1;
-            return;
-        }
-        self.seen.insert(key);
+        let mut own = Vec::new();
         let entry = match body {
             Body::Entry(e) => Some(*e),
-            Body::Value(ev) => read_entry(&ev, computed, emitter_field.as_deref(), &mut self.breaks),
+            Body::Value(ev) => read_entry(&ev, computed, emitter_field.as_deref(), &mut own),
         };
         let (Some(entry), Some(emitter)) = (entry, emitter_field) else {
+            if self.loose.insert(key) {
+                self.breaks.extend(own);
+            }
             return;
         };
-        let no = match self.name_no.get(&emitter) {
-            Some(n) => *n,
-            None => {
-                let n = self.names.len() as u32;
-                self.names.push(emitter.clone());
-                self.name_no.insert(emitter.clone(), n);
-                n
-            }
+        let ctx = self.ctx();
+        let lane = match self.lanes.get_mut(emitter.as_str()) {
+            Some(l) => l,
+            None => self.lanes.entry(emitter.clone()).or_insert_with(|| crate::lane::Lane::new(&emitter, &ctx)),
         };
-        // Same id, different content (the content: its hash and `chain.hash`).
-        if let Some(id) = &entry.id {
-            match self.ids.get(&id.key()) {
-                Some((e, s, w)) if *w != key => self.breaks.push(Break {
-                    emitter: emitter.clone(),
-                    seq: entry.seq,
-                    problem: Problem::Duplicate,
-                    detail: format!(
-                        "id {id} also appears as emitter {} seq {s} with different content",
-                        self.names.get(*e as usize).map_or("?", String::as_str)
-                    ),
-                }),
-                Some(_) => {}
-                None => {
-                    self.ids.insert(id.key(), (no, entry.seq, key));
-                }
-            }
+        let before = lane.pending_len;
+        if lane.add(&emitter, entry, key, &ctx) {
+            self.breaks.extend(own);
         }
-        match self.groups.get_mut(&emitter) {
-            Some(g) => g.push(entry),
-            None => {
-                self.groups.insert(emitter, vec![entry]);
+        self.pending = (self.pending + lane.pending_len).saturating_sub(before);
+        if self.pending > crate::lane::PENDING_MAX {
+            self.shrink();
+        }
+    }
+
+    /// Too many events wait in all: the emitters with the most waiting
+    /// settle their lowest seqs.
+    fn shrink(&mut self) {
+        let ctx = self.ctx();
+        while self.pending > crate::lane::PENDING_MAX / 4 * 3 {
+            let Some((name, lane)) = self.lanes.iter_mut().max_by_key(|(_, l)| l.pending_len) else { break };
+            let before = lane.pending_len;
+            let name = name.clone();
+            while lane.pending_len > before / 2 {
+                lane.settle_first(&name, &ctx);
             }
+            self.pending = self.pending.saturating_sub(before - lane.pending_len);
         }
     }
 }
 
 pub(crate) fn verify_lights(lights: Vec<Light>, opts: &Options) -> Report {
-    let mut ingest = Ingest::default();
+    let mut ingest = Ingest::new(opts, true);
     for l in lights {
         ingest.add(l);
     }
     verify_ingested(ingest, opts)
 }
 
-pub(crate) fn verify_ingested(ingest: Ingest, opts: &Options) -> Report {
+pub(crate) fn verify_ingested(ingest: Ingest<'_>, opts: &Options) -> Report {
     let checkpoints = &opts.checkpoints[..];
-    let Ingest { mut breaks, dups, mut groups, .. } = ingest;
+    let ctx = ingest.ctx();
+    let Ingest { mut breaks, lanes, .. } = ingest;
+    let mut lanes: BTreeMap<String, crate::lane::Lane> = lanes.into_iter().collect();
+    let mut unreadable = Vec::new();
+    for (name, lane) in lanes.iter_mut() {
+        lane.flush(name, &ctx);
+    }
 
     // Losses that one emitter declares for another (valid events only).
     let mut elsewhere: BTreeMap<String, Vec<Foreign>> = BTreeMap::new();
-    for (emitter, entries) in &groups {
-        for e in entries.iter().filter(|e| e.hash_ok) {
-            if let (Some((first, last)), Some(target)) = (e.loss, e.loss_for.as_ref().filter(|t| *t != emitter)) {
-                let f = Foreign { first, last, by: emitter.clone(), at: e.seq };
-                elsewhere.entry(target.clone()).or_default().push(f);
-            }
+    for lane in lanes.values_mut() {
+        for (target, f) in std::mem::take(&mut lane.declares) {
+            elsewhere.entry(target).or_default().push(f);
         }
     }
     if let Some((i, n)) = opts.shard {
         // Chains of other shards came only for the gaps they declare here.
-        groups.retain(|e, _| shard_of(e, n) == i);
+        lanes.retain(|e, _| shard_of(e, n) == i);
         elsewhere.retain(|e, _| shard_of(e, n) == i);
     }
     for target in elsewhere.keys() {
         // Every event of that emitter lost: it still gets its line.
-        groups.entry(target.clone()).or_default();
+        lanes.entry(target.clone()).or_insert_with(|| crate::lane::Lane::new(target, &ctx));
     }
 
-    let mut reports: BTreeMap<String, (EmitterReport, Vec<Break>)> = BTreeMap::new();
-    let mut checked: BTreeMap<String, Checked<'_>> = BTreeMap::new();
-    // Emitters are independent here: checked in parallel.
-    fn typed<'a, F>(f: F) -> F
-    where
-        F: Fn((&'a String, &'a Vec<Entry>)) -> (String, EmitterReport, Vec<Break>, Checked<'a>),
-    {
-        f
-    }
-    let check_one = typed(|(emitter, entries)| {
-        let duplicates = dups.get(emitter).copied().unwrap_or(0);
-        let by_others = elsewhere.get(emitter).cloned().unwrap_or_default();
-        let mut own = Vec::new();
-        let (rep, state) = check_emitter(emitter, entries, by_others, duplicates, &opts.keys, &mut own);
-        (emitter.clone(), rep, own, state)
-    });
-    let all: Vec<(&String, &Vec<Entry>)> = groups.iter().collect();
-    let threads = opts.threads.clamp(1, all.len().max(1));
-    let results: Vec<(String, EmitterReport, Vec<Break>, Checked<'_>)> = if threads <= 1 {
-        all.into_iter().map(check_one).collect()
-    } else {
-        // Deal emitters round-robin, biggest first, so threads get similar work.
-        let mut order = all;
-        order.sort_by_key(|(_, e)| std::cmp::Reverse(e.len()));
-        let mut lanes: Vec<Vec<(&String, &Vec<Entry>)>> = (0..threads).map(|_| Vec::new()).collect();
-        for (k, item) in order.into_iter().enumerate() {
-            if let Some(lane) = lanes.get_mut(k % threads) {
-                lane.push(item);
-            }
-        }
-        std::thread::scope(|s| {
-            let handles: Vec<_> = lanes
-                .into_iter()
-                .map(|lane| s.spawn(move || lane.into_iter().map(check_one).collect::<Vec<_>>()))
-                .collect();
-            handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+    let mut checked: BTreeMap<String, Checked> = lanes
+        .iter_mut()
+        .map(|(name, l)| {
+            let c = Checked {
+                facts: std::mem::take(&mut l.facts),
+                last_seq: l.last.map_or(0, |(s, _)| s),
+                empty: l.last.is_none(),
+                declared_elsewhere: Vec::new(),
+            };
+            (name.clone(), c)
         })
-    };
-    for (emitter, rep, own, state) in results {
-        reports.insert(emitter.clone(), (rep, own));
-        checked.insert(emitter, state);
-    }
+        .collect();
 
     // A chain anchored by an external checkpoint cannot lose events
     // unnoticed; a gap in it counts as declared by another emitter only when
@@ -658,52 +742,80 @@ pub(crate) fn verify_ingested(ingest: Ingest, opts: &Options) -> Report {
     // A chain is anchored when a checkpoint is about it, whether or not it
     // holds (a deleted tail makes it fail to hold); a declaring chain counts
     // as attested only up to a checkpoint that holds.
-    let mut anchored: HashSet<&String> = HashSet::new();
-    let mut attested: HashMap<&String, u64> = HashMap::new();
-    for cp in checkpoints {
-        if let Some((name, c)) = resolve_checkpoint(cp, &checked) {
-            anchored.insert(name);
-            if checkpoint_holds(cp, c) {
-                let head = attested.entry(name).or_insert(cp.seq);
+    let mut anchored: HashSet<String> = HashSet::new();
+    let mut attested: HashMap<String, u64> = HashMap::new();
+    for (i, cp) in checkpoints.iter().enumerate() {
+        if let Some((name, c)) = resolve_checkpoint(i, cp, &checked) {
+            anchored.insert(name.clone());
+            if checkpoint_holds(i, cp, c) {
+                let head = attested.entry(name.clone()).or_insert(cp.seq);
                 *head = (*head).max(cp.seq);
             }
         }
     }
-    let mut redo: Vec<(String, Vec<Foreign>, Vec<Foreign>)> = Vec::new();
-    for (target, foreign) in &elsewhere {
-        if !anchored.contains(target) {
-            continue;
-        }
-        let (keep, drop): (Vec<Foreign>, Vec<Foreign>) =
-            foreign.iter().cloned().partition(|f| attested.get(&f.by).is_some_and(|head| *head >= f.at));
-        if !drop.is_empty() {
-            redo.push((target.clone(), keep, drop));
-        }
-    }
-    for (target, keep, drop) in redo {
-        let (Some(entries), Some(slot)) = (groups.get(&target), reports.get_mut(&target)) else { continue };
-        let mut own = Vec::new();
-        let duplicates = dups.get(&target).copied().unwrap_or(0);
-        let (rep, state) = check_emitter(&target, entries, keep, duplicates, &opts.keys, &mut own);
-        for b in own.iter_mut().filter(|b| b.problem == Problem::Missing) {
-            if let Some(f) = drop.iter().find(|f| f.first <= b.seq && b.seq <= f.last) {
-                b.detail.push_str(&format!(
-                    " (declared only by {} at seq {}, which no checkpoint attests: not accepted for an anchored chain)",
-                    f.by, f.at
-                ));
-            }
-        }
-        *slot = (rep, own);
-        checked.insert(target, state);
-    }
+
     let mut emitters = Vec::new();
-    for (_, (rep, own)) in reports {
-        emitters.push(rep);
+    for (name, lane) in lanes {
+        let foreign = elsewhere.remove(&name).unwrap_or_default();
+        let (keep, drop): (Vec<Foreign>, Vec<Foreign>) = if anchored.contains(&name) {
+            foreign.into_iter().partition(|f| attested.get(&f.by).is_some_and(|head| *head >= f.at))
+        } else {
+            (foreign, Vec::new())
+        };
+        let mut declared: Vec<(u64, u64)> =
+            lane.own_losses.iter().copied().chain(keep.iter().map(|f| (f.first, f.last))).collect();
+        declared.sort_unstable();
+        declared.dedup();
+        let last_signed = lane.last_signed();
+        let mut own = lane.breaks;
+        for &(a, b) in &lane.gaps {
+            report_gap(a, b, &declared, &mut |seq, problem, mut detail: String| {
+                if let Some(f) = drop.iter().find(|f| f.first <= seq && seq <= f.last) {
+                    detail.push_str(&format!(
+                        " (declared only by {} at seq {}, which no checkpoint attests: not accepted for an anchored chain)",
+                        f.by, f.at
+                    ));
+                }
+                own.push(Break { emitter: name.clone(), seq, problem, detail });
+            });
+        }
+        if lane.unplaced > 0 {
+            unreadable.push(format!(
+                "emitter {name}: {} events came after their seq had been checked (more than {} events out of order, \
+                 or a copy more than {} events late within one source): not placed; sort the input, or give the \
+                 copies as a separate source",
+                lane.unplaced,
+                crate::lane::WINDOW,
+                crate::lane::RING
+            ));
+        }
         breaks.extend(own);
+        let present_though_declared = overlap(&lane.runs, &declared);
+        let mut declared_elsewhere: Vec<(u64, u64)> = keep.iter().map(|f| (f.first, f.last)).collect();
+        declared_elsewhere.sort_unstable();
+        if let Some(c) = checked.get_mut(&name) {
+            c.declared_elsewhere = declared_elsewhere;
+        }
+        emitters.push(EmitterReport {
+            emitter: name,
+            events: lane.events,
+            first_seq: lane.first_seq.unwrap_or(0),
+            last_seq: lane.last.map_or(0, |(s, _)| s),
+            head: lane.last.map(|(_, h)| h.hex().as_str().to_string()).unwrap_or_default(),
+            declared_lost: declared,
+            declared_by: keep.iter().map(|f| (f.first, f.last, f.by.clone())).collect(),
+            duplicates: lane.duplicates,
+            ended: lane.ended,
+            last_time_ms: lane.last_time_ms,
+            present_though_declared,
+            unanchored: if last_signed.is_some() { lane.unanchored } else { lane.settled },
+            last_signed,
+            witness_lost: lane.witness_lost,
+        });
     }
 
-    for cp in checkpoints {
-        check_checkpoint(cp, &checked, &mut breaks);
+    for (i, cp) in checkpoints.iter().enumerate() {
+        check_checkpoint(i, cp, &checked, &mut breaks);
     }
 
     // Open chains: no end record, and no external checkpoint that holds at
@@ -712,9 +824,9 @@ pub(crate) fn verify_ingested(ingest: Ingest, opts: &Options) -> Report {
         .iter()
         .filter(|e| !e.ended)
         .filter(|e| {
-            let tail_anchored = checkpoints.iter().any(|cp| {
-                resolve_checkpoint(cp, &checked)
-                    .is_some_and(|(n, c)| *n == e.emitter && cp.seq >= c.last_seq && checkpoint_holds(cp, c))
+            let tail_anchored = checkpoints.iter().enumerate().any(|(i, cp)| {
+                resolve_checkpoint(i, cp, &checked)
+                    .is_some_and(|(n, c)| *n == e.emitter && cp.seq >= c.last_seq && checkpoint_holds(i, cp, c))
             });
             e.events == 0 || !tail_anchored
         })
@@ -722,7 +834,29 @@ pub(crate) fn verify_ingested(ingest: Ingest, opts: &Options) -> Report {
         .collect();
 
     breaks.sort_by(|a, b| (&a.emitter, a.seq).cmp(&(&b.emitter, b.seq)));
-    Report { emitters, breaks, open, unreadable: Vec::new(), shard: None, signatures_checked: !opts.keys.is_empty() }
+    Report { emitters, breaks, open, unreadable, shard: None, signatures_checked: !opts.keys.is_empty() }
+}
+
+/// How many seqs of `runs` the (sorted) `declared` ranges cover.
+fn overlap(runs: &[(u64, u64)], declared: &[(u64, u64)]) -> u64 {
+    // Merge overlapping declarations first: a seq counts once.
+    let mut merged: Vec<(u64, u64)> = Vec::new();
+    for &(a, b) in declared {
+        match merged.last_mut() {
+            Some((_, y)) if a <= y.saturating_add(1) => *y = (*y).max(b),
+            _ => merged.push((a, b)),
+        }
+    }
+    let mut n = 0u64;
+    for &(a, b) in runs {
+        for &(x, y) in &merged {
+            let (lo, hi) = (a.max(x), b.min(y));
+            if lo <= hi {
+                n = n.saturating_add((hi - lo).saturating_add(1));
+            }
+        }
+    }
+    n
 }
 
 pub(crate) fn is_hash(s: &str) -> bool {
@@ -777,9 +911,15 @@ pub(crate) fn read_entry(ev: &Value, computed: Hx, emitter: Option<&str>, breaks
     let kind = ev.get("kind").and_then(Value::as_str).map(kind_of);
     let trail = ev.get("trail");
     let trail_u64 = |k: &str| trail.and_then(|t| t.get(k)).and_then(Value::as_u64);
-    let loss = match (kind.as_deref(), trail_u64("first_seq"), trail_u64("last_seq")) {
-        (Some("loss"), Some(a), Some(b)) if a <= b => Some((a, b)),
-        _ => None,
+    let witness = trail.and_then(|t| t.get("reason")).and_then(Value::as_str)
+        == Some(proxy_audit_core::emitter::WITNESS_BUFFER_FULL);
+    let (loss, witness_lost) = match (kind.as_deref(), trail_u64("first_seq"), trail_u64("last_seq")) {
+        // Records the witness did not get: still in this chain, no gap in it.
+        (Some("loss"), Some(a), Some(b)) if a <= b && witness => {
+            (None, Some((a, b, trail_u64("lost_events").unwrap_or(0))))
+        }
+        (Some("loss"), Some(a), Some(b)) if a <= b => (Some((a, b)), None),
+        _ => (None, None),
     };
     let loss_for = loss
         .and(trail.and_then(|t| t.get("emitter")).and_then(Value::as_str))
@@ -802,279 +942,22 @@ pub(crate) fn read_entry(ev: &Value, computed: Hx, emitter: Option<&str>, breaks
             time: text(ev.get("time")),
         })
     });
-    Some(Entry { seq, id, kind, prev, hash, computed, hash_ok, loss, loss_for, attests, end, time_ms, signed })
-}
-
-pub(crate) fn check_emitter<'a>(
-    emitter: &str,
-    entries: &'a [Entry],
-    foreign: Vec<Foreign>,
-    duplicates: u64,
-    keys: &[PublicKey],
-    breaks: &mut Vec<Break>,
-) -> (EmitterReport, Checked<'a>) {
-    let mut brk = |seq: u64, problem: Problem, detail: String| {
-        breaks.push(Break { emitter: emitter.to_string(), seq, problem, detail })
-    };
-    let events = entries.len() as u64;
-
-    // Hash of each entry (declared and recomputed) -> seq, to name where a
-    // misplaced prev points: built when a link is wrong.
-    let mut hash_seq: Option<FxMap<Hx, u64>> = None;
-    fn hash_seq_of(entries: &[Entry]) -> FxMap<Hx, u64> {
-        let mut m: FxMap<Hx, u64> = FxMap::default();
-        for e in entries {
-            m.entry(e.computed).or_insert(e.seq);
-            if let Some(h) = e.hash {
-                m.insert(h, e.seq);
-            }
-        }
-        m
-    }
-
-    // Entries by seq (stable: copies keep their input order).
-    let mut sorted: Vec<&Entry> = entries.iter().collect();
-    sorted.sort_by_key(|e| e.seq);
-    let by_seq = sorted.chunk_by(|a, b| a.seq == b.seq).filter_map(|c| c.first().map(|f| (f.seq, c)));
-
-    let mut declared: Vec<(u64, u64)> = entries
-        .iter()
-        .filter(|e| e.hash_ok && e.loss_for.is_none())
-        .filter_map(|e| e.loss)
-        .chain(foreign.iter().map(|f| (f.first, f.last)))
-        .collect();
-    declared.sort_unstable();
-    declared.dedup();
-
-    let mut chosen: BTreeMap<u64, &'a Entry> = BTreeMap::new();
-    let mut prev_rep: Option<(u64, Hx)> = None; // (seq, link hash)
-    let mut expected: u64 = 0; // next seq without a gap
-    for (seq, cands) in by_seq {
-        for e in cands {
-            if let (Some(h), false) = (&e.hash, e.hash_ok) {
-                brk(
-                    seq,
-                    Problem::Modified,
-                    format!(
-                        "{}: chain.hash {}… but the content hashes to {}…",
-                        describe(e),
-                        h.short(),
-                        e.computed.short()
-                    ),
-                );
-            }
-        }
-        let valid: Vec<&&Entry> = cands.iter().filter(|e| e.hash_ok).collect();
-        if valid.len() > 1 {
-            let ids: Vec<String> = valid.iter().map(|e| describe(e)).collect();
-            brk(
-                seq,
-                Problem::Duplicate,
-                format!("{} different events with valid hashes claim this seq (fork): {}", valid.len(), ids.join(", ")),
-            );
-        }
-        // The event that stands for this seq: valid hash first, then the one
-        // linking to the previous seq.
-        let links = |e: &Entry| match &prev_rep {
-            Some((s, h)) if s.checked_add(1) == Some(seq) => e.prev == Some(*h),
-            _ => false,
-        };
-        let rep: &'a Entry = match cands {
-            [one] => one,
-            _ => match cands.iter().max_by_key(|e| (e.hash_ok, links(e), std::cmp::Reverse(e.hash.is_none()))) {
-                Some(e) => e,
-                None => continue,
-            },
-        };
-
-        // Gap before this seq.
-        if seq > expected {
-            report_gap(expected, seq - 1, &declared, &mut brk);
-        }
-        expected = seq.saturating_add(1);
-
-        // Links.
-        if seq == 0 {
-            if rep.kind.as_deref() != Some("chain_start") {
-                brk(
-                    0,
-                    Problem::BadPrev,
-                    format!(
-                        "seq 0 is {} ({}), but a chain starts with a chain_start event",
-                        rep.kind.as_deref().map_or("an event without kind".to_string(), |k| format!("a {k} event")),
-                        rep.id.as_ref().map_or("no id".to_string(), EventId::to_string)
-                    ),
-                );
-            }
-            if let Some(p) = rep.prev.filter(|p| *p != Hx::ZERO) {
-                let hash_seq = hash_seq.get_or_insert_with(|| hash_seq_of(entries));
-                let at = hash_seq.get(&p).map(|s| format!(" (the hash of seq {s})")).unwrap_or_default();
-                brk(0, Problem::BadPrev, format!("seq 0 has prev {}…{at}, not 64 zeros", p.short()));
-            }
-        } else if let Some(p) = rep.prev {
-            let before = prev_rep.as_ref().filter(|(s, _)| s.checked_add(1) == Some(seq));
-            let linked = before.is_some_and(|(_, h)| *h == p);
-            let hash_seq = if linked { None } else { Some(&*hash_seq.get_or_insert_with(|| hash_seq_of(entries))) };
-            let elsewhere = hash_seq.and_then(|m| m.get(&p).copied()).filter(|s| s.checked_add(1) != Some(seq));
-            match (before, elsewhere) {
-                _ if linked => {}
-                // Links to seq N-1's content, whose chain.hash was altered
-                // (already reported as modified there).
-                (Some(_), None) if hash_seq.is_some_and(|m| m.contains_key(&p)) => {}
-                (_, Some(m)) => brk(
-                    seq,
-                    Problem::Reordered,
-                    format!("prev {}… is the hash of seq {m}, not of seq {}", p.short(), seq - 1),
-                ),
-                (Some((_, h)), None) => brk(
-                    seq,
-                    Problem::BadPrev,
-                    format!("prev {}… is not the hash of seq {} ({}…)", p.short(), seq - 1, h.short()),
-                ),
-                // Seq N-1 absent: the gap is reported; nothing to link to.
-                (None, None) => {}
-            }
-        }
-        prev_rep = Some((seq, rep.hash.unwrap_or(rep.computed)));
-        chosen.insert(seq, rep);
-    }
-
-    // Heads attested by the emitter's own checkpoint events (signed ones,
-    // when keys are given, below).
-    for cp in chosen.values().filter(|e| e.hash_ok && (keys.is_empty() || e.signed.is_none())) {
-        if let Some((s, h)) = cp.attests.as_deref() {
-            if let Some(target) = chosen.get(s) {
-                if target.link() != *h {
-                    brk(
-                        *s,
-                        Problem::Modified,
-                        format!(
-                            "checkpoint event at seq {} attests hash {}…, the event has {}…",
-                            cp.seq,
-                            h.short(),
-                            target.link().short()
-                        ),
-                    );
-                }
-            }
-        }
-    }
-
-    let last_signed = if keys.is_empty() { None } else { check_signatures(emitter, &chosen, keys, &mut brk) };
-    let unanchored = match &last_signed {
-        Some((s, _)) => chosen.range(s.saturating_add(1)..).count() as u64,
-        None => chosen.len() as u64,
-    };
-
-    let first_seq = chosen.keys().next().copied().unwrap_or(0);
-    let (last_seq, head) =
-        chosen.iter().next_back().map(|(s, e)| (*s, e.link().hex().as_str().to_string())).unwrap_or((0, String::new()));
-    let last = chosen.values().next_back();
-    // An end record counts when it is valid and attests the seq before it.
-    let ended = last.is_some_and(|e| {
-        e.end && e.hash_ok && e.attests.as_deref().is_some_and(|(s, _)| s.checked_add(1) == Some(e.seq))
-    });
-    let present_though_declared =
-        chosen.keys().filter(|s| declared.iter().any(|(a, b)| a <= *s && *s <= b)).count() as u64;
-    let report = EmitterReport {
-        emitter: emitter.to_string(),
-        events,
-        first_seq,
-        last_seq,
-        head,
-        declared_lost: declared,
-        declared_by: foreign.iter().map(|f| (f.first, f.last, f.by.clone())).collect(),
-        duplicates,
-        ended,
-        last_time_ms: last.and_then(|e| e.time_ms),
-        present_though_declared,
-        last_signed,
-        unanchored,
-    };
-    let mut declared_elsewhere: Vec<(u64, u64)> = foreign.iter().map(|f| (f.first, f.last)).collect();
-    declared_elsewhere.sort_unstable();
-    (report, Checked { by_seq: chosen, last_seq, declared_elsewhere })
-}
-
-/// With keys: every chain start and checkpoint carries a signature by a
-/// known key that holds, and every signed head is the chain's. Returns the
-/// last record whose signature holds, with its key id.
-fn check_signatures(
-    emitter: &str,
-    chosen: &BTreeMap<u64, &Entry>,
-    keys: &[PublicKey],
-    brk: &mut impl FnMut(u64, Problem, String),
-) -> Option<(u64, String)> {
-    let mut last_signed = None;
-    // The last seq a signature anchors and the chain still holds.
-    let mut held: Option<u64> = None;
-    let mut rewritten = false;
-    for e in chosen.values().filter(|e| e.hash_ok) {
-        let start = e.kind.as_deref() == Some("chain_start");
-        if !start && e.kind.as_deref() != Some("checkpoint") {
-            continue;
-        }
-        let what = describe(e);
-        let Some(sg) = &e.signed else {
-            brk(
-                e.seq,
-                Problem::Signature,
-                format!("{what} has no signature (with signing on, chain starts and checkpoints are signed)"),
-            );
-            continue;
-        };
-        if sg.alg != proxy_audit_core::signing::ALG {
-            brk(e.seq, Problem::Signature, format!("{what}: signature alg {:?}, expected \"ed25519\"", sg.alg));
-            continue;
-        }
-        let Some(key) = keys.iter().find(|k| k.key_id == sg.key_id) else {
-            brk(
-                e.seq,
-                Problem::Signature,
-                format!("{what} is signed by key {:?}, which no --key file holds", sg.key_id),
-            );
-            continue;
-        };
-        let head_hx = if start { None } else { e.attests.as_deref().copied() };
-        let head_hex = head_hx.map(|(s, h)| (s, h.hex()));
-        let head = head_hex.as_ref().map(|(s, h)| (*s, h.as_str()));
-        if !start && head.is_none() {
-            brk(e.seq, Problem::Signature, format!("{what} is signed but names no head (trail.head_seq, head_hash)"));
-            continue;
-        }
-        let msg = proxy_audit_core::signing::message(&sg.key_id, emitter, e.seq, &sg.time, head);
-        if !key.verifies(&msg, &sg.sig) {
-            brk(e.seq, Problem::Signature, format!("{what}: bad signature by key {:?}", sg.key_id));
-            continue;
-        }
-        last_signed = Some((e.seq, sg.key_id.clone()));
-        match head_hx {
-            None => held = Some(e.seq),
-            Some((s, h)) => match chosen.get(&s) {
-                // Later signed heads fail too once history is rewritten: one break says it.
-                Some(target) if target.link() != h && rewritten => {}
-                Some(target) if target.link() != h => {
-                    rewritten = true;
-                    let from = held.map_or(0, |x| x.saturating_add(1)).min(s);
-                    brk(
-                        from,
-                        Problem::Rewritten,
-                        format!(
-                            "the signed {what} at seq {} (key {:?}) anchors hash {}… at seq {s}, the chain has {}…: \
-                             seq {from}..{s} was rewritten after it was signed",
-                            e.seq,
-                            sg.key_id,
-                            h.short(),
-                            target.link().short()
-                        ),
-                    );
-                }
-                // The signed record's own position is authentic too.
-                _ => held = Some(e.seq),
-            },
-        }
-    }
-    last_signed
+    Some(Entry {
+        seq,
+        id,
+        kind,
+        prev,
+        hash,
+        computed,
+        hash_ok,
+        loss,
+        loss_for,
+        attests,
+        end,
+        time_ms,
+        signed,
+        witness_lost,
+    })
 }
 
 pub(crate) fn describe(e: &Entry) -> String {
@@ -1128,25 +1011,30 @@ pub(crate) fn missing_range(x: u64, y: u64, brk: &mut impl FnMut(u64, Problem, S
     brk(x, Problem::Missing, detail);
 }
 
-pub(crate) fn checkpoint_holds(cp: &Checkpoint, c: &Checked<'_>) -> bool {
+pub(crate) fn checkpoint_holds(i: usize, cp: &Checkpoint, c: &Checked) -> bool {
     let Some(want) = Hx::parse(&cp.hash) else { return false };
-    c.by_seq.get(&cp.seq).is_some_and(|e| e.link() == want)
-        || cp.seq.checked_add(1).and_then(|n| c.by_seq.get(&n)).is_some_and(|e| e.prev == Some(want))
+    let f = c.facts.get(&i).copied().unwrap_or_default();
+    f.at == Some(want) || f.next_prev == Some(Some(want))
+}
+
+fn has_seq(i: usize, c: &Checked) -> bool {
+    c.facts.get(&i).is_some_and(|f| f.at.is_some())
 }
 
 /// The emitter a checkpoint is about: the one it names; without a name, the
 /// one whose chain holds that hash at that seq, else the only candidate.
 pub(crate) fn resolve_checkpoint<'a>(
+    i: usize,
     cp: &Checkpoint,
-    checked: &'a BTreeMap<String, Checked<'a>>,
-) -> Option<(&'a String, &'a Checked<'a>)> {
+    checked: &'a BTreeMap<String, Checked>,
+) -> Option<(&'a String, &'a Checked)> {
     if let Some(e) = &cp.emitter {
         return checked.get_key_value(e);
     }
-    let at_seq = || checked.iter().filter(|(_, c)| c.by_seq.contains_key(&cp.seq));
+    let at_seq = || checked.iter().filter(|(_, c)| has_seq(i, c));
     checked
         .iter()
-        .find(|(_, c)| checkpoint_holds(cp, c))
+        .find(|(_, c)| checkpoint_holds(i, cp, c))
         .or_else(|| (checked.len() == 1).then(|| checked.iter().next()).flatten())
         .or_else(|| (at_seq().count() == 1).then(|| at_seq().next()).flatten())
         .or_else(|| {
@@ -1158,13 +1046,17 @@ pub(crate) fn resolve_checkpoint<'a>(
         })
 }
 
-pub(crate) fn check_checkpoint(cp: &Checkpoint, checked: &BTreeMap<String, Checked<'_>>, breaks: &mut Vec<Break>) {
+pub(crate) fn check_checkpoint(
+    i: usize,
+    cp: &Checkpoint,
+    checked: &BTreeMap<String, Checked>,
+    breaks: &mut Vec<Break>,
+) {
     let label = match &cp.emitter {
         Some(e) => format!("checkpoint {e}@{}:{}…", cp.seq, short(&cp.hash)),
         None => format!("checkpoint {}:{}…", cp.seq, short(&cp.hash)),
     };
-    let next = cp.seq.checked_add(1);
-    let emitter = resolve_checkpoint(cp, checked);
+    let emitter = resolve_checkpoint(i, cp, checked);
     if let (None, Some(e)) = (emitter, &cp.emitter) {
         breaks.push(Break {
             emitter: e.clone(),
@@ -1190,13 +1082,14 @@ pub(crate) fn check_checkpoint(cp: &Checkpoint, checked: &BTreeMap<String, Check
     };
     let mut brk =
         |seq: u64, problem: Problem, detail: String| breaks.push(Break { emitter: name.clone(), seq, problem, detail });
-    if checkpoint_holds(cp, c) {
+    if checkpoint_holds(i, cp, c) {
         return;
     }
-    if let Some(e) = c.by_seq.get(&cp.seq) {
-        brk(cp.seq, Problem::Modified, format!("{label}, but the event there has hash {}…", e.link().short()));
-    } else if cp.seq > c.last_seq || c.by_seq.is_empty() {
-        let first = if c.by_seq.is_empty() { 0 } else { c.last_seq.saturating_add(1) };
+    let f = c.facts.get(&i).copied().unwrap_or_default();
+    if let Some(at) = f.at {
+        brk(cp.seq, Problem::Modified, format!("{label}, but the event there has hash {}…", at.short()));
+    } else if cp.seq > c.last_seq || c.empty {
+        let first = if c.empty { 0 } else { c.last_seq.saturating_add(1) };
         if covered(first, cp.seq, &c.declared_elsewhere) {
             // The tail is gone, but declared lost: reported as a LOSS line.
             return;
@@ -1209,7 +1102,7 @@ pub(crate) fn check_checkpoint(cp: &Checkpoint, checked: &BTreeMap<String, Check
                 c.last_seq, cp.seq
             ),
         );
-    } else if let Some(e) = next.and_then(|n| c.by_seq.get(&n)) {
+    } else if let Some(prev) = f.next_prev {
         // The checkpointed event itself is absent (reported as a gap or a
         // declared loss), but its successor links elsewhere.
         brk(
@@ -1218,9 +1111,83 @@ pub(crate) fn check_checkpoint(cp: &Checkpoint, checked: &BTreeMap<String, Check
             format!(
                 "{label}, but seq {} links to {}…",
                 cp.seq.saturating_add(1),
-                e.prev.map_or("?".to_string(), |p| p.short())
+                prev.map_or("?".to_string(), |p| p.short())
             ),
         );
+    }
+}
+
+#[cfg(test)]
+mod memory_tests {
+    use super::*;
+
+    /// What is kept per emitter does not grow with its events: the last
+    /// RING events, nothing waiting, no history for one source; with
+    /// history, 8 bytes per seq.
+    #[test]
+    fn what_is_kept_is_bounded_by_the_emitters() {
+        let trail = crate::synthetic::trail(6_000, 3, None);
+        for history in [false, true] {
+            let opts = Options { history, ..Options::default() };
+            let mut s = Session::new(&opts);
+            s.add("t", &trail);
+            let kept: Vec<(usize, usize, usize)> = s.ingest.lanes.values().map(|l| l.retained()).collect();
+            assert_eq!(kept.len(), 3);
+            for (recent, hist, pending) in kept {
+                assert_eq!((recent, pending), (crate::lane::RING, 0));
+                // 2,000 events and 2 checkpoints a chain, its start and end: 2,004 seqs.
+                assert_eq!(hist, if history { 2_004 } else { 0 });
+            }
+            let r = s.finish();
+            assert_eq!(r.exit_code(), 0, "{}", r.render());
+        }
+    }
+}
+
+#[cfg(test)]
+mod mutation_tests {
+    /// Bytes of a valid trail flipped, cut, duplicated and moved at random:
+    /// the verifier never panics (overflow checks on in tests), and the
+    /// untouched trail verifies.
+    #[test]
+    fn mangled_trails_never_panic() {
+        let trail = crate::synthetic::trail(300, 2, None);
+        assert_eq!(crate::verify_inputs(&[("t", &trail)], &[]).exit_code(), 0);
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move |n: usize| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % n.max(1) as u64) as usize
+        };
+        for round in 0..150 {
+            let mut t = trail.clone();
+            for _ in 0..1 + next(8) {
+                let at = next(t.len());
+                match next(5) {
+                    0 => t[at] = b"{}[]\",:0123456789x\n"[next(17)],
+                    1 => t[at] ^= 1 << next(8),
+                    2 => {
+                        let end = (at + next(3000)).min(t.len());
+                        t.drain(at..end);
+                    }
+                    3 => {
+                        let end = (at + next(3000)).min(t.len());
+                        let piece = t[at..end].to_vec();
+                        let to = next(t.len());
+                        t.splice(to..to, piece);
+                    }
+                    _ => {
+                        let seq = format!("\"seq\":{}", [0, 1, u64::MAX, 1 << 40, 5_000][next(5)]);
+                        let to = next(t.len());
+                        t.splice(to..to, seq.into_bytes());
+                    }
+                }
+            }
+            let opts = crate::Options { history: round % 2 == 0, threads: 1 + round % 3, ..Default::default() };
+            let r = crate::verify_sources(&[("t", &t)], &opts);
+            let _ = (r.render(), r.exit_code(), r.to_json());
+        }
     }
 }
 

@@ -1,10 +1,15 @@
 //! Input formats: NDJSON, OTLP-JSON, Envoy JSON access logs and Envoy's log.
 //!
 //! An event line (or an event held as a string by an access-log record or an
-//! OTLP body) that is already canonical JSON, as the filter writes it, takes
-//! the fast path ([`crate::canonical`]): hashed as it stands, only its
-//! `chain`, `id`, `kind`, `time` and `trail` parsed. Anything else is parsed
-//! into a `serde_json::Value` and canonicalized. Large inputs are read in
+//! OTLP body) takes the fast path ([`crate::canonical::quick`]): only the
+//! places of its `chain`, `id`, `kind`, `time` and `trail` are found, and the
+//! line is hashed as it stands (without `chain.hash`). When that is its
+//! `chain.hash`, these are the very bytes that were sealed (as the filter
+//! writes them, canonical JSON) and nothing more is checked. Otherwise the
+//! line is checked for canonical form ([`crate::canonical::scan`]: then the
+//! hash is the event's, and wrong), or parsed into a `serde_json::Value` and
+//! canonicalized. So an event verifies when its canonical JSON or its bytes
+//! as stored hash to `chain.hash`; either way any later edit breaks it. Large inputs are read in
 //! parallel, one chunk of lines per thread.
 
 use super::*;
@@ -96,20 +101,25 @@ impl Light {
         Light { computed, declared, emitter, body: Body::Value(ev) }
     }
 
-    /// The fast path, for a line [`canonical::scan`] accepted: a plain event
-    /// is read as it stands; a trail record (or anything unusual) is parsed.
+    /// The fast path, for a line [`canonical::quick`] accepted: when its
+    /// bytes hash to its `chain.hash` they are taken as written (they are
+    /// the bytes that were sealed); otherwise the line must pass
+    /// [`canonical::scan`] (canonical: hashed as it stands, a wrong hash is
+    /// the event's) or is parsed and canonicalized. A plain event is read
+    /// from its spans; a trail record (or anything unusual) is parsed.
     pub fn from_spans(line: &[u8], spans: canonical::Spans) -> Option<Light> {
-        use sha2::{Digest, Sha256};
-        let mut h = Sha256::new();
-        match &spans.hash_cut {
-            Some(cut) => {
-                h.update(line.get(..cut.start)?);
-                h.update(line.get(cut.end..)?);
+        let computed = cut_hash(line, &spans)?;
+        let declared =
+            spans.hash.clone().and_then(|r| line.get(r)).and_then(canonical::plain_string).and_then(Hx::parse);
+        let (spans, declared) = if declared == Some(computed) {
+            (spans, declared)
+        } else {
+            match canonical::scan(line) {
+                Some(full) => (full, None),
+                None => return serde_json::from_slice(line).ok().map(Light::from_value),
             }
-            None => h.update(line),
-        }
-        let computed = Hx::of_digest(&h.finalize());
-        if let Some((emitter, entry)) = Entry::plain(line, &spans, computed) {
+        };
+        if let Some((emitter, entry)) = Entry::plain(line, &spans, computed, declared) {
             let declared = entry.hash_declared();
             return Some(Light { computed, declared, emitter: Some(emitter), body: Body::Entry(Box::new(entry)) });
         }
@@ -124,40 +134,58 @@ impl Light {
     }
 }
 
+/// SHA-256 of the line without its `chain.hash` member.
+fn cut_hash(line: &[u8], spans: &canonical::Spans) -> Option<Hx> {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    match &spans.hash_cut {
+        Some(cut) => {
+            h.update(line.get(..cut.start)?);
+            h.update(line.get(cut.end..)?);
+        }
+        None => h.update(line),
+    }
+    Some(Hx::of_digest(&h.finalize()))
+}
+
 fn emitter_of(ev: &Value) -> Option<String> {
     ev.get("chain").and_then(|c| c.get("emitter")).and_then(Value::as_str).filter(|e| !e.is_empty()).map(str::to_string)
 }
 
 /// Parses one block of whole lines into [`Light`] events, in parallel on
-/// `threads` threads when it is large.
+/// `threads` threads when it is large. Returns the events, the unreadable
+/// parts and the number of line ends in the block.
 pub(crate) fn parse_block(
     name: &str,
     bytes: &[u8],
     first_line: usize,
     threads: usize,
     shard: Option<(u64, u64)>,
-) -> (Vec<Light>, Vec<String>) {
+) -> (Vec<Light>, Vec<String>, usize) {
     let chunks = split_lines(bytes, threads);
     if chunks.len() <= 1 {
-        return lights_of(name, bytes, first_line, false, shard);
+        return lights_of(name, bytes, first_line, shard);
     }
-    let results: Vec<(Vec<Light>, Vec<String>)> = std::thread::scope(|s| {
-        let handles: Vec<_> = chunks
-            .iter()
-            .map(|(line, chunk)| s.spawn(move || lights_of(name, chunk, first_line + line - 1, false, shard)))
-            .collect();
+    // Each chunk numbers its lines from 1; a chunk with unreadable lines is
+    // read again with its true first line (errors are rare).
+    let results: Vec<(Vec<Light>, Vec<String>, usize)> = std::thread::scope(|s| {
+        let handles: Vec<_> = chunks.iter().map(|chunk| s.spawn(move || lights_of(name, chunk, 1, shard))).collect();
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| (Vec::new(), vec![format!("{name}: reader failed")])))
+            .map(|h| h.join().unwrap_or_else(|_| (Vec::new(), vec![format!("{name}: reader failed")], 0)))
             .collect()
     });
-    let mut lights = Vec::with_capacity(results.iter().map(|(l, _)| l.len()).sum());
+    let mut lights = Vec::with_capacity(results.iter().map(|(l, _, _)| l.len()).sum());
     let mut errors = Vec::new();
-    for (l, e) in results {
+    let mut line = first_line;
+    for ((l, e, n), chunk) in results.into_iter().zip(&chunks) {
         lights.extend(l);
-        errors.extend(e);
+        if !e.is_empty() {
+            errors.extend(lights_of(name, chunk, line, shard).1);
+        }
+        line += n;
     }
-    (lights, errors)
+    (lights, errors, line - first_line)
 }
 
 /// A whole input as pretty-printed JSON documents (one or several,
@@ -183,16 +211,15 @@ pub(crate) fn parse_document(name: &str, bytes: &[u8]) -> Option<(Vec<Light>, Ve
     Some((lights, errors))
 }
 
-/// Splits at line ends into about `n` chunks of at least 1 MB, each with the
-/// number of its first line.
-fn split_lines(bytes: &[u8], n: usize) -> Vec<(usize, &[u8])> {
-    const MIN: usize = 1 << 20;
+/// Splits at line ends into about `n` chunks of at least 256 KB.
+fn split_lines(bytes: &[u8], n: usize) -> Vec<&[u8]> {
+    const MIN: usize = 1 << 18;
     let n = n.max(1).min(bytes.len() / MIN).max(1);
     if n == 1 {
-        return vec![(1, bytes)];
+        return vec![bytes];
     }
     let mut out = Vec::new();
-    let (mut start, mut line) = (0usize, 1usize);
+    let mut start = 0usize;
     for k in 1..=n {
         let end = if k == n {
             bytes.len()
@@ -206,9 +233,7 @@ fn split_lines(bytes: &[u8], n: usize) -> Vec<(usize, &[u8])> {
         if end <= start {
             continue;
         }
-        let chunk = bytes.get(start..end).unwrap_or_default();
-        out.push((line, chunk));
-        line += memchr::memchr_iter(b'\n', chunk).count();
+        out.push(bytes.get(start..end).unwrap_or_default());
         start = end;
         if end == bytes.len() {
             break;
@@ -217,13 +242,14 @@ fn split_lines(bytes: &[u8], n: usize) -> Vec<(usize, &[u8])> {
     out
 }
 
+/// The events of a chunk of whole lines, the unreadable ones, and the
+/// number of line ends.
 fn lights_of(
     name: &str,
     bytes: &[u8],
     first_line: usize,
-    whole: bool,
     shard: Option<(u64, u64)>,
-) -> (Vec<Light>, Vec<String>) {
+) -> (Vec<Light>, Vec<String>, usize) {
     let mut lights = Vec::with_capacity(bytes.len() / 1024);
     let mut errors = Vec::new();
     let mut sink = |raw: Raw<'_>, at: &dyn Fn() -> String, errors: &mut Vec<String>| match raw {
@@ -235,12 +261,8 @@ fn lights_of(
             None => errors.push(format!("{}: unreadable event", at())),
         },
     };
-    if whole {
-        read_lines(name, bytes, first_line, &mut sink, &mut errors);
-    } else {
-        read_lines_only(name, bytes, first_line, &mut sink, &mut errors);
-    }
-    (lights, errors)
+    let n = read_lines_only(name, bytes, first_line, &mut sink, &mut errors);
+    (lights, errors, n)
 }
 
 /// A canonical event of an emitter outside `shard` that is not a `loss`
@@ -303,8 +325,15 @@ fn read_lines(name: &str, bytes: &[u8], first_line: usize, sink: &mut Sink<'_>, 
     }
 }
 
-/// Like [`read_lines`] without the whole-document retry (a chunk of a file).
-fn read_lines_only(name: &str, bytes: &[u8], first_line: usize, sink: &mut Sink<'_>, errors: &mut Vec<String>) {
+/// Like [`read_lines`] without the whole-document retry (a chunk of a
+/// file); returns the number of line ends.
+fn read_lines_only(
+    name: &str,
+    bytes: &[u8],
+    first_line: usize,
+    sink: &mut Sink<'_>,
+    errors: &mut Vec<String>,
+) -> usize {
     lines(bytes, first_line, &mut |n, line| {
         if let Some(spans) = canonical_event(line) {
             sink(Raw::Canonical(line, spans), &|| format!("{name}:line {n}"), errors);
@@ -314,7 +343,7 @@ fn read_lines_only(name: &str, bytes: &[u8], first_line: usize, sink: &mut Sink<
             Ok(v) => extract(&format!("{name}:line {n}"), v, true, sink, errors),
             Err(e) => errors.push(format!("{name}:line {n}: not JSON ({e})")),
         }
-    });
+    })
 }
 
 /// A line that starts like a canonical event (`{"action":`, `{"chain":` ...):
@@ -323,18 +352,21 @@ fn canonical_event(line: &[u8]) -> Option<canonical::Spans> {
     if !line.starts_with(b"{\"") {
         return None;
     }
-    canonical::scan(line).filter(|s| s.chain.is_some())
+    canonical::quick(line).filter(|s| s.chain.is_some())
 }
 
 /// The non-empty lines of `bytes` (Envoy's log: only its `proxy-audit:
-/// record` lines, from the marker on), with their numbers.
-fn lines<'a>(bytes: &'a [u8], first_line: usize, each: &mut dyn FnMut(usize, &'a [u8])) {
+/// record` lines, from the marker on), with their numbers. Returns the
+/// number of line ends.
+fn lines<'a>(bytes: &'a [u8], first_line: usize, each: &mut dyn FnMut(usize, &'a [u8])) -> usize {
     // Envoy's log or not: looked up once, at the first line that is not JSON.
     let finder = memmem::Finder::new(RECORD_MARKER.as_bytes());
     let mut envoy_log: Option<bool> = None;
     let mut start = 0;
     let ends = memchr::memchr_iter(b'\n', bytes).chain(std::iter::once(bytes.len()));
+    let mut newlines = 0;
     for (i, end) in ends.enumerate() {
+        newlines = i;
         let line = bytes.get(start..end).unwrap_or_default();
         start = end + 1;
         let mut line = line.trim_ascii();
@@ -349,6 +381,7 @@ fn lines<'a>(bytes: &'a [u8], first_line: usize, each: &mut dyn FnMut(usize, &'a
         }
         each(first_line + i, line);
     }
+    newlines
 }
 
 pub use proxy_audit_core::export::RECORD_MARKER;

@@ -3,9 +3,11 @@
 //! Input is NDJSON (one event per line) or OTLP-JSON (`ExportLogsServiceRequest`
 //! objects, one per line as the OpenTelemetry Collector `file` exporter writes
 //! them, or one whole pretty-printed file), detected per line. Events may come
-//! in any order and more than once (at-least-once delivery): identical copies
-//! are counted and ignored, then events are grouped by `chain.emitter` and
-//! sorted by `chain.seq`.
+//! out of order (within a window of [`WINDOW`] per emitter) and more than once
+//! (at-least-once delivery): identical copies are counted and ignored. Each
+//! emitter's chain is checked as it streams in, so memory grows with the
+//! number of emitters, not of events (see [`Options::history`] for several
+//! sources carrying the same events).
 //!
 //! Every break names the emitter and the seq it concerns:
 //! - `modified`: the content no longer hashes to `chain.hash`, or a checkpoint
@@ -159,6 +161,10 @@ pub struct EmitterReport {
     /// Events after `last_signed` (all of them when none is signed): not
     /// anchored by a signature yet.
     pub unanchored: u64,
+    /// Signed records the emitter's witness queue dropped (`loss` events of
+    /// reason `witness_buffer_full`): first seq, last seq, how many. They are
+    /// in the chain; the witness's copy lacks them.
+    pub witness_lost: Vec<(u64, u64, u64)>,
 }
 
 /// Which open chains are still being written (and so not failures).
@@ -196,10 +202,19 @@ pub struct Options {
     pub keys: Vec<PublicKey>,
     /// `(i, n)`: only the emitters of shard i of n ([`shard_of`]).
     pub shard: Option<(u64, u64)>,
-    /// Threads for reading (0 or 1: one).
+    /// Threads (0 or 1: one; more: one reads the next block while the
+    /// others parse this one).
     pub threads: usize,
     pub live: Live,
+    /// Keep 8 bytes per event (the first 64 bits of its hash) to tell a copy
+    /// that comes far behind its original from a fork: needed when several
+    /// sources carry the same events (the log service's and Envoy's access
+    /// log); without it memory is bounded by the number of emitters and a
+    /// copy more than [`RING`] events late in its chain is unreadable input.
+    pub history: bool,
 }
+
+pub use lane::{PENDING_MAX, RING, WINDOW};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Report {
@@ -248,6 +263,7 @@ impl Checkpoint {
 mod canonical;
 mod check;
 mod input;
+mod lane;
 mod render;
 pub mod sources;
 #[doc(hidden)]
@@ -437,6 +453,85 @@ mod tests {
         // An access-log field that should hold an event and does not: unreadable.
         let bad = verify_inputs(&[("a.log", br#"{"audit_event": "{not json"}"#.as_slice())], &[]);
         assert_eq!(bad.exit_code(), 2);
+    }
+
+    /// Memory is per emitter: a copy far behind its original is placed by
+    /// the history kept for several sources; in one source without it, it
+    /// is reported as unreadable, not accepted unseen.
+    #[test]
+    fn late_copies_need_the_history() {
+        let mut e = chain(RING + 50);
+        e.end();
+        let mut lines = e.lines.clone();
+        lines.push(e.lines[3].clone()); // a copy RING+ events after its original
+        let text = lines.join("\n");
+        let one = |history: bool| {
+            let opts = Options { history, ..Options::default() };
+            let mut s = Session::new(&opts);
+            s.add("t.ndjson", text.as_bytes());
+            s.finish()
+        };
+        let r = one(false);
+        assert_eq!(r.exit_code(), 2, "{}", r.render());
+        assert!(r.unreadable[0].starts_with("emitter node-1/abcd/0: 1 events came after their seq had been checked"));
+        let r = one(true);
+        assert_eq!((r.exit_code(), r.emitters[0].duplicates), (0, 1), "{}", r.render());
+        // A forged copy that late: a fork, found through the history.
+        let forged = edit(&e.lines[3], true, |v| v["outcome"]["status_code"] = json!(403));
+        let lines: Vec<String> = e.lines.iter().cloned().chain([forged]).collect();
+        let r = verify_sources(&[("a", lines.join("\n").as_bytes()), ("b", b"")], &Options::default());
+        assert_eq!(problems(&r), vec![(3, Problem::Duplicate)], "{}", r.render());
+        // Within the ring, no history needed: a copy and an edited copy.
+        let mut lines = e.lines.clone();
+        lines.insert(RING / 2, e.lines[2].clone());
+        lines.insert(RING / 2, edit(&e.lines[2], false, |v| v["outcome"]["status_code"] = json!(500)));
+        let r = strict(&lines, Live::No);
+        assert_eq!(problems(&r), vec![(2, Problem::Duplicate), (2, Problem::Modified)], "{}", r.render());
+        assert_eq!(r.emitters[0].duplicates, 1);
+    }
+
+    /// Several threads (a reading thread, chunks parsed in parallel) give the
+    /// report of one, line numbers of unreadable lines included.
+    #[test]
+    fn threads_read_like_one() {
+        let mut e = chain(9_000);
+        e.end();
+        let mut lines = e.lines.clone();
+        lines.insert(8_000, "garbage".into());
+        let text = lines.join("\n");
+        assert!(text.len() > 2 * (1 << 20), "two chunks per block, several blocks: {}", text.len());
+        let run = |threads: usize| {
+            let opts = Options { threads, ..Options::default() };
+            let mut s = Session::new(&opts);
+            let mut reader = text.as_bytes();
+            let n = s.add_reader("t", &mut reader, None);
+            (n.ok(), s.finish())
+        };
+        let (n1, one) = run(1);
+        let (n3, three) = run(3);
+        assert_eq!((n1, n3), (Some(9_001), Some(9_001)));
+        assert_eq!(one, three);
+        assert_eq!(one.unreadable, vec!["t:line 8001: not JSON (expected value at line 1 column 1)".to_string()]);
+        assert_eq!(one.emitters[0].events, 9_001);
+    }
+
+    /// Events further out of order than the window are not placed: the
+    /// input is unreadable (exit 2), with the emitter named.
+    #[test]
+    fn disorder_beyond_the_window_is_unreadable() {
+        let mut e = chain(WINDOW + 10);
+        e.end();
+        let mut lines = e.lines.clone();
+        let first = lines.remove(1);
+        lines.push(first);
+        let r = strict(&lines, Live::No);
+        assert_eq!(r.exit_code(), 2, "{}", r.render());
+        assert!(r.unreadable[0].contains("more than 4096 events out of order"), "{:?}", r.unreadable);
+        // Within the window, any order is fine.
+        let mut lines = e.lines.clone();
+        let first = lines.remove(1);
+        lines.insert(WINDOW - 10, first);
+        assert_eq!(strict(&lines, Live::No).exit_code(), 0);
     }
 
     /// Stored but never acknowledged: present and declared lost, counted once.

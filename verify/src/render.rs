@@ -54,6 +54,12 @@ impl Report {
                     (b - a).saturating_add(1)
                 ));
             }
+            for (a, b, n) in &e.witness_lost {
+                out.push_str(&format!(
+                    "WITNESS emitter {}: {n} signed records in seq {a}..{b} not sent to the witness (its queue was full); they are in the chain\n",
+                    e.emitter
+                ));
+            }
             if e.present_though_declared > 0 {
                 out.push_str(&format!(
                     "PRESENT emitter {}: {} events declared lost are in the input after all (stored, not acknowledged)\n",
@@ -122,7 +128,7 @@ impl Report {
                     "duplicates": e.duplicates, "ended": e.ended, "last_time_ms": e.last_time_ms,
                     "present_though_declared": e.present_though_declared,
                     "last_signed": e.last_signed.as_ref().map(|(s, k)| json!({"seq": s, "key_id": k})),
-                    "unanchored": e.unanchored,
+                    "unanchored": e.unanchored, "witness_lost": e.witness_lost,
                 })
             })
             .collect();
@@ -186,6 +192,13 @@ impl Report {
                 present_though_declared: n(e, "present_though_declared"),
                 last_signed: e.get("last_signed").filter(|l| !l.is_null()).map(|l| (n(l, "seq"), s(l, "key_id"))),
                 unanchored: n(e, "unanchored"),
+                witness_lost: e
+                    .get("witness_lost")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|p| Some((p.get(0)?.as_u64()?, p.get(1)?.as_u64()?, p.get(2)?.as_u64()?)))
+                    .collect(),
             })
             .collect();
         let mut breaks = Vec::new();

@@ -68,8 +68,8 @@ pub fn read_into(session: &mut Session<'_>, source: &Source) -> usize {
     let name = source.name();
     let result = match source {
         Source::Stdin => {
-            let stdin = std::io::stdin();
-            let mut r = BufReader::with_capacity(1 << 20, stdin.lock());
+            // Unlocked (a lock cannot move to the reading thread); read in 1 MB pieces.
+            let mut r = BufReader::with_capacity(1 << 20, std::io::stdin());
             let gz = r.fill_buf().map(|b| b.starts_with(&[0x1f, 0x8b])).unwrap_or(false);
             if gz {
                 session.add_reader(&name, &mut flate2::bufread::MultiGzDecoder::new(r), None)

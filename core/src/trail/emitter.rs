@@ -33,6 +33,11 @@ impl TrailOptions {
     }
 }
 
+/// `trail.reason` of the `loss` event that declares signed records the
+/// witness queue (`audit.witness`) dropped: they are in the chain, not at the
+/// witness; the range names their seqs, it is no gap in the chain.
+pub const WITNESS_BUFFER_FULL: &str = "witness_buffer_full";
+
 pub struct Emitter {
     chain: Chain,
     pub ids: IdGen,
@@ -210,6 +215,29 @@ impl Emitter {
             let trail = json!({"emitter": &*origin, "lost_events": l.count, "first_seq": l.first_seq,
                                "last_seq": l.last_seq, "reason": "shipper_buffer_full"});
             self.emit_loss(trail, Some(origin), l, now_ms);
+        }
+        // Signed records the witness queue had to drop: they are still in this
+        // chain (and its log store), but the witness never got them; the
+        // chain says so (`verify` reports it and counts no gap for it). A drop
+        // caused by the `end` record itself cannot be declared any more.
+        // One event for all of them (they are checkpoints, far apart: the
+        // range spans the records between, `lost_events` counts the dropped).
+        // Once the chain has ended nothing follows its end record.
+        let mut dropped: Option<crate::export::Loss> = None;
+        while let Some(l) = self.witness.as_mut().filter(|_| self.ended_at.is_none()).and_then(Exporter::take_loss) {
+            let d = dropped.get_or_insert(crate::export::Loss { count: 0, ..l });
+            d.first_seq = d.first_seq.min(l.first_seq);
+            d.last_seq = d.last_seq.max(l.last_seq);
+            d.count = d.count.saturating_add(l.count);
+        }
+        if let Some(l) = dropped {
+            let trail = json!({"lost_events": l.count, "first_seq": l.first_seq, "last_seq": l.last_seq,
+                               "reason": WITNESS_BUFFER_FULL});
+            let id = self.ids.next_id();
+            let sealed = self.chain.seal(&mut trail_event(id, now_ms, "loss", trail));
+            // An ordinary record: dropped in turn, it is declared like any other.
+            self.exporter.push(sealed.seq, &sealed.line);
+            self.count_record(now_ms);
         }
     }
 
@@ -645,6 +673,54 @@ mod tests {
         assert_eq!(signed.len(), 3, "chain_start, checkpoints after 3 and 6 more records");
         // Without a witness nothing is queued for one.
         assert!(self::signed(3, false).witness_batch(2_000).is_none());
+    }
+
+    /// The witness queue overflows (the witness is down): the checkpoints it
+    /// drops stay in the chain, and a `loss` event (reason
+    /// `witness_buffer_full`) in the chain says which the witness lacks.
+    #[test]
+    fn witness_overflow_is_declared_by_a_loss_event() {
+        let mut e = signed(2, true);
+        if let Some(w) = e.witness.as_mut() {
+            let cfg = Config::parse(
+                br#"{"audit": {"signing": {"key_env": "K", "key_id": "k1"}, "witness": {"cluster": "w"}}}"#,
+            );
+            let mut cfg = cfg.unwrap_or_else(|e| panic!("{e:?}")).audit.witness.unwrap_or_else(|| panic!("witness"));
+            (cfg.max_batch_events, cfg.max_buffered_events) = (1, 2);
+            *w = Exporter::new(&cfg);
+        }
+        // The witness is unreachable: nothing leaves its queue of two. Signed
+        // records at 3, 6, 9 and 12 (a checkpoint every 2 events): 3 and 6 dropped.
+        for i in 0..8 {
+            let id = e.next_id();
+            e.emit(trail_event(id, 1_001 + i, "access", json!({})), 1_001 + i);
+        }
+        e.tick_records(2_000);
+        e.end(2_000);
+        let lines = drain(&mut e, 2_000);
+        let values: Vec<Value> = lines.iter().filter_map(|l| serde_json::from_str(l).ok()).collect();
+        let losses: Vec<&Value> = values.iter().filter(|v| v["kind"] == "loss").collect();
+        assert_eq!(losses.len(), 1, "{lines:#?}");
+        let t = &losses[0]["trail"];
+        assert_eq!(
+            (&t["reason"], &t["lost_events"], &t["first_seq"], &t["last_seq"]),
+            (&json!(WITNESS_BUFFER_FULL), &json!(2), &json!(3), &json!(6)),
+            "{lines:#?}"
+        );
+        assert_eq!(t.as_object().map(|o| o.len()), Some(4), "only the schema's loss fields: {t}");
+        // The dropped records are in the chain itself.
+        for seq in [3, 6] {
+            assert_eq!(values[seq]["kind"], "checkpoint", "{lines:#?}");
+        }
+        assert_eq!(check_lines(&lines), Ok(lines.len()));
+        let report = proxy_audit_verify::verify_with(values, &[]);
+        assert_eq!(report.exit_code(), 0, "{}", report.render());
+        assert!(
+            report.render().contains("WITNESS emitter node/1: 2 signed records in seq 3..6 not sent to the witness"),
+            "{}",
+            report.render()
+        );
+        assert!(report.emitters[0].declared_lost.is_empty(), "no gap in the chain: {:?}", report.emitters[0]);
     }
 
     #[test]
