@@ -8,8 +8,8 @@ with the usage chunk `stream_usage: inject` asked for and `[DONE]`:
   words-end   pieces that end at a boundary ("quick ", "brown ", ...)
   digits      four-digit numbers, a space before each (" 1482", " 1930", ...): none can start a
               spaced card, phone or id, so only the partial number at the end is held
-  digits-3    three-digit numbers (" 812", " 845", ...): each may start a spaced phone or national
-              id, so up to nine groups (a spaced IBAN's) are held
+  digits-3    three-digit numbers (" 812", " 845", ...): each may start a NANP number (3-3-4), so a
+              group waits until the third after it shows three digits (three events)
 
 Part 1, deterministic (the tests' wasmtime proxy-wasm host, `host-tests/wasmhost.py`): one response
 body callback per event; after each, what reached the client. Reports how many events later the

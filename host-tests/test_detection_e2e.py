@@ -24,7 +24,10 @@ from test_classification import post_json
 PROMPT_ENTITIES = [e for e in heldout.VALUES if e not in ("secret.private_key",)]
 # What the model injects in its answer, one per field.
 INJECTED = ["email", "phone", "us_ssn", "credit_card", "person_name", "iban", "secret.github_token", "ip_address"]
-FIELDS = [("content",), ("reasoning_content",), ("tool_calls", 0, "function", "arguments"), ("extra", "note")]
+# Under the delta; then beside it in the choice (`^choice`) and at the event's top level (`^event`):
+# issue 16.6, every string field of a streamed event is joined across events.
+FIELDS = [("content",), ("reasoning_content",), ("tool_calls", 0, "function", "arguments"), ("extra", "note"),
+          ("^choice", "logprobs", "content", 0, "token"), ("^event", "x_vendor", "note")]
 
 
 def values(seed, entities):
@@ -96,11 +99,16 @@ def script(injected):
         a, b = len(v) // 3, 2 * len(v) // 3
         for part in [f" {label}: {v[:a]}", v[a:b], v[b:] + ". "]:
             node = part
-            for key in reversed(field):
+            for key in reversed(field[1:] if field[0].startswith("^") else field):
                 node = [node] if isinstance(key, int) else {key: node}
             if field[0] == "tool_calls":
                 node["tool_calls"][0].update({"index": 0})
-            events.append({"choices": [{"index": 0, "delta": node, "finish_reason": None}]})
+            if field[0] == "^choice":
+                events.append({"choices": [{"index": 0, "delta": {}, "finish_reason": None, **node}]})
+            elif field[0] == "^event":
+                events.append({"choices": [{"index": 0, "delta": {}, "finish_reason": None}], **node})
+            else:
+                events.append({"choices": [{"index": 0, "delta": node, "finish_reason": None}]})
     events.append({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
     return events
 

@@ -1365,13 +1365,17 @@ fn cap_like(t: &[u8], partial: bool) -> bool {
     first && rest && (partial || (t.len() >= 2 && !at(t, 1).is_ascii_uppercase()))
 }
 
+/// `w` is the start of `word` (ASCII case ignored).
+fn starts_ci(word: &[u8], w: &[u8]) -> bool {
+    word.get(..w.len()).is_some_and(|p| p.eq_ignore_ascii_case(w))
+}
+
 /// A phone extension word (`x778`, `ext.`, `extension`), or its start.
 fn ext_like(t: &[u8], partial: bool) -> bool {
-    let lower: Vec<u8> = t.iter().map(u8::to_ascii_lowercase).collect();
-    let digits_after = |k: usize| all(lower.get(k..).unwrap_or_default(), |c| c.is_ascii_digit());
-    (lower.first() == Some(&b'x') && digits_after(1))
-        || matches!(lower.as_slice(), b"ext" | b"ext." | b"extension")
-        || (partial && !lower.is_empty() && b"extension".starts_with(&lower))
+    let digits_after = |k: usize| all(t.get(k..).unwrap_or_default(), |c| c.is_ascii_digit());
+    (matches!(t.first(), Some(b'x' | b'X')) && digits_after(1))
+        || [&b"ext"[..], b"ext.", b"extension"].iter().any(|w| w.eq_ignore_ascii_case(t))
+        || (partial && !t.is_empty() && starts_ci(b"extension", t))
 }
 
 /// The name of a month (`March`, `mar.`), or, when `partial`, its start.
@@ -1390,13 +1394,14 @@ fn month_like(t: &[u8], partial: bool) -> bool {
         b"november",
         b"december",
     ];
-    let w: Vec<u8> = t.strip_suffix(b".").unwrap_or(t).iter().map(u8::to_ascii_lowercase).collect();
+    let w = t.strip_suffix(b".").unwrap_or(t);
     !w.is_empty()
+        && w.len() <= 9
         && MONTHS.iter().any(|m| {
             if partial {
-                m.starts_with(&w)
+                starts_ci(m, w)
             } else {
-                *m == w.as_slice() || m.get(..3) == Some(w.as_slice())
+                m.eq_ignore_ascii_case(w) || (w.len() == 3 && starts_ci(m, w))
             }
         })
 }
@@ -1440,9 +1445,6 @@ fn digits_live(b: &[u8], s: usize, toks: &[(usize, usize)]) -> bool {
     if d > RUN_DIGITS || groups.len() > RUN_GROUPS || end - s > RUN_BYTES || ext && d < 7 {
         return false;
     }
-    if context::nearest(b, s, b"", RUN_LABELS).is_some() {
-        return true;
-    }
     let fits = |layout: &[usize]| {
         groups.len() <= layout.len()
             && groups.iter().enumerate().all(|(k, &g)| {
@@ -1455,7 +1457,7 @@ fn digits_live(b: &[u8], s: usize, toks: &[(usize, usize)]) -> bool {
             })
             && (growing || groups.len() < layout.len() || ext)
     };
-    match at(b, s) {
+    let unlabelled = match at(b, s) {
         b'+' => d <= 15,
         b'(' => d <= 12,
         b'0' => d <= 17,
@@ -1466,7 +1468,8 @@ fn digits_live(b: &[u8], s: usize, toks: &[(usize, usize)]) -> bool {
         }
         c if c.is_ascii_digit() => fits(&[3, 3, 4]),
         _ => false,
-    }
+    };
+    unlabelled || context::nearest(b, s, b"", RUN_LABELS).is_some()
 }
 
 /// Upper-case groups of a spaced IBAN (`GB82 WEST 1234 …`, at most 34
@@ -1583,7 +1586,14 @@ fn date_live(b: &[u8], toks: &[(usize, usize)]) -> bool {
 /// - A PEM header still open (`-----BEGIN RSA PRIV`) is held from its start.
 ///   (A complete PEM block without its end line is a match reaching the end:
 ///   the caller holds matches that cross its cut.)
+#[cfg(test)]
 pub(crate) fn open_tail(b: &[u8], max_token: usize) -> usize {
+    open_tail_from(b, 0, max_token)
+}
+
+/// [`open_tail`] for text whose bytes before `from` were decided already
+/// (kept as context for labels): no value is looked for starting there.
+pub(crate) fn open_tail_from(b: &[u8], from: usize, max_token: usize) -> usize {
     let n = b.len();
     let space = |i: usize| at(b, i).is_ascii_whitespace();
     let mut t = n;
@@ -1594,17 +1604,28 @@ pub(crate) fn open_tail(b: &[u8], max_token: usize) -> usize {
     // The chain of tokens joined by single spaces that the text ends in;
     // its last token `t..n` (empty after a space) may still grow.
     let joined = |i: usize| i >= 2 && at(b, i - 1) == b' ' && !space(i - 2);
-    let mut toks: Vec<(usize, usize)> = vec![(t, n)];
+    // Walked back from the end: up to CHAIN_TOKENS tokens, further only
+    // through a run of single characters.
+    let mut toks: Vec<(usize, usize)> = Vec::with_capacity(CHAIN_TOKENS + 1);
+    toks.push((t, n));
     let mut i = t;
-    while joined(i) && toks.len() <= SPACED_SINGLES && n - i <= 2 * SPACED_SINGLES + CHAIN_BYTES {
+    let mut all_singles = true;
+    while joined(i) && toks.len() <= SPACED_SINGLES {
         let e = i - 1;
         let mut k = e;
         while k > 0 && !space(k - 1) && e - k < CHAIN_BYTES {
             k -= 1;
         }
-        toks.insert(0, (k, e));
+        all_singles &= e - k == 1;
+        // Past CHAIN_TOKENS, or into the decided text, only a run of singles
+        // matters (it is held whole).
+        if (toks.len() > CHAIN_TOKENS || e < from) && !all_singles {
+            break;
+        }
+        toks.push((k, e));
         i = k;
     }
+    toks.reverse();
     // Spaced single characters: the normaliser joins the whole run.
     let single = |&(a, z): &(usize, usize)| z - a == 1 && at(b, a).is_ascii_alphanumeric();
     let open_slot = toks.last().is_some_and(|l| l.0 == l.1);
@@ -1620,11 +1641,17 @@ pub(crate) fn open_tail(b: &[u8], max_token: usize) -> usize {
     }
     for k in toks.len().saturating_sub(CHAIN_TOKENS)..toks.len().saturating_sub(1) {
         let Some(&(ts, te)) = toks.get(k) else { continue };
-        if n - ts > CHAIN_BYTES || ts >= s {
+        if n - ts > CHAIN_BYTES || ts >= s || ts < from {
             continue;
         }
         let rest = toks.get(k..).unwrap_or_default();
-        if upper_groups_live(b, rest) || words_live(b, rest) || date_live(b, rest) {
+        // Cheap first: what the token's first byte allows.
+        let c0 = at(b, ts);
+        let cap = c0.is_ascii_uppercase() || c0 == 0xC3;
+        if ((cap || c0.is_ascii_digit()) && words_live(b, rest))
+            || (c0.is_ascii_uppercase() && upper_groups_live(b, rest))
+            || (c0.is_ascii_alphanumeric() && date_live(b, rest))
+        {
             s = ts;
             break;
         }

@@ -268,8 +268,8 @@ impl Classifier {
     /// Where a stream must hold its text from: what a value still growing at
     /// the end may have started at ([`detect::open_tail`]); with custom rules
     /// that may match whitespace, the last [`HOLD_BYTES`] as well.
-    pub(crate) fn stream_cut(&self, text: &[u8], max_token: usize) -> usize {
-        let cut = detect::open_tail(text, max_token);
+    pub(crate) fn stream_cut(&self, text: &[u8], from: usize, max_token: usize) -> usize {
+        let cut = detect::open_tail_from(text, from, max_token);
         if self.customs.iter().any(custom::CustomMatcher::may_match_whitespace) {
             cut.min(text.len().saturating_sub(HOLD_BYTES))
         } else {

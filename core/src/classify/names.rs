@@ -839,8 +839,8 @@ pub(crate) fn is_voie(word: &[u8]) -> bool {
 
 /// The start of a particle or a French street type (a word still growing).
 pub(crate) fn starts_particle_or_voie(start: &[u8]) -> bool {
-    let lower: Vec<u8> = start.iter().map(u8::to_ascii_lowercase).collect();
-    !lower.is_empty() && PARTICLES.iter().chain(VOIES).any(|w| w.starts_with(&lower))
+    !start.is_empty()
+        && PARTICLES.iter().chain(VOIES).any(|w| w.get(..start.len()).is_some_and(|p| p.eq_ignore_ascii_case(start)))
 }
 
 /// Whether the capitalised `word` at `i` may start a person's name once

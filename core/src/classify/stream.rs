@@ -626,7 +626,8 @@ impl StreamRedactor {
         let len = buf.len();
         // The cut is found with the decided context before the text: a label
         // there (`phone:`) lets a run of digit groups be a value.
-        let mut limit = if final_ { len } else { cl.stream_cut(scan.as_bytes(), MAX_TOKEN_HOLD).saturating_sub(off) };
+        let mut limit =
+            if final_ { len } else { cl.stream_cut(scan.as_bytes(), off, MAX_TOKEN_HOLD).saturating_sub(off) };
         // Piece ends of this channel's undecided frames, in order.
         let ends: Vec<usize> = self
             .pending
@@ -866,33 +867,37 @@ const MAX_OTHER: usize = 32;
 
 /// Members anywhere in an event that identify or describe it rather than
 /// carry text (ids, names, enums, fingerprints, random padding).
-const META: &[&str] = &[
-    "type",
-    "role",
-    "id",
-    "index",
-    "object",
-    "model",
-    "modelVersion",
-    "finish_reason",
-    "finishReason",
-    "stop_reason",
-    "stop_sequence",
-    "name",
-    "status",
-    "event",
-    "event_type",
-    "system_fingerprint",
-    "obfuscation",
-    "service_tier",
-    "created_at",
-    "category",
-    "probability",
-    "severity",
-    "signature",
-    "tool_choice",
-    "truncation",
-];
+fn meta(k: &str) -> bool {
+    matches!(
+        k,
+        "type"
+            | "role"
+            | "id"
+            | "index"
+            | "object"
+            | "model"
+            | "modelVersion"
+            | "finish_reason"
+            | "finishReason"
+            | "stop_reason"
+            | "stop_sequence"
+            | "name"
+            | "status"
+            | "event"
+            | "event_type"
+            | "system_fingerprint"
+            | "obfuscation"
+            | "service_tier"
+            | "created_at"
+            | "category"
+            | "probability"
+            | "severity"
+            | "signature"
+            | "tool_choice"
+            | "truncation"
+    ) || k.ends_with("_id")
+        || k.ends_with("Id")
+}
 
 /// A string field outside the text channels and deltas.
 struct Field {
@@ -911,7 +916,7 @@ struct Field {
 /// choices stay apart.
 fn other_strings(cl: &Classifier, v: &Value, known: Option<&[Seg]>, room: usize, out: &mut Vec<Field>) {
     let w = FieldWalk { cl, known, room };
-    w.go(v, &mut Vec::new(), &mut String::from("$"), ("", false), out);
+    w.go(v, &mut Vec::new(), ("", false), out);
 }
 
 struct FieldWalk<'a> {
@@ -920,31 +925,63 @@ struct FieldWalk<'a> {
     room: usize,
 }
 
+/// A step of the walk: a member, or an array element (its position, and
+/// its `index` member or position as its name).
+#[derive(Clone, Copy)]
+enum FieldStep<'v> {
+    Key(&'v str),
+    Idx(usize, u64),
+}
+
 impl FieldWalk<'_> {
+    fn path(stack: &[FieldStep<'_>]) -> String {
+        let mut path = String::from("$");
+        for st in stack {
+            match *st {
+                FieldStep::Key(k) => json::push_key(&mut path, k),
+                FieldStep::Idx(_, name) => {
+                    let _ = std::fmt::Write::write_fmt(&mut path, format_args!("[{name}]"));
+                }
+            }
+        }
+        path
+    }
+
     /// `ctx`: the nearest member name and whether a clinical one is above.
-    fn go(&self, v: &Value, ptr: &mut Vec<Seg>, path: &mut String, ctx: (&str, bool), out: &mut Vec<Field>) {
+    fn go<'v>(&self, v: &'v Value, stack: &mut Vec<FieldStep<'v>>, ctx: (&'v str, bool), out: &mut Vec<Field>) {
         let cl = self.cl;
-        if out.len() >= self.room
-            || ptr.len() > 8
-            || (!cl.fields.is_empty() && cl.fields.iter().any(|f| f.matches(path)))
-        {
+        if out.len() >= self.room || stack.len() > 8 {
             return;
+        }
+        if !cl.fields.is_empty() && matches!(v, Value::String(_) | Value::Object(_) | Value::Array(_)) {
+            let path = Self::path(stack);
+            if cl.fields.iter().any(|f| f.matches(&path)) {
+                return;
+            }
         }
         match v {
             Value::String(_) => {
                 let same = self.known.is_some_and(|k| {
-                    k.len() == ptr.len()
-                        && k.iter().zip(ptr.iter()).all(|(a, b)| match (a, b) {
-                            (Seg::Key(x), Seg::Key(y)) => x == y,
-                            (Seg::Idx(x), Seg::Idx(y)) => x == y,
+                    k.len() == stack.len()
+                        && k.iter().zip(stack.iter()).all(|(a, b)| match (a, b) {
+                            (Seg::Key(x), FieldStep::Key(y)) => x == y,
+                            (Seg::Idx(x), FieldStep::Idx(y, _)) => x == y,
                             _ => false,
                         })
                 });
                 if !same {
+                    let path = Self::path(stack);
+                    let ptr = stack
+                        .iter()
+                        .map(|st| match *st {
+                            FieldStep::Key(k) => Seg::Key(std::borrow::Cow::Owned(k.to_string())),
+                            FieldStep::Idx(i, _) => Seg::Idx(i),
+                        })
+                        .collect();
                     out.push(Field {
-                        ptr: ptr.clone(),
+                        ptr,
                         key: format!("field:{path}"),
-                        loc: path.clone(),
+                        loc: path,
                         member: ctx.0.to_string(),
                         icd: ctx.1,
                     });
@@ -952,31 +989,27 @@ impl FieldWalk<'_> {
             }
             Value::Array(items) => {
                 for (k, item) in items.iter().enumerate() {
-                    let len = path.len();
                     let name = item.get("index").and_then(Value::as_u64).unwrap_or(k as u64);
-                    path.push_str(&format!("[{name}]"));
-                    ptr.push(Seg::Idx(k));
-                    self.go(item, ptr, path, ctx, out);
-                    ptr.pop();
-                    path.truncate(len);
+                    stack.push(FieldStep::Idx(k, name));
+                    self.go(item, stack, ctx, out);
+                    stack.pop();
                 }
             }
             Value::Object(map) => {
-                let parts = path.starts_with("$.candidates[") && path.ends_with("].content");
+                let parts = matches!(
+                    stack.as_slice(),
+                    [FieldStep::Key("candidates"), FieldStep::Idx(..), FieldStep::Key("content")]
+                );
                 for (k, item) in map {
-                    let id = k.ends_with("_id") || k.ends_with("Id");
-                    if k == "delta" || (parts && k == "parts") || META.contains(&k.as_str()) || id {
+                    if k == "delta" || (parts && k == "parts") || meta(k) {
                         continue;
                     }
                     if !(item.is_string() || item.is_object() || item.is_array()) {
                         continue;
                     }
-                    let len = path.len();
-                    json::push_key(path, k);
-                    ptr.push(Seg::Key(std::borrow::Cow::Owned(k.clone())));
-                    self.go(item, ptr, path, (k, ctx.1 || json::is_clinical(k)), out);
-                    ptr.pop();
-                    path.truncate(len);
+                    stack.push(FieldStep::Key(k));
+                    self.go(item, stack, (k, ctx.1 || json::is_clinical(k)), out);
+                    stack.pop();
                 }
             }
             _ => {}

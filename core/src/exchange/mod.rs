@@ -590,7 +590,9 @@ impl Exchange {
         call.response = None;
         call.response_done = false;
         self.status = Some(status);
-        self.held_response = false;
+        // The answer's headers are the filter's to write (a local reply):
+        // a blocked answer gets its 403.
+        self.held_response = true;
         let mut got = headers.clone();
         got.retain(|(k, _)| k != ":status");
         got.push((":status".into(), status.to_string()));

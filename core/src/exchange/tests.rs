@@ -799,5 +799,24 @@ fn a_refused_stream_options_is_retried_without_it() {
             replaced(&outs, Side::Request).is_some_and(|b| String::from_utf8_lossy(&b).contains("include_usage"));
         assert_eq!(again, retry_status != Some(200), "{host}");
     }
+    // A retried answer is inspected like any: a secret in it is blocked with a 403.
+    let mut rt = runtime("{}");
+    let mut ex = Exchange::new();
+    let f = facts("f.example", "400");
+    let _ = request(&mut ex, &mut rt, &f, &[]);
+    let _ = ex.handle(&mut rt, &f, Event::ResponseHeaders { end_of_stream: false });
+    let secret = br#"{"choices":[{"message":{"content":"key AKIAIOSFODNN7EXAMPLE"}}]}"#.to_vec();
+    let rf = RetryFacts {
+        f: f.clone(),
+        call: Some((headers(&[(":status", "200"), ("content-type", "application/json")]), secret)),
+    };
+    let a = ex.handle(&mut rt, &rf, Event::RetryAnswered { status: Some(200) });
+    let reply = a.effects.iter().find_map(|e| match e {
+        Effect::Reply { status, body, .. } => Some((*status, String::from_utf8_lossy(body).into_owned())),
+        _ => None,
+    });
+    let (status, body) = reply.unwrap_or_default();
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("secret_in_response") && !body.contains("AKIA"), "{body}");
     super::retry::forget_all();
 }
