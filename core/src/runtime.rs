@@ -19,6 +19,8 @@ pub struct Runtime {
     pub tokens: crate::identity::TokenCache,
     /// Headers the VM's exchanges hold while they read a body.
     pub holds: crate::exchange::hold::Holds,
+    /// Upstreams that refused the `stream_options` the filter adds.
+    pub refusals: crate::exchange::retry::Refusals,
 }
 
 /// Problems of the VM's environment that stop the filter from starting
@@ -87,6 +89,7 @@ impl Runtime {
             classifier,
             tokens: Default::default(),
             holds: Default::default(),
+            refusals: Default::default(),
         })
     }
 }

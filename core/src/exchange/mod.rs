@@ -13,7 +13,7 @@ pub mod hold;
 pub mod inspect;
 mod preview;
 mod request_facts;
-mod retry;
+pub mod retry;
 #[cfg(test)]
 mod tests;
 
@@ -466,7 +466,7 @@ impl Exchange {
                 // Not where the upstream refused the option before (this VM).
                 let authority = self.facts.as_ref().map_or("", |f| f.authority.as_str());
                 let key = retry::key(d.provider, authority, d.api_version.as_deref());
-                if !retry::refused(&key) {
+                if !rt.refusals.refused(&key) {
                     if let Some(new) = ai::inject_stream_usage(d, rewritten.as_deref().unwrap_or(&body)) {
                         let before = rewritten.replace(new).unwrap_or_else(|| body.clone());
                         let headers = std::mem::take(&mut call.sent_headers);
@@ -581,7 +581,7 @@ impl Exchange {
         };
         if (200..300).contains(&status) {
             if let Some(original) = &call.original {
-                retry::remember(&original.key);
+                rt.refusals.remember(&original.key);
             }
         }
         // The answer is to the request without the option: nothing to take back.

@@ -6,7 +6,6 @@
 //! remembers the upstreams that refused (by provider, host and API version)
 //! so that later requests to them are not injected.
 
-use std::cell::RefCell;
 use std::collections::VecDeque;
 
 /// Upstreams remembered per VM; the oldest is forgotten first.
@@ -14,40 +13,35 @@ const REMEMBERED: usize = 64;
 /// How long the retried call may take (a whole completion, streamed or not).
 pub const TIMEOUT_MS: u32 = 300_000;
 
-thread_local! {
-    // One filter VM is one thread: this is the VM's memory.
-    static REFUSED: RefCell<VecDeque<String>> = const { RefCell::new(VecDeque::new()) };
+/// The upstreams that refused the option, per VM (in the runtime); the
+/// oldest is forgotten first.
+#[derive(Debug, Default)]
+pub struct Refusals {
+    keys: VecDeque<String>,
+}
+
+impl Refusals {
+    /// Whether this upstream refused the option before.
+    pub fn refused(&self, key: &str) -> bool {
+        self.keys.iter().any(|k| k == key)
+    }
+
+    /// Remembers that this upstream refuses the option.
+    pub fn remember(&mut self, key: &str) {
+        if self.refused(key) {
+            return;
+        }
+        if self.keys.len() >= REMEMBERED {
+            self.keys.pop_front();
+        }
+        self.keys.push_back(key.to_string());
+    }
 }
 
 /// The cache key of an upstream: provider, host (as the client named it)
 /// and API version.
 pub fn key(provider: &str, authority: &str, api_version: Option<&str>) -> String {
     format!("{provider} {} {}", authority.to_ascii_lowercase(), api_version.unwrap_or("-"))
-}
-
-/// Whether this upstream refused the option before.
-pub fn refused(key: &str) -> bool {
-    REFUSED.with(|r| r.borrow().iter().any(|k| k == key))
-}
-
-/// Remembers that this upstream refuses the option.
-pub fn remember(key: &str) {
-    REFUSED.with(|r| {
-        let mut r = r.borrow_mut();
-        if r.iter().any(|k| k == key) {
-            return;
-        }
-        if r.len() >= REMEMBERED {
-            r.pop_front();
-        }
-        r.push_back(key.to_string());
-    });
-}
-
-/// Forgets every upstream (tests).
-#[cfg(test)]
-pub fn forget_all() {
-    REFUSED.with(|r| r.borrow_mut().clear());
 }
 
 /// Whether an upstream's status may be its refusal of the option: the
@@ -93,19 +87,19 @@ mod tests {
 
     #[test]
     fn the_cache_is_bounded_and_keyed_by_upstream() {
-        forget_all();
+        let mut r = Refusals::default();
         let a = key("openai_compatible", "LLM.example", None);
         assert_eq!(a, "openai_compatible llm.example -");
-        assert!(!refused(&a));
-        remember(&a);
-        remember(&a);
-        assert!(refused(&a) && !refused(&key("openai_compatible", "llm.example", Some("v2"))));
+        assert!(!r.refused(&a));
+        r.remember(&a);
+        r.remember(&a);
+        assert_eq!(r.keys.len(), 1);
+        assert!(r.refused(&a) && !r.refused(&key("openai_compatible", "llm.example", Some("v2"))));
         for k in 0..REMEMBERED {
-            remember(&format!("k{k}"));
+            r.remember(&format!("k{k}"));
         }
-        assert!(!refused(&a), "the oldest is forgotten first");
-        assert!(refused("k0") && refused(&format!("k{}", REMEMBERED - 1)));
-        forget_all();
+        assert!(!r.refused(&a), "the oldest is forgotten first");
+        assert!(r.refused("k0") && r.refused(&format!("k{}", REMEMBERED - 1)));
     }
 
     #[test]

@@ -730,7 +730,6 @@ fn a_refused_stream_options_is_retried_without_it() {
         headers(&[(":status", "200"), ("content-type", "text/event-stream"), ("transfer-encoding", "chunked")]),
         stream.as_bytes().to_vec(),
     ));
-    super::retry::forget_all();
     for (host, refusal, retry_status, retried, reply_status) in [
         ("a.example", "400", Some(200), true, Some(200)),
         ("b.example", "422", Some(200), true, Some(200)),
@@ -818,5 +817,4 @@ fn a_refused_stream_options_is_retried_without_it() {
     let (status, body) = reply.unwrap_or_default();
     assert_eq!(status, 403, "{body}");
     assert!(body.contains("secret_in_response") && !body.contains("AKIA"), "{body}");
-    super::retry::forget_all();
 }
