@@ -111,7 +111,10 @@ def bodies(d):
     response = {"id": "chatcmpl-bench", "object": "chat.completion", "created": 1_800_000_000, "model": "gpt-4o-mini-2024-07-18",
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": text(16_100, 8)}, "finish_reason": "stop"}],
                 "usage": {"prompt_tokens": 2100, "completion_tokens": 3900, "total_tokens": 6000}}
-    stream_req = {"model": "gpt-4o-mini", "stream": True, "messages": [{"role": "user", "content": "Write the visit summary."}]}
+    # The client asks for usage itself (the upstream always sends the usage chunk, as OpenAI does when
+    # asked): with the filter's injection the chunk would be taken back from a client that did not ask.
+    stream_req = {"model": "gpt-4o-mini", "stream": True, "stream_options": {"include_usage": True},
+                  "messages": [{"role": "user", "content": "Write the visit summary."}]}
     chunk = lambda delta, finish=None: {"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1_800_000_000,
                                         "model": "gpt-4o-mini-2024-07-18",
                                         "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
