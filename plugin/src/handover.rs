@@ -75,6 +75,17 @@ pub fn adopt_into(rt: &mut Runtime, now_ms: u64) {
     }
 }
 
+/// The held-headers tick of the retired runtimes: their requests still run
+/// against them, so their stalled headers are released from here.
+pub fn tick_orphan_holds(now_ms: u64) -> Vec<proxy_audit_core::exchange::hold::HoldTick> {
+    ORPHANS.with(|o| {
+        o.borrow()
+            .iter()
+            .filter_map(|orphan| orphan.try_borrow_mut().ok().map(|mut old| old.tick_holds(now_ms)))
+            .collect()
+    })
+}
+
 /// The last instance retires: its trail records still buffered and the
 /// ranges of the events not delivered go to Envoy's log (see the module doc).
 pub fn log_undelivered(emitter: &Emitter) {

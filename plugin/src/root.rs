@@ -238,16 +238,21 @@ impl RootContext for Root {
         self.flush();
         self.finish_drain();
         // Held headers that stalled: released with their stream effective.
+        // Requests that started before a reload run against the retired runtime.
         let Some(shared) = &self.shared else { return };
-        let tick = shared.borrow_mut().tick_holds(host::now_ms());
-        for (context_id, effects) in tick.release {
-            if crate::raw::set_effective_context(context_id) {
-                effects.into_iter().for_each(crate::http::carry_out);
+        let now = host::now_ms();
+        let mut ticks = crate::handover::tick_orphan_holds(now);
+        ticks.push(shared.borrow_mut().tick_holds(now));
+        for tick in ticks {
+            for (context_id, effects) in tick.release {
+                if crate::raw::set_effective_context(context_id) {
+                    effects.into_iter().for_each(crate::http::carry_out);
+                }
             }
-        }
-        if let Some(line) = tick.log {
-            crate::raw::set_effective_context(self.context_id);
-            host::log(LogLevel::Error, &line);
+            if let Some(line) = tick.log {
+                crate::raw::set_effective_context(self.context_id);
+                host::log(LogLevel::Error, &line);
+            }
         }
     }
 

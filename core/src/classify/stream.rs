@@ -516,8 +516,10 @@ impl StreamRedactor {
                         constant: false,
                     });
                     // The same value again is metadata repeated by every event
-                    // (a fingerprint, a status), not a value streamed in pieces.
-                    o.constant |= !o.last.is_empty() && o.last == text;
+                    // (a fingerprint, a status), not a value streamed in pieces:
+                    // decided per event, so one repeat (`"5"`, `"5"`) does not
+                    // end the field's joining for good.
+                    o.constant = !o.last.is_empty() && o.last == text;
                     o.last.clone_from(&text);
                 }
                 let start = c.buf.len();
@@ -574,7 +576,7 @@ impl StreamRedactor {
         for ci in 0..self.chans.len() {
             let fresh = self.chans.get_mut(ci).is_some_and(|c| std::mem::take(&mut c.fresh));
             let ends = ending_chans.contains(&ci)
-                || self.chans.get(ci).is_some_and(|c| ending.iter().any(|e| c.loc.starts_with(e.as_str())));
+                || self.chans.get(ci).is_some_and(|c| ending.iter().any(|e| under(&c.loc, e)));
             if fresh || final_ || ends {
                 self.decide(cl, ci, final_ || ends);
             }
@@ -834,6 +836,12 @@ fn emit(mut p: Pending, out: &mut Vec<u8>, injected_usage: bool) {
             out.extend_from_slice(&crate::ai::encode_eventstream_raw(&header_bytes, &payload));
         }
     }
+}
+
+/// `loc` is `prefix` or below it (`$.choices[1]` covers `$.choices[1].delta`,
+/// not `$.choices[10]`); the empty prefix covers every location.
+fn under(loc: &str, prefix: &str) -> bool {
+    loc.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']) || prefix.is_empty())
 }
 
 /// Equal values, members in the same order (cheaper than `==`, which
@@ -1113,5 +1121,19 @@ impl From<fields::Seg> for Seg {
             fields::Seg::Key(k) => Seg::Key(std::borrow::Cow::Borrowed(k)),
             fields::Seg::Idx(i) => Seg::Idx(i),
         }
+    }
+}
+
+#[cfg(test)]
+mod under_tests {
+    use super::under;
+
+    #[test]
+    fn a_choice_covers_its_own_locations_only() {
+        assert!(under("$.choices[1]", "$.choices[1]"));
+        assert!(under("$.choices[1].delta.content", "$.choices[1]"));
+        assert!(under("$.choices[1][0]", "$.choices[1]"));
+        assert!(!under("$.choices[10].delta.content", "$.choices[1]"));
+        assert!(under("$.anything", ""));
     }
 }

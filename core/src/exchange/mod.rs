@@ -616,6 +616,16 @@ impl Exchange {
                     reply_headers.retain(|(k, _)| !k.eq_ignore_ascii_case(name))
                 }
                 Effect::ReplaceBody { side: Side::Response, bytes, .. } => reply_body = bytes,
+                // The retried answer itself is refused (oversize or compressed
+                // with `on_oversize: reject`): that refusal is the one reply.
+                Effect::LocalReply { status, body, audit_id, .. } => {
+                    reply_status = status;
+                    reply_headers = vec![
+                        ("content-type".to_string(), "application/json".to_string()),
+                        ("x-proxy-audit-id".to_string(), audit_id),
+                    ];
+                    reply_body = body.into_bytes();
+                }
                 other => out.effects.push(other),
             }
         }
