@@ -278,13 +278,39 @@ fn match_words(hay: &[u8], p: usize, words: Words, whole: bool) -> Option<usize>
     let mut found = None;
     for w in words.with_first(usize::from(lc.wrapping_sub(b'a'))) {
         let Some(end) = match_at(hay, p, w) else { continue };
-        let nc = at(hay, end);
-        let last = at(hay, end.saturating_sub(1));
-        if (w.len() > 4 && !whole) || !is_alpha(nc) || (last.is_ascii_lowercase() && nc.is_ascii_uppercase()) {
-            found = Some(found.map_or(end, |f: usize| f.max(end)));
-        }
+        let end = if (w.len() > 4 && !whole) || word_end(hay, p, end) {
+            end
+        } else if w.len() >= 3 && plural_end(hay, end) {
+            end + 1
+        } else {
+            continue;
+        };
+        found = Some(found.map_or(end, |f: usize| f.max(end)));
     }
     found
+}
+
+/// Whether a word matched at `hay[p..end]` ends there: no letter follows,
+/// or a camelCase hump (`ssnNumber`), or an acronym's end (`NHSNumber`,
+/// `DEANumber`: an upper-case word followed by a capitalised one).
+fn word_end(hay: &[u8], p: usize, end: usize) -> bool {
+    let (last, nc) = (at(hay, end.saturating_sub(1)), at(hay, end));
+    !is_alpha(nc)
+        || (last.is_ascii_lowercase() && nc.is_ascii_uppercase())
+        || (nc.is_ascii_uppercase()
+            && at(hay, end + 1).is_ascii_lowercase()
+            && hay.get(p..end).is_some_and(|w| w.iter().all(|c| !c.is_ascii_lowercase())))
+}
+
+/// A plural `s` at `end` that ends a member name (`npis:`, `NPIs=`,
+/// `ssns"`, the end of a key): prose plurals (`pans`, `calls`) are no label.
+fn plural_end(hay: &[u8], end: usize) -> bool {
+    let last = at(hay, end.saturating_sub(1));
+    let s_ok = at(hay, end) == b's' || (at(hay, end) == b'S' && last.is_ascii_uppercase());
+    let after = at(hay, end + 1);
+    s_ok && (end + 1 == hay.len()
+        || matches!(after, b':' | b'=' | b'"' | b'\'' | b'_' | b'[')
+        || (after.is_ascii_uppercase() && last.is_ascii_alphabetic()))
 }
 
 /// [`last_word_end`]; with `whole`, every word must end at a word end.
@@ -424,6 +450,22 @@ mod tests {
         assert!(has_word(b"date de naissance", DOB));
         assert!(!has_word(b"mission", SIN));
         assert!(has_word(b"SIN#", SIN));
+    }
+
+    #[test]
+    fn acronyms_and_plurals_of_member_names_are_labels() {
+        assert!(has_word(b"NHSNumber", NHS));
+        assert!(has_word(b"DEANumber", DEA));
+        assert!(has_word(b"patientNHSNumber", NHS));
+        assert!(!has_word(b"DEAN", DEA), "an upper-case word goes on");
+        assert!(!has_word(b"Deanery", DEA));
+        assert!(has_word(b"npis", NPI));
+        assert!(has_word(b"  npis:\n    - ", NPI));
+        assert!(has_word(b"NPIs=", NPI));
+        assert!(has_word(b"ssns_list", SSN));
+        assert!(!has_word(b"two pans of water ", CARD), "a plural in prose");
+        assert!(!has_word(b"sins ", SIN));
+        assert!(!has_word(b"nis:", NINO), "two-letter words take no plural");
     }
 
     #[test]

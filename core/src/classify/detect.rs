@@ -135,8 +135,48 @@ impl ScanCtx<'_> {
     }
 }
 
-/// Scans `b` with every enabled built-in, appending hits to `out`.
+/// Scans `b` with every enabled built-in, appending hits to `out`. The
+/// cells of a table in `b` are scanned each on its own, with its column's
+/// name as context ([`tabular`]).
 pub(crate) fn scan(b: &[u8], cx: &ScanCtx<'_>, out: &mut Vec<Hit>) {
+    let cells = tabular::cells(b);
+    if cells.is_empty() {
+        return scan_text(b, cx, out);
+    }
+    let piece = |s: usize, e: usize, cx: &ScanCtx<'_>, out: &mut Vec<Hit>| {
+        let from = out.len();
+        scan_text(b.get(s..e).unwrap_or_default(), cx, out);
+        for h in out.iter_mut().skip(from) {
+            h.start += s;
+            h.end += s;
+        }
+    };
+    let mut pos = 0;
+    for c in &cells {
+        piece(pos, c.start, cx, out);
+        let key = if c.key.is_empty() { cx.key } else { &c.key[..] };
+        let cell = ScanCtx {
+            enabled: cx.enabled,
+            key,
+            icd: cx.icd || context::has_word(key, context::ICD),
+            first_only: cx.first_only,
+            spaced: std::cell::Cell::new(false),
+            name_key: context::has_word(key, names::NAME_LABELS),
+        };
+        piece(c.start, c.end, &cell, out);
+        if cell.spaced.get() {
+            cx.spaced.set(true);
+        }
+        pos = c.end;
+        if cx.first_only && !out.is_empty() {
+            return;
+        }
+    }
+    piece(pos, b.len(), cx, out);
+}
+
+/// [`scan`] of text taken as a whole.
+fn scan_text(b: &[u8], cx: &ScanCtx<'_>, out: &mut Vec<Hit>) {
     let n = b.len();
     let mut i = 0;
     // A key like "aws_secret_access_key" puts the whole value in context.
@@ -219,7 +259,7 @@ fn class(c: u8) -> u8 {
 
 // ---------------------------------------------------------------- context words
 
-use super::{context, names, phone};
+use super::{context, names, phone, tabular};
 
 const AWS_WORDS: context::Words = context::words(&[b"aws", b"secret"]);
 
