@@ -161,12 +161,15 @@ pub(crate) const DOB: Words = words(&[
 pub(crate) const MRN: Words = words(&[
     b"chart number",
     b"chart no",
-    b"dossier",
+    b"dossier m\xc3\xa9dical",
+    b"dossier patient",
+    b"dossiernummer",
     "historia clínica".as_bytes(),
     b"historia clinica",
     b"mrn",
     b"medical record",
     b"med rec",
+    "numéro de dossier".as_bytes(),
     b"patient id",
     b"patient no",
     b"patient number",
@@ -371,13 +374,150 @@ pub(crate) fn distance(b: &[u8], start: usize, key: &[u8], words: Words) -> Opti
 }
 
 /// Where a window of `len` bytes before `start` begins: never inside a word
-/// (the tail of "spring" is not "ring").
+/// (the tail of "spring" is not "ring"), nor before the [`fence`].
 fn window_start(b: &[u8], start: usize, len: usize) -> usize {
     let mut from = start.saturating_sub(len);
     while from > 0 && from < start && is_alpha(at(b, from - 1)) {
         from += 1;
     }
-    from
+    from.max(fence(b, from, start))
+}
+
+/// Member names that say nothing of their value (`type: mobile` /
+/// `value: …` pairs; one-letter names such as `?q=`): a label before them
+/// still names the value.
+const GENERIC_KEYS: &[&[u8]] = &[b"data", b"nr", b"no", b"number", b"nummer", b"numero", b"text", b"val", b"value"];
+
+/// Elements that hold a value without naming it (`<dd>`, `<td>`, `<span>`):
+/// the label is before them (`<dt>`, `<th>`, `<label>`).
+const GENERIC_TAGS: &[&[u8]] = &[
+    b"a",
+    b"b",
+    b"br",
+    b"code",
+    b"dd",
+    b"div",
+    b"dl",
+    b"dt",
+    b"em",
+    b"i",
+    b"input",
+    b"label",
+    b"li",
+    b"p",
+    b"pre",
+    b"span",
+    b"strong",
+    b"td",
+    b"textarea",
+    b"th",
+    b"tr",
+    b"value",
+];
+
+fn in_ci(w: &[u8], list: &[&[u8]]) -> bool {
+    list.iter().any(|x| x.eq_ignore_ascii_case(w))
+}
+
+fn key_byte(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.') || c >= 0x80
+}
+
+/// Where the labels that may name the value at `start` begin, in
+/// `b[from..start]`: a label names the value right after it, not one past
+/// another field. Labels before any of these do not count:
+/// - the line before the value's line (a label is on the value's line or
+///   right above it);
+/// - the nearest member name of another field (`key:`, `key=`, `"key":`,
+///   `<key>`), itself included in what counts (`ssn: …` keeps its label);
+///   generic names (`value:`, `<td>`) and the attributes of the tag holding
+///   the value are no field of their own;
+/// - another value: a token of five digits or more (`NHS number is
+///   8942376436, bytes: 5735599248`: the label named the first number).
+pub(crate) fn fence(b: &[u8], from: usize, start: usize) -> usize {
+    let hay = b.get(from..start).unwrap_or_default();
+    let mut f = from;
+    if let Some(l1) = memchr::memrchr(b'\n', hay) {
+        if let Some(l2) = memchr::memrchr(b'\n', hay.get(..l1).unwrap_or_default()) {
+            f = from + l2 + 1;
+        }
+    }
+    let mut k = start;
+    // Digits in the token being walked back over, and whether it touches the value.
+    let mut digits = 0usize;
+    let mut token_end = start;
+    let mut in_tag = false;
+    while k > f {
+        k -= 1;
+        let c = at(b, k);
+        if c.is_ascii_digit() {
+            digits += 1;
+            continue;
+        }
+        if c.is_ascii_whitespace() || matches!(c, b',' | b';' | b'"' | b'\'' | b'<' | b'>' | b'=' | b'(' | b'[' | b'{')
+        {
+            if digits >= 5 && token_end < start {
+                return token_end;
+            }
+            digits = 0;
+            token_end = k;
+        } else if !(key_byte(c) || matches!(c, b'/' | b':' | b'+' | b')')) {
+            digits = 0;
+            token_end = k;
+        }
+        match c {
+            b'>' => {
+                // An opening tag right before: its name is a member name.
+                let open = b.get(f..k).and_then(|t| memchr::memrchr(b'<', t)).map(|o| f + o);
+                if let Some(o) = open {
+                    let ne = (o + 1..k).find(|&j| !key_byte(at(b, j))).unwrap_or(k);
+                    let name = b.get(o + 1..ne).unwrap_or_default();
+                    if !name.is_empty() && !in_ci(name, GENERIC_TAGS) && at(b, o + 1) != b'/' {
+                        return o + 1;
+                    }
+                }
+            }
+            b'<' => in_tag = false,
+            b':' | b'=' if !in_tag => {
+                if at(b, k + 1) == b'/' || at(b, k + 1) == b':' || (k > 0 && at(b, k - 1) == b':') {
+                    continue;
+                }
+                let mut e = k;
+                while e > f && matches!(at(b, e - 1), b' ' | b'"' | b'\'') {
+                    e -= 1;
+                }
+                let mut t0 = e;
+                while t0 > f && key_byte(at(b, t0 - 1)) {
+                    t0 -= 1;
+                }
+                if t0 == e || at(b, t0).is_ascii_digit() {
+                    continue;
+                }
+                let mut p = t0;
+                while p > f && matches!(at(b, p - 1), b' ' | b'"' | b'\'' | b'\t') {
+                    p -= 1;
+                }
+                let before = if p == 0 { b'\n' } else { at(b, p - 1) };
+                let sep =
+                    matches!(before, b'\n' | b'\r' | b',' | b';' | b'{' | b'&' | b'?' | b'|' | b'[' | b'<' | b'-');
+                // Inside a tag (`<input name="x" value="…">`) attributes are one field.
+                if b.get(f..t0).is_some_and(|t| {
+                    let lt = memchr::memrchr(b'<', t);
+                    lt.is_some_and(|l| memchr::memrchr(b'>', t).is_none_or(|g| g < l))
+                }) {
+                    in_tag = true;
+                    continue;
+                }
+                let name = b.get(t0..e).unwrap_or_default();
+                // One letter (`?q=`) names no field.
+                if (sep || c == b'=' || p == f) && name.len() > 1 && !in_ci(name, GENERIC_KEYS) {
+                    return t0;
+                }
+            }
+            _ => {}
+        }
+    }
+    f
 }
 
 /// The [`distance`] of a label given by the member name.
@@ -415,7 +555,17 @@ pub(crate) fn nearest(b: &[u8], start: usize, key: &[u8], cands: &[(u16, Words)]
     if let Some((end, ent)) = best {
         return Some((ent, start - (from + end)));
     }
-    cands.iter().find(|(_, w)| has_word(key, *w)).map(|&(ent, _)| (ent, KEY))
+    // In a member name the last label is the head (`numero_carte`,
+    // `número de historia clínica`, `patient_phone`).
+    let mut in_key: Option<(usize, u16)> = None;
+    for &(ent, w) in cands {
+        if let Some(end) = last_word_end(key, w) {
+            if in_key.is_none_or(|(be, _)| end > be) {
+                in_key = Some((end, ent));
+            }
+        }
+    }
+    in_key.map(|(_, ent)| (ent, KEY))
 }
 
 /// An identifier word right before `start` (within 24 bytes), and no
@@ -475,6 +625,41 @@ mod tests {
         assert_eq!(nearest(t, t.len(), b"", cands), Some((5, 1)));
         assert_eq!(nearest(b"nothing here ", 13, b"nhs_number", cands), Some((7, KEY)));
         assert_eq!(nearest(b"nothing here ", 13, b"", cands), None);
+        let both: &[(u16, Words)] = &[(1, PHONE), (2, MRN)];
+        assert_eq!(nearest(b"", 0, "número de historia clínica".as_bytes(), both), Some((2, KEY)));
+        assert_eq!(nearest(b"", 0, b"mrn_phone", both), Some((1, KEY)));
+    }
+
+    /// What is left of `t` for labels of a value at its end.
+    fn seen(t: &str) -> &str {
+        &t[fence(t.as_bytes(), 0, t.len())..]
+    }
+
+    #[test]
+    fn a_label_names_the_value_after_it_not_one_past_another_field() {
+        // Member names of other fields.
+        assert_eq!(seen("contacts:\n    - type: aws_account\n      value: \""), "type: aws_account\n      value: \"");
+        assert_eq!(seen("phone=1, account_id="), "account_id=");
+        assert_eq!(seen("{\"logger\": \"svc.contact\", \"aws_account\": \""), "aws_account\": \"");
+        assert_eq!(seen("patient_mrn = '707558' AND zip = '"), "zip = '");
+        assert_eq!(seen("<cc_number>2711</cc_number>\n  <aws_account>"), "aws_account>");
+        assert_eq!(seen("'cardNumber': '3468', 'imei': '"), "imei': '");
+        // Its own name, generic names and a tag's attributes keep the label.
+        assert_eq!(seen("x\nssn: "), "ssn: ");
+        assert_eq!(seen("type: mobile\n  value: "), "type: mobile\n  value: ");
+        assert_eq!(
+            seen("<label for=\"ssn\">SSN</label>\n  <input type=\"text\" name=\"q\" value=\""),
+            "<label for=\"ssn\">SSN</label>\n  <input type=\"text\" name=\"q\" value=\""
+        );
+        assert_eq!(seen("<dt>NHS number</dt>\n  <dd>"), "<dt>NHS number</dt>\n  <dd>");
+        assert_eq!(seen("The SSN of the patient: "), "The SSN of the patient: ");
+        assert_eq!(seen("see https://x.org/a?b "), "see https://x.org/a?b ");
+        // Two lines up is another field.
+        assert_eq!(seen("<div class=\"card\">\n<dt>IMEI</dt>\n  <dd>"), "<dt>IMEI</dt>\n  <dd>");
+        // Another value between.
+        assert_eq!(seen("NHS number is 8942376436, bytes "), ", bytes ");
+        assert_eq!(seen("née le : 31/08/1966. Le version est "), " Le version est ");
+        assert_eq!(seen("card (16 digits): "), "card (16 digits): ");
     }
 
     #[test]

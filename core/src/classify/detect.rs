@@ -356,6 +356,13 @@ fn card_valid(d: &[u8]) -> bool {
     (12..=19).contains(&d.len()) && card_brand_ok(d) && luhn(d)
 }
 
+/// [`card_valid`], for digits with no card label: 14 digits or more. A
+/// 13-digit Visa is no longer issued, while EAN-13 barcodes starting with
+/// 4 (Germany) pass brand and Luhn one time in ten.
+fn bare_card_valid(d: &[u8]) -> bool {
+    d.len() >= 14 && card_valid(d)
+}
+
 /// IBAN lengths per country (SWIFT registry).
 fn iban_len(cc: &[u8]) -> Option<usize> {
     Some(match cc {
@@ -577,6 +584,19 @@ fn numeric(b: &[u8], i: usize, cx: &ScanCtx<'_>, out: &mut Vec<Hit>) -> usize {
     // or is `1 (415) 555-2671` or `12 March 1985`.
     let next_is = |c: fn(&u8) -> bool| at(b, end) == b' ' && c(&at(b, end + 1));
     if total < 7 && gr.n < 3 && !(next_is(|&c| c == b'(') || (gr.len(0) <= 2 && next_is(u8::is_ascii_uppercase))) {
+        // `12 mars 1985`, `23. Dezember 1972` after a birth label.
+        if gr.n == 1 && gr.len(0) <= 2 && cx.on(e::DATE_OF_BIRTH) && matches!(at(b, end), b' ' | b'.' | b'e') {
+            if let Some(de) = day_month_year(b, s).filter(|_| ctx(b, s, cx, context::DOB)) {
+                return hit(out, s, de, e::DATE_OF_BIRTH);
+            }
+        }
+        // Six digits after a medical record label (`MRN 240812`).
+        if total == 6 && gr.n == 1 && cx.on(e::MRN) && clean_end(b, end) && !glued(b, s, end) {
+            let near = context::nearest(b, s, cx.key, OTHER_LABELS);
+            if near.is_some_and(|(l, d)| l == e::MRN && !context::identifier_nearer(b, s, cx.key, Some(d))) {
+                return hit(out, s, end, e::MRN);
+            }
+        }
         return end;
     }
     let clean = clean_end(b, end);
@@ -736,10 +756,7 @@ fn skip_identifier(b: &[u8], end: usize) -> usize {
 /// (space or dash). Without `labelled`, brand and Luhn must hold.
 fn card_groups(b: &[u8], gr: &Groups, labelled: bool) -> Option<usize> {
     let s = gr.start();
-    let ok = |dd: &[u8]| {
-        let min = if labelled { 12 } else { 13 };
-        (min..=19).contains(&dd.len()) && (labelled || card_valid(dd))
-    };
+    let ok = |dd: &[u8]| (12..=19).contains(&dd.len()) && (labelled || bare_card_valid(dd));
     if gr.n == 1 {
         let end = gr.end();
         return (clean_end(b, end) && ok(&digits_of(b, s, end))).then_some(end);
@@ -787,31 +804,80 @@ pub(super) fn phone_at(b: &[u8], s: usize, cx: &ScanCtx<'_>, labelled: bool, out
     Some(sh.end)
 }
 
-/// An English month name (or its first three letters) at `i`: its end.
+/// Month names in English, French, German, Spanish, Italian and Dutch,
+/// lower case (a capital matches too).
+const MONTHS: &[&[u8]] = &[
+    b"january",
+    b"february",
+    b"march",
+    b"april",
+    b"may",
+    b"june",
+    b"july",
+    b"august",
+    b"september",
+    b"october",
+    b"november",
+    b"december",
+    b"janvier",
+    "février".as_bytes(),
+    b"mars",
+    b"avril",
+    b"mai",
+    b"juin",
+    b"juillet",
+    "août".as_bytes(),
+    b"septembre",
+    b"octobre",
+    b"novembre",
+    "décembre".as_bytes(),
+    b"januar",
+    b"februar",
+    "märz".as_bytes(),
+    b"juni",
+    b"juli",
+    b"oktober",
+    b"dezember",
+    b"enero",
+    b"febrero",
+    b"marzo",
+    b"abril",
+    b"mayo",
+    b"junio",
+    b"julio",
+    b"agosto",
+    b"septiembre",
+    b"setiembre",
+    b"octubre",
+    b"noviembre",
+    b"diciembre",
+    b"gennaio",
+    b"febbraio",
+    b"aprile",
+    b"maggio",
+    b"giugno",
+    b"luglio",
+    b"settembre",
+    b"ottobre",
+    b"dicembre",
+    b"januari",
+    b"februari",
+    b"maart",
+    b"mei",
+    b"augustus",
+];
+
+/// A month name at `i`, whole or cut to three letters or more (`Sept.`,
+/// `févr.`, `Okt`), in one of the [`MONTHS`] languages: its end (past a `.`).
 fn month_at(b: &[u8], i: usize) -> Option<usize> {
-    let l = |k: usize| at(b, i + k).to_ascii_lowercase();
-    let full: &[u8] = match [l(0), l(1), l(2)] {
-        [b'j', b'a', b'n'] => b"january",
-        [b'f', b'e', b'b'] => b"february",
-        [b'm', b'a', b'r'] => b"march",
-        [b'a', b'p', b'r'] => b"april",
-        [b'm', b'a', b'y'] => b"may",
-        [b'j', b'u', b'n'] => b"june",
-        [b'j', b'u', b'l'] => b"july",
-        [b'a', b'u', b'g'] => b"august",
-        [b's', b'e', b'p'] => b"september",
-        [b'o', b'c', b't'] => b"october",
-        [b'n', b'o', b'v'] => b"november",
-        [b'd', b'e', b'c'] => b"december",
-        _ => return None,
-    };
-    if starts_with_ci(b, i, full) && !at(b, i + full.len()).is_ascii_alphabetic() {
-        return Some(i + full.len());
-    }
-    if at(b, i + 3).is_ascii_alphabetic() {
+    let we = run_end(b, i, |c| c.is_ascii_alphabetic() || c >= 0x80);
+    let w = b.get(i..we)?;
+    if w.len() < 3 || w.len() > 10 {
         return None;
     }
-    Some(i + 3 + usize::from(at(b, i + 3) == b'.'))
+    let lower = |c: &u8| c.to_ascii_lowercase();
+    let hit = MONTHS.iter().any(|m| m.len() >= w.len() && m.iter().zip(w).all(|(x, y)| *x == lower(y)));
+    hit.then(|| we + usize::from(at(b, we) == b'.'))
 }
 
 fn year_at(b: &[u8], i: usize) -> Option<usize> {
@@ -819,21 +885,44 @@ fn year_at(b: &[u8], i: usize) -> Option<usize> {
     (e - i == 4 && date_ok(num(b.get(i..e)?), 1, 1) && !is_word(at(b, e))).then_some(e)
 }
 
-/// `12 March 1985`, `12 Mar. 1985` at the day's digits: the end.
+/// `de ` (`24 de octubre de 2023`) at `i`: past it.
+fn skip_de(b: &[u8], i: usize) -> usize {
+    if starts_with_at(b, i, b"de ") {
+        i + 3
+    } else {
+        i
+    }
+}
+
+/// `12 March 1985`, `12 Mar. 1985`, `23. Dezember 1972`, `1er mai 1990`,
+/// `24 de octubre de 2023` at the day's digits: the end.
 fn day_month_year(b: &[u8], s: usize) -> Option<usize> {
     let de = run_end(b, s, |c| c.is_ascii_digit());
-    if !(1..=2).contains(&(de - s)) || at(b, de) != b' ' {
+    let mut j = de;
+    if at(b, j) == b'.' {
+        j += 1;
+    } else if starts_with_at(b, j, b"er ") {
+        j += 2;
+    }
+    if !(1..=2).contains(&(de - s)) || at(b, j) != b' ' {
         return None;
     }
-    let me = month_at(b, de + 1)?;
+    let me = month_at(b, skip_de(b, j + 1))?;
     if at(b, me) != b' ' {
         return None;
     }
-    year_at(b, me + 1)
+    year_at(b, skip_de(b, me + 1))
 }
 
 /// `March 12, 1985` at the month: the end.
 fn month_day_year(b: &[u8], s: usize) -> Option<usize> {
+    // Cheap test first (this runs at capitalised words): a word, maybe a
+    // `.`, a space and a digit.
+    let we = run_end(b, s, |c| c.is_ascii_alphabetic() || c >= 0x80);
+    let sp = we + usize::from(at(b, we) == b'.');
+    if at(b, sp) != b' ' || !at(b, sp + 1).is_ascii_digit() {
+        return None;
+    }
     let me = month_at(b, s)?;
     if at(b, me) != b' ' {
         return None;

@@ -173,6 +173,12 @@ fn name_like(f: &[u8]) -> bool {
     chars && words && parens && (!f.ends_with(b".") || last_word.len() <= 4)
 }
 
+/// Whether the first cell of a row labels the second: a column name with
+/// no digits (`NHS number`, `Geburtsdatum`; not `BC9700457`).
+fn row_label(f: &[u8]) -> bool {
+    name_like(f) && !f.iter().any(u8::is_ascii_digit)
+}
+
 /// Markdown's rule under the header row: `|---|:-:|` (GFM: each cell one
 /// or more hyphens, a colon at either end).
 fn md_rule(line: &[u8]) -> bool {
@@ -206,7 +212,10 @@ fn delimited(b: &[u8], out: &mut Vec<Cell>) {
                 continue;
             }
             let body = record(b, pos, d, md, &mut head);
-            if head.len() < 2 || !head.iter().all(|&(s, e)| name_like(b.get(s..e).unwrap_or_default())) {
+            // One column is a table only in Markdown (its rule says so).
+            if head.len() < 2 - usize::from(md)
+                || !head.iter().all(|&(s, e)| name_like(b.get(s..e).unwrap_or_default()))
+            {
                 continue;
             }
             let first = if md { (line_end(b, body) + 1).min(n) } else { body };
@@ -228,13 +237,13 @@ fn delimited(b: &[u8], out: &mut Vec<Cell>) {
             if row.len() != head.len() || after <= p {
                 break;
             }
-            let label = row.first().and_then(|&(s, e)| b.get(s..e)).filter(|l| pairs && name_like(l));
+            let label = row.first().and_then(|&(s, e)| b.get(s..e)).filter(|l| pairs && row_label(l));
             for (k, (&(s, e), &(hs, he))) in row.iter().zip(head.iter()).enumerate() {
-                if e <= s || (k == 0 && label.is_some()) {
+                if e <= s {
                     continue;
                 }
                 let mut key = b.get(hs..he).unwrap_or_default().to_vec();
-                if let Some(l) = label {
+                if let Some(l) = label.filter(|_| k > 0) {
                     key.push(b' ');
                     key.extend_from_slice(l);
                 }
@@ -422,6 +431,9 @@ mod tests {
         );
         let tsv = "Export:\nNHSNumber\tDEANumber\n943 476 5919\tAB1234563\n\nthanks";
         assert_eq!(table(tsv), pairs(&[("943 476 5919", "NHSNumber"), ("AB1234563", "DEANumber")]));
+        // Two columns: a first cell that is a value is no row label.
+        let two = "dea_number;courriel\r\nBC9700457;a@b.de\n";
+        assert_eq!(table(two), pairs(&[("BC9700457", "dea_number"), ("a@b.de", "courriel")]));
         let semi = "npi;name\n1234567893;\"Doe; Jane\"\n";
         assert_eq!(table(semi), pairs(&[("1234567893", "npi"), ("Doe; Jane", "name")]));
         // A quoted field may hold line breaks and doubled quotes.
@@ -443,7 +455,11 @@ mod tests {
         let h = "Here:\n\n| NHS No. | DEA # |\n|---|:--:|\n| 943 476 5919 | AB1234563 |\n\nok?";
         assert_eq!(table(h), pairs(&[("943 476 5919", "NHS No."), ("AB1234563", "DEA #")]));
         let v = "| Field | Value |\n|---|---|\n| NPI | 1234567893 |\n| phone | 030 951503 |\n";
-        assert_eq!(table(v), pairs(&[("1234567893", "Value NPI"), ("030 951503", "Value phone")]));
+        assert_eq!(
+            table(v),
+            pairs(&[("NPI", "Field"), ("1234567893", "Value NPI"), ("phone", "Field"), ("030 951503", "Value phone")])
+        );
+        assert_eq!(table("| NPI |\n|--:|\n| 2389719529 |\n"), pairs(&[("2389719529", "NPI")]), "one column");
         assert_eq!(
             table("| a | b | c |\n|---|---|---|\n| 1 \\| 2 | 3 | 4 |\n"),
             pairs(&[("1 \\| 2", "a"), ("3", "b"), ("4", "c")])

@@ -1357,3 +1357,70 @@ fn boundaries_every_entity_by_every_delimiter() {
     }
     assert!(misses.is_empty(), "{} misses:\n{}", misses.len(), misses.join("\n"));
 }
+
+/// Each hit of `text` as (entity, the bytes it covers).
+fn hits<'t>(c: &Classifier, text: &'t str) -> Vec<(String, &'t str)> {
+    c.text_spans(text).into_iter().map(|(e, s, end)| (e.to_string(), &text[s..end])).collect()
+}
+
+fn pairs(v: &[(&str, &'static str)]) -> Vec<(String, &'static str)> {
+    v.iter().map(|&(e, t)| (e.to_string(), t)).collect()
+}
+
+#[test]
+fn table_cells_take_their_column_name_as_label() {
+    let c = cl();
+    // Luhn-invalid card, a 9xx SSN and a bad-check NPI: only the header says what they are.
+    let csv = "id,cardNumber,SSN,rendering_npi\n1,4111 1111 1111 1112,912-34-5678,1234567890\n";
+    assert_eq!(
+        hits(&c, csv),
+        pairs(&[("credit_card", "4111 1111 1111 1112"), ("us_ssn", "912-34-5678"), ("us_npi", "1234567890")])
+    );
+    let sql = "INSERT INTO staff (id, DEANumber, NHSNumber) VALUES\n  (7, 'AB1234567', '943 476 5910');";
+    assert_eq!(hits(&c, sql), pairs(&[("us_dea", "AB1234567"), ("uk_nhs", "943 476 5910")]));
+    let md = "| NI number | IBAN |\n|---|---|\n| AB 12 34 56 C | DE00 3704 0044 0532 0130 00 |\n";
+    assert_eq!(hits(&c, md), pairs(&[("uk_nino", "AB 12 34 56 C"), ("iban", "DE00 3704 0044 0532 0130 00")]));
+    // A header names its own column only: a counter under `bytes` stays a counter.
+    assert_eq!(hits(&c, "phone,bytes\n+44 20 7946 0958,4201529582\n"), pairs(&[("phone", "+44 20 7946 0958")]));
+}
+
+#[test]
+fn a_label_of_another_field_does_not_claim_a_value() {
+    let c = cl();
+    assert_eq!(hits(&c, "contacts:\n  - type: aws_account\n    value: \"568805656859\"\n"), pairs(&[]));
+    assert_eq!(hits(&c, "<cc_number>x</cc_number>\n<aws_account>314530679293</aws_account>"), pairs(&[]));
+    assert_eq!(hits(&c, "{'cardNumber': 'n/a', 'imei': '351827561516502'}"), pairs(&[]));
+    assert_eq!(hits(&c, "NHS number is 8942376436, bytes: 5735599248"), pairs(&[("uk_nhs", "8942376436")]));
+    // Its own member name, a generic `value:` and a `<dt>` label above keep it.
+    assert_eq!(
+        hits(&c, "contacts:\n  - type: mobile\n    value: \"06 12 34 56 78\"\n"),
+        pairs(&[("phone", "06 12 34 56 78")])
+    );
+    assert_eq!(hits(&c, "<dt>NHS number</dt>\n  <dd>943 476 5910</dd>"), pairs(&[("uk_nhs", "943 476 5910")]));
+}
+
+#[test]
+fn birth_dates_with_month_names_in_six_languages_and_six_digit_mrns() {
+    let c = cl();
+    for d in [
+        "22 september 2014",
+        "23. Dezember 1972",
+        "24 de octubre de 2023",
+        "1er mai 1990",
+        "17 avril 1935",
+        "6 februari 1975",
+        "12 Sept. 1980",
+        "19 août 1932",
+        "3 marzo 1961",
+    ] {
+        let t = format!("date of birth: {d}.");
+        assert_eq!(hits(&c, &t), vec![("date_of_birth".to_string(), d)], "{t}");
+    }
+    assert_eq!(hits(&c, "Delivered 12 mars 2020 by post."), pairs(&[]), "no birth label");
+    assert_eq!(hits(&c, "MRN 240812."), pairs(&[("mrn", "240812")]));
+    assert_eq!(hits(&c, "Patientennummer lautet 291011."), pairs(&[("mrn", "291011")]));
+    assert_eq!(hits(&c, "order 240812, MRN pending"), pairs(&[]));
+    // A 13-digit Visa is no longer issued; EAN-13 codes pass brand and Luhn one time in ten.
+    assert_eq!(hits(&c, "GTIN: 4013732793269"), pairs(&[]));
+    assert_eq!(hits(&c, "card 4222222222222"), pairs(&[("credit_card", "4222222222222")]));
+}
