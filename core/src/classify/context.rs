@@ -110,6 +110,8 @@ pub(crate) const PHONE: Words = words(&[
     b"contact",
     b"dial",
     b"fax",
+    b"fon",
+    b"gsm",
     b"handy",
     b"mobile",
     b"mobil",
@@ -131,6 +133,7 @@ pub(crate) const PHONE: Words = words(&[
     b"telephone",
     "téléphone".as_bytes(),
     b"telefon",
+    b"telefoon",
     "teléfono".as_bytes(),
     b"telefono",
     b"text me",
@@ -336,7 +339,7 @@ fn last_end(hay: &[u8], words: Words, whole: bool) -> Option<usize> {
 pub(crate) fn ends_with_word(b: &[u8], e: usize, words: Words) -> bool {
     let mut p = e;
     for _ in 0..3 {
-        while p > 0 && at(b, p - 1).is_ascii_alphabetic() {
+        while p > 0 && is_alpha(at(b, p - 1)) {
             p -= 1;
         }
         if e - p > 24 || p == e {
@@ -368,19 +371,27 @@ pub(crate) fn has_word(hay: &[u8], words: Words) -> bool {
 pub(crate) fn distance(b: &[u8], start: usize, key: &[u8], words: Words) -> Option<usize> {
     let from = window_start(b, start, WINDOW);
     if let Some(end) = b.get(from..start).and_then(|w| last_word_end(w, words)) {
-        return Some(start - (from + end));
+        if past_fence(b, from, start, from + end) {
+            return Some(start - (from + end));
+        }
     }
     has_word(key, words).then_some(KEY)
 }
 
 /// Where a window of `len` bytes before `start` begins: never inside a word
-/// (the tail of "spring" is not "ring"), nor before the [`fence`].
+/// (the tail of "spring" is not "ring").
 fn window_start(b: &[u8], start: usize, len: usize) -> usize {
     let mut from = start.saturating_sub(len);
     while from > 0 && from < start && is_alpha(at(b, from - 1)) {
         from += 1;
     }
-    from.max(fence(b, from, start))
+    from
+}
+
+/// Whether a label ending at `end` in the window `b[from..start]` is past
+/// the [`fence`] (asked only once a label is found: most windows hold none).
+fn past_fence(b: &[u8], from: usize, start: usize, end: usize) -> bool {
+    end > fence_after(b, from, end.saturating_sub(1), start)
 }
 
 /// Member names that say nothing of their value (`type: mobile` /
@@ -434,7 +445,14 @@ fn key_byte(c: u8) -> bool {
 ///   the value are no field of their own;
 /// - another value: a token of five digits or more (`NHS number is
 ///   8942376436, bytes: 5735599248`: the label named the first number).
+#[cfg(test)]
 pub(crate) fn fence(b: &[u8], from: usize, start: usize) -> usize {
+    fence_after(b, from, from, start)
+}
+
+/// [`fence`], looked for only down to `floor` (a label's end: a fence before
+/// it does not matter); below `floor` the answer is at most `floor`.
+fn fence_after(b: &[u8], from: usize, floor: usize, start: usize) -> usize {
     let hay = b.get(from..start).unwrap_or_default();
     let mut f = from;
     if let Some(l1) = memchr::memrchr(b'\n', hay) {
@@ -447,7 +465,7 @@ pub(crate) fn fence(b: &[u8], from: usize, start: usize) -> usize {
     let mut digits = 0usize;
     let mut token_end = start;
     let mut in_tag = false;
-    while k > f {
+    while k > f.max(floor) {
         k -= 1;
         let c = at(b, k);
         if c.is_ascii_digit() {
@@ -552,7 +570,7 @@ pub(crate) fn nearest(b: &[u8], start: usize, key: &[u8], cands: &[(u16, Words)]
             }
         }
     }
-    if let Some((end, ent)) = best {
+    if let Some((end, ent)) = best.filter(|&(e, _)| past_fence(b, from, start, from + e)) {
         return Some((ent, start - (from + end)));
     }
     // In a member name the last label is the head (`numero_carte`,
@@ -578,7 +596,8 @@ pub(crate) fn says_identifier(b: &[u8], start: usize, key: &[u8], own: Words) ->
 /// label at distance `label`; or, with no label, one in the member name.
 pub(crate) fn identifier_nearer(b: &[u8], start: usize, key: &[u8], label: Option<usize>) -> bool {
     let from = window_start(b, start, 24);
-    match b.get(from..start).and_then(|w| last_end(w, NOT_PERSONAL, true)) {
+    let found = b.get(from..start).and_then(|w| last_end(w, NOT_PERSONAL, true));
+    match found.filter(|&e| past_fence(b, from, start, from + e)) {
         Some(id_end) => label.is_none_or(|d| d > start - (from + id_end)),
         None => label.is_none() && !key.is_empty() && last_end(key, NOT_PERSONAL, true).is_some(),
     }

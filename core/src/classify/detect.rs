@@ -590,6 +590,12 @@ fn numeric(b: &[u8], i: usize, cx: &ScanCtx<'_>, out: &mut Vec<Hit>) -> usize {
                 return hit(out, s, de, e::DATE_OF_BIRTH);
             }
         }
+        // Groups joined by another separator next (`010-560 6486`): a phone?
+        if cx.on(e::PHONE) && matches!(at(b, end), b' ' | b'-' | b'.' | b'/') && at(b, end + 1).is_ascii_digit() {
+            if let Some(pe) = phone_at(b, s, cx, false, out) {
+                return pe;
+            }
+        }
         // Six digits after a medical record label (`MRN 240812`).
         if total == 6 && gr.n == 1 && cx.on(e::MRN) && clean_end(b, end) && !glued(b, s, end) {
             let near = context::nearest(b, s, cx.key, OTHER_LABELS);
@@ -870,6 +876,13 @@ const MONTHS: &[&[u8]] = &[
 /// A month name at `i`, whole or cut to three letters or more (`Sept.`,
 /// `févr.`, `Okt`), in one of the [`MONTHS`] languages: its end (past a `.`).
 fn month_at(b: &[u8], i: usize) -> Option<usize> {
+    // Month names start with one of these letters.
+    if !matches!(
+        at(b, i).to_ascii_lowercase(),
+        b'a' | b'd' | b'e' | b'f' | b'g' | b'j' | b'l' | b'm' | b'n' | b'o' | b's'
+    ) {
+        return None;
+    }
     let we = run_end(b, i, |c| c.is_ascii_alphabetic() || c >= 0x80);
     let w = b.get(i..we)?;
     if w.len() < 3 || w.len() > 10 {
@@ -1353,19 +1366,20 @@ fn upper_ids(b: &[u8], i: usize, cx: &ScanCtx<'_>, out: &mut Vec<Hit>) -> Option
             }
         }
     }
-    // UK NINO: two prefix letters, six digits (optionally in pairs), suffix
-    // A-D; only after its label (a bare `JK123456A` is a part number), and
-    // then whatever its prefix letters.
+    // UK NINO: two prefix letters, six digits (optionally in pairs, by
+    // spaces or hyphens), suffix A-D; only after its label (a bare
+    // `JK123456A` is a part number), and then whatever its prefix letters.
     if c2.is_ascii_uppercase()
-        && (at(b, i + 2).is_ascii_digit() || at(b, i + 2) == b' ')
+        && (at(b, i + 2).is_ascii_digit() || matches!(at(b, i + 2), b' ' | b'-'))
         && cx.on(e::UK_NINO)
         && ctx(b, i, cx, context::NINO)
     {
         let mut j = i + 2;
         let mut nd = 0;
-        let spaced = at(b, j) == b' ';
+        let sep = at(b, j);
+        let spaced = matches!(sep, b' ' | b'-');
         while nd < 6 {
-            if spaced && nd % 2 == 0 && at(b, j) == b' ' {
+            if spaced && nd % 2 == 0 && at(b, j) == sep {
                 j += 1;
             }
             if !at(b, j).is_ascii_digit() {
@@ -1375,7 +1389,7 @@ fn upper_ids(b: &[u8], i: usize, cx: &ScanCtx<'_>, out: &mut Vec<Hit>) -> Option
             j += 1;
         }
         if nd == 6 {
-            if spaced && at(b, j) == b' ' {
+            if spaced && at(b, j) == sep {
                 j += 1;
             }
             if matches!(at(b, j), b'A'..=b'D') && !is_word(at(b, j + 1)) {

@@ -16,7 +16,7 @@
 //!
 //! Cost: nothing is allocated unless a table is found. Delimited text needs a
 //! line break, and each line is read at most twice (as a header candidate
-//! and as a record); SQL needs the literal `INSERT`.
+//! and as a record); SQL is looked for before each `(` only.
 
 /// A cell of a table: its bytes (without quotes) and its context words.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,9 +42,7 @@ fn at(b: &[u8], i: usize) -> u8 {
 /// The tables' cells in `b`, in order (empty when `b` holds no table).
 pub(crate) fn cells(b: &[u8]) -> Vec<Cell> {
     let mut out = Vec::new();
-    if memchr::memmem::find(b, b"INSERT").is_some() || memchr::memmem::find(b, b"insert").is_some() {
-        sql_inserts(b, &mut out);
-    }
+    sql_inserts(b, &mut out);
     if memchr::memchr(b'\n', b).is_some() {
         // SQL's cells win: a statement's lines are no delimited records.
         let sql = out.len();
@@ -226,7 +224,10 @@ fn delimited(b: &[u8], out: &mut Vec<Cell>) {
             }
         }
         let Some((d, first, _)) = table else {
-            pos = next;
+            pos = match one_column(b, pos, le, out) {
+                Some(after) => after,
+                None => next,
+            };
             continue;
         };
         // Two columns of labels and values: the row's label is context too.
@@ -256,6 +257,48 @@ fn delimited(b: &[u8], out: &mut Vec<Cell>) {
         }
         pos = p.max(next);
     }
+}
+
+/// A value alone on its line in a one-column table: not a sentence, no
+/// separator outside quotes, not long.
+fn lone_value(line: &[u8]) -> Option<(usize, usize)> {
+    let mut e = line.len();
+    if line.last() == Some(&b'\r') {
+        e -= 1;
+    }
+    let v = line.get(..e)?;
+    let quoted = v.len() >= 2 && v.first() == Some(&b'"') && v.last() == Some(&b'"');
+    let (s, e) = if quoted { (1, e - 1) } else { (0, e) };
+    let inner = line.get(s..e)?;
+    let plain = quoted || !inner.iter().any(|c| matches!(c, b'\t' | b';' | b'|' | b','));
+    let sentence =
+        matches!(inner.last(), Some(b'.' | b'?' | b'!' | b':')) || memchr::memmem::find(inner, b". ").is_some();
+    (plain && !sentence && !inner.is_empty() && inner.len() <= 80 && !inner.starts_with(b" ")).then_some((s, e))
+}
+
+/// A one-column table at the line `b[pos..le]`: a header that is one
+/// identifier (`niNumber`, `NINO`, `rendering_npi`), then two lines or more
+/// of lone values up to a blank line. Its cells go to `out`; its end.
+fn one_column(b: &[u8], pos: usize, le: usize, out: &mut Vec<Cell>) -> Option<usize> {
+    let head = b.get(pos..le)?;
+    let head = head.strip_suffix(b"\r").unwrap_or(head);
+    if !name_like(head) || head.contains(&b' ') || head.ends_with(b".") {
+        return None;
+    }
+    let n = b.len();
+    let mut rows = Vec::new();
+    let mut p = (le + 1).min(n);
+    while p < n {
+        let e = line_end(b, p);
+        let Some((s, ve)) = b.get(p..e).and_then(lone_value) else { break };
+        rows.push((p + s, p + ve));
+        p = (e + 1).min(n);
+    }
+    if rows.len() < 2 {
+        return None;
+    }
+    out.extend(rows.into_iter().map(|(s, e)| Cell { start: s, end: e, key: head.to_vec() }));
+    Some(p)
 }
 
 // ---------------------------------------------------------------- SQL
@@ -304,24 +347,30 @@ fn ident(b: &[u8], i: usize) -> Option<((usize, usize), usize)> {
     }
 }
 
+/// The last `INSERT` (any case, at a word start) in the 128 bytes before
+/// `paren`.
+fn insert_before(b: &[u8], paren: usize) -> Option<usize> {
+    let lo = paren.saturating_sub(128);
+    (lo..paren.saturating_sub(6)).rev().find(|&k| {
+        matches!(at(b, k), b'i' | b'I')
+            && keyword(b, k, b"INSERT").is_some()
+            && (k == 0 || !(at(b, k - 1).is_ascii_alphanumeric() || at(b, k - 1) == b'_'))
+    })
+}
+
 /// `INSERT INTO t (a, b) VALUES (…), (…)`: each literal with its column.
 fn sql_inserts(b: &[u8], out: &mut Vec<Cell>) {
     let mut from = 0;
     let mut cols: Vec<(usize, usize)> = Vec::new();
     let mut vals: Vec<(usize, usize)> = Vec::new();
-    while let Some(k) = b.get(from..).and_then(|r| {
-        let up = memchr::memmem::find(r, b"INSERT");
-        let low = memchr::memmem::find(r, b"insert");
-        match (up, low) {
-            (Some(x), Some(y)) => Some(x.min(y)),
-            (x, y) => x.or(y),
-        }
-    }) {
-        let s = from + k;
-        from = s + 6;
-        if s > 0 && (at(b, s - 1).is_ascii_alphanumeric() || at(b, s - 1) == b'_') {
+    // Cheap first: statements are found from their column list's `(`,
+    // with `INSERT` in the bytes before it.
+    for paren in memchr::memchr_iter(b'(', b) {
+        if paren < from {
             continue;
         }
+        let Some(s) = insert_before(b, paren) else { continue };
+        from = paren + 1;
         let Some(i) = keyword(b, s, b"INSERT").map(|i| skip_ws(b, i)) else { continue };
         let Some(i) = keyword(b, i, b"INTO").map(|i| skip_ws(b, i)) else { continue };
         let Some((_, i)) = ident(b, i) else { continue };
@@ -439,6 +488,15 @@ mod tests {
         // A quoted field may hold line breaks and doubled quotes.
         let q = "key,note\n\"-----BEGIN X-----\nabc\n-----END X-----\",\"say \"\"hi\"\"\"\n";
         assert_eq!(table(q), pairs(&[("-----BEGIN X-----\nabc\n-----END X-----", "key"), ("say \"\"hi\"\"", "note")]));
+    }
+
+    #[test]
+    fn one_column_under_an_identifier() {
+        let t = "niNumber\r\n\"RG 73 06 46 A\"\nXY126291D\r\n\nthanks";
+        assert_eq!(table(t), pairs(&[("RG 73 06 46 A", "niNumber"), ("XY126291D", "niNumber")]));
+        assert_eq!(table("NINO\nMR677381D\n"), vec![], "one value: the line above is its label anyway");
+        assert_eq!(table("Hello\nHow are you?\nFine.\n"), vec![], "sentences");
+        assert_eq!(table("Dear team\nJohn Smith\nJane Doe\n"), vec![], "a header of two words");
     }
 
     #[test]

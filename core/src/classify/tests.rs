@@ -1420,7 +1420,30 @@ fn birth_dates_with_month_names_in_six_languages_and_six_digit_mrns() {
     assert_eq!(hits(&c, "MRN 240812."), pairs(&[("mrn", "240812")]));
     assert_eq!(hits(&c, "Patientennummer lautet 291011."), pairs(&[("mrn", "291011")]));
     assert_eq!(hits(&c, "order 240812, MRN pending"), pairs(&[]));
+    assert_eq!(hits(&c, "NI number: CW-23-88-39-C"), pairs(&[("uk_nino", "CW-23-88-39-C")]));
+    assert_eq!(hits(&c, "NI number: CW-23 88-39-C"), pairs(&[]), "one separator throughout");
     // A 13-digit Visa is no longer issued; EAN-13 codes pass brand and Luhn one time in ten.
     assert_eq!(hits(&c, "GTIN: 4013732793269"), pairs(&[]));
     assert_eq!(hits(&c, "card 4222222222222"), pairs(&[("credit_card", "4222222222222")]));
+}
+
+#[test]
+fn person_names_in_signatures_fields_and_surname_first_order() {
+    let c = cl();
+    let name = |t: &str| {
+        hits(&c, t).into_iter().filter(|(e, _)| e == "person_name").map(|(_, v)| v.to_string()).collect::<Vec<_>>()
+    };
+    assert_eq!(name("Best regards,\nVirginie Martin\nAccount Manager"), ["Virginie Martin"]);
+    assert_eq!(name("Mit freundlichen Grüßen\nLodovico Caboto\n"), ["Lodovico Caboto"]);
+    assert_eq!(name("From: \"Lúcia Morais\" <lm@example.com>\n"), ["Lúcia Morais"]);
+    assert_eq!(name("<input type=\"text\" name=\"nom\" id=\"nom\" value=\"Ekavir Kara\">"), ["Ekavir Kara"]);
+    assert_eq!(name("<Name>Maura Ferrante</Name>"), ["Maura Ferrante"]);
+    assert_eq!(name("contact_name = \"Czerwionka, Dorota\""), ["Czerwionka, Dorota"]);
+    assert_eq!(name("Le patient Johnson, Alexander a appelé"), ["Johnson, Alexander"]);
+    assert_eq!(name("naam: Xavier R. Ramos. Laat"), ["Xavier R. Ramos"]);
+    assert_eq!(name("Ich heiße Encarna Villaverde."), ["Encarna Villaverde"]);
+    // Not names: a place after a comma, a sign-off without a name after it.
+    assert!(name("We met in Paris, France last May.").is_empty());
+    assert!(name("Best regards,\n\nThe Team").is_empty());
+    assert!(name("Thanks, Anna").is_empty(), "a greeting is no surname");
 }
