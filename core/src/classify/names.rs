@@ -308,6 +308,15 @@ const ABBREVIATED: &[&[u8]] = &[b"dr", b"mlle", b"mme", b"mr", b"mrs", b"ms", b"
 /// (`: `, ` - `, `=`, `(`, quotes): a label that ends a sentence does not
 /// name what starts the next one.
 fn label_right_before(b: &[u8], i: usize, words: Words) -> bool {
+    label_ends_before(b, i, words, true) || {
+        let m = markup_before(b, i);
+        m != i && label_ends_before(b, m, words, false)
+    }
+}
+
+/// [`label_right_before`] with nothing skipped but separators (one at least
+/// with `sep`).
+fn label_ends_before(b: &[u8], i: usize, words: Words, sep: bool) -> bool {
     let mut j = i;
     while j > 0
         && i - j < 4
@@ -315,8 +324,12 @@ fn label_right_before(b: &[u8], i: usize, words: Words) -> bool {
     {
         j -= 1;
     }
-    if j == i && i > 0 {
+    if sep && j == i && i > 0 {
         return false;
+    }
+    // A label in plural, as a list's name (`names:`, `Noms`).
+    if at(b, j.wrapping_sub(1)) == b's' && context::ends_with_word(b, j - 1, words) && j >= 2 && at(b, j - 2) != b's' {
+        return true;
     }
     // `name is X`, `Name ist X`, `nom est X`: one copula between.
     if matches!(at(b, j.wrapping_sub(1)), b's' | b't' | 0xA8) {
@@ -434,6 +447,60 @@ fn cap_run(b: &[u8], i: usize) -> Option<(usize, usize)> {
     Some((end, n))
 }
 
+/// Where the text before `i` is, past markup between a label and its value:
+/// up to three tags (`</th><td>`, `">` after an attribute is not one), and
+/// a list item on the next line after a `:` (`names:\n    - `).
+fn markup_before(b: &[u8], i: usize) -> usize {
+    let mut j = i;
+    for _ in 0..3 {
+        if at(b, j.wrapping_sub(1)) != b'>' || j < 2 {
+            break;
+        }
+        let lo = j.saturating_sub(24);
+        let Some(lt) = b.get(lo..j - 1).and_then(|t| memchr::memrchr(b'<', t)).map(|k| lo + k) else { break };
+        if b.get(lt..j).is_some_and(|t| t.contains(&b'"') || t.contains(&b'=')) {
+            break;
+        }
+        j = lt;
+        while j > 0 && at(b, j - 1).is_ascii_whitespace() {
+            j -= 1;
+        }
+    }
+    // `names:\n    - X`
+    let mut k = j;
+    while k > 0 && matches!(at(b, k - 1), b' ' | b'-') && j - k < 8 {
+        k -= 1;
+    }
+    if k < j && at(b, k.wrapping_sub(1)) == b'\n' {
+        let mut m = k - 1;
+        if at(b, m.wrapping_sub(1)) == b'\r' {
+            m -= 1;
+        }
+        if at(b, m.wrapping_sub(1)) == b':' {
+            return m;
+        }
+    }
+    j
+}
+
+/// The capitalised word at `i` continues one before it that is not at a
+/// sentence start (`from Santa Maria Novella`): a place or organisation
+/// whose name holds a given name.
+fn inside_proper_noun(b: &[u8], i: usize) -> bool {
+    if i < 3 || at(b, i - 1) != b' ' {
+        return false;
+    }
+    let mut k = i - 1;
+    while k > 0 && name_byte(at(b, k - 1)) {
+        k -= 1;
+    }
+    if k == i - 1 || !upper_at(b, k) || k < 2 || at(b, k - 1) != b' ' {
+        return false;
+    }
+    let before = at(b, k - 2);
+    before.is_ascii_lowercase() || before >= 0x80
+}
+
 /// A middle initial at `k` (`R. ` before a capitalised word): past it.
 fn past_initial(b: &[u8], k: usize) -> usize {
     if at(b, k).is_ascii_uppercase() && at(b, k + 1) == b'.' && at(b, k + 2) == b' ' && upper_at(b, k + 3) {
@@ -511,6 +578,11 @@ fn field_names_it(b: &[u8], i: usize) -> bool {
     if tag.contains(&b'>') {
         return false;
     }
+    // `<name verified="true" value="…">`: the element's own name.
+    let ne = tag.iter().skip(1).position(|c| !(c.is_ascii_alphanumeric() || *c == b'_')).map_or(0, |k| k + 1);
+    if tag.get(1..ne).is_some_and(|n| context::has_word(n, NAME_LABELS)) {
+        return true;
+    }
     [&b"name="[..], b"id="].iter().any(|attr| {
         memchr::memmem::find(tag, attr).is_some_and(|k| {
             let v = tag.get(k + attr.len() + 1..).unwrap_or_default();
@@ -585,7 +657,7 @@ pub(crate) fn person(b: &[u8], i: usize, key: &[u8], key_says_name: bool) -> Opt
         return Some(end);
     }
     let _ = key;
-    if in_list(first, NOT_SURNAME) {
+    if in_list(first, NOT_SURNAME) || inside_proper_noun(b, i) {
         return None;
     }
     is_first_name(first).then_some(end)

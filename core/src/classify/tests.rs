@@ -1442,7 +1442,12 @@ fn person_names_in_signatures_fields_and_surname_first_order() {
     assert_eq!(name("Le patient Johnson, Alexander a appelé"), ["Johnson, Alexander"]);
     assert_eq!(name("naam: Xavier R. Ramos. Laat"), ["Xavier R. Ramos"]);
     assert_eq!(name("Ich heiße Encarna Villaverde."), ["Encarna Villaverde"]);
+    assert_eq!(name("<tr><th>naam</th><td>Tymon Wojnicz</td></tr>"), ["Tymon Wojnicz"]);
+    assert_eq!(name("<name verified=\"true\" value=\"Maureen Powell\" />"), ["Maureen Powell"]);
+    assert_eq!(name("  names:\n    - Santiago F. Barrio\n"), ["Santiago F. Barrio"]);
+    assert_eq!(name("Maria Rossi called."), ["Maria Rossi"]);
     // Not names: a place after a comma, a sign-off without a name after it.
+    assert!(name("Report from Santa Maria Novella. Thanks.").is_empty(), "a given name inside a place's name");
     assert!(name("We met in Paris, France last May.").is_empty());
     assert!(name("Best regards,\n\nThe Team").is_empty());
     assert!(name("Thanks, Anna").is_empty(), "a greeting is no surname");
