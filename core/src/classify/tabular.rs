@@ -270,7 +270,12 @@ fn lone_value(line: &[u8]) -> Option<(usize, usize)> {
     let quoted = v.len() >= 2 && v.first() == Some(&b'"') && v.last() == Some(&b'"');
     let (s, e) = if quoted { (1, e - 1) } else { (0, e) };
     let inner = line.get(s..e)?;
-    let plain = quoted || !inner.iter().any(|c| matches!(c, b'\t' | b';' | b'|' | b','));
+    let plain = quoted || !inner.iter().any(|c| matches!(c, b'\t' | b';' | b'|' | b',' | b'"'));
+    // A line of a longer block (a PEM key, a quoted field spanning lines)
+    // is no value of its own.
+    if memchr::memmem::find(v, b"-----").is_some() || (!quoted && v.first() == Some(&b'"')) {
+        return None;
+    }
     let sentence =
         matches!(inner.last(), Some(b'.' | b'?' | b'!' | b':')) || memchr::memmem::find(inner, b". ").is_some();
     (plain && !sentence && !inner.is_empty() && inner.len() <= 80 && !inner.starts_with(b" ")).then_some((s, e))
@@ -294,7 +299,10 @@ fn one_column(b: &[u8], pos: usize, le: usize, out: &mut Vec<Cell>) -> Option<us
         rows.push((p + s, p + ve));
         p = (e + 1).min(n);
     }
-    if rows.len() < 2 {
+    // The block goes on with a line that is no lone value (a PEM key's
+    // lines, a field spanning lines): no table.
+    let block_goes_on = p < n && !matches!(at(b, p), b'\n' | b'\r');
+    if rows.len() < 2 || block_goes_on {
         return None;
     }
     out.extend(rows.into_iter().map(|(s, e)| Cell { start: s, end: e, key: head.to_vec() }));
@@ -497,6 +505,13 @@ mod tests {
         assert_eq!(table("NINO\nMR677381D\n"), vec![], "one value: the line above is its label anyway");
         assert_eq!(table("Hello\nHow are you?\nFine.\n"), vec![], "sentences");
         assert_eq!(table("Dear team\nJohn Smith\nJane Doe\n"), vec![], "a header of two words");
+        // The lines of a multi-line value are no cells.
+        let pem = "Note\nkey: -----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJsdCn8\nMC4CAQAwBQYDK2Vw\n-----END PRIVATE KEY-----";
+        assert_eq!(table(pem), vec![]);
+        let quoted =
+            "ssh_key\r\n\"-----BEGIN EC PRIVATE KEY-----\nMIGkAgEB\nk3QvjgEi\n-----END EC PRIVATE KEY-----\"\n";
+        assert_eq!(table(quoted), vec![]);
+        assert_eq!(table("ids\nabc\ndef\nxyz more text, here\n"), vec![], "a block that goes on");
     }
 
     #[test]
