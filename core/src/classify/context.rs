@@ -196,17 +196,22 @@ pub(crate) const ICD: Words = words(&[
 ]);
 /// Words that say a number is an identifier of something else.
 pub(crate) const NOT_PERSONAL: Words = words(&[
+    b"barcode",
     b"booking",
     b"build",
     b"bestellung",
     b"case",
     b"commande",
     b"colis",
+    b"ean",
     b"facture",
     b"factura",
+    b"gtin",
     b"invoice",
     b"item",
     b"incident",
+    b"imei",
+    b"isbn",
     b"model",
     b"order",
     b"part",
@@ -220,6 +225,7 @@ pub(crate) const NOT_PERSONAL: Words = words(&[
     b"sendungsnummer",
     b"ticket",
     b"tracking",
+    b"upc",
     b"version",
 ]);
 

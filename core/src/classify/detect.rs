@@ -356,11 +356,9 @@ fn card_valid(d: &[u8]) -> bool {
     (12..=19).contains(&d.len()) && card_brand_ok(d) && luhn(d)
 }
 
-/// [`card_valid`], for digits with no card label: 14 digits or more. A
-/// 13-digit Visa is no longer issued, while EAN-13 barcodes starting with
-/// 4 (Germany) pass brand and Luhn one time in ten.
+/// [`card_valid`], for digits with no card label: thirteen or more.
 fn bare_card_valid(d: &[u8]) -> bool {
-    d.len() >= 14 && card_valid(d)
+    d.len() >= 13 && card_valid(d)
 }
 
 /// IBAN lengths per country (SWIFT registry).
@@ -715,8 +713,11 @@ fn numeric(b: &[u8], i: usize, cx: &ScanCtx<'_>, out: &mut Vec<Hit>) -> usize {
             return end;
         }
     }
-    // Credit cards: brand and Luhn (twelve digits only with a label).
-    if cx.on(e::CREDIT_CARD) {
+    // Credit cards: brand and Luhn (twelve digits only with a label). Thirteen
+    // digits after an identifier word are an EAN-13 barcode (those starting
+    // with 4 pass a 13-digit Visa's brand and Luhn one time in ten).
+    let ean = total == 13 && context::identifier_nearer(b, s, cx.key, None);
+    if cx.on(e::CREDIT_CARD) && !ean {
         if let Some(ce) = card_groups(b, &gr, false) {
             return hit(out, s, ce, e::CREDIT_CARD);
         }

@@ -1422,8 +1422,9 @@ fn birth_dates_with_month_names_in_six_languages_and_six_digit_mrns() {
     assert_eq!(hits(&c, "order 240812, MRN pending"), pairs(&[]));
     assert_eq!(hits(&c, "NI number: CW-23-88-39-C"), pairs(&[("uk_nino", "CW-23-88-39-C")]));
     assert_eq!(hits(&c, "NI number: CW-23 88-39-C"), pairs(&[]), "one separator throughout");
-    // A 13-digit Visa is no longer issued; EAN-13 codes pass brand and Luhn one time in ten.
+    // EAN-13 codes starting with 4 pass a 13-digit Visa's brand and Luhn one time in ten.
     assert_eq!(hits(&c, "GTIN: 4013732793269"), pairs(&[]));
+    assert_eq!(hits(&c, "it is 4013732793269."), pairs(&[("credit_card", "4013732793269")]));
     assert_eq!(hits(&c, "card 4222222222222"), pairs(&[("credit_card", "4222222222222")]));
 }
 
