@@ -11,33 +11,22 @@ from corpus import heldout2
 
 import harness
 
-# Targets this gate misses (measured 2026-12 on the gate seed, after the fixes found on the tuning seed),
-# each kept as an xfail naming why: a pass then FAILS, so an entry must be removed when the detectors
-# reach the target. The thresholds are not lowered. Causes, from the tuning seed's misses:
-#  HEADER   the label is a column header (CSV/TSV, SQL INSERT column list, Markdown header row), not
-#           next to the value: the context reads the 48 bytes before a value and its JSON key only.
-#  ACRONYM  keys that join an acronym to a word (`DEANumber`, `NHSNumber`, `CardNo`) or pluralise it
-#           (`npis`, `DEANumbers`) are not read as the label.
-#  NEAREST  a label word of a neighbouring field inside the 48-byte window claims a value it does not
-#           name (`contacts:` above `- type: aws_account`, `SSN ... bytes: 5735599248`).
-#  PHONE    national formats libphonenumber itself prints (NL `010-560 6486`, ES `610 11 75 47`,
-#           DE `030 951503`, FR `06.15.20.41.42`) without a phone word right before them.
-#  TWICE    values in redirect parameters percent-encoded twice (`%2520`).
-HEADER_ETC = "HEADER, ACRONYM and NEAREST (see KNOWN_MISSES)"
+# Targets this gate misses (measured 2026-12-02 on the gate seed, after the fixes of issue-16c found on the
+# tuning seed), each kept as an xfail naming why: a pass then FAILS, so an entry must be removed when the
+# detectors reach the target. The thresholds are not lowered. Causes, from the tuning seed's misses:
+#  PARENT   JSON: a value under a generic member (`{"sin": {"value": "046 454 286", "source": "form"}}`)
+#           takes "value" as its context, not its parent's name (classify/json.rs gives a string its own
+#           member name only): 0.71-0.94 of the checksum ids in nested JSON.
+#  SQL      an INSERT whose column list has an unquoted hyphenated name (`x-api-key`) is not read as a
+#           table (classify/tabular.rs takes SQL identifiers only), so its cells lose their column (0.97-0.98).
+#  EDGE     one or two values per layout: a label whose check-digit-valid look-alike sits in another field.
+PARENT = "PARENT (see KNOWN_MISSES)"
 KNOWN_MISSES = {
-    **{e: f"overall recall below target: {HEADER_ETC}" for e in
-       ["ca_sin", "uk_nhs", "uk_nino", "us_dea", "us_npi", "us_itin", "us_ssn", "secret.aws_secret_key",
-        "date_of_birth", "mrn", "icd10"]},
-    **{e + " per layout": f"CSV/SQL/Markdown/JSON/URL below target: {HEADER_ETC}" for e in
-       ["ca_sin", "uk_nhs", "uk_nino", "us_dea", "us_npi", "us_itin", "us_ssn", "secret.aws_secret_key",
-        "credit_card", "iban"]},
-    "credit_card": "0.949: CSV 0.79, SQL 0.96, URL 0.95 (HEADER: 12-digit and Luhn-invalid cards need their label)",
-    "iban": "0.977: CSV 0.94, SQL 0.95 (HEADER: IBANs with a bad check digit need their label; TWICE)",
-    "phone": "0.932: PHONE and HEADER (CSV 0.83, URL 0.85)",
-    "person_name": "0.406: names with no label word right before them and no dictionary given name "
-                   "(HEADER, e-mail signatures, HTML/XML fields, `Last, First`)",
-    "look-alikes": "1.13%: NEAREST, and 12-15 digit ids without a checksum of their own taken for cards/phones "
-                   "(AWS account ids 5.1%, EAN/ISBN 3.8%, IMEI 3.2%, counters 2.6%, epoch timestamps 1.9%)",
+    **{e: f"overall recall below target: {PARENT}, SQL" for e in
+       ["ca_sin", "uk_nhs", "uk_nino", "us_dea", "us_npi", "secret.aws_secret_key"]},
+    **{e + " per layout": f"nested JSON below target: {PARENT}; SQL and EDGE" for e in
+       ["ca_sin", "uk_nhs", "uk_nino", "us_dea", "us_npi", "us_itin", "us_ssn", "secret.aws_secret_key"]},
+    "credit_card per layout": "HTML 0.9897 (96/97) and nested JSON 0.9895 (94/95): one card each (EDGE, PARENT)",
 }
 
 

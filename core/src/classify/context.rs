@@ -110,6 +110,8 @@ pub(crate) const PHONE: Words = words(&[
     b"contact",
     b"dial",
     b"fax",
+    b"fon",
+    b"gsm",
     b"handy",
     b"mobile",
     b"mobil",
@@ -131,6 +133,7 @@ pub(crate) const PHONE: Words = words(&[
     b"telephone",
     "téléphone".as_bytes(),
     b"telefon",
+    b"telefoon",
     "teléfono".as_bytes(),
     b"telefono",
     b"text me",
@@ -161,12 +164,15 @@ pub(crate) const DOB: Words = words(&[
 pub(crate) const MRN: Words = words(&[
     b"chart number",
     b"chart no",
-    b"dossier",
+    b"dossier m\xc3\xa9dical",
+    b"dossier patient",
+    b"dossiernummer",
     "historia clínica".as_bytes(),
     b"historia clinica",
     b"mrn",
     b"medical record",
     b"med rec",
+    "numéro de dossier".as_bytes(),
     b"patient id",
     b"patient no",
     b"patient number",
@@ -190,17 +196,22 @@ pub(crate) const ICD: Words = words(&[
 ]);
 /// Words that say a number is an identifier of something else.
 pub(crate) const NOT_PERSONAL: Words = words(&[
+    b"barcode",
     b"booking",
     b"build",
     b"bestellung",
     b"case",
     b"commande",
     b"colis",
+    b"ean",
     b"facture",
     b"factura",
+    b"gtin",
     b"invoice",
     b"item",
     b"incident",
+    b"imei",
+    b"isbn",
     b"model",
     b"order",
     b"part",
@@ -214,6 +225,7 @@ pub(crate) const NOT_PERSONAL: Words = words(&[
     b"sendungsnummer",
     b"ticket",
     b"tracking",
+    b"upc",
     b"version",
 ]);
 
@@ -278,13 +290,39 @@ fn match_words(hay: &[u8], p: usize, words: Words, whole: bool) -> Option<usize>
     let mut found = None;
     for w in words.with_first(usize::from(lc.wrapping_sub(b'a'))) {
         let Some(end) = match_at(hay, p, w) else { continue };
-        let nc = at(hay, end);
-        let last = at(hay, end.saturating_sub(1));
-        if (w.len() > 4 && !whole) || !is_alpha(nc) || (last.is_ascii_lowercase() && nc.is_ascii_uppercase()) {
-            found = Some(found.map_or(end, |f: usize| f.max(end)));
-        }
+        let end = if (w.len() > 4 && !whole) || word_end(hay, p, end) {
+            end
+        } else if w.len() >= 3 && plural_end(hay, end) {
+            end + 1
+        } else {
+            continue;
+        };
+        found = Some(found.map_or(end, |f: usize| f.max(end)));
     }
     found
+}
+
+/// Whether a word matched at `hay[p..end]` ends there: no letter follows,
+/// or a camelCase hump (`ssnNumber`), or an acronym's end (`NHSNumber`,
+/// `DEANumber`: an upper-case word followed by a capitalised one).
+fn word_end(hay: &[u8], p: usize, end: usize) -> bool {
+    let (last, nc) = (at(hay, end.saturating_sub(1)), at(hay, end));
+    !is_alpha(nc)
+        || (last.is_ascii_lowercase() && nc.is_ascii_uppercase())
+        || (nc.is_ascii_uppercase()
+            && at(hay, end + 1).is_ascii_lowercase()
+            && hay.get(p..end).is_some_and(|w| w.iter().all(|c| !c.is_ascii_lowercase())))
+}
+
+/// A plural `s` at `end` that ends a member name (`npis:`, `NPIs=`,
+/// `ssns"`, the end of a key): prose plurals (`pans`, `calls`) are no label.
+fn plural_end(hay: &[u8], end: usize) -> bool {
+    let last = at(hay, end.saturating_sub(1));
+    let s_ok = at(hay, end) == b's' || (at(hay, end) == b'S' && last.is_ascii_uppercase());
+    let after = at(hay, end + 1);
+    s_ok && (end + 1 == hay.len()
+        || matches!(after, b':' | b'=' | b'"' | b'\'' | b'_' | b'[')
+        || (after.is_ascii_uppercase() && last.is_ascii_alphabetic()))
 }
 
 /// [`last_word_end`]; with `whole`, every word must end at a word end.
@@ -307,7 +345,7 @@ fn last_end(hay: &[u8], words: Words, whole: bool) -> Option<usize> {
 pub(crate) fn ends_with_word(b: &[u8], e: usize, words: Words) -> bool {
     let mut p = e;
     for _ in 0..3 {
-        while p > 0 && at(b, p - 1).is_ascii_alphabetic() {
+        while p > 0 && is_alpha(at(b, p - 1)) {
             p -= 1;
         }
         if e - p > 24 || p == e {
@@ -339,7 +377,9 @@ pub(crate) fn has_word(hay: &[u8], words: Words) -> bool {
 pub(crate) fn distance(b: &[u8], start: usize, key: &[u8], words: Words) -> Option<usize> {
     let from = window_start(b, start, WINDOW);
     if let Some(end) = b.get(from..start).and_then(|w| last_word_end(w, words)) {
-        return Some(start - (from + end));
+        if past_fence(b, from, start, from + end) {
+            return Some(start - (from + end));
+        }
     }
     has_word(key, words).then_some(KEY)
 }
@@ -352,6 +392,156 @@ fn window_start(b: &[u8], start: usize, len: usize) -> usize {
         from += 1;
     }
     from
+}
+
+/// Whether a label ending at `end` in the window `b[from..start]` is past
+/// the [`fence`] (asked only once a label is found: most windows hold none).
+fn past_fence(b: &[u8], from: usize, start: usize, end: usize) -> bool {
+    end > fence_after(b, from, end.saturating_sub(1), start)
+}
+
+/// Member names that say nothing of their value (`type: mobile` /
+/// `value: …` pairs; one-letter names such as `?q=`): a label before them
+/// still names the value.
+const GENERIC_KEYS: &[&[u8]] = &[b"data", b"nr", b"no", b"number", b"nummer", b"numero", b"text", b"val", b"value"];
+
+/// Elements that hold a value without naming it (`<dd>`, `<td>`, `<span>`):
+/// the label is before them (`<dt>`, `<th>`, `<label>`).
+const GENERIC_TAGS: &[&[u8]] = &[
+    b"a",
+    b"b",
+    b"br",
+    b"code",
+    b"dd",
+    b"div",
+    b"dl",
+    b"dt",
+    b"em",
+    b"i",
+    b"input",
+    b"label",
+    b"li",
+    b"p",
+    b"pre",
+    b"span",
+    b"strong",
+    b"td",
+    b"textarea",
+    b"th",
+    b"tr",
+    b"value",
+];
+
+fn in_ci(w: &[u8], list: &[&[u8]]) -> bool {
+    list.iter().any(|x| x.eq_ignore_ascii_case(w))
+}
+
+fn key_byte(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.') || c >= 0x80
+}
+
+/// Where the labels that may name the value at `start` begin, in
+/// `b[from..start]`: a label names the value right after it, not one past
+/// another field. Labels before any of these do not count:
+/// - the line before the value's line (a label is on the value's line or
+///   right above it);
+/// - the nearest member name of another field (`key:`, `key=`, `"key":`,
+///   `<key>`), itself included in what counts (`ssn: …` keeps its label);
+///   generic names (`value:`, `<td>`) and the attributes of the tag holding
+///   the value are no field of their own;
+/// - another value: a token of five digits or more (`NHS number is
+///   8942376436, bytes: 5735599248`: the label named the first number).
+#[cfg(test)]
+pub(crate) fn fence(b: &[u8], from: usize, start: usize) -> usize {
+    fence_after(b, from, from, start)
+}
+
+/// [`fence`], looked for only down to `floor` (a label's end: a fence before
+/// it does not matter); below `floor` the answer is at most `floor`.
+fn fence_after(b: &[u8], from: usize, floor: usize, start: usize) -> usize {
+    let hay = b.get(from..start).unwrap_or_default();
+    let mut f = from;
+    if let Some(l1) = memchr::memrchr(b'\n', hay) {
+        if let Some(l2) = memchr::memrchr(b'\n', hay.get(..l1).unwrap_or_default()) {
+            f = from + l2 + 1;
+        }
+    }
+    let mut k = start;
+    // Digits in the token being walked back over, and whether it touches the value.
+    let mut digits = 0usize;
+    let mut token_end = start;
+    let mut in_tag = false;
+    while k > f.max(floor) {
+        k -= 1;
+        let c = at(b, k);
+        if c.is_ascii_digit() {
+            digits += 1;
+            continue;
+        }
+        if c.is_ascii_whitespace() || matches!(c, b',' | b';' | b'"' | b'\'' | b'<' | b'>' | b'=' | b'(' | b'[' | b'{')
+        {
+            if digits >= 5 && token_end < start {
+                return token_end;
+            }
+            digits = 0;
+            token_end = k;
+        } else if !(key_byte(c) || matches!(c, b'/' | b':' | b'+' | b')')) {
+            digits = 0;
+            token_end = k;
+        }
+        match c {
+            b'>' => {
+                // An opening tag right before: its name is a member name.
+                let open = b.get(f..k).and_then(|t| memchr::memrchr(b'<', t)).map(|o| f + o);
+                if let Some(o) = open {
+                    let ne = (o + 1..k).find(|&j| !key_byte(at(b, j))).unwrap_or(k);
+                    let name = b.get(o + 1..ne).unwrap_or_default();
+                    if !name.is_empty() && !in_ci(name, GENERIC_TAGS) && at(b, o + 1) != b'/' {
+                        return o + 1;
+                    }
+                }
+            }
+            b'<' => in_tag = false,
+            b':' | b'=' if !in_tag => {
+                if at(b, k + 1) == b'/' || at(b, k + 1) == b':' || (k > 0 && at(b, k - 1) == b':') {
+                    continue;
+                }
+                let mut e = k;
+                while e > f && matches!(at(b, e - 1), b' ' | b'"' | b'\'') {
+                    e -= 1;
+                }
+                let mut t0 = e;
+                while t0 > f && key_byte(at(b, t0 - 1)) {
+                    t0 -= 1;
+                }
+                if t0 == e || at(b, t0).is_ascii_digit() {
+                    continue;
+                }
+                let mut p = t0;
+                while p > f && matches!(at(b, p - 1), b' ' | b'"' | b'\'' | b'\t') {
+                    p -= 1;
+                }
+                let before = if p == 0 { b'\n' } else { at(b, p - 1) };
+                let sep =
+                    matches!(before, b'\n' | b'\r' | b',' | b';' | b'{' | b'&' | b'?' | b'|' | b'[' | b'<' | b'-');
+                // Inside a tag (`<input name="x" value="…">`) attributes are one field.
+                if b.get(f..t0).is_some_and(|t| {
+                    let lt = memchr::memrchr(b'<', t);
+                    lt.is_some_and(|l| memchr::memrchr(b'>', t).is_none_or(|g| g < l))
+                }) {
+                    in_tag = true;
+                    continue;
+                }
+                let name = b.get(t0..e).unwrap_or_default();
+                // One letter (`?q=`) names no field.
+                if (sep || c == b'=' || p == f) && name.len() > 1 && !in_ci(name, GENERIC_KEYS) {
+                    return t0;
+                }
+            }
+            _ => {}
+        }
+    }
+    f
 }
 
 /// The [`distance`] of a label given by the member name.
@@ -386,10 +576,20 @@ pub(crate) fn nearest(b: &[u8], start: usize, key: &[u8], cands: &[(u16, Words)]
             }
         }
     }
-    if let Some((end, ent)) = best {
+    if let Some((end, ent)) = best.filter(|&(e, _)| past_fence(b, from, start, from + e)) {
         return Some((ent, start - (from + end)));
     }
-    cands.iter().find(|(_, w)| has_word(key, *w)).map(|&(ent, _)| (ent, KEY))
+    // In a member name the last label is the head (`numero_carte`,
+    // `número de historia clínica`, `patient_phone`).
+    let mut in_key: Option<(usize, u16)> = None;
+    for &(ent, w) in cands {
+        if let Some(end) = last_word_end(key, w) {
+            if in_key.is_none_or(|(be, _)| end > be) {
+                in_key = Some((end, ent));
+            }
+        }
+    }
+    in_key.map(|(_, ent)| (ent, KEY))
 }
 
 /// An identifier word right before `start` (within 24 bytes), and no
@@ -402,7 +602,8 @@ pub(crate) fn says_identifier(b: &[u8], start: usize, key: &[u8], own: Words) ->
 /// label at distance `label`; or, with no label, one in the member name.
 pub(crate) fn identifier_nearer(b: &[u8], start: usize, key: &[u8], label: Option<usize>) -> bool {
     let from = window_start(b, start, 24);
-    match b.get(from..start).and_then(|w| last_end(w, NOT_PERSONAL, true)) {
+    let found = b.get(from..start).and_then(|w| last_end(w, NOT_PERSONAL, true));
+    match found.filter(|&e| past_fence(b, from, start, from + e)) {
         Some(id_end) => label.is_none_or(|d| d > start - (from + id_end)),
         None => label.is_none() && !key.is_empty() && last_end(key, NOT_PERSONAL, true).is_some(),
     }
@@ -427,12 +628,63 @@ mod tests {
     }
 
     #[test]
+    fn acronyms_and_plurals_of_member_names_are_labels() {
+        assert!(has_word(b"NHSNumber", NHS));
+        assert!(has_word(b"DEANumber", DEA));
+        assert!(has_word(b"patientNHSNumber", NHS));
+        assert!(!has_word(b"DEAN", DEA), "an upper-case word goes on");
+        assert!(!has_word(b"Deanery", DEA));
+        assert!(has_word(b"npis", NPI));
+        assert!(has_word(b"  npis:\n    - ", NPI));
+        assert!(has_word(b"NPIs=", NPI));
+        assert!(has_word(b"ssns_list", SSN));
+        assert!(!has_word(b"two pans of water ", CARD), "a plural in prose");
+        assert!(!has_word(b"sins ", SIN));
+        assert!(!has_word(b"nis:", NINO), "two-letter words take no plural");
+    }
+
+    #[test]
     fn the_nearest_label_decides() {
         let t = b"NHS number 1, NPI ";
         let cands: &[(u16, Words)] = &[(7, NHS), (5, NPI)];
         assert_eq!(nearest(t, t.len(), b"", cands), Some((5, 1)));
         assert_eq!(nearest(b"nothing here ", 13, b"nhs_number", cands), Some((7, KEY)));
         assert_eq!(nearest(b"nothing here ", 13, b"", cands), None);
+        let both: &[(u16, Words)] = &[(1, PHONE), (2, MRN)];
+        assert_eq!(nearest(b"", 0, "número de historia clínica".as_bytes(), both), Some((2, KEY)));
+        assert_eq!(nearest(b"", 0, b"mrn_phone", both), Some((1, KEY)));
+    }
+
+    /// What is left of `t` for labels of a value at its end.
+    fn seen(t: &str) -> &str {
+        &t[fence(t.as_bytes(), 0, t.len())..]
+    }
+
+    #[test]
+    fn a_label_names_the_value_after_it_not_one_past_another_field() {
+        // Member names of other fields.
+        assert_eq!(seen("contacts:\n    - type: aws_account\n      value: \""), "type: aws_account\n      value: \"");
+        assert_eq!(seen("phone=1, account_id="), "account_id=");
+        assert_eq!(seen("{\"logger\": \"svc.contact\", \"aws_account\": \""), "aws_account\": \"");
+        assert_eq!(seen("patient_mrn = '707558' AND zip = '"), "zip = '");
+        assert_eq!(seen("<cc_number>2711</cc_number>\n  <aws_account>"), "aws_account>");
+        assert_eq!(seen("'cardNumber': '3468', 'imei': '"), "imei': '");
+        // Its own name, generic names and a tag's attributes keep the label.
+        assert_eq!(seen("x\nssn: "), "ssn: ");
+        assert_eq!(seen("type: mobile\n  value: "), "type: mobile\n  value: ");
+        assert_eq!(
+            seen("<label for=\"ssn\">SSN</label>\n  <input type=\"text\" name=\"q\" value=\""),
+            "<label for=\"ssn\">SSN</label>\n  <input type=\"text\" name=\"q\" value=\""
+        );
+        assert_eq!(seen("<dt>NHS number</dt>\n  <dd>"), "<dt>NHS number</dt>\n  <dd>");
+        assert_eq!(seen("The SSN of the patient: "), "The SSN of the patient: ");
+        assert_eq!(seen("see https://x.org/a?b "), "see https://x.org/a?b ");
+        // Two lines up is another field.
+        assert_eq!(seen("<div class=\"card\">\n<dt>IMEI</dt>\n  <dd>"), "<dt>IMEI</dt>\n  <dd>");
+        // Another value between.
+        assert_eq!(seen("NHS number is 8942376436, bytes "), ", bytes ");
+        assert_eq!(seen("née le : 31/08/1966. Le version est "), " Le version est ");
+        assert_eq!(seen("card (16 digits): "), "card (16 digits): ");
     }
 
     #[test]

@@ -135,8 +135,48 @@ impl ScanCtx<'_> {
     }
 }
 
-/// Scans `b` with every enabled built-in, appending hits to `out`.
+/// Scans `b` with every enabled built-in, appending hits to `out`. The
+/// cells of a table in `b` are scanned each on its own, with its column's
+/// name as context ([`tabular`]).
 pub(crate) fn scan(b: &[u8], cx: &ScanCtx<'_>, out: &mut Vec<Hit>) {
+    let cells = tabular::cells(b);
+    if cells.is_empty() {
+        return scan_text(b, cx, out);
+    }
+    let piece = |s: usize, e: usize, cx: &ScanCtx<'_>, out: &mut Vec<Hit>| {
+        let from = out.len();
+        scan_text(b.get(s..e).unwrap_or_default(), cx, out);
+        for h in out.iter_mut().skip(from) {
+            h.start += s;
+            h.end += s;
+        }
+    };
+    let mut pos = 0;
+    for c in &cells {
+        piece(pos, c.start, cx, out);
+        let key = if c.key.is_empty() { cx.key } else { &c.key[..] };
+        let cell = ScanCtx {
+            enabled: cx.enabled,
+            key,
+            icd: cx.icd || context::has_word(key, context::ICD),
+            first_only: cx.first_only,
+            spaced: std::cell::Cell::new(false),
+            name_key: context::has_word(key, names::NAME_LABELS),
+        };
+        piece(c.start, c.end, &cell, out);
+        if cell.spaced.get() {
+            cx.spaced.set(true);
+        }
+        pos = c.end;
+        if cx.first_only && !out.is_empty() {
+            return;
+        }
+    }
+    piece(pos, b.len(), cx, out);
+}
+
+/// [`scan`] of text taken as a whole.
+fn scan_text(b: &[u8], cx: &ScanCtx<'_>, out: &mut Vec<Hit>) {
     let n = b.len();
     let mut i = 0;
     // A key like "aws_secret_access_key" puts the whole value in context.
@@ -219,7 +259,7 @@ fn class(c: u8) -> u8 {
 
 // ---------------------------------------------------------------- context words
 
-use super::{context, names, phone};
+use super::{context, names, phone, tabular};
 
 const AWS_WORDS: context::Words = context::words(&[b"aws", b"secret"]);
 
@@ -314,6 +354,11 @@ pub(crate) fn card_brand_ok(d: &[u8]) -> bool {
 
 fn card_valid(d: &[u8]) -> bool {
     (12..=19).contains(&d.len()) && card_brand_ok(d) && luhn(d)
+}
+
+/// [`card_valid`], for digits with no card label: thirteen or more.
+fn bare_card_valid(d: &[u8]) -> bool {
+    d.len() >= 13 && card_valid(d)
 }
 
 /// IBAN lengths per country (SWIFT registry).
@@ -537,6 +582,25 @@ fn numeric(b: &[u8], i: usize, cx: &ScanCtx<'_>, out: &mut Vec<Hit>) -> usize {
     // or is `1 (415) 555-2671` or `12 March 1985`.
     let next_is = |c: fn(&u8) -> bool| at(b, end) == b' ' && c(&at(b, end + 1));
     if total < 7 && gr.n < 3 && !(next_is(|&c| c == b'(') || (gr.len(0) <= 2 && next_is(u8::is_ascii_uppercase))) {
+        // `12 mars 1985`, `23. Dezember 1972` after a birth label.
+        if gr.n == 1 && gr.len(0) <= 2 && cx.on(e::DATE_OF_BIRTH) && matches!(at(b, end), b' ' | b'.' | b'e') {
+            if let Some(de) = day_month_year(b, s).filter(|_| ctx(b, s, cx, context::DOB)) {
+                return hit(out, s, de, e::DATE_OF_BIRTH);
+            }
+        }
+        // Groups joined by another separator next (`010-560 6486`): a phone?
+        if cx.on(e::PHONE) && matches!(at(b, end), b' ' | b'-' | b'.' | b'/') && at(b, end + 1).is_ascii_digit() {
+            if let Some(pe) = phone_at(b, s, cx, false, out) {
+                return pe;
+            }
+        }
+        // Six digits after a medical record label (`MRN 240812`).
+        if total == 6 && gr.n == 1 && cx.on(e::MRN) && clean_end(b, end) && !glued(b, s, end) {
+            let near = context::nearest(b, s, cx.key, OTHER_LABELS);
+            if near.is_some_and(|(l, d)| l == e::MRN && !context::identifier_nearer(b, s, cx.key, Some(d))) {
+                return hit(out, s, end, e::MRN);
+            }
+        }
         return end;
     }
     let clean = clean_end(b, end);
@@ -649,8 +713,11 @@ fn numeric(b: &[u8], i: usize, cx: &ScanCtx<'_>, out: &mut Vec<Hit>) -> usize {
             return end;
         }
     }
-    // Credit cards: brand and Luhn (twelve digits only with a label).
-    if cx.on(e::CREDIT_CARD) {
+    // Credit cards: brand and Luhn (twelve digits only with a label). Thirteen
+    // digits after an identifier word are an EAN-13 barcode (those starting
+    // with 4 pass a 13-digit Visa's brand and Luhn one time in ten).
+    let ean = total == 13 && context::identifier_nearer(b, s, cx.key, None);
+    if cx.on(e::CREDIT_CARD) && !ean {
         if let Some(ce) = card_groups(b, &gr, false) {
             return hit(out, s, ce, e::CREDIT_CARD);
         }
@@ -696,10 +763,7 @@ fn skip_identifier(b: &[u8], end: usize) -> usize {
 /// (space or dash). Without `labelled`, brand and Luhn must hold.
 fn card_groups(b: &[u8], gr: &Groups, labelled: bool) -> Option<usize> {
     let s = gr.start();
-    let ok = |dd: &[u8]| {
-        let min = if labelled { 12 } else { 13 };
-        (min..=19).contains(&dd.len()) && (labelled || card_valid(dd))
-    };
+    let ok = |dd: &[u8]| (12..=19).contains(&dd.len()) && (labelled || bare_card_valid(dd));
     if gr.n == 1 {
         let end = gr.end();
         return (clean_end(b, end) && ok(&digits_of(b, s, end))).then_some(end);
@@ -747,31 +811,87 @@ pub(super) fn phone_at(b: &[u8], s: usize, cx: &ScanCtx<'_>, labelled: bool, out
     Some(sh.end)
 }
 
-/// An English month name (or its first three letters) at `i`: its end.
+/// Month names in English, French, German, Spanish, Italian and Dutch,
+/// lower case (a capital matches too).
+const MONTHS: &[&[u8]] = &[
+    b"january",
+    b"february",
+    b"march",
+    b"april",
+    b"may",
+    b"june",
+    b"july",
+    b"august",
+    b"september",
+    b"october",
+    b"november",
+    b"december",
+    b"janvier",
+    "février".as_bytes(),
+    b"mars",
+    b"avril",
+    b"mai",
+    b"juin",
+    b"juillet",
+    "août".as_bytes(),
+    b"septembre",
+    b"octobre",
+    b"novembre",
+    "décembre".as_bytes(),
+    b"januar",
+    b"februar",
+    "märz".as_bytes(),
+    b"juni",
+    b"juli",
+    b"oktober",
+    b"dezember",
+    b"enero",
+    b"febrero",
+    b"marzo",
+    b"abril",
+    b"mayo",
+    b"junio",
+    b"julio",
+    b"agosto",
+    b"septiembre",
+    b"setiembre",
+    b"octubre",
+    b"noviembre",
+    b"diciembre",
+    b"gennaio",
+    b"febbraio",
+    b"aprile",
+    b"maggio",
+    b"giugno",
+    b"luglio",
+    b"settembre",
+    b"ottobre",
+    b"dicembre",
+    b"januari",
+    b"februari",
+    b"maart",
+    b"mei",
+    b"augustus",
+];
+
+/// A month name at `i`, whole or cut to three letters or more (`Sept.`,
+/// `févr.`, `Okt`), in one of the [`MONTHS`] languages: its end (past a `.`).
 fn month_at(b: &[u8], i: usize) -> Option<usize> {
-    let l = |k: usize| at(b, i + k).to_ascii_lowercase();
-    let full: &[u8] = match [l(0), l(1), l(2)] {
-        [b'j', b'a', b'n'] => b"january",
-        [b'f', b'e', b'b'] => b"february",
-        [b'm', b'a', b'r'] => b"march",
-        [b'a', b'p', b'r'] => b"april",
-        [b'm', b'a', b'y'] => b"may",
-        [b'j', b'u', b'n'] => b"june",
-        [b'j', b'u', b'l'] => b"july",
-        [b'a', b'u', b'g'] => b"august",
-        [b's', b'e', b'p'] => b"september",
-        [b'o', b'c', b't'] => b"october",
-        [b'n', b'o', b'v'] => b"november",
-        [b'd', b'e', b'c'] => b"december",
-        _ => return None,
-    };
-    if starts_with_ci(b, i, full) && !at(b, i + full.len()).is_ascii_alphabetic() {
-        return Some(i + full.len());
-    }
-    if at(b, i + 3).is_ascii_alphabetic() {
+    // Month names start with one of these letters.
+    if !matches!(
+        at(b, i).to_ascii_lowercase(),
+        b'a' | b'd' | b'e' | b'f' | b'g' | b'j' | b'l' | b'm' | b'n' | b'o' | b's'
+    ) {
         return None;
     }
-    Some(i + 3 + usize::from(at(b, i + 3) == b'.'))
+    let we = run_end(b, i, |c| c.is_ascii_alphabetic() || c >= 0x80);
+    let w = b.get(i..we)?;
+    if w.len() < 3 || w.len() > 10 {
+        return None;
+    }
+    let lower = |c: &u8| c.to_ascii_lowercase();
+    let hit = MONTHS.iter().any(|m| m.len() >= w.len() && m.iter().zip(w).all(|(x, y)| *x == lower(y)));
+    hit.then(|| we + usize::from(at(b, we) == b'.'))
 }
 
 fn year_at(b: &[u8], i: usize) -> Option<usize> {
@@ -779,21 +899,44 @@ fn year_at(b: &[u8], i: usize) -> Option<usize> {
     (e - i == 4 && date_ok(num(b.get(i..e)?), 1, 1) && !is_word(at(b, e))).then_some(e)
 }
 
-/// `12 March 1985`, `12 Mar. 1985` at the day's digits: the end.
+/// `de ` (`24 de octubre de 2023`) at `i`: past it.
+fn skip_de(b: &[u8], i: usize) -> usize {
+    if starts_with_at(b, i, b"de ") {
+        i + 3
+    } else {
+        i
+    }
+}
+
+/// `12 March 1985`, `12 Mar. 1985`, `23. Dezember 1972`, `1er mai 1990`,
+/// `24 de octubre de 2023` at the day's digits: the end.
 fn day_month_year(b: &[u8], s: usize) -> Option<usize> {
     let de = run_end(b, s, |c| c.is_ascii_digit());
-    if !(1..=2).contains(&(de - s)) || at(b, de) != b' ' {
+    let mut j = de;
+    if at(b, j) == b'.' {
+        j += 1;
+    } else if starts_with_at(b, j, b"er ") {
+        j += 2;
+    }
+    if !(1..=2).contains(&(de - s)) || at(b, j) != b' ' {
         return None;
     }
-    let me = month_at(b, de + 1)?;
+    let me = month_at(b, skip_de(b, j + 1))?;
     if at(b, me) != b' ' {
         return None;
     }
-    year_at(b, me + 1)
+    year_at(b, skip_de(b, me + 1))
 }
 
 /// `March 12, 1985` at the month: the end.
 fn month_day_year(b: &[u8], s: usize) -> Option<usize> {
+    // Cheap test first (this runs at capitalised words): a word, maybe a
+    // `.`, a space and a digit.
+    let we = run_end(b, s, |c| c.is_ascii_alphabetic() || c >= 0x80);
+    let sp = we + usize::from(at(b, we) == b'.');
+    if at(b, sp) != b' ' || !at(b, sp + 1).is_ascii_digit() {
+        return None;
+    }
     let me = month_at(b, s)?;
     if at(b, me) != b' ' {
         return None;
@@ -1224,19 +1367,20 @@ fn upper_ids(b: &[u8], i: usize, cx: &ScanCtx<'_>, out: &mut Vec<Hit>) -> Option
             }
         }
     }
-    // UK NINO: two prefix letters, six digits (optionally in pairs), suffix
-    // A-D; only after its label (a bare `JK123456A` is a part number), and
-    // then whatever its prefix letters.
+    // UK NINO: two prefix letters, six digits (optionally in pairs, by
+    // spaces or hyphens), suffix A-D; only after its label (a bare
+    // `JK123456A` is a part number), and then whatever its prefix letters.
     if c2.is_ascii_uppercase()
-        && (at(b, i + 2).is_ascii_digit() || at(b, i + 2) == b' ')
+        && (at(b, i + 2).is_ascii_digit() || matches!(at(b, i + 2), b' ' | b'-'))
         && cx.on(e::UK_NINO)
         && ctx(b, i, cx, context::NINO)
     {
         let mut j = i + 2;
         let mut nd = 0;
-        let spaced = at(b, j) == b' ';
+        let sep = at(b, j);
+        let spaced = matches!(sep, b' ' | b'-');
         while nd < 6 {
-            if spaced && nd % 2 == 0 && at(b, j) == b' ' {
+            if spaced && nd % 2 == 0 && at(b, j) == sep {
                 j += 1;
             }
             if !at(b, j).is_ascii_digit() {
@@ -1246,7 +1390,7 @@ fn upper_ids(b: &[u8], i: usize, cx: &ScanCtx<'_>, out: &mut Vec<Hit>) -> Option
             j += 1;
         }
         if nd == 6 {
-            if spaced && at(b, j) == b' ' {
+            if spaced && at(b, j) == sep {
                 j += 1;
             }
             if matches!(at(b, j), b'A'..=b'D') && !is_word(at(b, j + 1)) {

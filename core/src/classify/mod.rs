@@ -61,6 +61,7 @@ mod pseudonym;
 pub mod sse;
 mod stream;
 pub(crate) mod strict_json;
+mod tabular;
 #[cfg(test)]
 mod tests;
 

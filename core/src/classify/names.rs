@@ -21,6 +21,8 @@ fn at(b: &[u8], i: usize) -> u8 {
 }
 
 pub(crate) const NAME_LABELS: Words = words(&[
+    b"appelle",
+    b"chiamo",
     b"client",
     b"contact person",
     b"customer",
@@ -30,7 +32,10 @@ pub(crate) const NAME_LABELS: Words = words(&[
     b"frau",
     b"full name",
     b"fullname",
+    b"heisse",
+    "heiße".as_bytes(),
     b"herr",
+    b"llamo",
     b"madame",
     b"mademoiselle",
     b"member",
@@ -45,13 +50,17 @@ pub(crate) const NAME_LABELS: Words = words(&[
     b"ms",
     b"ms.",
     b"my name is",
+    b"naam",
     b"name",
     b"nom",
     b"nombre",
     b"nome",
     b"patient",
     b"paciente",
+    b"patiente",
     b"patientin",
+    "patiënt".as_bytes(),
+    b"paziente",
     b"signed",
     b"sr",
     b"sr.",
@@ -280,6 +289,7 @@ fn name_run(b: &[u8], i: usize) -> Option<(usize, usize)> {
                 break;
             }
         }
+        let k = past_initial(b, k);
         let Some(we) = cap_word(b, k) else { break };
         if in_list(b.get(k..we).unwrap_or_default(), NOT_SURNAME) {
             break;
@@ -298,12 +308,28 @@ const ABBREVIATED: &[&[u8]] = &[b"dr", b"mlle", b"mme", b"mr", b"mrs", b"ms", b"
 /// (`: `, ` - `, `=`, `(`, quotes): a label that ends a sentence does not
 /// name what starts the next one.
 fn label_right_before(b: &[u8], i: usize, words: Words) -> bool {
+    label_ends_before(b, i, words, true) || {
+        let m = markup_before(b, i);
+        m != i && label_ends_before(b, m, words, false)
+    }
+}
+
+/// [`label_right_before`] with nothing skipped but separators (one at least
+/// with `sep`).
+fn label_ends_before(b: &[u8], i: usize, words: Words, sep: bool) -> bool {
     let mut j = i;
-    while j > 0 && i - j < 4 && matches!(at(b, j - 1), b' ' | b':' | b'=' | b'-' | b'(' | b'"' | b'\'' | b'\t' | b'/') {
+    while j > 0
+        && i - j < 4
+        && matches!(at(b, j - 1), b' ' | b':' | b'=' | b'-' | b'(' | b'"' | b'\'' | b'\t' | b'/' | b'>')
+    {
         j -= 1;
     }
-    if j == i && i > 0 {
+    if sep && j == i && i > 0 {
         return false;
+    }
+    // A label in plural, as a list's name (`names:`, `Noms`).
+    if at(b, j.wrapping_sub(1)) == b's' && context::ends_with_word(b, j - 1, words) && j >= 2 && at(b, j - 2) != b's' {
+        return true;
     }
     // `name is X`, `Name ist X`, `nom est X`: one copula between.
     if matches!(at(b, j.wrapping_sub(1)), b's' | b't' | 0xA8) {
@@ -413,6 +439,7 @@ fn cap_run(b: &[u8], i: usize) -> Option<(usize, usize)> {
         while let Some(pe) = particle(b, k) {
             k = if at(b, pe) == b' ' { pe + 1 } else { pe };
         }
+        let k = past_initial(b, k);
         let Some(we) = cap_word(b, k) else { break };
         end = we;
         n += 1;
@@ -420,17 +447,192 @@ fn cap_run(b: &[u8], i: usize) -> Option<(usize, usize)> {
     Some((end, n))
 }
 
+/// Where the text before `i` is, past markup between a label and its value:
+/// up to three tags (`</th><td>`, `">` after an attribute is not one), and
+/// a list item on the next line after a `:` (`names:\n    - `).
+fn markup_before(b: &[u8], i: usize) -> usize {
+    let mut j = i;
+    for _ in 0..3 {
+        if at(b, j.wrapping_sub(1)) != b'>' || j < 2 {
+            break;
+        }
+        let lo = j.saturating_sub(24);
+        let Some(lt) = b.get(lo..j - 1).and_then(|t| memchr::memrchr(b'<', t)).map(|k| lo + k) else { break };
+        if b.get(lt..j).is_some_and(|t| t.contains(&b'"') || t.contains(&b'=')) {
+            break;
+        }
+        j = lt;
+        while j > 0 && at(b, j - 1).is_ascii_whitespace() {
+            j -= 1;
+        }
+    }
+    // `names:\n    - X`
+    let mut k = j;
+    while k > 0 && matches!(at(b, k - 1), b' ' | b'-') && j - k < 8 {
+        k -= 1;
+    }
+    if k < j && at(b, k.wrapping_sub(1)) == b'\n' {
+        let mut m = k - 1;
+        if at(b, m.wrapping_sub(1)) == b'\r' {
+            m -= 1;
+        }
+        if at(b, m.wrapping_sub(1)) == b':' {
+            return m;
+        }
+    }
+    j
+}
+
+/// The capitalised word at `i` continues one before it that is not at a
+/// sentence start (`from Santa Maria Novella`): a place or organisation
+/// whose name holds a given name.
+fn inside_proper_noun(b: &[u8], i: usize) -> bool {
+    if i < 3 || at(b, i - 1) != b' ' {
+        return false;
+    }
+    let mut k = i - 1;
+    while k > 0 && name_byte(at(b, k - 1)) {
+        k -= 1;
+    }
+    if k == i - 1 || !upper_at(b, k) || k < 2 || at(b, k - 1) != b' ' {
+        return false;
+    }
+    let before = at(b, k - 2);
+    before.is_ascii_lowercase() || before >= 0x80
+}
+
+/// A middle initial at `k` (`R. ` before a capitalised word): past it.
+fn past_initial(b: &[u8], k: usize) -> usize {
+    if at(b, k).is_ascii_uppercase() && at(b, k + 1) == b'.' && at(b, k + 2) == b' ' && upper_at(b, k + 3) {
+        k + 3
+    } else {
+        k
+    }
+}
+
+/// Last words of the line a signature's name follows (`Best regards,`,
+/// `Mit freundlichen Grüßen`, `Un saludo,`), lower case.
+const SIGN_OFFS: &[&[u8]] = &[
+    b"atentamente",
+    b"best",
+    b"cheers",
+    b"cordiales",
+    b"cordialement",
+    b"groet",
+    b"groeten",
+    "grüße".as_bytes(),
+    "grüßen".as_bytes(),
+    b"grusse",
+    b"regards",
+    b"saludo",
+    b"saludos",
+    b"salutations",
+    b"saluti",
+    b"sincerely",
+    b"thanks",
+    b"vous",
+    b"wishes",
+];
+
+/// The line before `i` is a sign-off (or the `-- ` signature mark) and `i`
+/// starts the next one.
+fn after_sign_off(b: &[u8], i: usize) -> bool {
+    if i < 2 || at(b, i - 1) != b'\n' {
+        return false;
+    }
+    let mut e = i - 1;
+    while e > 0 && matches!(at(b, e - 1), b'\r' | b' ' | b',' | b'!') {
+        e -= 1;
+    }
+    let mut s = e;
+    while s > 0 && (at(b, s - 1).is_ascii_alphabetic() || at(b, s - 1) >= 0x80 || at(b, s - 1) == b'-') {
+        s -= 1;
+    }
+    let w = b.get(s..e).unwrap_or_default();
+    w == b"--"
+        || SIGN_OFFS.iter().any(|x| x.len() == w.len() && x.iter().zip(w).all(|(a, c)| *a == c.to_ascii_lowercase()))
+}
+
+/// A display name before an address (`"Jane Doe" <jane@example.com>`,
+/// `Jane Doe <jane@…>`): `end` is followed by `"`, ` <` and an address.
+fn before_address(b: &[u8], end: usize) -> bool {
+    let j = end + usize::from(at(b, end) == b'"');
+    if at(b, j) != b' ' || at(b, j + 1) != b'<' {
+        return false;
+    }
+    let tail = b.get(j + 2..(j + 130).min(b.len())).unwrap_or_default();
+    memchr::memchr(b'>', tail).is_some_and(|gt| tail.get(..gt).is_some_and(|a| a.contains(&b'@')))
+}
+
+/// `value="` of a form field or element whose `name`/`id` says name
+/// (`<input name="customer_name" value="Jane Doe">`).
+fn field_names_it(b: &[u8], i: usize) -> bool {
+    let q = at(b, i.wrapping_sub(1));
+    if !matches!(q, b'"' | b'\'') || i < 7 || b.get(i - 7..i - 1) != Some(&b"value="[..]) {
+        return false;
+    }
+    let lo = i.saturating_sub(256);
+    let tag = b.get(lo..i).unwrap_or_default();
+    let Some(open) = memchr::memrchr(b'<', tag) else { return false };
+    let tag = tag.get(open..).unwrap_or_default();
+    if tag.contains(&b'>') {
+        return false;
+    }
+    // `<name verified="true" value="…">`: the element's own name.
+    let ne = tag.iter().skip(1).position(|c| !(c.is_ascii_alphanumeric() || *c == b'_')).map_or(0, |k| k + 1);
+    if tag.get(1..ne).is_some_and(|n| context::has_word(n, NAME_LABELS)) {
+        return true;
+    }
+    [&b"name="[..], b"id="].iter().any(|attr| {
+        memchr::memmem::find(tag, attr).is_some_and(|k| {
+            let v = tag.get(k + attr.len() + 1..).unwrap_or_default();
+            let ve = v.iter().position(|&c| c == b'"' || c == b'\'').unwrap_or(v.len());
+            v.get(..ve).is_some_and(|name| context::has_word(name, NAME_LABELS))
+        })
+    })
+}
+
+/// `Boers, Elizabeth` at `i` (the surname's end at `first_end`): the end,
+/// when a label says name or the second word is a given name.
+fn surname_first(b: &[u8], i: usize, first_end: usize, labelled: impl Fn() -> bool) -> Option<usize> {
+    if at(b, first_end) != b',' || at(b, first_end + 1) != b' ' || in_list(b.get(i..first_end)?, NOT_FIRST) {
+        return None;
+    }
+    let gs = first_end + 2;
+    let ge = cap_word(b, gs)?;
+    if !(is_first_name(b.get(gs..ge)?) || labelled()) {
+        return None;
+    }
+    // A middle initial after the given name: `Boers, Elizabeth R.`
+    let mut end = ge;
+    if at(b, end) == b' ' && at(b, end + 1).is_ascii_uppercase() && at(b, end + 2) == b'.' {
+        end += 3;
+    }
+    Some(end)
+}
+
 /// A person's name starting at the capital at `i`: where it ends.
 pub(crate) fn person(b: &[u8], i: usize, key: &[u8], key_says_name: bool) -> Option<usize> {
     let first_end = cap_word(b, i)?;
     let first = b.get(i..first_end)?;
+    let labelled = || {
+        key_says_name
+            || label_right_before(b, i, HONORIFICS)
+            || label_right_before(b, i, NAME_LABELS)
+            || after_sign_off(b, i)
+            || field_names_it(b, i)
+    };
+    // `Surname, Given`.
+    if at(b, first_end) == b',' {
+        return surname_first(b, i, first_end, labelled);
+    }
     // One word (most capitalised words): only a surname after an honorific.
     let next = first_end + 1;
     let more = at(b, first_end) == b' ' && (upper_at(b, next) || particle(b, next).is_some());
     if !more {
         return after_honorific(b, i).then_some(first_end);
     }
-    let labelled = key_says_name || label_right_before(b, i, HONORIFICS) || label_right_before(b, i, NAME_LABELS);
+    let labelled = labelled() || cap_run(b, i).is_some_and(|(ce, n)| n >= 2 && before_address(b, ce));
     // After a label, the capitalised words are the name whatever they are;
     // without one, a place or organisation word ends it.
     let (end, n) = if labelled { cap_run(b, i)? } else { name_run(b, i)? };
@@ -455,7 +657,7 @@ pub(crate) fn person(b: &[u8], i: usize, key: &[u8], key_says_name: bool) -> Opt
         return Some(end);
     }
     let _ = key;
-    if in_list(first, NOT_SURNAME) {
+    if in_list(first, NOT_SURNAME) || inside_proper_noun(b, i) {
         return None;
     }
     is_first_name(first).then_some(end)

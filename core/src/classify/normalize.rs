@@ -158,8 +158,8 @@ fn unit(b: &[u8], i: usize) -> Option<(u8, usize)> {
             }
         }
         b'%' => {
-            let v = pct(b, i)?;
-            (0x20..0x7F).contains(&v).then_some((v, 3))
+            let (v, len) = pct_twice(b, i)?;
+            (0x20..0x7F).contains(&v).then_some((v, len))
         }
         b'+' if form_space(b, i) => Some((b' ', 1)),
         // JSON and C escapes in text (a JSON document logged as text):
@@ -182,10 +182,23 @@ fn pct(b: &[u8], i: usize) -> Option<u8> {
     u8::try_from(hex(at(b, i + 1))? * 16 + hex(at(b, i + 2))?).ok()
 }
 
+/// The byte `%XX` at `i` encodes, or `%25XX` (encoded twice, as a redirect
+/// parameter inside a query is: `next=%2F%3Fphone%3D02%25201234`), and the
+/// length of its encoding.
+fn pct_twice(b: &[u8], i: usize) -> Option<(u8, usize)> {
+    let v = pct(b, i)?;
+    let hex = |x: u8| x.is_ascii_hexdigit();
+    if v == b'%' && hex(at(b, i + 3)) && hex(at(b, i + 4)) {
+        return Some((pct(&[b'%', at(b, i + 3), at(b, i + 4)], 0)?, 5));
+    }
+    Some((v, 3))
+}
+
 /// A percent-encoded UTF-8 character of two or three bytes at `i`
-/// (`%C3%A9`): its bytes and the length of its encoding.
+/// (`%C3%A9`, or encoded twice: `%25C3%25A9`): its bytes and the length of
+/// its encoding.
 fn pct_utf8(b: &[u8], i: usize) -> Option<([u8; 3], usize, usize)> {
-    let lead = pct(b, i)?;
+    let (lead, unit) = pct_twice(b, i)?;
     let n = match lead {
         0xC2..=0xDF => 2,
         0xE0..=0xEF => 3,
@@ -193,7 +206,10 @@ fn pct_utf8(b: &[u8], i: usize) -> Option<([u8; 3], usize, usize)> {
     };
     let mut out = [lead, 0, 0];
     for k in 1..n {
-        let c = pct(b, i + 3 * k)?;
+        let (c, len) = pct_twice(b, i + unit * k)?;
+        if len != unit {
+            return None;
+        }
         if c & 0xC0 != 0x80 {
             return None;
         }
@@ -202,7 +218,7 @@ fn pct_utf8(b: &[u8], i: usize) -> Option<([u8; 3], usize, usize)> {
         }
     }
     std::str::from_utf8(out.get(..n)?).ok()?;
-    Some((out, n, 3 * n))
+    Some((out, n, unit * n))
 }
 
 /// A `+` that form encoding made of a space: between two letters or digits
@@ -425,6 +441,9 @@ mod tests {
         roundtrip(r#"{\"ssn\":\"078-05-1120\"}\n"#, r#"{"ssn":"078-05-1120"} "#);
         roundtrip("name/Magdalene%20Gie%C3%9F/x", "name/Magdalene Gie\u{df}/x");
         roundtrip("?q=415+555+2671&x", "?q=415 555 2671&x");
+        roundtrip("next=%2F%3Fphone%3D02%25201234%25205678", "next=/?phone=02 1234 5678");
+        roundtrip("n%3DNeusch%25C3%25A4fer%252C%2520Jo", "n=Neusch\u{e4}fer, Jo");
+        roundtrip("100%25 sure", "100% sure");
         assert!(normalize("AWS_KEY=Ab+cD/e+f").is_none());
         roundtrip("?iban=NL93+EZNN+7886&d=16+March+1994", "?iban=NL93 EZNN 7886&d=16 March 1994");
         assert!(normalize("key V02JCBI9Mekl8J6+5FBVXN7 a/b+c").is_none());

@@ -180,8 +180,26 @@ pub(crate) fn is_phone(sh: &Shape, labelled: bool) -> bool {
         }
     }
     // National numbers with a trunk 0, grouped: 06 12 34 56 78, 020 7946 0958,
-    // 07700 900123, 0586 097385, 030/1234567.
-    if d.first() == Some(&b'0') && ng >= 2 && g.iter().all(|&l| l >= 2) && (10..=12).contains(&n) && sh.seps & 4 == 0 {
+    // 07700 900123, 0586 097385, 030/1234567, 010-560 6486 (NL: a dash after
+    // the area code); dots only in pairs (01.23.45.67.89).
+    let pairs = g.iter().all(|&l| l == 2);
+    if d.first() == Some(&b'0')
+        && ng >= 2
+        && g.iter().all(|&l| l >= 2)
+        && (10..=12).contains(&n)
+        && (sh.seps & 4 == 0 || (pairs && sh.seps == 4))
+    {
+        return true;
+    }
+    // Nine digits after the trunk 0 in area-code groups of three or more,
+    // by spaces or a slash (DE: 030 186946, 0335 04395, 033230 794): not
+    // by dashes (a ZIP+4 code `01234-5678`).
+    if d.first() == Some(&b'0') && ng >= 2 && g.iter().all(|&l| l >= 3) && n == 9 && sh.seps & 6 == 0 {
+        return true;
+    }
+    // Spain: nine digits in 3-2-2-2 by spaces, mobile 6/7 or landline 8/9
+    // (610 11 75 47).
+    if g[..] == [3, 2, 2, 2] && sh.seps == 1 && matches!(d.first(), Some(b'6'..=b'9')) {
         return true;
     }
     // French-style pairs without the trunk written: 6 12 34 56 78 is rare; a
@@ -218,6 +236,13 @@ mod tests {
             ("+49 (0) 9295 867608", "+49 (0) 9295 867608"),
             ("+31376-456233", "+31376-456233"),
             ("0586 097385", "0586 097385"),
+            ("010-560 6486", "010-560 6486"),
+            ("01.23.85.70.29", "01.23.85.70.29"),
+            ("030 186946", "030 186946"),
+            ("033230 794", "033230 794"),
+            ("610 11 75 47", "610 11 75 47"),
+            ("957 73 37 85", "957 73 37 85"),
+            ("616 67 38 34 ext. 781", "616 67 38 34 ext. 781"),
         ] {
             assert_eq!(phone(t, false), Some(want), "{t}");
         }
@@ -225,7 +250,7 @@ mod tests {
 
     #[test]
     fn what_needs_a_label() {
-        for t in ["957 73 37 85", "032280953", "3828305108", "0290248089"] {
+        for t in ["032280953", "3828305108", "0290248089", "957 737 385"] {
             assert_eq!(phone(t, false), None, "{t}");
             assert_eq!(phone(t, true), Some(t), "{t}");
         }
@@ -233,7 +258,18 @@ mod tests {
 
     #[test]
     fn not_phones() {
-        for t in ["1.234.567", "2024-05-17", "10.0.19045.3693", "1234", "12 34", "+0 123 456 789", "415 555 2671abc"] {
+        for t in [
+            "1.234.567",
+            "2024-05-17",
+            "10.0.19045.3693",
+            "1234",
+            "12 34",
+            "+0 123 456 789",
+            "415 555 2671abc",
+            "01234-5678",
+            "010.560.6486",
+            "510 11 75 47",
+        ] {
             assert_eq!(phone(t, false), None, "{t}");
         }
     }

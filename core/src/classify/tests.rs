@@ -1524,3 +1524,99 @@ fn repeated_event_members_are_scanned_until_found_clean() {
     assert_eq!(f.len(), 1);
     assert_eq!((f[0].entity.as_str(), f[0].count, f[0].locations.clone()), ("email", 2, vec!["$.id".to_string()]));
 }
+
+/// Each hit of `text` as (entity, the bytes it covers).
+fn hits<'t>(c: &Classifier, text: &'t str) -> Vec<(String, &'t str)> {
+    c.text_spans(text).into_iter().map(|(e, s, end)| (e.to_string(), &text[s..end])).collect()
+}
+
+fn pairs(v: &[(&str, &'static str)]) -> Vec<(String, &'static str)> {
+    v.iter().map(|&(e, t)| (e.to_string(), t)).collect()
+}
+
+#[test]
+fn table_cells_take_their_column_name_as_label() {
+    let c = cl();
+    // Luhn-invalid card, a 9xx SSN and a bad-check NPI: only the header says what they are.
+    let csv = "id,cardNumber,SSN,rendering_npi\n1,4111 1111 1111 1112,912-34-5678,1234567890\n";
+    assert_eq!(
+        hits(&c, csv),
+        pairs(&[("credit_card", "4111 1111 1111 1112"), ("us_ssn", "912-34-5678"), ("us_npi", "1234567890")])
+    );
+    let sql = "INSERT INTO staff (id, DEANumber, NHSNumber) VALUES\n  (7, 'AB1234567', '943 476 5910');";
+    assert_eq!(hits(&c, sql), pairs(&[("us_dea", "AB1234567"), ("uk_nhs", "943 476 5910")]));
+    let md = "| NI number | IBAN |\n|---|---|\n| AB 12 34 56 C | DE00 3704 0044 0532 0130 00 |\n";
+    assert_eq!(hits(&c, md), pairs(&[("uk_nino", "AB 12 34 56 C"), ("iban", "DE00 3704 0044 0532 0130 00")]));
+    // A header names its own column only: a counter under `bytes` stays a counter.
+    assert_eq!(hits(&c, "phone,bytes\n+44 20 7946 0958,4201529582\n"), pairs(&[("phone", "+44 20 7946 0958")]));
+}
+
+#[test]
+fn a_label_of_another_field_does_not_claim_a_value() {
+    let c = cl();
+    assert_eq!(hits(&c, "contacts:\n  - type: aws_account\n    value: \"568805656859\"\n"), pairs(&[]));
+    assert_eq!(hits(&c, "<cc_number>x</cc_number>\n<aws_account>314530679293</aws_account>"), pairs(&[]));
+    assert_eq!(hits(&c, "{'cardNumber': 'n/a', 'imei': '351827561516502'}"), pairs(&[]));
+    assert_eq!(hits(&c, "NHS number is 8942376436, bytes: 5735599248"), pairs(&[("uk_nhs", "8942376436")]));
+    // Its own member name, a generic `value:` and a `<dt>` label above keep it.
+    assert_eq!(
+        hits(&c, "contacts:\n  - type: mobile\n    value: \"06 12 34 56 78\"\n"),
+        pairs(&[("phone", "06 12 34 56 78")])
+    );
+    assert_eq!(hits(&c, "<dt>NHS number</dt>\n  <dd>943 476 5910</dd>"), pairs(&[("uk_nhs", "943 476 5910")]));
+}
+
+#[test]
+fn birth_dates_with_month_names_in_six_languages_and_six_digit_mrns() {
+    let c = cl();
+    for d in [
+        "22 september 2014",
+        "23. Dezember 1972",
+        "24 de octubre de 2023",
+        "1er mai 1990",
+        "17 avril 1935",
+        "6 februari 1975",
+        "12 Sept. 1980",
+        "19 août 1932",
+        "3 marzo 1961",
+    ] {
+        let t = format!("date of birth: {d}.");
+        assert_eq!(hits(&c, &t), vec![("date_of_birth".to_string(), d)], "{t}");
+    }
+    assert_eq!(hits(&c, "Delivered 12 mars 2020 by post."), pairs(&[]), "no birth label");
+    assert_eq!(hits(&c, "MRN 240812."), pairs(&[("mrn", "240812")]));
+    assert_eq!(hits(&c, "Patientennummer lautet 291011."), pairs(&[("mrn", "291011")]));
+    assert_eq!(hits(&c, "order 240812, MRN pending"), pairs(&[]));
+    assert_eq!(hits(&c, "NI number: CW-23-88-39-C"), pairs(&[("uk_nino", "CW-23-88-39-C")]));
+    assert_eq!(hits(&c, "NI number: CW-23 88-39-C"), pairs(&[]), "one separator throughout");
+    // EAN-13 codes starting with 4 pass a 13-digit Visa's brand and Luhn one time in ten.
+    assert_eq!(hits(&c, "GTIN: 4013732793269"), pairs(&[]));
+    assert_eq!(hits(&c, "it is 4013732793269."), pairs(&[("credit_card", "4013732793269")]));
+    assert_eq!(hits(&c, "card 4222222222222"), pairs(&[("credit_card", "4222222222222")]));
+}
+
+#[test]
+fn person_names_in_signatures_fields_and_surname_first_order() {
+    let c = cl();
+    let name = |t: &str| {
+        hits(&c, t).into_iter().filter(|(e, _)| e == "person_name").map(|(_, v)| v.to_string()).collect::<Vec<_>>()
+    };
+    assert_eq!(name("Best regards,\nVirginie Martin\nAccount Manager"), ["Virginie Martin"]);
+    assert_eq!(name("Mit freundlichen Grüßen\nLodovico Caboto\n"), ["Lodovico Caboto"]);
+    assert_eq!(name("From: \"Lúcia Morais\" <lm@example.com>\n"), ["Lúcia Morais"]);
+    assert_eq!(name("<input type=\"text\" name=\"nom\" id=\"nom\" value=\"Ekavir Kara\">"), ["Ekavir Kara"]);
+    assert_eq!(name("<Name>Maura Ferrante</Name>"), ["Maura Ferrante"]);
+    assert_eq!(name("contact_name = \"Czerwionka, Dorota\""), ["Czerwionka, Dorota"]);
+    assert_eq!(name("Le patient Johnson, Alexander a appelé"), ["Johnson, Alexander"]);
+    assert_eq!(name("naam: Xavier R. Ramos. Laat"), ["Xavier R. Ramos"]);
+    assert_eq!(name("Ich heiße Encarna Villaverde."), ["Encarna Villaverde"]);
+    assert_eq!(name("<tr><th>naam</th><td>Tymon Wojnicz</td></tr>"), ["Tymon Wojnicz"]);
+    assert_eq!(name("<name verified=\"true\" value=\"Maureen Powell\" />"), ["Maureen Powell"]);
+    assert_eq!(name("  names:\n    - Santiago F. Barrio\n"), ["Santiago F. Barrio"]);
+    assert_eq!(name("Maria Rossi called."), ["Maria Rossi"]);
+    // Not names: a place after a comma, a sign-off without a name after it.
+    assert!(name("Report from Santa Maria Novella. Thanks.").is_empty(), "a given name inside a place's name");
+    assert!(name("We met in Paris, France last May.").is_empty());
+    assert!(name("Best regards,\n\nThe Team").is_empty());
+    assert!(name("Thanks, Anna").is_empty(), "a greeting is no surname");
+}
