@@ -72,6 +72,8 @@ enum Retry {
     /// The retry answered (the client got that answer) or failed (the
     /// refusal went on to the client).
     Done,
+    /// The retry answered 2xx: the option was what the upstream refused.
+    Succeeded,
 }
 
 /// `secret_in_request`, `pci_in_response`, ...: the reason a body is blocked.
@@ -580,6 +582,7 @@ impl Exchange {
             return;
         };
         if (200..300).contains(&status) {
+            call.retry = Retry::Succeeded;
             if let Some(original) = &call.original {
                 rt.refusals.remember(&original.key);
             }
@@ -863,9 +866,12 @@ impl Exchange {
                 (kind, details)
             }
             None => {
-                // The upstream refused the `stream_options` the filter added.
+                // The upstream refused the `stream_options` the filter added:
+                // its refusal says so, or the same call without it succeeded.
+                // (A retry that also failed proves nothing about the option.)
                 let refused = self.ai.as_ref().is_some_and(|c| {
-                    c.retry != Retry::No || c.response.as_ref().is_some_and(ResponseTracker::stream_options_rejected)
+                    c.retry == Retry::Succeeded
+                        || c.response.as_ref().is_some_and(ResponseTracker::stream_options_rejected)
                 });
                 (Kind::Access, refused.then(|| "stream_options_rejected".to_string()))
             }
