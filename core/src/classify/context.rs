@@ -432,6 +432,12 @@ const GENERIC_TAGS: &[&[u8]] = &[
     b"value",
 ];
 
+/// A member name that says nothing of its value (`value`, `number`, `data`):
+/// the name of the object holding it names the value instead.
+pub(crate) fn is_generic_key(name: &str) -> bool {
+    in_ci(name.as_bytes(), GENERIC_KEYS)
+}
+
 fn in_ci(w: &[u8], list: &[&[u8]]) -> bool {
     list.iter().any(|x| x.eq_ignore_ascii_case(w))
 }

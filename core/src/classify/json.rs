@@ -198,7 +198,10 @@ pub(crate) fn walk(
                     w.changed |= remove || renamed.contains_key(k.as_str());
                 }
                 let f = if cl.fields.is_empty() { forced } else { forced.or_else(|| field_rule(cl, path)) };
-                let r = walk(cl, sink, item, path, k, f, icd || is_clinical(k));
+                // `{"sin": {"value": "…"}}`: a generic member name takes its
+                // object's name as the value's context.
+                let ctx = if !key.is_empty() && super::context::is_generic_key(k) { key } else { k.as_str() };
+                let r = walk(cl, sink, item, path, ctx, f, icd || is_clinical(k));
                 if r.remove {
                     removed.insert(k.clone());
                 }

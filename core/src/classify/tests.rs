@@ -1620,3 +1620,15 @@ fn person_names_in_signatures_fields_and_surname_first_order() {
     assert!(name("Best regards,\n\nThe Team").is_empty());
     assert!(name("Thanks, Anna").is_empty(), "a greeting is no surname");
 }
+
+#[test]
+fn a_generic_member_takes_its_objects_name_as_context() {
+    // A SIN whose Luhn fails is found only after its label; nested under a
+    // generic `value`, the object's name is that label.
+    let c = cl();
+    let body = br#"{"sin": {"value": "046 454 287", "source": "form"}, "other": {"value": "046 454 287"}}"#;
+    let out = c.scan(BodyKind::Json, body, &Actions::default());
+    let sin: Vec<String> =
+        out.findings.iter().filter(|f| f.entity == "ca_sin").flat_map(|f| f.locations.clone()).collect();
+    assert_eq!(sin, vec!["$.sin.value".to_string()], "{:?}", out.findings);
+}
