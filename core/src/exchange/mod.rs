@@ -251,14 +251,14 @@ impl Exchange {
         &mut self,
         rt: &mut Runtime,
         src: &dyn Facts,
-        side: Side,
+        (side, ctype): (Side, Option<&str>),
         scan: bool,
         out: &mut Output,
     ) -> Option<Plan> {
         let (max, oversize) = (rt.cfg.classification.max_body_bytes, rt.cfg.classification.on_oversize);
         let p = plan(
             scan,
-            src.header(side, "content-type").as_deref(),
+            ctype,
             src.header(side, "content-encoding").as_deref(),
             src.header(side, "content-length").and_then(|l| l.parse().ok()),
             max,
@@ -348,7 +348,15 @@ impl Exchange {
         }
         self.request_done = end_of_stream;
         if !end_of_stream {
-            let Some(mut p) = self.plan_body(rt, src, Side::Request, scan_request, out) else { return };
+            let Some(mut p) = self.plan_body(
+                rt,
+                src,
+                (Side::Request, src.header(Side::Request, "content-type").as_deref()),
+                scan_request,
+                out,
+            ) else {
+                return;
+            };
             if p == Plan::Stream {
                 // Requests are buffered whole, event streams included.
                 p = Plan::Buffer(BodyKind::EventStream);
@@ -521,7 +529,7 @@ impl Exchange {
             return;
         }
         let (scan, actions) = self.facts.as_ref().map_or((false, Actions::default()), |f| (f.scan_response, f.actions));
-        let Some(p) = self.plan_body(rt, src, Side::Response, scan, out) else { return };
+        let Some(p) = self.plan_body(rt, src, (Side::Response, ctype.as_deref()), scan, out) else { return };
         self.response = Inspection::new(p, actions);
         if let Some(ct) = &ctype {
             self.response.set_stream_content_type(ct);
@@ -796,35 +804,52 @@ impl Exchange {
     ) -> RequestEvent {
         let complete = phase == Phase::Complete;
         let id = if complete { self.id(rt) } else { rt.emitter.next_id() };
-        let facts = self.facts.as_ref();
-        let field = |f: fn(&RequestFacts) -> Option<String>| facts.and_then(f);
-        RequestEvent {
+        // The complete event is the exchange's last word: it takes the
+        // request facts instead of copying each string (a begin record copies).
+        let facts = if complete { self.facts.take() } else { self.facts.clone() };
+        let ai = match (facts.as_ref().and_then(|f| f.ai.as_ref()), &self.ai) {
+            (Some(d), Some(call)) => Some(ai::event_json(d, &call.request, call.response.as_ref(), self.start_ms)),
+            _ => None,
+        };
+        let mut ev = RequestEvent {
             id,
             time_ms: self.start_ms,
             kind,
             phase,
-            actor: facts.map(|f| f.identity.actor.clone()).unwrap_or_else(identity::Actor::anonymous),
-            identity_reason: facts.and_then(|f| f.identity.reason),
-            method: facts.map(|f| f.method.clone()).unwrap_or_default(),
-            path: facts.map(|f| f.path.clone()).unwrap_or_default(),
-            verb: facts.map_or("READ", |f| f.verb),
-            authority: facts.map(|f| f.authority.clone()).unwrap_or_default(),
-            resource_type: field(|f| f.resource_type.clone()),
-            resource_id: field(|f| f.resource_id.clone()),
-            address: field(|f| f.address.clone()),
-            user_agent: field(|f| f.user_agent.clone()),
-            request_id: field(|f| f.request_id.clone()),
+            actor: identity::Actor::anonymous(),
+            identity_reason: None,
+            method: String::new(),
+            path: String::new(),
+            verb: "READ",
+            authority: String::new(),
+            resource_type: None,
+            resource_id: None,
+            address: None,
+            user_agent: None,
+            request_id: None,
             status,
             duration_ms: complete.then(|| now.saturating_sub(self.start_ms)),
             reason,
-            purpose: field(|f| f.purpose.clone()),
+            purpose: None,
             request: if complete { self.request.record() } else { BodyRecord::default() },
             response: if complete { self.response.record() } else { BodyRecord::default() },
-            ai: match (facts.and_then(|f| f.ai.as_ref()), &self.ai) {
-                (Some(d), Some(call)) => Some(ai::event_json(d, &call.request, call.response.as_ref(), self.start_ms)),
-                _ => None,
-            },
+            ai,
+        };
+        if let Some(f) = facts {
+            ev.actor = f.identity.actor;
+            ev.identity_reason = f.identity.reason;
+            ev.method = f.method;
+            ev.path = f.path;
+            ev.verb = f.verb;
+            ev.authority = f.authority;
+            ev.resource_type = f.resource_type;
+            ev.resource_id = f.resource_id;
+            ev.address = f.address;
+            ev.user_agent = f.user_agent;
+            ev.request_id = f.request_id;
+            ev.purpose = f.purpose;
         }
+        ev
     }
 
     fn log(&mut self, rt: &mut Runtime, src: &dyn Facts, out: &mut Output) {

@@ -11,7 +11,7 @@ use crate::identity::{self, Evidence, Resolution};
 use crate::runtime::Runtime;
 
 /// What the request headers told us, kept for the event.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct RequestFacts {
     pub method: String,
     pub path: String,

@@ -62,7 +62,8 @@ pub fn apply(templates: &[Template], raw_path: &str, flag: &dyn Fn(&str) -> Opti
     let path = path.split_once('#').map_or(path, |(p, _)| p);
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let mut facts = PathFacts::default();
-    let mut out: Vec<String> = Vec::with_capacity(segments.len());
+    // The templated path is written straight into one string.
+    let mut out = String::with_capacity(raw_path.len() + 8);
     let matched = templates.iter().find(|t| {
         t.segs.len() <= segments.len()
             && t.segs.iter().zip(&segments).all(|(seg, s)| match seg {
@@ -74,12 +75,17 @@ pub fn apply(templates: &[Template], raw_path: &str, flag: &dyn Fn(&str) -> Opti
     if let Some(t) = matched {
         facts.resource_type = Some(t.kind.clone());
         for (seg, s) in t.segs.iter().zip(&segments) {
+            out.push('/');
             match seg {
-                Seg::Lit(l) => out.push(l.clone()),
+                Seg::Lit(l) => out.push_str(l),
                 Seg::Var(name) => {
-                    out.push(format!("{{{name}}}"));
+                    push_placeholder(&mut out, name);
                     let value = percent_decode(s);
-                    facts.resource_id = Some(format!("{}:{}", t.kind, value));
+                    let mut id = String::with_capacity(t.kind.len() + 1 + value.len());
+                    id.push_str(&t.kind);
+                    id.push(':');
+                    id.push_str(&value);
+                    facts.resource_id = Some(id);
                     facts.resource_value = Some(value);
                 }
             }
@@ -87,20 +93,34 @@ pub fn apply(templates: &[Template], raw_path: &str, flag: &dyn Fn(&str) -> Opti
         start = t.segs.len();
     }
     for s in segments.iter().skip(start) {
+        out.push('/');
         let decoded = percent_decode(s);
         match flag(&decoded) {
-            Some(entity) => out.push(format!("{{{entity}}}")),
-            None => out.push((*s).to_string()),
+            Some(entity) => push_placeholder(&mut out, &entity),
+            None => out.push_str(s),
         }
     }
-    facts.path = format!("/{}", out.join("/"));
-    let keys: Vec<&str> =
-        query.split('&').filter(|kv| !kv.is_empty()).map(|kv| kv.split_once('=').map_or(kv, |(k, _)| k)).collect();
-    if !keys.is_empty() {
-        facts.path.push('?');
-        facts.path.push_str(&keys.join("&"));
+    if out.is_empty() {
+        out.push('/');
     }
+    let mut keys = query.split('&').filter(|kv| !kv.is_empty()).map(|kv| kv.split_once('=').map_or(kv, |(k, _)| k));
+    if let Some(first) = keys.next() {
+        out.push('?');
+        out.push_str(first);
+        for k in keys {
+            out.push('&');
+            out.push_str(k);
+        }
+    }
+    facts.path = out;
     facts
+}
+
+/// `{name}`.
+fn push_placeholder(out: &mut String, name: &str) {
+    out.push('{');
+    out.push_str(name);
+    out.push('}');
 }
 
 /// Decodes `%XX` escapes (lossy on invalid UTF-8); `+` is kept (paths, not forms).

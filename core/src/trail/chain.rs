@@ -85,7 +85,7 @@ impl Chain {
         text.push_str("\"prev\":\"");
         text.push_str(&self.prev);
         text.push_str("\",\"seq\":");
-        text.push_str(&seq.to_string());
+        crate::event::push_u64(&mut text, seq);
         text.push('}');
         if !after.is_empty() {
             text.push(',');
@@ -93,7 +93,11 @@ impl Chain {
         }
         text.push('}');
         let hash = sha256_hex(text.as_bytes());
-        text.insert_str(splice, &format!("\"hash\":\"{hash}\","));
+        let mut member = String::with_capacity(hash.len() + 11);
+        member.push_str("\"hash\":\"");
+        member.push_str(&hash);
+        member.push_str("\",");
+        text.insert_str(splice, &member);
         self.prev = hash.clone();
         self.next_seq += 1;
         Sealed { seq, hash, line: text }

@@ -196,7 +196,7 @@ impl<'a> Members<'a> {
     }
 }
 
-fn push_u64(out: &mut String, mut n: u64) {
+pub(crate) fn push_u64(out: &mut String, mut n: u64) {
     let mut buf = [0u8; 20];
     let mut i = buf.len();
     loop {
