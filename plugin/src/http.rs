@@ -4,15 +4,26 @@
 
 use crate::host;
 use crate::shared::Shared;
-use proxy_audit_core::exchange::{CallResponse, Effect, Event, Exchange, Facts, Flow, Output, Side};
+use proxy_audit_core::exchange::{header_map, CallResponse, Effect, Event, Exchange, Facts, Flow, Output, Side};
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, BufferType, MapType};
+use std::cell::OnceCell;
 
 /// The host as the exchange's source of facts (and, in an HTTP call's
-/// response callback, that call's answer).
+/// response callback, that call's answer). Lives for one callback: a side's
+/// headers are read from the host once, as one map, and the clock once.
 #[derive(Default)]
 struct HostFacts {
     call: Option<CallResponse>,
+    request_headers: OnceCell<Option<Vec<u8>>>,
+    response_headers: OnceCell<Option<Vec<u8>>>,
+    now_ms: OnceCell<u64>,
+}
+
+impl HostFacts {
+    fn answer(call: Option<CallResponse>) -> Self {
+        HostFacts { call, ..HostFacts::default() }
+    }
 }
 
 fn map(side: Side) -> MapType {
@@ -35,7 +46,12 @@ impl Facts for HostFacts {
     }
 
     fn header(&self, side: Side, name: &str) -> Option<String> {
-        host::header(map(side), name)
+        let cell = match side {
+            Side::Request => &self.request_headers,
+            Side::Response => &self.response_headers,
+        };
+        let pairs = cell.get_or_init(|| crate::raw::header_pairs(map(side))).as_deref()?;
+        header_map::lookup(pairs, name).map(|v| String::from_utf8_lossy(v).into_owned())
     }
 
     fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
@@ -47,7 +63,7 @@ impl Facts for HostFacts {
     }
 
     fn now_ms(&self) -> u64 {
-        host::now_ms()
+        *self.now_ms.get_or_init(host::now_ms)
     }
 
     fn call_response(&self) -> Option<CallResponse> {
@@ -165,7 +181,7 @@ impl Context for Request {
             self.retry_token = None;
             let call = host::call_response(num_headers, body_size);
             let status = call.as_ref().and_then(|_| host::call_status(num_headers));
-            if self.run_with(Event::RetryAnswered { status }, HostFacts { call }) == Flow::Continue {
+            if self.run_with(Event::RetryAnswered { status }, HostFacts::answer(call)) == Flow::Continue {
                 host::resume(true);
             }
             return;

@@ -14,6 +14,7 @@ mod abi {
     extern "C" {
         pub fn proxy_replace_header_map_value(map: u32, k: *const u8, ks: usize, v: *const u8, vs: usize) -> u32;
         pub fn proxy_remove_header_map_value(map: u32, k: *const u8, ks: usize) -> u32;
+        pub fn proxy_get_header_map_pairs(map: u32, data: *mut *mut u8, size: *mut usize) -> u32;
         pub fn proxy_set_buffer_bytes(kind: u32, start: usize, size: usize, v: *const u8, vs: usize) -> u32;
         pub fn proxy_continue_stream(stream: u32) -> u32;
         pub fn proxy_set_effective_context(context_id: u32) -> u32;
@@ -39,6 +40,9 @@ mod abi {
         1
     }
     pub unsafe fn proxy_remove_header_map_value(_: u32, _: *const u8, _: usize) -> u32 {
+        1
+    }
+    pub unsafe fn proxy_get_header_map_pairs(_: u32, _: *mut *mut u8, _: *mut usize) -> u32 {
         1
     }
     pub unsafe fn proxy_set_buffer_bytes(_: u32, _: usize, _: usize, _: *const u8, _: usize) -> u32 {
@@ -77,6 +81,22 @@ pub fn remove_header(map: MapType, name: &str) -> bool {
     OK == unsafe { abi::proxy_remove_header_map_value(map as u32, name.as_ptr(), name.len()) }
 }
 
+/// A header map's serialized pairs (see `proxy_audit_core::exchange::header_map`),
+/// or `None` if the host refuses (the map is gone) or has none.
+pub fn header_pairs(map: MapType) -> Option<Vec<u8>> {
+    let mut data: *mut u8 = std::ptr::null_mut();
+    let mut size: usize = 0;
+    // SAFETY: the host writes a pointer and size into our two locals.
+    let status = unsafe { abi::proxy_get_header_map_pairs(map as u32, &mut data, &mut size) };
+    if status != OK || data.is_null() || size == 0 {
+        return None;
+    }
+    // SAFETY: the host allocated `size` bytes through this module's
+    // `proxy_on_memory_allocate` (the SDK's, a `Vec<u8>` of that capacity)
+    // and hands their ownership over, as the SDK's own `get_map` assumes.
+    Some(unsafe { Vec::from_raw_parts(data, size, size) })
+}
+
 pub fn set_buffer(kind: BufferType, start: usize, size: usize, value: &[u8]) -> bool {
     // SAFETY: as above.
     OK == unsafe { abi::proxy_set_buffer_bytes(kind as u32, start, size, value.as_ptr(), value.len()) }
@@ -93,26 +113,9 @@ pub fn set_effective_context(context_id: u32) -> bool {
     OK == unsafe { abi::proxy_set_effective_context(context_id) }
 }
 
-/// The proxy-wasm header map encoding: pair count, then each name and value
-/// size, then each name and value, NUL-terminated (all sizes u32 LE).
-fn encode_pairs(pairs: &[(&str, &str)]) -> Vec<u8> {
-    let mut out = Vec::new();
-    out.extend_from_slice(&(pairs.len() as u32).to_le_bytes());
-    for (k, v) in pairs {
-        out.extend_from_slice(&(k.len() as u32).to_le_bytes());
-        out.extend_from_slice(&(v.len() as u32).to_le_bytes());
-    }
-    for (k, v) in pairs {
-        out.extend_from_slice(k.as_bytes());
-        out.push(0);
-        out.extend_from_slice(v.as_bytes());
-        out.push(0);
-    }
-    out
-}
-
 pub fn send_local_response(status: u32, headers: &[(&str, &str)], body: &[u8]) -> bool {
-    let pairs = encode_pairs(headers);
+    let pairs: Vec<(&str, &[u8])> = headers.iter().map(|(k, v)| (*k, v.as_bytes())).collect();
+    let pairs = proxy_audit_core::exchange::header_map::serialize(&pairs);
     let details = b"proxy_audit";
     // SAFETY: the host only reads the slices, during the call.
     OK == unsafe {
@@ -126,16 +129,5 @@ pub fn send_local_response(status: u32, headers: &[(&str, &str)], body: &[u8]) -
             pairs.len(),
             -1,
         )
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::encode_pairs;
-
-    #[test]
-    fn header_pairs_are_encoded_as_the_abi_says() {
-        let b = encode_pairs(&[("a", "bc")]);
-        assert_eq!(b, [1, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, b'a', 0, b'b', b'c', 0]);
     }
 }

@@ -9,6 +9,7 @@
 //! `proxy-audit scan` command, the benches and the tests drive it alike.
 
 mod effects;
+pub mod header_map;
 pub mod hold;
 pub mod inspect;
 mod preview;
