@@ -23,8 +23,9 @@
 //! afterwards is declared by the adopting chain for the retired one.
 
 use crate::config::{ExporterConfig, Format};
+use crate::jcs;
 use crate::timefmt::parse_rfc3339_millis;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
@@ -466,57 +467,120 @@ fn render(format: Format, lines: &[&str]) -> Batch {
 }
 
 /// One OTLP/HTTP JSON `LogRecord` for an event line: body the event JSON,
-/// attributes under OpenTelemetry names.
+/// attributes under OpenTelemetry names. Written straight into its string
+/// (the event is read once; nothing is built as a `Value` and serialized
+/// again): the same bytes as serializing the record object member by member.
 pub fn otlp_record(line: &str) -> String {
     let ev: Value = serde_json::from_str(line).unwrap_or(Value::Null);
     let nanos = ev.get("time").and_then(Value::as_str).and_then(parse_rfc3339_millis).unwrap_or(0) as u128 * 1_000_000;
     let kind = ev.get("kind").and_then(Value::as_str).unwrap_or("unknown");
-    let mut attrs: Vec<Value> = Vec::new();
-    let mut attr = |key: &str, v: Option<&Value>| match v {
-        Some(Value::String(s)) => attrs.push(json!({"key": key, "value": {"stringValue": s}})),
-        Some(Value::Number(n)) => attrs.push(json!({"key": key, "value": {"intValue": n.to_string()}})),
-        Some(Value::Bool(b)) => attrs.push(json!({"key": key, "value": {"boolValue": b}})),
-        _ => {}
-    };
+    let mut event_name = String::with_capacity(12 + kind.len());
+    event_name.push_str("proxy_audit.");
+    event_name.push_str(kind);
+    let mut out = String::with_capacity(line.len() + line.len() / 8 + 1536);
+    let nanos = nanos.to_string();
+    let severity = if matches!(kind, "denied" | "blocked" | "loss") { ("13", "WARN") } else { ("9", "INFO") };
+    out.push_str("{\"timeUnixNano\":\"");
+    out.push_str(&nanos);
+    out.push_str("\",\"observedTimeUnixNano\":\"");
+    out.push_str(&nanos);
+    out.push_str("\",\"severityNumber\":");
+    out.push_str(severity.0);
+    out.push_str(",\"severityText\":\"");
+    out.push_str(severity.1);
+    out.push_str("\",\"eventName\":");
+    jcs::write_string(&event_name, &mut out);
+    out.push_str(",\"body\":{\"stringValue\":");
+    jcs::write_string(line, &mut out);
+    out.push_str("},\"attributes\":[");
+    let mut attrs = Attributes { out: &mut out, first: true };
     let at = |path: &[&str]| -> Option<&Value> { path.iter().try_fold(&ev, |v, k| v.get(k)) };
-    attr("event.name", Some(&Value::String(format!("proxy_audit.{kind}"))));
-    attr("proxy_audit.event.id", at(&["id"]));
-    attr("proxy_audit.chain.emitter", at(&["chain", "emitter"]));
-    attr("proxy_audit.chain.seq", at(&["chain", "seq"]));
-    attr("user.id", at(&["actor", "id"]));
-    attr("enduser.id", at(&["actor", "id"]));
-    attr("proxy_audit.actor.type", at(&["actor", "type"]));
-    attr("http.request.method", at(&["action", "method"]));
-    attr("http.route", at(&["action", "path"]));
-    attr("http.response.status_code", at(&["outcome", "status_code"]));
-    attr("server.address", at(&["target", "authority"]));
-    attr("client.address", at(&["source", "address"]));
-    attr("user_agent.original", at(&["source", "user_agent"]));
-    attr("proxy_audit.outcome.reason", at(&["outcome", "reason"]));
+    attrs.str("event.name", &event_name);
+    attrs.value("proxy_audit.event.id", at(&["id"]));
+    attrs.value("proxy_audit.chain.emitter", at(&["chain", "emitter"]));
+    attrs.value("proxy_audit.chain.seq", at(&["chain", "seq"]));
+    attrs.value("user.id", at(&["actor", "id"]));
+    attrs.value("enduser.id", at(&["actor", "id"]));
+    attrs.value("proxy_audit.actor.type", at(&["actor", "type"]));
+    attrs.value("http.request.method", at(&["action", "method"]));
+    attrs.value("http.route", at(&["action", "path"]));
+    attrs.value("http.response.status_code", at(&["outcome", "status_code"]));
+    attrs.value("server.address", at(&["target", "authority"]));
+    attrs.value("client.address", at(&["source", "address"]));
+    attrs.value("user_agent.original", at(&["source", "user_agent"]));
+    attrs.value("proxy_audit.outcome.reason", at(&["outcome", "reason"]));
     if let Some(ai) = ev.get("ai").filter(|a| a.is_object()) {
-        gen_ai_attributes(ai, &mut attr);
+        gen_ai_attributes(ai, &mut |key, v| attrs.value(key, v));
         if let Some(Value::Array(reasons)) = ai.get("finish_reasons") {
-            let values: Vec<Value> =
-                reasons.iter().filter_map(Value::as_str).map(|r| json!({"stringValue": r})).collect();
-            attrs.push(json!({"key": "gen_ai.response.finish_reasons", "value": {"arrayValue": {"values": values}}}));
+            let out = attrs.key("gen_ai.response.finish_reasons");
+            out.push_str("{\"arrayValue\":{\"values\":[");
+            for (i, r) in reasons.iter().filter_map(Value::as_str).enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str("{\"stringValue\":");
+                jcs::write_string(r, out);
+                out.push('}');
+            }
+            out.push_str("]}}}");
         }
         if let Some(ms) = ai.get("time_to_first_token_ms").and_then(Value::as_u64) {
-            attrs.push(
-                json!({"key": "gen_ai.response.time_to_first_chunk", "value": {"doubleValue": ms as f64 / 1000.0}}),
-            );
+            let seconds = serde_json::Number::from_f64(ms as f64 / 1000.0).map(|n| n.to_string());
+            let out = attrs.key("gen_ai.response.time_to_first_chunk");
+            out.push_str("{\"doubleValue\":");
+            out.push_str(seconds.as_deref().unwrap_or("null"));
+            out.push_str("}}");
         }
     }
-    let severity = if matches!(kind, "denied" | "blocked" | "loss") { (13, "WARN") } else { (9, "INFO") };
-    json!({
-        "timeUnixNano": nanos.to_string(),
-        "observedTimeUnixNano": nanos.to_string(),
-        "severityNumber": severity.0,
-        "severityText": severity.1,
-        "eventName": format!("proxy_audit.{kind}"),
-        "body": {"stringValue": line},
-        "attributes": attrs,
-    })
-    .to_string()
+    out.push_str("]}");
+    out
+}
+
+/// The `attributes` array of an OTLP record, written member by member.
+struct Attributes<'a> {
+    out: &'a mut String,
+    first: bool,
+}
+
+impl Attributes<'_> {
+    /// Opens `{"key":<key>,"value":` (the caller writes the value and `}`).
+    fn key(&mut self, key: &str) -> &mut String {
+        if !self.first {
+            self.out.push(',');
+        }
+        self.first = false;
+        self.out.push_str("{\"key\":");
+        jcs::write_string(key, self.out);
+        self.out.push_str(",\"value\":");
+        self.out
+    }
+
+    fn str(&mut self, key: &str, v: &str) {
+        let out = self.key(key);
+        out.push_str("{\"stringValue\":");
+        jcs::write_string(v, out);
+        out.push_str("}}");
+    }
+
+    /// A string, number or boolean member of the event; anything else
+    /// (absent, null, arrays, objects) writes nothing.
+    fn value(&mut self, key: &str, v: Option<&Value>) {
+        match v {
+            Some(Value::String(s)) => self.str(key, s),
+            Some(Value::Number(n)) => {
+                let n = n.to_string();
+                let out = self.key(key);
+                out.push_str("{\"intValue\":\"");
+                out.push_str(&n);
+                out.push_str("\"}}");
+            }
+            Some(Value::Bool(b)) => {
+                let out = self.key(key);
+                out.push_str(if *b { "{\"boolValue\":true}}" } else { "{\"boolValue\":false}}" });
+            }
+            _ => {}
+        }
+    }
 }
 
 /// `gen_ai.provider.name` as the OpenTelemetry GenAI conventions name the
@@ -579,6 +643,7 @@ fn gen_ai_attributes(ai: &Value, attr: &mut dyn FnMut(&str, Option<&Value>)) {
 mod tests {
     use super::*;
     use crate::config::Config;
+    use serde_json::json;
 
     fn exporter(batch: u64, buffered: u64, format: &str) -> Exporter {
         let text = format!(
@@ -700,6 +765,88 @@ mod tests {
         assert!(is_trail_record(r#"{"chain":{},"kind":"checkpoint","trail":{}}"#));
         assert!(is_trail_record(r#"{"kind":"loss"}"#));
         assert!(!is_trail_record(r#"{"action":{"path":"/x\"kind\":\"loss\""},"kind":"access"}"#));
+    }
+
+    /// The record as this module built it before it was written directly:
+    /// member objects built as `Value`s and serialized (the reference).
+    fn otlp_record_as_values(line: &str) -> String {
+        let ev: Value = serde_json::from_str(line).unwrap_or(Value::Null);
+        let nanos =
+            ev.get("time").and_then(Value::as_str).and_then(parse_rfc3339_millis).unwrap_or(0) as u128 * 1_000_000;
+        let kind = ev.get("kind").and_then(Value::as_str).unwrap_or("unknown");
+        let mut attrs: Vec<Value> = Vec::new();
+        let mut attr = |key: &str, v: Option<&Value>| match v {
+            Some(Value::String(s)) => attrs.push(json!({"key": key, "value": {"stringValue": s}})),
+            Some(Value::Number(n)) => attrs.push(json!({"key": key, "value": {"intValue": n.to_string()}})),
+            Some(Value::Bool(b)) => attrs.push(json!({"key": key, "value": {"boolValue": b}})),
+            _ => {}
+        };
+        let at = |path: &[&str]| -> Option<&Value> { path.iter().try_fold(&ev, |v, k| v.get(k)) };
+        attr("event.name", Some(&Value::String(format!("proxy_audit.{kind}"))));
+        attr("proxy_audit.event.id", at(&["id"]));
+        attr("proxy_audit.chain.emitter", at(&["chain", "emitter"]));
+        attr("proxy_audit.chain.seq", at(&["chain", "seq"]));
+        attr("user.id", at(&["actor", "id"]));
+        attr("enduser.id", at(&["actor", "id"]));
+        attr("proxy_audit.actor.type", at(&["actor", "type"]));
+        attr("http.request.method", at(&["action", "method"]));
+        attr("http.route", at(&["action", "path"]));
+        attr("http.response.status_code", at(&["outcome", "status_code"]));
+        attr("server.address", at(&["target", "authority"]));
+        attr("client.address", at(&["source", "address"]));
+        attr("user_agent.original", at(&["source", "user_agent"]));
+        attr("proxy_audit.outcome.reason", at(&["outcome", "reason"]));
+        if let Some(ai) = ev.get("ai").filter(|a| a.is_object()) {
+            gen_ai_attributes(ai, &mut attr);
+            if let Some(Value::Array(reasons)) = ai.get("finish_reasons") {
+                let values: Vec<Value> =
+                    reasons.iter().filter_map(Value::as_str).map(|r| json!({"stringValue": r})).collect();
+                attrs.push(
+                    json!({"key": "gen_ai.response.finish_reasons", "value": {"arrayValue": {"values": values}}}),
+                );
+            }
+            if let Some(ms) = ai.get("time_to_first_token_ms").and_then(Value::as_u64) {
+                attrs.push(
+                    json!({"key": "gen_ai.response.time_to_first_chunk", "value": {"doubleValue": ms as f64 / 1000.0}}),
+                );
+            }
+        }
+        let severity = if matches!(kind, "denied" | "blocked" | "loss") { (13, "WARN") } else { (9, "INFO") };
+        json!({
+            "timeUnixNano": nanos.to_string(),
+            "observedTimeUnixNano": nanos.to_string(),
+            "severityNumber": severity.0,
+            "severityText": severity.1,
+            "eventName": format!("proxy_audit.{kind}"),
+            "body": {"stringValue": line},
+            "attributes": attrs,
+        })
+        .to_string()
+    }
+
+    #[test]
+    fn otlp_records_are_the_bytes_of_serializing_the_record_object() {
+        let mut lines = vec![
+            r#"{"action":{"method":"GET","path":"/p/{id}"},"actor":{"id":"alice"},"ai":{"provider":"openai","usage":{"input_tokens":7,"output_tokens":3}},"chain":{"emitter":"e","seq":1},"id":"ab","kind":"access","outcome":{"status_code":200},"time":"2026-01-01T00:00:00.001Z"}"#.to_string(),
+            r#"{"kind":"loss","time":"bad","trail":{"lost":3}}"#.to_string(),
+            "not json".to_string(),
+            r#"{"actor":{"id":null,"type":"anonymous"},"kind":"denied","outcome":{"reason":"a\"b\u0001\n","status_code":401,"success":false},"source":{"address":"::1","user_agent":"ua/\u007f é"}}"#.to_string(),
+        ];
+        for (provider, stream, ttft) in [
+            ("anthropic", true, Some(0)),
+            ("gcp_gemini", false, Some(1250)),
+            ("aws_bedrock", true, None),
+            ("mistral", false, Some(3)),
+        ] {
+            let ai = json!({"provider": provider, "operation": "responses", "request_model": "m", "response_model": null,
+                "response_id": "r-1", "stream": stream, "finish_reasons": ["stop", 3, "length"],
+                "time_to_first_token_ms": ttft,
+                "usage": {"input_tokens": 10, "output_tokens": 20, "cached_input_tokens": 4, "reasoning_tokens": 6}});
+            lines.push(json!({"ai": ai, "chain": {"emitter": "x/\"1", "seq": 18_446_744_073_709_551_615u64}, "id": "e", "kind": "access", "time": "2026-12-02T04:24:16.083Z"}).to_string());
+        }
+        for line in &lines {
+            assert_eq!(otlp_record(line), otlp_record_as_values(line), "{line}");
+        }
     }
 
     #[test]
