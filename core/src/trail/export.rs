@@ -25,6 +25,7 @@
 use crate::config::{ExporterConfig, Format};
 use crate::jcs;
 use crate::timefmt::parse_rfc3339_millis;
+use serde_json::value::RawValue;
 use serde_json::Value;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -467,13 +468,28 @@ fn render(format: Format, lines: &[&str]) -> Batch {
 }
 
 /// One OTLP/HTTP JSON `LogRecord` for an event line: body the event JSON,
-/// attributes under OpenTelemetry names. Written straight into its string
-/// (the event is read once; nothing is built as a `Value` and serialized
-/// again): the same bytes as serializing the record object member by member.
+/// attributes under OpenTelemetry names. Written straight into its string:
+/// the line is read as borrowed members (no `Value` tree, no copies of its
+/// strings) and each attribute copies its member's JSON text. The bytes are
+/// those of building the record object and serializing it.
 pub fn otlp_record(line: &str) -> String {
-    let ev: Value = serde_json::from_str(line).unwrap_or(Value::Null);
-    let nanos = ev.get("time").and_then(Value::as_str).and_then(parse_rfc3339_millis).unwrap_or(0) as u128 * 1_000_000;
-    let kind = ev.get("kind").and_then(Value::as_str).unwrap_or("unknown");
+    match Members::of(line) {
+        Some(top) => write_otlp_record(line, &top),
+        // Not an object whose names are written without escapes (every line
+        // this filter writes is): read it through its compact serialization.
+        // (An object with a name that needs an escape even there, a quote or
+        // a control character, gives no attributes.)
+        None => {
+            let compact = serde_json::from_str::<Value>(line).map(|v| v.to_string()).unwrap_or_default();
+            write_otlp_record(line, &Members::of(&compact).unwrap_or_default())
+        }
+    }
+}
+
+fn write_otlp_record(line: &str, top: &Members<'_>) -> String {
+    let nanos = top.string("time").as_deref().and_then(parse_rfc3339_millis).unwrap_or(0) as u128 * 1_000_000;
+    let kind = top.string("kind");
+    let kind = kind.as_deref().unwrap_or("unknown");
     let mut event_name = String::with_capacity(12 + kind.len());
     event_name.push_str("proxy_audit.");
     event_name.push_str(kind);
@@ -494,37 +510,40 @@ pub fn otlp_record(line: &str) -> String {
     jcs::write_string(line, &mut out);
     out.push_str("},\"attributes\":[");
     let mut attrs = Attributes { out: &mut out, first: true };
-    let at = |path: &[&str]| -> Option<&Value> { path.iter().try_fold(&ev, |v, k| v.get(k)) };
+    let (chain, actor, action) = (top.object("chain"), top.object("actor"), top.object("action"));
+    let (outcome, target, source) = (top.object("outcome"), top.object("target"), top.object("source"));
     attrs.str("event.name", &event_name);
-    attrs.value("proxy_audit.event.id", at(&["id"]));
-    attrs.value("proxy_audit.chain.emitter", at(&["chain", "emitter"]));
-    attrs.value("proxy_audit.chain.seq", at(&["chain", "seq"]));
-    attrs.value("user.id", at(&["actor", "id"]));
-    attrs.value("enduser.id", at(&["actor", "id"]));
-    attrs.value("proxy_audit.actor.type", at(&["actor", "type"]));
-    attrs.value("http.request.method", at(&["action", "method"]));
-    attrs.value("http.route", at(&["action", "path"]));
-    attrs.value("http.response.status_code", at(&["outcome", "status_code"]));
-    attrs.value("server.address", at(&["target", "authority"]));
-    attrs.value("client.address", at(&["source", "address"]));
-    attrs.value("user_agent.original", at(&["source", "user_agent"]));
-    attrs.value("proxy_audit.outcome.reason", at(&["outcome", "reason"]));
-    if let Some(ai) = ev.get("ai").filter(|a| a.is_object()) {
-        gen_ai_attributes(ai, &mut |key, v| attrs.value(key, v));
-        if let Some(Value::Array(reasons)) = ai.get("finish_reasons") {
+    attrs.raw("proxy_audit.event.id", top.get("id"));
+    attrs.raw("proxy_audit.chain.emitter", chain.get("emitter"));
+    attrs.raw("proxy_audit.chain.seq", chain.get("seq"));
+    attrs.raw("user.id", actor.get("id"));
+    attrs.raw("enduser.id", actor.get("id"));
+    attrs.raw("proxy_audit.actor.type", actor.get("type"));
+    attrs.raw("http.request.method", action.get("method"));
+    attrs.raw("http.route", action.get("path"));
+    attrs.raw("http.response.status_code", outcome.get("status_code"));
+    attrs.raw("server.address", target.get("authority"));
+    attrs.raw("client.address", source.get("address"));
+    attrs.raw("user_agent.original", source.get("user_agent"));
+    attrs.raw("proxy_audit.outcome.reason", outcome.get("reason"));
+    if let Some(ai) = top.get("ai").and_then(Members::of) {
+        gen_ai_attributes(&ai, &mut attrs);
+        if let Some(reasons) = ai.get("finish_reasons").and_then(|r| serde_json::from_str::<Vec<&RawValue>>(r).ok()) {
             let out = attrs.key("gen_ai.response.finish_reasons");
             out.push_str("{\"arrayValue\":{\"values\":[");
-            for (i, r) in reasons.iter().filter_map(Value::as_str).enumerate() {
-                if i > 0 {
+            let mut first = true;
+            for r in reasons.iter().filter(|r| r.get().starts_with('"')) {
+                if !first {
                     out.push(',');
                 }
+                first = false;
                 out.push_str("{\"stringValue\":");
-                jcs::write_string(r, out);
+                push_string(r.get(), out);
                 out.push('}');
             }
             out.push_str("]}}}");
         }
-        if let Some(ms) = ai.get("time_to_first_token_ms").and_then(Value::as_u64) {
+        if let Some(ms) = ai.u64("time_to_first_token_ms") {
             let seconds = serde_json::Number::from_f64(ms as f64 / 1000.0).map(|n| n.to_string());
             let out = attrs.key("gen_ai.response.time_to_first_chunk");
             out.push_str("{\"doubleValue\":");
@@ -534,6 +553,45 @@ pub fn otlp_record(line: &str) -> String {
     }
     out.push_str("]}");
     out
+}
+
+/// An object's members as their JSON texts, borrowed from the line.
+#[derive(Default)]
+struct Members<'a>(std::collections::BTreeMap<&'a str, &'a RawValue>);
+
+impl<'a> Members<'a> {
+    /// `None` unless `text` is an object whose member names have no escapes.
+    fn of(text: &'a str) -> Option<Self> {
+        serde_json::from_str(text).ok().map(Members)
+    }
+
+    fn get(&self, name: &str) -> Option<&'a str> {
+        self.0.get(name).map(|r| r.get())
+    }
+
+    /// A member object (empty when absent or not an object).
+    fn object(&self, name: &str) -> Members<'a> {
+        self.get(name).and_then(Members::of).unwrap_or_default()
+    }
+
+    fn string(&self, name: &str) -> Option<std::borrow::Cow<'a, str>> {
+        self.get(name).and_then(|t| serde_json::from_str(t).ok())
+    }
+
+    fn u64(&self, name: &str) -> Option<u64> {
+        self.get(name).and_then(|t| serde_json::from_str(t).ok())
+    }
+}
+
+/// A JSON string's text as its canonical serialization: copied when it has
+/// no escapes (then the two are the same bytes), else decoded and written.
+fn push_string(text: &str, out: &mut String) {
+    if text.contains('\\') {
+        let s: String = serde_json::from_str(text).unwrap_or_default();
+        jcs::write_string(&s, out);
+    } else {
+        out.push_str(text);
+    }
 }
 
 /// The `attributes` array of an OTLP record, written member by member.
@@ -562,21 +620,36 @@ impl Attributes<'_> {
         out.push_str("}}");
     }
 
-    /// A string, number or boolean member of the event; anything else
-    /// (absent, null, arrays, objects) writes nothing.
-    fn value(&mut self, key: &str, v: Option<&Value>) {
-        match v {
-            Some(Value::String(s)) => self.str(key, s),
-            Some(Value::Number(n)) => {
-                let n = n.to_string();
+    fn u64(&mut self, key: &str, v: Option<u64>) {
+        if let Some(n) = v {
+            let out = self.key(key);
+            out.push_str("{\"intValue\":\"");
+            crate::event::push_u64(out, n);
+            out.push_str("\"}}");
+        }
+    }
+
+    /// A member given as its JSON text: a string, number or boolean becomes
+    /// its OTLP value; anything else (absent, null, arrays, objects) nothing.
+    fn raw(&mut self, key: &str, text: Option<&str>) {
+        let Some(t) = text else { return };
+        match t.as_bytes().first() {
+            Some(b'"') => {
+                let out = self.key(key);
+                out.push_str("{\"stringValue\":");
+                push_string(t, out);
+                out.push_str("}}");
+            }
+            Some(b't' | b'f') => {
+                let out = self.key(key);
+                out.push_str(if t == "true" { "{\"boolValue\":true}}" } else { "{\"boolValue\":false}}" });
+            }
+            Some(b'-' | b'0'..=b'9') => {
+                let n = serde_json::from_str::<serde_json::Number>(t).map(|n| n.to_string()).unwrap_or_default();
                 let out = self.key(key);
                 out.push_str("{\"intValue\":\"");
                 out.push_str(&n);
                 out.push_str("\"}}");
-            }
-            Some(Value::Bool(b)) => {
-                let out = self.key(key);
-                out.push_str(if *b { "{\"boolValue\":true}}" } else { "{\"boolValue\":false}}" });
             }
             _ => {}
         }
@@ -612,31 +685,35 @@ pub fn semconv_operation(operation: &str) -> &str {
 /// Bedrock count apart (`cache_read_input_tokens`, `cacheReadInputTokens`);
 /// `gen_ai.usage.output_tokens` includes reasoning, which Gemini counts apart
 /// (`thoughtsTokenCount`).
-fn gen_ai_attributes(ai: &Value, attr: &mut dyn FnMut(&str, Option<&Value>)) {
-    let s = |k: &str| ai.get(k).and_then(Value::as_str);
-    let n = |k: &str| ai.get("usage").and_then(|u| u.get(k)).and_then(Value::as_u64);
-    let provider = s("provider").unwrap_or("");
-    attr("gen_ai.provider.name", s("provider").map(|p| Value::String(semconv_provider(p).into())).as_ref());
-    attr("gen_ai.operation.name", s("operation").map(|o| Value::String(semconv_operation(o).into())).as_ref());
-    attr("gen_ai.request.model", ai.get("request_model"));
-    attr("gen_ai.response.model", ai.get("response_model"));
-    attr("gen_ai.response.id", ai.get("response_id"));
-    attr("gen_ai.request.stream", ai.get("stream"));
+fn gen_ai_attributes(ai: &Members<'_>, attrs: &mut Attributes<'_>) {
+    let usage = ai.object("usage");
+    let provider = ai.string("provider");
+    let provider = provider.as_deref();
+    if let Some(p) = provider {
+        attrs.str("gen_ai.provider.name", semconv_provider(p));
+    }
+    if let Some(o) = ai.string("operation") {
+        attrs.str("gen_ai.operation.name", semconv_operation(&o));
+    }
+    attrs.raw("gen_ai.request.model", ai.get("request_model"));
+    attrs.raw("gen_ai.response.model", ai.get("response_model"));
+    attrs.raw("gen_ai.response.id", ai.get("response_id"));
+    attrs.raw("gen_ai.request.stream", ai.get("stream"));
+    let n = |k: &str| usage.u64(k);
     let cached = n("cached_input_tokens");
     let reasoning = n("reasoning_tokens");
-    let input = match provider {
+    let input = match provider.unwrap_or("") {
         "anthropic" | "aws_bedrock" => n("input_tokens").map(|i| i.saturating_add(cached.unwrap_or(0))),
         _ => n("input_tokens"),
     };
-    let output = match provider {
+    let output = match provider.unwrap_or("") {
         "gcp_gemini" | "gcp_vertex_ai" => n("output_tokens").map(|o| o.saturating_add(reasoning.unwrap_or(0))),
         _ => n("output_tokens"),
     };
-    let num = |x: Option<u64>| x.map(Value::from);
-    attr("gen_ai.usage.input_tokens", num(input).as_ref());
-    attr("gen_ai.usage.output_tokens", num(output).as_ref());
-    attr("gen_ai.usage.cache_read.input_tokens", num(cached).as_ref());
-    attr("gen_ai.usage.reasoning.output_tokens", num(reasoning).as_ref());
+    attrs.u64("gen_ai.usage.input_tokens", input);
+    attrs.u64("gen_ai.usage.output_tokens", output);
+    attrs.u64("gen_ai.usage.cache_read.input_tokens", cached);
+    attrs.u64("gen_ai.usage.reasoning.output_tokens", reasoning);
 }
 
 #[cfg(test)]
@@ -767,6 +844,33 @@ mod tests {
         assert!(!is_trail_record(r#"{"action":{"path":"/x\"kind\":\"loss\""},"kind":"access"}"#));
     }
 
+    fn gen_ai_attributes_as_values(ai: &Value, attr: &mut dyn FnMut(&str, Option<&Value>)) {
+        let s = |k: &str| ai.get(k).and_then(Value::as_str);
+        let n = |k: &str| ai.get("usage").and_then(|u| u.get(k)).and_then(Value::as_u64);
+        let provider = s("provider").unwrap_or("");
+        attr("gen_ai.provider.name", s("provider").map(|p| Value::String(semconv_provider(p).into())).as_ref());
+        attr("gen_ai.operation.name", s("operation").map(|o| Value::String(semconv_operation(o).into())).as_ref());
+        attr("gen_ai.request.model", ai.get("request_model"));
+        attr("gen_ai.response.model", ai.get("response_model"));
+        attr("gen_ai.response.id", ai.get("response_id"));
+        attr("gen_ai.request.stream", ai.get("stream"));
+        let cached = n("cached_input_tokens");
+        let reasoning = n("reasoning_tokens");
+        let input = match provider {
+            "anthropic" | "aws_bedrock" => n("input_tokens").map(|i| i.saturating_add(cached.unwrap_or(0))),
+            _ => n("input_tokens"),
+        };
+        let output = match provider {
+            "gcp_gemini" | "gcp_vertex_ai" => n("output_tokens").map(|o| o.saturating_add(reasoning.unwrap_or(0))),
+            _ => n("output_tokens"),
+        };
+        let num = |x: Option<u64>| x.map(Value::from);
+        attr("gen_ai.usage.input_tokens", num(input).as_ref());
+        attr("gen_ai.usage.output_tokens", num(output).as_ref());
+        attr("gen_ai.usage.cache_read.input_tokens", num(cached).as_ref());
+        attr("gen_ai.usage.reasoning.output_tokens", num(reasoning).as_ref());
+    }
+
     /// The record as this module built it before it was written directly:
     /// member objects built as `Value`s and serialized (the reference).
     fn otlp_record_as_values(line: &str) -> String {
@@ -797,7 +901,7 @@ mod tests {
         attr("user_agent.original", at(&["source", "user_agent"]));
         attr("proxy_audit.outcome.reason", at(&["outcome", "reason"]));
         if let Some(ai) = ev.get("ai").filter(|a| a.is_object()) {
-            gen_ai_attributes(ai, &mut attr);
+            gen_ai_attributes_as_values(ai, &mut attr);
             if let Some(Value::Array(reasons)) = ai.get("finish_reasons") {
                 let values: Vec<Value> =
                     reasons.iter().filter_map(Value::as_str).map(|r| json!({"stringValue": r})).collect();
@@ -830,6 +934,9 @@ mod tests {
             r#"{"action":{"method":"GET","path":"/p/{id}"},"actor":{"id":"alice"},"ai":{"provider":"openai","usage":{"input_tokens":7,"output_tokens":3}},"chain":{"emitter":"e","seq":1},"id":"ab","kind":"access","outcome":{"status_code":200},"time":"2026-01-01T00:00:00.001Z"}"#.to_string(),
             r#"{"kind":"loss","time":"bad","trail":{"lost":3}}"#.to_string(),
             "not json".to_string(),
+            "[1,2]".to_string(),
+            r#"{"ki\u006ed":"denied","kind":3,"id":"a\/b","chain":{"seq":1.5e3,"emitter":"x"},"actor":{"id":true}}"#.to_string(),
+            r#"{"kind":"access","kind":"blocked","ai":{"provider":7,"operation":"chat","usage":{"input_tokens":2.0,"output_tokens":-1},"finish_reasons":"stop","time_to_first_token_ms":-5}}"#.to_string(),
             r#"{"actor":{"id":null,"type":"anonymous"},"kind":"denied","outcome":{"reason":"a\"b\u0001\n","status_code":401,"success":false},"source":{"address":"::1","user_agent":"ua/\u007f é"}}"#.to_string(),
         ];
         for (provider, stream, ttft) in [
