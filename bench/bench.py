@@ -34,7 +34,10 @@ PAYLOADS = os.environ.get("BENCH_PAYLOADS", "small,chat,stream").split(",")
 SSE_GAP_US = int(os.environ.get("BENCH_SSE_GAP_US", "0"))  # pause between streamed events at the upstream
 # Envoy configurations, in the order they run; bare always runs (every ratio is to it).
 ALL_KINDS = ("bare", "proxy-audit", "lua", "wasm-noop", "wasm-digest")
-KINDS = tuple(k for k in ALL_KINDS if k == "bare" or k in os.environ.get("BENCH_KINDS", ",".join(ALL_KINDS)).split(","))
+_ASKED = [k for k in os.environ.get("BENCH_KINDS", ",".join(ALL_KINDS)).split(",") if k]
+if set(_ASKED) - set(ALL_KINDS):
+    raise SystemExit(f"BENCH_KINDS: unknown {sorted(set(_ASKED) - set(ALL_KINDS))}; known: {','.join(ALL_KINDS)}")
+KINDS = tuple(k for k in ALL_KINDS if k == "bare" or k in _ASKED)
 LABELS = {"wasm-noop": "wasm no-op", "wasm-digest": "wasm digest floor"}
 OHA = os.environ.get("BENCH_OHA", str(ROOT / ".bench-tools" / "bin" / "oha"))
 UPSTREAM = ROOT / "target" / "release" / "bench-upstream"
