@@ -9,8 +9,9 @@
 //!
 //! - raw body digests: incremental, over every chunk as it arrives;
 //! - prompt and completion digests: approximated by hashing the request body
-//!   and a JSON response body a second time, chunk by chunk (the text of the
-//!   bench's chat case is 96-98% of its bodies); only when the request had a
+//!   and a JSON response body a second time, chunk by chunk (the bench's chat
+//!   case: 7,939 bytes of prompt text in 8,242, 16,163 of completion text in
+//!   16,458, so 598 bytes more than the contract); only when the request had a
 //!   body (the bench's AI calls; its plain GET has none). An SSE response gets
 //!   no second pass: its completion text is a few percent of the stream, so
 //!   this floor leaves it out rather than overstate it;
