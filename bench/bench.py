@@ -1,4 +1,5 @@
-"""End-to-end load benchmark: bare Envoy, Envoy + proxy-audit, Envoy + a Lua redactor.
+"""End-to-end load benchmark: bare Envoy, Envoy + proxy-audit, Envoy + a Lua redactor, and the
+floor: Envoy + a wasm filter that does nothing, and one that does only the contract's SHA-256 work.
 
 Run through `bench/run` (it installs and builds what this needs). Everything is on
 loopback: one upstream (`bench/upstream`, also the audit sink), then each Envoy
@@ -31,8 +32,17 @@ RATE = os.environ.get("BENCH_RATE")  # requests/s for every payload; default: a 
 RATE_FRACTION = float(os.environ.get("BENCH_RATE_FRACTION", "0.5"))
 PAYLOADS = os.environ.get("BENCH_PAYLOADS", "small,chat,stream").split(",")
 SSE_GAP_US = int(os.environ.get("BENCH_SSE_GAP_US", "0"))  # pause between streamed events at the upstream
+# Envoy configurations, in the order they run; bare always runs (every ratio is to it).
+ALL_KINDS = ("bare", "proxy-audit", "lua", "wasm-noop", "wasm-digest")
+_ASKED = [k for k in os.environ.get("BENCH_KINDS", ",".join(ALL_KINDS)).split(",") if k]
+if set(_ASKED) - set(ALL_KINDS):
+    raise SystemExit(f"BENCH_KINDS: unknown {sorted(set(_ASKED) - set(ALL_KINDS))}; known: {','.join(ALL_KINDS)}")
+KINDS = tuple(k for k in ALL_KINDS if k == "bare" or k in _ASKED)
+LABELS = {"wasm-noop": "wasm no-op", "wasm-digest": "wasm digest floor"}
 OHA = os.environ.get("BENCH_OHA", str(ROOT / ".bench-tools" / "bin" / "oha"))
 UPSTREAM = ROOT / "target" / "release" / "bench-upstream"
+# The floor filter (bench/floor): no-op and digest-only modes, see bench/README.md.
+FLOOR_WASM = ROOT / "target" / "wasm32-wasip1" / "release" / "proxy_audit_bench_floor.wasm"
 SSE_EVENTS = 200
 EMAIL = "jane.roe@example.com"
 
@@ -206,9 +216,20 @@ class Upstream:
         self.proc.wait(10)
 
 
+def floor_filter(mode):
+    """The floor filter (bench/floor) in `mode`, loaded as proxy-audit is (envoy.filters.http.wasm, V8)."""
+    f = harness.wasm_filter({"mode": mode}, wasm=FLOOR_WASM, stop_iteration=False)
+    f["name"] = "bench_floor"
+    c = f["typed_config"]["config"]
+    c["name"] = c["root_id"] = c["vm_config"]["vm_id"] = "bench_floor"
+    return f
+
+
 def start_envoy(kind, upstream):
     opts = {"bare": {"with_filter": False}, "proxy-audit": {},
-            "lua": {"with_filter": False, "extra_filters_before": [LUA_FILTER]}}[kind]
+            "lua": {"with_filter": False, "extra_filters_before": [LUA_FILTER]},
+            "wasm-noop": {"with_filter": False, "extra_filters_before": [floor_filter("noop")]},
+            "wasm-digest": {"with_filter": False, "extra_filters_before": [floor_filter("digest")]}}[kind]
     e = harness.Envoy(PLUGIN_CONFIG, upstream.port, upstream.port, concurrency=1, **opts).start()
     if PIN:
         subprocess.run(["taskset", "-a", "-pc", ENVOY_CPU, str(e.proc.pid)], check=True, capture_output=True)
@@ -216,8 +237,9 @@ def start_envoy(kind, upstream):
 
 
 def smoke(kind, e, up, payloads, auth):
-    """One request of each payload: answered, and redacted both ways unless bare."""
-    redacts = kind != "bare"
+    """One request of each payload: answered; redacted both ways by proxy-audit and lua, unchanged
+    both ways through the others."""
+    redacts = kind in ("proxy-audit", "lua")
     for name, p in payloads.items():
         before = up.stats()["pii_requests"]
         status, body = fetch(e.url, p, auth)
@@ -232,7 +254,7 @@ def smoke(kind, e, up, payloads, auth):
             raise SystemExit(f"{kind}: {name} not redacted (response has the email: {EMAIL.encode() in body}, "
                              f"request reached the upstream with it: {bool(leaked_up)})")
         if name == "chat" and not redacts and not (EMAIL.encode() in body and leaked_up):
-            raise SystemExit(f"bare: {name} body changed on the way")
+            raise SystemExit(f"{kind}: {name} body changed on the way")
 
 
 def memory_sample(e, done):
@@ -278,7 +300,7 @@ def main():
     try:
         for name, p in payloads.items():
             sat[("upstream", name)] = oha(up.url, p, auth, seconds=SECONDS, pid=up.proc.pid)
-        for kind in ("bare", "proxy-audit", "lua"):
+        for kind in KINDS:
             e = start_envoy(kind, up)
             try:
                 smoke(kind, e, up, payloads, auth)
@@ -297,7 +319,7 @@ def main():
                                  f"the sink counted {up.stats()['events']}")
             finally:
                 e.stop()
-        mem_label, mem = memory_run(up, payloads, auth)
+        mem_label, mem = memory_run(up, payloads, auth) if "proxy-audit" in KINDS else (None, [])
     finally:
         up.stop()
         shutil.rmtree(work, ignore_errors=True)
@@ -342,7 +364,12 @@ def render(started, payloads, sat, fixed, rates, mem_label, mem, notes):
          f"- date: {started.isoformat(timespec='seconds')}",
          f"- Envoy {envoy_version()} `--concurrency 1`" + (f" on CPU {ENVOY_CPU}; load generator and upstream on CPU {LOAD_CPU} (taskset)" if PIN else " (no pinning)"),
          f"- load: {tool_version([OHA, '--version'])}, HTTP/1.1 keep-alive, {CONNECTIONS} connections, {SECONDS} s per run",
-         f"- `.wasm`: {wasm:,} bytes ({wasm / 2**20:.2f} MiB; target ≤ 1.5 MiB)", ""]
+         f"- `.wasm`: {wasm:,} bytes ({wasm / 2**20:.2f} MiB; target ≤ 1.5 MiB)",
+         f"- configurations: {', '.join(LABELS.get(k, k) for k in KINDS)}"
+         + ("" if KINDS == ALL_KINDS else " (`BENCH_KINDS`)")]
+    if any(k in KINDS for k in ("wasm-digest", "wasm-noop")):
+        L.append(f"- floor `.wasm` (`bench/floor`): {FLOOR_WASM.stat().st_size:,} bytes")
+    L.append("")
     L += ["## Saturation (fixed concurrency)", "",
           "CPU = user + system time of the Envoy process (of the upstream in `upstream alone` rows), all threads "
           "(`/proc/<pid>/stat`): per answered request, and as a share of one core over the run.", "",
@@ -350,14 +377,14 @@ def render(started, payloads, sat, fixed, rates, mem_label, mem, notes):
           "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, p in payloads.items():
         bare = sat[("bare", name)]
-        for kind in ("upstream", "bare", "proxy-audit", "lua"):
+        for kind in ("upstream", *KINDS):
             r = sat[(kind, name)]
             vs = "" if kind == "upstream" else f"{r['rps'] / bare['rps']:.2f}" if bare["rps"] else "-"
             added = ms(r["p99"] - bare["p99"]) if kind not in ("upstream", "bare") else ""
-            label = "upstream alone" if kind == "upstream" else kind
+            label = "upstream alone" if kind == "upstream" else LABELS.get(kind, kind)
             L.append(f"| {p['label']} | {label} | {r['rps']:.0f} | {vs} | {ms(r['p50'])} | {ms(r['p99'])} | {added} "
                      f"| {r['cpu_us']:.0f} | {r['busy']:.0%} | {r['bad']} |")
-    idle = [f"{k} / {p['label']}" for name, p in payloads.items() for k in ("bare", "proxy-audit", "lua")
+    idle = [f"{LABELS.get(k, k)} / {p['label']}" for name, p in payloads.items() for k in KINDS
             if sat[(k, name)]["busy"] < 0.9]
     if idle:
         L += ["", f"Envoy used < 90% of its core in: {'; '.join(idle)}. There the limit was elsewhere (the load "
@@ -370,39 +397,52 @@ def render(started, payloads, sat, fixed, rates, mem_label, mem, notes):
     sustained = lambda k, n: fixed[(k, n)]["rps"] >= 0.95 * rates[n]
     for name, p in payloads.items():
         bare = fixed[("bare", name)]
-        for kind in ("bare", "proxy-audit", "lua"):
+        for kind in KINDS:
             r = fixed[(kind, name)]
             added = ("", "") if kind == "bare" else (ms(r["p50"] - bare["p50"]), ms(r["p99"] - bare["p99"]))
-            L.append(f"| {p['label']} | {rates[name]} | {kind} | {r['rps']:.0f}{'' if sustained(kind, name) else ' *'} "
+            L.append(f"| {p['label']} | {rates[name]} | {LABELS.get(kind, kind)} | {r['rps']:.0f}{'' if sustained(kind, name) else ' *'} "
                      f"| {ms(r['p50'])} | {ms(r['p99'])} | {added[0]} | {added[1]} | {r['cpu_us']:.0f} | {r['bad']} |")
     L += ["", f"## Per streamed SSE event (stream case minus small-GET case, over bare Envoy, / {SSE_EVENTS})", ""]
     per_event = {}
     if "stream" in payloads and "small" in payloads:
-        for kind in ("proxy-audit", "lua"):
+        for kind in KINDS[1:]:
             added = lambda key, n: fixed[(kind, n)][key] - fixed[("bare", n)][key]
             per_event[kind] = (added("cpu_us", "stream") - added("cpu_us", "small")) / SSE_EVENTS
             lat = "n/a (rate not sustained)"
             if all(sustained(k, n) for k in ("bare", kind) for n in ("stream", "small")):
                 lat = f"{(added('p50', 'stream') - added('p50', 'small')) * 1000 / SSE_EVENTS:.1f} µs"
-            L.append(f"- {kind}: {per_event[kind]:.1f} µs of Envoy CPU per event (fixed-rate runs); p50 latency per event: {lat}")
+            L.append(f"- {LABELS.get(kind, kind)}: {per_event[kind]:.1f} µs of Envoy CPU per event (fixed-rate runs); p50 latency per event: {lat}")
         L.append(f"- upstream pause between events: {SSE_GAP_US} µs (`BENCH_SSE_GAP_US`; 0 lets Envoy read several events at once)")
     else:
         L.append("- needs the `small` and `stream` payloads")
-    L += ["", f"## Memory: Envoy + proxy-audit over {mem[-1]['requests']:,} requests ({mem_label})", "",
-          "RSS from /proc/<pid>/status (includes the V8 VM's linear memory; Envoy 1.40 has no wasm memory stat), "
-          "heap = tcmalloc `allocated` from the admin `/memory`, the rest from the filter's `wasmcustom.proxy_audit.*` stats.", "",
-          "| requests | RSS MiB | heap MiB | buffer depth | events emitted | delivered | dropped |", "|---:|---:|---:|---:|---:|---:|---:|"]
-    for m in mem:
-        L.append(f"| {m['requests']:,} | {m['rss_kb'] / 1024:.1f} | {m['heap'] / 2**20:.1f} | {m['buffer_depth']} | "
-                 f"{m['events_emitted']} | {m['events_delivered']} | {m['events_dropped']} |")
-    if len(mem) > 2:
-        a, b = mem[1], mem[-1]
-        L.append(f"\nFrom {a['requests']:,} to {b['requests']:,} requests: RSS {(b['rss_kb'] - a['rss_kb']) / 1024:+.1f} MiB, "
-                 f"heap {(b['heap'] - a['heap']) / 2**20:+.1f} MiB "
-                 f"({(b['rss_kb'] - a['rss_kb']) * 1024 / max(1, b['requests'] - a['requests']):+.1f} RSS bytes/request).")
+    if any(k in KINDS for k in ("wasm-digest", "wasm-noop")):
+        L += ["", "## Against bare Envoy, with the floor: saturation throughput ÷ bare (Envoy CPU µs added per request)", "",
+              "`wasm digest floor` = a proxy-wasm filter (`bench/floor`, V8) doing only the contract's SHA-256 work "
+              "(raw-body, prompt and completion digests, the event hash; no event shipped); `wasm no-op` = one that "
+              "returns Continue from every callback. Both are loaded as proxy-audit is.", "",
+              "| payload | " + " | ".join(LABELS.get(k, k) for k in KINDS[1:]) + " |",
+              "|---|" + "---:|" * (len(KINDS) - 1)]
+        for name, p in payloads.items():
+            bare = sat[("bare", name)]
+            cells = [f"{sat[(k, name)]['rps'] / bare['rps']:.2f} ({sat[(k, name)]['cpu_us'] - bare['cpu_us']:+.0f} µs)"
+                     if bare["rps"] else "-" for k in KINDS[1:]]
+            L.append(f"| {p['label']} | " + " | ".join(cells) + " |")
+    if mem:
+        L += ["", f"## Memory: Envoy + proxy-audit over {mem[-1]['requests']:,} requests ({mem_label})", "",
+              "RSS from /proc/<pid>/status (includes the V8 VM's linear memory; Envoy 1.40 has no wasm memory stat), "
+              "heap = tcmalloc `allocated` from the admin `/memory`, the rest from the filter's `wasmcustom.proxy_audit.*` stats.", "",
+              "| requests | RSS MiB | heap MiB | buffer depth | events emitted | delivered | dropped |", "|---:|---:|---:|---:|---:|---:|---:|"]
+        for m in mem:
+            L.append(f"| {m['requests']:,} | {m['rss_kb'] / 1024:.1f} | {m['heap'] / 2**20:.1f} | {m['buffer_depth']} | "
+                     f"{m['events_emitted']} | {m['events_delivered']} | {m['events_dropped']} |")
+        if len(mem) > 2:
+            a, b = mem[1], mem[-1]
+            L.append(f"\nFrom {a['requests']:,} to {b['requests']:,} requests: RSS {(b['rss_kb'] - a['rss_kb']) / 1024:+.1f} MiB, "
+                     f"heap {(b['heap'] - a['heap']) / 2**20:+.1f} MiB "
+                     f"({(b['rss_kb'] - a['rss_kb']) * 1024 / max(1, b['requests'] - a['requests']):+.1f} RSS bytes/request).")
     L += ["", "## Targets (issue 8)", ""]
     check = lambda ok: "ok" if ok else "MISSED"
-    if "chat" in payloads:
+    if "chat" in payloads and "proxy-audit" in KINDS:
         c_sat = sat[("proxy-audit", "chat")]["rps"] / max(1e-9, sat[("bare", "chat")]["rps"])
         c_p99 = fixed[("proxy-audit", "chat")]["p99"] - fixed[("bare", "chat")]["p99"]
         L.append(f"- 8 KB chat, added p99 at fixed rate ≤ 1 ms: {c_p99:.2f} ms {check(c_p99 <= 1)}")
@@ -410,8 +450,17 @@ def render(started, payloads, sat, fixed, rates, mem_label, mem, notes):
     if "proxy-audit" in per_event:
         L.append(f"- ≤ 50 µs per streamed SSE event: {per_event['proxy-audit']:.1f} µs {check(per_event['proxy-audit'] <= 50)}")
     L.append(f"- `.wasm` ≤ 1.5 MB: {wasm / 1e6:.2f} MB {check(wasm <= 1.5e6)}")
-    L.append(f"- memory flat over {mem[-1]['requests']:,} requests: see the memory table")
+    if mem:
+        L.append(f"- memory flat over {mem[-1]['requests']:,} requests: see the memory table")
     L.append("- classifier ≥ 300 MB/s natively: `cargo bench -p proxy-audit-core --bench classify`")
+    L += ["", "## Targets (issue 15): saturation throughput ÷ bare Envoy", ""]
+    for name, target in (("small", 0.85), ("chat", 0.35), ("stream", 0.50)):
+        if name not in payloads or "proxy-audit" not in KINDS or not sat[("bare", name)]["rps"]:
+            continue
+        share = lambda k: sat[(k, name)]["rps"] / sat[("bare", name)]["rps"]
+        floor = [f"{LABELS[k]} {share(k):.2f}" for k in ("wasm-digest", "wasm-noop") if k in KINDS]
+        L.append(f"- {payloads[name]['label']} ≥ {target:.2f}: proxy-audit {share('proxy-audit'):.2f} "
+                 f"{check(share('proxy-audit') >= target)}" + (f" ({', '.join(floor)})" if floor else ""))
     L += [f"- {n}" for n in notes]
     return "\n".join(L) + "\n"
 

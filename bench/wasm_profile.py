@@ -10,6 +10,12 @@ end-to-end figure.
     .venv/bin/python bench/wasm_profile.py --check               # the regression gate of scripts/test
     .venv/bin/python bench/wasm_profile.py --write-baseline [n]  # bench/results/wasm-baseline.json
     .venv/bin/python bench/wasm_profile.py --signing [requests, default 50]
+    .venv/bin/python bench/wasm_profile.py --floor [requests, default 50]
+
+`--floor` runs the floor filter (`bench/floor`, built by `cargo build --release --target
+wasm32-wasip1 -p proxy-audit-bench-floor`) through the same host and payloads, in `digest` mode
+(the contract's mandatory SHA-256 work alone) and in `noop` mode, and prints its instructions per
+request beside proxy-audit's.
 
 `--signing` measures what a signed checkpoint costs: the small GET with a checkpoint after every
 event (`audit.checkpoint_every_events: 1`), unsigned and then signed (`audit.signing`); the
@@ -106,8 +112,10 @@ def signing(n):
         print(f"| per event at the default `checkpoint_every_events` (1,000) | {per_sig // 1000:,} |")
 
 
-def measure(n):
-    """{payload key: {"label", "callbacks": {callback: per request}, "total": per request}}."""
+def measure(n, wasm=harness.WASM, config=None):
+    """{payload key: {"label", "callbacks": {callback: per request}, "total": per request}} for the
+    `wasm` module with plugin configuration `config` (default: proxy-audit with bench.PLUGIN_CONFIG)."""
+    config = bench.PLUGIN_CONFIG if config is None else config
     out = {}
     with tempfile.TemporaryDirectory() as d:
         d = pathlib.Path(d)
@@ -116,8 +124,8 @@ def measure(n):
         sse = {"payload": payloads["stream"], "bytes": (d / "stream.sse").read_bytes()}
         auth = f"Bearer {bench.token()}"
         for key, p in payloads.items():
-            host = Metered(env=ENV)
-            assert host.start(bench.PLUGIN_CONFIG), host.log_text()
+            host = Metered(wasm=wasm, env=ENV)
+            assert host.start(config), host.log_text()
             one_request(host, p, auth, response, sse)  # warm-up: first-use allocations
             for c in host.pending_calls():
                 host.respond(c, 200)
@@ -152,7 +160,30 @@ def check():
     return 1 if failed else 0
 
 
+def floor(n):
+    """proxy-audit's instructions per request beside the floor filter's (digest and no-op modes)."""
+    if not bench.FLOOR_WASM.exists():
+        raise SystemExit(f"{bench.FLOOR_WASM} is missing: cargo build --release --target wasm32-wasip1 "
+                         "-p proxy-audit-bench-floor")
+    audit, digest, noop = measure(n), measure(n, bench.FLOOR_WASM, "digest"), measure(n, bench.FLOOR_WASM, "noop")
+    print(f"wasm instructions per request ({n} requests per payload, `{sys.argv[0]} --floor`)\n")
+    print("| payload | proxy-audit | digest floor | no-op filter | proxy-audit ÷ digest floor |")
+    print("|---|---:|---:|---:|---:|")
+    for key, m in audit.items():
+        d, z = digest[key]["total"], noop[key]["total"]
+        print(f"| {m['label']} | {m['total']:,} | {d:,} | {z:,} | {m['total'] / max(1, d):.1f} |")
+    print("\ndigest floor by callback:\n")
+    print("| payload | callback | instructions per request |")
+    print("|---|---|---:|")
+    for key, m in digest.items():
+        for name, per in sorted(m["callbacks"].items(), key=lambda kv: -kv[1]):
+            print(f"| {m['label']} | `{name}` | {per:,} |")
+
+
 def main():
+    if sys.argv[1:2] == ["--floor"]:
+        floor(int(sys.argv[2]) if len(sys.argv) > 2 else 50)
+        return 0
     if sys.argv[1:2] == ["--signing"]:
         signing(int(sys.argv[2]) if len(sys.argv) > 2 else 50)
         return 0
