@@ -172,7 +172,9 @@ fn name_like(f: &[u8]) -> bool {
     let words = f.iter().filter(|&&c| c == b' ').count() <= 3;
     let parens = f.iter().filter(|&&c| c == b'(').count() == f.iter().filter(|&&c| c == b')').count();
     let last_word = f.rsplit(|&c| c == b' ').next().unwrap_or_default();
-    chars && words && parens && (!f.ends_with(b".") || last_word.len() <= 4)
+    // Its length in characters (`tél.`), not bytes.
+    let last_len = last_word.iter().filter(|&&c| c & 0xC0 != 0x80).count();
+    chars && words && parens && (!f.ends_with(b".") || last_len <= 4)
 }
 
 /// Whether the first cell of a row labels the second: a column name with
@@ -602,6 +604,10 @@ mod tests {
     fn markdown_tables_horizontal_and_vertical() {
         let h = "Here:\n\n| NHS No. | DEA # |\n|---|:--:|\n| 943 476 5919 | AB1234563 |\n\nok?";
         assert_eq!(table(h), pairs(&[("943 476 5919", "NHS No."), ("AB1234563", "DEA #")]));
+        // An abbreviation's length is counted in characters: `tél.` is one.
+        let h = "| tél. | NHS number |\n|---|---|\n| 06 12 34 56 78 | 943 476 5918 |\n";
+        assert_eq!(table(h), pairs(&[("06 12 34 56 78", "tél."), ("943 476 5918", "NHS number")]));
+        assert_eq!(table("| a | fin de phrase. |\n|---|---|\n| 1 | 2 |\n"), vec![], "a sentence is no header");
         let v = "| Field | Value |\n|---|---|\n| NPI | 1234567893 |\n| phone | 030 951503 |\n";
         assert_eq!(
             table(v),
