@@ -409,34 +409,37 @@ fn columns(b: &[u8], i: usize, cols: &mut Vec<(usize, usize)>) -> Option<usize> 
 }
 
 /// The string literal whose quote (`'` or `"`) is at `i`, with `''` or
-/// MySQL's `\'` inside: (its content, the end after its closing quote).
-fn quoted(b: &[u8], i: usize) -> Option<((usize, usize), usize)> {
+/// MySQL's `\'` inside: (its content, the end after its closing quote); or,
+/// unclosed, how far it was read.
+fn quoted(b: &[u8], i: usize) -> Result<((usize, usize), usize), usize> {
     let q = at(b, i);
     let open = i + 1;
     let lim = (open + MAX_QUOTED).min(b.len());
     let mut j = open;
     loop {
-        let c = j + memchr::memchr(q, b.get(j..lim)?)?;
+        let Some(k) = b.get(j..lim).and_then(|t| memchr::memchr(q, t)) else { return Err(lim) };
+        let c = j + k;
         if at(b, c + 1) == q {
             j = c + 2;
         } else if at(b, c - 1) == b'\\' && !matches!(at(b, skip_ws(b, c + 1)), b',' | b')' | b';') {
             j = c + 1;
         } else {
-            return Some(((open, c), c + 1));
+            return Ok(((open, c), c + 1));
         }
     }
 }
 
 /// Where the value of a tuple from `i` ends: the `,` or `)` at its depth
-/// (strings and calls inside skipped; no further than [`MAX_QUOTED`]).
-fn value_end(b: &[u8], i: usize) -> Option<usize> {
+/// (strings and calls inside skipped; no further than [`MAX_QUOTED`]); or,
+/// when none does, how far it was read.
+fn value_end(b: &[u8], i: usize) -> Result<usize, usize> {
     let lim = (i + MAX_QUOTED).min(b.len());
     let mut depth = 0usize;
     let mut i = i;
     while i < lim {
         match at(b, i) {
             b'\'' | b'"' => i = quoted(b, i)?.1,
-            b',' | b')' if depth == 0 => return Some(i),
+            b',' | b')' if depth == 0 => return Ok(i),
             b'(' => {
                 depth += 1;
                 i += 1;
@@ -445,32 +448,32 @@ fn value_end(b: &[u8], i: usize) -> Option<usize> {
                 depth -= 1;
                 i += 1;
             }
-            b';' => return None,
+            b';' => return Err(i),
             _ => i += 1,
         }
     }
-    None
+    Err(i)
 }
 
 /// One value of a tuple at `i`: (the string literal's content, or the bare
-/// expression: a number, `NULL`, a call; the `,` or `)` after it). A
-/// string may have a prefix (`N'…'`, `E'…'`, `_utf8'…'`) and a cast after
-/// it (`'…'::text`).
-fn value(b: &[u8], i: usize) -> Option<((usize, usize), usize)> {
+/// expression: a number, `NULL`, a call; the `,` or `)` after it); or how
+/// far it was read. A string may have a prefix (`N'…'`, `E'…'`, `_utf8'…'`)
+/// and a cast after it (`'…'::text`).
+fn value(b: &[u8], i: usize) -> Result<((usize, usize), usize), usize> {
     let mut p = i;
     while (at(b, p).is_ascii_alphanumeric() || at(b, p) == b'_') && p - i < 8 {
         p += 1;
     }
     if matches!(at(b, p), b'\'' | b'"') {
         let (lit, e) = quoted(b, p)?;
-        return Some((lit, value_end(b, e)?));
+        return Ok((lit, value_end(b, e)?));
     }
     let e = value_end(b, i)?;
     let mut ve = e;
     while ve > i && at(b, ve - 1).is_ascii_whitespace() {
         ve -= 1;
     }
-    Some(((i, ve), e))
+    Ok(((i, ve), e))
 }
 
 /// `INSERT INTO t (a, b) VALUES (…), (…)`: each value with its column.
@@ -504,7 +507,14 @@ fn sql_inserts(b: &[u8], out: &mut Vec<Cell>) {
             vals.clear();
             i = skip_ws(b, i + 1);
             let closed = loop {
-                let Some((v, e)) = value(b, i) else { break false };
+                let (v, e) = match value(b, i) {
+                    Ok(v) => v,
+                    // What was read is no statement's start either: each byte is read once.
+                    Err(read) => {
+                        i = i.max(read);
+                        break false;
+                    }
+                };
                 vals.push(v);
                 i = e;
                 match at(b, i) {
@@ -714,6 +724,8 @@ mod tests {
         assert_eq!(table("INSERT INTO t (a) VALUES ('1'"), vec![], "an unclosed tuple");
         assert_eq!(table("INSERT INTO t (a) VALUES ('1;"), vec![], "an unclosed string");
         assert_eq!(table("INSERT INTO t (a) VALUES (f(1);"), vec![], "an unclosed call");
+        // After a broken statement the next one is read.
+        assert_eq!(table("INSERT INTO t (a) VALUES (f(1); INSERT INTO u (b) VALUES ('2');"), pairs(&[("2", "b")]));
         assert_eq!(table("INSERT INTO t (1a) VALUES ('1');"), vec![], "a name starts with a letter");
         assert_eq!(table("INSERT INTO t (a--b) VALUES ('1');"), vec![], "a double hyphen is a comment");
         assert_eq!(table("INSERT INTO t (\"\") VALUES ('1');"), vec![], "an empty quoted name");
