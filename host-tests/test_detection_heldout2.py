@@ -11,22 +11,12 @@ from corpus import heldout2
 
 import harness
 
-# Targets this gate misses (measured 2026-12-02 on the gate seed, after the fixes of issue-16c found on the
-# tuning seed), each kept as an xfail naming why: a pass then FAILS, so an entry must be removed when the
-# detectors reach the target. The thresholds are not lowered. Causes, from the tuning seed's misses:
-#  (PARENT, fixed: a value under a generic member, `{"sin": {"value": …}}`, now takes its object's
-#           name as context — classify/json.rs; nested JSON went to 0.99-1.00.)
-#  SQL      an INSERT whose column list has an unquoted hyphenated name (`x-api-key`) is not read as a
-#           table (classify/tabular.rs takes SQL identifiers only), so its cells lose their column (0.97-0.98).
-#  EDGE     one or two values per layout: a label whose check-digit-valid look-alike sits in another field.
-KNOWN_MISSES = {
-    # After the nested-JSON context fix every entity meets its overall target; these layouts do not
-    # (a few values each, 2026-12-02 gate run).
-    **{e + " per layout": "SQL below 0.99: an INSERT whose column list the table pass does not read (EDGE)" for e in
-       ["uk_nhs", "uk_nino", "us_npi", "us_itin", "secret.aws_secret_key"]},
-    "ca_sin per layout": "XML 0.979 (93/95): two values (EDGE)",
-    "credit_card per layout": "HTML 0.9897 (96/97): one card (EDGE)",
-}
+# Targets this gate misses, each kept as an xfail naming why: a pass then FAILS, so an entry must be removed
+# when the detectors reach the target. The thresholds are not lowered. None is left (gate seed, 2026-12-02,
+# after the fixes found on the tuning seed: nested JSON members, SQL INSERT column lists, tag attributes
+# before the label window, `kaart`; and `tél.` headers, found by probing): every entity meets its target in
+# every layout.
+KNOWN_MISSES = {}
 
 
 @pytest.fixture(scope="module")

@@ -94,6 +94,7 @@ pub(crate) const CARD: Words = words(&[
     b"ccn",
     b"cc#",
     b"debit",
+    b"kaart",
     b"kreditkarte",
     b"karte",
     b"kartennummer",
@@ -530,8 +531,9 @@ fn fence_after(b: &[u8], from: usize, floor: usize, start: usize) -> usize {
                 let before = if p == 0 { b'\n' } else { at(b, p - 1) };
                 let sep =
                     matches!(before, b'\n' | b'\r' | b',' | b';' | b'{' | b'&' | b'?' | b'|' | b'[' | b'<' | b'-');
-                // Inside a tag (`<input name="x" value="…">`) attributes are one field.
-                if b.get(f..t0).is_some_and(|t| {
+                // Inside a tag (`<input name="x" value="…">`) attributes are one field;
+                // its `<` may be before the window (a long element name, attributes between).
+                if b.get(t0.saturating_sub(TAG_BACK).min(f)..t0).is_some_and(|t| {
                     let lt = memchr::memrchr(b'<', t);
                     lt.is_some_and(|l| memchr::memrchr(b'>', t).is_none_or(|g| g < l))
                 }) {
@@ -549,6 +551,9 @@ fn fence_after(b: &[u8], from: usize, floor: usize, start: usize) -> usize {
     }
     f
 }
+
+/// How far before an attribute its tag's `<` is looked for.
+const TAG_BACK: usize = 256;
 
 /// The [`distance`] of a label given by the member name.
 pub(crate) const KEY: usize = WINDOW + 1;
@@ -631,6 +636,8 @@ mod tests {
         assert!(has_word(b"date de naissance", DOB));
         assert!(!has_word(b"mission", SIN));
         assert!(has_word(b"SIN#", SIN));
+        assert!(has_word(b"kaartnummer", CARD), "Dutch: card number");
+        assert!(!has_word(b"kaa", CARD));
     }
 
     #[test]
@@ -683,6 +690,18 @@ mod tests {
             "<label for=\"ssn\">SSN</label>\n  <input type=\"text\" name=\"q\" value=\""
         );
         assert_eq!(seen("<dt>NHS number</dt>\n  <dd>"), "<dt>NHS number</dt>\n  <dd>");
+        // The tag's `<` before the window: its attributes are still one field.
+        let t = "<r>\n  <national_insurance_number verified=\"false\" value=\"";
+        assert_eq!(
+            &t[fence(t.as_bytes(), t.len() - 48, t.len())..],
+            "tional_insurance_number verified=\"false\" value=\""
+        );
+        let t = "<r>\n  <n a=\"1\">\n verified=\"false\" value=\"";
+        assert_eq!(
+            &t[fence(t.as_bytes(), t.len() - 24, t.len())..],
+            "verified=\"false\" value=\"",
+            "past a closed tag: fields of text"
+        );
         assert_eq!(seen("The SSN of the patient: "), "The SSN of the patient: ");
         assert_eq!(seen("see https://x.org/a?b "), "see https://x.org/a?b ");
         // Two lines up is another field.

@@ -1309,7 +1309,10 @@ fn aws_secret_scan(b: &[u8], from: usize, to: usize, out: &mut Vec<Hit>) {
             // A `=` right after is base64 padding unless a word follows (`KEY=x`).
             let padded = at(b, e) == b'=' && !at(b, e + 1).is_ascii_alphanumeric();
             let bounded = (en == e && !padded) || (en < e && at(b, en) == b'/' && p == b'/');
-            if bounded && b.get(k..en).is_some_and(looks) {
+            // The label's own path segment (`/secretAccessKey/<key>/`) starts no key.
+            let label_seg =
+                || b.get(k..en).and_then(|t| t.split(|&c| c == b'/').next()).is_some_and(|s| has_word(s, AWS_WORDS));
+            if bounded && b.get(k..en).is_some_and(looks) && !label_seg() {
                 push(out, k, en, e::AWS_SECRET_KEY);
                 k = en;
                 continue;

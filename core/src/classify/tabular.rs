@@ -9,14 +9,18 @@
 //!   quoted line breaks), TSV, `;` and `|` separated; the header's cells must
 //!   read like column names and the next record must have as many fields;
 //! - Markdown tables (a header row, then a `|---|:--|` rule);
-//! - SQL `INSERT INTO t (columns) VALUES (…), (…)`.
+//! - SQL `INSERT INTO t (columns) VALUES (…), (…)`: bare, `"quoted"`,
+//!   `` `quoted` `` and `[quoted]` names (bare ones with hyphens too:
+//!   `x-api-key`), `schema.table`, several tuples, strings with `''` or
+//!   `\'` inside.
 //!
 //! In a table of two columns whose first column holds labels (`| NHS number |
 //! 943 476 5919 |`, `field,value`), the row's first cell is context too.
 //!
-//! Cost: nothing is allocated unless a table is found. Delimited text needs a
-//! line break, and each line is read at most twice (as a header candidate
-//! and as a record); SQL is looked for before each `(` only.
+//! Cost: nothing is allocated unless a table (or the word `INSERT`) is
+//! found. Delimited text needs a line break, and each line is read at most
+//! twice (as a header candidate and as a record); SQL is looked for only
+//! where the body has a `(` and the word `INSERT` (found with `memmem`).
 
 /// A cell of a table: its bytes (without quotes) and its context words.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -168,7 +172,9 @@ fn name_like(f: &[u8]) -> bool {
     let words = f.iter().filter(|&&c| c == b' ').count() <= 3;
     let parens = f.iter().filter(|&&c| c == b'(').count() == f.iter().filter(|&&c| c == b')').count();
     let last_word = f.rsplit(|&c| c == b' ').next().unwrap_or_default();
-    chars && words && parens && (!f.ends_with(b".") || last_word.len() <= 4)
+    // Its length in characters (`tél.`), not bytes.
+    let last_len = last_word.iter().filter(|&&c| c & 0xC0 != 0x80).count();
+    chars && words && parens && (!f.ends_with(b".") || last_len <= 4)
 }
 
 /// Whether the first cell of a row labels the second: a column name with
@@ -323,8 +329,15 @@ fn keyword(b: &[u8], i: usize, kw: &[u8]) -> Option<usize> {
     (b.get(i..e)?.eq_ignore_ascii_case(kw) && !at(b, e).is_ascii_alphanumeric() && at(b, e) != b'_').then_some(e)
 }
 
-/// An identifier, bare or quoted (`"x"`, `` `x` ``, `[x]`), maybe dotted:
-/// (its name's bytes, its end).
+/// A byte of a bare SQL name.
+fn name_byte(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c >= 0x80
+}
+
+/// An identifier, bare or quoted (`"x"`, `` `x` ``, `[x]`), maybe dotted
+/// (`schema.table`): (its last name's bytes, its end). A bare name starts
+/// with a letter and may hold single hyphens (`x-api-key`: no standard SQL,
+/// but written); a quoted one anything but its closing quote.
 fn ident(b: &[u8], i: usize) -> Option<((usize, usize), usize)> {
     let mut i = i;
     loop {
@@ -336,13 +349,16 @@ fn ident(b: &[u8], i: usize) -> Option<((usize, usize), usize)> {
         };
         let (name, e) = if close != 0 {
             let k = memchr::memchr(close, b.get(i + 1..(i + 1 + MAX_NAME).min(b.len()))?)?;
+            if k == 0 {
+                return None;
+            }
             ((i + 1, i + 1 + k), i + 2 + k)
         } else {
             let mut e = i;
-            while at(b, e).is_ascii_alphanumeric() || at(b, e) == b'_' || at(b, e) >= 0x80 {
+            while e - i <= MAX_NAME && (name_byte(at(b, e)) || (at(b, e) == b'-' && e > i && name_byte(at(b, e + 1)))) {
                 e += 1;
             }
-            if e == i || e - i > MAX_NAME {
+            if e == i || e - i > MAX_NAME || at(b, i).is_ascii_digit() || at(b, i) == b'$' {
                 return None;
             }
             ((i, e), e)
@@ -355,88 +371,159 @@ fn ident(b: &[u8], i: usize) -> Option<((usize, usize), usize)> {
     }
 }
 
-/// The last `INSERT` (any case, at a word start) in the 128 bytes before
-/// `paren`.
-fn insert_before(b: &[u8], paren: usize) -> Option<usize> {
-    let lo = paren.saturating_sub(128);
-    (lo..paren.saturating_sub(6)).rev().find(|&k| {
-        matches!(at(b, k), b'i' | b'I')
-            && keyword(b, k, b"INSERT").is_some()
-            && (k == 0 || !(at(b, k - 1).is_ascii_alphanumeric() || at(b, k - 1) == b'_'))
-    })
+/// What follows `INSERT` up to the column list's `(`: modifiers (`OR
+/// REPLACE`, `IGNORE`, MySQL's priorities), `INTO` (optional in MySQL and
+/// T-SQL), the table's name and an alias (`AS t`, PostgreSQL).
+fn insert_head(b: &[u8], i: usize) -> Option<usize> {
+    let mut i = skip_ws(b, i);
+    if let Some(e) = keyword(b, i, b"OR") {
+        i = skip_ws(b, ident(b, skip_ws(b, e))?.1);
+    }
+    for kw in [&b"LOW_PRIORITY"[..], b"DELAYED", b"HIGH_PRIORITY", b"IGNORE", b"INTO"] {
+        if let Some(e) = keyword(b, i, kw) {
+            i = skip_ws(b, e);
+        }
+    }
+    let mut i = skip_ws(b, ident(b, i)?.1);
+    if let Some(e) = keyword(b, i, b"AS") {
+        i = skip_ws(b, ident(b, skip_ws(b, e))?.1);
+    }
+    (at(b, i) == b'(').then_some(i)
 }
 
-/// `INSERT INTO t (a, b) VALUES (…), (…)`: each literal with its column.
+/// The column list whose `(` is at `i`: its names to `cols`; the end after
+/// its `)`.
+fn columns(b: &[u8], i: usize, cols: &mut Vec<(usize, usize)>) -> Option<usize> {
+    cols.clear();
+    let mut i = skip_ws(b, i + 1);
+    loop {
+        let (name, e) = ident(b, i)?;
+        cols.push(name);
+        i = skip_ws(b, e);
+        match at(b, i) {
+            b',' if cols.len() < MAX_COLS => i = skip_ws(b, i + 1),
+            b')' => return Some(i + 1),
+            _ => return None,
+        }
+    }
+}
+
+/// The string literal whose quote (`'` or `"`) is at `i`, with `''` or
+/// MySQL's `\'` inside: (its content, the end after its closing quote); or,
+/// unclosed, how far it was read.
+fn quoted(b: &[u8], i: usize) -> Result<((usize, usize), usize), usize> {
+    let q = at(b, i);
+    let open = i + 1;
+    let lim = (open + MAX_QUOTED).min(b.len());
+    let mut j = open;
+    loop {
+        let Some(k) = b.get(j..lim).and_then(|t| memchr::memchr(q, t)) else { return Err(lim) };
+        let c = j + k;
+        if at(b, c + 1) == q {
+            j = c + 2;
+        } else if at(b, c - 1) == b'\\' && !matches!(at(b, skip_ws(b, c + 1)), b',' | b')' | b';') {
+            j = c + 1;
+        } else {
+            return Ok(((open, c), c + 1));
+        }
+    }
+}
+
+/// Where the value of a tuple from `i` ends: the `,` or `)` at its depth
+/// (strings and calls inside skipped; no further than [`MAX_QUOTED`]); or,
+/// when none does, how far it was read.
+fn value_end(b: &[u8], i: usize) -> Result<usize, usize> {
+    let lim = (i + MAX_QUOTED).min(b.len());
+    let mut depth = 0usize;
+    let mut i = i;
+    while i < lim {
+        match at(b, i) {
+            b'\'' | b'"' => i = quoted(b, i)?.1,
+            b',' | b')' if depth == 0 => return Ok(i),
+            b'(' => {
+                depth += 1;
+                i += 1;
+            }
+            b')' => {
+                depth -= 1;
+                i += 1;
+            }
+            b';' => return Err(i),
+            _ => i += 1,
+        }
+    }
+    Err(i)
+}
+
+/// One value of a tuple at `i`: (the string literal's content, or the bare
+/// expression: a number, `NULL`, a call; the `,` or `)` after it); or how
+/// far it was read. A string may have a prefix (`N'…'`, `E'…'`, `_utf8'…'`)
+/// and a cast after it (`'…'::text`).
+fn value(b: &[u8], i: usize) -> Result<((usize, usize), usize), usize> {
+    let mut p = i;
+    while (at(b, p).is_ascii_alphanumeric() || at(b, p) == b'_') && p - i < 8 {
+        p += 1;
+    }
+    if matches!(at(b, p), b'\'' | b'"') {
+        let (lit, e) = quoted(b, p)?;
+        return Ok((lit, value_end(b, e)?));
+    }
+    let e = value_end(b, i)?;
+    let mut ve = e;
+    while ve > i && at(b, ve - 1).is_ascii_whitespace() {
+        ve -= 1;
+    }
+    Ok(((i, ve), e))
+}
+
+/// `INSERT INTO t (a, b) VALUES (…), (…)`: each value with its column.
 fn sql_inserts(b: &[u8], out: &mut Vec<Cell>) {
+    // Cheap first: a statement needs a `(` and the word INSERT (in upper,
+    // lower or capitalised case); nothing is allocated without one.
+    if memchr::memchr(b'(', b).is_none() {
+        return;
+    }
+    let mut at_kw: Vec<usize> =
+        memchr::memmem::find_iter(b, b"NSERT").chain(memchr::memmem::find_iter(b, b"nsert")).collect();
+    if at_kw.is_empty() {
+        return;
+    }
+    at_kw.sort_unstable();
     let mut from = 0;
     let mut cols: Vec<(usize, usize)> = Vec::new();
     let mut vals: Vec<(usize, usize)> = Vec::new();
-    // Cheap first: statements are found from their column list's `(`,
-    // with `INSERT` in the bytes before it.
-    for paren in memchr::memchr_iter(b'(', b) {
-        if paren < from {
+    for s in at_kw.into_iter().filter_map(|p| p.checked_sub(1)) {
+        if s < from || (s > 0 && name_byte(at(b, s - 1))) {
             continue;
         }
-        let Some(s) = insert_before(b, paren) else { continue };
-        from = paren + 1;
-        let Some(i) = keyword(b, s, b"INSERT").map(|i| skip_ws(b, i)) else { continue };
-        let Some(i) = keyword(b, i, b"INTO").map(|i| skip_ws(b, i)) else { continue };
-        let Some((_, i)) = ident(b, i) else { continue };
-        let mut i = skip_ws(b, i);
-        if at(b, i) != b'(' {
+        let Some(i) = keyword(b, s, b"INSERT").and_then(|i| insert_head(b, i)) else { continue };
+        let Some(i) = columns(b, i, &mut cols) else { continue };
+        let i = skip_ws(b, i);
+        let Some(mut i) = keyword(b, i, b"VALUES").or_else(|| keyword(b, i, b"VALUE")).map(|i| skip_ws(b, i)) else {
             continue;
-        }
-        cols.clear();
-        i = skip_ws(b, i + 1);
-        while let Some((name, e)) = ident(b, i) {
-            cols.push(name);
-            i = skip_ws(b, e);
-            if at(b, i) != b',' || cols.len() >= MAX_COLS {
-                break;
-            }
-            i = skip_ws(b, i + 1);
-        }
-        if at(b, i) != b')' || cols.is_empty() {
-            continue;
-        }
-        let Some(mut i) = keyword(b, skip_ws(b, i + 1), b"VALUES").map(|i| skip_ws(b, i)) else { continue };
-        // Tuples of literals.
+        };
+        // Tuples of values.
         while at(b, i) == b'(' {
             vals.clear();
             i = skip_ws(b, i + 1);
-            loop {
-                if at(b, i) == b'\'' {
-                    let open = i + 1;
-                    let mut j = open;
-                    let close = loop {
-                        let lim = (open + MAX_QUOTED).min(b.len());
-                        match memchr::memchr(b'\'', b.get(j..lim).unwrap_or_default()) {
-                            Some(k) if at(b, j + k + 1) == b'\'' => j += k + 2,
-                            Some(k) => break Some(j + k),
-                            None => break None,
-                        }
-                    };
-                    let Some(c) = close else { return };
-                    vals.push((open, c));
-                    i = skip_ws(b, c + 1);
-                } else {
-                    let vs = i;
-                    while i < b.len() && !matches!(at(b, i), b',' | b')' | b'\n') {
-                        i += 1;
+            let closed = loop {
+                let (v, e) = match value(b, i) {
+                    Ok(v) => v,
+                    // What was read is no statement's start either: each byte is read once.
+                    Err(read) => {
+                        i = i.max(read);
+                        break false;
                     }
-                    let mut ve = i;
-                    while ve > vs && at(b, ve - 1).is_ascii_whitespace() {
-                        ve -= 1;
-                    }
-                    vals.push((vs, ve));
+                };
+                vals.push(v);
+                i = e;
+                match at(b, i) {
+                    b',' if vals.len() < MAX_COLS => i = skip_ws(b, i + 1),
+                    b')' => break true,
+                    _ => break false,
                 }
-                if at(b, i) == b',' && vals.len() < MAX_COLS {
-                    i = skip_ws(b, i + 1);
-                    continue;
-                }
-                break;
-            }
-            if at(b, i) != b')' {
+            };
+            if !closed {
                 break;
             }
             if vals.len() == cols.len() {
@@ -452,7 +539,7 @@ fn sql_inserts(b: &[u8], out: &mut Vec<Cell>) {
             }
             i = skip_ws(b, i + 1);
         }
-        from = from.max(i);
+        from = i;
     }
 }
 
@@ -527,6 +614,10 @@ mod tests {
     fn markdown_tables_horizontal_and_vertical() {
         let h = "Here:\n\n| NHS No. | DEA # |\n|---|:--:|\n| 943 476 5919 | AB1234563 |\n\nok?";
         assert_eq!(table(h), pairs(&[("943 476 5919", "NHS No."), ("AB1234563", "DEA #")]));
+        // An abbreviation's length is counted in characters: `tél.` is one.
+        let h = "| tél. | NHS number |\n|---|---|\n| 06 12 34 56 78 | 943 476 5918 |\n";
+        assert_eq!(table(h), pairs(&[("06 12 34 56 78", "tél."), ("943 476 5918", "NHS number")]));
+        assert_eq!(table("| a | fin de phrase. |\n|---|---|\n| 1 | 2 |\n"), vec![], "a sentence is no header");
         let v = "| Field | Value |\n|---|---|\n| NPI | 1234567893 |\n| phone | 030 951503 |\n";
         assert_eq!(
             table(v),
@@ -561,5 +652,85 @@ mod tests {
         assert_eq!(table("INSERT INTO t VALUES ('1');"), vec![], "no column list, no names");
         assert_eq!(table("we insert into the (list) values"), vec![]);
         assert_eq!(table("INSERT INTO t (a, b) VALUES ('1');"), vec![], "a tuple of the wrong width");
+    }
+
+    #[test]
+    fn sql_column_names_in_every_quoting() {
+        // Bare names with hyphens (no standard SQL, but written), quoted names with spaces and hyphens.
+        let t = "INSERT INTO users (id, x-api-key, \"NHS number\", `dea-no`, [Social Security Number]) VALUES\n  \
+                 (1, 'k1', '943 476 5919', 'AB1234563', '078-05-1120');";
+        assert_eq!(
+            table(t),
+            pairs(&[
+                ("1", "id"),
+                ("k1", "x-api-key"),
+                ("943 476 5919", "NHS number"),
+                ("AB1234563", "dea-no"),
+                ("078-05-1120", "Social Security Number")
+            ])
+        );
+        // Schema-qualified and quoted table names, no space before the lists.
+        assert_eq!(table("INSERT INTO public.\"staff\"(npi) VALUES('1234567893')"), pairs(&[("1234567893", "npi")]));
+        assert_eq!(table("INSERT INTO `db`.`t` (`nino`) VALUES ('AB123456C');"), pairs(&[("AB123456C", "nino")]));
+        assert_eq!(
+            table("insert into [dbo].[Patients] ([NHSNo]) values (N'9434765919')"),
+            pairs(&[("9434765919", "NHSNo")])
+        );
+        // Modifiers, an optional INTO, an alias, VALUE.
+        assert_eq!(table("INSERT OR REPLACE INTO t (sin) VALUES ('046 454 286');"), pairs(&[("046 454 286", "sin")]));
+        assert_eq!(table("INSERT IGNORE t (ssn) VALUE ('078051120');"), pairs(&[("078051120", "ssn")]));
+        assert_eq!(table("INSERT INTO t AS x (ssn) VALUES ('078051120');"), pairs(&[("078051120", "ssn")]));
+    }
+
+    #[test]
+    fn sql_values_of_every_kind() {
+        // Tuples over several lines, calls, casts, escapes, NULL, numbers.
+        let t = "INSERT INTO t (a, b, c, d)\nVALUES\n(\n  now(),\n  E'it\\'s',\n  'x'::text,\n  -4.5\n),\n(NULL, 'O''Neil', \"dq\", 7);";
+        assert_eq!(
+            table(t),
+            pairs(&[
+                ("now()", "a"),
+                ("it\\'s", "b"),
+                ("x", "c"),
+                ("-4.5", "d"),
+                ("NULL", "a"),
+                ("O''Neil", "b"),
+                ("dq", "c"),
+                ("7", "d")
+            ])
+        );
+        // A value with a comma inside a call is one value.
+        assert_eq!(
+            table("INSERT INTO t (a, b) VALUES (concat('1', '2'), '3');"),
+            pairs(&[("concat('1', '2')", "a"), ("3", "b")])
+        );
+        // A backslash before the closing quote (a Windows path) ends the string.
+        assert_eq!(table("INSERT INTO t (p, q) VALUES ('C:\\', 'x');"), pairs(&[("C:\\", "p"), ("x", "q")]));
+        // Two statements.
+        assert_eq!(
+            table("INSERT INTO a (x) VALUES ('1'); INSERT INTO b (y) VALUES ('2');"),
+            pairs(&[("1", "x"), ("2", "y")])
+        );
+    }
+
+    #[test]
+    fn sql_that_is_no_insert_with_columns_gives_no_cells() {
+        assert_eq!(table("SELECT * FROM t WHERE ssn = '078051120' AND id IN (1, 2);"), vec![]);
+        assert_eq!(table("UPDATE t SET ssn = '078051120' WHERE id = (1);"), vec![]);
+        assert_eq!(table("INSERT INTO t SELECT (a) FROM u;"), vec![]);
+        assert_eq!(table("INSERT INTO t (a, b) VALUES ('1', '2', '3');"), vec![], "more values than columns");
+        // A wrong tuple gives no cells, the right ones beside it do.
+        assert_eq!(table("INSERT INTO t (a, b) VALUES ('1'), ('2', '3');"), pairs(&[("2", "a"), ("3", "b")]));
+        assert_eq!(table("INSERT INTO t (a) VALUES ('1'"), vec![], "an unclosed tuple");
+        assert_eq!(table("INSERT INTO t (a) VALUES ('1;"), vec![], "an unclosed string");
+        assert_eq!(table("INSERT INTO t (a) VALUES (f(1);"), vec![], "an unclosed call");
+        // After a broken statement the next one is read.
+        assert_eq!(table("INSERT INTO t (a) VALUES (f(1); INSERT INTO u (b) VALUES ('2');"), pairs(&[("2", "b")]));
+        assert_eq!(table("INSERT INTO t (1a) VALUES ('1');"), vec![], "a name starts with a letter");
+        assert_eq!(table("INSERT INTO t (a--b) VALUES ('1');"), vec![], "a double hyphen is a comment");
+        assert_eq!(table("INSERT INTO t (\"\") VALUES ('1');"), vec![], "an empty quoted name");
+        assert_eq!(table("REINSERT INTO t (a) VALUES ('1');"), vec![], "INSERT starts a word");
+        assert_eq!(table("InSeRt INTO t (a) VALUES ('1');"), vec![], "mixed case is not looked for");
+        assert_eq!(table("Please insert (a) coin."), vec![]);
     }
 }

@@ -1495,6 +1495,18 @@ fn boundaries_every_entity_by_every_delimiter() {
             }
         }
     }
+    // The label as a path segment, before a key with a slash in it (percent-encoded too).
+    for t in [
+        "https://x.org/api/v2/secretAccessKey/H8LR1FWfuzs7skOhAos0Rhxs/3eOzDBvJrjD++VY/edit",
+        "https://x.org/api/v2/secretAccessKey/H8LR1FWfuzs7skOhAos0Rhxs%2F3eOzDBvJrjD%2B%2BVY/edit",
+        "/aws_secret_key/H8LR1FWfuzs7skOhAos0Rhxs/3eOzDBvJrjD++VY",
+    ] {
+        let got: Vec<_> = c.text_spans(t).into_iter().map(|(e, s, end)| (e, &t[s..end])).collect();
+        let key = &t[t.find("H8LR").unwrap_or(0)..t.rfind("VY").map_or(0, |k| k + 2)];
+        if got != vec![("secret.aws_secret_key", key)] {
+            misses.push(format!("secret.aws_secret_key in {t:?}: {got:?}"));
+        }
+    }
     // host:port, in a URL too
     for t in ["10.1.2.3:8080", "http://10.1.2.3:8080/health", "ip:10.1.2.3", "ip=[2001:db8::1]:443"] {
         if !c.text_spans(t).iter().any(|(e, _, _)| *e == "ip_address") {
