@@ -48,6 +48,8 @@ use crate::sse::{encode_frame, SseFrame, SseParser};
 use serde_json::Value;
 use std::collections::VecDeque;
 
+mod template;
+
 /// Frames up to this size are parsed; larger ones are scanned as text. The
 /// response tracker reads the same frames (see [`StreamRedactor::push_observed`]),
 /// so this is its bound too: a final event carrying a whole long answer and
@@ -107,6 +109,10 @@ struct Pending {
     /// upstream's stream ends, so that a client that stops reading at it
     /// (the SDKs do) cannot end the exchange before the upstream does.
     end_marker: bool,
+    /// The parsed data went back to the stream's [`template::Template`]
+    /// (unchanged, it is the parse of `frame.data`): whether it was the
+    /// usage-only chunk and whether it had `"usage": null`, for `emit`.
+    lent: Option<(bool, bool)>,
 }
 
 struct Chan {
@@ -162,6 +168,9 @@ pub struct StreamRedactor {
     /// The last events (their streamed strings taken out) whose walk found
     /// nothing: see `ingest_json`.
     clean: VecDeque<Value>,
+    /// The last SSE event's parse, to read the next one from (see
+    /// [`template`]).
+    template: Option<template::Template>,
 }
 
 /// Clean events remembered, and the largest remembered.
@@ -197,6 +206,7 @@ impl StreamRedactor {
             ending: Vec::new(),
             ending_chans: Vec::new(),
             clean: VecDeque::new(),
+            template: None,
         }
     }
 
@@ -332,11 +342,21 @@ impl StreamRedactor {
             changed: false,
             pieces: Vec::new(),
             end_marker: false,
+            lent: None,
         };
+        // `read`: the event was read from the template, which is now this
+        // event's (its value lent out).
+        let mut read = false;
         let parsed = match p.frame.data.trim() {
             _ if p.frame.oversize || !p.frame.has_data => None,
             "" | "[DONE]" => None,
-            _ => serde_json::from_str::<Value>(&p.frame.data).ok(),
+            _ => match self.template.as_mut().and_then(|t| t.read(&p.frame.data)) {
+                Some(v) => {
+                    read = true;
+                    Some(v)
+                }
+                None => serde_json::from_str::<Value>(&p.frame.data).ok(),
+            },
         };
         observe(&p.frame, parsed.as_ref());
         if p.frame.oversize || !p.frame.has_data {
@@ -362,10 +382,45 @@ impl StreamRedactor {
             return;
         }
         match parsed {
-            Some(v) => self.ingest_json(cl, &mut p, v),
+            Some(v) => {
+                let known = self.ingest_json(cl, &mut p, v);
+                self.lend(&mut p, known, read);
+            }
             None => self.ingest_text(cl, &mut p),
         }
         self.pending.push_back(p);
+    }
+
+    /// An event's parse that `ingest_json` did not change is its data's
+    /// parse: it becomes the template the next event is read from, and
+    /// `emit` parses the data again only if a piece of it changes.
+    fn lend(&mut self, p: &mut Pending, known: Option<Vec<Seg>>, read: bool) {
+        let Some(ptr) = known.filter(|_| !p.changed) else {
+            self.template = None;
+            return;
+        };
+        let Some(v) = p.json.take() else {
+            self.template = None;
+            return;
+        };
+        let flags = (crate::ai::stream_usage::is_usage_only(&v), v.get("usage").is_some_and(Value::is_null));
+        let t = match self.template.take() {
+            Some(mut t) if read => {
+                t.restore(v);
+                Ok(t)
+            }
+            reuse => template::Template::new(&p.frame.data, ptr, v, reuse),
+        };
+        match t {
+            Ok(t) => {
+                p.lent = Some(flags);
+                self.template = Some(t);
+            }
+            Err(v) => {
+                p.json = Some(v);
+                self.template = None;
+            }
+        }
     }
 
     /// One AWS eventstream message: its JSON payload (or the model chunk
@@ -391,10 +446,20 @@ impl StreamRedactor {
         let header_bytes = crate::ai::eventstream_header_bytes(&m.raw).to_vec();
         let frame = SseFrame { raw: m.raw, event, data, has_data: true, oversize: false };
         let wire = Wire::Aws { header_bytes, outer };
-        let mut p =
-            Pending { frame, wire, json: None, replaced: None, changed: false, pieces: Vec::new(), end_marker: false };
+        let mut p = Pending {
+            frame,
+            wire,
+            json: None,
+            replaced: None,
+            changed: false,
+            pieces: Vec::new(),
+            end_marker: false,
+            lent: None,
+        };
         match parsed {
-            Some(v) => self.ingest_json(cl, &mut p, v),
+            Some(v) => {
+                self.ingest_json(cl, &mut p, v);
+            }
             None => self.ingest_text(cl, &mut p),
         }
         self.pending.push_back(p);
@@ -454,7 +519,8 @@ impl StreamRedactor {
         }
     }
 
-    fn ingest_json(&mut self, cl: &Classifier, p: &mut Pending, mut v: Value) {
+    /// Returns where the event's known text piece is, if it has one.
+    fn ingest_json(&mut self, cl: &Classifier, p: &mut Pending, mut v: Value) -> Option<Vec<Seg>> {
         p.end_marker = ending_channels(&v, &mut self.ending);
         // The text piece of a known shape (the provider field tables), then
         // every other string under the event's delta: each is joined with the
@@ -547,6 +613,7 @@ impl StreamRedactor {
             }
         }
         p.json = Some(v);
+        known
     }
 
     fn chan(&mut self, key: &str, loc: &str) -> usize {
@@ -783,8 +850,17 @@ fn restore_spans(
 
 fn emit(mut p: Pending, out: &mut Vec<u8>, injected_usage: bool) {
     let injected_usage = injected_usage && matches!(p.wire, Wire::Sse);
-    if injected_usage && p.json.as_ref().is_some_and(crate::ai::stream_usage::is_usage_only) {
+    let usage_only = match (&p.json, p.lent) {
+        (_, Some((only, _))) => only,
+        (Some(v), None) => crate::ai::stream_usage::is_usage_only(v),
+        (None, None) => false,
+    };
+    if injected_usage && usage_only {
         return;
+    }
+    if p.lent.is_some() && p.pieces.iter().any(|pc| matches!(pc.done, Some(Some(_)))) {
+        // A piece changed: the data lent to the template is parsed again.
+        p.json = serde_json::from_str::<Value>(&p.frame.data).ok();
     }
     let mut changed = p.changed;
     if let Some(v) = p.json.as_mut() {
@@ -797,7 +873,12 @@ fn emit(mut p: Pending, out: &mut Vec<u8>, injected_usage: bool) {
             }
         }
     }
-    let null_usage = injected_usage && p.json.as_ref().is_some_and(|v| v.get("usage").is_some_and(Value::is_null));
+    let null_usage = injected_usage
+        && match (&p.json, p.lent) {
+            (_, Some((_, null))) => null,
+            (Some(v), None) => v.get("usage").is_some_and(Value::is_null),
+            (None, None) => false,
+        };
     if !changed {
         match null_usage.then(|| crate::ai::stream_usage::strip_null_usage(&p.frame.raw)).flatten() {
             Some(b) => out.extend_from_slice(&b),
