@@ -171,6 +171,8 @@ pub struct StreamRedactor {
     /// The last SSE event's parse, to read the next one from (see
     /// [`template`]).
     template: Option<template::Template>,
+    /// `decide`'s buffer (context and text joined), kept between calls.
+    scan: String,
 }
 
 /// Clean events remembered, and the largest remembered.
@@ -207,6 +209,7 @@ impl StreamRedactor {
             ending_chans: Vec::new(),
             clean: VecDeque::new(),
             template: None,
+            scan: String::new(),
         }
     }
 
@@ -668,6 +671,13 @@ impl StreamRedactor {
     }
 
     fn decide(&mut self, cl: &Classifier, ci: usize, final_: bool) {
+        // The context and text are joined in a buffer kept for the next call.
+        let mut scan = std::mem::take(&mut self.scan);
+        self.decide_in(cl, ci, final_, &mut scan);
+        self.scan = scan;
+    }
+
+    fn decide_in(&mut self, cl: &Classifier, ci: usize, final_: bool, scan: &mut String) {
         let Some(chan) = self.chans.get(ci) else {
             return;
         };
@@ -676,13 +686,13 @@ impl StreamRedactor {
         {
             return;
         }
-        let mut scan = String::with_capacity(chan.ctx.len() + chan.buf.len());
+        scan.clear();
         scan.push_str(&chan.ctx);
         scan.push_str(&chan.buf);
         let off = chan.ctx.len();
         let (member, icd) = chan.other.as_ref().map_or(("", false), |o| (o.member.as_str(), o.icd));
         let hits: Vec<Hit> = cl
-            .find(&scan, member, icd)
+            .find(scan, member, icd)
             .into_iter()
             // A match that starts in the decided context and reaches into the
             // new text (the hold-back missed a way a value can grow) has its
@@ -729,7 +739,8 @@ impl StreamRedactor {
             }
         };
         let loc = chan.loc.clone();
-        let text = chan.buf.clone();
+        // The channel's text, as joined after its context.
+        let text = scan.get(off..).unwrap_or("");
         // Rewrite every undecided piece that ends at or before r.
         let mut sink = Sink::with_tally(cl, &self.actions, std::mem::take(&mut self.tally));
         // (start, end, replacement) of every decided span: findings, then
@@ -773,14 +784,17 @@ impl StreamRedactor {
         }
         // Shift the undecided rest; keep a little decided text as context.
         if let Some(chan) = self.chans.get_mut(ci) {
-            let mut joined = std::mem::take(&mut chan.ctx);
-            joined.push_str(text.get(..r).unwrap_or(""));
-            let mut from = joined.len().saturating_sub(CTX_KEEP);
-            while from < joined.len() && !joined.is_char_boundary(from) {
+            chan.ctx.push_str(text.get(..r).unwrap_or(""));
+            let mut from = chan.ctx.len().saturating_sub(CTX_KEEP);
+            while from < chan.ctx.len() && !chan.ctx.is_char_boundary(from) {
                 from += 1;
             }
-            chan.ctx = joined.get(from..).unwrap_or("").to_string();
-            chan.buf = text.get(r..).unwrap_or("").to_string();
+            chan.ctx.drain(..from);
+            if chan.buf.is_char_boundary(r) {
+                chan.buf.drain(..r);
+            } else {
+                chan.buf.clear();
+            }
         }
         for pc in self.pending.iter_mut().flat_map(|p| p.pieces.iter_mut()) {
             if pc.chan == ci && pc.done.is_none() {
