@@ -244,7 +244,7 @@ impl ResponseTracker {
                 Err(_) => return,
             },
         };
-        if f.event.as_deref() == Some("error") || v.get("type").and_then(Value::as_str) == Some("error") {
+        if f.event.as_deref() == Some("error") || fields::member(v, "type").and_then(Value::as_str) == Some("error") {
             self.s.finish_reasons.push("error".into());
         }
         self.absorb(v, now_ms);

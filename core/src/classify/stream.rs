@@ -406,7 +406,8 @@ impl StreamRedactor {
             self.template = None;
             return;
         };
-        let flags = (crate::ai::stream_usage::is_usage_only(&v), v.get("usage").is_some_and(Value::is_null));
+        let flags =
+            (crate::ai::stream_usage::is_usage_only(&v), fields::member(&v, "usage").is_some_and(Value::is_null));
         let t = match self.template.take() {
             Some(mut t) if read => {
                 t.restore(v);
@@ -811,7 +812,7 @@ impl StreamRedactor {
 /// Returns whether the event ends the whole stream.
 fn ending_channels(v: &Value, out: &mut Vec<String>) -> bool {
     let mut last = false;
-    if let Some(Value::String(t)) = v.get("type") {
+    if let Some(Value::String(t)) = fields::member(v, "type") {
         if matches!(
             t.as_str(),
             "message_stop" | "message-end" | "response.completed" | "response.incomplete" | "response.failed"
@@ -821,10 +822,10 @@ fn ending_channels(v: &Value, out: &mut Vec<String>) -> bool {
         }
     }
     for (list, reason) in [("choices", "finish_reason"), ("candidates", "finishReason")] {
-        let Some(Value::Array(items)) = v.get(list) else { continue };
+        let Some(Value::Array(items)) = fields::member(v, list) else { continue };
         for (k, item) in items.iter().enumerate() {
-            if item.get(reason).is_some_and(|r| !r.is_null()) {
-                let i = item.get("index").and_then(Value::as_u64).map_or(k, |i| i as usize);
+            if fields::member(item, reason).is_some_and(|r| !r.is_null()) {
+                let i = fields::member(item, "index").and_then(Value::as_u64).map_or(k, |i| i as usize);
                 out.push(format!("$.{list}[{i}]"));
             }
         }
@@ -890,7 +891,7 @@ fn emit(mut p: Pending, out: &mut Vec<u8>, injected_usage: bool) {
     let null_usage = injected_usage
         && match (&p.json, p.lent) {
             (_, Some((_, null))) => null,
-            (Some(v), None) => v.get("usage").is_some_and(Value::is_null),
+            (Some(v), None) => fields::member(v, "usage").is_some_and(Value::is_null),
             (None, None) => false,
         };
     if !changed {
@@ -1092,7 +1093,7 @@ impl FieldWalk<'_> {
             }
             Value::Array(items) => {
                 for (k, item) in items.iter().enumerate() {
-                    let name = item.get("index").and_then(Value::as_u64).unwrap_or(k as u64);
+                    let name = fields::member(item, "index").and_then(Value::as_u64).unwrap_or(k as u64);
                     stack.push(FieldStep::Idx(k, name));
                     self.go(item, stack, ctx, out);
                     stack.pop();
@@ -1180,7 +1181,7 @@ fn collect<'a>(
             }
             let disc: Vec<String> = ["index", "contentBlockIndex", "item_id", "content_index"]
                 .iter()
-                .map(|k| root.get(*k).map(Value::to_string).unwrap_or_default())
+                .map(|k| fields::member(root, k).map(Value::to_string).unwrap_or_default())
                 .collect();
             out.push((ptr, format!("delta:{}:{path}", disc.join(":")), path));
         }
