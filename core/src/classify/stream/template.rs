@@ -53,9 +53,18 @@ impl Template {
             return None;
         }
         // The literal as JSON: escapes decoded, control characters refused
-        // (then the event is not JSON, as the full parse would find).
-        let text = serde_json::from_str::<String>(data.get(s..new_end)?).ok()?;
-        *get_str(&mut self.value, &self.ptr)? = text;
+        // (then the event is not JSON, as the full parse would find). One
+        // without escapes is its own text, written into the old string.
+        let lit = data.get(s..new_end)?;
+        let inner = lit.get(1..lit.len() - 1)?;
+        if inner.bytes().any(|b| b == b'\\' || b < 0x20) {
+            let text = serde_json::from_str::<String>(lit).ok()?;
+            *get_str(&mut self.value, &self.ptr)? = text;
+        } else {
+            let slot = get_str(&mut self.value, &self.ptr)?;
+            slot.clear();
+            slot.push_str(inner);
+        }
         self.data.clear();
         self.data.push_str(data);
         self.lit = (s, new_end);
@@ -211,6 +220,7 @@ mod tests {
         for next in [
             r#"{"id":"c-1","choices":[{"index":0,"delta":{"content":" wo\"rld \u00e9\n"},"finish_reason":null}]}"#,
             r#"{"id":"c-1","choices":[{"index":0,"delta":{"content":""},"finish_reason":null}]}"#,
+            r#"{"id":"c-1","choices":[{"index":0,"delta":{"content":"naïve – ok"},"finish_reason":null}]}"#,
             r#"{"id":"c-1","choices":[{"index":0,"delta":{"content":"ü \\"},"finish_reason":null}]}"#,
         ] {
             let v = t.read(next).unwrap();
