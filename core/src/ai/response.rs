@@ -244,7 +244,7 @@ impl ResponseTracker {
                 Err(_) => return,
             },
         };
-        if f.event.as_deref() == Some("error") || v.get("type").and_then(Value::as_str) == Some("error") {
+        if f.event.as_deref() == Some("error") || fields::member(v, "type").and_then(Value::as_str) == Some("error") {
             self.s.finish_reasons.push("error".into());
         }
         self.absorb(v, now_ms);
@@ -346,26 +346,18 @@ impl ResponseTracker {
             }
         }
         for p in shape.finish {
-            let mut found = Vec::new();
             fields::each(v, p, &mut |r| {
                 if let Some(r) = r.as_str() {
-                    found.push(r);
+                    self.reason(r);
                 }
             });
-            for r in found {
-                self.reason(r);
-            }
         }
         for t in shape.text.iter().filter(|t| t.completion) {
-            let mut found = Vec::new();
             fields::each(v, t.path, &mut |x| {
                 if let Some(x) = x.as_str() {
-                    found.push(x);
+                    self.text(x, now_ms);
                 }
             });
-            for x in found {
-                self.text(x, now_ms);
-            }
         }
         for tool in shape.tools {
             let mut n = 0u64;

@@ -157,8 +157,8 @@ fn usage_only(f: &SseFrame) -> bool {
 /// The parsed chunk is the usage-only one (the stream redactor, which has
 /// parsed it already, asks this).
 pub(crate) fn is_usage_only(v: &Value) -> bool {
-    v.get("choices").and_then(Value::as_array).is_some_and(Vec::is_empty)
-        && v.get("usage").is_some_and(Value::is_object)
+    super::fields::member(v, "choices").and_then(Value::as_array).is_some_and(Vec::is_empty)
+        && super::fields::member(v, "usage").is_some_and(Value::is_object)
 }
 
 /// Removes a top-level `"usage": null` from a chunk the redactor re-encodes.

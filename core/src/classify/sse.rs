@@ -48,9 +48,7 @@ impl SseParser {
     pub fn push(&mut self, chunk: &[u8], out: &mut Vec<SseFrame>) {
         self.buf.extend_from_slice(chunk);
         loop {
-            let Some(rel) =
-                self.buf.get(self.scan..).and_then(|rest| rest.iter().position(|&b| b == b'\n' || b == b'\r'))
-            else {
+            let Some(rel) = self.buf.get(self.scan..).and_then(|rest| memchr::memchr2(b'\n', b'\r', rest)) else {
                 self.scan = self.buf.len();
                 break;
             };
@@ -73,7 +71,10 @@ impl SseParser {
             self.scan = end;
             self.line_start = end;
             if blank {
-                let raw: Vec<u8> = self.buf.drain(..end).collect();
+                // The usual case, a chunk that ends with its frame: the
+                // buffer itself becomes the frame, without a copy.
+                let raw: Vec<u8> =
+                    if end >= self.buf.len() { std::mem::take(&mut self.buf) } else { self.buf.drain(..end).collect() };
                 self.scan = 0;
                 self.line_start = 0;
                 out.push(parse_frame(raw));
@@ -100,12 +101,17 @@ impl SseParser {
 
 fn parse_frame(raw: Vec<u8>) -> SseFrame {
     let mut frame = SseFrame::default();
-    let text = String::from_utf8_lossy(&raw);
+    // Valid UTF-8 (every well-formed stream) is read as it is; the lossy
+    // copy only for a frame that is not.
+    let text = match std::str::from_utf8(&raw) {
+        Ok(t) => std::borrow::Cow::Borrowed(t),
+        Err(_) => String::from_utf8_lossy(&raw),
+    };
     for line in lines(&text) {
         if line.is_empty() || line.starts_with(':') {
             continue;
         }
-        let (field, value) = match line.bytes().position(|b| b == b':') {
+        let (field, value) = match memchr::memchr(b':', line.as_bytes()) {
             Some(i) => {
                 let v = line.get(i + 1..).unwrap_or("");
                 (line.get(..i).unwrap_or(line), v.strip_prefix(' ').unwrap_or(v))
@@ -135,7 +141,7 @@ fn lines(text: &str) -> impl Iterator<Item = &str> {
     let mut rest = Some(text);
     std::iter::from_fn(move || {
         let t = rest?;
-        match t.bytes().position(|b| b == b'\n' || b == b'\r') {
+        match memchr::memchr2(b'\n', b'\r', t.as_bytes()) {
             Some(i) => {
                 rest = t.get(i + 1..);
                 t.get(..i)

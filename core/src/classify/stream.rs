@@ -48,6 +48,8 @@ use crate::sse::{encode_frame, SseFrame, SseParser};
 use serde_json::Value;
 use std::collections::VecDeque;
 
+mod template;
+
 /// Frames up to this size are parsed; larger ones are scanned as text. The
 /// response tracker reads the same frames (see [`StreamRedactor::push_observed`]),
 /// so this is its bound too: a final event carrying a whole long answer and
@@ -107,6 +109,10 @@ struct Pending {
     /// upstream's stream ends, so that a client that stops reading at it
     /// (the SDKs do) cannot end the exchange before the upstream does.
     end_marker: bool,
+    /// The parsed data went back to the stream's [`template::Template`]
+    /// (unchanged, it is the parse of `frame.data`): whether it was the
+    /// usage-only chunk and whether it had `"usage": null`, for `emit`.
+    lent: Option<(bool, bool)>,
 }
 
 struct Chan {
@@ -162,6 +168,11 @@ pub struct StreamRedactor {
     /// The last events (their streamed strings taken out) whose walk found
     /// nothing: see `ingest_json`.
     clean: VecDeque<Value>,
+    /// The last SSE event's parse, to read the next one from (see
+    /// [`template`]).
+    template: Option<template::Template>,
+    /// `decide`'s buffer (context and text joined), kept between calls.
+    scan: String,
 }
 
 /// Clean events remembered, and the largest remembered.
@@ -197,6 +208,8 @@ impl StreamRedactor {
             ending: Vec::new(),
             ending_chans: Vec::new(),
             clean: VecDeque::new(),
+            template: None,
+            scan: String::new(),
         }
     }
 
@@ -332,11 +345,21 @@ impl StreamRedactor {
             changed: false,
             pieces: Vec::new(),
             end_marker: false,
+            lent: None,
         };
+        // `read`: the event was read from the template, which is now this
+        // event's (its value lent out).
+        let mut read = false;
         let parsed = match p.frame.data.trim() {
             _ if p.frame.oversize || !p.frame.has_data => None,
             "" | "[DONE]" => None,
-            _ => serde_json::from_str::<Value>(&p.frame.data).ok(),
+            _ => match self.template.as_mut().and_then(|t| t.read(&p.frame.data)) {
+                Some(v) => {
+                    read = true;
+                    Some(v)
+                }
+                None => serde_json::from_str::<Value>(&p.frame.data).ok(),
+            },
         };
         observe(&p.frame, parsed.as_ref());
         if p.frame.oversize || !p.frame.has_data {
@@ -362,10 +385,46 @@ impl StreamRedactor {
             return;
         }
         match parsed {
-            Some(v) => self.ingest_json(cl, &mut p, v),
+            Some(v) => {
+                let known = self.ingest_json(cl, &mut p, v);
+                self.lend(&mut p, known, read);
+            }
             None => self.ingest_text(cl, &mut p),
         }
         self.pending.push_back(p);
+    }
+
+    /// An event's parse that `ingest_json` did not change is its data's
+    /// parse: it becomes the template the next event is read from, and
+    /// `emit` parses the data again only if a piece of it changes.
+    fn lend(&mut self, p: &mut Pending, known: Option<Vec<Seg>>, read: bool) {
+        let Some(ptr) = known.filter(|_| !p.changed) else {
+            self.template = None;
+            return;
+        };
+        let Some(v) = p.json.take() else {
+            self.template = None;
+            return;
+        };
+        let flags =
+            (crate::ai::stream_usage::is_usage_only(&v), fields::member(&v, "usage").is_some_and(Value::is_null));
+        let t = match self.template.take() {
+            Some(mut t) if read => {
+                t.restore(v);
+                Ok(t)
+            }
+            reuse => template::Template::new(&p.frame.data, ptr, v, reuse),
+        };
+        match t {
+            Ok(t) => {
+                p.lent = Some(flags);
+                self.template = Some(t);
+            }
+            Err(v) => {
+                p.json = Some(v);
+                self.template = None;
+            }
+        }
     }
 
     /// One AWS eventstream message: its JSON payload (or the model chunk
@@ -391,10 +450,20 @@ impl StreamRedactor {
         let header_bytes = crate::ai::eventstream_header_bytes(&m.raw).to_vec();
         let frame = SseFrame { raw: m.raw, event, data, has_data: true, oversize: false };
         let wire = Wire::Aws { header_bytes, outer };
-        let mut p =
-            Pending { frame, wire, json: None, replaced: None, changed: false, pieces: Vec::new(), end_marker: false };
+        let mut p = Pending {
+            frame,
+            wire,
+            json: None,
+            replaced: None,
+            changed: false,
+            pieces: Vec::new(),
+            end_marker: false,
+            lent: None,
+        };
         match parsed {
-            Some(v) => self.ingest_json(cl, &mut p, v),
+            Some(v) => {
+                self.ingest_json(cl, &mut p, v);
+            }
             None => self.ingest_text(cl, &mut p),
         }
         self.pending.push_back(p);
@@ -454,7 +523,8 @@ impl StreamRedactor {
         }
     }
 
-    fn ingest_json(&mut self, cl: &Classifier, p: &mut Pending, mut v: Value) {
+    /// Returns where the event's known text piece is, if it has one.
+    fn ingest_json(&mut self, cl: &Classifier, p: &mut Pending, mut v: Value) -> Option<Vec<Seg>> {
         p.end_marker = ending_channels(&v, &mut self.ending);
         // The text piece of a known shape (the provider field tables), then
         // every other string under the event's delta: each is joined with the
@@ -547,6 +617,7 @@ impl StreamRedactor {
             }
         }
         p.json = Some(v);
+        known
     }
 
     fn chan(&mut self, key: &str, loc: &str) -> usize {
@@ -601,6 +672,13 @@ impl StreamRedactor {
     }
 
     fn decide(&mut self, cl: &Classifier, ci: usize, final_: bool) {
+        // The context and text are joined in a buffer kept for the next call.
+        let mut scan = std::mem::take(&mut self.scan);
+        self.decide_in(cl, ci, final_, &mut scan);
+        self.scan = scan;
+    }
+
+    fn decide_in(&mut self, cl: &Classifier, ci: usize, final_: bool, scan: &mut String) {
         let Some(chan) = self.chans.get(ci) else {
             return;
         };
@@ -609,13 +687,13 @@ impl StreamRedactor {
         {
             return;
         }
-        let mut scan = String::with_capacity(chan.ctx.len() + chan.buf.len());
+        scan.clear();
         scan.push_str(&chan.ctx);
         scan.push_str(&chan.buf);
         let off = chan.ctx.len();
         let (member, icd) = chan.other.as_ref().map_or(("", false), |o| (o.member.as_str(), o.icd));
         let hits: Vec<Hit> = cl
-            .find(&scan, member, icd)
+            .find(scan, member, icd)
             .into_iter()
             // A match that starts in the decided context and reaches into the
             // new text (the hold-back missed a way a value can grow) has its
@@ -662,7 +740,8 @@ impl StreamRedactor {
             }
         };
         let loc = chan.loc.clone();
-        let text = chan.buf.clone();
+        // The channel's text, as joined after its context.
+        let text = scan.get(off..).unwrap_or("");
         // Rewrite every undecided piece that ends at or before r.
         let mut sink = Sink::with_tally(cl, &self.actions, std::mem::take(&mut self.tally));
         // (start, end, replacement) of every decided span: findings, then
@@ -706,14 +785,17 @@ impl StreamRedactor {
         }
         // Shift the undecided rest; keep a little decided text as context.
         if let Some(chan) = self.chans.get_mut(ci) {
-            let mut joined = std::mem::take(&mut chan.ctx);
-            joined.push_str(text.get(..r).unwrap_or(""));
-            let mut from = joined.len().saturating_sub(CTX_KEEP);
-            while from < joined.len() && !joined.is_char_boundary(from) {
+            chan.ctx.push_str(text.get(..r).unwrap_or(""));
+            let mut from = chan.ctx.len().saturating_sub(CTX_KEEP);
+            while from < chan.ctx.len() && !chan.ctx.is_char_boundary(from) {
                 from += 1;
             }
-            chan.ctx = joined.get(from..).unwrap_or("").to_string();
-            chan.buf = text.get(r..).unwrap_or("").to_string();
+            chan.ctx.drain(..from);
+            if chan.buf.is_char_boundary(r) {
+                chan.buf.drain(..r);
+            } else {
+                chan.buf.clear();
+            }
         }
         for pc in self.pending.iter_mut().flat_map(|p| p.pieces.iter_mut()) {
             if pc.chan == ci && pc.done.is_none() {
@@ -730,7 +812,7 @@ impl StreamRedactor {
 /// Returns whether the event ends the whole stream.
 fn ending_channels(v: &Value, out: &mut Vec<String>) -> bool {
     let mut last = false;
-    if let Some(Value::String(t)) = v.get("type") {
+    if let Some(Value::String(t)) = fields::member(v, "type") {
         if matches!(
             t.as_str(),
             "message_stop" | "message-end" | "response.completed" | "response.incomplete" | "response.failed"
@@ -740,10 +822,10 @@ fn ending_channels(v: &Value, out: &mut Vec<String>) -> bool {
         }
     }
     for (list, reason) in [("choices", "finish_reason"), ("candidates", "finishReason")] {
-        let Some(Value::Array(items)) = v.get(list) else { continue };
+        let Some(Value::Array(items)) = fields::member(v, list) else { continue };
         for (k, item) in items.iter().enumerate() {
-            if item.get(reason).is_some_and(|r| !r.is_null()) {
-                let i = item.get("index").and_then(Value::as_u64).map_or(k, |i| i as usize);
+            if fields::member(item, reason).is_some_and(|r| !r.is_null()) {
+                let i = fields::member(item, "index").and_then(Value::as_u64).map_or(k, |i| i as usize);
                 out.push(format!("$.{list}[{i}]"));
             }
         }
@@ -783,8 +865,17 @@ fn restore_spans(
 
 fn emit(mut p: Pending, out: &mut Vec<u8>, injected_usage: bool) {
     let injected_usage = injected_usage && matches!(p.wire, Wire::Sse);
-    if injected_usage && p.json.as_ref().is_some_and(crate::ai::stream_usage::is_usage_only) {
+    let usage_only = match (&p.json, p.lent) {
+        (_, Some((only, _))) => only,
+        (Some(v), None) => crate::ai::stream_usage::is_usage_only(v),
+        (None, None) => false,
+    };
+    if injected_usage && usage_only {
         return;
+    }
+    if p.lent.is_some() && p.pieces.iter().any(|pc| matches!(pc.done, Some(Some(_)))) {
+        // A piece changed: the data lent to the template is parsed again.
+        p.json = serde_json::from_str::<Value>(&p.frame.data).ok();
     }
     let mut changed = p.changed;
     if let Some(v) = p.json.as_mut() {
@@ -797,7 +888,12 @@ fn emit(mut p: Pending, out: &mut Vec<u8>, injected_usage: bool) {
             }
         }
     }
-    let null_usage = injected_usage && p.json.as_ref().is_some_and(|v| v.get("usage").is_some_and(Value::is_null));
+    let null_usage = injected_usage
+        && match (&p.json, p.lent) {
+            (_, Some((_, null))) => null,
+            (Some(v), None) => fields::member(v, "usage").is_some_and(Value::is_null),
+            (None, None) => false,
+        };
     if !changed {
         match null_usage.then(|| crate::ai::stream_usage::strip_null_usage(&p.frame.raw)).flatten() {
             Some(b) => out.extend_from_slice(&b),
@@ -997,7 +1093,7 @@ impl FieldWalk<'_> {
             }
             Value::Array(items) => {
                 for (k, item) in items.iter().enumerate() {
-                    let name = item.get("index").and_then(Value::as_u64).unwrap_or(k as u64);
+                    let name = fields::member(item, "index").and_then(Value::as_u64).unwrap_or(k as u64);
                     stack.push(FieldStep::Idx(k, name));
                     self.go(item, stack, ctx, out);
                     stack.pop();
@@ -1085,7 +1181,7 @@ fn collect<'a>(
             }
             let disc: Vec<String> = ["index", "contentBlockIndex", "item_id", "content_index"]
                 .iter()
-                .map(|k| root.get(*k).map(Value::to_string).unwrap_or_default())
+                .map(|k| fields::member(root, k).map(Value::to_string).unwrap_or_default())
                 .collect();
             out.push((ptr, format!("delta:{}:{path}", disc.join(":")), path));
         }

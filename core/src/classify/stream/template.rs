@@ -1,0 +1,269 @@
+//! Reading a streamed event without parsing it: most events of a stream
+//! are the previous event with another text piece (`{"id":…,"choices":[{
+//! "index":0,"delta":{"content":"…"},"finish_reason":null}]}`). When the
+//! new event's bytes equal the previous one's everywhere but inside the
+//! string literal of its text piece, its parsed value is the previous value
+//! with that one string replaced, exactly what parsing it would give: the
+//! previous value is reused instead of building a new `serde_json::Value`
+//! (an `IndexMap` per object, a `String` per member name and value).
+
+use super::{get_str, Seg};
+use serde_json::Value;
+
+/// The last event read: its data, the byte span of its text piece's string
+/// literal (quotes included), where that string is in its value, the value.
+pub(super) struct Template {
+    data: String,
+    lit: (usize, usize),
+    ptr: Vec<Seg>,
+    value: Value,
+}
+
+impl Template {
+    /// A template of `value`, the parse of `data`, whose text piece is the
+    /// string at `ptr`; `None` when that string's literal is not found (a
+    /// member name on the way escaped or repeated, a value not reached).
+    /// The value comes back when it is not.
+    pub(super) fn new(data: &str, ptr: Vec<Seg>, mut value: Value, reuse: Option<Template>) -> Result<Template, Value> {
+        let Some(lit) = literal_span(data.as_bytes(), &ptr) else { return Err(value) };
+        // The span is checked against the value: its literal decodes to the
+        // string the value holds there.
+        let text = data.get(lit.0..lit.1).and_then(|l| serde_json::from_str::<String>(l).ok());
+        if text.is_none() || get_str(&mut value, &ptr).map(|s| &*s) != text.as_ref() {
+            return Err(value);
+        }
+        let mut own = reuse.map(|t| t.data).unwrap_or_default();
+        own.clear();
+        own.push_str(data);
+        Ok(Template { data: own, lit, ptr, value })
+    }
+
+    /// The parse of `data` when it is this template's event with another
+    /// string in the text piece's literal: the template is then `data`'s,
+    /// its value lent out until [`Self::restore`]; `None` (the template
+    /// unchanged) when it is not.
+    pub(super) fn read(&mut self, data: &str) -> Option<Value> {
+        let (s, e) = self.lit;
+        let (old, new) = (self.data.as_bytes(), data.as_bytes());
+        if new.get(..s) != old.get(..s) {
+            return None;
+        }
+        let new_end = string_end(new, s)?;
+        if new.get(new_end..) != old.get(e..) {
+            return None;
+        }
+        // The literal as JSON: escapes decoded, control characters refused
+        // (then the event is not JSON, as the full parse would find). One
+        // without escapes is its own text, written into the old string.
+        let lit = data.get(s..new_end)?;
+        let inner = lit.get(1..lit.len() - 1)?;
+        if inner.bytes().any(|b| b == b'\\' || b < 0x20) {
+            let text = serde_json::from_str::<String>(lit).ok()?;
+            *get_str(&mut self.value, &self.ptr)? = text;
+        } else {
+            let slot = get_str(&mut self.value, &self.ptr)?;
+            slot.clear();
+            slot.push_str(inner);
+        }
+        self.data.clear();
+        self.data.push_str(data);
+        self.lit = (s, new_end);
+        Some(std::mem::take(&mut self.value))
+    }
+
+    /// Gives the template its value back (the event was read and not
+    /// changed: the value is again the parse of its data).
+    pub(super) fn restore(&mut self, value: Value) {
+        self.value = value;
+    }
+}
+
+/// The end (after the closing quote) of the JSON string literal whose
+/// opening quote is at `at`. Only `"` and `\` matter: neither occurs inside
+/// a multi-byte UTF-8 sequence.
+fn string_end(b: &[u8], at: usize) -> Option<usize> {
+    if b.get(at) != Some(&b'"') {
+        return None;
+    }
+    let mut i = at + 1;
+    loop {
+        let k = memchr::memchr2(b'"', b'\\', b.get(i..)?)?;
+        i += k;
+        if b.get(i) == Some(&b'"') {
+            return Some(i + 1);
+        }
+        i += 2;
+    }
+}
+
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while b.get(i).is_some_and(|c| matches!(c, b' ' | b'\t' | b'\n' | b'\r')) {
+        i += 1;
+    }
+    i
+}
+
+/// The end of the JSON value starting at `at` (the text parsed as JSON
+/// already: only its nesting is followed).
+fn value_end(b: &[u8], at: usize) -> Option<usize> {
+    match b.get(at)? {
+        b'"' => string_end(b, at),
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            let mut i = at;
+            loop {
+                match b.get(i)? {
+                    b'"' => {
+                        i = string_end(b, i)?;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(i + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                i += 1;
+            }
+        }
+        _ => {
+            let mut i = at;
+            while b.get(i).is_some_and(|c| !matches!(c, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r')) {
+                i += 1;
+            }
+            Some(i)
+        }
+    }
+}
+
+/// The span of the string literal `ptr` names in the JSON text `b`; `None`
+/// when a member name on the way is escaped or appears twice in its object
+/// (then which one the parse kept is not a byte question).
+fn literal_span(b: &[u8], ptr: &[Seg]) -> Option<(usize, usize)> {
+    let mut i = skip_ws(b, 0);
+    for seg in ptr {
+        match seg {
+            Seg::Key(k) => {
+                if b.get(i) != Some(&b'{') {
+                    return None;
+                }
+                i = skip_ws(b, i + 1);
+                let mut found = None;
+                while b.get(i) != Some(&b'}') {
+                    let name_end = string_end(b, i)?;
+                    let name = b.get(i + 1..name_end - 1)?;
+                    if name.contains(&b'\\') {
+                        return None;
+                    }
+                    i = skip_ws(b, name_end);
+                    if b.get(i) != Some(&b':') {
+                        return None;
+                    }
+                    i = skip_ws(b, i + 1);
+                    if name == k.as_bytes() {
+                        if found.is_some() {
+                            return None;
+                        }
+                        found = Some(i);
+                    }
+                    i = skip_ws(b, value_end(b, i)?);
+                    if b.get(i) == Some(&b',') {
+                        i = skip_ws(b, i + 1);
+                    }
+                }
+                i = found?;
+            }
+            Seg::Idx(n) => {
+                if b.get(i) != Some(&b'[') {
+                    return None;
+                }
+                i = skip_ws(b, i + 1);
+                for _ in 0..*n {
+                    i = skip_ws(b, value_end(b, i)?);
+                    if b.get(i) != Some(&b',') {
+                        return None;
+                    }
+                    i = skip_ws(b, i + 1);
+                }
+            }
+        }
+    }
+    Some((i, string_end(b, i)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::borrow::Cow;
+
+    fn ptr() -> Vec<Seg> {
+        vec![
+            Seg::Key(Cow::Borrowed("choices")),
+            Seg::Idx(0),
+            Seg::Key(Cow::Borrowed("delta")),
+            Seg::Key(Cow::Borrowed("content")),
+        ]
+    }
+
+    fn template(data: &str) -> Option<Template> {
+        Template::new(data, ptr(), serde_json::from_str(data).unwrap(), None).ok()
+    }
+
+    const A: &str = r#"{"id":"c-1","choices":[{"index":0,"delta":{"content":"Hello"},"finish_reason":null}]}"#;
+
+    #[test]
+    fn an_event_with_another_piece_reads_as_its_parse() {
+        let mut t = template(A).unwrap();
+        for next in [
+            r#"{"id":"c-1","choices":[{"index":0,"delta":{"content":" wo\"rld \u00e9\n"},"finish_reason":null}]}"#,
+            r#"{"id":"c-1","choices":[{"index":0,"delta":{"content":""},"finish_reason":null}]}"#,
+            r#"{"id":"c-1","choices":[{"index":0,"delta":{"content":"naïve – ok"},"finish_reason":null}]}"#,
+            r#"{"id":"c-1","choices":[{"index":0,"delta":{"content":"ü \\"},"finish_reason":null}]}"#,
+        ] {
+            let v = t.read(next).unwrap();
+            assert_eq!(v, serde_json::from_str::<Value>(next).unwrap());
+            t.restore(v);
+        }
+    }
+
+    #[test]
+    fn anything_else_changed_is_not_read() {
+        for next in [
+            r#"{"id":"c-2","choices":[{"index":0,"delta":{"content":"x"},"finish_reason":null}]}"#,
+            r#"{"id":"c-1","choices":[{"index":0,"delta":{"content":"x"},"finish_reason":"stop"}]}"#,
+            r#"{"id":"c-1","choices":[{"index":0,"delta":{"content":"x","role":"a"},"finish_reason":null}]}"#,
+            r#"{"id":"c-1","choices":[{"index":0,"delta":{"content":5},"finish_reason":null}]}"#,
+            // Not JSON: a raw control character, a bad escape.
+            "{\"id\":\"c-1\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\u{1}\"},\"finish_reason\":null}]}",
+            r#"{"id":"c-1","choices":[{"index":0,"delta":{"content":"a\q"},"finish_reason":null}]}"#,
+            r#"{"id":"c-1","choices":[{"index":0,"delta":{"content":"x"},"finish_reason":null}]} x"#,
+        ] {
+            let mut t = template(A).unwrap();
+            assert_eq!(t.read(next), None, "{next}");
+            // Unchanged: the first event still reads.
+            assert_eq!(t.read(A), Some(serde_json::from_str::<Value>(A).unwrap()));
+        }
+    }
+
+    #[test]
+    fn the_literal_is_found_or_refused() {
+        fn at(d: &str) -> Option<&str> {
+            literal_span(d.as_bytes(), &ptr()).map(|(s, e)| &d[s..e])
+        }
+        assert_eq!(at(A), Some(r#""Hello""#));
+        assert_eq!(
+            at(r#" { "x" : [1, {"a":"]}"}], "choices" : [ {"delta" : {"content" : "h\"i"} } ] } "#),
+            Some(r#""h\"i""#)
+        );
+        assert_eq!(at(r#"{"choices":[{"delta":{"content":"a","content":"b"}}]}"#), None);
+        assert_eq!(at(r#"{"choices":[{"delta":{"cont\u0065nt":"a"}}]}"#), None);
+        assert_eq!(at(r#"{"choices":[{"delta":{"content":1}}]}"#), None);
+        assert_eq!(at(r#"{"choices":[]}"#), None);
+        assert_eq!(at(r#"{"choices":[{"delta":{}}]}"#), None);
+        let second = vec![Seg::Key(Cow::Borrowed("a")), Seg::Idx(1)];
+        assert_eq!(literal_span(br#"{"a":[{"b":[1,2]},"x"]}"#, &second), Some((18, 21)));
+    }
+}
