@@ -79,20 +79,41 @@ const GROUPS: &[(&[&str], u8)] = &[
 /// finds them all (the phrase lists are ASCII and lower case).
 struct Phrases {
     by_first: [Vec<(&'static [u8], u8)>; 256],
+    /// Bit `first * 256 + second` set when a phrase starts with those two
+    /// bytes (a one-byte phrase sets every `second` of its `first`): most
+    /// bytes of a prompt start no phrase and are passed on this one test.
+    pairs: [u64; 1024],
+}
+
+fn pair_bit(first: u8, second: u8) -> (usize, u64) {
+    let n = usize::from(first) << 8 | usize::from(second);
+    (n >> 6, 1u64 << (n & 63))
 }
 
 fn phrases() -> &'static Phrases {
     static P: std::sync::OnceLock<Phrases> = std::sync::OnceLock::new();
     P.get_or_init(|| {
         let mut by_first: [Vec<(&'static [u8], u8)>; 256] = std::array::from_fn(|_| Vec::new());
+        let mut pairs = [0u64; 1024];
+        let mut mark = |first: u8, second: u8| {
+            let (word, bit) = pair_bit(first, second);
+            if let Some(w) = pairs.get_mut(word) {
+                *w |= bit;
+            }
+        };
         for &(list, bit) in GROUPS {
             for p in list {
+                match p.as_bytes() {
+                    [] => {}
+                    [first] => (0..=255).for_each(|second| mark(*first, second)),
+                    [first, second, ..] => mark(*first, *second),
+                }
                 if let Some(slot) = p.as_bytes().first().and_then(|&b| by_first.get_mut(usize::from(b))) {
                     slot.push((p.as_bytes(), bit));
                 }
             }
         }
-        Phrases { by_first }
+        Phrases { by_first, pairs }
     })
 }
 
@@ -101,6 +122,13 @@ fn signals(text: &[u8]) -> u8 {
     let table = phrases();
     let mut found = 0u8;
     for (i, &b) in text.iter().enumerate() {
+        // The last byte has no second byte: only a one-byte phrase could
+        // start there (there are none, but the table says so either way).
+        let second = text.get(i + 1).copied().unwrap_or(0);
+        let (word, bit) = pair_bit(b, second);
+        if i + 1 < text.len() && table.pairs.get(word).is_some_and(|w| w & bit == 0) {
+            continue;
+        }
         let Some(candidates) = table.by_first.get(usize::from(b)).filter(|c| !c.is_empty()) else {
             continue;
         };
