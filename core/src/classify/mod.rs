@@ -54,6 +54,7 @@ mod detect;
 pub mod entities;
 mod form;
 mod json;
+mod json_write;
 mod names;
 mod normalize;
 mod phone;
@@ -429,9 +430,24 @@ impl Classifier {
 
     /// Scans (and rewrites) one whole body.
     pub fn scan(&self, kind: BodyKind, body: &[u8], actions: &Actions) -> ScanOutcome {
+        self.scan_parsed(kind, body, actions, &mut |_| {})
+    }
+
+    /// [`Self::scan`], showing a JSON body's value to `parsed` when the scan
+    /// parsed it (before rewriting it): a strict parse, so the value is the
+    /// one `serde_json::from_slice::<Value>` gives for the same bytes.
+    /// Not called when the body was found clean without a parse, is not
+    /// JSON, or has a duplicate member name.
+    pub fn scan_parsed(
+        &self,
+        kind: BodyKind,
+        body: &[u8],
+        actions: &Actions,
+        parsed: &mut dyn FnMut(&serde_json::Value),
+    ) -> ScanOutcome {
         match kind {
             BodyKind::Other => ScanOutcome::default(),
-            BodyKind::Json => json::scan_json(self, body, actions),
+            BodyKind::Json => json::scan_json(self, body, actions, parsed),
             BodyKind::Text => self.scan_text_body(body, actions, "$"),
             BodyKind::Form => self.scan_form(body, actions),
             BodyKind::EventStream => {
