@@ -181,12 +181,33 @@ pub fn injection_score(prompt: &str) -> u8 {
     {
         score += 25;
     }
-    if found & COMMENT_BIT != 0 || longest_base64_run(prompt) >= 80 {
+    if found & COMMENT_BIT != 0 || has_base64_run(prompt.as_bytes(), 80) {
         score += 10;
     }
     score.min(100) as u8
 }
 
+fn is_base64(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=')
+}
+
+/// Whether `b` holds a run of at least `len` base64 characters: such a run
+/// covers a multiple of `len`, so only those bytes are probed, and the run
+/// through a probe that hits is measured (the same answer as
+/// `longest_base64_run(b) >= len`, without reading every byte).
+fn has_base64_run(b: &[u8], len: usize) -> bool {
+    let len = len.max(1);
+    (0..b.len()).step_by(len).any(|k| {
+        if !b.get(k).copied().is_some_and(is_base64) {
+            return false;
+        }
+        let back = b.get(..k).unwrap_or_default().iter().rev().take_while(|&&c| is_base64(c)).count();
+        let ahead = b.get(k..).unwrap_or_default().iter().take_while(|&&c| is_base64(c)).count();
+        back + ahead >= len
+    })
+}
+
+#[cfg(test)]
 fn longest_base64_run(s: &str) -> usize {
     let (mut best, mut run) = (0, 0);
     for b in s.bytes() {
@@ -248,6 +269,23 @@ mod tests {
                 text.push(if seed.is_multiple_of(5) { ':' } else { ' ' });
             }
             assert_eq!(signals(text.as_bytes()), naive(&text), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn probing_for_a_base64_run_answers_as_measuring_every_run() {
+        let mut seed = 11u64;
+        for _ in 0..2000 {
+            let mut text = String::new();
+            for _ in 0..(seed % 9) {
+                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                let run = (seed >> 35) as usize % 120;
+                text.push_str(&"aB3+/=".repeat(20)[..run]);
+                text.push(if seed.is_multiple_of(3) { ' ' } else { '-' });
+            }
+            for len in [1, 7, 79, 80, 81] {
+                assert_eq!(has_base64_run(text.as_bytes(), len), longest_base64_run(&text) >= len, "{len} {text:?}");
+            }
         }
     }
 

@@ -27,7 +27,7 @@ pub(crate) fn scan_json(
     let mut sink = Sink::new(cl, actions);
     let mut path = String::from("$");
     let changed = walk(cl, &mut sink, &mut v, &mut path, "", None, false);
-    let out = changed.changed.then(|| super::json_write::to_vec(&v));
+    let out = changed.changed.then(|| super::json_write::to_vec(&v, body.len()));
     sink.finish(out)
 }
 

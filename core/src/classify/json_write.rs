@@ -6,9 +6,10 @@
 
 use serde_json::Value;
 
-/// `serde_json::to_vec(v)`, faster.
-pub(crate) fn to_vec(v: &Value) -> Vec<u8> {
-    let mut out = Vec::with_capacity(256);
+/// `serde_json::to_vec(v)`, faster; `size` is the expected length (the
+/// body's), reserved at once.
+pub(crate) fn to_vec(v: &Value, size: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(size + size / 8 + 16);
     write_value(&mut out, v);
     out
 }
@@ -130,7 +131,7 @@ mod tests {
         for c in 0u8..=0x7f {
             let s = String::from_utf8(vec![b'a', c, b'b', c]).unwrap_or_default();
             let v = Value::String(s);
-            assert_eq!(to_vec(&v), serde_json::to_vec(&v).unwrap_or_default(), "byte {c:#x}");
+            assert_eq!(to_vec(&v, 0), serde_json::to_vec(&v).unwrap_or_default(), "byte {c:#x}");
         }
         let m = u64::from_le_bytes(*b"abc\"d\\e\x1f");
         assert_eq!(escape_bytes(m), 0x8000_8000_8000_0000);
@@ -171,7 +172,7 @@ mod tests {
             }
             let whole = json!([v.clone(), "tail", 3]);
             for doc in [v, whole] {
-                assert_eq!(to_vec(&doc), serde_json::to_vec(&doc).unwrap_or_default(), "{doc}");
+                assert_eq!(to_vec(&doc, 3), serde_json::to_vec(&doc).unwrap_or_default(), "{doc}");
             }
         }
     }
