@@ -641,7 +641,14 @@ impl<'c> Sink<'c> {
     pub(crate) fn replacement(&mut self, ent: u16, value: &str, action: Action) -> Option<String> {
         let info = self.cl.entity(ent)?;
         match action {
-            Action::Redact | Action::Remove => Some(format!("[REDACTED:{}]", info.label)),
+            Action::Redact | Action::Remove => {
+                // (Without `format!`: this runs for every value redacted.)
+                let mut s = String::with_capacity(11 + info.label.len());
+                s.push_str("[REDACTED:");
+                s.push_str(&info.label);
+                s.push(']');
+                Some(s)
+            }
             Action::Mask => {
                 let n = value.chars().count();
                 let keep = n.saturating_sub(4);
@@ -665,7 +672,7 @@ impl<'c> Sink<'c> {
         if hits.is_empty() {
             return (None, false);
         }
-        let mut out = String::new();
+        let mut out = String::with_capacity(text.len() + 16);
         let mut last = 0;
         let mut changed = false;
         let mut remove = false;
