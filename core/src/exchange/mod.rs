@@ -446,10 +446,16 @@ impl Exchange {
         let mut rewritten = None;
         // A model call reads the classifier's parse of the body (one parse).
         let mut meta = None;
+        // Whether the parsed body's top-level `stream` is `true` (`None`:
+        // not parsed). Rewriting never makes it so (values it rewrites are
+        // strings and numbers; renamed members get marks, never `stream`):
+        // with `false` the stream_options injection has nothing to do.
+        let mut streams = None;
         if buffered {
             let d = self.ai.as_ref().and(self.facts.as_ref()).and_then(|f| f.ai.as_ref());
             rewritten = self.request.scan_buffered_parsed(&rt.classifier, &body, &actions, &mut |v| {
                 meta = d.map(|d| ai::read_request(d, v));
+                streams = Some(v.get("stream") == Some(&serde_json::Value::Bool(true)));
             });
             if let Some(cat) = self.request.blocked {
                 let reason = block_reason(cat, Side::Request);
@@ -473,7 +479,7 @@ impl Exchange {
                 // Not where the upstream refused the option before (this VM).
                 let authority = self.facts.as_ref().map_or("", |f| f.authority.as_str());
                 let key = retry::key(d.provider, authority, d.api_version.as_deref());
-                if !rt.refusals.refused(&key) {
+                if !rt.refusals.refused(&key) && streams != Some(false) {
                     if let Some(new) = ai::inject_stream_usage(d, rewritten.as_deref().unwrap_or(&body)) {
                         let before = rewritten.replace(new).unwrap_or_else(|| body.clone());
                         let headers = std::mem::take(&mut call.sent_headers);

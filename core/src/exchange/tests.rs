@@ -858,3 +858,23 @@ fn a_buffered_model_call_is_read_alike_however_its_bodies_were_scanned() {
         assert_eq!(ai["finish_reasons"], serde_json::json!(["stop"]), "{ai}");
     }
 }
+
+/// `stream_usage: inject` on a body the classifier parsed (and rewrote):
+/// a streaming request gets the option, a non-streaming one is left as the
+/// redaction wrote it.
+#[test]
+fn injection_reads_the_parsed_stream_flag() {
+    for (stream, injected) in [("true", true), ("false", false)] {
+        let mut rt = runtime("{}");
+        let body = format!(
+            r#"{{"model":"gpt-4o","stream":{stream},"messages":[{{"role":"user","content":"mail jane.doe@example.com"}}]}}"#
+        );
+        let f = openai_stream_request(&body);
+        let mut ex = Exchange::new();
+        let outs = request(&mut ex, &mut rt, &f, &[]);
+        let sent = String::from_utf8(replaced(&outs, Side::Request).unwrap_or_default()).unwrap_or_default();
+        assert!(sent.contains("[REDACTED:EMAIL]") && !sent.contains("jane.doe"), "{sent}");
+        assert_eq!(sent.contains(r#""stream_options":{"include_usage":true}"#), injected, "{sent}");
+        assert_eq!(ex.ai.as_ref().map(|c| c.injected), Some(injected));
+    }
+}
