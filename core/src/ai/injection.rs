@@ -79,20 +79,49 @@ const GROUPS: &[(&[&str], u8)] = &[
 /// finds them all (the phrase lists are ASCII and lower case).
 struct Phrases {
     by_first: [Vec<(&'static [u8], u8)>; 256],
+    /// A bit per hash of a phrase's first four bytes: where the four bytes
+    /// of the text have no bit, no phrase starts (most bytes of a prompt
+    /// are passed on this one test).
+    quads: [u64; 1024],
+    /// A phrase shorter than four bytes (there is none): every position is
+    /// tried.
+    short: bool,
+}
+
+fn quad_bit(four: u32) -> (usize, u64) {
+    let h = (four.wrapping_mul(0x9e37_79b1) >> 16) as usize;
+    (h >> 6, 1u64 << (h & 63))
+}
+
+fn quad_at(text: &[u8], i: usize) -> Option<u32> {
+    let mut four = [0u8; 4];
+    four.copy_from_slice(text.get(i..i + 4)?);
+    Some(u32::from_le_bytes(four))
 }
 
 fn phrases() -> &'static Phrases {
     static P: std::sync::OnceLock<Phrases> = std::sync::OnceLock::new();
     P.get_or_init(|| {
         let mut by_first: [Vec<(&'static [u8], u8)>; 256] = std::array::from_fn(|_| Vec::new());
+        let mut quads = [0u64; 1024];
+        let mut short = false;
         for &(list, bit) in GROUPS {
             for p in list {
+                match quad_at(p.as_bytes(), 0) {
+                    Some(four) => {
+                        let (word, b) = quad_bit(four);
+                        if let Some(w) = quads.get_mut(word) {
+                            *w |= b;
+                        }
+                    }
+                    None => short = true,
+                }
                 if let Some(slot) = p.as_bytes().first().and_then(|&b| by_first.get_mut(usize::from(b))) {
                     slot.push((p.as_bytes(), bit));
                 }
             }
         }
-        Phrases { by_first }
+        Phrases { by_first, quads, short }
     })
 }
 
@@ -101,6 +130,14 @@ fn signals(text: &[u8]) -> u8 {
     let table = phrases();
     let mut found = 0u8;
     for (i, &b) in text.iter().enumerate() {
+        if !table.short {
+            // Fewer than four bytes left: no phrase fits.
+            let Some(four) = quad_at(text, i) else { break };
+            let (word, bit) = quad_bit(four);
+            if table.quads.get(word).is_some_and(|w| w & bit == 0) {
+                continue;
+            }
+        }
         let Some(candidates) = table.by_first.get(usize::from(b)).filter(|c| !c.is_empty()) else {
             continue;
         };
@@ -117,6 +154,22 @@ fn signals(text: &[u8]) -> u8 {
     found
 }
 
+/// ASCII lower case, eight bytes at a time (`b` is ASCII).
+fn ascii_lower_into(out: &mut Vec<u8>, b: &[u8]) {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut chunks = b.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(w);
+        // The high bit of each byte in A..=Z (ASCII: no carry crosses a byte).
+        let upper = (x + ONES * (0x80 - 0x41)) & !(x + ONES * (0x7f - 0x5a)) & HIGH;
+        out.extend_from_slice(&(x | (upper >> 2)).to_le_bytes());
+    }
+    out.extend(chunks.remainder().iter().map(u8::to_ascii_lowercase));
+}
+
 pub fn injection_score(prompt: &str) -> u8 {
     // ASCII text (most prompts) lower-cases byte by byte, and holds none of
     // the hidden characters below.
@@ -124,7 +177,7 @@ pub fn injection_score(prompt: &str) -> u8 {
     let mut text: Vec<u8> = Vec::with_capacity(prompt.len() + 2);
     text.push(b' ');
     if ascii {
-        text.extend(prompt.bytes().map(|b| b.to_ascii_lowercase()));
+        ascii_lower_into(&mut text, prompt.as_bytes());
     } else {
         text.extend_from_slice(prompt.to_lowercase().as_bytes());
     }
@@ -153,12 +206,33 @@ pub fn injection_score(prompt: &str) -> u8 {
     {
         score += 25;
     }
-    if found & COMMENT_BIT != 0 || longest_base64_run(prompt) >= 80 {
+    if found & COMMENT_BIT != 0 || has_base64_run(prompt.as_bytes(), 80) {
         score += 10;
     }
     score.min(100) as u8
 }
 
+fn is_base64(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=')
+}
+
+/// Whether `b` holds a run of at least `len` base64 characters: such a run
+/// covers a multiple of `len`, so only those bytes are probed, and the run
+/// through a probe that hits is measured (the same answer as
+/// `longest_base64_run(b) >= len`, without reading every byte).
+fn has_base64_run(b: &[u8], len: usize) -> bool {
+    let len = len.max(1);
+    (0..b.len()).step_by(len).any(|k| {
+        if !b.get(k).copied().is_some_and(is_base64) {
+            return false;
+        }
+        let back = b.get(..k).unwrap_or_default().iter().rev().take_while(|&&c| is_base64(c)).count();
+        let ahead = b.get(k..).unwrap_or_default().iter().take_while(|&&c| is_base64(c)).count();
+        back + ahead >= len
+    })
+}
+
+#[cfg(test)]
 fn longest_base64_run(s: &str) -> usize {
     let (mut best, mut run) = (0, 0);
     for b in s.bytes() {
@@ -220,6 +294,33 @@ mod tests {
                 text.push(if seed.is_multiple_of(5) { ':' } else { ' ' });
             }
             assert_eq!(signals(text.as_bytes()), naive(&text), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn probing_for_a_base64_run_answers_as_measuring_every_run() {
+        let mut seed = 11u64;
+        for _ in 0..2000 {
+            let mut text = String::new();
+            for _ in 0..(seed % 9) {
+                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                let run = (seed >> 35) as usize % 120;
+                text.push_str(&"aB3+/=".repeat(20)[..run]);
+                text.push(if seed.is_multiple_of(3) { ' ' } else { '-' });
+            }
+            for len in [1, 7, 79, 80, 81] {
+                assert_eq!(has_base64_run(text.as_bytes(), len), longest_base64_run(&text) >= len, "{len} {text:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn ascii_lower_case_eight_bytes_at_a_time() {
+        let all: Vec<u8> = (0u8..0x80).chain(0u8..0x80).collect();
+        for from in 0..20 {
+            let mut out = Vec::new();
+            ascii_lower_into(&mut out, &all[from..]);
+            assert_eq!(out, all[from..].to_ascii_lowercase());
         }
     }
 

@@ -26,7 +26,7 @@ pub use eventstream::{
     header_bytes as eventstream_header_bytes, EventStreamParser, Message,
 };
 pub use injection::injection_score;
-pub use prompt::{parse_request, RequestMeta};
+pub use prompt::{parse_request, read_request, RequestMeta};
 pub use response::{ResponseTracker, MAX_JSON_BYTES};
 pub use stream_usage::{inject_stream_usage, UsageChunks};
 

@@ -49,6 +49,12 @@ pub fn parse_request(d: &Detected, body: &[u8]) -> RequestMeta {
     let Ok(v) = serde_json::from_slice::<Value>(body) else {
         return RequestMeta { stream: d.stream_from_path, ..RequestMeta::default() };
     };
+    read_request(d, &v)
+}
+
+/// [`parse_request`] of a body already parsed (`v` is what
+/// `serde_json::from_slice::<Value>` gives for it).
+pub fn read_request(d: &Detected, v: &Value) -> RequestMeta {
     let mut system: Vec<String> = Vec::new();
     let mut messages: Vec<(String, Vec<String>)> = Vec::new();
     // Top-level system prompts: Anthropic `system`, Responses `instructions`,

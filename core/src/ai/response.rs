@@ -169,6 +169,14 @@ impl ResponseTracker {
 
     /// End of the response; `aborted` when the client went away first.
     pub fn finish(&mut self, now_ms: u64, aborted: bool) {
+        self.finish_parsed(now_ms, aborted, None);
+    }
+
+    /// [`Self::finish`] of a whole JSON answer whose bytes (all of them
+    /// pushed) were already parsed: `parsed` is what
+    /// `serde_json::from_slice::<Value>` gives for them, read instead of
+    /// parsing them again. Other modes ignore it.
+    pub fn finish_parsed(&mut self, now_ms: u64, aborted: bool, parsed: Option<&Value>) {
         if self.finished {
             return;
         }
@@ -178,11 +186,19 @@ impl ResponseTracker {
                 if refused && memchr::memmem::find(&buf, b"stream_options").is_some() {
                     self.s.stream_options_rejected = true;
                 }
-                match serde_json::from_slice::<Value>(&buf) {
+                let own;
+                let v = match parsed {
+                    Some(v) => Some(v),
+                    None => {
+                        own = serde_json::from_slice::<Value>(&buf).ok();
+                        own.as_ref()
+                    }
+                };
+                match v {
                     // Gemini's non-SSE stream: a JSON array of chunks.
-                    Ok(Value::Array(chunks)) => chunks.iter().for_each(|c| self.absorb(c, now_ms)),
-                    Ok(v) => self.absorb(&v, now_ms),
-                    Err(_) => {}
+                    Some(Value::Array(chunks)) => chunks.iter().for_each(|c| self.absorb(c, now_ms)),
+                    Some(v) => self.absorb(v, now_ms),
+                    None => {}
                 }
             }
             Mode::Sse(mut p) => {

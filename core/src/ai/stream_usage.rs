@@ -79,7 +79,7 @@ fn azure_at_least(version: &str, min: &str) -> bool {
 /// `stream_options.include_usage` gets it, where [`accepts`] says the
 /// upstream takes it. `None` when nothing changes.
 pub fn inject_stream_usage(d: &Detected, body: &[u8]) -> Option<Vec<u8>> {
-    if !accepts(d) {
+    if !accepts(d) || serde_json::from_slice::<StreamProbe>(body).is_ok_and(|p| !p.0) {
         return None;
     }
     let mut v: Value = serde_json::from_slice(body).ok()?;
@@ -93,6 +93,64 @@ pub fn inject_stream_usage(d: &Detected, body: &[u8]) -> Option<Vec<u8>> {
     }
     opts.insert("include_usage".into(), Value::Bool(true));
     serde_json::to_vec(&v).ok()
+}
+
+/// Whether a JSON object's (last) top-level `stream` member is `true`, read
+/// without building the body's `Value`. Only its `false` is used: with it
+/// [`inject_stream_usage`] has nothing to do whatever the full parse says
+/// (it fails, or finds `stream` not `true`); anything but an object is an
+/// error, and an error leaves the decision to the full parse.
+struct StreamProbe(bool);
+
+impl<'de> serde::Deserialize<'de> for StreamProbe {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(ProbeVisitor)
+    }
+}
+
+struct ProbeVisitor;
+
+impl<'de> serde::de::Visitor<'de> for ProbeVisitor {
+    type Value = StreamProbe;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<StreamProbe, A::Error> {
+        let mut stream = false;
+        while let Some(is_stream) = map.next_key_seed(KeyIsStream)? {
+            if is_stream {
+                stream = map.next_value::<Value>()? == Value::Bool(true);
+            } else {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+        }
+        Ok(StreamProbe(stream))
+    }
+}
+
+/// A member name, compared with `stream` without keeping it.
+struct KeyIsStream;
+
+impl<'de> serde::de::DeserializeSeed<'de> for KeyIsStream {
+    type Value = bool;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for KeyIsStream {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a member name")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<bool, E> {
+        Ok(v == "stream")
+    }
 }
 
 /// Takes the injected usage back out of an SSE stream (see the module doc).
@@ -357,6 +415,15 @@ mod tests {
         let v: Value = serde_json::from_slice(&out).unwrap_or_default();
         assert_eq!(v["stream_options"], json!({"include_usage": true}));
         assert_eq!(inject_stream_usage(&d, br#"{"stream":false,"messages":[]}"#), None);
+        // The last of two `stream` members counts, as in the full parse; an
+        // escaped name is the same name.
+        let twice = inject_stream_usage(&d, br#"{"stream":false,"messages":[],"stream":true}"#).unwrap_or_default();
+        let v: Value = serde_json::from_slice(&twice).unwrap_or_default();
+        assert_eq!(v["stream_options"]["include_usage"], true);
+        assert_eq!(inject_stream_usage(&d, br#"{"stream":true,"messages":[],"stream":false}"#), None);
+        let escaped = inject_stream_usage(&d, br#"{"\u0073tream":true,"messages":[]}"#).unwrap_or_default();
+        let v: Value = serde_json::from_slice(&escaped).unwrap_or_default();
+        assert_eq!(v["stream_options"]["include_usage"], true);
         assert_eq!(
             inject_stream_usage(&d, br#"{"stream":true,"messages":[],"stream_options":{"include_usage":false}}"#),
             None

@@ -237,18 +237,55 @@ const TRIGGER: [u8; 256] = {
 };
 
 /// The first byte at or after `from` that needs work. Each byte is judged
-/// from itself and whether the byte before it is a word byte.
+/// from itself and whether the byte before it is a word byte. After a word
+/// byte no word byte needs work (and the next is after a word byte again):
+/// the rest of a word is passed eight bytes at a time ([`word_run_end`]).
 #[allow(clippy::indexing_slicing)] // a u8 always indexes a [_; 256]
 fn next_work(b: &[u8], from: usize) -> Option<usize> {
+    let rest = b.get(from..)?;
     let mut shift = u8::from(is_word(prev(b, from)));
-    for (k, &c) in b.get(from..)?.iter().enumerate() {
-        let t = TRIGGER[usize::from(c)];
+    let mut k = 0;
+    loop {
+        if shift == 1 {
+            k = word_run_end(rest, k);
+        }
+        let t = TRIGGER[usize::from(*rest.get(k)?)];
         if (t >> shift) & 1 != 0 {
             return Some(from + k);
         }
         shift = (t >> 2) & 1;
+        k += 1;
     }
-    None
+}
+
+/// The first byte at or after `k` that is not a word byte of [`TRIGGER`]
+/// (`[0-9A-Za-z_]`), or `b.len()`.
+fn word_run_end(b: &[u8], mut k: usize) -> usize {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    // Per byte, exact (no carry crosses a byte): the high bit set when the
+    // seven low bits are in lo..=hi.
+    let in_range = |v: u64, lo: u64, hi: u64| (v + ONES * (0x80 - lo)) & !(v + ONES * (0x7f - hi)) & HIGH;
+    while let Some(chunk) = b.get(k..k + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word);
+        let v = x & LOW7;
+        // Letters: `| 0x20` folds A-Z onto a-z and sends no other byte there.
+        let letter = in_range(v | (ONES * 0x20), 0x61, 0x7a);
+        let digit = in_range(v, 0x30, 0x39);
+        let under = in_range(v, 0x5f, 0x5f);
+        let not_word = (!(letter | digit | under) & HIGH) | (x & HIGH);
+        if not_word != 0 {
+            return k + (not_word.trailing_zeros() / 8) as usize;
+        }
+        k += 8;
+    }
+    while b.get(k).is_some_and(|&c| c.is_ascii_alphanumeric() || c == b'_') {
+        k += 1;
+    }
+    k.min(b.len())
 }
 
 #[inline]
@@ -2025,6 +2062,60 @@ mod open_tail_tests {
                         h.end
                     );
                 }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod next_work_tests {
+    use super::*;
+
+    /// The byte-by-byte form [`next_work`] replaced.
+    fn next_work_bytewise(b: &[u8], from: usize) -> Option<usize> {
+        let mut shift = u8::from(is_word(prev(b, from)));
+        for (k, &c) in b.get(from..)?.iter().enumerate() {
+            let t = TRIGGER[usize::from(c)];
+            if (t >> shift) & 1 != 0 {
+                return Some(from + k);
+            }
+            shift = (t >> 2) & 1;
+        }
+        None
+    }
+
+    /// Every byte value, in runs of every length around the eight-byte
+    /// step, and the hold-back texts: the same next byte from every start.
+    #[test]
+    fn finds_what_the_bytewise_scan_finds() {
+        let mut seed = 3u64;
+        let mut rnd = move || {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 33) as usize
+        };
+        let alphabet: Vec<u8> = b"abcxyzAMZ09_ @+(:-.,\n\t\x7f\xc3\xa9\x80\xff`{[/^".to_vec();
+        let mut texts: Vec<Vec<u8>> = HOLD_TEXTS.iter().map(|t| t.as_bytes().to_vec()).collect();
+        texts.push((0u8..=255).collect());
+        for _ in 0..400 {
+            let mut t = Vec::new();
+            for _ in 0..rnd() % 12 {
+                let run = rnd() % 19;
+                let word = rnd() % 2 == 0;
+                for _ in 0..run {
+                    t.push(if word { b"aZ9_q"[rnd() % 5] } else { alphabet[rnd() % alphabet.len()] });
+                }
+                t.push(alphabet[rnd() % alphabet.len()]);
+            }
+            texts.push(t);
+        }
+        for t in &texts {
+            for from in 0..=t.len() + 1 {
+                assert_eq!(
+                    next_work(t, from),
+                    next_work_bytewise(t, from),
+                    "{:?} from {from}",
+                    String::from_utf8_lossy(t)
+                );
             }
         }
     }

@@ -5,7 +5,15 @@ use super::{Actions, Classifier, ScanOutcome, Sink};
 use serde_json::Value;
 use std::fmt::Write as _;
 
-pub(crate) fn scan_json(cl: &Classifier, body: &[u8], actions: &Actions) -> ScanOutcome {
+/// Scans a JSON body; `parsed` sees the body's value as parsed, before any
+/// rewriting, when it was parsed (not when the body is clean without a
+/// parse, or not valid JSON without duplicate member names).
+pub(crate) fn scan_json(
+    cl: &Classifier,
+    body: &[u8],
+    actions: &Actions,
+    parsed: &mut dyn FnMut(&Value),
+) -> ScanOutcome {
     // serde_json stops at depth 128 with an error (no stack overflow); such
     // bodies, invalid JSON and objects with a duplicate member name are
     // scanned as text.
@@ -15,10 +23,11 @@ pub(crate) fn scan_json(cl: &Classifier, body: &[u8], actions: &Actions) -> Scan
     let Some(mut v) = super::strict_json::parse(body) else {
         return cl.scan_text_body(body, actions, "$");
     };
+    parsed(&v);
     let mut sink = Sink::new(cl, actions);
     let mut path = String::from("$");
     let changed = walk(cl, &mut sink, &mut v, &mut path, "", None, false);
-    let out = if changed.changed { serde_json::to_vec(&v).ok() } else { None };
+    let out = changed.changed.then(|| super::json_write::to_vec(&v, body.len()));
     sink.finish(out)
 }
 

@@ -54,6 +54,7 @@ mod detect;
 pub mod entities;
 mod form;
 mod json;
+mod json_write;
 mod names;
 mod normalize;
 mod phone;
@@ -429,9 +430,24 @@ impl Classifier {
 
     /// Scans (and rewrites) one whole body.
     pub fn scan(&self, kind: BodyKind, body: &[u8], actions: &Actions) -> ScanOutcome {
+        self.scan_parsed(kind, body, actions, &mut |_| {})
+    }
+
+    /// [`Self::scan`], showing a JSON body's value to `parsed` when the scan
+    /// parsed it (before rewriting it): a strict parse, so the value is the
+    /// one `serde_json::from_slice::<Value>` gives for the same bytes.
+    /// Not called when the body was found clean without a parse, is not
+    /// JSON, or has a duplicate member name.
+    pub fn scan_parsed(
+        &self,
+        kind: BodyKind,
+        body: &[u8],
+        actions: &Actions,
+        parsed: &mut dyn FnMut(&serde_json::Value),
+    ) -> ScanOutcome {
         match kind {
             BodyKind::Other => ScanOutcome::default(),
-            BodyKind::Json => json::scan_json(self, body, actions),
+            BodyKind::Json => json::scan_json(self, body, actions, parsed),
             BodyKind::Text => self.scan_text_body(body, actions, "$"),
             BodyKind::Form => self.scan_form(body, actions),
             BodyKind::EventStream => {
@@ -625,7 +641,14 @@ impl<'c> Sink<'c> {
     pub(crate) fn replacement(&mut self, ent: u16, value: &str, action: Action) -> Option<String> {
         let info = self.cl.entity(ent)?;
         match action {
-            Action::Redact | Action::Remove => Some(format!("[REDACTED:{}]", info.label)),
+            Action::Redact | Action::Remove => {
+                // (Without `format!`: this runs for every value redacted.)
+                let mut s = String::with_capacity(11 + info.label.len());
+                s.push_str("[REDACTED:");
+                s.push_str(&info.label);
+                s.push(']');
+                Some(s)
+            }
             Action::Mask => {
                 let n = value.chars().count();
                 let keep = n.saturating_sub(4);
@@ -649,7 +672,7 @@ impl<'c> Sink<'c> {
         if hits.is_empty() {
             return (None, false);
         }
-        let mut out = String::new();
+        let mut out = String::with_capacity(text.len() + 16);
         let mut last = 0;
         let mut changed = false;
         let mut remove = false;

@@ -90,10 +90,23 @@ impl Inspection {
 
     /// A complete buffered body: scanned once; `Some(new body)` when rewritten.
     pub fn scan_buffered(&mut self, classifier: &Classifier, body: &[u8], actions: &Actions) -> Option<Vec<u8>> {
+        self.scan_buffered_parsed(classifier, body, actions, &mut |_| {})
+    }
+
+    /// [`Self::scan_buffered`], showing the body's parsed JSON value to
+    /// `parsed` when the classifier parsed it (see [`Classifier::scan_parsed`]).
+    pub fn scan_buffered_parsed(
+        &mut self,
+        classifier: &Classifier,
+        body: &[u8],
+        actions: &Actions,
+        parsed: &mut dyn FnMut(&serde_json::Value),
+    ) -> Option<Vec<u8>> {
         self.observe(body);
         let Plan::Buffer(kind) = self.plan else { return None };
         self.scanned = true;
-        let ScanOutcome { findings, blocked, body: rewritten, pseudonyms } = classifier.scan(kind, body, actions);
+        let ScanOutcome { findings, blocked, body: rewritten, pseudonyms } =
+            classifier.scan_parsed(kind, body, actions, parsed);
         self.findings = findings;
         self.blocked = blocked;
         self.pseudonyms = pseudonyms;

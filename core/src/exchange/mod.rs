@@ -453,8 +453,19 @@ impl Exchange {
         let body = src.body(Side::Request, size);
         let actions = self.facts.as_ref().map(|f| f.actions).unwrap_or_default();
         let mut rewritten = None;
+        // A model call reads the classifier's parse of the body (one parse).
+        let mut meta = None;
+        // Whether the parsed body's top-level `stream` is `true` (`None`:
+        // not parsed). Rewriting never makes it so (values it rewrites are
+        // strings and numbers; renamed members get marks, never `stream`):
+        // with `false` the stream_options injection has nothing to do.
+        let mut streams = None;
         if buffered {
-            rewritten = self.request.scan_buffered(&rt.classifier, &body, &actions);
+            let d = self.ai.as_ref().and(self.facts.as_ref()).and_then(|f| f.ai.as_ref());
+            rewritten = self.request.scan_buffered_parsed(&rt.classifier, &body, &actions, &mut |v| {
+                meta = d.map(|d| ai::read_request(d, v));
+                streams = Some(v.get("stream") == Some(&serde_json::Value::Bool(true)));
+            });
             if let Some(cat) = self.request.blocked {
                 let reason = block_reason(cat, Side::Request);
                 self.refuse(rt, 403, Kind::Blocked, reason, BLOCKED_REQUEST, out);
@@ -464,7 +475,7 @@ impl Exchange {
             self.request.observe(&body);
         }
         if let (Some(d), Some(call)) = (self.facts.as_ref().and_then(|f| f.ai.as_ref()), self.ai.as_mut()) {
-            call.request = ai::parse_request(d, &body);
+            call.request = meta.take().unwrap_or_else(|| ai::parse_request(d, &body));
             let threshold = self.facts.as_ref().and_then(|f| f.block_injection_score);
             if let (Some(limit), Some(score)) = (threshold, call.request.prompt_injection_score) {
                 if score >= limit {
@@ -477,7 +488,7 @@ impl Exchange {
                 // Not where the upstream refused the option before (this VM).
                 let authority = self.facts.as_ref().map_or("", |f| f.authority.as_str());
                 let key = retry::key(d.provider, authority, d.api_version.as_deref());
-                if !rt.refusals.refused(&key) {
+                if !rt.refusals.refused(&key) && streams != Some(false) {
                     if let Some(new) = ai::inject_stream_usage(d, rewritten.as_deref().unwrap_or(&body)) {
                         let before = rewritten.replace(new).unwrap_or_else(|| body.clone());
                         let headers = std::mem::take(&mut call.sent_headers);
@@ -702,10 +713,13 @@ impl Exchange {
         // its frames, already parsed, from the redactor (one parse per event).
         let shares_frames = self.response.streams()
             && self.ai.as_ref().and_then(|c| c.response.as_ref()).is_some_and(ResponseTracker::takes_sse_frames);
+        // A buffered body that is scanned: the tracker finishes on the
+        // classifier's parse of it (one parse), below.
+        let scanned_whole = whole && !too_large;
         if let (Some(call), false) = (self.ai.as_mut(), shares_frames) {
             if let Some(t) = call.response.as_mut() {
                 t.push(&body, now);
-                if end_of_stream {
+                if end_of_stream && !scanned_whole {
                     t.finish(now, false);
                     call.response_done = true;
                 }
@@ -719,7 +733,19 @@ impl Exchange {
                     return;
                 }
                 let actions = self.facts.as_ref().map(|f| f.actions).unwrap_or_default();
-                let rewritten = self.response.scan_buffered(&rt.classifier, &body, &actions);
+                let mut tracker = self.ai.as_mut().and_then(|c| c.response.as_mut());
+                let rewritten = self.response.scan_buffered_parsed(&rt.classifier, &body, &actions, &mut |v| {
+                    if let Some(t) = tracker.as_deref_mut() {
+                        t.finish_parsed(now, false, Some(v));
+                    }
+                });
+                if let Some(call) = self.ai.as_mut() {
+                    // (A no-op when the tracker finished on the parse.)
+                    if let Some(t) = call.response.as_mut() {
+                        t.finish(now, false);
+                        call.response_done = true;
+                    }
+                }
                 if let Some(cat) = self.response.blocked {
                     let reason = block_reason(cat, Side::Response);
                     let error = self.error_body(reason, BLOCKED_RESPONSE);

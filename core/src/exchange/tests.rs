@@ -822,3 +822,59 @@ fn a_refused_stream_options_is_retried_without_it() {
     assert_eq!(status, 403, "{body}");
     assert!(body.contains("secret_in_response") && !body.contains("AKIA"), "{body}");
 }
+
+/// A buffered model call: the model-call reader and the response tracker
+/// read the classifier's parse of each body when it parsed one. The event
+/// says the same of the call whether the bodies were parsed by the
+/// classifier (personal data in them), found clean without a parse, or
+/// scanned as text (a duplicate member name): digests of the original texts.
+#[test]
+fn a_buffered_model_call_is_read_alike_however_its_bodies_were_scanned() {
+    let sha = |s: &str| crate::ids::sha256_hex(s.as_bytes());
+    for (user, answer, dup) in [
+        ("mail jane.doe@example.com", "SSN 536-22-8841 on file", ""),
+        ("hello there", "nothing to see", ""),
+        ("mail jane.doe@example.com", "SSN 536-22-8841 on file", r#""model":"gpt-x","#),
+    ] {
+        let mut rt = runtime("{}");
+        let req = format!(
+            r#"{{{dup}"model":"gpt-4o","messages":[{{"role":"system","content":"Be brief."}},{{"role":"user","content":"{user}"}}]}}"#
+        );
+        let mut f = openai_stream_request(&req);
+        let resp = format!(
+            r#"{{"id":"c1","model":"gpt-4o-2024","choices":[{{"index":0,"message":{{"role":"assistant","content":"{answer}"}},"finish_reason":"stop"}}],"usage":{{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}}}}"#
+        );
+        f.response_body = resp.into_bytes();
+        let mut ex = Exchange::new();
+        request(&mut ex, &mut rt, &f, &[]);
+        respond(&mut ex, &mut rt, &f, &[]);
+        let ai = logged(&mut ex, &mut rt, &f)["ai"].clone();
+        assert_eq!(ai["request_model"], "gpt-4o", "{ai}");
+        assert_eq!(ai["response_model"], "gpt-4o-2024", "{ai}");
+        assert_eq!(ai["prompt_sha256"], sha(&format!("system\nBe brief.\nuser\n{user}\n")), "{ai}");
+        assert_eq!(ai["system_prompt_sha256"], sha("Be brief."), "{ai}");
+        assert_eq!(ai["completion_sha256"], sha(answer), "{ai}");
+        assert_eq!(ai["usage"]["total_tokens"], 7, "{ai}");
+        assert_eq!(ai["finish_reasons"], serde_json::json!(["stop"]), "{ai}");
+    }
+}
+
+/// `stream_usage: inject` on a body the classifier parsed (and rewrote):
+/// a streaming request gets the option, a non-streaming one is left as the
+/// redaction wrote it.
+#[test]
+fn injection_reads_the_parsed_stream_flag() {
+    for (stream, injected) in [("true", true), ("false", false)] {
+        let mut rt = runtime("{}");
+        let body = format!(
+            r#"{{"model":"gpt-4o","stream":{stream},"messages":[{{"role":"user","content":"mail jane.doe@example.com"}}]}}"#
+        );
+        let f = openai_stream_request(&body);
+        let mut ex = Exchange::new();
+        let outs = request(&mut ex, &mut rt, &f, &[]);
+        let sent = String::from_utf8(replaced(&outs, Side::Request).unwrap_or_default()).unwrap_or_default();
+        assert!(sent.contains("[REDACTED:EMAIL]") && !sent.contains("jane.doe"), "{sent}");
+        assert_eq!(sent.contains(r#""stream_options":{"include_usage":true}"#), injected, "{sent}");
+        assert_eq!(ex.ai.as_ref().map(|c| c.injected), Some(injected));
+    }
+}
