@@ -103,8 +103,8 @@ fn escape_bytes(x: u64) -> u64 {
 }
 
 /// The first byte at or after `from` that needs an escape (`b.len()` when
-/// none does).
-fn next_escape(b: &[u8], from: usize) -> usize {
+/// none does). The event writer (`trail::jcs`) escapes with it too.
+pub(crate) fn next_escape(b: &[u8], from: usize) -> usize {
     let mut i = from;
     while let Some(chunk) = b.get(i..i + 8) {
         let mut word = [0u8; 8];

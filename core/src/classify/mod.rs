@@ -54,7 +54,7 @@ mod detect;
 pub mod entities;
 mod form;
 mod json;
-mod json_write;
+pub(crate) mod json_write;
 mod names;
 mod normalize;
 mod phone;

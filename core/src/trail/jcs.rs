@@ -39,28 +39,27 @@ pub fn write_value(value: &Value, out: &mut String) {
 /// Appends `s` as a canonical JSON string.
 pub fn write_string(s: &str, out: &mut String) {
     out.push('"');
+    let b = s.as_bytes();
     let mut clean = 0; // start of the run that needs no escaping
-    for (i, b) in s.bytes().enumerate() {
-        let esc = match b {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            0x08 => "\\b",
-            0x0c => "\\f",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0..=0x1f => "",
-            _ => continue,
-        };
+    loop {
+        // Runs without escapes are found eight bytes at a time.
+        let i = crate::classify::json_write::next_escape(b, clean);
         out.push_str(s.get(clean..i).unwrap_or_default());
-        if esc.is_empty() {
-            let _ = write!(out, "\\u{b:04x}");
-        } else {
-            out.push_str(esc);
+        let Some(&c) = b.get(i) else { break };
+        match c {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            0x08 => out.push_str("\\b"),
+            0x0c => out.push_str("\\f"),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            _ => {
+                let _ = write!(out, "\\u{c:04x}");
+            }
         }
         clean = i + 1;
     }
-    out.push_str(s.get(clean..).unwrap_or_default());
     out.push('"');
 }
 
@@ -202,6 +201,21 @@ mod tests {
     fn escapes_like_json_stringify() {
         let v = json!(["\u{1}\u{1f}\"\\/\u{7f}\u{2028}", "\u{8}\u{c}\n\r\t"]);
         assert_eq!(canonicalize(&v), "[\"\\u0001\\u001f\\\"\\\\/\u{7f}\u{2028}\",\"\\b\\f\\n\\r\\t\"]");
+    }
+
+    #[test]
+    fn every_character_at_every_offset_is_escaped_like_json_stringify() {
+        // Each ASCII character and a few others, alone and inside runs that
+        // put it at every position of the eight-byte word scan.
+        let chars: Vec<char> = (0u8..0x80).map(char::from).chain(['\u{e9}', '\u{2028}', '\u{1f600}']).collect();
+        for c in chars {
+            for pad in 0..17 {
+                let s = format!("{}{c}{}", "a".repeat(pad), "b".repeat(17 - pad));
+                let mut out = String::new();
+                write_string(&s, &mut out);
+                assert_eq!(out, serde_json::to_string(&s).unwrap_or_default(), "{c:?} at {pad}");
+            }
+        }
     }
 
     #[test]
