@@ -831,10 +831,7 @@ impl Exchange {
     ) -> RequestEvent {
         let complete = phase == Phase::Complete;
         let id = if complete { self.id(rt) } else { rt.emitter.next_id() };
-        // The complete event is the exchange's last word: it takes the
-        // request facts instead of copying each string (a begin record copies).
-        let facts = if complete { self.facts.take() } else { self.facts.clone() };
-        let ai = match (facts.as_ref().and_then(|f| f.ai.as_ref()), &self.ai) {
+        let ai = match (self.facts.as_ref().and_then(|f| f.ai.as_ref()), &self.ai) {
             (Some(d), Some(call)) => Some(ai::event_json(d, &call.request, call.response.as_ref(), self.start_ms)),
             _ => None,
         };
@@ -862,19 +859,10 @@ impl Exchange {
             response: if complete { self.response.record() } else { BodyRecord::default() },
             ai,
         };
-        if let Some(f) = facts {
-            ev.actor = f.identity.actor;
-            ev.identity_reason = f.identity.reason;
-            ev.method = f.method;
-            ev.path = f.path;
-            ev.verb = f.verb;
-            ev.authority = f.authority;
-            ev.resource_type = f.resource_type;
-            ev.resource_id = f.resource_id;
-            ev.address = f.address;
-            ev.user_agent = f.user_agent;
-            ev.request_id = f.request_id;
-            ev.purpose = f.purpose;
+        if let Some(f) = self.facts.as_mut() {
+            // The complete event is the exchange's last word: it takes the
+            // strings it records (the facts stay, emptied); a begin record copies.
+            f.fill_event(&mut ev, complete);
         }
         ev
     }

@@ -11,7 +11,7 @@ use crate::identity::{self, Evidence, Resolution};
 use crate::runtime::Runtime;
 
 /// What the request headers told us, kept for the event.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct RequestFacts {
     pub method: String,
     pub path: String,
@@ -36,8 +36,8 @@ pub struct RequestFacts {
 /// Reads the request facts (also in the log phase, for streams that never
 /// reached the request headers callback).
 pub fn gather(rt: &mut Runtime, src: &dyn Facts, now_ms: u64) -> RequestFacts {
-    // Only the headers the event and the policy read, one by one (a host
-    // hands over every header of a `get_map` as new strings).
+    // Only the headers the event and the policy read (the plugin reads a
+    // side's header map once per callback and looks names up in it).
     let get = |name: &str| src.header(Side::Request, name);
     let cfg = &rt.cfg;
     let method = get(":method").unwrap_or_default();
@@ -94,6 +94,32 @@ pub fn gather(rt: &mut Runtime, src: &dyn Facts, now_ms: u64) -> RequestFacts {
         scan_response: eff.response,
         ai: ai_call,
         block_injection_score: eff.block_injection_score,
+    }
+}
+
+impl RequestFacts {
+    /// Writes what the event records of the request into `ev`: taken out of
+    /// these facts (`take`, for the complete event, the exchange's last
+    /// word) or copied (a write-ahead begin record).
+    pub fn fill_event(&mut self, ev: &mut event::RequestEvent, take: bool) {
+        let s = |x: &mut String| if take { std::mem::take(x) } else { x.clone() };
+        let o = |x: &mut Option<String>| if take { x.take() } else { x.clone() };
+        ev.actor = if take {
+            std::mem::replace(&mut self.identity.actor, identity::Actor::anonymous())
+        } else {
+            self.identity.actor.clone()
+        };
+        ev.identity_reason = self.identity.reason;
+        ev.method = s(&mut self.method);
+        ev.path = s(&mut self.path);
+        ev.verb = self.verb;
+        ev.authority = s(&mut self.authority);
+        ev.resource_type = o(&mut self.resource_type);
+        ev.resource_id = o(&mut self.resource_id);
+        ev.address = o(&mut self.address);
+        ev.user_agent = o(&mut self.user_agent);
+        ev.request_id = o(&mut self.request_id);
+        ev.purpose = o(&mut self.purpose);
     }
 }
 

@@ -27,6 +27,7 @@ use crate::jcs;
 use crate::timefmt::parse_rfc3339_millis;
 use serde_json::value::RawValue;
 use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
@@ -471,19 +472,10 @@ fn render(format: Format, lines: &[&str]) -> Batch {
 /// attributes under OpenTelemetry names. Written straight into its string:
 /// the line is read as borrowed members (no `Value` tree, no copies of its
 /// strings) and each attribute copies its member's JSON text. The bytes are
-/// those of building the record object and serializing it.
+/// those of building the record object and serializing it (a string that
+/// cannot be decoded, a lone surrogate escape, gives no attribute).
 pub fn otlp_record(line: &str) -> String {
-    match Members::of(line) {
-        Some(top) => write_otlp_record(line, &top),
-        // Not an object whose names are written without escapes (every line
-        // this filter writes is): read it through its compact serialization.
-        // (An object with a name that needs an escape even there, a quote or
-        // a control character, gives no attributes.)
-        None => {
-            let compact = serde_json::from_str::<Value>(line).map(|v| v.to_string()).unwrap_or_default();
-            write_otlp_record(line, &Members::of(&compact).unwrap_or_default())
-        }
-    }
+    write_otlp_record(line, &Members::of(line).unwrap_or_default())
 }
 
 fn write_otlp_record(line: &str, top: &Members<'_>) -> String {
@@ -532,13 +524,13 @@ fn write_otlp_record(line: &str, top: &Members<'_>) -> String {
             let out = attrs.key("gen_ai.response.finish_reasons");
             out.push_str("{\"arrayValue\":{\"values\":[");
             let mut first = true;
-            for r in reasons.iter().filter(|r| r.get().starts_with('"')) {
+            for r in reasons.iter().filter(|r| r.get().starts_with('"')).filter_map(|r| canonical_string(r.get())) {
                 if !first {
                     out.push(',');
                 }
                 first = false;
                 out.push_str("{\"stringValue\":");
-                push_string(r.get(), out);
+                out.push_str(&r);
                 out.push('}');
             }
             out.push_str("]}}}");
@@ -557,10 +549,10 @@ fn write_otlp_record(line: &str, top: &Members<'_>) -> String {
 
 /// An object's members as their JSON texts, borrowed from the line.
 #[derive(Default)]
-struct Members<'a>(std::collections::BTreeMap<&'a str, &'a RawValue>);
+struct Members<'a>(std::collections::BTreeMap<Name<'a>, &'a RawValue>);
 
 impl<'a> Members<'a> {
-    /// `None` unless `text` is an object whose member names have no escapes.
+    /// `None` unless `text` is a JSON object.
     fn of(text: &'a str) -> Option<Self> {
         serde_json::from_str(text).ok().map(Members)
     }
@@ -574,7 +566,7 @@ impl<'a> Members<'a> {
         self.get(name).and_then(Members::of).unwrap_or_default()
     }
 
-    fn string(&self, name: &str) -> Option<std::borrow::Cow<'a, str>> {
+    fn string(&self, name: &str) -> Option<Cow<'a, str>> {
         self.get(name).and_then(|t| serde_json::from_str(t).ok())
     }
 
@@ -583,15 +575,46 @@ impl<'a> Members<'a> {
     }
 }
 
-/// A JSON string's text as its canonical serialization: copied when it has
-/// no escapes (then the two are the same bytes), else decoded and written.
-fn push_string(text: &str, out: &mut String) {
-    if text.contains('\\') {
-        let s: String = serde_json::from_str(text).unwrap_or_default();
-        jcs::write_string(&s, out);
-    } else {
-        out.push_str(text);
+/// A member name: borrowed from the line, decoded only when it has escapes.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct Name<'a>(Cow<'a, str>);
+
+impl std::borrow::Borrow<str> for Name<'_> {
+    fn borrow(&self) -> &str {
+        &self.0
     }
+}
+
+impl<'de> serde::Deserialize<'de> for Name<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Text;
+        impl<'de> serde::de::Visitor<'de> for Text {
+            type Value = Name<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Name<'de>, E> {
+                Ok(Name(Cow::Borrowed(s)))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Name<'de>, E> {
+                Ok(Name(Cow::Owned(s.to_string())))
+            }
+        }
+        d.deserialize_str(Text)
+    }
+}
+
+/// A JSON string's text as its canonical serialization: the text itself
+/// when it has no escapes (then the two are the same bytes), else decoded
+/// and written again; `None` when it does not decode.
+fn canonical_string(text: &str) -> Option<Cow<'_, str>> {
+    if !text.contains('\\') {
+        return Some(Cow::Borrowed(text));
+    }
+    let s: String = serde_json::from_str(text).ok()?;
+    let mut out = String::with_capacity(text.len());
+    jcs::write_string(&s, &mut out);
+    Some(Cow::Owned(out))
 }
 
 /// The `attributes` array of an OTLP record, written member by member.
@@ -635,9 +658,10 @@ impl Attributes<'_> {
         let Some(t) = text else { return };
         match t.as_bytes().first() {
             Some(b'"') => {
+                let Some(text) = canonical_string(t) else { return };
                 let out = self.key(key);
                 out.push_str("{\"stringValue\":");
-                push_string(t, out);
+                out.push_str(&text);
                 out.push_str("}}");
             }
             Some(b't' | b'f') => {
@@ -935,6 +959,8 @@ mod tests {
             r#"{"kind":"loss","time":"bad","trail":{"lost":3}}"#.to_string(),
             "not json".to_string(),
             "[1,2]".to_string(),
+            r#"{"kind":"access","chain":{"s\u0065q":1,"emitter":"e"}}"#.to_string(),
+            r#"{"kind":"access","ai":{"pr\u006fvider":"anthropic","usage":{"input_tokens":1,"cached_input_tokens":2}}}"#.to_string(),
             r#"{"ki\u006ed":"denied","kind":3,"id":"a\/b","chain":{"seq":1.5e3,"emitter":"x"},"actor":{"id":true}}"#.to_string(),
             r#"{"kind":"access","kind":"blocked","ai":{"provider":7,"operation":"chat","usage":{"input_tokens":2.0,"output_tokens":-1},"finish_reasons":"stop","time_to_first_token_ms":-5}}"#.to_string(),
             r#"{"actor":{"id":null,"type":"anonymous"},"kind":"denied","outcome":{"reason":"a\"b\u0001\n","status_code":401,"success":false},"source":{"address":"::1","user_agent":"ua/\u007f é"}}"#.to_string(),
@@ -954,6 +980,16 @@ mod tests {
         for line in &lines {
             assert_eq!(otlp_record(line), otlp_record_as_values(line), "{line}");
         }
+    }
+
+    #[test]
+    fn a_string_that_does_not_decode_gives_no_attribute() {
+        let rec: Value = serde_json::from_str(&otlp_record(r#"{"kind":"access","id":"\ud800","actor":{"id":"a"}}"#))
+            .unwrap_or_default();
+        let keys: Vec<&str> =
+            rec["attributes"].as_array().into_iter().flatten().filter_map(|a| a["key"].as_str()).collect();
+        assert_eq!(keys, ["event.name", "user.id", "enduser.id"]);
+        assert_eq!(rec["eventName"], "proxy_audit.access");
     }
 
     #[test]
