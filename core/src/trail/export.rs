@@ -26,7 +26,6 @@ use crate::config::{ExporterConfig, Format};
 use crate::jcs;
 use crate::timefmt::parse_rfc3339_millis;
 use serde_json::value::RawValue;
-use serde_json::Value;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -745,6 +744,7 @@ mod tests {
     use super::*;
     use crate::config::Config;
     use serde_json::json;
+    use serde_json::Value;
 
     fn exporter(batch: u64, buffered: u64, format: &str) -> Exporter {
         let text = format!(
