@@ -927,9 +927,32 @@ fn month_at(b: &[u8], i: usize) -> Option<usize> {
         return None;
     }
     let lower = |c: &u8| c.to_ascii_lowercase();
-    let hit = MONTHS.iter().any(|m| m.len() >= w.len() && m.iter().zip(w).all(|(x, y)| *x == lower(y)));
-    hit.then(|| we + usize::from(at(b, we) == b'.'))
+    // Only the months with the word's first letter can match.
+    let mut set = MONTHS_BY_FIRST.get(usize::from(lower(&at(b, i)).wrapping_sub(b'a'))).copied().unwrap_or(0);
+    while set != 0 {
+        let k = set.trailing_zeros() as usize;
+        set &= set - 1;
+        let Some(m) = MONTHS.get(k) else { break };
+        if m.len() >= w.len() && m.iter().zip(w).all(|(x, y)| *x == lower(y)) {
+            return Some(we + usize::from(at(b, we) == b'.'));
+        }
+    }
+    None
 }
+
+/// Per first letter (0 = a), a bit per [`MONTHS`] entry starting with it.
+#[allow(clippy::indexing_slicing)] // const-evaluated, within bounds
+const MONTHS_BY_FIRST: [u64; 26] = {
+    assert!(MONTHS.len() <= 64);
+    let mut t = [0u64; 26];
+    let mut k = 0;
+    while k < MONTHS.len() {
+        let l = (MONTHS[k][0] - b'a') as usize;
+        t[l] |= 1 << k;
+        k += 1;
+    }
+    t
+};
 
 fn year_at(b: &[u8], i: usize) -> Option<usize> {
     let e = run_end(b, i, |c| c.is_ascii_digit());
@@ -2118,5 +2141,50 @@ mod next_work_tests {
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod month_tests {
+    use super::*;
+
+    /// The linear form [`month_at`] replaced (every month tried).
+    fn month_at_linear(b: &[u8], i: usize) -> Option<usize> {
+        let we = run_end(b, i, |c| c.is_ascii_alphabetic() || c >= 0x80);
+        let w = b.get(i..we)?;
+        if w.len() < 3 || w.len() > 10 {
+            return None;
+        }
+        let hit =
+            MONTHS.iter().any(|m| m.len() >= w.len() && m.iter().zip(w).all(|(x, y)| *x == y.to_ascii_lowercase()));
+        hit.then(|| we + usize::from(at(b, we) == b'.'))
+    }
+
+    #[test]
+    fn month_names_and_their_cuts_are_found_as_by_trying_every_month() {
+        let mut texts: Vec<Vec<u8>> = Vec::new();
+        for m in MONTHS {
+            for len in 1..=m.len() + 1 {
+                let w = m.get(..len.min(m.len())).unwrap_or_default();
+                let upper: Vec<u8> = w.iter().map(u8::to_ascii_uppercase).collect();
+                let mut cap = w.to_vec();
+                if let Some(c) = cap.first_mut() {
+                    *c = c.to_ascii_uppercase();
+                }
+                for t in [w.to_vec(), upper, cap] {
+                    texts.push([&t[..], b". 1985"].concat());
+                    texts.push([&t[..], b"x 1"].concat());
+                }
+            }
+        }
+        for t in ["Sept. 12", "Okt 3", "févr. 1990", "Tuesday 4", "Marchx", "mayor", "zzz", "Ärz"] {
+            texts.push(t.as_bytes().to_vec());
+        }
+        let mut found = 0;
+        for t in &texts {
+            assert_eq!(month_at(t, 0), month_at_linear(t, 0), "{}", String::from_utf8_lossy(t));
+            found += usize::from(month_at(t, 0).is_some());
+        }
+        assert!(found > MONTHS.len() * 3, "{found}");
     }
 }
