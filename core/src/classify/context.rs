@@ -20,6 +20,9 @@ pub(crate) struct Words {
     firsts: u32,
     /// `list[starts[l]..starts[l + 1]]` are the words starting with letter `l`.
     starts: [u8; 27],
+    /// Some word holds a separator (` _-.`) before its last byte: only then
+    /// may a word match across the separator between two words of a text.
+    multi: bool,
 }
 
 /// [`Words`] of a list sorted by first letter (checked at compile time).
@@ -28,10 +31,16 @@ pub(crate) const fn words(list: &'static [&'static [u8]]) -> Words {
     let mut firsts = 0u32;
     let mut starts = [0u8; 27];
     let mut letter = 0usize;
+    let mut multi = false;
     let mut k = 0;
     assert!(list.len() < 256);
     while k < list.len() {
         let w = list[k];
+        let mut c = 0;
+        while c + 1 < w.len() {
+            multi |= matches!(w[c], b' ' | b'_' | b'-' | b'.');
+            c += 1;
+        }
         assert!(!w.is_empty() && w[0].to_ascii_lowercase().is_ascii_lowercase(), "label words start with a letter");
         let l = (w[0].to_ascii_lowercase() - b'a') as usize;
         assert!(l + 1 >= letter, "label words must be sorted by first letter");
@@ -46,7 +55,7 @@ pub(crate) const fn words(list: &'static [&'static [u8]]) -> Words {
         starts[letter] = list.len() as u8;
         letter += 1;
     }
-    Words { list, firsts, starts }
+    Words { list, firsts, starts, multi }
 }
 
 impl Words {
@@ -359,7 +368,9 @@ pub(crate) fn ends_with_word(b: &[u8], e: usize, words: Words) -> bool {
                 return true;
             }
         }
-        if p == 0 || !matches!(at(b, p - 1), b' ' | b'_' | b'-' | b'.') {
+        // A word before the separator starts a match only of a word that
+        // holds one.
+        if !words.multi || p == 0 || !matches!(at(b, p - 1), b' ' | b'_' | b'-' | b'.') {
             return false;
         }
         p -= 1;
@@ -638,6 +649,20 @@ mod tests {
         assert!(has_word(b"SIN#", SIN));
         assert!(has_word(b"kaartnummer", CARD), "Dutch: card number");
         assert!(!has_word(b"kaa", CARD));
+    }
+
+    #[test]
+    fn only_words_holding_a_separator_match_across_words() {
+        let single = words(&[b"dr", b"dr.", b"mr", b"tel."]);
+        let multi = words(&[b"my name is", b"ss no"]);
+        assert!(!single.multi && multi.multi && SSN.multi && !ITIN.multi);
+        assert!(ends_with_word(b"with Dr", 7, single));
+        assert!(ends_with_word(b"call tel", 8, words(&[b"tel"])));
+        assert!(!ends_with_word(b"dr x", 4, single));
+        assert!(ends_with_word(b"hello, my name is", 17, multi));
+        assert!(ends_with_word(b"my_name_is", 10, multi));
+        assert!(ends_with_word(b"the ss no", 9, multi));
+        assert!(!ends_with_word(b"my name", 7, multi));
     }
 
     #[test]
