@@ -1175,6 +1175,9 @@ fn b64url(c: u8) -> bool {
 /// Letter at a word start. Returns `Some(resume)` when it consumed a match.
 fn word_start(b: &[u8], i: usize, cx: &ScanCtx<'_>, out: &mut Vec<Hit>) -> Option<usize> {
     let c = at(b, i);
+    if c.is_ascii_lowercase() && !lower_may_start(c, at(b, i + 1)) {
+        return None;
+    }
     match c {
         b'A' => {
             if (starts_with_at(b, i, b"AKIA") || starts_with_at(b, i, b"ASIA")) && cx.on(e::AWS_ACCESS_KEY) {
@@ -1285,6 +1288,22 @@ fn word_start(b: &[u8], i: usize, cx: &ScanCtx<'_>, out: &mut Vec<Hit>) -> Optio
         aws_secret_scan(b, i, (i + 120).min(b.len()), out);
     }
     None
+}
+
+/// Whether a lower-case word start `c` followed by `n` may start what
+/// [`word_start`] looks for: `sk_live_`/`rk_test_`/`sk-`, `aws`/`secret`
+/// (any case), `github_pat_`/`ghp_`, `xox`, `eyJ`. Most lower-case words
+/// are rejected on their second byte.
+fn lower_may_start(c: u8, n: u8) -> bool {
+    match c {
+        b's' => n == b'k' || n.eq_ignore_ascii_case(&b'e'),
+        b'r' => n == b'k',
+        b'a' => n.eq_ignore_ascii_case(&b'w'),
+        b'g' => matches!(n, b'i' | b'h'),
+        b'x' => n == b'o',
+        b'e' => n == b'y',
+        _ => false,
+    }
 }
 
 fn github(b: &[u8], i: usize) -> Option<usize> {
@@ -2186,5 +2205,28 @@ mod month_tests {
             found += usize::from(month_at(t, 0).is_some());
         }
         assert!(found > MONTHS.len() * 3, "{found}");
+    }
+}
+
+#[cfg(test)]
+mod lower_start_tests {
+    use super::*;
+
+    #[test]
+    fn every_lower_case_prefix_word_start_looks_for_passes_the_second_byte_test() {
+        for p in ["sk_live_", "sk_test_", "rk_live_", "rk_test_", "sk-", "sk-ant-", "aws", "aWs", "secret", "sEcret"]
+            .iter()
+            .chain(&["github_pat_", "ghp_", "gho_", "xoxb-", "xoxe.", "eyJ"])
+        {
+            let b = p.as_bytes();
+            assert!(lower_may_start(at(b, 0), at(b, 1)), "{p}");
+        }
+        // Most words do not.
+        for w in ["summarize", "short", "results", "range", "and", "appointment", "every", "good", "extra"] {
+            let b = w.as_bytes();
+            assert!(!lower_may_start(at(b, 0), at(b, 1)), "{w}");
+        }
+        // Letters word_start has nothing for.
+        assert!(!lower_may_start(b'b', b'k') && !lower_may_start(b'z', b'y'));
     }
 }
