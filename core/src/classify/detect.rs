@@ -237,7 +237,8 @@ const TRIGGER: [u8; 256] = {
 };
 
 /// The first byte at or after `from` that needs work. Each byte is judged
-/// from itself and whether the byte before it is a word byte. After a word
+/// from itself and whether the byte before it is a word byte (a lower-case
+/// one also from the byte after it: [`lower_may_start`]). After a word
 /// byte no word byte needs work (and the next is after a word byte again):
 /// the rest of a word is passed eight bytes at a time ([`word_run_end`]).
 #[allow(clippy::indexing_slicing)] // a u8 always indexes a [_; 256]
@@ -249,8 +250,11 @@ fn next_work(b: &[u8], from: usize) -> Option<usize> {
         if shift == 1 {
             k = word_run_end(rest, k);
         }
-        let t = TRIGGER[usize::from(*rest.get(k)?)];
-        if (t >> shift) & 1 != 0 {
+        let c = *rest.get(k)?;
+        let t = TRIGGER[usize::from(c)];
+        // A lower-case word start is work only where [`word_start`] may
+        // find something (most such words are passed here).
+        if (t >> shift) & 1 != 0 && !(c.is_ascii_lowercase() && !lower_may_start(c, at(rest, k + 1))) {
             return Some(from + k);
         }
         shift = (t >> 2) & 1;
@@ -2118,7 +2122,7 @@ mod next_work_tests {
         let mut shift = u8::from(is_word(prev(b, from)));
         for (k, &c) in b.get(from..)?.iter().enumerate() {
             let t = TRIGGER[usize::from(c)];
-            if (t >> shift) & 1 != 0 {
+            if (t >> shift) & 1 != 0 && !(c.is_ascii_lowercase() && !lower_may_start(c, at(b, from + k + 1))) {
                 return Some(from + k);
             }
             shift = (t >> 2) & 1;
@@ -2135,7 +2139,7 @@ mod next_work_tests {
             seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             (seed >> 33) as usize
         };
-        let alphabet: Vec<u8> = b"abcxyzAMZ09_ @+(:-.,\n\t\x7f\xc3\xa9\x80\xff`{[/^".to_vec();
+        let alphabet: Vec<u8> = b"abcxyzAMZ09_ @+(:-.,\n\t\x7f\xc3\xa9\x80\xff`{[/^skoeywhigrW".to_vec();
         let mut texts: Vec<Vec<u8>> = HOLD_TEXTS.iter().map(|t| t.as_bytes().to_vec()).collect();
         texts.push((0u8..=255).collect());
         for _ in 0..400 {
