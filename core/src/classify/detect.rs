@@ -254,7 +254,7 @@ fn next_work(b: &[u8], from: usize) -> Option<usize> {
         let t = TRIGGER[usize::from(c)];
         // A lower-case word start is work only where [`word_start`] may
         // find something (most such words are passed here).
-        if (t >> shift) & 1 != 0 && !(c.is_ascii_lowercase() && !lower_may_start(c, at(rest, k + 1))) {
+        if (t >> shift) & 1 != 0 && (!c.is_ascii_lowercase() || lower_may_start(c, at(rest, k + 1))) {
             return Some(from + k);
         }
         shift = (t >> 2) & 1;
@@ -2122,7 +2122,7 @@ mod next_work_tests {
         let mut shift = u8::from(is_word(prev(b, from)));
         for (k, &c) in b.get(from..)?.iter().enumerate() {
             let t = TRIGGER[usize::from(c)];
-            if (t >> shift) & 1 != 0 && !(c.is_ascii_lowercase() && !lower_may_start(c, at(b, from + k + 1))) {
+            if (t >> shift) & 1 != 0 && (!c.is_ascii_lowercase() || lower_may_start(c, at(b, from + k + 1))) {
                 return Some(from + k);
             }
             shift = (t >> 2) & 1;
