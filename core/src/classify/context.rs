@@ -20,6 +20,9 @@ pub(crate) struct Words {
     firsts: u32,
     /// `list[starts[l]..starts[l + 1]]` are the words starting with letter `l`.
     starts: [u8; 27],
+    /// Some word holds a separator (` _-.`) before its last byte: only then
+    /// may a word match across the separator between two words of a text.
+    multi: bool,
 }
 
 /// [`Words`] of a list sorted by first letter (checked at compile time).
@@ -28,10 +31,16 @@ pub(crate) const fn words(list: &'static [&'static [u8]]) -> Words {
     let mut firsts = 0u32;
     let mut starts = [0u8; 27];
     let mut letter = 0usize;
+    let mut multi = false;
     let mut k = 0;
     assert!(list.len() < 256);
     while k < list.len() {
         let w = list[k];
+        let mut c = 0;
+        while c + 1 < w.len() {
+            multi |= matches!(w[c], b' ' | b'_' | b'-' | b'.');
+            c += 1;
+        }
         assert!(!w.is_empty() && w[0].to_ascii_lowercase().is_ascii_lowercase(), "label words start with a letter");
         let l = (w[0].to_ascii_lowercase() - b'a') as usize;
         assert!(l + 1 >= letter, "label words must be sorted by first letter");
@@ -46,7 +55,7 @@ pub(crate) const fn words(list: &'static [&'static [u8]]) -> Words {
         starts[letter] = list.len() as u8;
         letter += 1;
     }
-    Words { list, firsts, starts }
+    Words { list, firsts, starts, multi }
 }
 
 impl Words {
@@ -236,13 +245,31 @@ fn at(b: &[u8], i: usize) -> u8 {
 }
 
 /// A bit per letter, case-insensitive (0 for anything else).
+#[inline]
+#[allow(clippy::indexing_slicing)] // a u8 always indexes a [_; 256]
 fn letter_bit(c: u8) -> u32 {
-    let l = c.to_ascii_lowercase();
-    if l.is_ascii_lowercase() {
-        1 << (l - b'a')
-    } else {
-        0
+    LETTER_BIT[usize::from(c)]
+}
+
+#[allow(clippy::indexing_slicing)] // const-evaluated, i < 256
+const LETTER_BIT: [u32; 256] = {
+    let mut t = [0u32; 256];
+    let mut i = 0;
+    while i < 256 {
+        let l = (i as u8).to_ascii_lowercase();
+        if l.is_ascii_lowercase() {
+            t[i] = 1 << (l - b'a');
+        }
+        i += 1;
     }
+    t
+};
+
+/// Whether `c` after `pc` starts a word: [`word_start`] with the byte
+/// before given.
+#[inline]
+fn starts_after(pc: u8, c: u8) -> bool {
+    !is_alpha(pc) || (pc.is_ascii_lowercase() && c.is_ascii_uppercase())
 }
 
 fn is_alpha(c: u8) -> bool {
@@ -288,8 +315,13 @@ fn word_start(hay: &[u8], p: usize) -> bool {
 /// The end of the last of `words` matching at word start `p`, if any.
 fn match_words(hay: &[u8], p: usize, words: Words, whole: bool) -> Option<usize> {
     let lc = at(hay, p).to_ascii_lowercase();
+    let l1 = at(hay, p + 1).to_ascii_lowercase();
     let mut found = None;
     for w in words.with_first(usize::from(lc.wrapping_sub(b'a'))) {
+        // Cheap test first: a second letter (not a space) must be the next byte's.
+        if w.get(1).is_some_and(|&c| c != b' ' && c != l1) {
+            continue;
+        }
         let Some(end) = match_at(hay, p, w) else { continue };
         let end = if (w.len() > 4 && !whole) || word_end(hay, p, end) {
             end
@@ -329,8 +361,10 @@ fn plural_end(hay: &[u8], end: usize) -> bool {
 /// [`last_word_end`]; with `whole`, every word must end at a word end.
 fn last_end(hay: &[u8], words: Words, whole: bool) -> Option<usize> {
     let mut found = None;
-    for p in 0..hay.len() {
-        if letter_bit(at(hay, p)) & words.firsts == 0 || !word_start(hay, p) {
+    let mut pc = 0;
+    for (p, &c) in hay.iter().enumerate() {
+        let before = std::mem::replace(&mut pc, c);
+        if letter_bit(c) & words.firsts == 0 || !starts_after(before, c) {
             continue;
         }
         if let Some(end) = match_words(hay, p, words, whole) {
@@ -359,7 +393,9 @@ pub(crate) fn ends_with_word(b: &[u8], e: usize, words: Words) -> bool {
                 return true;
             }
         }
-        if p == 0 || !matches!(at(b, p - 1), b' ' | b'_' | b'-' | b'.') {
+        // A word before the separator starts a match only of a word that
+        // holds one.
+        if !words.multi || p == 0 || !matches!(at(b, p - 1), b' ' | b'_' | b'-' | b'.') {
             return false;
         }
         p -= 1;
@@ -571,9 +607,11 @@ pub(crate) fn nearest(b: &[u8], start: usize, key: &[u8], cands: &[(u16, Words)]
     let all = cands.iter().fold(0u32, |m, (_, w)| m | w.firsts);
     // (end of the nearest label so far, its entity)
     let mut best: Option<(usize, u16)> = None;
-    for p in 0..hay.len() {
-        let bit = letter_bit(at(hay, p));
-        if bit & all == 0 || !word_start(hay, p) {
+    let mut pc = 0;
+    for (p, &c) in hay.iter().enumerate() {
+        let before = std::mem::replace(&mut pc, c);
+        let bit = letter_bit(c);
+        if bit & all == 0 || !starts_after(before, c) {
             continue;
         }
         for &(ent, w) in cands {
@@ -638,6 +676,20 @@ mod tests {
         assert!(has_word(b"SIN#", SIN));
         assert!(has_word(b"kaartnummer", CARD), "Dutch: card number");
         assert!(!has_word(b"kaa", CARD));
+    }
+
+    #[test]
+    fn only_words_holding_a_separator_match_across_words() {
+        let single = words(&[b"dr", b"dr.", b"mr", b"tel."]);
+        let multi = words(&[b"my name is", b"ss no"]);
+        assert!(!single.multi && multi.multi && SSN.multi && !ITIN.multi);
+        assert!(ends_with_word(b"with Dr", 7, single));
+        assert!(ends_with_word(b"call tel", 8, words(&[b"tel"])));
+        assert!(!ends_with_word(b"dr x", 4, single));
+        assert!(ends_with_word(b"hello, my name is", 17, multi));
+        assert!(ends_with_word(b"my_name_is", 10, multi));
+        assert!(ends_with_word(b"the ss no", 9, multi));
+        assert!(!ends_with_word(b"my name", 7, multi));
     }
 
     #[test]

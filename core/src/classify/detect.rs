@@ -237,7 +237,8 @@ const TRIGGER: [u8; 256] = {
 };
 
 /// The first byte at or after `from` that needs work. Each byte is judged
-/// from itself and whether the byte before it is a word byte. After a word
+/// from itself and whether the byte before it is a word byte (a lower-case
+/// one also from the byte after it: [`lower_may_start`]). After a word
 /// byte no word byte needs work (and the next is after a word byte again):
 /// the rest of a word is passed eight bytes at a time ([`word_run_end`]).
 #[allow(clippy::indexing_slicing)] // a u8 always indexes a [_; 256]
@@ -249,8 +250,11 @@ fn next_work(b: &[u8], from: usize) -> Option<usize> {
         if shift == 1 {
             k = word_run_end(rest, k);
         }
-        let t = TRIGGER[usize::from(*rest.get(k)?)];
-        if (t >> shift) & 1 != 0 {
+        let c = *rest.get(k)?;
+        let t = TRIGGER[usize::from(c)];
+        // A lower-case word start is work only where [`word_start`] may
+        // find something (most such words are passed here).
+        if (t >> shift) & 1 != 0 && (!c.is_ascii_lowercase() || lower_may_start(c, at(rest, k + 1))) {
             return Some(from + k);
         }
         shift = (t >> 2) & 1;
@@ -927,9 +931,32 @@ fn month_at(b: &[u8], i: usize) -> Option<usize> {
         return None;
     }
     let lower = |c: &u8| c.to_ascii_lowercase();
-    let hit = MONTHS.iter().any(|m| m.len() >= w.len() && m.iter().zip(w).all(|(x, y)| *x == lower(y)));
-    hit.then(|| we + usize::from(at(b, we) == b'.'))
+    // Only the months with the word's first letter can match.
+    let mut set = MONTHS_BY_FIRST.get(usize::from(lower(&at(b, i)).wrapping_sub(b'a'))).copied().unwrap_or(0);
+    while set != 0 {
+        let k = set.trailing_zeros() as usize;
+        set &= set - 1;
+        let Some(m) = MONTHS.get(k) else { break };
+        if m.len() >= w.len() && m.iter().zip(w).all(|(x, y)| *x == lower(y)) {
+            return Some(we + usize::from(at(b, we) == b'.'));
+        }
+    }
+    None
 }
+
+/// Per first letter (0 = a), a bit per [`MONTHS`] entry starting with it.
+#[allow(clippy::indexing_slicing)] // const-evaluated, within bounds
+const MONTHS_BY_FIRST: [u64; 26] = {
+    assert!(MONTHS.len() <= 64);
+    let mut t = [0u64; 26];
+    let mut k = 0;
+    while k < MONTHS.len() {
+        let l = (MONTHS[k][0] - b'a') as usize;
+        t[l] |= 1 << k;
+        k += 1;
+    }
+    t
+};
 
 fn year_at(b: &[u8], i: usize) -> Option<usize> {
     let e = run_end(b, i, |c| c.is_ascii_digit());
@@ -1152,6 +1179,9 @@ fn b64url(c: u8) -> bool {
 /// Letter at a word start. Returns `Some(resume)` when it consumed a match.
 fn word_start(b: &[u8], i: usize, cx: &ScanCtx<'_>, out: &mut Vec<Hit>) -> Option<usize> {
     let c = at(b, i);
+    if c.is_ascii_lowercase() && !lower_may_start(c, at(b, i + 1)) {
+        return None;
+    }
     match c {
         b'A' => {
             if (starts_with_at(b, i, b"AKIA") || starts_with_at(b, i, b"ASIA")) && cx.on(e::AWS_ACCESS_KEY) {
@@ -1262,6 +1292,22 @@ fn word_start(b: &[u8], i: usize, cx: &ScanCtx<'_>, out: &mut Vec<Hit>) -> Optio
         aws_secret_scan(b, i, (i + 120).min(b.len()), out);
     }
     None
+}
+
+/// Whether a lower-case word start `c` followed by `n` may start what
+/// [`word_start`] looks for: `sk_live_`/`rk_test_`/`sk-`, `aws`/`secret`
+/// (any case), `github_pat_`/`ghp_`, `xox`, `eyJ`. Most lower-case words
+/// are rejected on their second byte.
+fn lower_may_start(c: u8, n: u8) -> bool {
+    match c {
+        b's' => n == b'k' || n.eq_ignore_ascii_case(&b'e'),
+        b'r' => n == b'k',
+        b'a' => n.eq_ignore_ascii_case(&b'w'),
+        b'g' => matches!(n, b'i' | b'h'),
+        b'x' => n == b'o',
+        b'e' => n == b'y',
+        _ => false,
+    }
 }
 
 fn github(b: &[u8], i: usize) -> Option<usize> {
@@ -2076,7 +2122,7 @@ mod next_work_tests {
         let mut shift = u8::from(is_word(prev(b, from)));
         for (k, &c) in b.get(from..)?.iter().enumerate() {
             let t = TRIGGER[usize::from(c)];
-            if (t >> shift) & 1 != 0 {
+            if (t >> shift) & 1 != 0 && (!c.is_ascii_lowercase() || lower_may_start(c, at(b, from + k + 1))) {
                 return Some(from + k);
             }
             shift = (t >> 2) & 1;
@@ -2093,7 +2139,7 @@ mod next_work_tests {
             seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             (seed >> 33) as usize
         };
-        let alphabet: Vec<u8> = b"abcxyzAMZ09_ @+(:-.,\n\t\x7f\xc3\xa9\x80\xff`{[/^".to_vec();
+        let alphabet: Vec<u8> = b"abcxyzAMZ09_ @+(:-.,\n\t\x7f\xc3\xa9\x80\xff`{[/^skoeywhigrW".to_vec();
         let mut texts: Vec<Vec<u8>> = HOLD_TEXTS.iter().map(|t| t.as_bytes().to_vec()).collect();
         texts.push((0u8..=255).collect());
         for _ in 0..400 {
@@ -2118,5 +2164,73 @@ mod next_work_tests {
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod month_tests {
+    use super::*;
+
+    /// The linear form [`month_at`] replaced (every month tried).
+    fn month_at_linear(b: &[u8], i: usize) -> Option<usize> {
+        let we = run_end(b, i, |c| c.is_ascii_alphabetic() || c >= 0x80);
+        let w = b.get(i..we)?;
+        if w.len() < 3 || w.len() > 10 {
+            return None;
+        }
+        let hit =
+            MONTHS.iter().any(|m| m.len() >= w.len() && m.iter().zip(w).all(|(x, y)| *x == y.to_ascii_lowercase()));
+        hit.then(|| we + usize::from(at(b, we) == b'.'))
+    }
+
+    #[test]
+    fn month_names_and_their_cuts_are_found_as_by_trying_every_month() {
+        let mut texts: Vec<Vec<u8>> = Vec::new();
+        for m in MONTHS {
+            for len in 1..=m.len() + 1 {
+                let w = m.get(..len.min(m.len())).unwrap_or_default();
+                let upper: Vec<u8> = w.iter().map(u8::to_ascii_uppercase).collect();
+                let mut cap = w.to_vec();
+                if let Some(c) = cap.first_mut() {
+                    *c = c.to_ascii_uppercase();
+                }
+                for t in [w.to_vec(), upper, cap] {
+                    texts.push([&t[..], b". 1985"].concat());
+                    texts.push([&t[..], b"x 1"].concat());
+                }
+            }
+        }
+        for t in ["Sept. 12", "Okt 3", "févr. 1990", "Tuesday 4", "Marchx", "mayor", "zzz", "Ärz"] {
+            texts.push(t.as_bytes().to_vec());
+        }
+        let mut found = 0;
+        for t in &texts {
+            assert_eq!(month_at(t, 0), month_at_linear(t, 0), "{}", String::from_utf8_lossy(t));
+            found += usize::from(month_at(t, 0).is_some());
+        }
+        assert!(found > MONTHS.len() * 3, "{found}");
+    }
+}
+
+#[cfg(test)]
+mod lower_start_tests {
+    use super::*;
+
+    #[test]
+    fn every_lower_case_prefix_word_start_looks_for_passes_the_second_byte_test() {
+        for p in ["sk_live_", "sk_test_", "rk_live_", "rk_test_", "sk-", "sk-ant-", "aws", "aWs", "secret", "sEcret"]
+            .iter()
+            .chain(&["github_pat_", "ghp_", "gho_", "xoxb-", "xoxe.", "eyJ"])
+        {
+            let b = p.as_bytes();
+            assert!(lower_may_start(at(b, 0), at(b, 1)), "{p}");
+        }
+        // Most words do not.
+        for w in ["summarize", "short", "results", "range", "and", "appointment", "every", "good", "extra"] {
+            let b = w.as_bytes();
+            assert!(!lower_may_start(at(b, 0), at(b, 1)), "{w}");
+        }
+        // Letters word_start has nothing for.
+        assert!(!lower_may_start(b'b', b'k') && !lower_may_start(b'z', b'y'));
     }
 }

@@ -220,10 +220,8 @@ fn cap_word(b: &[u8], i: usize) -> Option<usize> {
     if !upper_at(b, i) {
         return None;
     }
-    let mut j = i + 1;
-    while name_byte(at(b, j)) {
-        j += 1;
-    }
+    let rest = b.get(i + 1..).unwrap_or_default();
+    let j = i + 1 + rest.iter().position(|&c| !name_byte(c)).unwrap_or(rest.len());
     // O'Neill, D'Angelo
     if at(b, j) == b'\'' && upper_at(b, j + 1) && j - i == 1 {
         return cap_word(b, j + 1);
@@ -397,10 +395,9 @@ fn after_honorific(b: &[u8], i: usize) -> bool {
         return false;
     }
     let e = if at(b, j - 1) == b'.' { j - 1 } else { j };
-    let mut k = e;
-    while k > 0 && at(b, k - 1).is_ascii_alphabetic() && e - k <= 9 {
-        k -= 1;
-    }
+    // Up to ten letters back (more is no honorific).
+    let letters = b.get(e.saturating_sub(10)..e).unwrap_or_default();
+    let k = e - letters.iter().rev().take_while(|c| c.is_ascii_alphabetic()).count();
     if e == k || e - k > 9 || !matches!(at(b, k).to_ascii_lowercase(), b'd' | b'f' | b'h' | b'm' | b'p' | b's') {
         return false;
     }
@@ -998,12 +995,11 @@ pub(crate) fn address_german(b: &[u8], i: usize) -> Option<usize> {
     if !at(b, i + 1).is_ascii_lowercase() && at(b, i + 1) < 0x80 {
         return None;
     }
-    let mut j = i;
-    while name_byte(at(b, j)) || at(b, j) == b'-' || (at(b, j) == b'.' && at(b, j + 1) == b' ') {
+    // The word's letters and hyphens, and a `.` before a space (`Str. 4`).
+    let rest = b.get(i..).unwrap_or_default();
+    let mut j = i + rest.iter().position(|&c| !(name_byte(c) || c == b'-')).unwrap_or(rest.len());
+    if at(b, j) == b'.' && at(b, j + 1) == b' ' {
         j += 1;
-        if at(b, j - 1) == b'.' {
-            break;
-        }
     }
     if at(b, j) != b' ' || !at(b, j + 1).is_ascii_digit() {
         return None;

@@ -46,6 +46,11 @@ fn at(b: &[u8], i: usize) -> u8 {
 /// The tables' cells in `b`, in order (empty when `b` holds no table).
 pub(crate) fn cells(b: &[u8]) -> Vec<Cell> {
     let mut out = Vec::new();
+    // Most texts hold neither a `(` (SQL) nor a line break (delimited
+    // text): one pass answers both, instead of a `memchr` for each.
+    if !has_paren_or_newline(b) {
+        return out;
+    }
     sql_inserts(b, &mut out);
     if memchr::memchr(b'\n', b).is_some() {
         // SQL's cells win: a statement's lines are no delimited records.
@@ -62,6 +67,25 @@ pub(crate) fn cells(b: &[u8]) -> Vec<Cell> {
         }
     }
     out
+}
+
+/// Whether `b` holds a `(` or a `\n`, eight bytes at a time.
+fn has_paren_or_newline(b: &[u8]) -> bool {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    // The high bit of each zero byte of `v` (and maybe of a 0x01 byte
+    // after a zero one: only whether any is set matters here).
+    let zero = |v: u64| v.wrapping_sub(LO) & !v & HI;
+    let mut chunks = b.chunks_exact(8);
+    for chunk in chunks.by_ref() {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(chunk);
+        let v = u64::from_le_bytes(w);
+        if zero(v ^ (LO * u64::from(b'('))) | zero(v ^ (LO * u64::from(b'\n'))) != 0 {
+            return true;
+        }
+    }
+    chunks.remainder().iter().any(|&c| c == b'(' || c == b'\n')
 }
 
 // ---------------------------------------------------------------- delimited
@@ -546,6 +570,23 @@ fn sql_inserts(b: &[u8], out: &mut Vec<Cell>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_paren_or_a_line_break_is_found_at_any_offset() {
+        for len in 0..20 {
+            let plain = vec![b'a'; len];
+            assert!(!has_paren_or_newline(&plain));
+            for k in 0..len {
+                for c in [b'(', b'\n'] {
+                    let mut t = plain.clone();
+                    t[k] = c;
+                    assert!(has_paren_or_newline(&t), "{c} at {k} of {len}");
+                }
+            }
+        }
+        // Bytes one off from each, and high bytes, are neither.
+        assert!(!has_paren_or_newline(b")'\x0b\t\x80\xff\x29\x27a)'\x0b\t\x80\xff\x29\x27"));
+    }
 
     /// Each cell as (its text, its key).
     fn table(t: &str) -> Vec<(&str, String)> {
