@@ -23,7 +23,7 @@ fn write_value(out: &mut Vec<u8>, v: &Value) {
         Value::Number(n) => {
             let _ = serde_json::to_writer(&mut *out, n);
         }
-        Value::String(s) => write_str(out, s.as_bytes()),
+        Value::String(s) => write_str(out, s),
         Value::Array(items) => {
             out.push(b'[');
             for (k, item) in items.iter().enumerate() {
@@ -40,7 +40,7 @@ fn write_value(out: &mut Vec<u8>, v: &Value) {
                 if k > 0 {
                     out.push(b',');
                 }
-                write_str(out, name.as_bytes());
+                write_str(out, name);
                 out.push(b':');
                 write_value(out, item);
             }
@@ -51,33 +51,40 @@ fn write_value(out: &mut Vec<u8>, v: &Value) {
 
 /// A JSON string with serde_json's escapes: `\"`, `\\`, `\b \t \n \f \r`,
 /// other control bytes as `\u00xx` (lower-case hex); everything else as is.
-fn write_str(out: &mut Vec<u8>, b: &[u8]) {
-    out.reserve(b.len() + 2);
-    out.push(b'"');
+fn write_str(out: &mut Vec<u8>, s: &str) {
+    out.reserve(s.len() + 2);
+    escape_str(s, |piece| out.extend_from_slice(piece.as_bytes()));
+}
+
+/// Hands `s` as a quoted JSON string (serde_json's escapes, which are also
+/// RFC 8785's) to `put`, piece by piece: the runs that need no escape whole,
+/// found eight bytes at a time. The event writer (`trail::jcs`) uses it too.
+pub(crate) fn escape_str(s: &str, mut put: impl FnMut(&str)) {
+    put("\"");
+    let b = s.as_bytes();
     let mut start = 0;
     loop {
         let p = next_escape(b, start);
-        out.extend_from_slice(b.get(start..p).unwrap_or_default());
+        put(s.get(start..p).unwrap_or_default());
         let Some(&c) = b.get(p) else { break };
         match c {
-            b'"' => out.extend_from_slice(b"\\\""),
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            0x08 => out.extend_from_slice(b"\\b"),
-            0x0c => out.extend_from_slice(b"\\f"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            b'\t' => out.extend_from_slice(b"\\t"),
+            b'"' => put("\\\""),
+            b'\\' => put("\\\\"),
+            0x08 => put("\\b"),
+            0x0c => put("\\f"),
+            b'\n' => put("\\n"),
+            b'\r' => put("\\r"),
+            b'\t' => put("\\t"),
             _ => {
                 const HEX: &[u8; 16] = b"0123456789abcdef";
                 let hex = |n: u8| HEX.get(usize::from(n & 15)).copied().unwrap_or(b'0');
-                out.extend_from_slice(b"\\u00");
-                out.push(hex(c >> 4));
-                out.push(hex(c));
+                let code = [b'\\', b'u', b'0', b'0', hex(c >> 4), hex(c)];
+                put(std::str::from_utf8(&code).unwrap_or_default());
             }
         }
         start = p + 1;
     }
-    out.push(b'"');
+    put("\"");
 }
 
 fn needs_escape(c: u8) -> bool {
@@ -103,8 +110,8 @@ fn escape_bytes(x: u64) -> u64 {
 }
 
 /// The first byte at or after `from` that needs an escape (`b.len()` when
-/// none does). The event writer (`trail::jcs`) escapes with it too.
-pub(crate) fn next_escape(b: &[u8], from: usize) -> usize {
+/// none does).
+fn next_escape(b: &[u8], from: usize) -> usize {
     let mut i = from;
     while let Some(chunk) = b.get(i..i + 8) {
         let mut word = [0u8; 8];

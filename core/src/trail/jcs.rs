@@ -38,29 +38,8 @@ pub fn write_value(value: &Value, out: &mut String) {
 
 /// Appends `s` as a canonical JSON string.
 pub fn write_string(s: &str, out: &mut String) {
-    out.push('"');
-    let b = s.as_bytes();
-    let mut clean = 0; // start of the run that needs no escaping
-    loop {
-        // Runs without escapes are found eight bytes at a time.
-        let i = crate::classify::json_write::next_escape(b, clean);
-        out.push_str(s.get(clean..i).unwrap_or_default());
-        let Some(&c) = b.get(i) else { break };
-        match c {
-            b'"' => out.push_str("\\\""),
-            b'\\' => out.push_str("\\\\"),
-            0x08 => out.push_str("\\b"),
-            0x0c => out.push_str("\\f"),
-            b'\n' => out.push_str("\\n"),
-            b'\r' => out.push_str("\\r"),
-            b'\t' => out.push_str("\\t"),
-            _ => {
-                let _ = write!(out, "\\u{c:04x}");
-            }
-        }
-        clean = i + 1;
-    }
-    out.push('"');
+    out.reserve(s.len() + 2);
+    crate::classify::json_write::escape_str(s, |piece| out.push_str(piece));
 }
 
 fn write_number(n: &serde_json::Number, out: &mut String) {
