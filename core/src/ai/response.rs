@@ -65,6 +65,9 @@ pub struct ResponseTracker {
     /// The response status and whether the filter injected `stream_options`.
     status: Option<u16>,
     injected: bool,
+    /// The rows the last event shown parsed by the stream redactor applied,
+    /// and the tool calls each counted: see [`Self::sse_event_repeat`].
+    last: Option<Vec<(&'static Shape, u64)>>,
 }
 
 impl ResponseTracker {
@@ -89,6 +92,7 @@ impl ResponseTracker {
             id_rank: None,
             status: None,
             injected: false,
+            last: None,
         }
     }
 
@@ -246,6 +250,18 @@ impl ResponseTracker {
     /// One SSE frame parsed elsewhere (the stream redactor), with its JSON
     /// data when that parsed; `None` is parsed here (or is not JSON).
     pub fn sse_event(&mut self, f: &SseFrame, parsed: Option<&Value>, now_ms: u64) {
+        self.sse_event_repeat(f, parsed, false, now_ms);
+    }
+
+    /// [`Self::sse_event`] of a frame the stream redactor parsed, `repeat`
+    /// when its data is the last such event's but for the string of its
+    /// text piece (see [`crate::classify::Observer`]). Then only the rows'
+    /// text is read again and their tool calls counted again: every other
+    /// field the rows read (model, id, usage, finish reasons, safety, the
+    /// guards) reads no text field's string (`fields` tests that), so it
+    /// reads what it read in the last event, and taking the same values
+    /// again changes nothing (they replace, or are added once).
+    pub fn sse_event_repeat(&mut self, f: &SseFrame, parsed: Option<&Value>, repeat: bool, now_ms: u64) {
         if self.finished || !f.has_data || f.data.trim() == "[DONE]" {
             return;
         }
@@ -263,7 +279,20 @@ impl ResponseTracker {
         if f.event.as_deref() == Some("error") || fields::member(v, "type").and_then(Value::as_str) == Some("error") {
             self.s.finish_reasons.push("error".into());
         }
-        self.absorb(v, now_ms);
+        match (self.last.take(), repeat && parsed.is_some()) {
+            (Some(rows), true) => {
+                for &(shape, tools) in &rows {
+                    self.take_text(v, shape, now_ms);
+                    self.tools(tools);
+                }
+                self.last = Some(rows);
+            }
+            _ => {
+                let rows = self.absorb_rows(v, now_ms);
+                // Only the redactor's parses are ones a repeat refers to.
+                self.last = parsed.is_some().then_some(rows);
+            }
+        }
     }
 
     fn sse_frame(&mut self, f: &SseFrame, now_ms: u64) {
@@ -318,17 +347,38 @@ impl ResponseTracker {
     /// Takes what the object's shape (and the extra rows) say, as the field
     /// table in [`fields`] lists it.
     fn absorb(&mut self, v: &Value, now_ms: u64) {
+        self.last = None;
+        self.absorb_rows(v, now_ms);
+    }
+
+    /// [`Self::absorb`], returning the rows that applied and the tool calls
+    /// each counted.
+    fn absorb_rows(&mut self, v: &Value, now_ms: u64) -> Vec<(&'static Shape, u64)> {
+        let mut rows = Vec::new();
         if let Some(shape) = fields::shape_of(v) {
-            self.take(v, shape, now_ms);
+            rows.push((shape, self.take(v, shape, now_ms)));
         }
         for extra in fields::EXTRAS {
             if fields::holds(v, &extra.when) {
-                self.take(v, extra, now_ms);
+                rows.push((extra, self.take(v, extra, now_ms)));
             }
+        }
+        rows
+    }
+
+    /// The completion text the row reads.
+    fn take_text(&mut self, v: &Value, shape: &Shape, now_ms: u64) {
+        for t in shape.text.iter().filter(|t| t.completion) {
+            fields::each(v, t.path, &mut |x| {
+                if let Some(x) = x.as_str() {
+                    self.text(x, now_ms);
+                }
+            });
         }
     }
 
-    fn take(&mut self, v: &Value, shape: &Shape, now_ms: u64) {
+    /// Takes what the row reads; returns the tool calls it counted.
+    fn take(&mut self, v: &Value, shape: &Shape, now_ms: u64) -> u64 {
         for p in shape.model {
             if let Some(m) = fields::at(v, p).and_then(Value::as_str).filter(|m| !m.is_empty()) {
                 set_bounded(&mut self.s.response_model, m);
@@ -368,13 +418,8 @@ impl ResponseTracker {
                 }
             });
         }
-        for t in shape.text.iter().filter(|t| t.completion) {
-            fields::each(v, t.path, &mut |x| {
-                if let Some(x) = x.as_str() {
-                    self.text(x, now_ms);
-                }
-            });
-        }
+        self.take_text(v, shape, now_ms);
+        let mut calls = 0u64;
         for tool in shape.tools {
             let mut n = 0u64;
             fields::each(v, tool.path, &mut |x| {
@@ -383,6 +428,7 @@ impl ResponseTracker {
                 }
             });
             self.tools(n);
+            calls = calls.saturating_add(n);
         }
         for s in shape.safety {
             let hit = match *s {
@@ -398,6 +444,7 @@ impl ResponseTracker {
                 self.s.safety = true;
             }
         }
+        calls
     }
 }
 

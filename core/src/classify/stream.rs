@@ -190,8 +190,11 @@ impl std::fmt::Debug for StreamRedactor {
 }
 
 /// Sees each complete SSE frame and its parsed JSON data (`None` when the
-/// data is absent, `[DONE]`, not JSON, or the frame too large to parse).
-pub type Observer<'a> = dyn FnMut(&SseFrame, Option<&Value>) + 'a;
+/// data is absent, `[DONE]`, not JSON, or the frame too large to parse), and
+/// whether that data repeats the last event shown parsed everywhere but in
+/// the string of its text piece (the piece [`fields::stream_piece`] found in
+/// that event; read from the stream's [`template::Template`]).
+pub type Observer<'a> = dyn FnMut(&SseFrame, Option<&Value>, bool) + 'a;
 
 impl StreamRedactor {
     pub fn new(actions: Actions) -> Self {
@@ -229,7 +232,7 @@ impl StreamRedactor {
 
     /// Feeds one network chunk; returns the bytes that are safe to release now.
     pub fn push(&mut self, cl: &Classifier, chunk: &[u8]) -> Vec<u8> {
-        self.push_observed(cl, chunk, &mut |_, _| {})
+        self.push_observed(cl, chunk, &mut |_, _, _| {})
     }
 
     /// [`Self::push`], showing each complete frame to `observe` as it
@@ -281,7 +284,7 @@ impl StreamRedactor {
 
     /// End of stream: releases everything still held.
     pub fn finish(&mut self, cl: &Classifier) -> Vec<u8> {
-        self.finish_observed(cl, &mut |_, _| {})
+        self.finish_observed(cl, &mut |_, _, _| {})
     }
 
     /// [`Self::finish`] with an observer (see [`Self::push_observed`]).
@@ -361,7 +364,7 @@ impl StreamRedactor {
                 None => serde_json::from_str::<Value>(&p.frame.data).ok(),
             },
         };
-        observe(&p.frame, parsed.as_ref());
+        observe(&p.frame, parsed.as_ref(), read);
         if p.frame.oversize || !p.frame.has_data {
             // Too large to parse, or no `data:` (comments, `id:`, unknown
             // fields): scan the raw bytes as text.
