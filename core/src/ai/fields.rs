@@ -564,6 +564,44 @@ pub fn each<'a>(v: &'a Value, path: &str, f: &mut dyn FnMut(&'a Value)) {
     }
 }
 
+/// [`each`], with the concrete steps to each value (array elements by
+/// position) in `ptr`.
+pub fn each_at<'a>(v: &'a Value, path: &'static str, ptr: &mut Vec<Seg>, f: &mut dyn FnMut(&'a Value, &[Seg])) {
+    if path.is_empty() {
+        f(v, ptr);
+        return;
+    }
+    let (head, rest) = first_step(path);
+    match head {
+        "*" | "#" => {
+            for (k, x) in v.as_array().into_iter().flatten().enumerate() {
+                ptr.push(Seg::Idx(k));
+                each_at(x, rest, ptr, f);
+                ptr.pop();
+            }
+        }
+        key => {
+            if let Some(x) = member(v, key) {
+                ptr.push(Seg::Key(key));
+                each_at(x, rest, ptr, f);
+                ptr.pop();
+            }
+        }
+    }
+}
+
+/// The value at concrete steps.
+pub fn at_ptr<'a>(v: &'a Value, ptr: &[Seg]) -> Option<&'a Value> {
+    let mut cur = v;
+    for s in ptr {
+        cur = match *s {
+            Seg::Key(k) => member(cur, k)?,
+            Seg::Idx(i) => cur.as_array()?.get(i)?,
+        };
+    }
+    Some(cur)
+}
+
 /// A provider's count: an unsigned integer, or an integral number written as
 /// a float (Cohere's schema types its counts as `number`).
 pub fn count(v: &Value) -> Option<u64> {
@@ -829,6 +867,13 @@ mod tests {
         let mut got = Vec::new();
         each(&v, "a/*/b", &mut |x| got.push(x.clone()));
         assert_eq!(got, vec![json!(1), json!(2)]);
+        let mut reached = Vec::new();
+        each_at(&v, "a/*/b", &mut Vec::new(), &mut |x, p| reached.push((x.clone(), p.to_vec())));
+        let steps = |i| vec![Seg::Key("a"), Seg::Idx(i), Seg::Key("b")];
+        assert_eq!(reached, vec![(json!(1), steps(0)), (json!(2), steps(1))]);
+        assert_eq!(at_ptr(&v, &steps(1)), Some(&json!(2)));
+        assert_eq!(at_ptr(&v, &steps(2)), None);
+        assert_eq!(at_ptr(&v, &[]), Some(&v));
         let mut all = 0;
         each(&v, "a/#", &mut |_| all += 1);
         assert_eq!(all, 3);

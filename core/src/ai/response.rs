@@ -52,6 +52,16 @@ enum Mode {
     Ndjson(Vec<u8>),
 }
 
+/// What an event's rows took that an event repeating it but for the string
+/// of its text piece takes again: the tool calls they counted, and where
+/// the strings their completion text paths reached are, in order (the same
+/// places in the repeat: its values differ in that one string only).
+#[derive(Debug)]
+struct Taken {
+    tools: u64,
+    text: Vec<Vec<fields::Seg>>,
+}
+
 #[derive(Debug)]
 pub struct ResponseTracker {
     mode: Mode,
@@ -65,9 +75,9 @@ pub struct ResponseTracker {
     /// The response status and whether the filter injected `stream_options`.
     status: Option<u16>,
     injected: bool,
-    /// The rows the last event shown parsed by the stream redactor applied,
-    /// and the tool calls each counted: see [`Self::sse_event_repeat`].
-    last: Option<Vec<(&'static Shape, u64)>>,
+    /// What the last event shown parsed by the stream redactor gave: see
+    /// [`Self::sse_event_repeat`].
+    last: Option<Taken>,
 }
 
 impl ResponseTracker {
@@ -255,8 +265,9 @@ impl ResponseTracker {
 
     /// [`Self::sse_event`] of a frame the stream redactor parsed, `repeat`
     /// when its data is the last such event's but for the string of its
-    /// text piece (see [`crate::classify::Observer`]). Then only the rows'
-    /// text is read again and their tool calls counted again: every other
+    /// text piece (see [`crate::classify::Observer`]). Then only the strings
+    /// where the rows' completion text was are read again, and their tool
+    /// calls counted again: every other
     /// field the rows read (model, id, usage, finish reasons, safety, the
     /// guards) reads no text field's string (`fields` tests that), so it
     /// reads what it read in the last event, and taking the same values
@@ -280,17 +291,20 @@ impl ResponseTracker {
             self.s.finish_reasons.push("error".into());
         }
         match (self.last.take(), repeat && parsed.is_some()) {
-            (Some(rows), true) => {
-                for &(shape, tools) in &rows {
-                    self.take_text(v, shape, now_ms);
-                    self.tools(tools);
+            (Some(taken), true) => {
+                for ptr in &taken.text {
+                    if let Some(t) = fields::at_ptr(v, ptr).and_then(Value::as_str) {
+                        self.text(t, now_ms);
+                    }
                 }
-                self.last = Some(rows);
+                self.tools(taken.tools);
+                self.last = Some(taken);
             }
             _ => {
-                let rows = self.absorb_rows(v, now_ms);
+                let mut taken = Taken { tools: 0, text: Vec::new() };
+                self.absorb_into(v, now_ms, Some(&mut taken));
                 // Only the redactor's parses are ones a repeat refers to.
-                self.last = parsed.is_some().then_some(rows);
+                self.last = parsed.is_some().then_some(taken);
             }
         }
     }
@@ -348,37 +362,23 @@ impl ResponseTracker {
     /// table in [`fields`] lists it.
     fn absorb(&mut self, v: &Value, now_ms: u64) {
         self.last = None;
-        self.absorb_rows(v, now_ms);
+        self.absorb_into(v, now_ms, None);
     }
 
-    /// [`Self::absorb`], returning the rows that applied and the tool calls
-    /// each counted.
-    fn absorb_rows(&mut self, v: &Value, now_ms: u64) -> Vec<(&'static Shape, u64)> {
-        let mut rows = Vec::new();
+    /// [`Self::absorb`], noting in `taken` what a repeat takes again.
+    fn absorb_into(&mut self, v: &Value, now_ms: u64, mut taken: Option<&mut Taken>) {
         if let Some(shape) = fields::shape_of(v) {
-            rows.push((shape, self.take(v, shape, now_ms)));
+            self.take(v, shape, now_ms, taken.as_deref_mut());
         }
         for extra in fields::EXTRAS {
             if fields::holds(v, &extra.when) {
-                rows.push((extra, self.take(v, extra, now_ms)));
+                self.take(v, extra, now_ms, taken.as_deref_mut());
             }
         }
-        rows
     }
 
-    /// The completion text the row reads.
-    fn take_text(&mut self, v: &Value, shape: &Shape, now_ms: u64) {
-        for t in shape.text.iter().filter(|t| t.completion) {
-            fields::each(v, t.path, &mut |x| {
-                if let Some(x) = x.as_str() {
-                    self.text(x, now_ms);
-                }
-            });
-        }
-    }
-
-    /// Takes what the row reads; returns the tool calls it counted.
-    fn take(&mut self, v: &Value, shape: &Shape, now_ms: u64) -> u64 {
+    /// Takes what the row reads.
+    fn take(&mut self, v: &Value, shape: &Shape, now_ms: u64, mut taken: Option<&mut Taken>) {
         for p in shape.model {
             if let Some(m) = fields::at(v, p).and_then(Value::as_str).filter(|m| !m.is_empty()) {
                 set_bounded(&mut self.s.response_model, m);
@@ -418,8 +418,21 @@ impl ResponseTracker {
                 }
             });
         }
-        self.take_text(v, shape, now_ms);
-        let mut calls = 0u64;
+        for t in shape.text.iter().filter(|t| t.completion) {
+            match taken.as_deref_mut() {
+                Some(taken) => fields::each_at(v, t.path, &mut Vec::new(), &mut |x, ptr| {
+                    if let Some(x) = x.as_str() {
+                        self.text(x, now_ms);
+                        taken.text.push(ptr.to_vec());
+                    }
+                }),
+                None => fields::each(v, t.path, &mut |x| {
+                    if let Some(x) = x.as_str() {
+                        self.text(x, now_ms);
+                    }
+                }),
+            }
+        }
         for tool in shape.tools {
             let mut n = 0u64;
             fields::each(v, tool.path, &mut |x| {
@@ -428,7 +441,9 @@ impl ResponseTracker {
                 }
             });
             self.tools(n);
-            calls = calls.saturating_add(n);
+            if let Some(taken) = taken.as_deref_mut() {
+                taken.tools = taken.tools.saturating_add(n);
+            }
         }
         for s in shape.safety {
             let hit = match *s {
@@ -444,7 +459,6 @@ impl ResponseTracker {
                 self.s.safety = true;
             }
         }
-        calls
     }
 }
 

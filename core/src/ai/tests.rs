@@ -443,6 +443,25 @@ fn repeated_events_are_read_as_the_whole_ones() {
     assert_eq!(ai["usage"]["output_tokens"], 9);
 }
 
+/// A repeat of an event with several completion strings (Gemini's parts)
+/// hashes every one of them again, the changed one (the first) as it is now.
+#[test]
+fn repeated_events_hash_every_part_again() {
+    let parts = |a: &str| {
+        format!("data: {{\"candidates\":[{{\"content\":{{\"parts\":[{{\"text\":\"{a}\"}},{{\"text\":\"|\"}}],\"role\":\"model\"}},\"index\":0}}],\"modelVersion\":\"g-1\"}}\n\n")
+    };
+    let body = [parts("a"), parts("b"), parts(""), parts("c")].concat();
+    let d = det(
+        "POST",
+        "/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse",
+        "generativelanguage.googleapis.com",
+    );
+    let ai = same_at_every_split(&d, "text/event-stream", body.as_bytes());
+    let (whole, repeats) = from_redactor(&d, &RequestMeta::default(), &[body.as_bytes()], false);
+    assert_eq!((whole, repeats), (ai.clone(), 3));
+    assert_eq!(ai["completion_sha256"], sha("a|b||c|"));
+}
+
 #[test]
 fn cohere_v2_chat_json() {
     let body = r#"{"id":"c14c80c3-18eb-4519-9460-6c92edd8cfb4","finish_reason":"COMPLETE","message":{"role":"assistant","content":[{"type":"text","text":"LLMs are neural networks."}]},"usage":{"billed_units":{"input_tokens":5,"output_tokens":418},"tokens":{"input_tokens":71,"output_tokens":418}}}"#;
