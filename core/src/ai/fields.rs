@@ -564,6 +564,44 @@ pub fn each<'a>(v: &'a Value, path: &str, f: &mut dyn FnMut(&'a Value)) {
     }
 }
 
+/// [`each`], with the concrete steps to each value (array elements by
+/// position) in `ptr`.
+pub fn each_at<'a>(v: &'a Value, path: &'static str, ptr: &mut Vec<Seg>, f: &mut dyn FnMut(&'a Value, &[Seg])) {
+    if path.is_empty() {
+        f(v, ptr);
+        return;
+    }
+    let (head, rest) = first_step(path);
+    match head {
+        "*" | "#" => {
+            for (k, x) in v.as_array().into_iter().flatten().enumerate() {
+                ptr.push(Seg::Idx(k));
+                each_at(x, rest, ptr, f);
+                ptr.pop();
+            }
+        }
+        key => {
+            if let Some(x) = member(v, key) {
+                ptr.push(Seg::Key(key));
+                each_at(x, rest, ptr, f);
+                ptr.pop();
+            }
+        }
+    }
+}
+
+/// The value at concrete steps.
+pub fn at_ptr<'a>(v: &'a Value, ptr: &[Seg]) -> Option<&'a Value> {
+    let mut cur = v;
+    for s in ptr {
+        cur = match *s {
+            Seg::Key(k) => member(cur, k)?,
+            Seg::Idx(i) => cur.as_array()?.get(i)?,
+        };
+    }
+    Some(cur)
+}
+
 /// A provider's count: an unsigned integer, or an integral number written as
 /// a float (Cohere's schema types its counts as `number`).
 pub fn count(v: &Value) -> Option<u64> {
@@ -743,6 +781,68 @@ mod tests {
         assert_eq!(stream_piece(&json!({"unknown": "x"})), None);
     }
 
+    /// Paths of `g` whose string a guard compares (`Is`, `Prefix`), below `base`.
+    fn compared(base: &str, g: &Guard, out: &mut Vec<String>) {
+        let join = |p: &str| match (base, p) {
+            ("", p) => p.to_string(),
+            (b, "") => b.to_string(),
+            (b, p) => format!("{b}/{p}"),
+        };
+        match *g {
+            Guard::Has(_) => {}
+            Guard::Is(p, _) | Guard::Prefix(p, _) => out.push(join(p)),
+            Guard::Any(gs) | Guard::All(gs) => gs.iter().for_each(|g| compared(base, g, out)),
+        }
+    }
+
+    /// Whether two table paths can reach the same value: as long, the same
+    /// members, array steps (`*`, `#`) where the other has one.
+    fn may_meet(a: &str, b: &str) -> bool {
+        let (a, b): (Vec<&str>, Vec<&str>) = (a.split('/').collect(), b.split('/').collect());
+        let wild = |s: &str| s == "*" || s == "#";
+        a.len() == b.len() && a.iter().zip(&b).all(|(x, y)| x == y || (wild(x) && wild(y)))
+    }
+
+    /// What a repeated streamed event (the last one but for its text piece's
+    /// string) lets the response tracker and the stream redactor skip rests
+    /// on this: no field the table reads as a string, other than the text,
+    /// can be a text field of any row. Everything else a row reads of a string is whether it is
+    /// there and not null, or a count (`None` for any string), so a row's
+    /// guard, model, id, usage, finish reasons, safety and tool calls are the
+    /// same for any string in the text piece.
+    #[test]
+    fn no_field_read_as_a_string_is_a_text_field() {
+        let texts: Vec<&str> = SHAPES.iter().chain(EXTRAS).flat_map(|s| s.text.iter().map(|t| t.path)).collect();
+        assert!(texts.len() > 20);
+        let mut read = Vec::new();
+        for s in SHAPES.iter().chain(EXTRAS) {
+            compared("", &s.when, &mut read);
+            read.extend(s.model.iter().chain(s.id).chain(s.finish).map(|p| p.to_string()));
+            for safety in s.safety {
+                if let Safety::Is(p, _) = safety {
+                    read.push(p.to_string());
+                }
+            }
+            for tool in s.tools {
+                if let Some(g) = &tool.when {
+                    compared(tool.path, g, &mut read);
+                }
+            }
+        }
+        // The stream redactor reads the channel members of a piece's row.
+        read.extend(SHAPES.iter().flat_map(|s| s.channel.iter().map(|m| m.to_string())));
+        assert!(
+            read.contains(&"choices/*/finish_reason".to_string()) && read.contains(&"item/type".to_string()),
+            "{read:?}"
+        );
+        for r in &read {
+            for t in &texts {
+                assert!(!may_meet(r, t), "{r} may be the text field {t}");
+            }
+        }
+        assert!(may_meet("choices/#/delta/content", "choices/*/delta/content") && !may_meet("delta", "delta/text"));
+    }
+
     #[test]
     fn decimals_are_written_as_format_does() {
         for n in [0, 7, 10, 99, 12_345, u64::MAX] {
@@ -767,6 +867,13 @@ mod tests {
         let mut got = Vec::new();
         each(&v, "a/*/b", &mut |x| got.push(x.clone()));
         assert_eq!(got, vec![json!(1), json!(2)]);
+        let mut reached = Vec::new();
+        each_at(&v, "a/*/b", &mut Vec::new(), &mut |x, p| reached.push((x.clone(), p.to_vec())));
+        let steps = |i| vec![Seg::Key("a"), Seg::Idx(i), Seg::Key("b")];
+        assert_eq!(reached, vec![(json!(1), steps(0)), (json!(2), steps(1))]);
+        assert_eq!(at_ptr(&v, &steps(1)), Some(&json!(2)));
+        assert_eq!(at_ptr(&v, &steps(2)), None);
+        assert_eq!(at_ptr(&v, &[]), Some(&v));
         let mut all = 0;
         each(&v, "a/#", &mut |_| all += 1);
         assert_eq!(all, 3);

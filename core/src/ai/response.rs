@@ -52,6 +52,16 @@ enum Mode {
     Ndjson(Vec<u8>),
 }
 
+/// What an event's rows took that an event repeating it but for the string
+/// of its text piece takes again: the tool calls they counted, and where
+/// the strings their completion text paths reached are, in order (the same
+/// places in the repeat: its values differ in that one string only).
+#[derive(Debug)]
+struct Taken {
+    tools: u64,
+    text: Vec<Vec<fields::Seg>>,
+}
+
 #[derive(Debug)]
 pub struct ResponseTracker {
     mode: Mode,
@@ -65,6 +75,9 @@ pub struct ResponseTracker {
     /// The response status and whether the filter injected `stream_options`.
     status: Option<u16>,
     injected: bool,
+    /// What the last event shown parsed by the stream redactor gave: see
+    /// [`Self::sse_event_repeat`].
+    last: Option<Taken>,
 }
 
 impl ResponseTracker {
@@ -89,6 +102,7 @@ impl ResponseTracker {
             id_rank: None,
             status: None,
             injected: false,
+            last: None,
         }
     }
 
@@ -246,6 +260,19 @@ impl ResponseTracker {
     /// One SSE frame parsed elsewhere (the stream redactor), with its JSON
     /// data when that parsed; `None` is parsed here (or is not JSON).
     pub fn sse_event(&mut self, f: &SseFrame, parsed: Option<&Value>, now_ms: u64) {
+        self.sse_event_repeat(f, parsed, false, now_ms);
+    }
+
+    /// [`Self::sse_event`] of a frame the stream redactor parsed, `repeat`
+    /// when its data is the last such event's but for the string of its
+    /// text piece (see [`crate::classify::Observer`]). Then only the strings
+    /// where the rows' completion text was are read again, and their tool
+    /// calls counted again: every other
+    /// field the rows read (model, id, usage, finish reasons, safety, the
+    /// guards) reads no text field's string (`fields` tests that), so it
+    /// reads what it read in the last event, and taking the same values
+    /// again changes nothing (they replace, or are added once).
+    pub fn sse_event_repeat(&mut self, f: &SseFrame, parsed: Option<&Value>, repeat: bool, now_ms: u64) {
         if self.finished || !f.has_data || f.data.trim() == "[DONE]" {
             return;
         }
@@ -263,7 +290,23 @@ impl ResponseTracker {
         if f.event.as_deref() == Some("error") || fields::member(v, "type").and_then(Value::as_str) == Some("error") {
             self.s.finish_reasons.push("error".into());
         }
-        self.absorb(v, now_ms);
+        match (self.last.take(), repeat && parsed.is_some()) {
+            (Some(taken), true) => {
+                for ptr in &taken.text {
+                    if let Some(t) = fields::at_ptr(v, ptr).and_then(Value::as_str) {
+                        self.text(t, now_ms);
+                    }
+                }
+                self.tools(taken.tools);
+                self.last = Some(taken);
+            }
+            _ => {
+                let mut taken = Taken { tools: 0, text: Vec::new() };
+                self.absorb_into(v, now_ms, Some(&mut taken));
+                // Only the redactor's parses are ones a repeat refers to.
+                self.last = parsed.is_some().then_some(taken);
+            }
+        }
     }
 
     fn sse_frame(&mut self, f: &SseFrame, now_ms: u64) {
@@ -318,17 +361,24 @@ impl ResponseTracker {
     /// Takes what the object's shape (and the extra rows) say, as the field
     /// table in [`fields`] lists it.
     fn absorb(&mut self, v: &Value, now_ms: u64) {
+        self.last = None;
+        self.absorb_into(v, now_ms, None);
+    }
+
+    /// [`Self::absorb`], noting in `taken` what a repeat takes again.
+    fn absorb_into(&mut self, v: &Value, now_ms: u64, mut taken: Option<&mut Taken>) {
         if let Some(shape) = fields::shape_of(v) {
-            self.take(v, shape, now_ms);
+            self.take(v, shape, now_ms, taken.as_deref_mut());
         }
         for extra in fields::EXTRAS {
             if fields::holds(v, &extra.when) {
-                self.take(v, extra, now_ms);
+                self.take(v, extra, now_ms, taken.as_deref_mut());
             }
         }
     }
 
-    fn take(&mut self, v: &Value, shape: &Shape, now_ms: u64) {
+    /// Takes what the row reads.
+    fn take(&mut self, v: &Value, shape: &Shape, now_ms: u64, mut taken: Option<&mut Taken>) {
         for p in shape.model {
             if let Some(m) = fields::at(v, p).and_then(Value::as_str).filter(|m| !m.is_empty()) {
                 set_bounded(&mut self.s.response_model, m);
@@ -369,11 +419,19 @@ impl ResponseTracker {
             });
         }
         for t in shape.text.iter().filter(|t| t.completion) {
-            fields::each(v, t.path, &mut |x| {
-                if let Some(x) = x.as_str() {
-                    self.text(x, now_ms);
-                }
-            });
+            match taken.as_deref_mut() {
+                Some(taken) => fields::each_at(v, t.path, &mut Vec::new(), &mut |x, ptr| {
+                    if let Some(x) = x.as_str() {
+                        self.text(x, now_ms);
+                        taken.text.push(ptr.to_vec());
+                    }
+                }),
+                None => fields::each(v, t.path, &mut |x| {
+                    if let Some(x) = x.as_str() {
+                        self.text(x, now_ms);
+                    }
+                }),
+            }
         }
         for tool in shape.tools {
             let mut n = 0u64;
@@ -383,6 +441,9 @@ impl ResponseTracker {
                 }
             });
             self.tools(n);
+            if let Some(taken) = taken.as_deref_mut() {
+                taken.tools = taken.tools.saturating_add(n);
+            }
         }
         for s in shape.safety {
             let hit = match *s {

@@ -15,14 +15,43 @@ fn run(d: &Detected, ctype: &str, chunks: &[&[u8]], aborted: bool) -> Value {
     run_req(d, &RequestMeta::default(), ctype, chunks, aborted)
 }
 
-/// Chunk `i` arrives at 1000 + i ms; the request started at 900 ms.
+/// Chunk `i` arrives at 1000 + i ms; the request started at 900 ms. An
+/// event stream is also read from the stream redactor's parses (as the
+/// filter does), which must give the same.
 fn run_req(d: &Detected, req: &RequestMeta, ctype: &str, chunks: &[&[u8]], aborted: bool) -> Value {
     let mut t = ResponseTracker::new(d, ctype, false);
     for (i, c) in chunks.iter().enumerate() {
         t.push(c, 1000 + i as u64);
     }
     t.finish(5000, aborted);
-    event_json(d, req, Some(&t), 900)
+    let got = event_json(d, req, Some(&t), 900);
+    if ctype == "text/event-stream" {
+        assert_eq!(from_redactor(d, req, chunks, aborted).0, got);
+    }
+    got
+}
+
+/// [`run_req`] of an event stream, the tracker fed by the stream redactor;
+/// also returns how many events it said repeat the last one.
+fn from_redactor(d: &Detected, req: &RequestMeta, chunks: &[&[u8]], aborted: bool) -> (Value, usize) {
+    use crate::classify::{Actions, Classifier, Rules, StreamRedactor};
+    let c = Classifier::new(&Rules { pseudonym_key: b"k".to_vec(), ..Rules::default() });
+    let mut r = StreamRedactor::new(Actions::default());
+    let mut t = ResponseTracker::new(d, "text/event-stream", false);
+    let mut repeats = 0;
+    for (i, chunk) in chunks.iter().enumerate() {
+        let now = 1000 + i as u64;
+        r.push_observed(&c, chunk, &mut |f, v, repeat| {
+            repeats += usize::from(repeat);
+            t.sse_event_repeat(f, v, repeat, now);
+        });
+    }
+    r.finish_observed(&c, &mut |f, v, repeat| {
+        repeats += usize::from(repeat);
+        t.sse_event_repeat(f, v, repeat, 5000);
+    });
+    t.finish(5000, aborted);
+    (event_json(d, req, Some(&t), 900), repeats)
 }
 
 /// Every split point (two chunks) and byte-by-byte give the same result.
@@ -375,6 +404,62 @@ fn openai_stream_tool_calls_are_counted_once_each() {
     assert_eq!(ai["finish_reasons"], json!(["tool_calls"]));
     assert_eq!(ai["completion_sha256"], Value::Null, "no text, no completion digest");
     assert_eq!(ai["usage"]["input_tokens"], Value::Null);
+}
+
+/// Events that repeat the last one but for their text piece are read from
+/// what the tracker took of it: tool calls in them still count once each,
+/// and a repeat after other events reads them again.
+#[test]
+fn repeated_events_are_read_as_the_whole_ones() {
+    let call = |id: &str, args: &str| {
+        format!("data: {{\"id\":\"c\",\"model\":\"gpt-4o\",\"choices\":[{{\"index\":0,\"delta\":{{\"tool_calls\":[{{\"index\":0,\"id\":\"{id}\",\"function\":{{\"arguments\":\"{args}\"}}}}]}}}}]}}\n\n")
+    };
+    let text = |model: &str, t: &str| {
+        format!("data: {{\"id\":\"c\",\"model\":\"{model}\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{t}\"}}}}]}}\n\n")
+    };
+    let body = [
+        text("m-1", "Hello"),
+        text("m-1", " there"),
+        text("m-2", ", again"),
+        text("m-1", " and"),
+        text("m-1", " done"),
+        ": a comment\n\n".to_string(),
+        text("m-1", "!"),
+        call("call_1", "{"),
+        call("call_1", "}"),
+        call("call_1", ""),
+        "data: {\"id\":\"c\",\"model\":\"gpt-4o\",\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":9,\"total_tokens\":12}}\n\n".to_string(),
+        "data: [DONE]\n\n".to_string(),
+    ]
+    .concat();
+    let d = det("POST", "/v1/chat/completions", "api.openai.com");
+    let ai = same_at_every_split(&d, "text/event-stream", body.as_bytes());
+    let (whole, repeats) = from_redactor(&d, &RequestMeta::default(), &[body.as_bytes()], false);
+    assert_eq!(whole, ai);
+    assert_eq!(repeats, 5, "{ai}");
+    assert_eq!(ai["tool_calls"], 3);
+    assert_eq!(ai["response_model"], "gpt-4o");
+    assert_eq!(ai["completion_sha256"], sha("Hello there, again and done!"));
+    assert_eq!(ai["usage"]["output_tokens"], 9);
+}
+
+/// A repeat of an event with several completion strings (Gemini's parts)
+/// hashes every one of them again, the changed one (the first) as it is now.
+#[test]
+fn repeated_events_hash_every_part_again() {
+    let parts = |a: &str| {
+        format!("data: {{\"candidates\":[{{\"content\":{{\"parts\":[{{\"text\":\"{a}\"}},{{\"text\":\"|\"}}],\"role\":\"model\"}},\"index\":0}}],\"modelVersion\":\"g-1\"}}\n\n")
+    };
+    let body = [parts("a"), parts("b"), parts(""), parts("c")].concat();
+    let d = det(
+        "POST",
+        "/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse",
+        "generativelanguage.googleapis.com",
+    );
+    let ai = same_at_every_split(&d, "text/event-stream", body.as_bytes());
+    let (whole, repeats) = from_redactor(&d, &RequestMeta::default(), &[body.as_bytes()], false);
+    assert_eq!((whole, repeats), (ai.clone(), 3));
+    assert_eq!(ai["completion_sha256"], sha("a|b||c|"));
 }
 
 #[test]

@@ -1899,7 +1899,9 @@ pub(crate) fn open_tail_from(b: &[u8], from: usize, max_token: usize) -> usize {
             break;
         }
     }
-    if let Some(p) = memchr::memmem::rfind(b, b"-----BEGIN") {
+    // (The searcher is built once: `memmem::rfind` builds one per call.)
+    static BEGIN: std::sync::OnceLock<memchr::memmem::FinderRev<'static>> = std::sync::OnceLock::new();
+    if let Some(p) = BEGIN.get_or_init(|| memchr::memmem::FinderRev::new(b"-----BEGIN")).rfind(b) {
         let label = p + 10;
         let label_end = tok_end(b, label, |c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == b' ', 41);
         // The label, or the label and part of its closing `-----`, reaches the end.

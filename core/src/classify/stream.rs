@@ -173,6 +173,21 @@ pub struct StreamRedactor {
     template: Option<template::Template>,
     /// `decide`'s buffer (context and text joined), kept between calls.
     scan: String,
+    /// What `ingest_json` found in the last event.
+    walked: Option<Walked>,
+}
+
+/// What `ingest_json`'s walks found in an event: its streamed strings (the
+/// known text piece first, when there is one, then the strings under its
+/// delta) as (pointer, channel key, location); where its known text piece
+/// is; its other string fields (before the per-stream bound); whether it
+/// was found clean. None of it reads the known text piece's string, so an
+/// event that repeats this one but for that string has the same.
+struct Walked {
+    streamed: Vec<(Vec<Seg>, String, String)>,
+    known: Option<Vec<Seg>>,
+    others: Vec<Field>,
+    clean: bool,
 }
 
 /// Clean events remembered, and the largest remembered.
@@ -190,8 +205,11 @@ impl std::fmt::Debug for StreamRedactor {
 }
 
 /// Sees each complete SSE frame and its parsed JSON data (`None` when the
-/// data is absent, `[DONE]`, not JSON, or the frame too large to parse).
-pub type Observer<'a> = dyn FnMut(&SseFrame, Option<&Value>) + 'a;
+/// data is absent, `[DONE]`, not JSON, or the frame too large to parse), and
+/// whether that data repeats the last event shown parsed everywhere but in
+/// the string of its text piece (the piece [`fields::stream_piece`] found in
+/// that event; read from the stream's [`template::Template`]).
+pub type Observer<'a> = dyn FnMut(&SseFrame, Option<&Value>, bool) + 'a;
 
 impl StreamRedactor {
     pub fn new(actions: Actions) -> Self {
@@ -210,6 +228,7 @@ impl StreamRedactor {
             clean: VecDeque::new(),
             template: None,
             scan: String::new(),
+            walked: None,
         }
     }
 
@@ -229,7 +248,7 @@ impl StreamRedactor {
 
     /// Feeds one network chunk; returns the bytes that are safe to release now.
     pub fn push(&mut self, cl: &Classifier, chunk: &[u8]) -> Vec<u8> {
-        self.push_observed(cl, chunk, &mut |_, _| {})
+        self.push_observed(cl, chunk, &mut |_, _, _| {})
     }
 
     /// [`Self::push`], showing each complete frame to `observe` as it
@@ -281,7 +300,7 @@ impl StreamRedactor {
 
     /// End of stream: releases everything still held.
     pub fn finish(&mut self, cl: &Classifier) -> Vec<u8> {
-        self.finish_observed(cl, &mut |_, _| {})
+        self.finish_observed(cl, &mut |_, _, _| {})
     }
 
     /// [`Self::finish`] with an observer (see [`Self::push_observed`]).
@@ -361,7 +380,7 @@ impl StreamRedactor {
                 None => serde_json::from_str::<Value>(&p.frame.data).ok(),
             },
         };
-        observe(&p.frame, parsed.as_ref());
+        observe(&p.frame, parsed.as_ref(), read);
         if p.frame.oversize || !p.frame.has_data {
             // Too large to parse, or no `data:` (comments, `id:`, unknown
             // fields): scan the raw bytes as text.
@@ -386,7 +405,7 @@ impl StreamRedactor {
         }
         match parsed {
             Some(v) => {
-                let known = self.ingest_json(cl, &mut p, v);
+                let known = self.ingest_json(cl, &mut p, v, read);
                 self.lend(&mut p, known, read);
             }
             None => self.ingest_text(cl, &mut p),
@@ -462,7 +481,7 @@ impl StreamRedactor {
         };
         match parsed {
             Some(v) => {
-                self.ingest_json(cl, &mut p, v);
+                self.ingest_json(cl, &mut p, v, false);
             }
             None => self.ingest_text(cl, &mut p),
         }
@@ -524,47 +543,70 @@ impl StreamRedactor {
     }
 
     /// Returns where the event's known text piece is, if it has one.
-    fn ingest_json(&mut self, cl: &Classifier, p: &mut Pending, mut v: Value) -> Option<Vec<Seg>> {
+    /// `repeat`: the event is the last one given here but for the string of
+    /// that one's known text piece (read from the [`template::Template`]).
+    fn ingest_json(&mut self, cl: &Classifier, p: &mut Pending, mut v: Value, repeat: bool) -> Option<Vec<Seg>> {
         p.end_marker = ending_channels(&v, &mut self.ending);
-        // The text piece of a known shape (the provider field tables), then
-        // every other string under the event's delta: each is joined with the
-        // same field of earlier events.
-        let mut streamed: Vec<(Vec<Seg>, String, String)> = fields::stream_piece(&v)
-            .map(|p| (p.ptr.into_iter().map(Seg::from).collect(), p.channel, p.location))
-            .into_iter()
-            .collect();
-        // The known text piece is also under a delta: it keeps its own channel.
-        let known = streamed.first().map(|(ptr, _, _)| ptr.clone());
-        delta_strings(&v, known.as_deref(), &mut streamed);
-        // Every other string field (not metadata, not under a field rule):
-        // joined over the consecutive events that carry it.
-        let mut others = Vec::new();
-        other_strings(cl, &v, known.as_deref(), MAX_OTHER, &mut others);
+        let mut walked = match self.walked.take().filter(|_| repeat) {
+            // What the last event's walks found, found again: they read no
+            // text field's string (the `repeats` tests prove it).
+            Some(w) => w,
+            None => {
+                // The text piece of a known shape (the provider field
+                // tables), then every other string under the event's delta:
+                // each is joined with the same field of earlier events.
+                let mut streamed: Vec<(Vec<Seg>, String, String)> = fields::stream_piece(&v)
+                    .map(|p| (p.ptr.into_iter().map(Seg::from).collect(), p.channel, p.location))
+                    .into_iter()
+                    .collect();
+                // The known text piece is also under a delta: it keeps its own channel.
+                let known = streamed.first().map(|(ptr, _, _)| ptr.clone());
+                delta_strings(&v, known.as_deref(), &mut streamed);
+                // Every other string field (not metadata, not under a field
+                // rule): joined over the consecutive events that carry it.
+                let mut others = Vec::new();
+                other_strings(cl, &v, known.as_deref(), MAX_OTHER, &mut others);
+                Walked { streamed, known, others, clean: false }
+            }
+        };
+        let known = walked.known.clone();
+        let was_clean = repeat && walked.clean;
         // Bounded per stream: past MAX_OTHER fields, new ones are scanned
         // within their own event only.
         let mut fields_now = self.chans.iter().filter(|c| c.other.is_some()).count();
-        others.retain(|o| {
-            let known_field = self.chans.iter().any(|c| c.key == o.key);
-            let keep = known_field || (fields_now < MAX_OTHER && self.chans.len() < MAX_CHANNELS);
-            fields_now += usize::from(keep && !known_field);
-            keep
-        });
-        let n_streamed = streamed.len();
-        streamed.extend(others.iter().map(|o| (o.ptr.clone(), o.key.clone(), o.loc.clone())));
+        let others: Vec<&Field> = walked
+            .others
+            .iter()
+            .filter(|o| {
+                let known_field = self.chans.iter().any(|c| c.key == o.key);
+                let keep = known_field || (fields_now < MAX_OTHER && self.chans.len() < MAX_CHANNELS);
+                fields_now += usize::from(keep && !known_field);
+                keep
+            })
+            .collect();
+        // (pointer, channel key, location, the field when it is one).
+        let streamed: Vec<(&[Seg], &str, &str, Option<&Field>)> = walked
+            .streamed
+            .iter()
+            .map(|(ptr, key, loc)| (ptr.as_slice(), key.as_str(), loc.as_str(), None))
+            .chain(others.iter().map(|&o| (o.ptr.as_slice(), o.key.as_str(), o.loc.as_str(), Some(o))))
+            .collect();
         let texts: Vec<Option<String>> =
-            streamed.iter().map(|(ptr, _, _)| get_str(&mut v, ptr).map(std::mem::take)).collect();
+            streamed.iter().map(|(ptr, _, _, _)| get_str(&mut v, ptr).map(std::mem::take)).collect();
         // Most events repeat the previous one's other members (`id`,
         // `model`, ...) exactly: an event equal to one that was walked and
         // found clean is clean again (the walk is a function of the value,
-        // and the streamed strings are taken out of it).
-        if !self.clean.iter().rev().any(|c| same(c, &v)) {
+        // and the streamed strings are taken out of it). A repeat of a clean
+        // event (the known text piece is among the streamed strings) is one.
+        let mut clean = was_clean || self.clean.iter().rev().any(|c| same(c, &v));
+        if !clean {
             let before = self.tally.hits();
             let mut sink = self.sink(cl);
             let mut path = String::from("$");
             let w = json::walk(cl, &mut sink, &mut v, &mut path, "", None, false);
             self.tally = sink.t;
             p.changed = w.changed;
-            let clean = !w.changed && !w.remove && self.tally.blocked.is_none() && self.tally.hits() == before;
+            clean = !w.changed && !w.remove && self.tally.blocked.is_none() && self.tally.hits() == before;
             if clean && p.frame.raw.len() <= CLEAN_FRAME_BYTES {
                 if self.clean.len() >= CLEAN_FRAMES {
                     self.clean.pop_front();
@@ -573,10 +615,9 @@ impl StreamRedactor {
             }
         }
         let mut carried = Vec::new();
-        for (k, ((ptr, key, loc), text)) in streamed.into_iter().zip(texts).enumerate() {
+        for ((ptr, key, loc, field), text) in streamed.into_iter().zip(texts) {
             let Some(text) = text else { continue };
-            let chan = self.chan(&key, &loc);
-            let field = k.checked_sub(n_streamed).and_then(|o| others.get(o));
+            let chan = self.chan(key, loc);
             let span = self.chans.get_mut(chan).map(|c| {
                 if let Some(f) = field {
                     let o = c.other.get_or_insert_with(|| Other {
@@ -597,7 +638,7 @@ impl StreamRedactor {
                 c.fresh = true;
                 (start, c.buf.len(), c.other.as_ref().is_some_and(|o| o.constant))
             });
-            if let Some(s) = get_str(&mut v, &ptr) {
+            if let Some(s) = get_str(&mut v, ptr) {
                 *s = text;
             }
             if let Some((start, end, constant)) = span {
@@ -607,7 +648,7 @@ impl StreamRedactor {
                     }
                     carried.push(chan);
                 }
-                p.pieces.push(Piece { chan, ptr, start, end, done: None });
+                p.pieces.push(Piece { chan, ptr: ptr.to_vec(), start, end, done: None });
             }
         }
         // A field missing from this event ends its run: what it held is decided.
@@ -616,6 +657,8 @@ impl StreamRedactor {
                 self.ending_chans.push(ci);
             }
         }
+        walked.clean = clean;
+        self.walked = Some(walked);
         p.json = Some(v);
         known
     }
@@ -1004,6 +1047,7 @@ fn meta(k: &str) -> bool {
 }
 
 /// A string field outside the text channels and deltas.
+#[derive(Clone)]
 struct Field {
     ptr: Vec<Seg>,
     key: String,
@@ -1126,6 +1170,9 @@ impl FieldWalk<'_> {
 const DELTA_META: &[&str] =
     &["type", "role", "id", "index", "object", "model", "finish_reason", "stop_reason", "name", "call_id", "status"];
 
+/// Top-level members that tell apart the channels of strings under a delta.
+const DELTA_CHANNEL: [&str; 4] = ["index", "contentBlockIndex", "item_id", "content_index"];
+
 /// Every string under a member named `delta` (or in Gemini's
 /// `candidates[].content.parts[]`), as (pointer, channel key, location).
 /// The channel key carries the event's block, item and content index so
@@ -1179,7 +1226,7 @@ fn collect<'a>(
                     }
                 }
             }
-            let disc: Vec<String> = ["index", "contentBlockIndex", "item_id", "content_index"]
+            let disc: Vec<String> = DELTA_CHANNEL
                 .iter()
                 .map(|k| fields::member(root, k).map(Value::to_string).unwrap_or_default())
                 .collect();
@@ -1231,5 +1278,65 @@ mod under_tests {
         assert!(under("$.choices[1][0]", "$.choices[1]"));
         assert!(!under("$.choices[10].delta.content", "$.choices[1]"));
         assert!(under("$.anything", ""));
+    }
+}
+
+#[cfg(test)]
+mod repeat_tests {
+    use super::*;
+    use crate::classify::{Action, Rules};
+
+    /// `Walked` is reused for an event that repeats the last one but for
+    /// its known text piece: the walks read member names, whether a value
+    /// is a string, `index` numbers, and as strings only the guards' and
+    /// channels' fields (`fields` tests those) and the top-level members
+    /// naming delta channels, none of which is a text field.
+    #[test]
+    fn no_delta_channel_member_is_a_text_field() {
+        for s in fields::SHAPES.iter().chain(fields::EXTRAS) {
+            for t in s.text {
+                assert!(!DELTA_CHANNEL.contains(&t.path), "{}", t.path);
+            }
+        }
+    }
+
+    fn event(model: &str, note: &str, piece: &str) -> String {
+        let v = serde_json::json!({"id": "c", "model": model, "note": note,
+            "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": null}]});
+        format!("data: {v}\n\n")
+    }
+
+    /// Repeated events that are not clean are walked again (each finding
+    /// recorded in each event); clean ones are not, and every event goes
+    /// out as it came.
+    #[test]
+    fn repeats_find_what_whole_events_find() {
+        let c = Classifier::new(&Rules { pseudonym_key: b"k".to_vec(), ..Rules::default() });
+        let actions =
+            Actions { pii: Action::Tag, phi: Action::Tag, pci: Action::Tag, secret: Action::Tag, custom: Action::Tag };
+        let stream = [
+            event("m", "a", "Hello"),
+            event("m", "a", " there"),
+            event("jane.roe@example.com", "a", " and"),
+            event("jane.roe@example.com", "a", " here"),
+            event("jane.roe@example.com", "a", " again"),
+            event("m", "a", ", done"),
+            event("m", "a", "."),
+            "data: [DONE]\n\n".to_string(),
+        ]
+        .concat();
+        for split in 0..=stream.len() {
+            let mut r = StreamRedactor::new(actions);
+            let mut repeats = 0;
+            let mut out = Vec::new();
+            for part in [&stream.as_bytes()[..split], &stream.as_bytes()[split..]] {
+                out.extend(r.push_observed(&c, part, &mut |_, _, repeat| repeats += usize::from(repeat)));
+            }
+            out.extend(r.finish(&c));
+            assert_eq!(String::from_utf8_lossy(&out), stream, "split {split}");
+            let emails = r.findings().iter().filter(|f| f.entity == "email").map(|f| f.count).sum::<u32>();
+            assert_eq!(emails, 3, "split {split}: {:?}", r.findings());
+            assert_eq!(repeats, 4, "split {split}");
+        }
     }
 }

@@ -874,9 +874,9 @@ fn stream_observer_sees_frames_parsed_before_redaction() {
     let mut r = StreamRedactor::new(all(Action::Redact));
     let mut out = Vec::new();
     for chunk in s.chunks(7) {
-        out.extend(r.push_observed(&c, chunk, &mut |f, v| seen.push((f.event.clone(), v.cloned()))));
+        out.extend(r.push_observed(&c, chunk, &mut |f, v, _| seen.push((f.event.clone(), v.cloned()))));
     }
-    out.extend(r.finish_observed(&c, &mut |f, v| seen.push((f.event.clone(), v.cloned()))));
+    out.extend(r.finish_observed(&c, &mut |f, v, _| seen.push((f.event.clone(), v.cloned()))));
     assert_eq!(seen.len(), 5, "{seen:?}");
     let said: String =
         seen.iter().filter_map(|(_, v)| v.as_ref()?["choices"][0]["delta"]["content"].as_str()).collect();
@@ -897,7 +897,7 @@ fn stream_observer_gets_large_frames_parsed() {
     let frame = format!("event: response.completed\ndata: {big}\n\n");
     let mut parsed = Vec::new();
     let mut r = StreamRedactor::new(Actions::default());
-    let mut out = r.push_observed(&c, frame.as_bytes(), &mut |_, v| parsed.push(v.cloned()));
+    let mut out = r.push_observed(&c, frame.as_bytes(), &mut |_, v, _| parsed.push(v.cloned()));
     out.extend(r.finish(&c));
     assert_eq!(out, frame.as_bytes());
     assert_eq!(parsed.len(), 1);
@@ -1401,7 +1401,7 @@ fn the_redactor_takes_back_injected_usage_from_the_frames_it_reads() {
         let mut seen_usage = 0;
         let mut out = Vec::new();
         for part in [&with.as_bytes()[..split], &with.as_bytes()[split..]] {
-            out.extend(r.push_observed(&c, part, &mut |_, v| {
+            out.extend(r.push_observed(&c, part, &mut |_, v, _| {
                 seen_usage += usize::from(v.is_some_and(|v| v["usage"].is_object()));
             }));
         }

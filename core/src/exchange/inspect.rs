@@ -118,7 +118,7 @@ impl Inspection {
 
     /// A chunk of an event stream: returns the bytes safe to release now.
     pub fn stream_chunk(&mut self, classifier: &Classifier, chunk: &[u8], end_of_stream: bool) -> Vec<u8> {
-        self.stream_chunk_observed(classifier, chunk, end_of_stream, &mut |_, _| {})
+        self.stream_chunk_observed(classifier, chunk, end_of_stream, &mut |_, _, _| {})
     }
 
     /// [`Self::stream_chunk`], showing every complete SSE frame, parsed, to

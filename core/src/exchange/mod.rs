@@ -778,9 +778,9 @@ impl Exchange {
                 }
                 let mut tracker = self.ai.as_mut().and_then(|c| c.response.as_mut()).filter(|_| shares_frames);
                 let mut chunk =
-                    self.response.stream_chunk_observed(&rt.classifier, &body, end_of_stream, &mut |f, p| {
+                    self.response.stream_chunk_observed(&rt.classifier, &body, end_of_stream, &mut |f, p, repeat| {
                         if let Some(t) = tracker.as_deref_mut() {
-                            t.sse_event(f, p, now);
+                            t.sse_event_repeat(f, p, repeat, now);
                         }
                     });
                 if let (true, Some(call)) = (shares_frames && end_of_stream, self.ai.as_mut()) {
