@@ -156,18 +156,12 @@ fn signals(text: &[u8]) -> u8 {
 
 /// ASCII lower case, eight bytes at a time (`b` is ASCII).
 fn ascii_lower_into(out: &mut Vec<u8>, b: &[u8]) {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    use crate::swar::{in_range, load, LOW7};
     let mut chunks = b.chunks_exact(8);
     for chunk in &mut chunks {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(chunk);
-        let x = u64::from_le_bytes(w);
-        // The high bit of each byte in A..=Z: the sums are over the low seven
-        // bits, so no carry crosses a byte, and bytes above 0x7f stay as they are.
-        let low = x & LOW7;
-        let upper = (low + ONES * (0x80 - 0x41)) & !(low + ONES * (0x7f - 0x5a)) & !x & HIGH;
+        let x = load(chunk, 0).unwrap_or(0);
+        // A..=Z: bytes above 0x7f stay as they are.
+        let upper = in_range(x & LOW7, 0x41, 0x5a) & !x;
         out.extend_from_slice(&(x | (upper >> 2)).to_le_bytes());
     }
     out.extend(chunks.remainder().iter().map(u8::to_ascii_lowercase));

@@ -265,16 +265,8 @@ fn next_work(b: &[u8], from: usize) -> Option<usize> {
 /// The first byte at or after `k` that is not a word byte of [`TRIGGER`]
 /// (`[0-9A-Za-z_]`), or `b.len()`.
 fn word_run_end(b: &[u8], mut k: usize) -> usize {
-    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    // Per byte, exact (no carry crosses a byte): the high bit set when the
-    // seven low bits are in lo..=hi.
-    let in_range = |v: u64, lo: u64, hi: u64| (v + ONES * (0x80 - lo)) & !(v + ONES * (0x7f - hi)) & HIGH;
-    while let Some(chunk) = b.get(k..k + 8) {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let x = u64::from_le_bytes(word);
+    use crate::swar::{first, in_range, load, HIGH, LOW7, ONES};
+    while let Some(x) = load(b, k) {
         let v = x & LOW7;
         // Letters: `| 0x20` folds A-Z onto a-z and sends no other byte there.
         let letter = in_range(v | (ONES * 0x20), 0x61, 0x7a);
@@ -282,7 +274,7 @@ fn word_run_end(b: &[u8], mut k: usize) -> usize {
         let under = in_range(v, 0x5f, 0x5f);
         let not_word = (!(letter | digit | under) & HIGH) | (x & HIGH);
         if not_word != 0 {
-            return k + (not_word.trailing_zeros() / 8) as usize;
+            return k + first(not_word);
         }
         k += 8;
     }

@@ -4,6 +4,7 @@
 //! bytes at a time instead of one by one (the string contents are nearly
 //! all of a chat body).
 
+use crate::swar;
 use serde_json::Value;
 
 /// `serde_json::to_vec(v)`, faster; `size` is the expected length (the
@@ -91,34 +92,21 @@ fn needs_escape(c: u8) -> bool {
     c < 0x20 || c == b'"' || c == b'\\'
 }
 
-const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-const HIGH: u64 = 0x8080_8080_8080_8080;
-const ONES: u64 = 0x0101_0101_0101_0101;
-
-/// The high bit of each byte of `x` that is zero (exact: no carry crosses
-/// a byte).
-fn zero_bytes(x: u64) -> u64 {
-    !(((x & LOW7) + LOW7) | x | LOW7)
-}
-
-/// The high bit of each byte of `x` that needs an escape.
+/// The bytes of `x` that need an escape.
 fn escape_bytes(x: u64) -> u64 {
-    // Below 0x20: the high bit clear, and adding 0x60 to the low seven bits
-    // does not reach 0x80.
-    let control = !((x & LOW7) + ONES * 0x60) & !x & HIGH;
-    control | zero_bytes(x ^ (ONES * u64::from(b'"'))) | zero_bytes(x ^ (ONES * u64::from(b'\\')))
+    // Below 0x20: the high bit clear and the low seven bits below 0x20.
+    let control = swar::in_range(x & swar::LOW7, 0, 0x1f) & !x;
+    control | swar::equal(x, b'"') | swar::equal(x, b'\\')
 }
 
 /// The first byte at or after `from` that needs an escape (`b.len()` when
 /// none does).
 fn next_escape(b: &[u8], from: usize) -> usize {
     let mut i = from;
-    while let Some(chunk) = b.get(i..i + 8) {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let m = escape_bytes(u64::from_le_bytes(word));
+    while let Some(x) = swar::load(b, i) {
+        let m = escape_bytes(x);
         if m != 0 {
-            return i + (m.trailing_zeros() / 8) as usize;
+            return i + swar::first(m);
         }
         i += 8;
     }

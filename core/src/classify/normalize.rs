@@ -85,15 +85,10 @@ pub(crate) fn first_change(b: &[u8]) -> Option<usize> {
 /// The next byte at or after `from` that may start something to normalise
 /// (a byte >= 0x80, `%`, `+` or `\\`), eight bytes at a time.
 fn next_candidate(b: &[u8], from: usize) -> Option<usize> {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    let zero = |v: u64| v.wrapping_sub(LO) & !v & HI;
+    use crate::swar::{any_equal, load, HIGH};
     let mut i = from;
-    while let Some(chunk) = b.get(i..i + 8) {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(chunk);
-        let v = u64::from_le_bytes(w);
-        if (v & HI) | zero(v ^ (LO * 0x25)) | zero(v ^ (LO * 0x2B)) | zero(v ^ (LO * 0x5C)) != 0 {
+    while let Some(v) = load(b, i) {
+        if (v & HIGH) | any_equal(v, b'%') | any_equal(v, b'+') | any_equal(v, b'\\') != 0 {
             break;
         }
         i += 8;

@@ -102,7 +102,9 @@ impl SseParser {
 fn parse_frame(raw: Vec<u8>) -> SseFrame {
     let mut frame = SseFrame::default();
     // Valid UTF-8 (every well-formed stream) is read as it is; the lossy
-    // copy only for a frame that is not.
+    // copy only for a frame that is not. (`String::from_utf8_lossy` also
+    // borrows valid text, but its chunked validation costs about 3,900 wasm
+    // instructions more per streamed event: bench/wasm_profile.py.)
     let text = match std::str::from_utf8(&raw) {
         Ok(t) => std::borrow::Cow::Borrowed(t),
         Err(_) => String::from_utf8_lossy(&raw),

@@ -115,6 +115,21 @@ struct Pending {
     lent: Option<(bool, bool)>,
 }
 
+impl Pending {
+    fn new(frame: SseFrame, wire: Wire) -> Self {
+        Pending {
+            frame,
+            wire,
+            json: None,
+            replaced: None,
+            changed: false,
+            pieces: Vec::new(),
+            end_marker: false,
+            lent: None,
+        }
+    }
+}
+
 struct Chan {
     key: String,
     loc: String,
@@ -356,16 +371,7 @@ impl StreamRedactor {
 
     fn ingest(&mut self, cl: &Classifier, frame: SseFrame, observe: &mut Observer<'_>) {
         self.pending_bytes += frame.raw.len();
-        let mut p = Pending {
-            frame,
-            wire: Wire::Sse,
-            json: None,
-            replaced: None,
-            changed: false,
-            pieces: Vec::new(),
-            end_marker: false,
-            lent: None,
-        };
+        let mut p = Pending::new(frame, Wire::Sse);
         // `read`: the event was read from the template, which is now this
         // event's (its value lent out).
         let mut read = false;
@@ -469,16 +475,7 @@ impl StreamRedactor {
         let header_bytes = crate::ai::eventstream_header_bytes(&m.raw).to_vec();
         let frame = SseFrame { raw: m.raw, event, data, has_data: true, oversize: false };
         let wire = Wire::Aws { header_bytes, outer };
-        let mut p = Pending {
-            frame,
-            wire,
-            json: None,
-            replaced: None,
-            changed: false,
-            pieces: Vec::new(),
-            end_marker: false,
-            lent: None,
-        };
+        let mut p = Pending::new(frame, wire);
         match parsed {
             Some(v) => {
                 self.ingest_json(cl, &mut p, v, false);

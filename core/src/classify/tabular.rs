@@ -71,17 +71,10 @@ pub(crate) fn cells(b: &[u8]) -> Vec<Cell> {
 
 /// Whether `b` holds a `(` or a `\n`, eight bytes at a time.
 fn has_paren_or_newline(b: &[u8]) -> bool {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    // The high bit of each zero byte of `v` (and maybe of a 0x01 byte
-    // after a zero one: only whether any is set matters here).
-    let zero = |v: u64| v.wrapping_sub(LO) & !v & HI;
     let mut chunks = b.chunks_exact(8);
     for chunk in chunks.by_ref() {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(chunk);
-        let v = u64::from_le_bytes(w);
-        if zero(v ^ (LO * u64::from(b'('))) | zero(v ^ (LO * u64::from(b'\n'))) != 0 {
+        let v = crate::swar::load(chunk, 0).unwrap_or(0);
+        if crate::swar::any_equal(v, b'(') | crate::swar::any_equal(v, b'\n') != 0 {
             return true;
         }
     }
