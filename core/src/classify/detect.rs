@@ -844,8 +844,8 @@ pub(super) fn phone_at(b: &[u8], s: usize, cx: &ScanCtx<'_>, labelled: bool, out
     Some(sh.end)
 }
 
-/// Month names in English, French, German, Spanish, Italian and Dutch,
-/// lower case (a capital matches too).
+/// Month names in English (the first twelve: `month_like` reads those), French, German, Spanish,
+/// Italian and Dutch, lower case (a capital matches too).
 const MONTHS: &[&[u8]] = &[
     b"january",
     b"february",
@@ -1602,24 +1602,12 @@ fn ext_like(t: &[u8], partial: bool) -> bool {
 
 /// The name of a month (`March`, `mar.`), or, when `partial`, its start.
 fn month_like(t: &[u8], partial: bool) -> bool {
-    const MONTHS: &[&[u8]] = &[
-        b"january",
-        b"february",
-        b"march",
-        b"april",
-        b"may",
-        b"june",
-        b"july",
-        b"august",
-        b"september",
-        b"october",
-        b"november",
-        b"december",
-    ];
+    // The English names: the first twelve of [`MONTHS`].
+    let english = MONTHS.get(..12).unwrap_or_default();
     let w = t.strip_suffix(b".").unwrap_or(t);
     !w.is_empty()
         && w.len() <= 9
-        && MONTHS.iter().any(|m| {
+        && english.iter().any(|m| {
             if partial {
                 starts_ci(m, w)
             } else {
@@ -2226,5 +2214,29 @@ mod lower_start_tests {
         }
         // Letters word_start has nothing for.
         assert!(!lower_may_start(b'b', b'k') && !lower_may_start(b'z', b'y'));
+    }
+}
+
+#[cfg(test)]
+mod month_like_tests {
+    use super::*;
+
+    /// The stream hold-back's month test reads the English names only (the
+    /// first twelve of `MONTHS`), whole, abbreviated to three letters, or
+    /// begun when `partial`.
+    #[test]
+    fn english_names_whole_abbreviated_or_begun() {
+        for (t, partial, expect) in [
+            (&b"December"[..], false, true),
+            (b"dec.", false, true),
+            (b"Sept", false, false),
+            (b"Sept", true, true),
+            (b"janvier", false, false),
+            (b"janv", true, false),
+            (b"", true, false),
+        ] {
+            assert_eq!(month_like(t, partial), expect, "{:?} {partial}", String::from_utf8_lossy(t));
+        }
+        assert_eq!(MONTHS.get(..12).map(|m| m.iter().all(|n| month_like(n, false))), Some(true));
     }
 }

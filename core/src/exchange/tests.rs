@@ -348,12 +348,16 @@ fn write_ahead_with_held_headers_goes_on_only_when_both_are_done() {
     assert_eq!(ex.handle(&mut rt, &f, Event::BeginDelivered { status: Some(204) }).flow, Flow::Continue);
 }
 
+/// Personal data pseudonymized on the way up and restored on the way down.
+fn pseudonymizing_runtime() -> Runtime {
+    runtime(&format!(
+        r#"{{"classification": {{"actions": {{"pii": "pseudonymize"}}, "restore": true}}, "audit": {{"pseudonym_key_env": "{KEY_ENV}"}}}}"#
+    ))
+}
+
 #[test]
 fn pseudonyms_are_restored_in_the_answer() {
-    let cfg = format!(
-        r#"{{"classification": {{"actions": {{"pii": "pseudonymize"}}, "restore": true}}, "audit": {{"pseudonym_key_env": "{KEY_ENV}"}}}}"#
-    );
-    let mut rt = runtime(&cfg);
+    let mut rt = pseudonymizing_runtime();
     let mut f = post_json(br#"{"note": "mail jane.doe@example.com"}"#);
     let mut ex = Exchange::new();
     let outs = request(&mut ex, &mut rt, &f, &[]);
@@ -565,10 +569,7 @@ fn response_trailers_end_the_body() {
 /// Pseudonyms go back into a streamed answer too, split anywhere.
 #[test]
 fn pseudonyms_are_restored_in_a_stream() {
-    let cfg = format!(
-        r#"{{"classification": {{"actions": {{"pii": "pseudonymize"}}, "restore": true}}, "audit": {{"pseudonym_key_env": "{KEY_ENV}"}}}}"#
-    );
-    let mut rt = runtime(&cfg);
+    let mut rt = pseudonymizing_runtime();
     let mut f = post_json(br#"{"note": "mail jane.doe@example.com"}"#);
     let mut ex = Exchange::new();
     let outs = request(&mut ex, &mut rt, &f, &[]);
