@@ -167,6 +167,72 @@ fn small_get(c: &mut Criterion) {
     g.finish();
 }
 
+/// The stream case of `bench/run`: a streamed chat-completions request and
+/// `bench.py`'s 200-event answer, one network chunk per SSE frame.
+pub fn stream_facts(auth: &str) -> (RecordedFacts, Vec<Vec<u8>>) {
+    let req =
+        serde_json::to_vec(&json!({"model": "gpt-4o-mini", "stream": true, "stream_options": {"include_usage": true},
+        "messages": [{"role": "user", "content": "Write the visit summary."}]}))
+        .unwrap();
+    let chunk = |delta: serde_json::Value, finish: serde_json::Value| {
+        json!({"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1_800_000_000u64,
+               "model": "gpt-4o-mini-2024-07-18", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+    };
+    let words = ["The ", "patient ", "record ", "shows ", "a ", "follow-up ", "visit ", "next ", "week. "];
+    let mut events = vec![chunk(json!({"role": "assistant", "content": ""}), serde_json::Value::Null)];
+    for i in 0..196 {
+        let piece = match i % 50 {
+            17 => "Contact jane.roe@example.com ",
+            41 => "SSN 123-45-6789 ",
+            _ => words[i % words.len()],
+        };
+        events.push(chunk(json!({"content": piece}), serde_json::Value::Null));
+    }
+    events.push(chunk(json!({}), json!("stop")));
+    let mut usage = chunk(json!({}), serde_json::Value::Null);
+    usage["choices"] = json!([]);
+    usage["usage"] = json!({"prompt_tokens": 12, "completion_tokens": 196, "total_tokens": 208});
+    events.push(usage);
+    let mut frames: Vec<Vec<u8>> = events.iter().map(|e| format!("data: {e}\n\n").into_bytes()).collect();
+    frames.push(b"data: [DONE]\n\n".to_vec());
+    let mut f = chat_facts(auth);
+    f.request_headers.retain(|(k, _)| k != "content-length");
+    f.request_headers.push(("content-length".into(), req.len().to_string()));
+    f.request_body = req;
+    f.response_headers = headers(&[(":status", "200"), ("content-type", "text/event-stream")]);
+    f.response_body.clear();
+    (f, frames)
+}
+
+/// One streamed request: the answer's frames arrive one per response-body callback.
+pub fn run_stream(rt: &mut Runtime, f: &mut RecordedFacts, frames: &[Vec<u8>]) {
+    let mut ex = Exchange::new();
+    ex.handle(rt, f, Event::RequestHeaders { end_of_stream: false });
+    ex.handle(rt, f, Event::RequestBody { size: f.request_body.len(), end_of_stream: true });
+    ex.handle(rt, f, Event::ResponseHeaders { end_of_stream: false });
+    for (k, frame) in frames.iter().enumerate() {
+        f.response_body.clear();
+        f.response_body.extend_from_slice(frame);
+        ex.handle(rt, f, Event::ResponseBody { size: frame.len(), end_of_stream: k + 1 == frames.len() });
+    }
+    ex.handle(rt, f, Event::Log);
+}
+
+fn stream(c: &mut Criterion) {
+    let mut rt = runtime();
+    let (mut f, frames) = stream_facts(&token());
+    let mut g = c.benchmark_group("exchange");
+    g.sample_size(20).measurement_time(Duration::from_secs(2)).warm_up_time(Duration::from_millis(500));
+    g.throughput(Throughput::Elements(frames.len() as u64));
+    g.bench_function("stream_200_events", |b| {
+        b.iter(|| {
+            run_stream(&mut rt, &mut f, &frames);
+            drain(&mut rt);
+        })
+    });
+    g.finish();
+}
+
 /// Build + canonicalize + hash + batch of the audit event of a plain
 /// request (the log callback alone): events one worker seals and ships per
 /// second (target ≥ 50,000).
@@ -188,5 +254,5 @@ fn seal_and_batch(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, small_get, chat, seal_and_batch);
+criterion_group!(benches, small_get, chat, stream, seal_and_batch);
 criterion_main!(benches);
