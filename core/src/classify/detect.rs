@@ -137,16 +137,23 @@ impl ScanCtx<'_> {
 
 /// Scans `b` with every enabled built-in, appending hits to `out`. The
 /// cells of a table in `b` are scanned each on its own, with its column's
-/// name as context ([`tabular`]).
-pub(crate) fn scan(b: &[u8], cx: &ScanCtx<'_>, out: &mut Vec<Hit>) {
+/// name as context ([`tabular`]). Candidate values start only at or after `from`: the
+/// bytes before it are read as context (labels, honorifics, a table's header
+/// row) and nothing in them is looked for. A stream's decision step resumes
+/// here, at the start of the token before its new text, instead of looking
+/// again through the context it decided before.
+pub(crate) fn scan_from(b: &[u8], from: usize, cx: &ScanCtx<'_>, out: &mut Vec<Hit>) {
     let cells = tabular::cells(b);
     if cells.is_empty() {
-        return scan_text(b, cx, out);
+        return scan_text(b, from, cx, out);
     }
     let piece = |s: usize, e: usize, cx: &ScanCtx<'_>, out: &mut Vec<Hit>| {
-        let from = out.len();
-        scan_text(b.get(s..e).unwrap_or_default(), cx, out);
-        for h in out.iter_mut().skip(from) {
+        if e <= from {
+            return;
+        }
+        let start = out.len();
+        scan_text(b.get(s..e).unwrap_or_default(), from.saturating_sub(s), cx, out);
+        for h in out.iter_mut().skip(start) {
             h.start += s;
             h.end += s;
         }
@@ -175,16 +182,28 @@ pub(crate) fn scan(b: &[u8], cx: &ScanCtx<'_>, out: &mut Vec<Hit>) {
     piece(pos, b.len(), cx, out);
 }
 
-/// [`scan`] of text taken as a whole.
-fn scan_text(b: &[u8], cx: &ScanCtx<'_>, out: &mut Vec<Hit>) {
+/// [`scan_from`] of text taken as a whole.
+fn scan_text(b: &[u8], from: usize, cx: &ScanCtx<'_>, out: &mut Vec<Hit>) {
     let n = b.len();
-    let mut i = 0;
+    let mut i = from;
     // A key like "aws_secret_access_key" puts the whole value in context.
     if !cx.key.is_empty() && cx.on(e::AWS_SECRET_KEY) && has_word(cx.key, AWS_WORDS) {
         aws_secret_scan(b, 0, n, out);
     }
     if cx.icd && cx.on(e::ICD10) {
         icd_scan(b, out);
+    }
+    // An `aws`/`secret` word puts the 120 bytes from it in context
+    // ([`word_start`]): from one in the context before `from`, that reach.
+    if from > 0 && cx.on(e::AWS_SECRET_KEY) {
+        for k in from.saturating_sub(119)..from.min(n) {
+            if matches!(at(b, k), b'a' | b'A' | b's' | b'S')
+                && !is_word(prev(b, k))
+                && (starts_with_ci(b, k, b"aws") || starts_with_ci(b, k, b"secret"))
+            {
+                aws_secret_scan(b, from, (k + 120).min(n), out);
+            }
+        }
     }
     // One pass: `next_work` skips the bytes that cannot start a match.
     while let Some(k) = next_work(b, i) {
@@ -1801,6 +1820,28 @@ pub(crate) fn open_tail(b: &[u8], max_token: usize) -> usize {
     open_tail_from(b, 0, max_token)
 }
 
+/// How far before its new text a stream's decision step starts looking for
+/// values again (see [`resume_point`]).
+pub(crate) const RESUME_BACK: usize = 48;
+
+/// Where a stream's decision step starts looking for values ([`scan_from`])
+/// in its decided context `..off` and new text `off..`: at the start of the
+/// token [`RESUME_BACK`] bytes before `off`. Nothing can start in the
+/// context and still be growing at `off` ([`open_tail_from`]); starting
+/// this far back, a value the whole text has across `off` is found as it
+/// is there (the caller redacts its new part), and a run of tokens that is
+/// no value (`812 845 878 891 823 415 555 2671`) is read from further back
+/// than any layout's groups, not entered in its middle. The context itself
+/// stays readable: labels, honorifics and a table's header row before the
+/// start still count.
+pub(crate) fn resume_point(b: &[u8], off: usize) -> usize {
+    let mut i = off.min(b.len()).saturating_sub(RESUME_BACK);
+    while i > 0 && !at(b, i - 1).is_ascii_whitespace() {
+        i -= 1;
+    }
+    i
+}
+
 /// [`open_tail`] for text whose bytes before `from` were decided already
 /// (kept as context for labels): no value is looked for starting there.
 pub(crate) fn open_tail_from(b: &[u8], from: usize, max_token: usize) -> usize {
@@ -2066,7 +2107,7 @@ mod open_tail_tests {
         for text in texts {
             let b = text.as_bytes();
             let mut hits = Vec::new();
-            scan(b, &cx, &mut hits);
+            scan_from(b, 0, &cx, &mut hits);
             assert!(!hits.is_empty(), "{text}");
             for end in 0..=b.len() {
                 // As the stream redactor decides: the open tail, moved back
@@ -2074,7 +2115,7 @@ mod open_tail_tests {
                 // reaches the prefix's end (it may still grow).
                 let mut cut = open_tail(&b[..end], 16 * 1024);
                 let mut now = Vec::new();
-                scan(&b[..end], &cx, &mut now);
+                scan_from(&b[..end], 0, &cx, &mut now);
                 let pre = &b[..end];
                 while let Some(h) = now
                     .iter()

@@ -258,8 +258,16 @@ impl Classifier {
     /// All matches in `text`, overlaps resolved (see [`resolve`]).
     /// `key` is the member/field name holding the text (context words).
     pub(crate) fn find(&self, text: &str, key: &str, icd: bool) -> Vec<Hit> {
+        self.find_from(text, 0, key, icd)
+    }
+
+    /// [`Self::find`] with the built-ins' candidate values started only at
+    /// or after `from` ([`detect::scan_from`]): what a stream's decision step
+    /// asks of its context and new text. Custom rules and encoded runs are
+    /// looked for in the whole text.
+    pub(crate) fn find_from(&self, text: &str, from: usize, key: &str, icd: bool) -> Vec<Hit> {
         let mut hits = Vec::new();
-        self.detect(text, key, icd, false, true, &mut hits);
+        self.detect(text, from, key, icd, false, true, &mut hits);
         for c in &self.customs {
             c.find(text, &mut hits);
         }
@@ -283,7 +291,17 @@ impl Classifier {
     /// spaces, full-width and spaced digits, percent-encoding) with hits
     /// mapped back to `text`; then, with `decode`, long base64 runs that
     /// decode to text holding a finding become a finding as a whole.
-    fn detect(&self, text: &str, key: &str, icd: bool, first_only: bool, decode: bool, out: &mut Vec<Hit>) {
+    #[allow(clippy::too_many_arguments)]
+    fn detect(
+        &self,
+        text: &str,
+        from: usize,
+        key: &str,
+        icd: bool,
+        first_only: bool,
+        decode: bool,
+        out: &mut Vec<Hit>,
+    ) {
         let cx = detect::ScanCtx {
             enabled: &self.enabled,
             key: key.as_bytes(),
@@ -292,12 +310,12 @@ impl Classifier {
             spaced: std::cell::Cell::new(false),
             name_key: !key.is_empty() && context::has_word(key.as_bytes(), names::NAME_LABELS),
         };
-        let from = out.len();
+        let start = out.len();
         // Asked only whether there is anything: a hit in the text as it is
         // answers that without looking for what to normalise.
         if first_only {
-            detect::scan(text.as_bytes(), &cx, out);
-            if out.len() > from {
+            detect::scan_from(text.as_bytes(), from, &cx, out);
+            if out.len() > start {
                 return;
             }
         }
@@ -306,11 +324,11 @@ impl Classifier {
             Some(_) => normalize::normalize_from(text, 0),
             None => {
                 if !first_only {
-                    detect::scan(text.as_bytes(), &cx, out);
+                    detect::scan_from(text.as_bytes(), from, &cx, out);
                 }
                 // Digits spaced one by one: scan the whole text normalised.
                 if cx.spaced.get() {
-                    out.truncate(from);
+                    out.truncate(start);
                     normalize::normalize_from(text, 0)
                 } else {
                     None
@@ -318,9 +336,9 @@ impl Classifier {
             }
         };
         if let Some(n) = norm {
-            out.truncate(from);
-            detect::scan(n.text.as_bytes(), &cx, out);
-            for h in out.iter_mut().skip(from) {
+            out.truncate(start);
+            detect::scan_from(n.text.as_bytes(), n.unmap(from), &cx, out);
+            for h in out.iter_mut().skip(start) {
                 h.start = n.map(h.start);
                 h.end = n.map(h.end);
             }
@@ -342,7 +360,7 @@ impl Classifier {
                     self.detect_json(&v, "", &mut sub)
                 }
                 _ => {
-                    self.detect(&inner, "", false, false, false, &mut sub);
+                    self.detect(&inner, 0, "", false, false, false, &mut sub);
                     for c in &self.customs {
                         c.find(&inner, &mut sub);
                     }
@@ -364,7 +382,7 @@ impl Classifier {
         match v {
             serde_json::Value::String(s) => {
                 let from = out.len();
-                self.detect(s, key, false, false, false, out);
+                self.detect(s, 0, key, false, false, false, out);
                 for c in &self.customs {
                     c.find(s, out);
                 }
@@ -379,7 +397,7 @@ impl Classifier {
     /// Whether `text` holds anything at all (stops at the first match).
     pub(crate) fn finds_any(&self, text: &str) -> bool {
         let mut hits = Vec::new();
-        self.detect(text, "", false, true, true, &mut hits);
+        self.detect(text, 0, "", false, true, true, &mut hits);
         if !hits.is_empty() {
             return true;
         }

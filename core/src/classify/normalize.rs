@@ -25,6 +25,18 @@ pub(crate) struct Normalized {
 
 impl Normalized {
     /// Original offset of a normalised offset (a start or an end).
+    /// A normalised offset at or before the one of original offset `o`
+    /// (where a resumed scan may start without passing anything at `o`).
+    pub(crate) fn unmap(&self, o: usize) -> usize {
+        let ix = self.breaks.partition_point(|&(_, b)| b <= o);
+        let k = match ix.checked_sub(1).and_then(|i| self.breaks.get(i)) {
+            Some(&(n, b)) => n + (o - b),
+            None => o,
+        };
+        // Inside a unit that normalised to fewer bytes, `k` may be past it.
+        k.saturating_sub(4).min(self.text.len())
+    }
+
     pub(crate) fn map(&self, k: usize) -> usize {
         let ix = self.breaks.partition_point(|&(n, _)| n <= k);
         match ix.checked_sub(1).and_then(|i| self.breaks.get(i)) {

@@ -733,7 +733,7 @@ impl StreamRedactor {
         let off = chan.ctx.len();
         let (member, icd) = chan.other.as_ref().map_or(("", false), |o| (o.member.as_str(), o.icd));
         let hits: Vec<Hit> = cl
-            .find(scan, member, icd)
+            .find_from(scan, super::detect::resume_point(scan.as_bytes(), off), member, icd)
             .into_iter()
             // A match that starts in the decided context and reaches into the
             // new text (the hold-back missed a way a value can grow) has its

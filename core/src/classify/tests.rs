@@ -1362,7 +1362,12 @@ fn streamed_text_cut_anywhere_is_redacted_as_the_whole() {
         out.extend(r.finish(&c));
         (stream_text(&out), r.findings().iter().map(|f| f.count).sum::<u32>())
     };
-    for text in texts {
+    // After long decided text too: the decision step resumes looking for
+    // values `detect::RESUME_BACK` bytes before its new text, not at the
+    // context's start (`detect::resume_point`).
+    let preamble = "Notes follow in the order the clinician wrote them down at the end of the visit today: ";
+    let long: Vec<String> = texts.iter().map(|t| format!("{preamble}{t}")).collect();
+    for text in texts.iter().copied().chain(long.iter().map(String::as_str)) {
         let whole = run(&[text]);
         assert!(whole.1 > 0 && !whole.0.contains("4111 1111"), "{text}: {whole:?}");
         for k in 0..=text.len() {
