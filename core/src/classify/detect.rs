@@ -196,13 +196,8 @@ fn scan_text(b: &[u8], from: usize, cx: &ScanCtx<'_>, out: &mut Vec<Hit>) {
     // An `aws`/`secret` word puts the 120 bytes from it in context
     // ([`word_start`]): from one in the context before `from`, that reach.
     if from > 0 && cx.on(e::AWS_SECRET_KEY) {
-        for k in from.saturating_sub(119)..from.min(n) {
-            if matches!(at(b, k), b'a' | b'A' | b's' | b'S')
-                && !is_word(prev(b, k))
-                && (starts_with_ci(b, k, b"aws") || starts_with_ci(b, k, b"secret"))
-            {
-                aws_secret_scan(b, from, (k + 120).min(n), out);
-            }
+        for k in aws_words(b, from.saturating_sub(119), from.min(n)) {
+            aws_secret_scan(b, from, (k + 120).min(n), out);
         }
     }
     // One pass: `next_work` skips the bytes that cannot start a match.
@@ -1820,26 +1815,80 @@ pub(crate) fn open_tail(b: &[u8], max_token: usize) -> usize {
     open_tail_from(b, 0, max_token)
 }
 
-/// How far before its new text a stream's decision step starts looking for
-/// values again (see [`resume_point`]).
-pub(crate) const RESUME_BACK: usize = 48;
+/// Starts of the `aws` and `secret` words (any case) in `b[lo..hi]`, found
+/// by their rarer letter (`w`, `c`), eight bytes at a time, rather than at
+/// every `a` and `s`.
+fn aws_words(b: &[u8], lo: usize, hi: usize) -> Vec<usize> {
+    use crate::swar::{equal, first, load, ONES};
+    let mut out = Vec::new();
+    let mut at_letter = |j: usize| {
+        let word = |k: usize, w: &[u8]| k >= lo && k < hi && !is_word(prev(b, k)) && starts_with_ci(b, k, w);
+        match at(b, j) | 0x20 {
+            b'w' if j >= 1 && word(j - 1, b"aws") => out.push(j - 1),
+            b'c' if j >= 2 && word(j - 2, b"secret") => out.push(j - 2),
+            _ => {}
+        }
+    };
+    // The letter is one or two bytes after the word's start.
+    let end = (hi + 2).min(b.len());
+    let mut k = lo;
+    while k + 8 <= end {
+        let Some(x) = load(b, k) else { break };
+        // `| 0x20` sends only `W` and `C` onto `w` and `c`.
+        let v = x | (ONES * 0x20);
+        let mut m = equal(v, b'w') | equal(v, b'c');
+        while m != 0 {
+            at_letter(k + first(m));
+            m &= m - 1;
+        }
+        k += 8;
+    }
+    while k < end {
+        at_letter(k);
+        k += 1;
+    }
+    out
+}
 
 /// Where a stream's decision step starts looking for values ([`scan_from`])
 /// in its decided context `..off` and new text `off..`: at the start of the
-/// token [`RESUME_BACK`] bytes before `off`. Nothing can start in the
-/// context and still be growing at `off` ([`open_tail_from`]); starting
-/// this far back, a value the whole text has across `off` is found as it
-/// is there (the caller redacts its new part), and a run of tokens that is
-/// no value (`812 845 878 891 823 415 555 2671`) is read from further back
-/// than any layout's groups, not entered in its middle. The context itself
-/// stays readable: labels, honorifics and a table's header row before the
-/// start still count.
+/// run of value-like tokens joined by single spaces that `off` ends or is
+/// in (tokens with a digit, or starting upper-case or non-ASCII, or of one
+/// character: what spaced numbers, ids, names, addresses and dates are made
+/// of). By [`open_tail_from`] no value can start in the decided text and
+/// still be growing at `off`; starting at the run's start, a run that is no
+/// value (`812 845 878 891 823 415 555 2671`) or a value that ends at `off`
+/// (`Hans Joerg-Geissler-Weg`) is read as the whole text reads it, not
+/// entered in its middle. The context itself stays readable: labels,
+/// honorifics and a table's header row before the start still count.
 pub(crate) fn resume_point(b: &[u8], off: usize) -> usize {
-    let mut i = off.min(b.len()).saturating_sub(RESUME_BACK);
-    while i > 0 && !at(b, i - 1).is_ascii_whitespace() {
+    let space = |i: usize| at(b, i).is_ascii_whitespace();
+    let mut i = off.min(b.len());
+    // Inside or right after a token: from its start.
+    while i > 0 && !space(i - 1) {
         i -= 1;
     }
-    i
+    let value_like = |s: usize, e: usize| {
+        let t = b.get(s..e).unwrap_or_default();
+        t.len() == 1
+            || t.first().is_some_and(|c| c.is_ascii_uppercase() || !c.is_ascii())
+            || t.iter().any(u8::is_ascii_digit)
+    };
+    // Walk back through the tokens joined to `i` by one space while they
+    // may be part of one value with what follows.
+    let mut t = i;
+    while t >= 2 && at(b, t - 1) == b' ' && !space(t - 2) {
+        let e = t - 1;
+        let mut s = e;
+        while s > 0 && !space(s - 1) {
+            s -= 1;
+        }
+        if !value_like(s, e) {
+            break;
+        }
+        t = s;
+    }
+    t
 }
 
 /// [`open_tail`] for text whose bytes before `from` were decided already
@@ -2279,5 +2328,64 @@ mod month_like_tests {
             assert_eq!(month_like(t, partial), expect, "{:?} {partial}", String::from_utf8_lossy(t));
         }
         assert_eq!(MONTHS.get(..12).map(|m| m.iter().all(|n| month_like(n, false))), Some(true));
+    }
+}
+
+#[cfg(test)]
+mod resume_tests {
+    use super::*;
+
+    /// `aws_words` finds exactly the word starts a byte-by-byte look finds,
+    /// for every window of texts with the words in every case, at the ends,
+    /// glued to other words and split by the window's edges.
+    #[test]
+    fn aws_words_are_the_word_starts_of_aws_and_secret() {
+        let texts = [
+            "The aws secret for staging is kept by the platform team, rotate the Secret often",
+            "AWS SECRET: xsecret awsome wsc cc ww secretive Aws_key aws",
+            "secret",
+            "awsaws secretsecret .aws(secret)",
+        ];
+        for t in texts {
+            let b = t.as_bytes();
+            for lo in 0..=b.len() {
+                for hi in lo..=b.len() {
+                    let naive: Vec<usize> = (lo..hi)
+                        .filter(|&k| {
+                            !is_word(prev(b, k)) && (starts_with_ci(b, k, b"aws") || starts_with_ci(b, k, b"secret"))
+                        })
+                        .collect();
+                    let mut fast = aws_words(b, lo, hi);
+                    fast.sort_unstable();
+                    assert_eq!(fast, naive, "{t:?} {lo}..{hi}");
+                }
+            }
+        }
+    }
+
+    /// The decision step resumes at the start of the run of value-like
+    /// tokens (digits, upper-case or non-ASCII start, one character) joined
+    /// by single spaces that ends at or holds `off`.
+    #[test]
+    fn resume_points() {
+        let cases: [(&str, usize, usize); 8] = [
+            // After a plain word and a space: at the new text.
+            ("the patient record shows ", 25, 25),
+            // Right after a word: that word's start.
+            ("the patient record shows", 24, 19),
+            // Inside a run of digit groups: the run's start.
+            ("ids 812 845 878 891 8", 21, 4),
+            // A name ending at `off`: its start (lower-case words end it).
+            ("write to Hans Joerg-Geissler-Weg", 32, 9),
+            // Spaced single characters belong to the run.
+            ("card G B 8 2 ", 13, 5),
+            // A double space or a newline ends a run.
+            ("Maria  Lopez ", 13, 7),
+            ("Maria\nLopez ", 12, 6),
+            ("", 0, 0),
+        ];
+        for (text, off, want) in cases {
+            assert_eq!(resume_point(text.as_bytes(), off), want, "{text:?} at {off}");
+        }
     }
 }

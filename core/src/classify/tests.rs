@@ -1363,8 +1363,8 @@ fn streamed_text_cut_anywhere_is_redacted_as_the_whole() {
         (stream_text(&out), r.findings().iter().map(|f| f.count).sum::<u32>())
     };
     // After long decided text too: the decision step resumes looking for
-    // values `detect::RESUME_BACK` bytes before its new text, not at the
-    // context's start (`detect::resume_point`).
+    // values at the run of tokens before its new text, not at the context's
+    // start (`detect::resume_point`).
     let preamble = "Notes follow in the order the clinician wrote them down at the end of the visit today: ";
     let long: Vec<String> = texts.iter().map(|t| format!("{preamble}{t}")).collect();
     for text in texts.iter().copied().chain(long.iter().map(String::as_str)) {
