@@ -190,6 +190,10 @@ pub struct StreamRedactor {
     scan: String,
     /// What `ingest_json` found in the last event.
     walked: Option<Walked>,
+    /// Tests: the decision step reads its whole context for values, as it
+    /// did before it resumed ([`super::detect::resume_point`]).
+    #[cfg(test)]
+    pub(super) whole_context: bool,
 }
 
 /// What `ingest_json`'s walks found in an event: its streamed strings (the
@@ -244,7 +248,19 @@ impl StreamRedactor {
             template: None,
             scan: String::new(),
             walked: None,
+            #[cfg(test)]
+            whole_context: false,
         }
+    }
+
+    /// Where the decision step looks for values again in `scan`, whose new
+    /// text starts at `off`.
+    fn resume(&self, scan: &str, off: usize) -> usize {
+        #[cfg(test)]
+        if self.whole_context {
+            return 0;
+        }
+        super::detect::resume_point(scan.as_bytes(), off)
     }
 
     /// The filter added `stream_options.include_usage` to the request: the
@@ -733,7 +749,7 @@ impl StreamRedactor {
         let off = chan.ctx.len();
         let (member, icd) = chan.other.as_ref().map_or(("", false), |o| (o.member.as_str(), o.icd));
         let hits: Vec<Hit> = cl
-            .find_from(scan, super::detect::resume_point(scan.as_bytes(), off), member, icd)
+            .find_from(scan, self.resume(scan, off), member, icd)
             .into_iter()
             // A match that starts in the decided context and reaches into the
             // new text (the hold-back missed a way a value can grow) has its
