@@ -2032,6 +2032,12 @@ const SPACED_ENTITIES: &[u16] = &[
 /// may continue it (digit groups, upper-case groups, capitalised words,
 /// particles, street types, an extension, a unit) come after it.
 pub(crate) fn may_continue(b: &[u8], end: usize, entity: u16) -> bool {
+    if entity == e::PRIVATE_KEY {
+        // A PEM block cut short by its table cell (a quoted CSV cell whose
+        // closing quote has not come yet ends at the line's end): it grows
+        // until its END line.
+        return !pem_closed(b, end);
+    }
     let n = b.len();
     if !SPACED_ENTITIES.contains(&entity) || at(b, end) != b' ' || n - end > CHAIN_BYTES {
         return false;
@@ -2058,6 +2064,19 @@ pub(crate) fn may_continue(b: &[u8], end: usize, entity: u16) -> bool {
         i = e + 1;
     }
     true
+}
+
+/// Whether the PEM match ending at `end` ends with its `-----END …-----`
+/// line (the last marker before `end` is an END, not the BEGIN).
+fn pem_closed(b: &[u8], end: usize) -> bool {
+    let end = end.min(b.len());
+    let Some(head) = b.get(..end) else { return false };
+    let last = |m: &[u8]| head.windows(m.len()).rposition(|w| w == m);
+    match (last(b"-----END "), last(b"-----BEGIN ")) {
+        (Some(e), Some(s)) => e > s,
+        (Some(_), None) => true,
+        (None, _) => false,
+    }
 }
 
 /// Texts with values of every kind the stream hold-back must not cut into:

@@ -1425,6 +1425,34 @@ fn resuming_releases_what_the_whole_context_releases() {
     assert_eq!(checked, 623);
 }
 
+/// A private key in a quoted CSV cell, streamed: until the cell's closing
+/// quote comes, the table reader ends the cell at its first line, and the
+/// header line alone was a complete match: it was redacted and the key's
+/// lines went out. Now the match is held until its END line, at every cut.
+#[test]
+fn a_streamed_private_key_in_a_table_cell_is_held_to_its_end_line() {
+    let c = cl();
+    let text = "mrn,private_key\n87108475,\"-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIB9nfOziEbdyho1qDRTWkYiR6E8Owt/UUiZAnvEvODO2\n-----END PRIVATE KEY-----\"\n";
+    let run = |pieces: &[&str]| {
+        let mut r = StreamRedactor::new(all(Action::Redact));
+        let mut out = Vec::new();
+        for p in pieces {
+            out.extend(r.push(&c, &chunk_frame(p)));
+        }
+        out.extend(r.finish(&c));
+        stream_text(&out)
+    };
+    let whole = run(&[text]);
+    assert_eq!(whole, "mrn,private_key\n[REDACTED:MRN],\"[REDACTED:SECRET.PRIVATE_KEY]\"\n");
+    for k in (0..=text.len()).filter(|&k| text.is_char_boundary(k)) {
+        assert_eq!(run(&[&text[..k], &text[k..]]), whole, "cut at {k}");
+    }
+    for size in [1, 3, 7, 12] {
+        let pieces: Vec<&str> = text.as_bytes().chunks(size).map(|p| std::str::from_utf8(p).unwrap()).collect();
+        assert_eq!(run(&pieces), whole, "pieces of {size}");
+    }
+}
+
 #[test]
 fn the_redactor_takes_back_injected_usage_from_the_frames_it_reads() {
     let c = cl();
