@@ -14,6 +14,7 @@ pub mod exchange;
 pub mod identity;
 pub mod policy;
 pub mod runtime;
+pub mod stages;
 pub mod swar;
 pub mod trail;
 

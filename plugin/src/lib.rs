@@ -15,6 +15,10 @@ mod shared;
 mod shipper;
 
 proxy_wasm::main! {{
+    #[cfg(feature = "stages")]
+    proxy_audit_core::stages::set_hook(|name| {
+        let _ = proxy_wasm::hostcalls::log(proxy_wasm::types::LogLevel::Trace, name);
+    });
     proxy_wasm::set_log_level(proxy_wasm::types::LogLevel::Info);
     proxy_wasm::set_root_context(|id| -> Box<dyn proxy_wasm::traits::RootContext> { Box::new(root::Root::new(id)) });
 }}

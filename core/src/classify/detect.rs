@@ -1850,6 +1850,97 @@ fn aws_words(b: &[u8], lo: usize, hi: usize) -> Vec<usize> {
     out
 }
 
+/// Whether the new text `b[off..]` of a stream's decision is plain words:
+/// lower-case ASCII words of 2 to 19 letters (hyphens and apostrophes
+/// inside; a complete one may end in one of `.,;:!?`), apart from the
+/// context (whitespace at `off` on one side), none of the words any value's
+/// layout takes in ([`taken_word`]). No built-in detector's match takes in
+/// such a word, so none reaches into the new text (the caller checks that no
+/// PEM block is open in its context: one takes in whatever follows): the
+/// decision step need not look for values, as the tests check against
+/// looking.
+pub(crate) fn plain_words(b: &[u8], off: usize) -> bool {
+    let text = b.get(off..).unwrap_or_default();
+    if text.is_empty() || (off > 0 && !at(b, off - 1).is_ascii_whitespace() && !at(b, off).is_ascii_whitespace()) {
+        return false;
+    }
+    let complete = text.last().is_some_and(u8::is_ascii_whitespace);
+    let mut words = text.split(u8::is_ascii_whitespace).filter(|w| !w.is_empty()).peekable();
+    while let Some(t) = words.next() {
+        let last = words.peek().is_none();
+        let w = match t.split_last() {
+            Some((p, rest)) if (complete || !last) && matches!(p, b'.' | b',' | b';' | b':' | b'!' | b'?') => rest,
+            _ => t,
+        };
+        let inner = w.get(1..w.len().saturating_sub(1)).unwrap_or_default();
+        if !(2..20).contains(&w.len())
+            || !w.first().is_some_and(u8::is_ascii_lowercase)
+            || !w.last().is_some_and(u8::is_ascii_lowercase)
+            || !inner.iter().all(|&c| c.is_ascii_lowercase() || c == b'-' || c == b'\'')
+        {
+            return false;
+        }
+        // The last word may still grow: it is held, and judged once whole.
+        if last && !complete {
+            continue;
+        }
+        if taken_word(w) || w.split(|&c| c == b'-' || c == b'\'').any(taken_word) {
+            return false;
+        }
+    }
+    true
+}
+
+/// Whether a PEM block is open at the end of `b` once `b[from..]` is added,
+/// given whether one was open at `from`: the last marker a `-----BEGIN` or
+/// a `-----END ` says (`from` is moved back over a marker it may cut).
+pub(crate) fn pem_open_after(b: &[u8], from: usize, open: bool) -> bool {
+    let from = from.saturating_sub(9);
+    let marker = |lit: &[u8]| (from..b.len()).rev().find(|&j| at(b, j) == b'-' && starts_with_at(b, j, lit));
+    match (marker(b"-----BEGIN"), marker(b"-----END ")) {
+        (Some(s), Some(e)) => s > e,
+        (Some(_), None) => true,
+        (None, Some(_)) => false,
+        (None, None) => open,
+    }
+}
+
+/// A lower-case word some value's layout takes in ([`plain_words`]): a name
+/// particle, a street type or suffix (or its plural), a German street
+/// ending, a month of any language, an extension word, `aws` or `secret`.
+/// One hash lookup (the set is built once) instead of walking the lists.
+fn taken_word(w: &[u8]) -> bool {
+    use std::collections::HashSet;
+    static TAKEN: std::sync::OnceLock<HashSet<&'static [u8], BuildFnv>> = std::sync::OnceLock::new();
+    let set = TAKEN.get_or_init(|| {
+        let ext: [&'static [u8]; 5] = [b"ext", b"extension", b"x", b"aws", b"secret"];
+        names::taken_words().chain(MONTHS.iter().copied()).chain(ext).collect()
+    });
+    let singular = w.strip_suffix(b"s").filter(|s| s.len() >= 3);
+    set.contains(w) || singular.is_some_and(|s| set.contains(s)) || names::is_strasse(w)
+}
+
+/// FNV-1a: a short word hashed in a few instructions a byte (std's SipHash
+/// is far dearer in wasm), for [`taken_word`]'s fixed set.
+#[derive(Default, Clone, Copy)]
+struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        for &c in bytes {
+            h = (h ^ u64::from(c)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type BuildFnv = std::hash::BuildHasherDefault<Fnv>;
+
 /// How far before its new text a stream's decision step starts looking for
 /// values again (see [`resume_point`]): the label window.
 pub(crate) const RESUME_BACK: usize = 48;
@@ -1898,23 +1989,27 @@ pub(crate) fn resume_point(b: &[u8], off: usize) -> usize {
 /// end eight bytes at a time by two dashes in a row (a run of five leaves
 /// two in a row in one of the two words it touches).
 fn pem_header_before(b: &[u8], end: usize) -> Option<usize> {
-    use crate::swar::{equal, load};
-    let end = end.min(b.len());
+    use crate::swar::{equal, ONES};
+    let head = b.get(..end)?;
     let last_in = |lo: usize, hi: usize| {
         (lo..hi.min(end)).rev().find(|&j| at(b, j) == b'-' && starts_with_at(b, j, b"-----BEGIN"))
     };
-    let mut k = end;
-    while k >= 8 {
-        let m = equal(load(b, k - 8)?, b'-');
+    let chunks = head.rchunks_exact(8);
+    let rest = chunks.remainder().len();
+    for (n, chunk) in chunks.enumerate() {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(chunk);
+        let m = equal(u64::from_le_bytes(w), b'-');
         if m & (m >> 8) != 0 {
+            let k = end - 8 * n;
             // The run's first dash is at most four bytes before this word.
             if let Some(j) = last_in((k - 8).saturating_sub(4), k) {
                 return Some(j);
             }
         }
-        k -= 8;
     }
-    last_in(0, k + 4)
+    let _ = ONES;
+    last_in(0, rest + 4)
 }
 
 /// [`open_tail`] for text whose bytes before `from` were decided already
@@ -2453,5 +2548,63 @@ mod resume_tests {
         // A PEM header before the window: from its first dash.
         let pem = format!("key -----BEGIN RSA PRIVATE KEY-----\n{}\nMII", "A".repeat(80));
         assert_eq!(resume_point(pem.as_bytes(), pem.len()), 4);
+    }
+}
+
+#[cfg(test)]
+mod plain_words_tests {
+    use super::*;
+
+    /// New text of lower-case words apart from the context is plain; words
+    /// a value's layout takes in, capitals, digits, one-letter words, text
+    /// glued to the context's last token, and long words are not.
+    #[test]
+    fn plain_words_and_what_is_not() {
+        for (ctx, new, plain) in [
+            ("The ", "patient record ", true),
+            ("The", " patient rec", true),
+            ("visit ", "next week. ", true),
+            ("a ", "follow-up visit, ", true),
+            ("it's ", "don't ", true),
+            ("The ", "Patient ", false),
+            ("call ", "4155552671 ", false),
+            ("The ", "a ", false),
+            ("12 Main ", "street ", false),
+            ("12 Main ", "streets ", false),
+            ("8, ", "boulevard ", false),
+            ("Maria ", "de ", false),
+            ("Jens ", "hauptweg ", false),
+            ("12 ", "march ", false),
+            ("12 ", "mars ", false),
+            ("dial 415 555 2671 ", "ext ", false),
+            ("the ", "aws ", false),
+            ("the ", "secret ", false),
+            ("jane.roe", "example ", false),
+            ("x ", "abcdefghijklmnopqrst ", false),
+            ("x ", "-dash ", false),
+            ("", "", false),
+        ] {
+            let b = format!("{ctx}{new}");
+            assert_eq!(plain_words(b.as_bytes(), ctx.len()), plain, "{ctx:?} + {new:?}");
+        }
+    }
+
+    /// A PEM block is open after the text as its last marker says; without
+    /// a marker in what was added (or a marker cut by the addition's start),
+    /// as it was.
+    #[test]
+    fn pem_open_after_added_text() {
+        let cases: [(&str, usize, bool, bool); 6] = [
+            ("key -----BEGIN RSA PRIVATE KEY-----\nMIIE", 0, false, true),
+            ("-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY----- ok", 40, true, false),
+            ("MIIEabc\nQUFB", 4, true, true),
+            ("plain words", 6, false, false),
+            // The marker began before the addition's start.
+            ("xx -----BEGIN RSA PRIVATE KEY-----", 8, false, true),
+            ("xx -----END RSA PRIVATE KEY-----", 8, true, false),
+        ];
+        for (text, from, was, now) in cases {
+            assert_eq!(pem_open_after(text.as_bytes(), from, was), now, "{text:?} from {from}");
+        }
     }
 }

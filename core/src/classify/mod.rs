@@ -275,6 +275,14 @@ impl Classifier {
         hits
     }
 
+    /// Whether a stream's decision over `text`, new from `off`, for a member
+    /// named `key`, need not look for values ([`detect::plain_words`]; no
+    /// custom rule, which may match anything, and not a field of names or
+    /// clinical codes).
+    pub(crate) fn plain_words(&self, text: &str, off: usize, key: &str, icd: bool) -> bool {
+        self.customs.is_empty() && key.is_empty() && !icd && detect::plain_words(text.as_bytes(), off)
+    }
+
     /// Where a stream must hold its text from: what a value still growing at
     /// the end may have started at ([`detect::open_tail`]); with custom rules
     /// that may match whitespace, the last [`HOLD_BYTES`] as well.
@@ -319,6 +327,7 @@ impl Classifier {
                 return;
             }
         }
+        crate::stages::mark("detectors: set up");
         let norm = match normalize::first_change(text.as_bytes()) {
             // From the start: a run of spaced digits may come before `f`.
             Some(_) => normalize::normalize_from(text, 0),
@@ -343,6 +352,7 @@ impl Classifier {
                 h.end = n.map(h.end);
             }
         }
+        crate::stages::mark("detectors: scan");
         if !decode || (first_only && !out.is_empty()) || !normalize::has_base64_run(text.as_bytes()) {
             return;
         }

@@ -827,7 +827,7 @@ const STREET_SUFFIXES: &[&[u8]] = &[
     b"wells",
 ];
 
-fn is_suffix(word: &[u8]) -> bool {
+pub(crate) fn is_suffix(word: &[u8]) -> bool {
     let w = word.strip_suffix(b".").unwrap_or(word);
     in_list(w, STREET_SUFFIXES)
         || w.len() > 3
@@ -1033,6 +1033,17 @@ pub(crate) fn is_particle(word: &[u8]) -> bool {
 /// A French street type (`rue`, `avenue`...).
 pub(crate) fn is_voie(word: &[u8]) -> bool {
     in_list(word, VOIES)
+}
+
+/// The lower-case words a name or a street takes in (particles, French
+/// street types, USPS suffixes), for the stream's plain-word test.
+pub(crate) fn taken_words() -> impl Iterator<Item = &'static [u8]> {
+    PARTICLES.iter().chain(VOIES).chain(STREET_SUFFIXES).copied()
+}
+
+/// A word a street name may end in (`Hauptstraße`, `weg`, `ring`...).
+pub(crate) fn is_strasse(word: &[u8]) -> bool {
+    STRASSEN.iter().any(|s| ends_with_ci(word, s) || lower_eq(word, s))
 }
 
 /// The start of a particle or a French street type (a word still growing).

@@ -137,6 +137,10 @@ struct Chan {
     buf: String,
     /// Tail of the decided text, for word boundaries and context words.
     ctx: String,
+    /// A PEM block is open in `ctx` (its BEGIN line is there, its END line
+    /// not yet; only a final or forced decision releases one): then no new
+    /// text is plain words.
+    pem_open: bool,
     /// A piece arrived since the channel was last decided. Deciding again
     /// with nothing new decides nothing more, and rescanning a long held
     /// token on every network chunk (a slow drip) was quadratic.
@@ -690,6 +694,7 @@ impl StreamRedactor {
             loc: loc.to_string(),
             buf: String::new(),
             ctx: String::new(),
+            pem_open: false,
             fresh: false,
             other: None,
         });
@@ -743,13 +748,21 @@ impl StreamRedactor {
         {
             return;
         }
+        crate::stages::mark("before the decision");
         scan.clear();
         scan.push_str(&chan.ctx);
         scan.push_str(&chan.buf);
         let off = chan.ctx.len();
         let (member, icd) = chan.other.as_ref().map_or(("", false), |o| (o.member.as_str(), o.icd));
-        let hits: Vec<Hit> = cl
-            .find_from(scan, self.resume(scan, off), member, icd)
+        // New text of plain words: nothing to look for (in tests, checked
+        // against looking).
+        let plain = !chan.pem_open && self.restore.is_empty() && cl.plain_words(scan, off, member, icd);
+        #[cfg(test)]
+        if plain {
+            let found = cl.find_from(scan, self.resume(scan, off), member, icd);
+            assert!(found.iter().all(|h| h.end <= off), "plain words {:?} hold {found:?}", scan.get(off..));
+        }
+        let hits: Vec<Hit> = if plain { Vec::new() } else { cl.find_from(scan, self.resume(scan, off), member, icd) }
             .into_iter()
             // A match that starts in the decided context and reaches into the
             // new text (the hold-back missed a way a value can grow) has its
@@ -757,6 +770,7 @@ impl StreamRedactor {
             .filter(|h| h.end > off)
             .map(|h| Hit { start: h.start.max(off) - off, end: h.end - off, entity: h.entity })
             .collect();
+        crate::stages::mark("decide: detectors");
         let restores = restore_spans(&self.restore, &chan.buf, &hits);
         let buf = chan.buf.as_bytes();
         let len = buf.len();
@@ -764,6 +778,7 @@ impl StreamRedactor {
         // there (`phone:`) lets a run of digit groups be a value.
         let mut limit =
             if final_ { len } else { cl.stream_cut(scan.as_bytes(), off, MAX_TOKEN_HOLD).saturating_sub(off) };
+        crate::stages::mark("decide: hold-back cut");
         // Piece ends of this channel's undecided frames, in order.
         let ends: Vec<usize> = self
             .pending
@@ -795,6 +810,7 @@ impl StreamRedactor {
                 None => break r,
             }
         };
+        crate::stages::mark("decide: decidable end");
         let loc = chan.loc.clone();
         // The channel's text, as joined after its context.
         let text = scan.get(off..).unwrap_or("");
@@ -839,9 +855,16 @@ impl StreamRedactor {
                 pc.done = Some(None);
             }
         }
+        crate::stages::mark("decide: pieces rewritten");
         // Shift the undecided rest; keep a little decided text as context.
         if let Some(chan) = self.chans.get_mut(ci) {
+            let before = chan.ctx.len();
             chan.ctx.push_str(text.get(..r).unwrap_or(""));
+            // Only a final (or forced) decision releases an open block: any
+            // other holds a match that is open or reaches the end.
+            if final_ || chan.pem_open {
+                chan.pem_open = super::detect::pem_open_after(chan.ctx.as_bytes(), before, chan.pem_open);
+            }
             let mut from = chan.ctx.len().saturating_sub(CTX_KEEP);
             while from < chan.ctx.len() && !chan.ctx.is_char_boundary(from) {
                 from += 1;
@@ -859,6 +882,7 @@ impl StreamRedactor {
                 pc.end -= r;
             }
         }
+        crate::stages::mark("decide: context kept");
     }
 }
 

@@ -1453,6 +1453,51 @@ fn a_streamed_private_key_in_a_table_cell_is_held_to_its_end_line() {
     }
 }
 
+/// The same over any file of bodies (JSON lines with a `text`), e.g. the
+/// held-out corpora's tuning seeds dumped by hand:
+/// `PROXY_AUDIT_STREAM_BODIES=bodies.jsonl cargo test --release -p proxy-audit-core -- --ignored streamed_bodies`.
+/// Every decision step also checks, in test builds, that new text it takes
+/// for plain words holds no value (see `StreamRedactor::decide_in`).
+#[test]
+#[ignore = "reads the file named by PROXY_AUDIT_STREAM_BODIES"]
+fn streamed_bodies_from_a_file_release_what_the_whole_context_releases() {
+    let c = cl();
+    let path = std::env::var("PROXY_AUDIT_STREAM_BODIES").expect("PROXY_AUDIT_STREAM_BODIES");
+    let bodies = std::fs::read_to_string(path).unwrap();
+    let mut seed = 11u64;
+    let (mut n, mut differ) = (0, 0);
+    for line in bodies.lines() {
+        let text = serde_json::from_str::<Value>(line).unwrap()["text"].as_str().unwrap().to_string();
+        for most in [12u64, 40] {
+            let mut pieces = Vec::new();
+            let mut k = 0;
+            while k < text.len() {
+                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                let mut e = (k + 1 + ((seed >> 33) % most) as usize).min(text.len());
+                while !text.is_char_boundary(e) {
+                    e += 1;
+                }
+                pieces.push(chunk_frame(&text[k..e]));
+                k = e;
+            }
+            let run = |whole: bool| {
+                let mut r = StreamRedactor::new(all(Action::Redact));
+                r.whole_context = whole;
+                let mut out = Vec::new();
+                for p in &pieces {
+                    out.extend(r.push(&c, p));
+                }
+                out.extend(r.finish(&c));
+                out
+            };
+            differ += usize::from(run(false) != run(true));
+            n += 1;
+        }
+    }
+    assert_eq!(differ, 0, "{differ} of {n} streams differ");
+    eprintln!("{n} streams, none differs");
+}
+
 #[test]
 fn the_redactor_takes_back_injected_usage_from_the_frames_it_reads() {
     let c = cl();
