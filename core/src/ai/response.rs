@@ -273,7 +273,8 @@ impl ResponseTracker {
     /// reads what it read in the last event, and taking the same values
     /// again changes nothing (they replace, or are added once).
     pub fn sse_event_repeat(&mut self, f: &SseFrame, parsed: Option<&Value>, repeat: bool, now_ms: u64) {
-        if self.finished || !f.has_data || f.data.trim() == "[DONE]" {
+        // (Data that parsed is not `[DONE]`: no trim then.)
+        if self.finished || !f.has_data || (parsed.is_none() && f.data.trim() == "[DONE]") {
             return;
         }
         let own;

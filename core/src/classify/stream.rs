@@ -67,9 +67,13 @@ enum Seg {
     Idx(usize),
 }
 
+/// Where a string is in an event's value: shared (not copied) by the
+/// walks' findings, the pieces and the template.
+type Ptr = std::rc::Rc<[Seg]>;
+
 struct Piece {
     chan: usize,
-    ptr: Vec<Seg>,
+    ptr: Ptr,
     start: usize,
     end: usize,
     /// Final text once decided.
@@ -199,10 +203,20 @@ pub struct StreamRedactor {
 /// was found clean. None of it reads the known text piece's string, so an
 /// event that repeats this one but for that string has the same.
 struct Walked {
-    streamed: Vec<(Vec<Seg>, String, String)>,
-    known: Option<Vec<Seg>>,
+    streamed: Vec<Streamed>,
+    known: Option<Ptr>,
     others: Vec<Field>,
     clean: bool,
+}
+
+/// A streamed string of [`Walked`]: its pointer, channel key and location,
+/// and its channel once looked up (channels are only ever added, so a key's
+/// channel does not change).
+struct Streamed {
+    ptr: Ptr,
+    key: String,
+    loc: String,
+    chan: Option<usize>,
 }
 
 /// Clean events remembered, and the largest remembered.
@@ -375,16 +389,19 @@ impl StreamRedactor {
         // `read`: the event was read from the template, which is now this
         // event's (its value lent out).
         let mut read = false;
-        let parsed = match p.frame.data.trim() {
-            _ if p.frame.oversize || !p.frame.has_data => None,
-            "" | "[DONE]" => None,
-            _ => match self.template.as_mut().and_then(|t| t.read(&p.frame.data)) {
+        // (Trimmed once: the data is read as JSON untrimmed.)
+        let trimmed = p.frame.data.trim();
+        let (empty, done) = (trimmed.is_empty(), trimmed == "[DONE]");
+        let parsed = if p.frame.oversize || !p.frame.has_data || empty || done {
+            None
+        } else {
+            match self.template.as_mut().and_then(|t| t.read(&p.frame.data)) {
                 Some(v) => {
                     read = true;
                     Some(v)
                 }
                 None => serde_json::from_str::<Value>(&p.frame.data).ok(),
-            },
+            }
         };
         observe(&p.frame, parsed.as_ref(), read);
         if p.frame.oversize || !p.frame.has_data {
@@ -400,12 +417,11 @@ impl StreamRedactor {
             self.pending.push_back(p);
             return;
         }
-        let data = p.frame.data.trim();
-        if data == "[DONE]" {
+        if done {
             self.ending.push(String::new());
             p.end_marker = true;
         }
-        if !p.frame.has_data || data.is_empty() || data == "[DONE]" {
+        if !p.frame.has_data || empty || done {
             self.pending.push_back(p);
             return;
         }
@@ -422,7 +438,7 @@ impl StreamRedactor {
     /// An event's parse that `ingest_json` did not change is its data's
     /// parse: it becomes the template the next event is read from, and
     /// `emit` parses the data again only if a piece of it changes.
-    fn lend(&mut self, p: &mut Pending, known: Option<Vec<Seg>>, read: bool) {
+    fn lend(&mut self, p: &mut Pending, known: Option<Ptr>, read: bool) {
         let Some(ptr) = known.filter(|_| !p.changed) else {
             self.template = None;
             return;
@@ -431,18 +447,23 @@ impl StreamRedactor {
             self.template = None;
             return;
         };
-        let flags =
-            (crate::ai::stream_usage::is_usage_only(&v), fields::member(&v, "usage").is_some_and(Value::is_null));
         let t = match self.template.take() {
+            // A read event has its template's flags: they read no string.
             Some(mut t) if read => {
                 t.restore(v);
                 Ok(t)
             }
-            reuse => template::Template::new(&p.frame.data, ptr, v, reuse),
+            reuse => {
+                let flags = (
+                    crate::ai::stream_usage::is_usage_only(&v),
+                    fields::member(&v, "usage").is_some_and(Value::is_null),
+                );
+                template::Template::new(&p.frame.data, ptr, v, flags, reuse)
+            }
         };
         match t {
             Ok(t) => {
-                p.lent = Some(flags);
+                p.lent = Some(t.flags);
                 self.template = Some(t);
             }
             Err(v) => {
@@ -542,7 +563,7 @@ impl StreamRedactor {
     /// Returns where the event's known text piece is, if it has one.
     /// `repeat`: the event is the last one given here but for the string of
     /// that one's known text piece (read from the [`template::Template`]).
-    fn ingest_json(&mut self, cl: &Classifier, p: &mut Pending, mut v: Value, repeat: bool) -> Option<Vec<Seg>> {
+    fn ingest_json(&mut self, cl: &Classifier, p: &mut Pending, mut v: Value, repeat: bool) -> Option<Ptr> {
         p.end_marker = ending_channels(&v, &mut self.ending);
         let mut walked = match self.walked.take().filter(|_| repeat) {
             // What the last event's walks found, found again: they read no
@@ -552,13 +573,26 @@ impl StreamRedactor {
                 // The text piece of a known shape (the provider field
                 // tables), then every other string under the event's delta:
                 // each is joined with the same field of earlier events.
-                let mut streamed: Vec<(Vec<Seg>, String, String)> = fields::stream_piece(&v)
+                let mut found: Vec<(Vec<Seg>, String, String)> = fields::stream_piece(&v)
                     .map(|p| (p.ptr.into_iter().map(Seg::from).collect(), p.channel, p.location))
                     .into_iter()
                     .collect();
                 // The known text piece is also under a delta: it keeps its own channel.
-                let known = streamed.first().map(|(ptr, _, _)| ptr.clone());
-                delta_strings(&v, known.as_deref(), &mut streamed);
+                let known: Option<Ptr> = found.first().map(|(ptr, _, _)| ptr.as_slice().into());
+                delta_strings(&v, known.as_deref(), &mut found);
+                let streamed = found
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, (ptr, key, loc))| Streamed {
+                        ptr: match (i, &known) {
+                            (0, Some(k)) => k.clone(),
+                            _ => ptr.into(),
+                        },
+                        key,
+                        loc,
+                        chan: None,
+                    })
+                    .collect();
                 // Every other string field (not metadata, not under a field
                 // rule): joined over the consecutive events that carry it.
                 let mut others = Vec::new();
@@ -569,83 +603,82 @@ impl StreamRedactor {
         let known = walked.known.clone();
         let was_clean = repeat && walked.clean;
         // Bounded per stream: past MAX_OTHER fields, new ones are scanned
-        // within their own event only.
+        // within their own event only. (Bit k: `walked.others[k]` is kept;
+        // there are at most MAX_OTHER of them.)
         let mut fields_now = self.chans.iter().filter(|c| c.other.is_some()).count();
-        let others: Vec<&Field> = walked
-            .others
-            .iter()
-            .filter(|o| {
-                let known_field = self.chans.iter().any(|c| c.key == o.key);
-                let keep = known_field || (fields_now < MAX_OTHER && self.chans.len() < MAX_CHANNELS);
-                fields_now += usize::from(keep && !known_field);
-                keep
-            })
-            .collect();
-        // (pointer, channel key, location, the field when it is one).
-        let streamed: Vec<(&[Seg], &str, &str, Option<&Field>)> = walked
-            .streamed
-            .iter()
-            .map(|(ptr, key, loc)| (ptr.as_slice(), key.as_str(), loc.as_str(), None))
-            .chain(others.iter().map(|&o| (o.ptr.as_slice(), o.key.as_str(), o.loc.as_str(), Some(o))))
-            .collect();
-        let texts: Vec<Option<String>> =
-            streamed.iter().map(|(ptr, _, _, _)| get_str(&mut v, ptr).map(std::mem::take)).collect();
+        let mut kept = 0u64;
+        for (k, o) in walked.others.iter().enumerate() {
+            let known_field = self.chans.iter().any(|c| c.key == o.key);
+            let keep = known_field || (fields_now < MAX_OTHER && self.chans.len() < MAX_CHANNELS);
+            fields_now += usize::from(keep && !known_field);
+            if keep {
+                kept |= 1 << k;
+            }
+        }
+        let others = || walked.others.iter().enumerate().filter(move |(k, _)| kept & (1 << k) != 0).map(|(_, o)| o);
+        // The streamed strings taken out of the event, in order: the
+        // streamed ones, then the kept fields. An event found clean again
+        // (below) leaves them where they are.
+        let mut texts: Option<Vec<Option<String>>> = None;
         // Most events repeat the previous one's other members (`id`,
         // `model`, ...) exactly: an event equal to one that was walked and
         // found clean is clean again (the walk is a function of the value,
         // and the streamed strings are taken out of it). A repeat of a clean
         // event (the known text piece is among the streamed strings) is one.
-        let mut clean = was_clean || self.clean.iter().rev().any(|c| same(c, &v));
+        let mut clean = was_clean;
         if !clean {
-            let before = self.tally.hits();
-            let mut sink = self.sink(cl);
-            let mut path = String::from("$");
-            let w = json::walk(cl, &mut sink, &mut v, &mut path, "", None, false);
-            self.tally = sink.t;
-            p.changed = w.changed;
-            clean = !w.changed && !w.remove && self.tally.blocked.is_none() && self.tally.hits() == before;
-            if clean && p.frame.raw.len() <= CLEAN_FRAME_BYTES {
-                if self.clean.len() >= CLEAN_FRAMES {
-                    self.clean.pop_front();
+            texts = Some(
+                walked
+                    .streamed
+                    .iter()
+                    .map(|s| &s.ptr)
+                    .chain(others().map(|o| &o.ptr))
+                    .map(|ptr| get_str(&mut v, ptr).map(std::mem::take))
+                    .collect(),
+            );
+            clean = self.clean.iter().rev().any(|c| same(c, &v));
+            if !clean {
+                let before = self.tally.hits();
+                let mut sink = self.sink(cl);
+                let mut path = String::from("$");
+                let w = json::walk(cl, &mut sink, &mut v, &mut path, "", None, false);
+                self.tally = sink.t;
+                p.changed = w.changed;
+                clean = !w.changed && !w.remove && self.tally.blocked.is_none() && self.tally.hits() == before;
+                if clean && p.frame.raw.len() <= CLEAN_FRAME_BYTES {
+                    if self.clean.len() >= CLEAN_FRAMES {
+                        self.clean.pop_front();
+                    }
+                    self.clean.push_back(v.clone());
                 }
-                self.clean.push_back(v.clone());
             }
         }
         let mut carried = Vec::new();
-        for ((ptr, key, loc, field), text) in streamed.into_iter().zip(texts) {
-            let Some(text) = text else { continue };
-            let chan = self.chan(key, loc);
-            let span = self.chans.get_mut(chan).map(|c| {
-                if let Some(f) = field {
-                    let o = c.other.get_or_insert_with(|| Other {
-                        member: f.member.clone(),
-                        icd: f.icd,
-                        last: String::new(),
-                        constant: false,
-                    });
-                    // The same value again is metadata repeated by every event
-                    // (a fingerprint, a status), not a value streamed in pieces:
-                    // decided per event, so one repeat (`"5"`, `"5"`) does not
-                    // end the field's joining for good.
-                    o.constant = !o.last.is_empty() && o.last == text;
-                    o.last.clone_from(&text);
-                }
-                let start = c.buf.len();
-                c.buf.push_str(&text);
-                c.fresh = true;
-                (start, c.buf.len(), c.other.as_ref().is_some_and(|o| o.constant))
-            });
-            if let Some(s) = get_str(&mut v, ptr) {
-                *s = text;
-            }
-            if let Some((start, end, constant)) = span {
-                if field.is_some() {
-                    if constant {
-                        self.ending_chans.push(chan);
-                    }
-                    carried.push(chan);
-                }
-                p.pieces.push(Piece { chan, ptr: ptr.to_vec(), start, end, done: None });
+        let entries = walked.streamed.iter_mut().map(|s| (&s.ptr, None, Some(&mut s.chan), &s.key, &s.loc));
+        let entries = entries.chain(others().map(|o| (&o.ptr, Some(o), None, &o.key, &o.loc)));
+        for (k, (ptr, field, cached, key, loc)) in entries.enumerate() {
+            // Taken out for the walk (then put back after joining), or read in place.
+            let owned: Option<String> = match texts.as_mut() {
+                Some(t) => match t.get_mut(k).and_then(Option::take) {
+                    Some(t) => Some(t),
+                    None => continue,
+                },
+                None => None,
+            };
+            let text: &str = match &owned {
+                Some(t) => t,
+                None => match get_str(&mut v, ptr) {
+                    Some(t) => t,
+                    None => continue,
+                },
+            };
+            let chan = match cached {
+                Some(c) => *c.get_or_insert_with(|| self.chan(key, loc)),
+                None => self.chan(key, loc),
+            };
+            self.join(p, text, ptr, chan, field, &mut carried);
+            if let (Some(t), Some(s)) = (owned, get_str(&mut v, ptr)) {
+                *s = t;
             }
         }
         // A field missing from this event ends its run: what it held is decided.
@@ -658,6 +691,46 @@ impl StreamRedactor {
         self.walked = Some(walked);
         p.json = Some(v);
         known
+    }
+
+    /// One streamed string of an event joins its channel (`field`: the
+    /// string field it is, when it is one).
+    fn join(
+        &mut self,
+        p: &mut Pending,
+        text: &str,
+        ptr: &Ptr,
+        chan: usize,
+        field: Option<&Field>,
+        carried: &mut Vec<usize>,
+    ) {
+        let Some(c) = self.chans.get_mut(chan) else { return };
+        if let Some(f) = field {
+            let o = c.other.get_or_insert_with(|| Other {
+                member: f.member.clone(),
+                icd: f.icd,
+                last: String::new(),
+                constant: false,
+            });
+            // The same value again is metadata repeated by every event
+            // (a fingerprint, a status), not a value streamed in pieces:
+            // decided per event, so one repeat (`"5"`, `"5"`) does not
+            // end the field's joining for good.
+            o.constant = !o.last.is_empty() && o.last == text;
+            o.last.clear();
+            o.last.push_str(text);
+        }
+        let start = c.buf.len();
+        c.buf.push_str(text);
+        c.fresh = true;
+        let (end, constant) = (c.buf.len(), c.other.as_ref().is_some_and(|o| o.constant));
+        if field.is_some() {
+            if constant {
+                self.ending_chans.push(chan);
+            }
+            carried.push(chan);
+        }
+        p.pieces.push(Piece { chan, ptr: ptr.clone(), start, end, done: None });
     }
 
     fn chan(&mut self, key: &str, loc: &str) -> usize {
@@ -1046,7 +1119,7 @@ fn meta(k: &str) -> bool {
 /// A string field outside the text channels and deltas.
 #[derive(Clone)]
 struct Field {
-    ptr: Vec<Seg>,
+    ptr: Ptr,
     key: String,
     loc: String,
     member: String,
@@ -1116,7 +1189,7 @@ impl FieldWalk<'_> {
                 });
                 if !same {
                     let path = Self::path(stack);
-                    let ptr = stack
+                    let ptr: Vec<Seg> = stack
                         .iter()
                         .map(|st| match *st {
                             FieldStep::Key(k) => Seg::Key(std::borrow::Cow::Owned(k.to_string())),
@@ -1124,7 +1197,7 @@ impl FieldWalk<'_> {
                         })
                         .collect();
                     out.push(Field {
-                        ptr,
+                        ptr: ptr.into(),
                         key: format!("field:{path}"),
                         loc: path,
                         member: ctx.0.to_string(),

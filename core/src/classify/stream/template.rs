@@ -7,7 +7,7 @@
 //! previous value is reused instead of building a new `serde_json::Value`
 //! (an `IndexMap` per object, a `String` per member name and value).
 
-use super::{get_str, Seg};
+use super::{get_str, Ptr, Seg};
 use serde_json::Value;
 
 /// The last event read: its data, the byte span of its text piece's string
@@ -15,8 +15,11 @@ use serde_json::Value;
 pub(super) struct Template {
     data: String,
     lit: (usize, usize),
-    ptr: Vec<Seg>,
+    ptr: Ptr,
     value: Value,
+    /// Whether the event is the usage-only chunk and whether it has
+    /// `"usage": null` (for `emit`): the same for every event read from it.
+    pub(super) flags: (bool, bool),
 }
 
 impl Template {
@@ -24,7 +27,13 @@ impl Template {
     /// string at `ptr`; `None` when that string's literal is not found (a
     /// member name on the way escaped or repeated, a value not reached).
     /// The value comes back when it is not.
-    pub(super) fn new(data: &str, ptr: Vec<Seg>, mut value: Value, reuse: Option<Template>) -> Result<Template, Value> {
+    pub(super) fn new(
+        data: &str,
+        ptr: Ptr,
+        mut value: Value,
+        flags: (bool, bool),
+        reuse: Option<Template>,
+    ) -> Result<Template, Value> {
         let Some(lit) = literal_span(data.as_bytes(), &ptr) else { return Err(value) };
         // The span is checked against the value: its literal decodes to the
         // string the value holds there.
@@ -35,7 +44,7 @@ impl Template {
         let mut own = reuse.map(|t| t.data).unwrap_or_default();
         own.clear();
         own.push_str(data);
-        Ok(Template { data: own, lit, ptr, value })
+        Ok(Template { data: own, lit, ptr, value, flags })
     }
 
     /// The parse of `data` when it is this template's event with another
@@ -199,17 +208,17 @@ mod tests {
     use super::*;
     use std::borrow::Cow;
 
-    fn ptr() -> Vec<Seg> {
-        vec![
+    fn ptr() -> Ptr {
+        Ptr::from([
             Seg::Key(Cow::Borrowed("choices")),
             Seg::Idx(0),
             Seg::Key(Cow::Borrowed("delta")),
             Seg::Key(Cow::Borrowed("content")),
-        ]
+        ])
     }
 
     fn template(data: &str) -> Option<Template> {
-        Template::new(data, ptr(), serde_json::from_str(data).unwrap(), None).ok()
+        Template::new(data, ptr(), serde_json::from_str(data).unwrap(), (false, false), None).ok()
     }
 
     const A: &str = r#"{"id":"c-1","choices":[{"index":0,"delta":{"content":"Hello"},"finish_reason":null}]}"#;
