@@ -100,6 +100,26 @@ impl SseParser {
 }
 
 fn parse_frame(raw: Vec<u8>) -> SseFrame {
+    // Most frames of a stream are one `data:` line: read without the line walk.
+    if let Some(data) = single_data_line(&raw) {
+        let data = data.to_owned();
+        return SseFrame { raw, event: None, data, has_data: true, oversize: false };
+    }
+    parse_lines(raw)
+}
+
+/// The value of a frame that is one `data:` line ended by a blank line
+/// (`data: …\n\n`, valid UTF-8); `None` for any other frame.
+fn single_data_line(raw: &[u8]) -> Option<&str> {
+    let value = raw.strip_suffix(b"\n\n")?.strip_prefix(b"data:")?;
+    if memchr::memchr2(b'\n', b'\r', value).is_some() {
+        return None;
+    }
+    std::str::from_utf8(value.strip_prefix(b" ").unwrap_or(value)).ok()
+}
+
+/// [`parse_frame`], line by line.
+fn parse_lines(raw: Vec<u8>) -> SseFrame {
     let mut frame = SseFrame::default();
     // Valid UTF-8 (every well-formed stream) is read as it is; the lossy
     // copy only for a frame that is not. (`String::from_utf8_lossy` also
@@ -200,6 +220,30 @@ mod tests {
         assert_eq!(whole[3].data, "[DONE]");
         for split in 0..=STREAM.len() {
             assert_eq!(frames_with_split(STREAM, split), whole, "split at {split}");
+        }
+    }
+
+    #[test]
+    fn a_single_data_line_reads_as_the_line_walk_does() {
+        // (frame, whether it takes the one-line path)
+        for (raw, one_line) in [
+            (&b"data: x\n\n"[..], true),
+            (b"data:x\n\n", true),
+            (b"data:  x \n\n", true),
+            (b"data: \n\n", true),
+            (b"data:\n\n", true),
+            (b"data: {\"a\":\"\xc3\xa9\"}\n\n", true),
+            (b"data: a\rb\n\n", false),
+            (b"data: a\nb\n\n", false),
+            (b"data: \xff\n\n", false),
+            (b"data: x\r\n\r\n", false),
+            (b"data: x\n", false),
+            (b"event: e\ndata: x\n\n", false),
+            (b"datum: x\n\n", false),
+            (b": data: x\n\n", false),
+        ] {
+            assert_eq!(single_data_line(raw).is_some(), one_line, "{raw:?}");
+            assert_eq!(parse_frame(raw.to_vec()), parse_lines(raw.to_vec()), "{raw:?}");
         }
     }
 

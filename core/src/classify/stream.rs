@@ -194,6 +194,8 @@ pub struct StreamRedactor {
     scan: String,
     /// What `ingest_json` found in the last event.
     walked: Option<Walked>,
+    /// The SSE parser's list of frames, empty between calls.
+    frames: Vec<SseFrame>,
 }
 
 /// What `ingest_json`'s walks found in an event: its streamed strings (the
@@ -258,6 +260,7 @@ impl StreamRedactor {
             template: None,
             scan: String::new(),
             walked: None,
+            frames: Vec::new(),
         }
     }
 
@@ -295,11 +298,13 @@ impl StreamRedactor {
         }
         match &mut self.input {
             Input::Sse(p) => {
-                let mut frames = Vec::new();
+                // The frames' list is kept for the next chunk.
+                let mut frames = std::mem::take(&mut self.frames);
                 p.push(chunk, &mut frames);
-                for f in frames {
+                for f in frames.drain(..) {
                     self.ingest(cl, f, observe);
                 }
+                self.frames = frames;
             }
             Input::Aws(p) => {
                 if p.error.is_some() {
