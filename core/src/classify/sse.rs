@@ -47,7 +47,8 @@ impl SseParser {
     /// Feeds one chunk; appends every frame it completes to `out`.
     pub fn push(&mut self, chunk: &[u8], out: &mut Vec<SseFrame>) {
         self.buf.extend_from_slice(chunk);
-        loop {
+        // (An empty rest, say after a chunk that ended with its frame, is not searched.)
+        while self.scan < self.buf.len() {
             let Some(rel) = self.buf.get(self.scan..).and_then(|rest| memchr::memchr2(b'\n', b'\r', rest)) else {
                 self.scan = self.buf.len();
                 break;

@@ -682,8 +682,10 @@ impl StreamRedactor {
                 None => self.chan(key, loc),
             };
             self.join(p, text, ptr, chan, field, &mut carried);
-            if let (Some(t), Some(s)) = (owned, get_str(&mut v, ptr)) {
-                *s = t;
+            if let Some(t) = owned {
+                if let Some(s) = get_str(&mut v, ptr) {
+                    *s = t;
+                }
             }
         }
         // A field missing from this event ends its run: what it held is decided.
@@ -1015,6 +1017,8 @@ fn emit(mut p: Pending, out: &mut Vec<u8>, injected_usage: bool) {
     if !changed {
         match null_usage.then(|| crate::ai::stream_usage::strip_null_usage(&p.frame.raw)).flatten() {
             Some(b) => out.extend_from_slice(&b),
+            // The first frame out is the output itself, not a copy.
+            None if out.is_empty() => *out = p.frame.raw,
             None => out.extend_from_slice(&p.frame.raw),
         }
         return;
