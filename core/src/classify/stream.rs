@@ -219,6 +219,10 @@ struct Streamed {
     key: String,
     loc: String,
     chan: Option<usize>,
+    /// Where the string is by [`positions`], once read in place from an
+    /// event the walks did not change (the events that reuse them have the
+    /// same structure).
+    pos: Option<Vec<usize>>,
 }
 
 /// Clean events remembered, and the largest remembered.
@@ -596,6 +600,7 @@ impl StreamRedactor {
                         key,
                         loc,
                         chan: None,
+                        pos: None,
                     })
                     .collect();
                 // Every other string field (not metadata, not under a field
@@ -659,9 +664,10 @@ impl StreamRedactor {
             }
         }
         let mut carried = Vec::new();
-        let entries = walked.streamed.iter_mut().map(|s| (&s.ptr, None, Some(&mut s.chan), &s.key, &s.loc));
-        let entries = entries.chain(others().map(|o| (&o.ptr, Some(o), None, &o.key, &o.loc)));
-        for (k, (ptr, field, cached, key, loc)) in entries.enumerate() {
+        let entries =
+            walked.streamed.iter_mut().map(|s| (&s.ptr, None, Some(&mut s.chan), Some(&mut s.pos), &s.key, &s.loc));
+        let entries = entries.chain(others().map(|o| (&o.ptr, Some(o), None, None, &o.key, &o.loc)));
+        for (k, (ptr, field, cached, pos, key, loc)) in entries.enumerate() {
             // Taken out for the walk (then put back after joining), or read in place.
             let owned: Option<String> = match texts.as_mut() {
                 Some(t) => match t.get_mut(k).and_then(Option::take) {
@@ -670,9 +676,18 @@ impl StreamRedactor {
                 },
                 None => None,
             };
-            let text: &str = match &owned {
-                Some(t) => t,
-                None => match get_str(&mut v, ptr) {
+            let text: &str = match (&owned, pos) {
+                (Some(t), _) => t,
+                (None, Some(pos)) => {
+                    if pos.is_none() {
+                        *pos = positions(&v, ptr);
+                    }
+                    match pos.as_deref().and_then(|p| get_str_at(&mut v, p)) {
+                        Some(t) => t,
+                        None => continue,
+                    }
+                }
+                (None, None) => match get_str(&mut v, ptr) {
                     Some(t) => t,
                     None => continue,
                 },
@@ -1088,6 +1103,40 @@ fn get_str<'v>(v: &'v mut Value, ptr: &[Seg]) -> Option<&'v mut String> {
     }
 }
 
+/// Where the string `ptr` names is in `v` by position: each member's place
+/// in its object (in order: a map's names are unique), each element's
+/// index. [`get_str_at`] reads the same string there, and in any value of
+/// the same structure, without comparing member names.
+fn positions(v: &Value, ptr: &[Seg]) -> Option<Vec<usize>> {
+    let mut cur = v;
+    let mut out = Vec::with_capacity(ptr.len());
+    for s in ptr {
+        let (i, next) = match s {
+            Seg::Key(k) => cur.as_object()?.iter().enumerate().find(|(_, (n, _))| *n == k).map(|(i, (_, x))| (i, x))?,
+            Seg::Idx(i) => (*i, cur.as_array()?.get(*i)?),
+        };
+        out.push(i);
+        cur = next;
+    }
+    cur.is_string().then_some(out)
+}
+
+/// The string at [`positions`].
+fn get_str_at<'v>(v: &'v mut Value, pos: &[usize]) -> Option<&'v mut String> {
+    let mut cur = v;
+    for &i in pos {
+        cur = match cur {
+            Value::Object(m) => m.values_mut().nth(i)?,
+            Value::Array(a) => a.get_mut(i)?,
+            _ => return None,
+        };
+    }
+    match cur {
+        Value::String(s) => Some(s),
+        _ => None,
+    }
+}
+
 /// Field channels per stream (strings outside the text channels and deltas).
 const MAX_OTHER: usize = 32;
 
@@ -1364,6 +1413,29 @@ mod under_tests {
 mod repeat_tests {
     use super::*;
     use crate::classify::{Action, Rules};
+
+    /// A string read by position is the one its pointer names, in the
+    /// value the positions came from and in one of the same structure.
+    #[test]
+    fn positions_read_what_the_pointer_names() {
+        let key = |k: &'static str| Seg::Key(std::borrow::Cow::Borrowed(k));
+        let mut v = serde_json::json!({"id": "c", "choices": [{"index": 0, "delta": {"role": "a", "content": "x"}}, {"delta": {"content": "y"}}]});
+        let mut same = serde_json::json!({"id": "d", "choices": [{"index": 0, "delta": {"role": "a", "content": "z"}}, {"delta": {"content": "w"}}]});
+        for ptr in [
+            vec![key("choices"), Seg::Idx(0), key("delta"), key("content")],
+            vec![key("choices"), Seg::Idx(1), key("delta"), key("content")],
+            vec![key("id")],
+        ] {
+            let pos = positions(&v, &ptr).unwrap();
+            assert_eq!(get_str_at(&mut v, &pos).cloned(), get_str(&mut v, &ptr).cloned());
+            assert_eq!(get_str_at(&mut same, &pos).cloned(), get_str(&mut same, &ptr).cloned());
+        }
+        assert_eq!(positions(&v, &[key("choices"), Seg::Idx(0), key("index")]), None);
+        assert_eq!(positions(&v, &[key("choices"), Seg::Idx(2)]), None);
+        assert_eq!(positions(&v, &[key("nope")]), None);
+        assert_eq!(positions(&v, &[key("choices"), key("delta")]), None);
+        assert_eq!(get_str_at(&mut v, &[1, 0, 0]), None);
+    }
 
     /// `Walked` is reused for an event that repeats the last one but for
     /// its known text piece: the walks read member names, whether a value

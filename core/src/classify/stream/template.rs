@@ -7,7 +7,7 @@
 //! previous value is reused instead of building a new `serde_json::Value`
 //! (an `IndexMap` per object, a `String` per member name and value).
 
-use super::{get_str, Ptr, Seg};
+use super::{get_str, get_str_at, positions, Ptr, Seg};
 use serde_json::Value;
 
 /// The last event read: its data, the byte span of its text piece's string
@@ -15,7 +15,9 @@ use serde_json::Value;
 pub(super) struct Template {
     data: String,
     lit: (usize, usize),
-    ptr: Ptr,
+    /// Where that string is by position (see [`positions`]): every event
+    /// read has this value's structure.
+    pos: Vec<usize>,
     value: Value,
     /// Whether the event is the usage-only chunk and whether it has
     /// `"usage": null` (for `emit`): the same for every event read from it.
@@ -41,10 +43,11 @@ impl Template {
         if text.is_none() || get_str(&mut value, &ptr).map(|s| &*s) != text.as_ref() {
             return Err(value);
         }
+        let Some(pos) = positions(&value, &ptr) else { return Err(value) };
         let mut own = reuse.map(|t| t.data).unwrap_or_default();
         own.clear();
         own.push_str(data);
-        Ok(Template { data: own, lit, ptr, value, flags })
+        Ok(Template { data: own, lit, pos, value, flags })
     }
 
     /// The parse of `data` when it is this template's event with another
@@ -68,9 +71,9 @@ impl Template {
         let inner = lit.get(1..lit.len() - 1)?;
         if inner.bytes().any(|b| b == b'\\' || b < 0x20) {
             let text = serde_json::from_str::<String>(lit).ok()?;
-            *get_str(&mut self.value, &self.ptr)? = text;
+            *get_str_at(&mut self.value, &self.pos)? = text;
         } else {
-            let slot = get_str(&mut self.value, &self.ptr)?;
+            let slot = get_str_at(&mut self.value, &self.pos)?;
             slot.clear();
             slot.push_str(inner);
         }
