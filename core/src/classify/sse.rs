@@ -31,12 +31,14 @@ pub struct SseParser {
     scan: usize,
     /// Start of the current line inside `buf`.
     line_start: usize,
+    /// Lines of the current frame ended so far.
+    lines: usize,
     max_frame_bytes: usize,
 }
 
 impl SseParser {
     pub fn new(max_frame_bytes: usize) -> Self {
-        SseParser { buf: Vec::new(), scan: 0, line_start: 0, max_frame_bytes: max_frame_bytes.max(64) }
+        SseParser { buf: Vec::new(), scan: 0, line_start: 0, lines: 0, max_frame_bytes: max_frame_bytes.max(64) }
     }
 
     /// Bytes held back waiting for the end of the current frame.
@@ -71,20 +73,31 @@ impl SseParser {
             let blank = at == self.line_start;
             self.scan = end;
             self.line_start = end;
+            if !blank {
+                self.lines += 1;
+            }
             if blank {
+                // One line ended by `\n`, then a blank `\n`: the frame is
+                // that line with `\n\n` (its line ends are found already).
+                let one_line = self.lines == 1
+                    && byte == b'\n'
+                    && at.checked_sub(1).and_then(|i| self.buf.get(i)) == Some(&b'\n')
+                    && at.checked_sub(2).and_then(|i| self.buf.get(i)) != Some(&b'\r');
+                self.lines = 0;
                 // The usual case, a chunk that ends with its frame: the
                 // buffer itself becomes the frame, without a copy.
                 let raw: Vec<u8> =
                     if end >= self.buf.len() { std::mem::take(&mut self.buf) } else { self.buf.drain(..end).collect() };
                 self.scan = 0;
                 self.line_start = 0;
-                out.push(parse_frame(raw));
+                out.push(parse_frame(raw, one_line));
             }
         }
         if self.buf.len() > self.max_frame_bytes {
             let raw = std::mem::take(&mut self.buf);
             self.scan = 0;
             self.line_start = 0;
+            self.lines = 0;
             out.push(SseFrame { raw, oversize: true, ..SseFrame::default() });
         }
     }
@@ -95,27 +108,27 @@ impl SseParser {
             let raw = std::mem::take(&mut self.buf);
             self.scan = 0;
             self.line_start = 0;
-            out.push(parse_frame(raw));
+            self.lines = 0;
+            out.push(parse_frame(raw, false));
         }
     }
 }
 
-fn parse_frame(raw: Vec<u8>) -> SseFrame {
+/// `one_line`: the frame is one line ended by `\n`, then `\n` (the framer
+/// found its line ends).
+fn parse_frame(raw: Vec<u8>, one_line: bool) -> SseFrame {
     // Most frames of a stream are one `data:` line: read without the line walk.
-    if let Some(data) = single_data_line(&raw) {
+    if let Some(data) = one_line.then(|| single_data_line(&raw)).flatten() {
         let data = data.to_owned();
         return SseFrame { raw, event: None, data, has_data: true, oversize: false };
     }
     parse_lines(raw)
 }
 
-/// The value of a frame that is one `data:` line ended by a blank line
-/// (`data: …\n\n`, valid UTF-8); `None` for any other frame.
+/// The value of a frame that is one line ended by a blank line, when that
+/// line is `data:` and valid UTF-8 (`data: …\n\n`).
 fn single_data_line(raw: &[u8]) -> Option<&str> {
     let value = raw.strip_suffix(b"\n\n")?.strip_prefix(b"data:")?;
-    if memchr::memchr2(b'\n', b'\r', value).is_some() {
-        return None;
-    }
     std::str::from_utf8(value.strip_prefix(b" ").unwrap_or(value)).ok()
 }
 
@@ -226,7 +239,8 @@ mod tests {
 
     #[test]
     fn a_single_data_line_reads_as_the_line_walk_does() {
-        // (frame, whether it takes the one-line path)
+        // (frame, whether it is one `data:` line ended by `\n\n`: read
+        // without the line walk)
         for (raw, one_line) in [
             (&b"data: x\n\n"[..], true),
             (b"data:x\n\n", true),
@@ -237,14 +251,29 @@ mod tests {
             (b"data: a\rb\n\n", false),
             (b"data: a\nb\n\n", false),
             (b"data: \xff\n\n", false),
+            (b"data: x\r\n\n", false),
             (b"data: x\r\n\r\n", false),
+            (b"data: x\n\r\n", false),
             (b"data: x\n", false),
             (b"event: e\ndata: x\n\n", false),
             (b"datum: x\n\n", false),
             (b": data: x\n\n", false),
         ] {
-            assert_eq!(single_data_line(raw).is_some(), one_line, "{raw:?}");
-            assert_eq!(parse_frame(raw.to_vec()), parse_lines(raw.to_vec()), "{raw:?}");
+            if one_line {
+                assert!(single_data_line(raw).is_some(), "{raw:?}");
+            }
+            // At every split point, the frames are the line walk's.
+            for split in 0..=raw.len() {
+                let frames = frames_with_split(raw, split);
+                let mut walked = Vec::new();
+                let mut from = 0;
+                for f in &frames {
+                    walked.push(parse_lines(raw[from..from + f.raw.len()].to_vec()));
+                    from += f.raw.len();
+                }
+                assert_eq!(frames, walked, "{raw:?} split at {split}");
+                assert_eq!(from, raw.len());
+            }
         }
     }
 
