@@ -209,6 +209,9 @@ struct Walked {
     known: Option<Ptr>,
     others: Vec<Field>,
     clean: bool,
+    /// [`ending_channels`] of the event: whether it ends the stream, and
+    /// the channels' locations it ends.
+    ends: (bool, Vec<String>),
 }
 
 /// A streamed string of [`Walked`]: its pointer, channel key and location,
@@ -573,7 +576,6 @@ impl StreamRedactor {
     /// `repeat`: the event is the last one given here but for the string of
     /// that one's known text piece (read from the [`template::Template`]).
     fn ingest_json(&mut self, cl: &Classifier, p: &mut Pending, mut v: Value, repeat: bool) -> Option<Ptr> {
-        p.end_marker = ending_channels(&v, &mut self.ending);
         let mut walked = match self.walked.take().filter(|_| repeat) {
             // What the last event's walks found, found again: they read no
             // text field's string (the `repeats` tests prove it).
@@ -607,9 +609,15 @@ impl StreamRedactor {
                 // rule): joined over the consecutive events that carry it.
                 let mut others = Vec::new();
                 other_strings(cl, &v, known.as_deref(), MAX_OTHER, &mut others);
-                Walked { streamed, known, others, clean: false }
+                let mut ends = Vec::new();
+                let last = ending_channels(&v, &mut ends);
+                Walked { streamed, known, others, clean: false, ends: (last, ends) }
             }
         };
+        // The channels this event ends (read from no text field: the
+        // `repeats` tests), found again for a repeat.
+        p.end_marker = walked.ends.0;
+        self.ending.extend(walked.ends.1.iter().cloned());
         let known = walked.known.clone();
         let was_clean = repeat && walked.clean;
         // Bounded per stream: past MAX_OTHER fields, new ones are scanned
@@ -1447,6 +1455,18 @@ mod repeat_tests {
         for s in fields::SHAPES.iter().chain(fields::EXTRAS) {
             for t in s.text {
                 assert!(!DELTA_CHANNEL.contains(&t.path), "{}", t.path);
+            }
+        }
+    }
+
+    /// Nor is any member `ending_channels` reads: `type`, a finish reason,
+    /// `index`.
+    #[test]
+    fn no_ending_member_is_a_text_field() {
+        for s in fields::SHAPES.iter().chain(fields::EXTRAS) {
+            for t in s.text {
+                let last = t.path.rsplit('/').next().unwrap_or("");
+                assert!(!["type", "finish_reason", "finishReason", "index"].contains(&last), "{}", t.path);
             }
         }
     }
