@@ -60,7 +60,16 @@ impl Template {
         if !same_bytes(new.get(..s)?, old.get(..s)?) {
             return None;
         }
-        let new_end = string_end(new, s)?;
+        // The closing quote, when the literal has no escape and no control
+        // character before it (the usual piece): then it is its own text.
+        let plain = match new.get(s) {
+            Some(b'"') => special(new, s + 1).filter(|&q| new.get(q) == Some(&b'"')),
+            _ => None,
+        };
+        let new_end = match plain {
+            Some(q) => q + 1,
+            None => string_end(new, s)?,
+        };
         if !same_bytes(new.get(new_end..)?, old.get(e..)?) {
             return None;
         }
@@ -69,7 +78,7 @@ impl Template {
         // without escapes is its own text, written into the old string.
         let lit = data.get(s..new_end)?;
         let inner = lit.get(1..lit.len() - 1)?;
-        if inner.bytes().any(|b| b == b'\\' || b < 0x20) {
+        if plain.is_none() && inner.bytes().any(|b| b == b'\\' || b < 0x20) {
             let text = serde_json::from_str::<String>(lit).ok()?;
             *get_str_at(&mut self.value, &self.pos)? = text;
         } else {
@@ -100,6 +109,22 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     let tails = x.remainder() == y.remainder();
     let word = |c: &[u8]| <[u8; 8]>::try_from(c).ok().map(u64::from_ne_bytes);
     tails && x.zip(y).all(|(p, q)| word(p) == word(q))
+}
+
+/// The first byte from `from` on that is `"`, `\\` or a control character,
+/// eight bytes at a time.
+fn special(b: &[u8], from: usize) -> Option<usize> {
+    use crate::swar;
+    let mut i = from;
+    while let Some(x) = swar::load(b, i) {
+        let control = swar::in_range(x & swar::LOW7, 0, 0x1f) & !x;
+        let m = control | swar::equal(x, b'"') | swar::equal(x, b'\\');
+        if m != 0 {
+            return Some(i + swar::first(m));
+        }
+        i += 8;
+    }
+    b.get(i..)?.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20).map(|k| i + k)
 }
 
 /// The end (after the closing quote) of the JSON string literal whose
@@ -270,6 +295,23 @@ mod tests {
             // Unchanged: the first event still reads.
             assert_eq!(t.read(A), Some(serde_json::from_str::<Value>(A).unwrap()));
         }
+    }
+
+    #[test]
+    fn special_finds_the_first_quote_backslash_or_control() {
+        let is = |c: u8| c == b'"' || c == b'\\' || c < 0x20;
+        for c in 0..=255u8 {
+            for at in 0..20 {
+                let mut b = vec![b'a'; 20];
+                b[at] = c;
+                for from in 0..=20 {
+                    let expect = (from..20).find(|&i| is(b[i]));
+                    assert_eq!(special(&b, from), expect, "{c} at {at} from {from}");
+                }
+            }
+        }
+        assert_eq!(special(b"", 0), None);
+        assert_eq!(special(b"ab", 3), None);
     }
 
     #[test]
