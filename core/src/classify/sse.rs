@@ -48,6 +48,18 @@ impl SseParser {
 
     /// Feeds one chunk; appends every frame it completes to `out`.
     pub fn push(&mut self, chunk: &[u8], out: &mut Vec<SseFrame>) {
+        self.cut(chunk, |raw, shape| out.push(frame(raw, shape)));
+    }
+
+    /// [`Self::push`], each frame's bytes as they came, with what the
+    /// framer saw of it: read it with [`frame`] (or, a one-line frame, its
+    /// `data:` value with [`one_line_data`]).
+    pub fn push_raw(&mut self, chunk: &[u8], out: &mut Vec<(Vec<u8>, Shape)>) {
+        self.cut(chunk, |raw, shape| out.push((raw, shape)));
+    }
+
+    /// Feeds one chunk; gives each frame it completes to `out`.
+    fn cut(&mut self, chunk: &[u8], mut out: impl FnMut(Vec<u8>, Shape)) {
         self.buf.extend_from_slice(chunk);
         // (An empty rest, say after a chunk that ended with its frame, is not searched.)
         while self.scan < self.buf.len() {
@@ -90,7 +102,7 @@ impl SseParser {
                     if end >= self.buf.len() { std::mem::take(&mut self.buf) } else { self.buf.drain(..end).collect() };
                 self.scan = 0;
                 self.line_start = 0;
-                out.push(parse_frame(raw, one_line));
+                out(raw, if one_line { Shape::OneLine } else { Shape::Lines });
             }
         }
         if self.buf.len() > self.max_frame_bytes {
@@ -98,7 +110,7 @@ impl SseParser {
             self.scan = 0;
             self.line_start = 0;
             self.lines = 0;
-            out.push(SseFrame { raw, oversize: true, ..SseFrame::default() });
+            out(raw, Shape::Oversize);
         }
     }
 
@@ -139,6 +151,33 @@ fn line_end_swar(b: &[u8]) -> Option<usize> {
     b.get(i..)?.iter().position(|&c| c == b'\n' || c == b'\r').map(|k| i + k)
 }
 
+/// What the framer saw of a frame's bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// One line ended by `\n`, then a blank `\n`.
+    OneLine,
+    /// Any other complete frame.
+    Lines,
+    /// Past the size bound: not read.
+    Oversize,
+}
+
+/// The frame of bytes the framer cut (see [`SseParser::push_raw`]).
+pub fn frame(raw: Vec<u8>, shape: Shape) -> SseFrame {
+    match shape {
+        Shape::Oversize => SseFrame { raw, oversize: true, ..SseFrame::default() },
+        _ => parse_frame(raw, shape == Shape::OneLine),
+    }
+}
+
+/// The value of a [`Shape::OneLine`] frame's `data:` line, as bytes (not
+/// yet checked to be UTF-8); `None` when the line is not `data:`. Its
+/// frame's `data` is this value, when it is UTF-8.
+pub fn one_line_data(raw: &[u8]) -> Option<&[u8]> {
+    let value = raw.strip_suffix(b"\n\n")?.strip_prefix(b"data:")?;
+    Some(value.strip_prefix(b" ").unwrap_or(value))
+}
+
 /// `one_line`: the frame is one line ended by `\n`, then `\n` (the framer
 /// found its line ends).
 fn parse_frame(raw: Vec<u8>, one_line: bool) -> SseFrame {
@@ -153,8 +192,7 @@ fn parse_frame(raw: Vec<u8>, one_line: bool) -> SseFrame {
 /// The value of a frame that is one line ended by a blank line, when that
 /// line is `data:` and valid UTF-8 (`data: …\n\n`).
 fn single_data_line(raw: &[u8]) -> Option<&str> {
-    let value = raw.strip_suffix(b"\n\n")?.strip_prefix(b"data:")?;
-    std::str::from_utf8(value.strip_prefix(b" ").unwrap_or(value)).ok()
+    std::str::from_utf8(one_line_data(raw)?).ok()
 }
 
 /// [`parse_frame`], line by line.

@@ -44,7 +44,7 @@ use super::detect::Hit;
 use super::{json, Actions, Category, Classifier, Finding, Sink, Tally};
 use crate::ai::fields;
 use crate::ai::EventStreamParser;
-use crate::sse::{encode_frame, SseFrame, SseParser};
+use crate::sse::{encode_frame, Shape, SseFrame, SseParser};
 use serde_json::Value;
 use std::collections::VecDeque;
 
@@ -195,7 +195,7 @@ pub struct StreamRedactor {
     /// What `ingest_json` found in the last event.
     walked: Option<Walked>,
     /// The SSE parser's list of frames, empty between calls.
-    frames: Vec<SseFrame>,
+    frames: Vec<(Vec<u8>, Shape)>,
 }
 
 /// What `ingest_json`'s walks found in an event: its streamed strings (the
@@ -307,9 +307,25 @@ impl StreamRedactor {
             Input::Sse(p) => {
                 // The frames' list is kept for the next chunk.
                 let mut frames = std::mem::take(&mut self.frames);
-                p.push(chunk, &mut frames);
-                for f in frames.drain(..) {
-                    self.ingest(cl, f, observe);
+                p.push_raw(chunk, &mut frames);
+                for (raw, shape) in frames.drain(..) {
+                    // A one-line event that the template reads is not
+                    // checked to be UTF-8 outside its text piece (see
+                    // `Template::read_bytes`); any other is read as a frame.
+                    let read = match shape {
+                        Shape::OneLine => self
+                            .template
+                            .as_mut()
+                            .and_then(|t| crate::sse::one_line_data(&raw).and_then(|d| t.read_bytes(d))),
+                        _ => None,
+                    };
+                    match read {
+                        Some((data, v)) => {
+                            let frame = SseFrame { raw, event: None, data, has_data: true, oversize: false };
+                            self.ingest_read(cl, frame, Some(v), observe);
+                        }
+                        None => self.ingest_read(cl, crate::sse::frame(raw, shape), None, observe),
+                    }
                 }
                 self.frames = frames;
             }
@@ -396,15 +412,23 @@ impl StreamRedactor {
     }
 
     fn ingest(&mut self, cl: &Classifier, frame: SseFrame, observe: &mut Observer<'_>) {
+        self.ingest_read(cl, frame, None, observe);
+    }
+
+    /// [`Self::ingest`]; `pre`: the frame's data already read from the
+    /// template (its bytes, by `Template::read_bytes`).
+    fn ingest_read(&mut self, cl: &Classifier, frame: SseFrame, pre: Option<Value>, observe: &mut Observer<'_>) {
         self.pending_bytes += frame.raw.len();
         let mut p = Pending::new(frame, Wire::Sse);
         // `read`: the event was read from the template, which is now this
         // event's (its value lent out).
-        let mut read = false;
+        let mut read = pre.is_some();
         // (Trimmed once: the data is read as JSON untrimmed.)
         let trimmed = p.frame.data.trim();
         let (empty, done) = (trimmed.is_empty(), trimmed == "[DONE]");
-        let parsed = if p.frame.oversize || !p.frame.has_data || empty || done {
+        let parsed = if pre.is_some() {
+            pre
+        } else if p.frame.oversize || !p.frame.has_data || empty || done {
             None
         } else {
             match self.template.as_mut().and_then(|t| t.read(&p.frame.data)) {

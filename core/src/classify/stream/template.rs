@@ -55,8 +55,38 @@ impl Template {
     /// its value lent out until [`Self::restore`]; `None` (the template
     /// unchanged) when it is not.
     pub(super) fn read(&mut self, data: &str) -> Option<Value> {
+        let (new_end, plain) = self.compare(data.as_bytes())?;
+        let lit = data.get(self.lit.0..new_end)?;
+        let v = self.take(lit, plain)?;
+        self.data.clear();
+        self.data.push_str(data);
+        Some(v)
+    }
+
+    /// [`Self::read`] of an event's data as bytes not yet checked to be
+    /// UTF-8, with its data: the bytes before and after the text piece's
+    /// literal are the last event's, which were text, so only the literal
+    /// is checked, and the data is put together from the three.
+    pub(super) fn read_bytes(&mut self, new: &[u8]) -> Option<(String, Value)> {
+        let (new_end, plain) = self.compare(new)?;
         let (s, e) = self.lit;
-        let (old, new) = (self.data.as_bytes(), data.as_bytes());
+        let lit = std::str::from_utf8(new.get(s..new_end)?).ok()?;
+        let mut data = String::with_capacity(new.len());
+        data.push_str(self.data.get(..s)?);
+        data.push_str(lit);
+        data.push_str(self.data.get(e..)?);
+        let v = self.take(lit, plain)?;
+        self.data.clear();
+        self.data.push_str(&data);
+        Some((data, v))
+    }
+
+    /// Whether `new` is the last event's bytes but inside the text piece's
+    /// literal: then where that literal ends in `new`, and whether it is
+    /// plain (no escape, no control character: its own text).
+    fn compare(&self, new: &[u8]) -> Option<(usize, bool)> {
+        let (s, e) = self.lit;
+        let old = self.data.as_bytes();
         if !same_bytes(new.get(..s)?, old.get(..s)?) {
             return None;
         }
@@ -73,12 +103,17 @@ impl Template {
         if !same_bytes(new.get(new_end..)?, old.get(e..)?) {
             return None;
         }
+        Some((new_end, plain.is_some()))
+    }
+
+    /// Writes the new literal `lit` (at the template's literal start) into
+    /// the value and lends the value out.
+    fn take(&mut self, lit: &str, plain: bool) -> Option<Value> {
         // The literal as JSON: escapes decoded, control characters refused
         // (then the event is not JSON, as the full parse would find). One
         // without escapes is its own text, written into the old string.
-        let lit = data.get(s..new_end)?;
         let inner = lit.get(1..lit.len() - 1)?;
-        if plain.is_none() && inner.bytes().any(|b| b == b'\\' || b < 0x20) {
+        if !plain && inner.bytes().any(|b| b == b'\\' || b < 0x20) {
             let text = serde_json::from_str::<String>(lit).ok()?;
             *get_str_at(&mut self.value, &self.pos)? = text;
         } else {
@@ -86,9 +121,7 @@ impl Template {
             slot.clear();
             slot.push_str(inner);
         }
-        self.data.clear();
-        self.data.push_str(data);
-        self.lit = (s, new_end);
+        self.lit = (self.lit.0, self.lit.0 + lit.len());
         Some(std::mem::take(&mut self.value))
     }
 
@@ -276,6 +309,27 @@ mod tests {
             assert_eq!(v, serde_json::from_str::<Value>(next).unwrap());
             t.restore(v);
         }
+    }
+
+    #[test]
+    fn an_event_read_as_bytes_reads_as_its_parse_with_its_data() {
+        let mut t = template(A).unwrap();
+        for next in [
+            r#"{"id":"c-1","choices":[{"index":0,"delta":{"content":" wo\"rld \u00e9\n"},"finish_reason":null}]}"#,
+            r#"{"id":"c-1","choices":[{"index":0,"delta":{"content":""},"finish_reason":null}]}"#,
+            r#"{"id":"c-1","choices":[{"index":0,"delta":{"content":"naïve – ok"},"finish_reason":null}]}"#,
+            r#"{"id":"c-1","choices":[{"index":0,"delta":{"content":"ü \\"},"finish_reason":null}]}"#,
+        ] {
+            let (data, v) = t.read_bytes(next.as_bytes()).unwrap();
+            assert_eq!(data, next);
+            assert_eq!(v, serde_json::from_str::<Value>(next).unwrap());
+            t.restore(v);
+        }
+        // Not UTF-8 in the literal: not read, the template unchanged.
+        let mut bad = br#"{"id":"c-1","choices":[{"index":0,"delta":{"content":"a"#.to_vec();
+        bad.extend_from_slice(b"\xff\"},\"finish_reason\":null}]}");
+        assert_eq!(t.read_bytes(&bad), None);
+        assert_eq!(t.read(A), Some(serde_json::from_str::<Value>(A).unwrap()));
     }
 
     #[test]
