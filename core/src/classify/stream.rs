@@ -117,6 +117,12 @@ struct Pending {
     /// (unchanged, it is the parse of `frame.data`): whether it was the
     /// usage-only chunk and whether it had `"usage": null`, for `emit`.
     lent: Option<(bool, bool)>,
+    /// For lent data that is serde_json's own writing of its parse but for
+    /// the known text piece's literal: that literal's span and the piece's
+    /// pointer. A frame whose only changed piece is that one is written
+    /// with the new literal in that span, which is what parsing it again
+    /// and writing the parse would give.
+    splice: Option<(usize, usize, Ptr)>,
 }
 
 impl Pending {
@@ -130,6 +136,7 @@ impl Pending {
             pieces: Vec::new(),
             end_marker: false,
             lent: None,
+            splice: None,
         }
     }
 }
@@ -494,12 +501,13 @@ impl StreamRedactor {
                     crate::ai::stream_usage::is_usage_only(&v),
                     fields::member(&v, "usage").is_some_and(Value::is_null),
                 );
-                template::Template::new(&p.frame.data, ptr, v, flags, reuse)
+                template::Template::new(&p.frame.data, ptr.clone(), v, flags, reuse)
             }
         };
         match t {
             Ok(t) => {
                 p.lent = Some(t.flags);
+                p.splice = t.canonical.then(|| (t.lit().0, t.lit().1, ptr));
                 self.template = Some(t);
             }
             Err(v) => {
@@ -1041,6 +1049,10 @@ fn emit(mut p: Pending, out: &mut Vec<u8>, injected_usage: bool) {
         return;
     }
     if p.lent.is_some() && p.pieces.iter().any(|pc| matches!(pc.done, Some(Some(_)))) {
+        if let Some(data) = spliced(&p, injected_usage) {
+            out.extend_from_slice(&encode_frame(p.frame.event.as_deref(), &data));
+            return;
+        }
         // A piece changed: the data lent to the template is parsed again.
         p.json = serde_json::from_str::<Value>(&p.frame.data).ok();
     }
@@ -1101,6 +1113,29 @@ fn emit(mut p: Pending, out: &mut Vec<u8>, injected_usage: bool) {
             out.extend_from_slice(&crate::ai::encode_eventstream_raw(&header_bytes, &payload));
         }
     }
+}
+
+/// The data of a lent frame whose only changed piece is the one
+/// [`Pending::splice`] names, with that piece's new string written where its
+/// literal was; `None` when anything else changes (another piece, a
+/// `"usage": null` to take out).
+fn spliced(p: &Pending, injected_usage: bool) -> Option<String> {
+    let (s, e, known) = p.splice.as_ref()?;
+    if injected_usage && p.lent.is_some_and(|(_, null)| null) {
+        return None;
+    }
+    let mut new = None;
+    for pc in p.pieces.iter() {
+        if let Some(Some(text)) = &pc.done {
+            if !std::rc::Rc::ptr_eq(&pc.ptr, known) || new.is_some() {
+                return None;
+            }
+            new = Some(text);
+        }
+    }
+    let lit = serde_json::to_string(new?).ok()?;
+    let data = &p.frame.data;
+    Some([data.get(..*s)?, &lit, data.get(*e..)?].concat())
 }
 
 /// `loc` is `prefix` or below it (`$.choices[1]` covers `$.choices[1].delta`,
@@ -1499,6 +1534,43 @@ mod repeat_tests {
         let v = serde_json::json!({"id": "c", "model": model, "note": note,
             "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": null}]});
         format!("data: {v}\n\n")
+    }
+
+    /// A changed piece of a lent frame is written into the frame's data
+    /// where its literal was when the data is serde_json's own writing (the
+    /// compact stream below), else the data is parsed again and written:
+    /// the two give the same frames.
+    #[test]
+    fn a_spliced_piece_writes_what_parsing_again_writes() {
+        let c = Classifier::new(&Rules { pseudonym_key: b"k".to_vec(), ..Rules::default() });
+        let actions = Actions {
+            pii: Action::Redact,
+            phi: Action::Redact,
+            pci: Action::Redact,
+            secret: Action::Redact,
+            custom: Action::Redact,
+        };
+        let pieces = ["Hello ", "mail jane.roe@example.com ", "or \"q\" ", "é ", "call jane.roe@example.com.", " done"];
+        let run = |spaced: bool| {
+            let mut r = StreamRedactor::new(actions);
+            let mut out = Vec::new();
+            for p in pieces {
+                let v = serde_json::json!({"id": "c", "choices": [{"index": 0, "delta": {"content": p}, "finish_reason": null}]});
+                let data =
+                    if spaced { serde_json::to_string_pretty(&v).unwrap().replace('\n', "") } else { v.to_string() };
+                out.extend(r.push(&c, format!("data: {data}\n\n").as_bytes()));
+            }
+            out.extend(r.push(&c, b"data: [DONE]\n\n"));
+            out.extend(r.finish(&c));
+            String::from_utf8(out).unwrap()
+        };
+        let (compact, spaced) = (run(false), run(true));
+        let changed =
+            |s: &str| s.split("\n\n").filter(|f| f.contains("REDACTED")).map(str::to_string).collect::<Vec<_>>();
+        assert!(!compact.contains("jane.roe"), "{compact}");
+        let (compact_changed, spaced_changed) = (changed(&compact), changed(&spaced));
+        assert_eq!(compact_changed.len(), 2, "{compact}");
+        assert_eq!(compact_changed, spaced_changed, "{compact}\n---\n{spaced}");
     }
 
     /// Repeated events that are not clean are walked again (each finding

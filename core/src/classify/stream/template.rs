@@ -22,6 +22,9 @@ pub(super) struct Template {
     /// Whether the event is the usage-only chunk and whether it has
     /// `"usage": null` (for `emit`): the same for every event read from it.
     pub(super) flags: (bool, bool),
+    /// The data is serde_json's writing of its value, so every event read
+    /// from it is, but for its text piece's literal.
+    pub(super) canonical: bool,
 }
 
 impl Template {
@@ -44,10 +47,11 @@ impl Template {
             return Err(value);
         }
         let Some(pos) = positions(&value, &ptr) else { return Err(value) };
+        let canonical = serde_json::to_string(&value).is_ok_and(|w| w == data);
         let mut own = reuse.map(|t| t.data).unwrap_or_default();
         own.clear();
         own.push_str(data);
-        Ok(Template { data: own, lit, pos, value, flags })
+        Ok(Template { data: own, lit, pos, value, flags, canonical })
     }
 
     /// The parse of `data` when it is this template's event with another
@@ -123,6 +127,11 @@ impl Template {
         }
         self.lit = (self.lit.0, self.lit.0 + lit.len());
         Some(std::mem::take(&mut self.value))
+    }
+
+    /// The span of the text piece's literal in the last event's data.
+    pub(super) fn lit(&self) -> (usize, usize) {
+        self.lit
     }
 
     /// Gives the template its value back (the event was read and not
