@@ -493,6 +493,9 @@ impl StreamRedactor {
         let t = match self.template.take() {
             // A read event has its template's flags: they read no string.
             Some(mut t) if read => {
+                if t.canonical.is_none() {
+                    t.canonical = Some(serde_json::to_string(&v).is_ok_and(|w| w == p.frame.data));
+                }
                 t.restore(v);
                 Ok(t)
             }
@@ -507,7 +510,7 @@ impl StreamRedactor {
         match t {
             Ok(t) => {
                 p.lent = Some(t.flags);
-                p.splice = t.canonical.then(|| (t.lit().0, t.lit().1, ptr));
+                p.splice = (t.canonical == Some(true)).then(|| (t.lit().0, t.lit().1, ptr));
                 self.template = Some(t);
             }
             Err(v) => {

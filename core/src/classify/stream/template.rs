@@ -22,9 +22,11 @@ pub(super) struct Template {
     /// Whether the event is the usage-only chunk and whether it has
     /// `"usage": null` (for `emit`): the same for every event read from it.
     pub(super) flags: (bool, bool),
-    /// The data is serde_json's writing of its value, so every event read
-    /// from it is, but for its text piece's literal.
-    pub(super) canonical: bool,
+    /// Whether the data is serde_json's writing of its value, so that every
+    /// event read from it is, but for its text piece's literal: found out
+    /// with the first event read (a template no event repeats costs
+    /// nothing).
+    pub(super) canonical: Option<bool>,
 }
 
 impl Template {
@@ -47,11 +49,10 @@ impl Template {
             return Err(value);
         }
         let Some(pos) = positions(&value, &ptr) else { return Err(value) };
-        let canonical = serde_json::to_string(&value).is_ok_and(|w| w == data);
         let mut own = reuse.map(|t| t.data).unwrap_or_default();
         own.clear();
         own.push_str(data);
-        Ok(Template { data: own, lit, pos, value, flags, canonical })
+        Ok(Template { data: own, lit, pos, value, flags, canonical: None })
     }
 
     /// The parse of `data` when it is this template's event with another
