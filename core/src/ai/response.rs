@@ -55,11 +55,45 @@ enum Mode {
 /// What an event's rows took that an event repeating it but for the string
 /// of its text piece takes again: the tool calls they counted, and where
 /// the strings their completion text paths reached are, in order (the same
-/// places in the repeat: its values differ in that one string only).
+/// places in the repeat: its values differ in that one string only), by
+/// position (see [`positions`]).
 #[derive(Debug)]
 struct Taken {
     tools: u64,
-    text: Vec<Vec<fields::Seg>>,
+    text: Vec<Vec<usize>>,
+}
+
+/// Where [`fields::at_ptr`] finds `ptr` in `v`, by position: each member's
+/// place in its object (a map's names are unique), each element's index.
+/// [`at_positions`] finds the same value there, and in any value of the same
+/// structure, without comparing member names.
+fn positions(v: &Value, ptr: &[fields::Seg]) -> Option<Vec<usize>> {
+    let mut cur = v;
+    let mut out = Vec::with_capacity(ptr.len());
+    for s in ptr {
+        let (i, next) = match *s {
+            fields::Seg::Key(k) => {
+                cur.as_object()?.iter().enumerate().find(|(_, (n, _))| n.as_str() == k).map(|(i, (_, x))| (i, x))?
+            }
+            fields::Seg::Idx(i) => (i, cur.as_array()?.get(i)?),
+        };
+        out.push(i);
+        cur = next;
+    }
+    Some(out)
+}
+
+/// The value at [`positions`].
+fn at_positions<'a>(v: &'a Value, pos: &[usize]) -> Option<&'a Value> {
+    let mut cur = v;
+    for &i in pos {
+        cur = match cur {
+            Value::Object(m) => m.values().nth(i)?,
+            Value::Array(a) => a.get(i)?,
+            _ => return None,
+        };
+    }
+    Some(cur)
 }
 
 #[derive(Debug)]
@@ -273,7 +307,8 @@ impl ResponseTracker {
     /// reads what it read in the last event, and taking the same values
     /// again changes nothing (they replace, or are added once).
     pub fn sse_event_repeat(&mut self, f: &SseFrame, parsed: Option<&Value>, repeat: bool, now_ms: u64) {
-        if self.finished || !f.has_data || f.data.trim() == "[DONE]" {
+        // (Data that parsed is not `[DONE]`: no trim then.)
+        if self.finished || !f.has_data || (parsed.is_none() && f.data.trim() == "[DONE]") {
             return;
         }
         let own;
@@ -292,8 +327,8 @@ impl ResponseTracker {
         }
         match (self.last.take(), repeat && parsed.is_some()) {
             (Some(taken), true) => {
-                for ptr in &taken.text {
-                    if let Some(t) = fields::at_ptr(v, ptr).and_then(Value::as_str) {
+                for pos in &taken.text {
+                    if let Some(t) = at_positions(v, pos).and_then(Value::as_str) {
                         self.text(t, now_ms);
                     }
                 }
@@ -423,7 +458,8 @@ impl ResponseTracker {
                 Some(taken) => fields::each_at(v, t.path, &mut Vec::new(), &mut |x, ptr| {
                     if let Some(x) = x.as_str() {
                         self.text(x, now_ms);
-                        taken.text.push(ptr.to_vec());
+                        // (Found there: it has positions.)
+                        taken.text.extend(positions(v, ptr));
                     }
                 }),
                 None => fields::each(v, t.path, &mut |x| {
@@ -475,4 +511,32 @@ fn filtered(results: Option<&Value>) -> bool {
     results
         .and_then(Value::as_object)
         .is_some_and(|m| m.values().any(|r| r.get("filtered").and_then(Value::as_bool) == Some(true)))
+}
+
+#[cfg(test)]
+mod position_tests {
+    use super::*;
+    use fields::Seg::{Idx, Key};
+
+    /// A value found by position is the one its pointer names, in the
+    /// value the positions came from and in one of the same structure.
+    #[test]
+    fn positions_find_what_the_pointer_names() {
+        let v = serde_json::json!({"id": "c", "choices": [{"index": 0, "delta": {"role": "a", "content": "x"}}, {"text": "t"}]});
+        let same = serde_json::json!({"id": "d", "choices": [{"index": 0, "delta": {"role": "a", "content": "z"}}, {"text": "u"}]});
+        for ptr in [
+            &[Key("choices"), Idx(0), Key("delta"), Key("content")][..],
+            &[Key("choices"), Idx(1), Key("text")],
+            &[Key("choices"), Idx(0), Key("index")],
+            &[Key("id")],
+        ] {
+            let pos = positions(&v, ptr).unwrap();
+            assert_eq!(at_positions(&v, &pos), fields::at_ptr(&v, ptr));
+            assert_eq!(at_positions(&same, &pos), fields::at_ptr(&same, ptr));
+        }
+        assert_eq!(positions(&v, &[Key("choices"), Idx(2)]), None);
+        assert_eq!(positions(&v, &[Key("nope")]), None);
+        assert_eq!(positions(&v, &[Key("choices"), Key("delta")]), None);
+        assert_eq!(at_positions(&v, &[0, 0]), None);
+    }
 }

@@ -31,12 +31,14 @@ pub struct SseParser {
     scan: usize,
     /// Start of the current line inside `buf`.
     line_start: usize,
+    /// Lines of the current frame ended so far.
+    lines: usize,
     max_frame_bytes: usize,
 }
 
 impl SseParser {
     pub fn new(max_frame_bytes: usize) -> Self {
-        SseParser { buf: Vec::new(), scan: 0, line_start: 0, max_frame_bytes: max_frame_bytes.max(64) }
+        SseParser { buf: Vec::new(), scan: 0, line_start: 0, lines: 0, max_frame_bytes: max_frame_bytes.max(64) }
     }
 
     /// Bytes held back waiting for the end of the current frame.
@@ -46,9 +48,22 @@ impl SseParser {
 
     /// Feeds one chunk; appends every frame it completes to `out`.
     pub fn push(&mut self, chunk: &[u8], out: &mut Vec<SseFrame>) {
+        self.cut(chunk, |raw, shape| out.push(frame(raw, shape)));
+    }
+
+    /// [`Self::push`], each frame's bytes as they came, with what the
+    /// framer saw of it: read it with [`frame`] (or, a one-line frame, its
+    /// `data:` value with [`one_line_data`]).
+    pub fn push_raw(&mut self, chunk: &[u8], out: &mut Vec<(Vec<u8>, Shape)>) {
+        self.cut(chunk, |raw, shape| out.push((raw, shape)));
+    }
+
+    /// Feeds one chunk; gives each frame it completes to `out`.
+    fn cut(&mut self, chunk: &[u8], mut out: impl FnMut(Vec<u8>, Shape)) {
         self.buf.extend_from_slice(chunk);
-        loop {
-            let Some(rel) = self.buf.get(self.scan..).and_then(|rest| memchr::memchr2(b'\n', b'\r', rest)) else {
+        // (An empty rest, say after a chunk that ended with its frame, is not searched.)
+        while self.scan < self.buf.len() {
+            let Some(rel) = self.buf.get(self.scan..).and_then(line_end) else {
                 self.scan = self.buf.len();
                 break;
             };
@@ -70,21 +85,32 @@ impl SseParser {
             let blank = at == self.line_start;
             self.scan = end;
             self.line_start = end;
+            if !blank {
+                self.lines += 1;
+            }
             if blank {
+                // One line ended by `\n`, then a blank `\n`: the frame is
+                // that line with `\n\n` (its line ends are found already).
+                let one_line = self.lines == 1
+                    && byte == b'\n'
+                    && at.checked_sub(1).and_then(|i| self.buf.get(i)) == Some(&b'\n')
+                    && at.checked_sub(2).and_then(|i| self.buf.get(i)) != Some(&b'\r');
+                self.lines = 0;
                 // The usual case, a chunk that ends with its frame: the
                 // buffer itself becomes the frame, without a copy.
                 let raw: Vec<u8> =
                     if end >= self.buf.len() { std::mem::take(&mut self.buf) } else { self.buf.drain(..end).collect() };
                 self.scan = 0;
                 self.line_start = 0;
-                out.push(parse_frame(raw));
+                out(raw, if one_line { Shape::OneLine } else { Shape::Lines });
             }
         }
         if self.buf.len() > self.max_frame_bytes {
             let raw = std::mem::take(&mut self.buf);
             self.scan = 0;
             self.line_start = 0;
-            out.push(SseFrame { raw, oversize: true, ..SseFrame::default() });
+            self.lines = 0;
+            out(raw, Shape::Oversize);
         }
     }
 
@@ -94,12 +120,83 @@ impl SseParser {
             let raw = std::mem::take(&mut self.buf);
             self.scan = 0;
             self.line_start = 0;
-            out.push(parse_frame(raw));
+            self.lines = 0;
+            out.push(parse_frame(raw, false));
         }
     }
 }
 
-fn parse_frame(raw: Vec<u8>) -> SseFrame {
+/// The first `\n` or `\r` in `b`: on wasm32 eight bytes at a time
+/// ([`line_end_swar`]; `memchr2` tests four at a time there, about 3 wasm
+/// instructions per byte more), elsewhere with `memchr2`'s SIMD.
+fn line_end(b: &[u8]) -> Option<usize> {
+    #[cfg(target_arch = "wasm32")]
+    return line_end_swar(b);
+    #[cfg(not(target_arch = "wasm32"))]
+    return memchr::memchr2(b'\n', b'\r', b);
+}
+
+/// The first `\n` or `\r` in `b`, eight bytes at a time.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+fn line_end_swar(b: &[u8]) -> Option<usize> {
+    use crate::swar;
+    let mut i = 0;
+    while let Some(x) = swar::load(b, i) {
+        let m = swar::equal(x, b'\n') | swar::equal(x, b'\r');
+        if m != 0 {
+            return Some(i + swar::first(m));
+        }
+        i += 8;
+    }
+    b.get(i..)?.iter().position(|&c| c == b'\n' || c == b'\r').map(|k| i + k)
+}
+
+/// What the framer saw of a frame's bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// One line ended by `\n`, then a blank `\n`.
+    OneLine,
+    /// Any other complete frame.
+    Lines,
+    /// Past the size bound: not read.
+    Oversize,
+}
+
+/// The frame of bytes the framer cut (see [`SseParser::push_raw`]).
+pub fn frame(raw: Vec<u8>, shape: Shape) -> SseFrame {
+    match shape {
+        Shape::Oversize => SseFrame { raw, oversize: true, ..SseFrame::default() },
+        _ => parse_frame(raw, shape == Shape::OneLine),
+    }
+}
+
+/// The value of a [`Shape::OneLine`] frame's `data:` line, as bytes (not
+/// yet checked to be UTF-8); `None` when the line is not `data:`. Its
+/// frame's `data` is this value, when it is UTF-8.
+pub fn one_line_data(raw: &[u8]) -> Option<&[u8]> {
+    let value = raw.strip_suffix(b"\n\n")?.strip_prefix(b"data:")?;
+    Some(value.strip_prefix(b" ").unwrap_or(value))
+}
+
+/// `one_line`: the frame is one line ended by `\n`, then `\n` (the framer
+/// found its line ends).
+fn parse_frame(raw: Vec<u8>, one_line: bool) -> SseFrame {
+    // Most frames of a stream are one `data:` line: read without the line walk.
+    if let Some(data) = one_line.then(|| single_data_line(&raw)).flatten() {
+        let data = data.to_owned();
+        return SseFrame { raw, event: None, data, has_data: true, oversize: false };
+    }
+    parse_lines(raw)
+}
+
+/// The value of a frame that is one line ended by a blank line, when that
+/// line is `data:` and valid UTF-8 (`data: …\n\n`).
+fn single_data_line(raw: &[u8]) -> Option<&str> {
+    std::str::from_utf8(one_line_data(raw)?).ok()
+}
+
+/// [`parse_frame`], line by line.
+fn parse_lines(raw: Vec<u8>) -> SseFrame {
     let mut frame = SseFrame::default();
     // Valid UTF-8 (every well-formed stream) is read as it is; the lossy
     // copy only for a frame that is not. (`String::from_utf8_lossy` also
@@ -201,6 +298,67 @@ mod tests {
         for split in 0..=STREAM.len() {
             assert_eq!(frames_with_split(STREAM, split), whole, "split at {split}");
         }
+    }
+
+    #[test]
+    fn a_single_data_line_reads_as_the_line_walk_does() {
+        // (frame, whether it is one `data:` line ended by `\n\n`: read
+        // without the line walk)
+        for (raw, one_line) in [
+            (&b"data: x\n\n"[..], true),
+            (b"data:x\n\n", true),
+            (b"data:  x \n\n", true),
+            (b"data: \n\n", true),
+            (b"data:\n\n", true),
+            (b"data: {\"a\":\"\xc3\xa9\"}\n\n", true),
+            (b"data: a\rb\n\n", false),
+            (b"data: a\nb\n\n", false),
+            (b"data: \xff\n\n", false),
+            (b"data: x\r\n\n", false),
+            (b"data: x\r\n\r\n", false),
+            (b"data: x\n\r\n", false),
+            (b"data: x\n", false),
+            (b"event: e\ndata: x\n\n", false),
+            (b"datum: x\n\n", false),
+            (b": data: x\n\n", false),
+        ] {
+            if one_line {
+                assert!(single_data_line(raw).is_some(), "{raw:?}");
+            }
+            // At every split point, the frames are the line walk's.
+            for split in 0..=raw.len() {
+                let frames = frames_with_split(raw, split);
+                let mut walked = Vec::new();
+                let mut from = 0;
+                for f in &frames {
+                    walked.push(parse_lines(raw[from..from + f.raw.len()].to_vec()));
+                    from += f.raw.len();
+                }
+                assert_eq!(frames, walked, "{raw:?} split at {split}");
+                assert_eq!(from, raw.len());
+            }
+        }
+    }
+
+    #[test]
+    fn line_end_finds_the_first_line_end() {
+        let mut b = [b'a'; 40];
+        assert_eq!(line_end_swar(&b), None);
+        assert_eq!(line_end_swar(&[]), None);
+        for i in 0..b.len() {
+            for (c, d) in [(b'\n', b'\r'), (b'\r', b'\n'), (b'\n', b'\n')] {
+                b[i] = c;
+                if let Some(x) = b.get_mut(i + 3) {
+                    *x = d;
+                }
+                for from in 0..=i {
+                    assert_eq!(line_end_swar(&b[from..]), Some(i - from), "{i} {from}");
+                    assert_eq!(line_end(&b[from..]), Some(i - from), "{i} {from}");
+                }
+                b = [b'a'; 40];
+            }
+        }
+        assert_eq!(line_end_swar("é\u{2028}\u{85}x\r".as_bytes()), Some(8));
     }
 
     #[test]

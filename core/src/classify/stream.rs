@@ -44,7 +44,7 @@ use super::detect::Hit;
 use super::{json, Actions, Category, Classifier, Finding, Sink, Tally};
 use crate::ai::fields;
 use crate::ai::EventStreamParser;
-use crate::sse::{encode_frame, SseFrame, SseParser};
+use crate::sse::{encode_frame, Shape, SseFrame, SseParser};
 use serde_json::Value;
 use std::collections::VecDeque;
 
@@ -67,9 +67,13 @@ enum Seg {
     Idx(usize),
 }
 
+/// Where a string is in an event's value: shared (not copied) by the
+/// walks' findings, the pieces and the template.
+type Ptr = std::rc::Rc<[Seg]>;
+
 struct Piece {
     chan: usize,
-    ptr: Vec<Seg>,
+    ptr: Ptr,
     start: usize,
     end: usize,
     /// Final text once decided.
@@ -113,6 +117,12 @@ struct Pending {
     /// (unchanged, it is the parse of `frame.data`): whether it was the
     /// usage-only chunk and whether it had `"usage": null`, for `emit`.
     lent: Option<(bool, bool)>,
+    /// For lent data that is serde_json's own writing of its parse but for
+    /// the known text piece's literal: that literal's span and the piece's
+    /// pointer. A frame whose only changed piece is that one is written
+    /// with the new literal in that span, which is what parsing it again
+    /// and writing the parse would give.
+    splice: Option<(usize, usize, Ptr)>,
 }
 
 impl Pending {
@@ -126,6 +136,7 @@ impl Pending {
             pieces: Vec::new(),
             end_marker: false,
             lent: None,
+            splice: None,
         }
     }
 }
@@ -194,6 +205,8 @@ pub struct StreamRedactor {
     scan: String,
     /// What `ingest_json` found in the last event.
     walked: Option<Walked>,
+    /// The SSE parser's list of frames, empty between calls.
+    frames: Vec<(Vec<u8>, Shape)>,
     /// Tests: the decision step reads its whole context for values, as it
     /// did before it resumed ([`super::detect::resume_point`]).
     #[cfg(test)]
@@ -207,10 +220,27 @@ pub struct StreamRedactor {
 /// was found clean. None of it reads the known text piece's string, so an
 /// event that repeats this one but for that string has the same.
 struct Walked {
-    streamed: Vec<(Vec<Seg>, String, String)>,
-    known: Option<Vec<Seg>>,
+    streamed: Vec<Streamed>,
+    known: Option<Ptr>,
     others: Vec<Field>,
     clean: bool,
+    /// [`ending_channels`] of the event: whether it ends the stream, and
+    /// the channels' locations it ends.
+    ends: (bool, Vec<String>),
+}
+
+/// A streamed string of [`Walked`]: its pointer, channel key and location,
+/// and its channel once looked up (channels are only ever added, so a key's
+/// channel does not change).
+struct Streamed {
+    ptr: Ptr,
+    key: String,
+    loc: String,
+    chan: Option<usize>,
+    /// Where the string is by [`positions`], once read in place from an
+    /// event the walks did not change (the events that reuse them have the
+    /// same structure).
+    pos: Option<Vec<usize>>,
 }
 
 /// Clean events remembered, and the largest remembered.
@@ -252,6 +282,7 @@ impl StreamRedactor {
             template: None,
             scan: String::new(),
             walked: None,
+            frames: Vec::new(),
             #[cfg(test)]
             whole_context: false,
         }
@@ -301,11 +332,29 @@ impl StreamRedactor {
         }
         match &mut self.input {
             Input::Sse(p) => {
-                let mut frames = Vec::new();
-                p.push(chunk, &mut frames);
-                for f in frames {
-                    self.ingest(cl, f, observe);
+                // The frames' list is kept for the next chunk.
+                let mut frames = std::mem::take(&mut self.frames);
+                p.push_raw(chunk, &mut frames);
+                for (raw, shape) in frames.drain(..) {
+                    // A one-line event that the template reads is not
+                    // checked to be UTF-8 outside its text piece (see
+                    // `Template::read_bytes`); any other is read as a frame.
+                    let read = match shape {
+                        Shape::OneLine => self
+                            .template
+                            .as_mut()
+                            .and_then(|t| crate::sse::one_line_data(&raw).and_then(|d| t.read_bytes(d))),
+                        _ => None,
+                    };
+                    match read {
+                        Some((data, v)) => {
+                            let frame = SseFrame { raw, event: None, data, has_data: true, oversize: false };
+                            self.ingest_read(cl, frame, Some(v), observe);
+                        }
+                        None => self.ingest_read(cl, crate::sse::frame(raw, shape), None, observe),
+                    }
                 }
+                self.frames = frames;
             }
             Input::Aws(p) => {
                 if p.error.is_some() {
@@ -390,21 +439,32 @@ impl StreamRedactor {
     }
 
     fn ingest(&mut self, cl: &Classifier, frame: SseFrame, observe: &mut Observer<'_>) {
+        self.ingest_read(cl, frame, None, observe);
+    }
+
+    /// [`Self::ingest`]; `pre`: the frame's data already read from the
+    /// template (its bytes, by `Template::read_bytes`).
+    fn ingest_read(&mut self, cl: &Classifier, frame: SseFrame, pre: Option<Value>, observe: &mut Observer<'_>) {
         self.pending_bytes += frame.raw.len();
         let mut p = Pending::new(frame, Wire::Sse);
         // `read`: the event was read from the template, which is now this
         // event's (its value lent out).
-        let mut read = false;
-        let parsed = match p.frame.data.trim() {
-            _ if p.frame.oversize || !p.frame.has_data => None,
-            "" | "[DONE]" => None,
-            _ => match self.template.as_mut().and_then(|t| t.read(&p.frame.data)) {
+        let mut read = pre.is_some();
+        // (Trimmed once: the data is read as JSON untrimmed.)
+        let trimmed = p.frame.data.trim();
+        let (empty, done) = (trimmed.is_empty(), trimmed == "[DONE]");
+        let parsed = if pre.is_some() {
+            pre
+        } else if p.frame.oversize || !p.frame.has_data || empty || done {
+            None
+        } else {
+            match self.template.as_mut().and_then(|t| t.read(&p.frame.data)) {
                 Some(v) => {
                     read = true;
                     Some(v)
                 }
                 None => serde_json::from_str::<Value>(&p.frame.data).ok(),
-            },
+            }
         };
         observe(&p.frame, parsed.as_ref(), read);
         if p.frame.oversize || !p.frame.has_data {
@@ -420,12 +480,11 @@ impl StreamRedactor {
             self.pending.push_back(p);
             return;
         }
-        let data = p.frame.data.trim();
-        if data == "[DONE]" {
+        if done {
             self.ending.push(String::new());
             p.end_marker = true;
         }
-        if !p.frame.has_data || data.is_empty() || data == "[DONE]" {
+        if !p.frame.has_data || empty || done {
             self.pending.push_back(p);
             return;
         }
@@ -442,7 +501,7 @@ impl StreamRedactor {
     /// An event's parse that `ingest_json` did not change is its data's
     /// parse: it becomes the template the next event is read from, and
     /// `emit` parses the data again only if a piece of it changes.
-    fn lend(&mut self, p: &mut Pending, known: Option<Vec<Seg>>, read: bool) {
+    fn lend(&mut self, p: &mut Pending, known: Option<Ptr>, read: bool) {
         let Some(ptr) = known.filter(|_| !p.changed) else {
             self.template = None;
             return;
@@ -451,18 +510,27 @@ impl StreamRedactor {
             self.template = None;
             return;
         };
-        let flags =
-            (crate::ai::stream_usage::is_usage_only(&v), fields::member(&v, "usage").is_some_and(Value::is_null));
         let t = match self.template.take() {
+            // A read event has its template's flags: they read no string.
             Some(mut t) if read => {
+                if t.canonical.is_none() {
+                    t.canonical = Some(serde_json::to_string(&v).is_ok_and(|w| w == p.frame.data));
+                }
                 t.restore(v);
                 Ok(t)
             }
-            reuse => template::Template::new(&p.frame.data, ptr, v, reuse),
+            reuse => {
+                let flags = (
+                    crate::ai::stream_usage::is_usage_only(&v),
+                    fields::member(&v, "usage").is_some_and(Value::is_null),
+                );
+                template::Template::new(&p.frame.data, ptr.clone(), v, flags, reuse)
+            }
         };
         match t {
             Ok(t) => {
-                p.lent = Some(flags);
+                p.lent = Some(t.flags);
+                p.splice = (t.canonical == Some(true)).then(|| (t.lit().0, t.lit().1, ptr));
                 self.template = Some(t);
             }
             Err(v) => {
@@ -562,8 +630,7 @@ impl StreamRedactor {
     /// Returns where the event's known text piece is, if it has one.
     /// `repeat`: the event is the last one given here but for the string of
     /// that one's known text piece (read from the [`template::Template`]).
-    fn ingest_json(&mut self, cl: &Classifier, p: &mut Pending, mut v: Value, repeat: bool) -> Option<Vec<Seg>> {
-        p.end_marker = ending_channels(&v, &mut self.ending);
+    fn ingest_json(&mut self, cl: &Classifier, p: &mut Pending, mut v: Value, repeat: bool) -> Option<Ptr> {
         let mut walked = match self.walked.take().filter(|_| repeat) {
             // What the last event's walks found, found again: they read no
             // text field's string (the `repeats` tests prove it).
@@ -572,100 +639,131 @@ impl StreamRedactor {
                 // The text piece of a known shape (the provider field
                 // tables), then every other string under the event's delta:
                 // each is joined with the same field of earlier events.
-                let mut streamed: Vec<(Vec<Seg>, String, String)> = fields::stream_piece(&v)
+                let mut found: Vec<(Vec<Seg>, String, String)> = fields::stream_piece(&v)
                     .map(|p| (p.ptr.into_iter().map(Seg::from).collect(), p.channel, p.location))
                     .into_iter()
                     .collect();
                 // The known text piece is also under a delta: it keeps its own channel.
-                let known = streamed.first().map(|(ptr, _, _)| ptr.clone());
-                delta_strings(&v, known.as_deref(), &mut streamed);
+                let known: Option<Ptr> = found.first().map(|(ptr, _, _)| ptr.as_slice().into());
+                delta_strings(&v, known.as_deref(), &mut found);
+                let streamed = found
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, (ptr, key, loc))| Streamed {
+                        ptr: match (i, &known) {
+                            (0, Some(k)) => k.clone(),
+                            _ => ptr.into(),
+                        },
+                        key,
+                        loc,
+                        chan: None,
+                        pos: None,
+                    })
+                    .collect();
                 // Every other string field (not metadata, not under a field
                 // rule): joined over the consecutive events that carry it.
                 let mut others = Vec::new();
                 other_strings(cl, &v, known.as_deref(), MAX_OTHER, &mut others);
-                Walked { streamed, known, others, clean: false }
+                let mut ends = Vec::new();
+                let last = ending_channels(&v, &mut ends);
+                Walked { streamed, known, others, clean: false, ends: (last, ends) }
             }
         };
+        // The channels this event ends (read from no text field: the
+        // `repeats` tests), found again for a repeat.
+        p.end_marker = walked.ends.0;
+        self.ending.extend(walked.ends.1.iter().cloned());
         let known = walked.known.clone();
         let was_clean = repeat && walked.clean;
         // Bounded per stream: past MAX_OTHER fields, new ones are scanned
-        // within their own event only.
+        // within their own event only. (Bit k: `walked.others[k]` is kept;
+        // there are at most MAX_OTHER of them.)
         let mut fields_now = self.chans.iter().filter(|c| c.other.is_some()).count();
-        let others: Vec<&Field> = walked
-            .others
-            .iter()
-            .filter(|o| {
-                let known_field = self.chans.iter().any(|c| c.key == o.key);
-                let keep = known_field || (fields_now < MAX_OTHER && self.chans.len() < MAX_CHANNELS);
-                fields_now += usize::from(keep && !known_field);
-                keep
-            })
-            .collect();
-        // (pointer, channel key, location, the field when it is one).
-        let streamed: Vec<(&[Seg], &str, &str, Option<&Field>)> = walked
-            .streamed
-            .iter()
-            .map(|(ptr, key, loc)| (ptr.as_slice(), key.as_str(), loc.as_str(), None))
-            .chain(others.iter().map(|&o| (o.ptr.as_slice(), o.key.as_str(), o.loc.as_str(), Some(o))))
-            .collect();
-        let texts: Vec<Option<String>> =
-            streamed.iter().map(|(ptr, _, _, _)| get_str(&mut v, ptr).map(std::mem::take)).collect();
+        let mut kept = 0u64;
+        for (k, o) in walked.others.iter().enumerate() {
+            let known_field = self.chans.iter().any(|c| c.key == o.key);
+            let keep = known_field || (fields_now < MAX_OTHER && self.chans.len() < MAX_CHANNELS);
+            fields_now += usize::from(keep && !known_field);
+            if keep {
+                kept |= 1 << k;
+            }
+        }
+        let others = || walked.others.iter().enumerate().filter(move |(k, _)| kept & (1 << k) != 0).map(|(_, o)| o);
+        // The streamed strings taken out of the event, in order: the
+        // streamed ones, then the kept fields. An event found clean again
+        // (below) leaves them where they are.
+        let mut texts: Option<Vec<Option<String>>> = None;
         // Most events repeat the previous one's other members (`id`,
         // `model`, ...) exactly: an event equal to one that was walked and
         // found clean is clean again (the walk is a function of the value,
         // and the streamed strings are taken out of it). A repeat of a clean
         // event (the known text piece is among the streamed strings) is one.
-        let mut clean = was_clean || self.clean.iter().rev().any(|c| same(c, &v));
+        let mut clean = was_clean;
         if !clean {
-            let before = self.tally.hits();
-            let mut sink = self.sink(cl);
-            let mut path = String::from("$");
-            let w = json::walk(cl, &mut sink, &mut v, &mut path, "", None, false);
-            self.tally = sink.t;
-            p.changed = w.changed;
-            clean = !w.changed && !w.remove && self.tally.blocked.is_none() && self.tally.hits() == before;
-            if clean && p.frame.raw.len() <= CLEAN_FRAME_BYTES {
-                if self.clean.len() >= CLEAN_FRAMES {
-                    self.clean.pop_front();
+            texts = Some(
+                walked
+                    .streamed
+                    .iter()
+                    .map(|s| &s.ptr)
+                    .chain(others().map(|o| &o.ptr))
+                    .map(|ptr| get_str(&mut v, ptr).map(std::mem::take))
+                    .collect(),
+            );
+            clean = self.clean.iter().rev().any(|c| same(c, &v));
+            if !clean {
+                let before = self.tally.hits();
+                let mut sink = self.sink(cl);
+                let mut path = String::from("$");
+                let w = json::walk(cl, &mut sink, &mut v, &mut path, "", None, false);
+                self.tally = sink.t;
+                p.changed = w.changed;
+                clean = !w.changed && !w.remove && self.tally.blocked.is_none() && self.tally.hits() == before;
+                if clean && p.frame.raw.len() <= CLEAN_FRAME_BYTES {
+                    if self.clean.len() >= CLEAN_FRAMES {
+                        self.clean.pop_front();
+                    }
+                    self.clean.push_back(v.clone());
                 }
-                self.clean.push_back(v.clone());
             }
         }
         let mut carried = Vec::new();
-        for ((ptr, key, loc, field), text) in streamed.into_iter().zip(texts) {
-            let Some(text) = text else { continue };
-            let chan = self.chan(key, loc);
-            let span = self.chans.get_mut(chan).map(|c| {
-                if let Some(f) = field {
-                    let o = c.other.get_or_insert_with(|| Other {
-                        member: f.member.clone(),
-                        icd: f.icd,
-                        last: String::new(),
-                        constant: false,
-                    });
-                    // The same value again is metadata repeated by every event
-                    // (a fingerprint, a status), not a value streamed in pieces:
-                    // decided per event, so one repeat (`"5"`, `"5"`) does not
-                    // end the field's joining for good.
-                    o.constant = !o.last.is_empty() && o.last == text;
-                    o.last.clone_from(&text);
-                }
-                let start = c.buf.len();
-                c.buf.push_str(&text);
-                c.fresh = true;
-                (start, c.buf.len(), c.other.as_ref().is_some_and(|o| o.constant))
-            });
-            if let Some(s) = get_str(&mut v, ptr) {
-                *s = text;
-            }
-            if let Some((start, end, constant)) = span {
-                if field.is_some() {
-                    if constant {
-                        self.ending_chans.push(chan);
+        let entries =
+            walked.streamed.iter_mut().map(|s| (&s.ptr, None, Some(&mut s.chan), Some(&mut s.pos), &s.key, &s.loc));
+        let entries = entries.chain(others().map(|o| (&o.ptr, Some(o), None, None, &o.key, &o.loc)));
+        for (k, (ptr, field, cached, pos, key, loc)) in entries.enumerate() {
+            // Taken out for the walk (then put back after joining), or read in place.
+            let owned: Option<String> = match texts.as_mut() {
+                Some(t) => match t.get_mut(k).and_then(Option::take) {
+                    Some(t) => Some(t),
+                    None => continue,
+                },
+                None => None,
+            };
+            let text: &str = match (&owned, pos) {
+                (Some(t), _) => t,
+                (None, Some(pos)) => {
+                    if pos.is_none() {
+                        *pos = positions(&v, ptr);
                     }
-                    carried.push(chan);
+                    match pos.as_deref().and_then(|p| get_str_at(&mut v, p)) {
+                        Some(t) => t,
+                        None => continue,
+                    }
                 }
-                p.pieces.push(Piece { chan, ptr: ptr.to_vec(), start, end, done: None });
+                (None, None) => match get_str(&mut v, ptr) {
+                    Some(t) => t,
+                    None => continue,
+                },
+            };
+            let chan = match cached {
+                Some(c) => *c.get_or_insert_with(|| self.chan(key, loc)),
+                None => self.chan(key, loc),
+            };
+            self.join(p, text, ptr, chan, field, &mut carried);
+            if let Some(t) = owned {
+                if let Some(s) = get_str(&mut v, ptr) {
+                    *s = t;
+                }
             }
         }
         // A field missing from this event ends its run: what it held is decided.
@@ -678,6 +776,46 @@ impl StreamRedactor {
         self.walked = Some(walked);
         p.json = Some(v);
         known
+    }
+
+    /// One streamed string of an event joins its channel (`field`: the
+    /// string field it is, when it is one).
+    fn join(
+        &mut self,
+        p: &mut Pending,
+        text: &str,
+        ptr: &Ptr,
+        chan: usize,
+        field: Option<&Field>,
+        carried: &mut Vec<usize>,
+    ) {
+        let Some(c) = self.chans.get_mut(chan) else { return };
+        if let Some(f) = field {
+            let o = c.other.get_or_insert_with(|| Other {
+                member: f.member.clone(),
+                icd: f.icd,
+                last: String::new(),
+                constant: false,
+            });
+            // The same value again is metadata repeated by every event
+            // (a fingerprint, a status), not a value streamed in pieces:
+            // decided per event, so one repeat (`"5"`, `"5"`) does not
+            // end the field's joining for good.
+            o.constant = !o.last.is_empty() && o.last == text;
+            o.last.clear();
+            o.last.push_str(text);
+        }
+        let start = c.buf.len();
+        c.buf.push_str(text);
+        c.fresh = true;
+        let (end, constant) = (c.buf.len(), c.other.as_ref().is_some_and(|o| o.constant));
+        if field.is_some() {
+            if constant {
+                self.ending_chans.push(chan);
+            }
+            carried.push(chan);
+        }
+        p.pieces.push(Piece { chan, ptr: ptr.clone(), start, end, done: None });
     }
 
     fn chan(&mut self, key: &str, loc: &str) -> usize {
@@ -954,6 +1092,10 @@ fn emit(mut p: Pending, out: &mut Vec<u8>, injected_usage: bool) {
         return;
     }
     if p.lent.is_some() && p.pieces.iter().any(|pc| matches!(pc.done, Some(Some(_)))) {
+        if let Some(data) = spliced(&p, injected_usage) {
+            out.extend_from_slice(&encode_frame(p.frame.event.as_deref(), &data));
+            return;
+        }
         // A piece changed: the data lent to the template is parsed again.
         p.json = serde_json::from_str::<Value>(&p.frame.data).ok();
     }
@@ -977,6 +1119,8 @@ fn emit(mut p: Pending, out: &mut Vec<u8>, injected_usage: bool) {
     if !changed {
         match null_usage.then(|| crate::ai::stream_usage::strip_null_usage(&p.frame.raw)).flatten() {
             Some(b) => out.extend_from_slice(&b),
+            // The first frame out is the output itself, not a copy.
+            None if out.is_empty() => *out = p.frame.raw,
             None => out.extend_from_slice(&p.frame.raw),
         }
         return;
@@ -1014,6 +1158,29 @@ fn emit(mut p: Pending, out: &mut Vec<u8>, injected_usage: bool) {
     }
 }
 
+/// The data of a lent frame whose only changed piece is the one
+/// [`Pending::splice`] names, with that piece's new string written where its
+/// literal was; `None` when anything else changes (another piece, a
+/// `"usage": null` to take out).
+fn spliced(p: &Pending, injected_usage: bool) -> Option<String> {
+    let (s, e, known) = p.splice.as_ref()?;
+    if injected_usage && p.lent.is_some_and(|(_, null)| null) {
+        return None;
+    }
+    let mut new = None;
+    for pc in p.pieces.iter() {
+        if let Some(Some(text)) = &pc.done {
+            if !std::rc::Rc::ptr_eq(&pc.ptr, known) || new.is_some() {
+                return None;
+            }
+            new = Some(text);
+        }
+    }
+    let lit = serde_json::to_string(new?).ok()?;
+    let data = &p.frame.data;
+    Some([data.get(..*s)?, &lit, data.get(*e..)?].concat())
+}
+
 /// `loc` is `prefix` or below it (`$.choices[1]` covers `$.choices[1].delta`,
 /// not `$.choices[10]`); the empty prefix covers every location.
 fn under(loc: &str, prefix: &str) -> bool {
@@ -1038,6 +1205,40 @@ fn get_str<'v>(v: &'v mut Value, ptr: &[Seg]) -> Option<&'v mut String> {
         cur = match s {
             Seg::Key(k) => fields::member_mut(cur, k.as_ref())?,
             Seg::Idx(i) => cur.get_mut(*i)?,
+        };
+    }
+    match cur {
+        Value::String(s) => Some(s),
+        _ => None,
+    }
+}
+
+/// Where the string `ptr` names is in `v` by position: each member's place
+/// in its object (in order: a map's names are unique), each element's
+/// index. [`get_str_at`] reads the same string there, and in any value of
+/// the same structure, without comparing member names.
+fn positions(v: &Value, ptr: &[Seg]) -> Option<Vec<usize>> {
+    let mut cur = v;
+    let mut out = Vec::with_capacity(ptr.len());
+    for s in ptr {
+        let (i, next) = match s {
+            Seg::Key(k) => cur.as_object()?.iter().enumerate().find(|(_, (n, _))| *n == k).map(|(i, (_, x))| (i, x))?,
+            Seg::Idx(i) => (*i, cur.as_array()?.get(*i)?),
+        };
+        out.push(i);
+        cur = next;
+    }
+    cur.is_string().then_some(out)
+}
+
+/// The string at [`positions`].
+fn get_str_at<'v>(v: &'v mut Value, pos: &[usize]) -> Option<&'v mut String> {
+    let mut cur = v;
+    for &i in pos {
+        cur = match cur {
+            Value::Object(m) => m.values_mut().nth(i)?,
+            Value::Array(a) => a.get_mut(i)?,
+            _ => return None,
         };
     }
     match cur {
@@ -1086,7 +1287,7 @@ fn meta(k: &str) -> bool {
 /// A string field outside the text channels and deltas.
 #[derive(Clone)]
 struct Field {
-    ptr: Vec<Seg>,
+    ptr: Ptr,
     key: String,
     loc: String,
     member: String,
@@ -1156,7 +1357,7 @@ impl FieldWalk<'_> {
                 });
                 if !same {
                     let path = Self::path(stack);
-                    let ptr = stack
+                    let ptr: Vec<Seg> = stack
                         .iter()
                         .map(|st| match *st {
                             FieldStep::Key(k) => Seg::Key(std::borrow::Cow::Owned(k.to_string())),
@@ -1164,7 +1365,7 @@ impl FieldWalk<'_> {
                         })
                         .collect();
                     out.push(Field {
-                        ptr,
+                        ptr: ptr.into(),
                         key: format!("field:{path}"),
                         loc: path,
                         member: ctx.0.to_string(),
@@ -1323,6 +1524,29 @@ mod repeat_tests {
     use super::*;
     use crate::classify::{Action, Rules};
 
+    /// A string read by position is the one its pointer names, in the
+    /// value the positions came from and in one of the same structure.
+    #[test]
+    fn positions_read_what_the_pointer_names() {
+        let key = |k: &'static str| Seg::Key(std::borrow::Cow::Borrowed(k));
+        let mut v = serde_json::json!({"id": "c", "choices": [{"index": 0, "delta": {"role": "a", "content": "x"}}, {"delta": {"content": "y"}}]});
+        let mut same = serde_json::json!({"id": "d", "choices": [{"index": 0, "delta": {"role": "a", "content": "z"}}, {"delta": {"content": "w"}}]});
+        for ptr in [
+            vec![key("choices"), Seg::Idx(0), key("delta"), key("content")],
+            vec![key("choices"), Seg::Idx(1), key("delta"), key("content")],
+            vec![key("id")],
+        ] {
+            let pos = positions(&v, &ptr).unwrap();
+            assert_eq!(get_str_at(&mut v, &pos).cloned(), get_str(&mut v, &ptr).cloned());
+            assert_eq!(get_str_at(&mut same, &pos).cloned(), get_str(&mut same, &ptr).cloned());
+        }
+        assert_eq!(positions(&v, &[key("choices"), Seg::Idx(0), key("index")]), None);
+        assert_eq!(positions(&v, &[key("choices"), Seg::Idx(2)]), None);
+        assert_eq!(positions(&v, &[key("nope")]), None);
+        assert_eq!(positions(&v, &[key("choices"), key("delta")]), None);
+        assert_eq!(get_str_at(&mut v, &[1, 0, 0]), None);
+    }
+
     /// `Walked` is reused for an event that repeats the last one but for
     /// its known text piece: the walks read member names, whether a value
     /// is a string, `index` numbers, and as strings only the guards' and
@@ -1337,10 +1561,59 @@ mod repeat_tests {
         }
     }
 
+    /// Nor is any member `ending_channels` reads: `type`, a finish reason,
+    /// `index`.
+    #[test]
+    fn no_ending_member_is_a_text_field() {
+        for s in fields::SHAPES.iter().chain(fields::EXTRAS) {
+            for t in s.text {
+                let last = t.path.rsplit('/').next().unwrap_or("");
+                assert!(!["type", "finish_reason", "finishReason", "index"].contains(&last), "{}", t.path);
+            }
+        }
+    }
+
     fn event(model: &str, note: &str, piece: &str) -> String {
         let v = serde_json::json!({"id": "c", "model": model, "note": note,
             "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": null}]});
         format!("data: {v}\n\n")
+    }
+
+    /// A changed piece of a lent frame is written into the frame's data
+    /// where its literal was when the data is serde_json's own writing (the
+    /// compact stream below), else the data is parsed again and written:
+    /// the two give the same frames.
+    #[test]
+    fn a_spliced_piece_writes_what_parsing_again_writes() {
+        let c = Classifier::new(&Rules { pseudonym_key: b"k".to_vec(), ..Rules::default() });
+        let actions = Actions {
+            pii: Action::Redact,
+            phi: Action::Redact,
+            pci: Action::Redact,
+            secret: Action::Redact,
+            custom: Action::Redact,
+        };
+        let pieces = ["Hello ", "mail jane.roe@example.com ", "or \"q\" ", "é ", "call jane.roe@example.com.", " done"];
+        let run = |spaced: bool| {
+            let mut r = StreamRedactor::new(actions);
+            let mut out = Vec::new();
+            for p in pieces {
+                let v = serde_json::json!({"id": "c", "choices": [{"index": 0, "delta": {"content": p}, "finish_reason": null}]});
+                let data =
+                    if spaced { serde_json::to_string_pretty(&v).unwrap().replace('\n', "") } else { v.to_string() };
+                out.extend(r.push(&c, format!("data: {data}\n\n").as_bytes()));
+            }
+            out.extend(r.push(&c, b"data: [DONE]\n\n"));
+            out.extend(r.finish(&c));
+            String::from_utf8(out).unwrap()
+        };
+        let (compact, spaced) = (run(false), run(true));
+        let changed =
+            |s: &str| s.split("\n\n").filter(|f| f.contains("REDACTED")).map(str::to_string).collect::<Vec<_>>();
+        assert!(!compact.contains("jane.roe"), "{compact}");
+        let (compact_changed, spaced_changed) = (changed(&compact), changed(&spaced));
+        assert_eq!(compact_changed.len(), 2, "{compact}");
+        assert_eq!(compact_changed, spaced_changed, "{compact}\n---\n{spaced}");
     }
 
     /// Repeated events that are not clean are walked again (each finding

@@ -7,7 +7,7 @@
 //! previous value is reused instead of building a new `serde_json::Value`
 //! (an `IndexMap` per object, a `String` per member name and value).
 
-use super::{get_str, Seg};
+use super::{get_str, get_str_at, positions, Ptr, Seg};
 use serde_json::Value;
 
 /// The last event read: its data, the byte span of its text piece's string
@@ -15,8 +15,18 @@ use serde_json::Value;
 pub(super) struct Template {
     data: String,
     lit: (usize, usize),
-    ptr: Vec<Seg>,
+    /// Where that string is by position (see [`positions`]): every event
+    /// read has this value's structure.
+    pos: Vec<usize>,
     value: Value,
+    /// Whether the event is the usage-only chunk and whether it has
+    /// `"usage": null` (for `emit`): the same for every event read from it.
+    pub(super) flags: (bool, bool),
+    /// Whether the data is serde_json's writing of its value, so that every
+    /// event read from it is, but for its text piece's literal: found out
+    /// with the first event read (a template no event repeats costs
+    /// nothing).
+    pub(super) canonical: Option<bool>,
 }
 
 impl Template {
@@ -24,7 +34,13 @@ impl Template {
     /// string at `ptr`; `None` when that string's literal is not found (a
     /// member name on the way escaped or repeated, a value not reached).
     /// The value comes back when it is not.
-    pub(super) fn new(data: &str, ptr: Vec<Seg>, mut value: Value, reuse: Option<Template>) -> Result<Template, Value> {
+    pub(super) fn new(
+        data: &str,
+        ptr: Ptr,
+        mut value: Value,
+        flags: (bool, bool),
+        reuse: Option<Template>,
+    ) -> Result<Template, Value> {
         let Some(lit) = literal_span(data.as_bytes(), &ptr) else { return Err(value) };
         // The span is checked against the value: its literal decodes to the
         // string the value holds there.
@@ -32,10 +48,11 @@ impl Template {
         if text.is_none() || get_str(&mut value, &ptr).map(|s| &*s) != text.as_ref() {
             return Err(value);
         }
+        let Some(pos) = positions(&value, &ptr) else { return Err(value) };
         let mut own = reuse.map(|t| t.data).unwrap_or_default();
         own.clear();
         own.push_str(data);
-        Ok(Template { data: own, lit, ptr, value })
+        Ok(Template { data: own, lit, pos, value, flags, canonical: None })
     }
 
     /// The parse of `data` when it is this template's event with another
@@ -43,32 +60,79 @@ impl Template {
     /// its value lent out until [`Self::restore`]; `None` (the template
     /// unchanged) when it is not.
     pub(super) fn read(&mut self, data: &str) -> Option<Value> {
+        let (new_end, plain) = self.compare(data.as_bytes())?;
+        let lit = data.get(self.lit.0..new_end)?;
+        let v = self.take(lit, plain)?;
+        self.data.clear();
+        self.data.push_str(data);
+        Some(v)
+    }
+
+    /// [`Self::read`] of an event's data as bytes not yet checked to be
+    /// UTF-8, with its data: the bytes before and after the text piece's
+    /// literal are the last event's, which were text, so only the literal
+    /// is checked, and the data is put together from the three.
+    pub(super) fn read_bytes(&mut self, new: &[u8]) -> Option<(String, Value)> {
+        let (new_end, plain) = self.compare(new)?;
         let (s, e) = self.lit;
-        let (old, new) = (self.data.as_bytes(), data.as_bytes());
-        if new.get(..s) != old.get(..s) {
+        let lit = std::str::from_utf8(new.get(s..new_end)?).ok()?;
+        let mut data = String::with_capacity(new.len());
+        data.push_str(self.data.get(..s)?);
+        data.push_str(lit);
+        data.push_str(self.data.get(e..)?);
+        let v = self.take(lit, plain)?;
+        self.data.clear();
+        self.data.push_str(&data);
+        Some((data, v))
+    }
+
+    /// Whether `new` is the last event's bytes but inside the text piece's
+    /// literal: then where that literal ends in `new`, and whether it is
+    /// plain (no escape, no control character: its own text).
+    fn compare(&self, new: &[u8]) -> Option<(usize, bool)> {
+        let (s, e) = self.lit;
+        let old = self.data.as_bytes();
+        if !same_bytes(new.get(..s)?, old.get(..s)?) {
             return None;
         }
-        let new_end = string_end(new, s)?;
-        if new.get(new_end..) != old.get(e..) {
+        // The closing quote, when the literal has no escape and no control
+        // character before it (the usual piece): then it is its own text.
+        let plain = match new.get(s) {
+            Some(b'"') => special(new, s + 1).filter(|&q| new.get(q) == Some(&b'"')),
+            _ => None,
+        };
+        let new_end = match plain {
+            Some(q) => q + 1,
+            None => string_end(new, s)?,
+        };
+        if !same_bytes(new.get(new_end..)?, old.get(e..)?) {
             return None;
         }
+        Some((new_end, plain.is_some()))
+    }
+
+    /// Writes the new literal `lit` (at the template's literal start) into
+    /// the value and lends the value out.
+    fn take(&mut self, lit: &str, plain: bool) -> Option<Value> {
         // The literal as JSON: escapes decoded, control characters refused
         // (then the event is not JSON, as the full parse would find). One
         // without escapes is its own text, written into the old string.
-        let lit = data.get(s..new_end)?;
         let inner = lit.get(1..lit.len() - 1)?;
-        if inner.bytes().any(|b| b == b'\\' || b < 0x20) {
+        if !plain && inner.bytes().any(|b| b == b'\\' || b < 0x20) {
             let text = serde_json::from_str::<String>(lit).ok()?;
-            *get_str(&mut self.value, &self.ptr)? = text;
+            *get_str_at(&mut self.value, &self.pos)? = text;
         } else {
-            let slot = get_str(&mut self.value, &self.ptr)?;
+            let slot = get_str_at(&mut self.value, &self.pos)?;
             slot.clear();
             slot.push_str(inner);
         }
-        self.data.clear();
-        self.data.push_str(data);
-        self.lit = (s, new_end);
+        self.lit = (self.lit.0, self.lit.0 + lit.len());
         Some(std::mem::take(&mut self.value))
+    }
+
+    /// The span of the text piece's literal in the last event's data.
+    pub(super) fn lit(&self) -> (usize, usize) {
+        self.lit
     }
 
     /// Gives the template its value back (the event was read and not
@@ -76,6 +140,34 @@ impl Template {
     pub(super) fn restore(&mut self, value: Value) {
         self.value = value;
     }
+}
+
+/// `a == b`, eight bytes at a time (a slice comparison is a byte loop in
+/// wasm, and these are most of an event's bytes).
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let (x, y) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tails = x.remainder() == y.remainder();
+    let word = |c: &[u8]| <[u8; 8]>::try_from(c).ok().map(u64::from_ne_bytes);
+    tails && x.zip(y).all(|(p, q)| word(p) == word(q))
+}
+
+/// The first byte from `from` on that is `"`, `\\` or a control character,
+/// eight bytes at a time.
+fn special(b: &[u8], from: usize) -> Option<usize> {
+    use crate::swar;
+    let mut i = from;
+    while let Some(x) = swar::load(b, i) {
+        let control = swar::in_range(x & swar::LOW7, 0, 0x1f) & !x;
+        let m = control | swar::equal(x, b'"') | swar::equal(x, b'\\');
+        if m != 0 {
+            return Some(i + swar::first(m));
+        }
+        i += 8;
+    }
+    b.get(i..)?.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20).map(|k| i + k)
 }
 
 /// The end (after the closing quote) of the JSON string literal whose
@@ -199,17 +291,17 @@ mod tests {
     use super::*;
     use std::borrow::Cow;
 
-    fn ptr() -> Vec<Seg> {
-        vec![
+    fn ptr() -> Ptr {
+        Ptr::from([
             Seg::Key(Cow::Borrowed("choices")),
             Seg::Idx(0),
             Seg::Key(Cow::Borrowed("delta")),
             Seg::Key(Cow::Borrowed("content")),
-        ]
+        ])
     }
 
     fn template(data: &str) -> Option<Template> {
-        Template::new(data, ptr(), serde_json::from_str(data).unwrap(), None).ok()
+        Template::new(data, ptr(), serde_json::from_str(data).unwrap(), (false, false), None).ok()
     }
 
     const A: &str = r#"{"id":"c-1","choices":[{"index":0,"delta":{"content":"Hello"},"finish_reason":null}]}"#;
@@ -230,6 +322,27 @@ mod tests {
     }
 
     #[test]
+    fn an_event_read_as_bytes_reads_as_its_parse_with_its_data() {
+        let mut t = template(A).unwrap();
+        for next in [
+            r#"{"id":"c-1","choices":[{"index":0,"delta":{"content":" wo\"rld \u00e9\n"},"finish_reason":null}]}"#,
+            r#"{"id":"c-1","choices":[{"index":0,"delta":{"content":""},"finish_reason":null}]}"#,
+            r#"{"id":"c-1","choices":[{"index":0,"delta":{"content":"naïve – ok"},"finish_reason":null}]}"#,
+            r#"{"id":"c-1","choices":[{"index":0,"delta":{"content":"ü \\"},"finish_reason":null}]}"#,
+        ] {
+            let (data, v) = t.read_bytes(next.as_bytes()).unwrap();
+            assert_eq!(data, next);
+            assert_eq!(v, serde_json::from_str::<Value>(next).unwrap());
+            t.restore(v);
+        }
+        // Not UTF-8 in the literal: not read, the template unchanged.
+        let mut bad = br#"{"id":"c-1","choices":[{"index":0,"delta":{"content":"a"#.to_vec();
+        bad.extend_from_slice(b"\xff\"},\"finish_reason\":null}]}");
+        assert_eq!(t.read_bytes(&bad), None);
+        assert_eq!(t.read(A), Some(serde_json::from_str::<Value>(A).unwrap()));
+    }
+
+    #[test]
     fn anything_else_changed_is_not_read() {
         for next in [
             r#"{"id":"c-2","choices":[{"index":0,"delta":{"content":"x"},"finish_reason":null}]}"#,
@@ -246,6 +359,41 @@ mod tests {
             // Unchanged: the first event still reads.
             assert_eq!(t.read(A), Some(serde_json::from_str::<Value>(A).unwrap()));
         }
+    }
+
+    #[test]
+    fn special_finds_the_first_quote_backslash_or_control() {
+        let is = |c: u8| c == b'"' || c == b'\\' || c < 0x20;
+        for c in 0..=255u8 {
+            for at in 0..20 {
+                let mut b = vec![b'a'; 20];
+                b[at] = c;
+                for from in 0..=20 {
+                    let expect = (from..20).find(|&i| is(b[i]));
+                    assert_eq!(special(&b, from), expect, "{c} at {at} from {from}");
+                }
+            }
+        }
+        assert_eq!(special(b"", 0), None);
+        assert_eq!(special(b"ab", 3), None);
+    }
+
+    #[test]
+    fn same_bytes_is_equality() {
+        let a = b"0123456789abcdefghijklmnopqrstuvwxyz";
+        for i in 0..a.len() {
+            for j in i..=a.len() {
+                assert!(same_bytes(&a[i..j], &a[i..j]));
+                let mut b = a[i..j].to_vec();
+                for k in 0..b.len() {
+                    b[k] ^= 1;
+                    assert!(!same_bytes(&a[i..j], &b), "{i} {j} {k}");
+                    b[k] ^= 1;
+                }
+            }
+        }
+        assert!(!same_bytes(b"0123456789", b"012345678"));
+        assert!(!same_bytes(b"", b"0"));
     }
 
     #[test]
