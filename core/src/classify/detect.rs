@@ -1884,7 +1884,8 @@ pub(crate) fn plain_words(b: &[u8], off: usize) -> bool {
         if last && !complete {
             continue;
         }
-        if taken_word(w) || w.split(|&c| c == b'-' || c == b'\'').any(taken_word) {
+        let joined = |c: &u8| *c == b'-' || *c == b'\'';
+        if taken_word(w) || (w.iter().any(joined) && w.split(joined).any(taken_word)) {
             return false;
         }
     }
@@ -1905,19 +1906,66 @@ pub(crate) fn pem_open_after(b: &[u8], from: usize, open: bool) -> bool {
     }
 }
 
+/// Where the hold-back cuts new text of plain words ([`plain_words`]): at
+/// the end when the last word is complete; else before the last word,
+/// unless it may still grow into a word a value's layout takes in (then
+/// `None`: the hold-back rule decides). A plain word ends every run of
+/// tokens a value could still be growing in, so nothing before it is held;
+/// the tests check this against the rule ([`open_tail_from`]).
+pub(crate) fn plain_cut(b: &[u8]) -> Option<usize> {
+    if b.last().is_some_and(u8::is_ascii_whitespace) {
+        return Some(b.len());
+    }
+    let mut t = b.len();
+    while t > 0 && !at(b, t - 1).is_ascii_whitespace() {
+        t -= 1;
+    }
+    let partial = b.get(t..).unwrap_or_default();
+    (!taken_prefix(partial)).then_some(t)
+}
+
+/// Whether `w` begins a word [`taken_word`] takes (German street endings
+/// aside: a street word starts with a capital, which a plain word has not).
+fn taken_prefix(w: &[u8]) -> bool {
+    use std::collections::HashSet;
+    static PREFIXES: std::sync::OnceLock<HashSet<&'static [u8], BuildFnv>> = std::sync::OnceLock::new();
+    let set = PREFIXES.get_or_init(|| {
+        let ext: [&'static [u8]; 5] = [b"ext", b"extension", b"x", b"aws", b"secret"];
+        names::taken_words()
+            .chain(MONTHS.iter().copied())
+            .chain(ext)
+            .flat_map(|word| (1..=word.len()).filter_map(move |k| word.get(..k)))
+            .collect()
+    });
+    set.contains(w) || w.split(|&c| c == b'-' || c == b'\'').next_back().is_some_and(|last| set.contains(last))
+}
+
 /// A lower-case word some value's layout takes in ([`plain_words`]): a name
 /// particle, a street type or suffix (or its plural), a German street
 /// ending, a month of any language, an extension word, `aws` or `secret`.
 /// One hash lookup (the set is built once) instead of walking the lists.
 fn taken_word(w: &[u8]) -> bool {
     use std::collections::HashSet;
-    static TAKEN: std::sync::OnceLock<HashSet<&'static [u8], BuildFnv>> = std::sync::OnceLock::new();
-    let set = TAKEN.get_or_init(|| {
+    struct Taken {
+        words: HashSet<&'static [u8], BuildFnv>,
+        /// The last two bytes of the German street endings: the ending test
+        /// runs only for a word that ends like one.
+        tails: Vec<[u8; 2]>,
+    }
+    static TAKEN: std::sync::OnceLock<Taken> = std::sync::OnceLock::new();
+    let t = TAKEN.get_or_init(|| {
         let ext: [&'static [u8]; 5] = [b"ext", b"extension", b"x", b"aws", b"secret"];
-        names::taken_words().chain(MONTHS.iter().copied()).chain(ext).collect()
+        let tails = names::strasse_endings()
+            .iter()
+            .filter_map(|e| e.len().checked_sub(2).and_then(|k| e.get(k..)).and_then(|t| <[u8; 2]>::try_from(t).ok()))
+            .collect();
+        Taken { words: names::taken_words().chain(MONTHS.iter().copied()).chain(ext).collect(), tails }
     });
     let singular = w.strip_suffix(b"s").filter(|s| s.len() >= 3);
-    set.contains(w) || singular.is_some_and(|s| set.contains(s)) || names::is_strasse(w)
+    let tail = w.len().checked_sub(2).and_then(|k| w.get(k..)).and_then(|x| <[u8; 2]>::try_from(x).ok());
+    t.words.contains(w)
+        || singular.is_some_and(|s| t.words.contains(s))
+        || tail.is_some_and(|x| t.tails.contains(&x) && names::is_strasse(w))
 }
 
 /// FNV-1a: a short word hashed in a few instructions a byte (std's SipHash
@@ -2605,6 +2653,28 @@ mod plain_words_tests {
         ];
         for (text, from, was, now) in cases {
             assert_eq!(pem_open_after(text.as_bytes(), from, was), now, "{text:?} from {from}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod plain_cut_tests {
+    use super::*;
+
+    /// At the end after a complete word; before a last word that cannot
+    /// grow into a word a layout takes in; no answer for one that can.
+    #[test]
+    fn plain_cuts() {
+        for (text, cut) in [
+            ("patient record ", Some(15)),
+            ("patient rec", Some(8)),
+            ("call ex", None),
+            ("the mar", None),
+            ("the bou", None),
+            ("at follow-u", None),
+            ("at follow-qq", Some(3)),
+        ] {
+            assert_eq!(plain_cut(text.as_bytes()), cut, "{text:?}");
         }
     }
 }

@@ -1041,6 +1041,11 @@ pub(crate) fn taken_words() -> impl Iterator<Item = &'static [u8]> {
     PARTICLES.iter().chain(VOIES).chain(STREET_SUFFIXES).copied()
 }
 
+/// The endings of German street words ([`is_strasse`]).
+pub(crate) fn strasse_endings() -> &'static [&'static [u8]] {
+    STRASSEN
+}
+
 /// A word a street name may end in (`Hauptstraße`, `weg`, `ring`...).
 pub(crate) fn is_strasse(word: &[u8]) -> bool {
     STRASSEN.iter().any(|s| ends_with_ci(word, s) || lower_eq(word, s))

@@ -335,6 +335,7 @@ impl StreamRedactor {
                 // The frames' list is kept for the next chunk.
                 let mut frames = std::mem::take(&mut self.frames);
                 p.push_raw(chunk, &mut frames);
+                crate::stages::mark("SSE framing");
                 for (raw, shape) in frames.drain(..) {
                     // A one-line event that the template reads is not
                     // checked to be UTF-8 outside its text piece (see
@@ -354,6 +355,7 @@ impl StreamRedactor {
                         None => self.ingest_read(cl, crate::sse::frame(raw, shape), None, observe),
                     }
                 }
+                crate::stages::mark("ingest: strings joined");
                 self.frames = frames;
             }
             Input::Aws(p) => {
@@ -466,7 +468,9 @@ impl StreamRedactor {
                 None => serde_json::from_str::<Value>(&p.frame.data).ok(),
             }
         };
+        crate::stages::mark("ingest: event read (template or parse)");
         observe(&p.frame, parsed.as_ref(), read);
+        crate::stages::mark("model-call tracker");
         if p.frame.oversize || !p.frame.has_data {
             // Too large to parse, or no `data:` (comments, `id:`, unknown
             // fields): scan the raw bytes as text.
@@ -867,6 +871,7 @@ impl StreamRedactor {
             self.pending_bytes = self.pending_bytes.saturating_sub(p.frame.raw.len());
             emit(p, &mut out, self.injected_usage);
         }
+        crate::stages::mark("release: frames out");
         out
     }
 
@@ -914,8 +919,21 @@ impl StreamRedactor {
         let len = buf.len();
         // The cut is found with the decided context before the text: a label
         // there (`phone:`) lets a run of digit groups be a value.
-        let mut limit =
-            if final_ { len } else { cl.stream_cut(scan.as_bytes(), off, MAX_TOKEN_HOLD).saturating_sub(off) };
+        let cut = |_: ()| cl.stream_cut(scan.as_bytes(), off, MAX_TOKEN_HOLD).saturating_sub(off);
+        let mut limit = match (final_, plain) {
+            (true, _) => len,
+            // Plain words: cut before the last one unless it is complete (in
+            // tests, checked against the hold-back rule).
+            (false, true) => match super::detect::plain_cut(buf) {
+                Some(c) => {
+                    #[cfg(test)]
+                    assert_eq!(c, cut(()), "plain cut of {:?}", chan.buf);
+                    c
+                }
+                None => cut(()),
+            },
+            (false, false) => cut(()),
+        };
         crate::stages::mark("decide: hold-back cut");
         // Piece ends of this channel's undecided frames, in order.
         let ends: Vec<usize> = self
@@ -949,9 +967,20 @@ impl StreamRedactor {
             }
         };
         crate::stages::mark("decide: decidable end");
-        let loc = chan.loc.clone();
         // The channel's text, as joined after its context.
         let text = scan.get(off..).unwrap_or("");
+        if hits.iter().all(|h| h.end > r) && restores.iter().all(|x| x.1 > r) {
+            // Nothing to rewrite (most decisions): the pieces go out as they are.
+            for pc in self.pending.iter_mut().flat_map(|p| p.pieces.iter_mut()) {
+                if pc.chan == ci && pc.done.is_none() && pc.end <= r {
+                    pc.done = Some(None);
+                }
+            }
+            crate::stages::mark("decide: pieces rewritten");
+            self.keep_context(ci, text, r, final_);
+            return;
+        }
+        let loc = chan.loc.clone();
         // Rewrite every undecided piece that ends at or before r.
         let mut sink = Sink::with_tally(cl, &self.actions, std::mem::take(&mut self.tally));
         // (start, end, replacement) of every decided span: findings, then
@@ -994,6 +1023,12 @@ impl StreamRedactor {
             }
         }
         crate::stages::mark("decide: pieces rewritten");
+        self.keep_context(ci, text, r, final_);
+    }
+
+    /// After a decision up to `r` of the channel's `text`: the decided text
+    /// joins the context (its last `CTX_KEEP` bytes kept), the rest stays.
+    fn keep_context(&mut self, ci: usize, text: &str, r: usize, final_: bool) {
         // Shift the undecided rest; keep a little decided text as context.
         if let Some(chan) = self.chans.get_mut(ci) {
             let before = chan.ctx.len();

@@ -80,6 +80,7 @@ impl Inspection {
     pub fn observe(&mut self, chunk: &[u8]) {
         self.saw_body |= !chunk.is_empty();
         self.digest.update(chunk);
+        crate::stages::mark("raw body SHA-256");
     }
 
     /// The body grew past the limit while buffering: it passes uninspected.

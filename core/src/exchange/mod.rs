@@ -709,6 +709,7 @@ impl Exchange {
         }
         let body = src.body(Side::Response, size);
         let now = src.now_ms();
+        crate::stages::mark("body read (host)");
         // An event stream that the redactor reads: the model-call tracker gets
         // its frames, already parsed, from the redactor (one parse per event).
         let shares_frames = self.response.streams()
@@ -806,6 +807,7 @@ impl Exchange {
                         }
                     }
                 }
+                crate::stages::mark("after the redactor");
                 out.effects.push(Effect::ReplaceBody { side: Side::Response, size, bytes: chunk });
             }
             Plan::Skip(_) => {
