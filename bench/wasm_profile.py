@@ -112,17 +112,22 @@ def signing(n):
         print(f"| per event at the default `checkpoint_every_events` (1,000) | {per_sig // 1000:,} |")
 
 
+def payload_set(d):
+    """The payloads of bench/run written into folder `d`: (payloads, JSON answer, SSE answer, the
+    Authorization header's value)."""
+    payloads = bench.bodies(d)
+    response = (d / "response.json").read_bytes()
+    sse = {"payload": payloads["stream"], "bytes": (d / "stream.sse").read_bytes()}
+    return payloads, response, sse, f"Bearer {bench.token()}"
+
+
 def measure(n, wasm=harness.WASM, config=None):
     """{payload key: {"label", "callbacks": {callback: per request}, "total": per request}} for the
     `wasm` module with plugin configuration `config` (default: proxy-audit with bench.PLUGIN_CONFIG)."""
     config = bench.PLUGIN_CONFIG if config is None else config
     out = {}
     with tempfile.TemporaryDirectory() as d:
-        d = pathlib.Path(d)
-        payloads = bench.bodies(d)
-        response = (d / "response.json").read_bytes()
-        sse = {"payload": payloads["stream"], "bytes": (d / "stream.sse").read_bytes()}
-        auth = f"Bearer {bench.token()}"
+        payloads, response, sse, auth = payload_set(pathlib.Path(d))
         for key, p in payloads.items():
             host = Metered(wasm=wasm, env=ENV)
             assert host.start(config), host.log_text()

@@ -70,11 +70,7 @@ def main():
     if not STAGES_WASM.exists():
         raise SystemExit(f"{STAGES_WASM} is missing: see this script's docstring for the build")
     with tempfile.TemporaryDirectory() as d:
-        d = pathlib.Path(d)
-        payloads = bench.bodies(d)
-        response = (d / "response.json").read_bytes()
-        sse = {"payload": payloads["stream"], "bytes": (d / "stream.sse").read_bytes()}
-        auth = f"Bearer {bench.token()}"
+        payloads, response, sse, auth = wasm_profile.payload_set(pathlib.Path(d))
         p = payloads[key]
         host = Staged(wasm=STAGES_WASM, env=wasm_profile.ENV)
         assert host.start(bench.PLUGIN_CONFIG), host.log_text()

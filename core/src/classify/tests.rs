@@ -1342,6 +1342,18 @@ fn cohere_v2_text_is_redacted_across_events() {
     }
 }
 
+/// The streamed text of `pieces` (one event each) redacted, and the number
+/// of values found.
+fn redact_pieces(c: &Classifier, pieces: &[&str]) -> (String, u32) {
+    let mut r = StreamRedactor::new(all(Action::Redact));
+    let mut out = Vec::new();
+    for p in pieces {
+        out.extend(r.push(c, &chunk_frame(p)));
+    }
+    out.extend(r.finish(c));
+    (stream_text(&out), r.findings().iter().map(|f| f.count).sum::<u32>())
+}
+
 /// Every value, in events cut anywhere (two events at every split point, and
 /// events of 1, 2, 3 and 5 bytes), comes out as it does from one event.
 #[test]
@@ -1353,15 +1365,7 @@ fn streamed_text_cut_anywhere_is_redacted_as_the_whole() {
     texts.push("SSN 123 45 6789 and NHS 943 476 5919.");
     // Spaced one character at a time: the normaliser joins the whole run.
     texts.push("card 4 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 ok and G B 8 2 W E S T 1 2 3 4 5 6 9 8 7 6 5 4 3 2 ok");
-    let run = |pieces: &[&str]| {
-        let mut r = StreamRedactor::new(all(Action::Redact));
-        let mut out = Vec::new();
-        for p in pieces {
-            out.extend(r.push(&c, &chunk_frame(p)));
-        }
-        out.extend(r.finish(&c));
-        (stream_text(&out), r.findings().iter().map(|f| f.count).sum::<u32>())
-    };
+    let run = |pieces: &[&str]| redact_pieces(&c, pieces);
     // After long decided text too: the decision step resumes looking for
     // values at the run of tokens before its new text, not at the context's
     // start (`detect::resume_point`).
@@ -1384,6 +1388,36 @@ fn streamed_text_cut_anywhere_is_redacted_as_the_whole() {
     }
 }
 
+/// `text` as chunk frames of 1 to `most` bytes (cut at character
+/// boundaries), sizes drawn from `seed`.
+fn random_pieces(text: &str, most: u64, seed: &mut u64) -> Vec<Vec<u8>> {
+    let mut pieces = Vec::new();
+    let mut k = 0;
+    while k < text.len() {
+        *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let mut e = (k + 1 + ((*seed >> 33) % most) as usize).min(text.len());
+        while !text.is_char_boundary(e) {
+            e += 1;
+        }
+        pieces.push(chunk_frame(&text[k..e]));
+        k = e;
+    }
+    pieces
+}
+
+/// The bytes a redactor releases for `pieces`, its decision step reading its
+/// whole context for values or not.
+fn stream_whole_context(c: &Classifier, pieces: &[Vec<u8>], whole: bool) -> Vec<u8> {
+    let mut r = StreamRedactor::new(all(Action::Redact));
+    r.whole_context = whole;
+    let mut out = Vec::new();
+    for p in pieces {
+        out.extend(r.push(c, p));
+    }
+    out.extend(r.finish(c));
+    out
+}
+
 /// The decision step resumes looking for values near its new text
 /// (`detect::resume_point`) and releases the same bytes as reading its whole
 /// context: over the streamed bodies where a narrower resume was seen to
@@ -1398,28 +1432,9 @@ fn resuming_releases_what_the_whole_context_releases() {
     let mut checked = 0;
     for line in bodies.lines() {
         let text = serde_json::from_str::<Value>(line).unwrap()["text"].as_str().unwrap().to_string();
-        let mut pieces = Vec::new();
-        let mut k = 0;
-        while k < text.len() {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            let mut e = (k + 1 + (seed >> 33) as usize % 12).min(text.len());
-            while !text.is_char_boundary(e) {
-                e += 1;
-            }
-            pieces.push(chunk_frame(&text[k..e]));
-            k = e;
-        }
-        let run = |whole: bool| {
-            let mut r = StreamRedactor::new(all(Action::Redact));
-            r.whole_context = whole;
-            let mut out = Vec::new();
-            for p in &pieces {
-                out.extend(r.push(&c, p));
-            }
-            out.extend(r.finish(&c));
-            out
-        };
-        assert_eq!(String::from_utf8_lossy(&run(false)), String::from_utf8_lossy(&run(true)), "{text:?}");
+        let pieces = random_pieces(&text, 12, &mut seed);
+        let (resumed, whole) = (stream_whole_context(&c, &pieces, false), stream_whole_context(&c, &pieces, true));
+        assert_eq!(String::from_utf8_lossy(&resumed), String::from_utf8_lossy(&whole), "{text:?}");
         checked += 1;
     }
     assert_eq!(checked, 623);
@@ -1433,15 +1448,7 @@ fn resuming_releases_what_the_whole_context_releases() {
 fn a_streamed_private_key_in_a_table_cell_is_held_to_its_end_line() {
     let c = cl();
     let text = "mrn,private_key\n87108475,\"-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIB9nfOziEbdyho1qDRTWkYiR6E8Owt/UUiZAnvEvODO2\n-----END PRIVATE KEY-----\"\n";
-    let run = |pieces: &[&str]| {
-        let mut r = StreamRedactor::new(all(Action::Redact));
-        let mut out = Vec::new();
-        for p in pieces {
-            out.extend(r.push(&c, &chunk_frame(p)));
-        }
-        out.extend(r.finish(&c));
-        stream_text(&out)
-    };
+    let run = |pieces: &[&str]| redact_pieces(&c, pieces).0;
     let whole = run(&[text]);
     assert_eq!(whole, "mrn,private_key\n[REDACTED:MRN],\"[REDACTED:SECRET.PRIVATE_KEY]\"\n");
     for k in (0..=text.len()).filter(|&k| text.is_char_boundary(k)) {
@@ -1469,28 +1476,8 @@ fn streamed_bodies_from_a_file_release_what_the_whole_context_releases() {
     for line in bodies.lines() {
         let text = serde_json::from_str::<Value>(line).unwrap()["text"].as_str().unwrap().to_string();
         for most in [12u64, 40] {
-            let mut pieces = Vec::new();
-            let mut k = 0;
-            while k < text.len() {
-                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                let mut e = (k + 1 + ((seed >> 33) % most) as usize).min(text.len());
-                while !text.is_char_boundary(e) {
-                    e += 1;
-                }
-                pieces.push(chunk_frame(&text[k..e]));
-                k = e;
-            }
-            let run = |whole: bool| {
-                let mut r = StreamRedactor::new(all(Action::Redact));
-                r.whole_context = whole;
-                let mut out = Vec::new();
-                for p in &pieces {
-                    out.extend(r.push(&c, p));
-                }
-                out.extend(r.finish(&c));
-                out
-            };
-            differ += usize::from(run(false) != run(true));
+            let pieces = random_pieces(&text, most, &mut seed);
+            differ += usize::from(stream_whole_context(&c, &pieces, false) != stream_whole_context(&c, &pieces, true));
             n += 1;
         }
     }

@@ -306,15 +306,18 @@ mod tests {
 
     const A: &str = r#"{"id":"c-1","choices":[{"index":0,"delta":{"content":"Hello"},"finish_reason":null}]}"#;
 
+    /// Events that repeat `A` but for their text piece (escapes, empty, non-ASCII, a backslash).
+    const NEXT: [&str; 4] = [
+        r#"{"id":"c-1","choices":[{"index":0,"delta":{"content":" wo\"rld \u00e9\n"},"finish_reason":null}]}"#,
+        r#"{"id":"c-1","choices":[{"index":0,"delta":{"content":""},"finish_reason":null}]}"#,
+        r#"{"id":"c-1","choices":[{"index":0,"delta":{"content":"naïve – ok"},"finish_reason":null}]}"#,
+        r#"{"id":"c-1","choices":[{"index":0,"delta":{"content":"ü \\"},"finish_reason":null}]}"#,
+    ];
+
     #[test]
     fn an_event_with_another_piece_reads_as_its_parse() {
         let mut t = template(A).unwrap();
-        for next in [
-            r#"{"id":"c-1","choices":[{"index":0,"delta":{"content":" wo\"rld \u00e9\n"},"finish_reason":null}]}"#,
-            r#"{"id":"c-1","choices":[{"index":0,"delta":{"content":""},"finish_reason":null}]}"#,
-            r#"{"id":"c-1","choices":[{"index":0,"delta":{"content":"naïve – ok"},"finish_reason":null}]}"#,
-            r#"{"id":"c-1","choices":[{"index":0,"delta":{"content":"ü \\"},"finish_reason":null}]}"#,
-        ] {
+        for next in NEXT {
             let v = t.read(next).unwrap();
             assert_eq!(v, serde_json::from_str::<Value>(next).unwrap());
             t.restore(v);
@@ -324,12 +327,7 @@ mod tests {
     #[test]
     fn an_event_read_as_bytes_reads_as_its_parse_with_its_data() {
         let mut t = template(A).unwrap();
-        for next in [
-            r#"{"id":"c-1","choices":[{"index":0,"delta":{"content":" wo\"rld \u00e9\n"},"finish_reason":null}]}"#,
-            r#"{"id":"c-1","choices":[{"index":0,"delta":{"content":""},"finish_reason":null}]}"#,
-            r#"{"id":"c-1","choices":[{"index":0,"delta":{"content":"naïve – ok"},"finish_reason":null}]}"#,
-            r#"{"id":"c-1","choices":[{"index":0,"delta":{"content":"ü \\"},"finish_reason":null}]}"#,
-        ] {
+        for next in NEXT {
             let (data, v) = t.read_bytes(next.as_bytes()).unwrap();
             assert_eq!(data, next);
             assert_eq!(v, serde_json::from_str::<Value>(next).unwrap());
