@@ -808,7 +808,11 @@ impl Exchange {
                     }
                 }
                 crate::stages::mark("after the redactor");
-                out.effects.push(Effect::ReplaceBody { side: Side::Response, size, bytes: chunk });
+                // A chunk released as it came (most events of a stream) is
+                // left in the host's buffer: no write back.
+                if !crate::swar::same(&chunk, &body) {
+                    out.effects.push(Effect::ReplaceBody { side: Side::Response, size, bytes: chunk });
+                }
             }
             Plan::Skip(_) => {
                 self.response.observe(&body);

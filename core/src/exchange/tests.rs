@@ -249,7 +249,8 @@ fn streamed_response_split_at_every_byte_gives_the_same_redacted_stream() {
         for (facts, eos) in [(&first, false), (&second, true)] {
             let o =
                 ex.handle(&mut rt, facts, Event::ResponseBody { size: facts.response_body.len(), end_of_stream: eos });
-            out.extend(replaced(&[o], Side::Response).unwrap_or_default());
+            // No write back: the chunk goes on as it came.
+            out.extend(replaced(&[o], Side::Response).unwrap_or_else(|| facts.response_body.clone()));
         }
         out
     };
@@ -469,16 +470,42 @@ fn respond(ex: &mut Exchange, rt: &mut Runtime, f: &RecordedFacts, cuts: &[usize
     outs
 }
 
-fn streamed_bytes(outs: &[Output]) -> String {
+/// What the client of a streamed response gets from `respond(.., f, cuts)`:
+/// per chunk, the bytes the exchange wrote back, or the chunk as it came
+/// when it wrote nothing (the host's buffer goes on unchanged).
+fn streamed_bytes(outs: &[Output], f: &RecordedFacts, cuts: &[usize]) -> String {
+    let len = f.response_body.len();
+    let mut ends: Vec<usize> = cuts.iter().copied().filter(|&c| c < len).collect();
+    ends.push(len);
     let mut s = String::new();
-    for o in outs {
-        for e in &o.effects {
-            if let Effect::ReplaceBody { side: Side::Response, bytes, .. } = e {
-                s.push_str(&String::from_utf8_lossy(bytes));
-            }
-        }
+    let mut from = 0;
+    // outs[0] is the headers' output; one output per chunk after it.
+    for (o, &end) in outs.iter().skip(1).zip(&ends) {
+        let chunk = f.response_body.get(from..end).unwrap_or_default();
+        let bytes = replaced(std::slice::from_ref(o), Side::Response).unwrap_or_else(|| chunk.to_vec());
+        s.push_str(&String::from_utf8_lossy(&bytes));
+        from = end;
     }
     s
+}
+
+/// A stream chunk the redactor releases as it came is not written back (the
+/// host's buffer goes on as it is: no copy, no host call); one it changed is.
+#[test]
+fn unchanged_stream_chunks_are_not_written_back() {
+    let f = sse_facts(&[
+        r#"{"choices":[{"delta":{"content":"hello "}}]}"#,
+        r#"{"choices":[{"delta":{"content":"mail jane.doe@example.com "}}]}"#,
+    ]);
+    let mut rt = runtime("{}");
+    let mut ex = Exchange::new();
+    request(&mut ex, &mut rt, &f, &[]);
+    let cut = f.response_body.windows(5).rposition(|w| w == b"data:").unwrap_or(0);
+    let outs = respond(&mut ex, &mut rt, &f, &[cut]);
+    assert_eq!(outs.len(), 3);
+    assert_eq!(replaced(&outs[1..2], Side::Response), None, "the first event went on as it came");
+    let second = String::from_utf8(replaced(&outs[2..3], Side::Response).unwrap_or_default()).unwrap_or_default();
+    assert!(second.contains("[REDACTED:EMAIL]") && !second.contains("jane.doe"), "{second}");
 }
 
 /// A request event stream is buffered whole (never streamed) and scanned
@@ -511,7 +538,7 @@ fn a_blocked_stream_ends_with_an_error_event() {
     request(&mut ex, &mut rt, &f, &[]);
     let cut = f.response_body.windows(5).position(|w| w == b"after").unwrap_or(0);
     let outs = respond(&mut ex, &mut rt, &f, &[cut]);
-    let text = streamed_bytes(&outs);
+    let text = streamed_bytes(&outs, &f, &[cut]);
     assert!(text.contains("event: error") && text.contains("secret_in_response"), "{text}");
     assert!(!text.contains("ghp_") && !text.contains("after the block"), "{text}");
     let ev = logged(&mut ex, &mut rt, &f);
@@ -583,7 +610,8 @@ fn pseudonyms_are_restored_in_a_stream() {
     ]);
     f.response_headers = s.response_headers;
     f.response_body = s.response_body;
-    let text = streamed_bytes(&respond(&mut ex, &mut rt, &f, &[f.response_body.len() / 2]));
+    let cuts = [f.response_body.len() / 2];
+    let text = streamed_bytes(&respond(&mut ex, &mut rt, &f, &cuts), &f, &cuts);
     assert!(text.contains("jane.doe@example.com") && !text.contains("pseu_"), "{text}");
 }
 
@@ -618,7 +646,7 @@ fn injected_usage_is_taken_back_from_the_stream() {
     ]);
     f.response_headers = s.response_headers;
     f.response_body = s.response_body;
-    let text = streamed_bytes(&respond(&mut ex, &mut rt, &f, &[]));
+    let text = streamed_bytes(&respond(&mut ex, &mut rt, &f, &[]), &f, &[]);
     assert!(text.contains("hello") && text.contains("[DONE]"), "{text}");
     assert!(!text.contains("prompt_tokens"), "the usage chunk reached the client: {text}");
     let ev = logged(&mut ex, &mut rt, &f);
