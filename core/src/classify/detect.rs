@@ -1929,15 +1929,16 @@ pub(crate) fn plain_cut(b: &[u8]) -> Option<usize> {
 fn taken_prefix(w: &[u8]) -> bool {
     use std::collections::HashSet;
     static PREFIXES: std::sync::OnceLock<HashSet<&'static [u8], BuildFnv>> = std::sync::OnceLock::new();
-    let set = PREFIXES.get_or_init(|| {
-        let ext: [&'static [u8]; 5] = [b"ext", b"extension", b"x", b"aws", b"secret"];
-        names::taken_words()
-            .chain(MONTHS.iter().copied())
-            .chain(ext)
-            .flat_map(|word| (1..=word.len()).filter_map(move |k| word.get(..k)))
-            .collect()
-    });
+    let set = PREFIXES
+        .get_or_init(|| taken_list().flat_map(|word| (1..=word.len()).filter_map(move |k| word.get(..k))).collect());
     set.contains(w) || w.split(|&c| c == b'-' || c == b'\'').next_back().is_some_and(|last| set.contains(last))
+}
+
+/// The words of [`taken_word`]'s set: name particles, street types and
+/// suffixes, months of every language, extension words, `aws`, `secret`.
+fn taken_list() -> impl Iterator<Item = &'static [u8]> {
+    const MORE: [&[u8]; 5] = [b"ext", b"extension", b"x", b"aws", b"secret"];
+    names::taken_words().chain(MONTHS.iter().copied()).chain(MORE)
 }
 
 /// A lower-case word some value's layout takes in ([`plain_words`]): a name
@@ -1954,12 +1955,11 @@ fn taken_word(w: &[u8]) -> bool {
     }
     static TAKEN: std::sync::OnceLock<Taken> = std::sync::OnceLock::new();
     let t = TAKEN.get_or_init(|| {
-        let ext: [&'static [u8]; 5] = [b"ext", b"extension", b"x", b"aws", b"secret"];
         let tails = names::strasse_endings()
             .iter()
             .filter_map(|e| e.len().checked_sub(2).and_then(|k| e.get(k..)).and_then(|t| <[u8; 2]>::try_from(t).ok()))
             .collect();
-        Taken { words: names::taken_words().chain(MONTHS.iter().copied()).chain(ext).collect(), tails }
+        Taken { words: taken_list().collect(), tails }
     });
     let singular = w.strip_suffix(b"s").filter(|s| s.len() >= 3);
     let tail = w.len().checked_sub(2).and_then(|k| w.get(k..)).and_then(|x| <[u8; 2]>::try_from(x).ok());
