@@ -1876,7 +1876,7 @@ pub(crate) fn plain_words(b: &[u8], off: usize) -> bool {
         if !(2..20).contains(&w.len())
             || !w.first().is_some_and(u8::is_ascii_lowercase)
             || !w.last().is_some_and(u8::is_ascii_lowercase)
-            || !inner.iter().all(|&c| c.is_ascii_lowercase() || c == b'-' || c == b'\'')
+            || !inner.iter().all(|c| c.is_ascii_lowercase() || joins_words(c))
         {
             return false;
         }
@@ -1884,8 +1884,7 @@ pub(crate) fn plain_words(b: &[u8], off: usize) -> bool {
         if last && !complete {
             continue;
         }
-        let joined = |c: &u8| *c == b'-' || *c == b'\'';
-        if taken_word(w) || (w.iter().any(joined) && w.split(joined).any(taken_word)) {
+        if taken_word(w) || (w.iter().any(joins_words) && w.split(joins_words).any(taken_word)) {
             return false;
         }
     }
@@ -1931,7 +1930,12 @@ fn taken_prefix(w: &[u8]) -> bool {
     static PREFIXES: std::sync::OnceLock<HashSet<&'static [u8], BuildFnv>> = std::sync::OnceLock::new();
     let set = PREFIXES
         .get_or_init(|| taken_list().flat_map(|word| (1..=word.len()).filter_map(move |k| word.get(..k))).collect());
-    set.contains(w) || w.split(|&c| c == b'-' || c == b'\'').next_back().is_some_and(|last| set.contains(last))
+    set.contains(w) || w.split(joins_words).next_back().is_some_and(|last| set.contains(last))
+}
+
+/// The bytes inside a plain word that join two words (`follow-up`, `don't`).
+fn joins_words(c: &u8) -> bool {
+    matches!(c, b'-' | b'\'')
 }
 
 /// The words of [`taken_word`]'s set: name particles, street types and

@@ -919,7 +919,7 @@ impl StreamRedactor {
         let len = buf.len();
         // The cut is found with the decided context before the text: a label
         // there (`phone:`) lets a run of digit groups be a value.
-        let cut = |_: ()| cl.stream_cut(scan.as_bytes(), off, MAX_TOKEN_HOLD).saturating_sub(off);
+        let cut = || cl.stream_cut(scan.as_bytes(), off, MAX_TOKEN_HOLD).saturating_sub(off);
         let mut limit = match (final_, plain) {
             (true, _) => len,
             // Plain words: cut before the last one unless it is complete (in
@@ -927,12 +927,12 @@ impl StreamRedactor {
             (false, true) => match super::detect::plain_cut(buf) {
                 Some(c) => {
                     #[cfg(test)]
-                    assert_eq!(c, cut(()), "plain cut of {:?}", chan.buf);
+                    assert_eq!(c, cut(), "plain cut of {:?}", chan.buf);
                     c
                 }
-                None => cut(()),
+                None => cut(),
             },
-            (false, false) => cut(()),
+            (false, false) => cut(),
         };
         crate::stages::mark("decide: hold-back cut");
         // Piece ends of this channel's undecided frames, in order.
